@@ -1,0 +1,988 @@
+//! `vbng-up` configuration: a TOML file, command-line overrides and embedded defaults.
+//!
+//! Every setting is resolved from, in order of precedence: a command-line flag, the TOML file
+//! given with `--config`, the embedded lab default (see the contract's lab addressing). A
+//! bad value produces one [`ConfigError`] line that names where it came from (the file and
+//! key, or the flag) and what was expected, e.g.
+//!
+//! ```text
+//! /etc/vbng/up.toml: key core_port.ipv4: expected an IPv4 address with prefix like 198.51.100.2/24, found "abc"
+//! ```
+//!
+//! The example `configs/vbng-up.toml` documents every key; a test loads it.
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use serde::Deserialize;
+
+use crate::packet::{MAX_PORTS, PortId};
+use crate::pipeline::PipelineConfig;
+use crate::wire::EthernetAddress;
+
+/// Default UP PFCP listen address (`pfcp.listen`).
+pub const DEFAULT_PFCP_LISTEN: &str = "127.0.0.2:8805";
+/// Default UP GTP-U listen address for the control-packet redirect (`gtpu.listen`).
+pub const DEFAULT_GTPU_LISTEN: &str = "127.0.0.2:2152";
+/// Default CP GTP-U address redirected frames are sent to (`gtpu.cp_address`).
+pub const DEFAULT_CP_GTPU: &str = "127.0.0.1:2152";
+/// Default Prometheus listen address (`metrics.listen`).
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.2:9100";
+/// Default virtual gateway MAC on the access side (`gateway_mac`).
+pub const DEFAULT_GATEWAY_MAC: &str = "02:00:5e:00:01:01";
+/// Default core address with prefix (`core_port.ipv4`).
+pub const DEFAULT_CORE_IPV4: &str = "198.51.100.2/24";
+/// Default core next hop (`core_port.next_hop`).
+pub const DEFAULT_NEXT_HOP: &str = "198.51.100.1";
+
+/// Command-line flags of `vbng-up`. Flags override the file, which overrides the defaults.
+#[derive(Debug, Clone, Default, Parser)]
+#[command(
+    name = "vbng-up",
+    version,
+    about = "vbng hosted user plane (AF_PACKET)"
+)]
+pub struct Cli {
+    /// TOML configuration file (see configs/vbng-up.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Access interface (repeatable; replaces the file's [[access_port]] list).
+    #[arg(long = "access", value_name = "IFACE")]
+    pub access: Vec<String>,
+    /// Core interface (core_port.iface).
+    #[arg(long, value_name = "IFACE")]
+    pub core: Option<String>,
+    /// Core IPv4 address with prefix length (core_port.ipv4), e.g. 198.51.100.2/24.
+    #[arg(long, value_name = "ADDR/LEN")]
+    pub core_ipv4: Option<String>,
+    /// Core next hop IPv4 address (core_port.next_hop).
+    #[arg(long, value_name = "ADDR")]
+    pub next_hop: Option<String>,
+    /// PFCP listen address (pfcp.listen).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub pfcp_listen: Option<String>,
+    /// GTP-U listen address for the control-packet redirect (gtpu.listen).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub gtpu_listen: Option<String>,
+    /// CP GTP-U address redirected frames are sent to (gtpu.cp_address).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub cp_gtpu: Option<String>,
+    /// Prometheus /metrics listen address (metrics.listen).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<String>,
+    /// PFCP Node ID: an IPv4 address or an FQDN (pfcp.node_id).
+    #[arg(long, value_name = "ID")]
+    pub node_id: Option<String>,
+    /// Virtual gateway MAC on the access side (gateway_mac).
+    #[arg(long, value_name = "MAC")]
+    pub gateway_mac: Option<String>,
+    /// Validate the configuration, print it and exit.
+    #[arg(long)]
+    pub check: bool,
+}
+
+// ---------------------------------------------------------------------------------------------
+// File layout (raw strings; typed and checked by `resolve`).
+
+/// The TOML file as written. Unknown keys are rejected.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    /// Virtual gateway MAC on the access side. Default "02:00:5e:00:01:01".
+    gateway_mac: Option<String>,
+    #[serde(default)]
+    pfcp: FilePfcp,
+    #[serde(default)]
+    gtpu: FileGtpu,
+    #[serde(default)]
+    metrics: FileMetrics,
+    /// Access ports, in port-index order (index 0 first). No default: at least one needed.
+    #[serde(default)]
+    access_port: Vec<FileAccessPort>,
+    core_port: Option<FileCorePort>,
+    #[serde(default)]
+    worker: FileWorker,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePfcp {
+    /// UDP address the PFCP agent listens on. Default "127.0.0.2:8805".
+    listen: Option<String>,
+    /// PFCP Node ID (IPv4 or FQDN). Default: the IPv4 address of `listen`.
+    node_id: Option<String>,
+    /// Seconds between heartbeats toward the CP. Default 10.
+    heartbeat_interval_s: Option<u32>,
+    /// Unanswered heartbeats after which the CP is declared lost. Default 3.
+    heartbeat_misses: Option<u32>,
+    /// Milliseconds a deletion waits for the worker's final counters. Default 200.
+    deletion_wait_ms: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileGtpu {
+    /// UDP address of the UP's GTP-U redirect socket. Default "127.0.0.2:2152".
+    listen: Option<String>,
+    /// CP GTP-U address redirected frames go to. Default "127.0.0.1:2152".
+    cp_address: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileMetrics {
+    /// TCP address of the Prometheus endpoint. Default "127.0.0.2:9100".
+    listen: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAccessPort {
+    /// Kernel interface name. Required.
+    iface: Option<String>,
+    /// Metric label. Default "acc<index>".
+    name: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileCorePort {
+    /// Kernel interface name. Required.
+    iface: Option<String>,
+    /// Metric label. Default "core".
+    name: Option<String>,
+    /// UP core address with prefix length. Default "198.51.100.2/24".
+    ipv4: Option<String>,
+    /// Next hop toward the Internet. Default "198.51.100.1".
+    next_hop: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileWorker {
+    /// Frames per second the worker may redirect to the CP. Default 2000.
+    redirect_pps: Option<u32>,
+    /// Milliseconds between next-hop ARP requests while unresolved. Default 1000.
+    arp_retry_ms: Option<u32>,
+    /// Microseconds the worker busy-polls after the last packet before sleeping. Default 500.
+    busy_poll_us: Option<u32>,
+    /// Longest sleep in poll(2) when idle, milliseconds. Default 5.
+    poll_timeout_ms: Option<u32>,
+    /// RX ring slots per port (rounded up to 32). Default 4096.
+    rx_ring_slots: Option<u32>,
+    /// TX ring slots per port (rounded up to 32). Default 1024.
+    tx_ring_slots: Option<u32>,
+    /// Frame buffers in each direction of the CP redirect queues. Default 1024.
+    redirect_queue: Option<u32>,
+    /// Milliseconds between counter publications to the metrics exporter. Default 100.
+    stats_interval_ms: Option<u32>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Typed configuration.
+
+/// PFCP Node ID of this user plane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeIdConfig {
+    /// An IPv4 address.
+    Ipv4(Ipv4Addr),
+    /// A fully qualified domain name.
+    Fqdn(String),
+}
+
+impl fmt::Display for NodeIdConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NodeIdConfig::Ipv4(a) => a.fmt(f),
+            NodeIdConfig::Fqdn(s) => f.write_str(s),
+        }
+    }
+}
+
+/// PFCP agent settings (`[pfcp]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PfcpConfig {
+    /// Listen address. Default 127.0.0.2:8805.
+    pub listen: SocketAddrV4,
+    /// Node ID. Default: the IPv4 of `listen`.
+    pub node_id: NodeIdConfig,
+    /// Seconds between heartbeats toward the CP. Default 10.
+    pub heartbeat_interval_s: u32,
+    /// Missed heartbeats before the CP is declared lost. Default 3.
+    pub heartbeat_misses: u32,
+    /// Milliseconds a deletion waits for the worker's final counters. Default 200.
+    pub deletion_wait_ms: u32,
+}
+
+/// GTP-U redirect settings (`[gtpu]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GtpuConfig {
+    /// Listen address of the UP's GTP-U socket. Default 127.0.0.2:2152.
+    pub listen: SocketAddrV4,
+    /// CP GTP-U address. Default 127.0.0.1:2152.
+    pub cp_address: SocketAddrV4,
+}
+
+/// One access port (`[[access_port]]`); its index in the list is its port id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessPortConfig {
+    /// Kernel interface name.
+    pub iface: String,
+    /// Metric label. Default "acc<index>".
+    pub name: String,
+}
+
+/// The core port (`[core_port]`); its port id follows the access ports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorePortConfig {
+    /// Kernel interface name.
+    pub iface: String,
+    /// Metric label. Default "core".
+    pub name: String,
+    /// UP core address. Default 198.51.100.2.
+    pub ipv4: Ipv4Addr,
+    /// Prefix length of the core subnet. Default 24.
+    pub prefix_len: u8,
+    /// Next hop. Default 198.51.100.1.
+    pub next_hop: Ipv4Addr,
+}
+
+/// Worker settings (`[worker]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerConfig {
+    /// Frames per second redirected to the CP (token bucket). Default 2000.
+    pub redirect_pps: u32,
+    /// Next-hop ARP retry interval, milliseconds. Default 1000.
+    pub arp_retry_ms: u32,
+    /// Busy-poll time after the last packet before sleeping, microseconds. Default 500.
+    pub busy_poll_us: u32,
+    /// Longest poll(2) sleep when idle, milliseconds. Default 5.
+    pub poll_timeout_ms: u32,
+    /// RX ring slots per port. Default 4096.
+    pub rx_ring_slots: u32,
+    /// TX ring slots per port. Default 1024.
+    pub tx_ring_slots: u32,
+    /// Buffers per redirect queue direction. Default 1024.
+    pub redirect_queue: u32,
+    /// Counter publication interval, milliseconds. Default 100.
+    pub stats_interval_ms: u32,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            redirect_pps: 2000,
+            arp_retry_ms: 1000,
+            busy_poll_us: 500,
+            poll_timeout_ms: 5,
+            rx_ring_slots: 4096,
+            tx_ring_slots: 1024,
+            redirect_queue: 1024,
+            stats_interval_ms: 100,
+        }
+    }
+}
+
+/// The complete, validated `vbng-up` configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Where the settings came from (for log lines): the file path, or "defaults and flags".
+    pub origin: String,
+    /// Virtual gateway MAC. Default 02:00:5e:00:01:01.
+    pub gateway_mac: EthernetAddress,
+    /// PFCP agent.
+    pub pfcp: PfcpConfig,
+    /// GTP-U redirect.
+    pub gtpu: GtpuConfig,
+    /// Prometheus endpoint. Default 127.0.0.2:9100.
+    pub metrics_listen: SocketAddrV4,
+    /// Access ports (port ids 0..n).
+    pub access_ports: Vec<AccessPortConfig>,
+    /// Core port (port id n).
+    pub core_port: CorePortConfig,
+    /// Worker tuning.
+    pub worker: WorkerConfig,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors.
+
+/// Where a bad setting came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A key in the TOML file.
+    File {
+        /// The file.
+        path: String,
+        /// Dotted key path (`core_port.ipv4`), if known.
+        key: Option<String>,
+        /// 1-based line, if known and no key could be named.
+        line: Option<usize>,
+    },
+    /// A command-line flag (`--core-ipv4`).
+    Flag(&'static str),
+    /// An embedded default (a bug if this ever fails) or a missing required setting.
+    Default,
+}
+
+/// A configuration error, displayed as one line: origin, then what was expected and found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    /// Where the setting came from.
+    pub origin: Origin,
+    /// What was expected, what was found, how to fix it.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.origin {
+            Origin::File {
+                path,
+                key: Some(key),
+                ..
+            } => write!(f, "{path}: key {key}: {}", self.message),
+            Origin::File {
+                path,
+                key: None,
+                line: Some(line),
+            } => write!(f, "{path}: line {line}: {}", self.message),
+            Origin::File { path, .. } => write!(f, "{path}: {}", self.message),
+            Origin::Flag(flag) => write!(f, "flag {flag}: {}", self.message),
+            Origin::Default => f.write_str(&self.message),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pure parsers (unit tested).
+
+/// Parses `a.b.c.d/len` (len 1..=30 so that there is room for a next hop). Pure.
+pub fn parse_ipv4_prefix(s: &str) -> Result<(Ipv4Addr, u8), String> {
+    let err = || format!("expected an IPv4 address with prefix like 198.51.100.2/24, found {s:?}");
+    let (addr, len) = s.split_once('/').ok_or_else(err)?;
+    let addr: Ipv4Addr = addr.trim().parse().map_err(|_| err())?;
+    let len: u8 = len.trim().parse().map_err(|_| err())?;
+    if !(1..=30).contains(&len) {
+        return Err(format!(
+            "expected a prefix length between 1 and 30 like 198.51.100.2/24, found {s:?}"
+        ));
+    }
+    Ok((addr, len))
+}
+
+/// Parses a bare IPv4 address. Pure.
+pub fn parse_ipv4(s: &str) -> Result<Ipv4Addr, String> {
+    s.trim()
+        .parse()
+        .map_err(|_| format!("expected an IPv4 address like 198.51.100.1, found {s:?}"))
+}
+
+/// Parses `a.b.c.d:port`. Pure.
+pub fn parse_socket_v4(s: &str) -> Result<SocketAddrV4, String> {
+    s.trim().parse().map_err(|_| {
+        format!("expected an IPv4 address and UDP/TCP port like 127.0.0.2:8805, found {s:?}")
+    })
+}
+
+/// Parses a MAC address. Pure.
+pub fn parse_mac(s: &str) -> Result<EthernetAddress, String> {
+    let mac: EthernetAddress = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected a MAC address like 02:00:5e:00:01:01, found {s:?}"))?;
+    if mac.is_multicast() {
+        return Err(format!(
+            "expected a unicast MAC address (first octet even) like 02:00:5e:00:01:01, found {s:?}"
+        ));
+    }
+    Ok(mac)
+}
+
+/// Parses an interface name (1-15 bytes, no '/', whitespace or NUL). Pure.
+pub fn parse_iface(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() < 16
+        && s.bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'/' && b != b':');
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "expected an interface name of 1-15 printable characters like veth-acc0, found {s:?}"
+        ))
+    }
+}
+
+/// The PFCP Node ID: the explicit value if given (IPv4 literal or FQDN), else the listen
+/// address. Pure.
+pub fn node_id_for(
+    explicit: Option<&str>,
+    pfcp_listen: SocketAddrV4,
+) -> Result<NodeIdConfig, String> {
+    let Some(s) = explicit else {
+        return Ok(NodeIdConfig::Ipv4(*pfcp_listen.ip()));
+    };
+    let s = s.trim();
+    if let Ok(a) = s.parse::<Ipv4Addr>() {
+        return Ok(NodeIdConfig::Ipv4(a));
+    }
+    let fqdn_ok = !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    if fqdn_ok {
+        Ok(NodeIdConfig::Fqdn(s.to_string()))
+    } else {
+        Err(format!(
+            "expected an IPv4 address or a domain name like up1.vbng.example, found {s:?}"
+        ))
+    }
+}
+
+/// True if `addr` lies in `net/len`. Pure.
+pub fn in_subnet(addr: Ipv4Addr, net: Ipv4Addr, len: u8) -> bool {
+    let mask = if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(len))
+    };
+    u32::from(addr) & mask == u32::from(net) & mask
+}
+
+/// Checks the core addressing: the next hop is on the core subnet and is neither the UP's
+/// own address nor the subnet's network or broadcast address. Pure.
+pub fn check_core_addressing(
+    ipv4: Ipv4Addr,
+    prefix_len: u8,
+    next_hop: Ipv4Addr,
+) -> Result<(), String> {
+    if !in_subnet(next_hop, ipv4, prefix_len) {
+        return Err(format!(
+            "expected a next hop inside the core subnet {ipv4}/{prefix_len}, found {next_hop}"
+        ));
+    }
+    if next_hop == ipv4 {
+        return Err(format!(
+            "expected a next hop other than the UP's own core address, found {next_hop}"
+        ));
+    }
+    let host_mask = u32::MAX >> prefix_len;
+    let host = u32::from(next_hop) & host_mask;
+    if host == 0 || host == host_mask {
+        return Err(format!(
+            "expected a host address, found {next_hop} (network or broadcast of {ipv4}/{prefix_len})"
+        ));
+    }
+    Ok(())
+}
+
+/// Finds the dotted key path at byte `offset` of a TOML document: the innermost table
+/// header above it and the key on its line. Pure; used to name keys in serde errors.
+pub fn key_at(src: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(src.len());
+    let before = src.get(..offset)?;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line_end = src[line_start..]
+        .find('\n')
+        .map_or(src.len(), |i| line_start + i);
+    let line = src[line_start..line_end].trim();
+
+    let table_of = |header: &str| -> Option<String> {
+        let h = header.trim();
+        let inner = h
+            .strip_prefix("[[")
+            .and_then(|r| r.strip_suffix("]]"))
+            .or_else(|| h.strip_prefix('[').and_then(|r| r.strip_suffix(']')))?;
+        Some(inner.trim().to_string())
+    };
+    if line.starts_with('[') {
+        return table_of(line.split('#').next().unwrap_or(line));
+    }
+    let key = line
+        .split_once('=')
+        .map(|(k, _)| k.trim().trim_matches('"').to_string())
+        .filter(|k| !k.is_empty())?;
+    let table = src[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .and_then(|h| table_of(h.split('#').next().unwrap_or(h)));
+    Some(match table {
+        Some(t) => format!("{t}.{key}"),
+        None => key,
+    })
+}
+
+/// 1-based line number of byte `offset`. Pure.
+fn line_of(src: &str, offset: usize) -> usize {
+    src.as_bytes()[..offset.min(src.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resolution.
+
+/// Resolves one setting: the flag if given, else the file value, else the default; then
+/// parses it, attributing any error to where the value came from.
+struct Resolver<'a> {
+    path: Option<&'a str>,
+}
+
+impl Resolver<'_> {
+    fn file_origin(&self, key: &str) -> Origin {
+        Origin::File {
+            path: self.path.unwrap_or("<config>").to_string(),
+            key: Some(key.to_string()),
+            line: None,
+        }
+    }
+
+    fn get<T>(
+        &self,
+        flag: Option<(&'static str, Option<&str>)>,
+        key: &str,
+        file: Option<&str>,
+        default: Option<&str>,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ConfigError> {
+        let (value, origin) = if let Some((name, Some(v))) = flag {
+            (v, Origin::Flag(name))
+        } else if let Some(v) = file {
+            (v, self.file_origin(key))
+        } else if let Some(v) = default {
+            (v, Origin::Default)
+        } else {
+            return Ok(None);
+        };
+        parse(value)
+            .map(Some)
+            .map_err(|message| ConfigError { origin, message })
+    }
+
+    fn num(
+        &self,
+        key: &str,
+        v: Option<u32>,
+        default: u32,
+        min: u32,
+        max: u32,
+    ) -> Result<u32, ConfigError> {
+        let v = v.unwrap_or(default);
+        if (min..=max).contains(&v) {
+            Ok(v)
+        } else {
+            Err(ConfigError {
+                origin: self.file_origin(key),
+                message: format!("expected an integer between {min} and {max}, found {v}"),
+            })
+        }
+    }
+}
+
+impl Config {
+    /// Loads the configuration the flags describe: reads `--config` if given, applies the
+    /// flags over it and the embedded defaults under it, and validates the result.
+    pub fn load(cli: &Cli) -> Result<Config, ConfigError> {
+        match &cli.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+                    origin: Origin::File {
+                        path: path.display().to_string(),
+                        key: None,
+                        line: None,
+                    },
+                    message: format!("cannot read the file: {e}; expected a readable TOML file"),
+                })?;
+                Config::from_toml(&text, Some(path), cli)
+            }
+            None => Config::from_toml("", None, cli),
+        }
+    }
+
+    /// Builds the configuration from TOML text (`path` only names it in errors) and flags.
+    pub fn from_toml(text: &str, path: Option<&Path>, cli: &Cli) -> Result<Config, ConfigError> {
+        let path_s = path.map(|p| p.display().to_string());
+        let file: FileConfig = toml::from_str(text).map_err(|e| {
+            let span = e.span();
+            let key = span.as_ref().and_then(|s| key_at(text, s.start));
+            let line = span.map(|s| line_of(text, s.start));
+            ConfigError {
+                origin: Origin::File {
+                    path: path_s.clone().unwrap_or_else(|| "<config>".into()),
+                    key,
+                    line,
+                },
+                message: e.message().trim().replace('\n', " "),
+            }
+        })?;
+        let r = Resolver {
+            path: path_s.as_deref(),
+        };
+
+        let gateway_mac = r
+            .get(
+                Some(("--gateway-mac", cli.gateway_mac.as_deref())),
+                "gateway_mac",
+                file.gateway_mac.as_deref(),
+                Some(DEFAULT_GATEWAY_MAC),
+                parse_mac,
+            )?
+            .unwrap_or(EthernetAddress([0x02, 0, 0x5e, 0, 1, 1]));
+
+        let sock = |flag: &'static str,
+                    flag_v: Option<&String>,
+                    key: &str,
+                    file_v: &Option<String>,
+                    def: &str| {
+            r.get(
+                Some((flag, flag_v.map(String::as_str))),
+                key,
+                file_v.as_deref(),
+                Some(def),
+                parse_socket_v4,
+            )
+            .map(|v| v.unwrap_or_else(|| SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0)))
+        };
+        let pfcp_listen = sock(
+            "--pfcp-listen",
+            cli.pfcp_listen.as_ref(),
+            "pfcp.listen",
+            &file.pfcp.listen,
+            DEFAULT_PFCP_LISTEN,
+        )?;
+        let gtpu_listen = sock(
+            "--gtpu-listen",
+            cli.gtpu_listen.as_ref(),
+            "gtpu.listen",
+            &file.gtpu.listen,
+            DEFAULT_GTPU_LISTEN,
+        )?;
+        let cp_gtpu = sock(
+            "--cp-gtpu",
+            cli.cp_gtpu.as_ref(),
+            "gtpu.cp_address",
+            &file.gtpu.cp_address,
+            DEFAULT_CP_GTPU,
+        )?;
+        let metrics_listen = sock(
+            "--metrics-listen",
+            cli.metrics_listen.as_ref(),
+            "metrics.listen",
+            &file.metrics.listen,
+            DEFAULT_METRICS_LISTEN,
+        )?;
+
+        let node_id = match (&cli.node_id, &file.pfcp.node_id) {
+            (Some(v), _) => node_id_for(Some(v), pfcp_listen).map_err(|message| ConfigError {
+                origin: Origin::Flag("--node-id"),
+                message,
+            })?,
+            (None, Some(v)) => {
+                node_id_for(Some(v), pfcp_listen).map_err(|message| ConfigError {
+                    origin: r.file_origin("pfcp.node_id"),
+                    message,
+                })?
+            }
+            (None, None) => node_id_for(None, pfcp_listen).map_err(|message| ConfigError {
+                origin: Origin::Default,
+                message,
+            })?,
+        };
+
+        let pfcp = PfcpConfig {
+            listen: pfcp_listen,
+            node_id,
+            heartbeat_interval_s: r.num(
+                "pfcp.heartbeat_interval_s",
+                file.pfcp.heartbeat_interval_s,
+                10,
+                1,
+                3600,
+            )?,
+            heartbeat_misses: r.num(
+                "pfcp.heartbeat_misses",
+                file.pfcp.heartbeat_misses,
+                3,
+                1,
+                100,
+            )?,
+            deletion_wait_ms: r.num(
+                "pfcp.deletion_wait_ms",
+                file.pfcp.deletion_wait_ms,
+                200,
+                1,
+                10_000,
+            )?,
+        };
+
+        // Access ports: flags replace the file's list.
+        let mut access_ports = Vec::new();
+        if !cli.access.is_empty() {
+            for (i, iface) in cli.access.iter().enumerate() {
+                let iface = parse_iface(iface).map_err(|message| ConfigError {
+                    origin: Origin::Flag("--access"),
+                    message,
+                })?;
+                access_ports.push(AccessPortConfig {
+                    iface,
+                    name: format!("acc{i}"),
+                });
+            }
+        } else {
+            for (i, p) in file.access_port.iter().enumerate() {
+                let key = format!("access_port[{i}].iface");
+                let iface = p.iface.as_deref().ok_or_else(|| ConfigError {
+                    origin: r.file_origin(&key),
+                    message: "missing: expected the interface name, e.g. iface = \"veth-acc0\""
+                        .into(),
+                })?;
+                let iface = parse_iface(iface).map_err(|message| ConfigError {
+                    origin: r.file_origin(&key),
+                    message,
+                })?;
+                let name = match &p.name {
+                    Some(n) => label(n).map_err(|message| ConfigError {
+                        origin: r.file_origin(&format!("access_port[{i}].name")),
+                        message,
+                    })?,
+                    None => format!("acc{i}"),
+                };
+                access_ports.push(AccessPortConfig { iface, name });
+            }
+        }
+        let missing_origin = |key: &str| match &path_s {
+            Some(_) => r.file_origin(key),
+            None => Origin::Default,
+        };
+        let fcore = file.core_port.unwrap_or_default();
+        let (core_ip, prefix_len) = r
+            .get(
+                Some(("--core-ipv4", cli.core_ipv4.as_deref())),
+                "core_port.ipv4",
+                fcore.ipv4.as_deref(),
+                Some(DEFAULT_CORE_IPV4),
+                parse_ipv4_prefix,
+            )?
+            .unwrap_or((Ipv4Addr::new(198, 51, 100, 2), 24));
+        let nh_flag = ("--next-hop", cli.next_hop.as_deref());
+        let next_hop = r
+            .get(
+                Some(nh_flag),
+                "core_port.next_hop",
+                fcore.next_hop.as_deref(),
+                Some(DEFAULT_NEXT_HOP),
+                parse_ipv4,
+            )?
+            .unwrap_or(Ipv4Addr::new(198, 51, 100, 1));
+        check_core_addressing(core_ip, prefix_len, next_hop).map_err(|message| ConfigError {
+            origin: if cli.next_hop.is_some() {
+                Origin::Flag("--next-hop")
+            } else if fcore.next_hop.is_some() {
+                r.file_origin("core_port.next_hop")
+            } else if cli.core_ipv4.is_some() {
+                Origin::Flag("--core-ipv4")
+            } else {
+                r.file_origin("core_port.ipv4")
+            },
+            message,
+        })?;
+
+        let core_iface = r
+            .get(
+                Some(("--core", cli.core.as_deref())),
+                "core_port.iface",
+                fcore.iface.as_deref(),
+                None,
+                parse_iface,
+            )?
+            .ok_or_else(|| ConfigError {
+                origin: missing_origin("core_port.iface"),
+                message: "no core port: expected [core_port] iface = \"...\" in the config or --core <iface>".into(),
+            })?;
+        let core_name = match &fcore.name {
+            Some(n) => label(n).map_err(|message| ConfigError {
+                origin: r.file_origin("core_port.name"),
+                message,
+            })?,
+            None => "core".to_string(),
+        };
+        if access_ports.is_empty() {
+            return Err(ConfigError {
+                origin: missing_origin("access_port"),
+                message: "no access port: expected at least one [[access_port]] iface = \"...\" in the config or --access <iface>".into(),
+            });
+        }
+        if access_ports.len() + 1 > MAX_PORTS {
+            return Err(ConfigError {
+                origin: missing_origin("access_port"),
+                message: format!(
+                    "expected at most {} access ports, found {}",
+                    MAX_PORTS - 1,
+                    access_ports.len()
+                ),
+            });
+        }
+
+        // Interfaces and labels must be distinct.
+        let mut seen: Vec<(&str, &str)> = Vec::new();
+        for (iface, name) in access_ports
+            .iter()
+            .map(|p| (p.iface.as_str(), p.name.as_str()))
+            .chain([(core_iface.as_str(), core_name.as_str())])
+        {
+            if let Some(dup) = seen.iter().find(|(i, n)| *i == iface || *n == name) {
+                let what = if dup.0 == iface { iface } else { name };
+                return Err(ConfigError {
+                    origin: missing_origin("access_port"),
+                    message: format!(
+                        "expected each port to have its own interface and name, found {what:?} twice"
+                    ),
+                });
+            }
+            seen.push((iface, name));
+        }
+
+        let w = &file.worker;
+        let d = WorkerConfig::default();
+        let worker = WorkerConfig {
+            redirect_pps: r.num(
+                "worker.redirect_pps",
+                w.redirect_pps,
+                d.redirect_pps,
+                1,
+                10_000_000,
+            )?,
+            arp_retry_ms: r.num(
+                "worker.arp_retry_ms",
+                w.arp_retry_ms,
+                d.arp_retry_ms,
+                10,
+                60_000,
+            )?,
+            busy_poll_us: r.num(
+                "worker.busy_poll_us",
+                w.busy_poll_us,
+                d.busy_poll_us,
+                0,
+                10_000_000,
+            )?,
+            poll_timeout_ms: r.num(
+                "worker.poll_timeout_ms",
+                w.poll_timeout_ms,
+                d.poll_timeout_ms,
+                1,
+                1000,
+            )?,
+            rx_ring_slots: r.num(
+                "worker.rx_ring_slots",
+                w.rx_ring_slots,
+                d.rx_ring_slots,
+                32,
+                1 << 20,
+            )?,
+            tx_ring_slots: r.num(
+                "worker.tx_ring_slots",
+                w.tx_ring_slots,
+                d.tx_ring_slots,
+                32,
+                1 << 20,
+            )?,
+            redirect_queue: r.num(
+                "worker.redirect_queue",
+                w.redirect_queue,
+                d.redirect_queue,
+                8,
+                1 << 20,
+            )?,
+            stats_interval_ms: r.num(
+                "worker.stats_interval_ms",
+                w.stats_interval_ms,
+                d.stats_interval_ms,
+                1,
+                60_000,
+            )?,
+        };
+
+        Ok(Config {
+            origin: path_s.unwrap_or_else(|| "defaults and flags".into()),
+            gateway_mac,
+            pfcp,
+            gtpu: GtpuConfig {
+                listen: gtpu_listen,
+                cp_address: cp_gtpu,
+            },
+            metrics_listen,
+            access_ports,
+            core_port: CorePortConfig {
+                iface: core_iface,
+                name: core_name,
+                ipv4: core_ip,
+                prefix_len,
+                next_hop,
+            },
+            worker,
+        })
+    }
+
+    /// Port id of the core port (it follows the access ports).
+    pub fn core_port_id(&self) -> PortId {
+        self.access_ports.len() as PortId
+    }
+
+    /// Port labels indexed by port id (access ports, then core), for metrics.
+    pub fn port_names(&self) -> Vec<String> {
+        self.access_ports
+            .iter()
+            .map(|p| p.name.clone())
+            .chain([self.core_port.name.clone()])
+            .collect()
+    }
+
+    /// The pipeline configuration these settings describe, given the core interface's MAC.
+    /// Pure.
+    pub fn pipeline_config(&self, core_mac: EthernetAddress) -> PipelineConfig {
+        PipelineConfig {
+            access_ports: (0..self.access_ports.len()).map(|i| i as PortId).collect(),
+            core_port: self.core_port_id(),
+            core_mac,
+            core_ipv4: self.core_port.ipv4,
+            core_prefix_len: self.core_port.prefix_len,
+            next_hop: self.core_port.next_hop,
+            gateway_mac: self.gateway_mac,
+            redirect_pps: self.worker.redirect_pps,
+            arp_retry_ns: u64::from(self.worker.arp_retry_ms) * 1_000_000,
+        }
+    }
+}
+
+/// A metric label value: 1-32 characters of `[A-Za-z0-9_-]`. Pure.
+fn label(s: &str) -> Result<String, String> {
+    if !s.is_empty()
+        && s.len() <= 32
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "expected a name of 1-32 letters, digits, '_' or '-' like acc0, found {s:?}"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests;

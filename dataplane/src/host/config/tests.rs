@@ -1,0 +1,243 @@
+//! Config tests: defaults, overrides, one-line errors, the example file.
+use super::*;
+
+fn cli() -> Cli {
+    Cli::default()
+}
+
+fn load(text: &str) -> Result<Config, ConfigError> {
+    Config::from_toml(text, Some(Path::new("/etc/x.toml")), &cli())
+}
+
+const MINIMAL: &str =
+    "[[access_port]]\niface = \"veth-acc0\"\n[core_port]\niface = \"veth-core\"\n";
+
+#[test]
+fn defaults_match_the_contract() {
+    let c = load(MINIMAL).unwrap();
+    assert_eq!(c.pfcp.listen, "127.0.0.2:8805".parse().unwrap());
+    assert_eq!(
+        c.pfcp.node_id,
+        NodeIdConfig::Ipv4(Ipv4Addr::new(127, 0, 0, 2))
+    );
+    assert_eq!(c.gtpu.listen, "127.0.0.2:2152".parse().unwrap());
+    assert_eq!(c.gtpu.cp_address, "127.0.0.1:2152".parse().unwrap());
+    assert_eq!(c.metrics_listen, "127.0.0.2:9100".parse().unwrap());
+    assert_eq!(c.gateway_mac.to_string(), "02:00:5e:00:01:01");
+    assert_eq!(c.core_port.ipv4, Ipv4Addr::new(198, 51, 100, 2));
+    assert_eq!(c.core_port.prefix_len, 24);
+    assert_eq!(c.core_port.next_hop, Ipv4Addr::new(198, 51, 100, 1));
+    assert_eq!(c.access_ports[0].name, "acc0");
+    assert_eq!(c.core_port.name, "core");
+    assert_eq!(c.core_port_id(), 1);
+    assert_eq!(c.worker, WorkerConfig::default());
+}
+
+#[test]
+fn flags_override_the_file() {
+    let mut cli = cli();
+    cli.access = vec!["a0".into(), "a1".into()];
+    cli.core = Some("c0".into());
+    cli.core_ipv4 = Some("10.9.0.2/16".into());
+    cli.next_hop = Some("10.9.255.1".into());
+    cli.node_id = Some("up1.vbng.example".into());
+    cli.pfcp_listen = Some("127.0.0.9:8805".into());
+    let c = Config::from_toml(MINIMAL, None, &cli).unwrap();
+    assert_eq!(c.access_ports.len(), 2);
+    assert_eq!(c.access_ports[1].iface, "a1");
+    assert_eq!(c.access_ports[1].name, "acc1");
+    assert_eq!(c.core_port.iface, "c0");
+    assert_eq!(c.core_port_id(), 2);
+    assert_eq!(c.core_port.prefix_len, 16);
+    assert_eq!(
+        c.pfcp.node_id,
+        NodeIdConfig::Fqdn("up1.vbng.example".into())
+    );
+    assert_eq!(c.pfcp.listen.port(), 8805);
+    assert_eq!(c.port_names(), ["acc0", "acc1", "core"]);
+}
+
+#[test]
+fn bad_prefix_names_file_and_key() {
+    let text = format!("{MINIMAL}ipv4 = \"abc\"\n");
+    let e = load(&text).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "/etc/x.toml: key core_port.ipv4: expected an IPv4 address with prefix like \
+         198.51.100.2/24, found \"abc\""
+    );
+}
+
+#[test]
+fn bad_flag_names_the_flag() {
+    let mut cli = cli();
+    cli.access = vec!["a0".into()];
+    cli.core = Some("c0".into());
+    cli.core_ipv4 = Some("198.51.100.2".into());
+    let e = Config::from_toml("", None, &cli).unwrap_err();
+    assert_eq!(e.origin, Origin::Flag("--core-ipv4"));
+    assert!(
+        e.to_string()
+            .starts_with("flag --core-ipv4: expected an IPv4 address with prefix")
+    );
+}
+
+#[test]
+fn unknown_key_names_key_and_expected_ones() {
+    let text = format!("{MINIMAL}[worker]\nredirect_ppps = 5\n");
+    let e = load(&text).unwrap_err();
+    let s = e.to_string();
+    assert!(
+        s.starts_with("/etc/x.toml: key worker.redirect_ppps: unknown field"),
+        "{s}"
+    );
+    assert!(s.contains("redirect_pps"), "{s}");
+    assert!(!s.contains('\n'));
+}
+
+#[test]
+fn wrong_type_names_key() {
+    let text = format!("{MINIMAL}[pfcp]\nheartbeat_misses = \"three\"\n");
+    let s = load(&text).unwrap_err().to_string();
+    assert!(
+        s.starts_with("/etc/x.toml: key pfcp.heartbeat_misses: "),
+        "{s}"
+    );
+    assert!(!s.contains('\n'));
+}
+
+#[test]
+fn syntax_error_is_one_line() {
+    let s = load("[core_port\niface = 1").unwrap_err().to_string();
+    assert!(s.starts_with("/etc/x.toml: "), "{s}");
+    assert!(!s.contains('\n'), "{s}");
+}
+
+#[test]
+fn missing_ports_say_how_to_fix() {
+    let e = Config::from_toml("", None, &cli()).unwrap_err();
+    assert!(e.to_string().contains("--core <iface>"), "{e}");
+    let e = load("[core_port]\niface = \"c0\"\n").unwrap_err();
+    assert!(e.to_string().contains("--access <iface>"), "{e}");
+    // A bad value is reported before a missing one.
+    let e = load("[core_port]\nipv4 = \"abc\"\n").unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("/etc/x.toml: key core_port.ipv4: "),
+        "{e}"
+    );
+    let e = load("[[access_port]]\niface = \"a0\"\n").unwrap_err();
+    assert!(e.to_string().contains("--core <iface>"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("/etc/x.toml: key core_port.iface: "),
+        "{e}"
+    );
+}
+
+#[test]
+fn next_hop_outside_subnet_rejected() {
+    let text = format!("{MINIMAL}next_hop = \"203.0.113.1\"\n");
+    let s = load(&text).unwrap_err().to_string();
+    assert_eq!(
+        s,
+        "/etc/x.toml: key core_port.next_hop: expected a next hop inside the core subnet \
+         198.51.100.2/24, found 203.0.113.1"
+    );
+}
+
+#[test]
+fn duplicate_interfaces_rejected() {
+    let text = "[[access_port]]\niface = \"x\"\n[core_port]\niface = \"x\"\n";
+    assert!(load(text).unwrap_err().to_string().contains("\"x\" twice"));
+}
+
+#[test]
+fn out_of_range_number_rejected() {
+    let text = format!("{MINIMAL}[worker]\npoll_timeout_ms = 0\n");
+    assert_eq!(
+        load(&text).unwrap_err().to_string(),
+        "/etc/x.toml: key worker.poll_timeout_ms: expected an integer between 1 and 1000, found 0"
+    );
+}
+
+#[test]
+fn pure_parsers() {
+    assert_eq!(
+        parse_ipv4_prefix("198.51.100.2/24"),
+        Ok((Ipv4Addr::new(198, 51, 100, 2), 24))
+    );
+    assert!(parse_ipv4_prefix("198.51.100.2/31").is_err());
+    assert!(parse_ipv4_prefix("198.51.100.2/x").is_err());
+    assert!(parse_mac("01:00:5e:00:00:01").is_err());
+    assert!(parse_iface("a/b").is_err());
+    assert!(parse_iface("0123456789abcdef").is_err());
+    assert_eq!(parse_iface("veth-acc0"), Ok("veth-acc0".into()));
+    assert!(in_subnet(
+        Ipv4Addr::new(10, 1, 2, 3),
+        Ipv4Addr::new(10, 1, 0, 0),
+        16
+    ));
+    assert!(!in_subnet(
+        Ipv4Addr::new(10, 2, 2, 3),
+        Ipv4Addr::new(10, 1, 0, 0),
+        16
+    ));
+    assert!(
+        check_core_addressing(
+            Ipv4Addr::new(198, 51, 100, 2),
+            24,
+            Ipv4Addr::new(198, 51, 100, 255)
+        )
+        .is_err()
+    );
+    let listen: SocketAddrV4 = "127.0.0.2:8805".parse().unwrap();
+    assert_eq!(
+        node_id_for(None, listen),
+        Ok(NodeIdConfig::Ipv4(Ipv4Addr::new(127, 0, 0, 2)))
+    );
+    assert_eq!(
+        node_id_for(Some("10.0.0.1"), listen),
+        Ok(NodeIdConfig::Ipv4(Ipv4Addr::new(10, 0, 0, 1)))
+    );
+    assert!(node_id_for(Some("bad name!"), listen).is_err());
+    assert!(node_id_for(Some("-x.example"), listen).is_err());
+}
+
+#[test]
+fn key_at_finds_table_and_key() {
+    let src = "a = 1\n[core_port]\n  ipv4 = \"x\" # c\n[[access_port]]\niface = 3\n";
+    assert_eq!(key_at(src, 2).as_deref(), Some("a"));
+    let off = src.find("\"x\"").unwrap();
+    assert_eq!(key_at(src, off).as_deref(), Some("core_port.ipv4"));
+    let off = src.find("3").unwrap();
+    assert_eq!(key_at(src, off).as_deref(), Some("access_port.iface"));
+    let off = src.find("[core_port]").unwrap();
+    assert_eq!(key_at(src, off).as_deref(), Some("core_port"));
+}
+
+#[test]
+fn pipeline_config_is_derived() {
+    let c = load(MINIMAL).unwrap();
+    let mac = EthernetAddress([2, 0, 0, 0, 0, 9]);
+    let p = c.pipeline_config(mac);
+    assert_eq!(p.access_ports, vec![0]);
+    assert_eq!(p.core_port, 1);
+    assert_eq!(p.core_mac, mac);
+    assert_eq!(p.next_hop, Ipv4Addr::new(198, 51, 100, 1));
+    assert_eq!(p.arp_retry_ns, 1_000_000_000);
+    assert_eq!(p.redirect_pps, 2000);
+}
+
+#[test]
+fn example_config_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/vbng-up.toml");
+    let cli = Cli {
+        config: Some(path.clone()),
+        ..Cli::default()
+    };
+    let c = Config::load(&cli).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.origin, path.display().to_string());
+    assert!(!c.access_ports.is_empty());
+    assert_eq!(c.pfcp.listen, "127.0.0.2:8805".parse().unwrap());
+}

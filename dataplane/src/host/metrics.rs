@@ -1,0 +1,475 @@
+//! Prometheus text exposition over a tiny HTTP/1.1 server (std `TcpListener`, one thread).
+//!
+//! `GET /metrics` returns every counter of the user plane in the Prometheus text format
+//! (version 0.0.4) with `# HELP` and `# TYPE` lines; `GET /` returns a pointer to it.
+//! Values come from a [`Snapshot`] of plain integers gathered from the worker's published
+//! counters, the redirect threads and the PFCP agent (all lock-free atomics): serving a
+//! scrape never touches the worker.
+
+use std::fmt::Write as _;
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::pipeline::DropReason;
+
+/// Per-port traffic counters (plain values).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PortSample {
+    /// Frames received.
+    pub rx_packets: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Frames transmitted.
+    pub tx_packets: u64,
+    /// Bytes transmitted.
+    pub tx_bytes: u64,
+    /// Frames lost before processing (RX ring full, oversized), cumulative.
+    pub rx_lost: u64,
+}
+
+/// Everything `/metrics` shows, as plain integers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// (label, counters) per port, in port-id order.
+    pub ports: Vec<(String, PortSample)>,
+    /// Drops per reason, indexed like [`DropReason::ALL`].
+    pub drops: Vec<u64>,
+    /// Frames the pipeline handed to the CP redirect.
+    pub redirected: u64,
+    /// Redirected frames lost because the queue to the GTP-U sender was full.
+    pub redirect_queue_drops: u64,
+    /// Frames from the CP transmitted on an access port.
+    pub injected: u64,
+    /// Frames from the CP that could not be transmitted (bad port, ring full, queue full).
+    pub inject_failed: u64,
+    /// ARP replies the pipeline sent (core side).
+    pub arp_replies: u64,
+    /// ARP requests the pipeline sent for the next hop.
+    pub arp_requests: u64,
+    /// Installed subscriber sessions.
+    pub sessions: u64,
+    /// G-PDUs sent to the CP.
+    pub gtpu_tx_packets: u64,
+    /// G-PDUs received from the CP.
+    pub gtpu_rx_packets: u64,
+    /// Malformed or unexpected GTP-U datagrams dropped.
+    pub gtpu_malformed: u64,
+    /// GTP-U send errors.
+    pub gtpu_send_errors: u64,
+    /// 1 if a PFCP association with a CP exists, else 0.
+    pub pfcp_associated: u64,
+    /// CP losses detected (missed heartbeats) since start.
+    pub pfcp_peer_lost: u64,
+    /// PFCP messages received.
+    pub pfcp_rx_messages: u64,
+    /// PFCP messages sent.
+    pub pfcp_tx_messages: u64,
+    /// PFCP requests answered with a rejection cause or dropped as malformed.
+    pub pfcp_rejected: u64,
+    /// Worker loop iterations that ended in poll(2) sleep.
+    pub worker_sleeps: u64,
+}
+
+/// Renders a snapshot in Prometheus text format. Pure.
+pub fn render(s: &Snapshot) -> String {
+    let mut out = String::with_capacity(4096);
+    let mut family =
+        |name: &str, kind: &str, help: &str, samples: &[(Option<(&str, &str)>, u64)]| {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            for (label, v) in samples {
+                match label {
+                    Some((k, lv)) => {
+                        let _ = writeln!(out, "{name}{{{k}=\"{}\"}} {v}", escape_label(lv));
+                    }
+                    None => {
+                        let _ = writeln!(out, "{name} {v}");
+                    }
+                }
+            }
+        };
+
+    type Field = fn(&PortSample) -> u64;
+    let port_families: [(&str, &str, Field); 5] = [
+        (
+            "vbng_up_port_rx_packets_total",
+            "Frames received on the port.",
+            |p| p.rx_packets,
+        ),
+        (
+            "vbng_up_port_rx_bytes_total",
+            "Bytes received on the port.",
+            |p| p.rx_bytes,
+        ),
+        (
+            "vbng_up_port_tx_packets_total",
+            "Frames transmitted on the port.",
+            |p| p.tx_packets,
+        ),
+        (
+            "vbng_up_port_tx_bytes_total",
+            "Bytes transmitted on the port.",
+            |p| p.tx_bytes,
+        ),
+        (
+            "vbng_up_port_rx_lost_total",
+            "Frames lost before processing (receive ring full, oversized frame).",
+            |p| p.rx_lost,
+        ),
+    ];
+    for (name, help, get) in port_families {
+        let samples: Vec<_> = s
+            .ports
+            .iter()
+            .map(|(label, p)| (Some(("port", label.as_str())), get(p)))
+            .collect();
+        family(name, "counter", help, &samples);
+    }
+
+    let drops: Vec<_> = DropReason::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            (
+                Some(("reason", r.name())),
+                s.drops.get(i).copied().unwrap_or(0),
+            )
+        })
+        .collect();
+    family(
+        "vbng_up_drops_total",
+        "counter",
+        "Frames dropped by the user plane, by reason.",
+        &drops,
+    );
+
+    let plain: [(&str, &str, &str, u64); 17] = [
+        (
+            "vbng_up_redirected_total",
+            "counter",
+            "Frames redirected to the control plane over GTP-U.",
+            s.redirected,
+        ),
+        (
+            "vbng_up_redirect_queue_drops_total",
+            "counter",
+            "Redirected frames dropped because the queue to the GTP-U sender was full.",
+            s.redirect_queue_drops,
+        ),
+        (
+            "vbng_up_injected_total",
+            "counter",
+            "Frames from the control plane transmitted on an access port.",
+            s.injected,
+        ),
+        (
+            "vbng_up_inject_failed_total",
+            "counter",
+            "Frames from the control plane that could not be transmitted.",
+            s.inject_failed,
+        ),
+        (
+            "vbng_up_arp_replies_total",
+            "counter",
+            "ARP replies sent on the core port.",
+            s.arp_replies,
+        ),
+        (
+            "vbng_up_arp_requests_total",
+            "counter",
+            "ARP requests sent for the next hop.",
+            s.arp_requests,
+        ),
+        (
+            "vbng_up_sessions",
+            "gauge",
+            "Subscriber sessions installed in the worker.",
+            s.sessions,
+        ),
+        (
+            "vbng_up_gtpu_tx_packets_total",
+            "counter",
+            "G-PDUs sent to the control plane.",
+            s.gtpu_tx_packets,
+        ),
+        (
+            "vbng_up_gtpu_rx_packets_total",
+            "counter",
+            "G-PDUs received from the control plane.",
+            s.gtpu_rx_packets,
+        ),
+        (
+            "vbng_up_gtpu_malformed_total",
+            "counter",
+            "Malformed or unexpected GTP-U datagrams dropped.",
+            s.gtpu_malformed,
+        ),
+        (
+            "vbng_up_gtpu_send_errors_total",
+            "counter",
+            "GTP-U datagrams the socket refused to send.",
+            s.gtpu_send_errors,
+        ),
+        (
+            "vbng_up_pfcp_associated",
+            "gauge",
+            "1 while a PFCP association with a control plane exists.",
+            s.pfcp_associated,
+        ),
+        (
+            "vbng_up_pfcp_peer_lost_total",
+            "counter",
+            "Control plane losses detected by missed PFCP heartbeats.",
+            s.pfcp_peer_lost,
+        ),
+        (
+            "vbng_up_pfcp_rx_messages_total",
+            "counter",
+            "PFCP messages received.",
+            s.pfcp_rx_messages,
+        ),
+        (
+            "vbng_up_pfcp_tx_messages_total",
+            "counter",
+            "PFCP messages sent.",
+            s.pfcp_tx_messages,
+        ),
+        (
+            "vbng_up_pfcp_rejected_total",
+            "counter",
+            "PFCP requests rejected or dropped as malformed.",
+            s.pfcp_rejected,
+        ),
+        (
+            "vbng_up_worker_sleeps_total",
+            "counter",
+            "Times the idle worker slept in poll(2).",
+            s.worker_sleeps,
+        ),
+    ];
+    for (name, kind, help, v) in plain {
+        family(name, kind, help, &[(None, v)]);
+    }
+    out
+}
+
+/// Escapes a label value (backslash, double quote, newline). Pure.
+fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// What an HTTP request asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `GET /metrics` (or HEAD).
+    Metrics,
+    /// `GET /`.
+    Index,
+    /// Any other path.
+    NotFound,
+    /// A method other than GET/HEAD.
+    MethodNotAllowed,
+    /// Not an HTTP request line.
+    BadRequest,
+}
+
+/// Routes an HTTP request head (text up to the blank line). Pure.
+pub fn route(head: &str) -> Route {
+    let line = head.lines().next().unwrap_or("");
+    let mut parts = line.split_ascii_whitespace();
+    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Route::BadRequest;
+    };
+    if !version.starts_with("HTTP/1.") {
+        return Route::BadRequest;
+    }
+    if method != "GET" && method != "HEAD" {
+        return Route::MethodNotAllowed;
+    }
+    let path = target.split('?').next().unwrap_or("");
+    match path {
+        "/metrics" => Route::Metrics,
+        "/" => Route::Index,
+        _ => Route::NotFound,
+    }
+}
+
+/// Serves `/metrics` on `listener` until `stop` is set. `collect` builds a fresh snapshot
+/// for each scrape. Connections are handled one at a time (scrapes are rare and small).
+pub fn serve(
+    listener: TcpListener,
+    stop: Arc<AtomicBool>,
+    collect: impl Fn() -> Snapshot,
+) -> io::Result<()> {
+    listener.set_nonblocking(true)?;
+    while !stop.load(Ordering::Relaxed) {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                // A broken client only affects its own connection.
+                let _ = handle(stream, &collect);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+    Ok(())
+}
+
+fn handle(mut stream: TcpStream, collect: &impl Fn() -> Snapshot) -> io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(2)))?;
+    let mut buf = [0u8; 4096];
+    let mut len = 0;
+    while len < buf.len() {
+        let n = stream.read(&mut buf[len..])?;
+        if n == 0 {
+            break;
+        }
+        len += n;
+        if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    let head = String::from_utf8_lossy(&buf[..len]);
+    let is_head = head.starts_with("HEAD ");
+    let (status, ctype, body) = match route(&head) {
+        Route::Metrics => (
+            "200 OK",
+            "text/plain; version=0.0.4; charset=utf-8",
+            render(&collect()),
+        ),
+        Route::Index => (
+            "200 OK",
+            "text/plain; charset=utf-8",
+            "vbng-up: Prometheus metrics at /metrics\n".to_string(),
+        ),
+        Route::NotFound => (
+            "404 Not Found",
+            "text/plain; charset=utf-8",
+            "not found: try /metrics\n".into(),
+        ),
+        Route::MethodNotAllowed => (
+            "405 Method Not Allowed",
+            "text/plain; charset=utf-8",
+            "only GET and HEAD are supported\n".into(),
+        ),
+        Route::BadRequest => (
+            "400 Bad Request",
+            "text/plain; charset=utf-8",
+            "bad request\n".into(),
+        ),
+    };
+    let mut resp = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    if !is_head {
+        resp.push_str(&body);
+    }
+    stream.write_all(resp.as_bytes())?;
+    stream.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Snapshot {
+        Snapshot {
+            ports: vec![
+                (
+                    "acc0".into(),
+                    PortSample {
+                        rx_packets: 3,
+                        rx_bytes: 300,
+                        tx_packets: 2,
+                        tx_bytes: 200,
+                        rx_lost: 0,
+                    },
+                ),
+                ("core".into(), PortSample::default()),
+            ],
+            drops: {
+                let mut d = vec![0; DropReason::ALL.len()];
+                d[DropReason::AntiSpoof as usize] = 7;
+                d
+            },
+            sessions: 2,
+            pfcp_associated: 1,
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn exposition_has_help_type_and_samples() {
+        let text = render(&sample());
+        assert!(text.contains("# HELP vbng_up_port_rx_packets_total "));
+        assert!(text.contains("# TYPE vbng_up_port_rx_packets_total counter\n"));
+        assert!(text.contains("vbng_up_port_rx_packets_total{port=\"acc0\"} 3\n"));
+        assert!(text.contains("vbng_up_port_tx_bytes_total{port=\"acc0\"} 200\n"));
+        assert!(text.contains("vbng_up_port_rx_bytes_total{port=\"core\"} 0\n"));
+        assert!(text.contains("vbng_up_drops_total{reason=\"anti_spoof\"} 7\n"));
+        assert!(text.contains("# TYPE vbng_up_sessions gauge\nvbng_up_sessions 2\n"));
+        assert!(text.contains("vbng_up_pfcp_associated 1\n"));
+        assert!(text.contains("vbng_up_gtpu_malformed_total 0\n"));
+        for r in DropReason::ALL {
+            assert!(text.contains(&format!("vbng_up_drops_total{{reason=\"{}\"}} ", r.name())));
+        }
+        // Every sample line belongs to a family announced by a TYPE line.
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap();
+            assert!(text.contains(&format!("# TYPE {name} ")), "{line}");
+        }
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn routes() {
+        assert_eq!(
+            route("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Route::Metrics
+        );
+        assert_eq!(route("HEAD /metrics?x=1 HTTP/1.0\r\n\r\n"), Route::Metrics);
+        assert_eq!(route("GET / HTTP/1.1\r\n\r\n"), Route::Index);
+        assert_eq!(route("GET /other HTTP/1.1\r\n\r\n"), Route::NotFound);
+        assert_eq!(
+            route("POST /metrics HTTP/1.1\r\n\r\n"),
+            Route::MethodNotAllowed
+        );
+        assert_eq!(route("garbage"), Route::BadRequest);
+        assert_eq!(route(""), Route::BadRequest);
+    }
+
+    #[test]
+    fn serves_over_tcp() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let t = std::thread::spawn(move || serve(listener, stop2, sample));
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut resp = String::new();
+        c.read_to_string(&mut resp).unwrap();
+        stop.store(true, Ordering::Relaxed);
+        t.join().unwrap().unwrap();
+        assert!(resp.starts_with("HTTP/1.1 200 OK\r\n"), "{resp}");
+        assert!(resp.contains("text/plain; version=0.0.4"));
+        assert!(resp.contains("vbng_up_port_rx_packets_total{port=\"acc0\"} 3\n"));
+    }
+}

@@ -1,0 +1,912 @@
+//! The PFCP user-plane function (TS 29.244, BBF TR-459): association, heartbeats and
+//! session programming, as a sans-IO handler plus a thread that owns the UDP socket.
+//!
+//! [`PfcpAgent::handle`] takes one datagram and returns the datagrams to send;
+//! [`PfcpAgent::poll`] drives heartbeats toward the CP and CP loss detection. Session rules
+//! are translated into [`SessionCommand`]s for the worker through a [`SessionBackend`]
+//! (the worker's command queue at run time, a [`crate::pipeline::Pipeline`] in tests).
+//!
+//! Translation of one IPoE subscriber (the contract's "PFCP programming" section):
+//! - access key: the uplink PDR (source interface Access): Ethernet Packet Filter MAC address
+//!   (source), C-TAG and S-TAG VIDs (absent = 0), BBF Logical Port = access port index as
+//!   ASCII decimal;
+//! - IPv4: UE IP Address of the uplink (S/D = 0) or downlink (S/D = 1) PDR, which must agree;
+//! - gate: open only if every FAR the PDRs use forwards (FORW, not DROP) and every QER they
+//!   use has the gate of its direction open.
+//!
+//! A request is answered once: a retransmission (same sequence from the same peer) gets the
+//! cached response (TS 29.244 section 6.4). Malformed requests get the matching Cause
+//! (Mandatory IE missing, Mandatory IE incorrect, Session context not found...).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+
+use vbng_cups::pfcp::node::{
+    AssociationConfig, AssociationEvent, AssociationState, ResponseCache, SequenceAllocator,
+};
+use vbng_cups::pfcp::{
+    self, AssociationReleaseResponse, AssociationSetupResponse, BbfUpFunctionFeatures, Cause,
+    FSeid, HeartbeatRequest, HeartbeatResponse, Interface, Message, MessageType, NodeId,
+    RecoveryTimeStamp, SessionDeletionResponse, SessionEstablishmentRequest,
+    SessionEstablishmentResponse, SessionModificationRequest, SessionModificationResponse,
+    UpFunctionFeatures, UserPlaneIpResourceInformation,
+};
+
+use crate::session::{AccessKey, SessionEntry, SessionId, UsageCounters};
+
+/// Where the agent's session changes go.
+pub trait SessionBackend {
+    /// Installs or updates a session (counters of an existing session are kept). False if the
+    /// worker could not take the command (queue full): the request is rejected.
+    fn upsert(&mut self, entry: SessionEntry) -> bool;
+    /// Removes a session and returns its final counters, or `None` if they did not arrive
+    /// in time (the session is removed anyway).
+    fn remove(&mut self, id: SessionId) -> Option<UsageCounters>;
+}
+
+/// Agent settings.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// Our Node ID.
+    pub node_id: NodeId,
+    /// Address put in our F-SEIDs (the PFCP listen address).
+    pub pfcp_ipv4: Ipv4Addr,
+    /// GTP-U address advertised in User Plane IP Resource Information.
+    pub gtpu_ipv4: Ipv4Addr,
+    /// Number of access ports (valid Logical Port values are 0..n).
+    pub access_ports: usize,
+    /// Our Recovery Time Stamp (process start).
+    pub recovery_time_stamp: RecoveryTimeStamp,
+    /// Heartbeat interval toward the CP, milliseconds.
+    pub heartbeat_interval_ms: u64,
+    /// Missed heartbeats before the CP is declared lost.
+    pub heartbeat_misses: u32,
+}
+
+/// Something worth a log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentEvent {
+    /// A CP set up an association.
+    Associated {
+        /// CP address.
+        peer: SocketAddr,
+        /// CP Node ID.
+        node_id: String,
+        /// Sessions kept from before (a CP re-association).
+        sessions_kept: usize,
+    },
+    /// The CP released the association (its sessions were removed).
+    Released {
+        /// CP address.
+        peer: SocketAddr,
+        /// Sessions removed.
+        sessions_removed: usize,
+    },
+    /// The CP stopped answering heartbeats (sessions stay; forwarding continues).
+    PeerLost {
+        /// CP address.
+        peer: SocketAddr,
+    },
+    /// The CP's Recovery Time Stamp changed: it restarted.
+    PeerRestarted {
+        /// CP address.
+        peer: SocketAddr,
+    },
+    /// A session was installed.
+    SessionEstablished {
+        /// UP SEID.
+        seid: u64,
+        /// Access attachment.
+        access: AccessKey,
+        /// Subscriber address.
+        ipv4: Ipv4Addr,
+    },
+    /// A session was changed.
+    SessionModified {
+        /// UP SEID.
+        seid: u64,
+        /// Gate after the change.
+        gate_open: bool,
+    },
+    /// A session was deleted.
+    SessionDeleted {
+        /// UP SEID.
+        seid: u64,
+        /// Final counters, if the worker answered in time.
+        counters: Option<UsageCounters>,
+    },
+    /// A request was rejected.
+    Rejected {
+        /// Peer.
+        peer: SocketAddr,
+        /// Request type.
+        msg_type: MessageType,
+        /// Cause sent.
+        cause: Cause,
+        /// Why.
+        reason: String,
+    },
+    /// A datagram that is not PFCP v1 was dropped.
+    Malformed {
+        /// Peer.
+        peer: SocketAddr,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl fmt::Display for AgentEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AgentEvent::Associated {
+                peer,
+                node_id,
+                sessions_kept,
+            } => write!(
+                f,
+                "pfcp association established peer={peer} cp_node_id={node_id} sessions_kept={sessions_kept}"
+            ),
+            AgentEvent::Released {
+                peer,
+                sessions_removed,
+            } => write!(
+                f,
+                "pfcp association released peer={peer} sessions_removed={sessions_removed}"
+            ),
+            AgentEvent::PeerLost { peer } => write!(
+                f,
+                "pfcp peer lost (missed heartbeats) peer={peer}; sessions keep forwarding"
+            ),
+            AgentEvent::PeerRestarted { peer } => {
+                write!(
+                    f,
+                    "pfcp peer restarted (recovery time stamp changed) peer={peer}"
+                )
+            }
+            AgentEvent::SessionEstablished { seid, access, ipv4 } => write!(
+                f,
+                "session established seid={seid:#x} ipv4={ipv4} port={} svlan={} cvlan={} mac={}",
+                access.port, access.svlan, access.cvlan, access.mac
+            ),
+            AgentEvent::SessionModified { seid, gate_open } => {
+                write!(f, "session modified seid={seid:#x} gate_open={gate_open}")
+            }
+            AgentEvent::SessionDeleted { seid, counters } => match counters {
+                Some(c) => write!(
+                    f,
+                    "session deleted seid={seid:#x} ul_packets={} ul_bytes={} dl_packets={} dl_bytes={}",
+                    c.ul_packets, c.ul_bytes, c.dl_packets, c.dl_bytes
+                ),
+                None => write!(f, "session deleted seid={seid:#x} counters=unavailable"),
+            },
+            AgentEvent::Rejected {
+                peer,
+                msg_type,
+                cause,
+                reason,
+            } => write!(
+                f,
+                "pfcp request rejected peer={peer} type={} cause={cause:?} reason={reason:?}",
+                msg_type.name()
+            ),
+            AgentEvent::Malformed { peer, reason } => {
+                write!(f, "pfcp datagram dropped peer={peer} reason={reason:?}")
+            }
+        }
+    }
+}
+
+/// Maps a codec error in a request to the Cause of the rejection. Pure.
+pub fn cause_for(err: &pfcp::Error) -> Cause {
+    match err {
+        pfcp::Error::MissingIe { .. } => Cause::MandatoryIeMissing,
+        pfcp::Error::IeOverrun { .. } | pfcp::Error::IeHeaderTruncated { .. } => {
+            Cause::InvalidLength
+        }
+        _ => Cause::MandatoryIeIncorrect,
+    }
+}
+
+/// The response type that answers a request type (None for non-requests).
+fn response_type(req: MessageType) -> Option<MessageType> {
+    use MessageType as T;
+    Some(match req {
+        T::HeartbeatRequest => T::HeartbeatResponse,
+        T::AssociationSetupRequest => T::AssociationSetupResponse,
+        T::AssociationReleaseRequest => T::AssociationReleaseResponse,
+        T::SessionEstablishmentRequest => T::SessionEstablishmentResponse,
+        T::SessionModificationRequest => T::SessionModificationResponse,
+        T::SessionDeletionRequest => T::SessionDeletionResponse,
+        _ => return None,
+    })
+}
+
+/// One session as the agent knows it.
+#[derive(Debug, Clone)]
+struct AgentSession {
+    cp_seid: u64,
+    rules: SessionRules,
+    entry: SessionEntry,
+}
+
+/// The association with the CP.
+#[derive(Debug)]
+struct Association {
+    peer: SocketAddr,
+    node_id: NodeId,
+    state: AssociationState,
+    heartbeat_seq: Option<u32>,
+}
+
+/// Agent counters (plain values; the runtime copies them to atomics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AgentStats {
+    /// Messages received.
+    pub rx_messages: u64,
+    /// Messages sent.
+    pub tx_messages: u64,
+    /// Requests rejected or datagrams dropped as malformed.
+    pub rejected: u64,
+    /// Retransmitted requests answered from the cache.
+    pub duplicates: u64,
+    /// CP losses detected.
+    pub peer_lost: u64,
+}
+
+/// The PFCP agent (sans-IO).
+#[derive(Debug)]
+pub struct PfcpAgent {
+    cfg: AgentConfig,
+    association: Option<Association>,
+    sessions: HashMap<SessionId, AgentSession>,
+    next_seid: u64,
+    seq: SequenceAllocator,
+    caches: HashMap<SocketAddr, ResponseCache>,
+    events: Vec<AgentEvent>,
+    stats: AgentStats,
+}
+
+/// How long responses stay cached for retransmissions (T1 3 s x (N1 3 + 1) = 12 s, rounded).
+const RESPONSE_CACHE_TTL_MS: u64 = 15_000;
+/// Responses cached per peer.
+const RESPONSE_CACHE_ENTRIES: usize = 4096;
+
+/// Outcome of a request: the response and the SEID for its header.
+type Reply = (Message, Option<u64>);
+
+impl PfcpAgent {
+    /// A fresh agent with no association and no sessions.
+    pub fn new(cfg: AgentConfig) -> PfcpAgent {
+        PfcpAgent {
+            cfg,
+            association: None,
+            sessions: HashMap::new(),
+            next_seid: 1,
+            seq: SequenceAllocator::new(1),
+            caches: HashMap::new(),
+            events: Vec::new(),
+            stats: AgentStats::default(),
+        }
+    }
+
+    /// True while a CP association exists and its heartbeats are answered.
+    pub fn is_associated(&self) -> bool {
+        self.association.as_ref().is_some_and(|a| a.state.is_up())
+    }
+
+    /// Number of sessions installed.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// The worker entry of session `seid`, if it exists.
+    pub fn session(&self, seid: SessionId) -> Option<&SessionEntry> {
+        self.sessions.get(&seid).map(|s| &s.entry)
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> AgentStats {
+        self.stats
+    }
+
+    /// Events since the last call, oldest first.
+    pub fn drain_events(&mut self) -> Vec<AgentEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Handles one datagram from `from` at `now_ms`; returns the datagrams to send.
+    pub fn handle(
+        &mut self,
+        now_ms: u64,
+        from: SocketAddr,
+        bytes: &[u8],
+        backend: &mut dyn SessionBackend,
+    ) -> Vec<(SocketAddr, Vec<u8>)> {
+        let mut out = Vec::new();
+        let header = match pfcp::Header::parse(bytes) {
+            Ok((h, _)) => h,
+            Err(pfcp::Error::Version(v)) => {
+                // Section 7.2.2.4.1 (header error: version): Version Not Supported Response.
+                self.stats.rejected += 1;
+                if bytes.len() >= 8 {
+                    let seq = sequence_of_raw(bytes);
+                    out.push((from, Message::VersionNotSupportedResponse.encode(seq, None)));
+                    self.stats.tx_messages += 1;
+                }
+                self.events.push(AgentEvent::Malformed {
+                    peer: from,
+                    reason: format!("PFCP version {v}"),
+                });
+                return out;
+            }
+            Err(e) => {
+                self.stats.rejected += 1;
+                self.events.push(AgentEvent::Malformed {
+                    peer: from,
+                    reason: e.to_string(),
+                });
+                return out;
+            }
+        };
+        self.stats.rx_messages += 1;
+        if let Some(a) = self.association.as_mut().filter(|a| a.peer == from) {
+            a.state.on_peer_activity();
+        }
+
+        let is_request = header.msg_type.is_request();
+        if is_request {
+            let cache = self.caches.entry(from).or_insert_with(|| {
+                ResponseCache::new(RESPONSE_CACHE_TTL_MS, RESPONSE_CACHE_ENTRIES)
+            });
+            if let Some(cached) = cache.get(now_ms, header.sequence) {
+                self.stats.duplicates += 1;
+                self.stats.tx_messages += 1;
+                out.push((from, cached.to_vec()));
+                return out;
+            }
+        }
+
+        let reply = match Message::parse(bytes) {
+            Ok((_, msg)) => self.dispatch(now_ms, from, &header, msg, backend),
+            Err(e) => self.reject_malformed(from, &header, &e),
+        };
+        if let Some((msg, seid)) = reply {
+            let encoded = msg.encode(header.sequence, seid);
+            if is_request && let Some(cache) = self.caches.get_mut(&from) {
+                cache.insert(now_ms, header.sequence, encoded.clone());
+            }
+            self.stats.tx_messages += 1;
+            out.push((from, encoded));
+        }
+        out
+    }
+
+    /// Heartbeats toward the CP and loss detection; call every few hundred milliseconds.
+    pub fn poll(&mut self, now_ms: u64) -> Vec<(SocketAddr, Vec<u8>)> {
+        let mut out = Vec::new();
+        let Some(a) = self.association.as_mut() else {
+            return out;
+        };
+        match a.state.poll(now_ms) {
+            Some(AssociationEvent::SendHeartbeat) => {
+                let seq = self.seq.next();
+                a.heartbeat_seq = Some(seq);
+                a.state.heartbeat_sent(now_ms);
+                let msg = Message::HeartbeatRequest(HeartbeatRequest {
+                    recovery_time_stamp: self.cfg.recovery_time_stamp,
+                });
+                out.push((a.peer, msg.encode(seq, None)));
+                self.stats.tx_messages += 1;
+            }
+            Some(AssociationEvent::PeerLost) => {
+                self.stats.peer_lost += 1;
+                self.events.push(AgentEvent::PeerLost { peer: a.peer });
+            }
+            Some(AssociationEvent::PeerRestarted { .. }) | None => {}
+        }
+        out
+    }
+
+    fn reject_malformed(
+        &mut self,
+        from: SocketAddr,
+        header: &pfcp::Header,
+        err: &pfcp::Error,
+    ) -> Option<Reply> {
+        self.stats.rejected += 1;
+        let cause = cause_for(err);
+        let Some(resp_type) = response_type(header.msg_type) else {
+            self.events.push(AgentEvent::Malformed {
+                peer: from,
+                reason: err.to_string(),
+            });
+            return None;
+        };
+        self.events.push(AgentEvent::Rejected {
+            peer: from,
+            msg_type: header.msg_type,
+            cause,
+            reason: err.to_string(),
+        });
+        let cp_seid = header
+            .seid
+            .and_then(|s| self.sessions.get(&s))
+            .map(|s| s.cp_seid);
+        Some(self.error_response(resp_type, cause, cp_seid.or(Some(0))))
+    }
+
+    /// A response of type `resp_type` carrying only `cause` (plus what the type requires).
+    fn error_response(&self, resp_type: MessageType, cause: Cause, seid: Option<u64>) -> Reply {
+        use MessageType as T;
+        let msg = match resp_type {
+            T::HeartbeatResponse => Message::HeartbeatResponse(HeartbeatResponse {
+                recovery_time_stamp: self.cfg.recovery_time_stamp,
+            }),
+            T::AssociationSetupResponse => {
+                Message::AssociationSetupResponse(AssociationSetupResponse {
+                    node_id: self.cfg.node_id.clone(),
+                    cause,
+                    recovery_time_stamp: self.cfg.recovery_time_stamp,
+                    ..AssociationSetupResponse::default()
+                })
+            }
+            T::AssociationReleaseResponse => {
+                Message::AssociationReleaseResponse(AssociationReleaseResponse {
+                    node_id: self.cfg.node_id.clone(),
+                    cause,
+                })
+            }
+            T::SessionEstablishmentResponse => {
+                Message::SessionEstablishmentResponse(SessionEstablishmentResponse {
+                    node_id: self.cfg.node_id.clone(),
+                    cause,
+                    ..SessionEstablishmentResponse::default()
+                })
+            }
+            T::SessionModificationResponse => {
+                Message::SessionModificationResponse(SessionModificationResponse {
+                    cause,
+                    ..SessionModificationResponse::default()
+                })
+            }
+            _ => Message::SessionDeletionResponse(SessionDeletionResponse {
+                cause,
+                ..SessionDeletionResponse::default()
+            }),
+        };
+        (msg, seid)
+    }
+
+    fn reject(
+        &mut self,
+        from: SocketAddr,
+        req: MessageType,
+        cause: Cause,
+        reason: String,
+        seid: Option<u64>,
+    ) -> Option<Reply> {
+        self.stats.rejected += 1;
+        self.events.push(AgentEvent::Rejected {
+            peer: from,
+            msg_type: req,
+            cause,
+            reason,
+        });
+        response_type(req).map(|t| self.error_response(t, cause, seid))
+    }
+
+    fn dispatch(
+        &mut self,
+        now_ms: u64,
+        from: SocketAddr,
+        header: &pfcp::Header,
+        msg: Message,
+        backend: &mut dyn SessionBackend,
+    ) -> Option<Reply> {
+        match msg {
+            Message::HeartbeatRequest(req) => {
+                if let Some(a) = self.association.as_mut().filter(|a| a.peer == from)
+                    && let Some(AssociationEvent::PeerRestarted { .. }) =
+                        a.state.on_heartbeat(now_ms, req.recovery_time_stamp)
+                {
+                    self.events.push(AgentEvent::PeerRestarted { peer: from });
+                }
+                Some((
+                    Message::HeartbeatResponse(HeartbeatResponse {
+                        recovery_time_stamp: self.cfg.recovery_time_stamp,
+                    }),
+                    None,
+                ))
+            }
+            Message::HeartbeatResponse(resp) => {
+                if let Some(a) = self
+                    .association
+                    .as_mut()
+                    .filter(|a| a.peer == from && a.heartbeat_seq == Some(header.sequence))
+                {
+                    a.heartbeat_seq = None;
+                    if let Some(AssociationEvent::PeerRestarted { .. }) =
+                        a.state.on_heartbeat(now_ms, resp.recovery_time_stamp)
+                    {
+                        self.events.push(AgentEvent::PeerRestarted { peer: from });
+                    }
+                }
+                None
+            }
+            Message::AssociationSetupRequest(req) => {
+                // Section 6.2.6.2.2: a new setup from a known Node ID replaces the old
+                // association. Sessions are kept (vbng's CP recovers them; forwarding goes on).
+                let mut state = AssociationState::new(AssociationConfig {
+                    heartbeat_interval_ms: self.cfg.heartbeat_interval_ms,
+                    max_missed: self.cfg.heartbeat_misses,
+                });
+                if let Some(old) = self.association.take().filter(|o| o.node_id == req.node_id) {
+                    state = old.state;
+                }
+                if let Some(AssociationEvent::PeerRestarted { .. }) =
+                    state.established(now_ms, req.recovery_time_stamp)
+                {
+                    self.events.push(AgentEvent::PeerRestarted { peer: from });
+                }
+                self.events.push(AgentEvent::Associated {
+                    peer: from,
+                    node_id: node_id_text(&req.node_id),
+                    sessions_kept: self.sessions.len(),
+                });
+                self.association = Some(Association {
+                    peer: from,
+                    node_id: req.node_id,
+                    state,
+                    heartbeat_seq: None,
+                });
+                Some((
+                    Message::AssociationSetupResponse(AssociationSetupResponse {
+                        node_id: self.cfg.node_id.clone(),
+                        cause: Cause::RequestAccepted,
+                        recovery_time_stamp: self.cfg.recovery_time_stamp,
+                        up_function_features: Some(UpFunctionFeatures::default()),
+                        cp_function_features: None,
+                        bbf_up_function_features: Some(BbfUpFunctionFeatures::IPOE),
+                        user_plane_ip_resources: vec![UserPlaneIpResourceInformation {
+                            ipv4: Some(self.cfg.gtpu_ipv4),
+                            source_interface: Some(Interface::Access),
+                            ..UserPlaneIpResourceInformation::default()
+                        }],
+                    }),
+                    None,
+                ))
+            }
+            Message::AssociationReleaseRequest(req) => {
+                let ours = self
+                    .association
+                    .as_ref()
+                    .is_some_and(|a| a.node_id == req.node_id);
+                if !ours {
+                    return self.reject(
+                        from,
+                        header.msg_type,
+                        Cause::NoEstablishedPfcpAssociation,
+                        format!("no association with node {}", node_id_text(&req.node_id)),
+                        None,
+                    );
+                }
+                self.association = None;
+                // Section 6.2.8.2: the UP deletes the sessions of a released association.
+                let ids: Vec<SessionId> = self.sessions.keys().copied().collect();
+                for id in &ids {
+                    backend.remove(*id);
+                }
+                self.sessions.clear();
+                self.events.push(AgentEvent::Released {
+                    peer: from,
+                    sessions_removed: ids.len(),
+                });
+                Some((
+                    Message::AssociationReleaseResponse(AssociationReleaseResponse {
+                        node_id: self.cfg.node_id.clone(),
+                        cause: Cause::RequestAccepted,
+                    }),
+                    None,
+                ))
+            }
+            Message::SessionEstablishmentRequest(req) => self.establish(from, header, req, backend),
+            Message::SessionModificationRequest(req) => self.modify(from, header, req, backend),
+            Message::SessionDeletionRequest(_) => self.delete(from, header, backend),
+            Message::SessionReportResponse(_)
+            | Message::AssociationSetupResponse(_)
+            | Message::AssociationReleaseResponse(_)
+            | Message::SessionEstablishmentResponse(_)
+            | Message::SessionModificationResponse(_)
+            | Message::SessionDeletionResponse(_)
+            | Message::VersionNotSupportedResponse => None,
+            Message::SessionReportRequest(_) => self.reject(
+                from,
+                header.msg_type,
+                Cause::ServiceNotSupported,
+                "a user plane does not accept Session Report Requests".into(),
+                Some(0),
+            ),
+        }
+    }
+
+    /// Checks that no other session owns `entry`'s access key or address.
+    fn check_conflicts(&self, entry: &SessionEntry) -> Result<(), RuleError> {
+        for s in self.sessions.values().filter(|s| s.entry.id != entry.id) {
+            if s.entry.access == entry.access {
+                return Err(RuleError::Conflict {
+                    other: s.entry.id,
+                    what: "access key",
+                });
+            }
+            if s.entry.ipv4 == entry.ipv4 {
+                return Err(RuleError::Conflict {
+                    other: s.entry.id,
+                    what: "IPv4 address",
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn establish(
+        &mut self,
+        from: SocketAddr,
+        header: &pfcp::Header,
+        req: SessionEstablishmentRequest,
+        backend: &mut dyn SessionBackend,
+    ) -> Option<Reply> {
+        let cp_seid = req.cp_f_seid.seid;
+        let associated = self
+            .association
+            .as_ref()
+            .is_some_and(|a| a.node_id == req.node_id);
+        if !associated {
+            return self.reject(
+                from,
+                header.msg_type,
+                Cause::NoEstablishedPfcpAssociation,
+                format!("no association with node {}", node_id_text(&req.node_id)),
+                Some(cp_seid),
+            );
+        }
+        // The same CP F-SEID again (a CP that lost our answer and retried with a new
+        // sequence number) updates the existing session instead of creating a second one.
+        let existing = self
+            .sessions
+            .iter()
+            .find(|(_, s)| s.cp_seid == cp_seid)
+            .map(|(id, _)| *id);
+        let id = existing.unwrap_or(self.next_seid);
+        let rules = SessionRules {
+            pdrs: req.create_pdrs,
+            fars: req.create_fars,
+            urrs: req.create_urrs,
+            qers: req.create_qers,
+        };
+        let entry = match derive_entry(id, &rules, self.cfg.access_ports)
+            .and_then(|e| self.check_conflicts(&e).map(|()| e))
+        {
+            Ok(e) => e,
+            Err(e) => {
+                return self.reject(
+                    from,
+                    header.msg_type,
+                    Cause::RuleCreationModificationFailure,
+                    e.to_string(),
+                    Some(cp_seid),
+                );
+            }
+        };
+        if !backend.upsert(entry) {
+            return self.reject(
+                from,
+                header.msg_type,
+                Cause::PfcpEntityInCongestion,
+                "worker command queue full".into(),
+                Some(cp_seid),
+            );
+        }
+        if existing.is_none() {
+            self.next_seid += 1;
+        }
+        self.sessions.insert(
+            id,
+            AgentSession {
+                cp_seid,
+                rules,
+                entry,
+            },
+        );
+        self.events.push(AgentEvent::SessionEstablished {
+            seid: id,
+            access: entry.access,
+            ipv4: entry.ipv4,
+        });
+        Some((
+            Message::SessionEstablishmentResponse(SessionEstablishmentResponse {
+                node_id: self.cfg.node_id.clone(),
+                cause: Cause::RequestAccepted,
+                up_f_seid: Some(FSeid {
+                    seid: id,
+                    ipv4: Some(self.cfg.pfcp_ipv4),
+                    ipv6: None,
+                }),
+                created_pdrs: Vec::new(),
+            }),
+            Some(cp_seid),
+        ))
+    }
+
+    fn modify(
+        &mut self,
+        from: SocketAddr,
+        header: &pfcp::Header,
+        req: SessionModificationRequest,
+        backend: &mut dyn SessionBackend,
+    ) -> Option<Reply> {
+        let seid = header.seid.unwrap_or(0);
+        let Some(session) = self.sessions.get(&seid) else {
+            return self.reject(
+                from,
+                header.msg_type,
+                Cause::SessionContextNotFound,
+                format!("no session with UP SEID {seid:#x}"),
+                Some(0),
+            );
+        };
+        let cp_seid = req.cp_f_seid.map_or(session.cp_seid, |f| f.seid);
+        let mut rules = session.rules.clone();
+        rules.pdrs.retain(|p| !req.remove_pdrs.contains(&p.pdr_id));
+        rules.fars.retain(|f| !req.remove_fars.contains(&f.far_id));
+        rules.urrs.retain(|u| !req.remove_urrs.contains(&u.urr_id));
+        rules.qers.retain(|q| !req.remove_qers.contains(&q.qer_id));
+        fn upsert_by<T>(v: &mut Vec<T>, new: Vec<T>, key: impl Fn(&T) -> u32) {
+            for n in new {
+                match v.iter_mut().find(|x| key(x) == key(&n)) {
+                    Some(slot) => *slot = n,
+                    None => v.push(n),
+                }
+            }
+        }
+        upsert_by(&mut rules.pdrs, req.create_pdrs, |p| u32::from(p.pdr_id));
+        upsert_by(&mut rules.fars, req.create_fars, |f| f.far_id);
+        upsert_by(&mut rules.urrs, req.create_urrs, |u| u.urr_id);
+        upsert_by(&mut rules.qers, req.create_qers, |q| q.qer_id);
+        for u in &req.update_fars {
+            let Some(far) = rules.fars.iter_mut().find(|f| f.far_id == u.far_id) else {
+                return self.reject(
+                    from,
+                    header.msg_type,
+                    Cause::RuleCreationModificationFailure,
+                    format!("Update FAR {} names no existing FAR", u.far_id),
+                    Some(cp_seid),
+                );
+            };
+            if let Some(a) = u.apply_action {
+                far.apply_action = a;
+            }
+            if let Some(fp) = &u.update_forwarding_parameters {
+                far.forwarding_parameters = Some(fp.clone());
+            }
+        }
+        for u in &req.update_qers {
+            let Some(qer) = rules.qers.iter_mut().find(|q| q.qer_id == u.qer_id) else {
+                return self.reject(
+                    from,
+                    header.msg_type,
+                    Cause::RuleCreationModificationFailure,
+                    format!("Update QER {} names no existing QER", u.qer_id),
+                    Some(cp_seid),
+                );
+            };
+            if let Some(g) = u.gate_status {
+                qer.gate_status = g;
+            }
+            if u.mbr.is_some() {
+                qer.mbr = u.mbr;
+            }
+        }
+        let entry = match derive_entry(seid, &rules, self.cfg.access_ports)
+            .and_then(|e| self.check_conflicts(&e).map(|()| e))
+        {
+            Ok(e) => e,
+            Err(e) => {
+                return self.reject(
+                    from,
+                    header.msg_type,
+                    Cause::RuleCreationModificationFailure,
+                    e.to_string(),
+                    Some(cp_seid),
+                );
+            }
+        };
+        let changed = entry != self.sessions[&seid].entry;
+        if changed && !backend.upsert(entry) {
+            return self.reject(
+                from,
+                header.msg_type,
+                Cause::PfcpEntityInCongestion,
+                "worker command queue full".into(),
+                Some(cp_seid),
+            );
+        }
+        if let Some(s) = self.sessions.get_mut(&seid) {
+            s.rules = rules;
+            s.entry = entry;
+            s.cp_seid = cp_seid;
+        }
+        self.events.push(AgentEvent::SessionModified {
+            seid,
+            gate_open: entry.gate_open,
+        });
+        Some((
+            Message::SessionModificationResponse(SessionModificationResponse {
+                cause: Cause::RequestAccepted,
+                usage_reports: Vec::new(),
+            }),
+            Some(cp_seid),
+        ))
+    }
+
+    fn delete(
+        &mut self,
+        from: SocketAddr,
+        header: &pfcp::Header,
+        backend: &mut dyn SessionBackend,
+    ) -> Option<Reply> {
+        let seid = header.seid.unwrap_or(0);
+        let Some(session) = self.sessions.remove(&seid) else {
+            return self.reject(
+                from,
+                header.msg_type,
+                Cause::SessionContextNotFound,
+                format!("no session with UP SEID {seid:#x}"),
+                Some(0),
+            );
+        };
+        let counters = backend.remove(seid);
+        let usage_reports = counters
+            .map(|c| deletion_reports(&session.rules.urrs, &c, 0))
+            .unwrap_or_default();
+        self.events
+            .push(AgentEvent::SessionDeleted { seid, counters });
+        Some((
+            Message::SessionDeletionResponse(SessionDeletionResponse {
+                cause: Cause::RequestAccepted,
+                usage_reports,
+            }),
+            Some(session.cp_seid),
+        ))
+    }
+}
+
+/// The 24-bit sequence number of a raw PFCP header (for answers to unparsable headers).
+fn sequence_of_raw(bytes: &[u8]) -> u32 {
+    let off = if bytes.first().is_some_and(|f| f & 0x01 != 0) {
+        12
+    } else {
+        4
+    };
+    match bytes.get(off..off + 3) {
+        Some(s) => u32::from(s[0]) << 16 | u32::from(s[1]) << 8 | u32::from(s[2]),
+        None => 0,
+    }
+}
+
+fn node_id_text(n: &NodeId) -> String {
+    match n {
+        NodeId::Ipv4(a) => a.to_string(),
+        NodeId::Ipv6(a) => a.to_string(),
+        NodeId::Fqdn(s) => s.clone(),
+    }
+}
+
+mod runtime;
+mod translate;
+
+pub use runtime::{AgentPublished, run};
+pub use translate::{RuleError, SessionRules, deletion_reports, derive_entry, parse_logical_port};
+
+#[cfg(test)]
+mod tests;

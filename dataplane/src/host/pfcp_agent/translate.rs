@@ -1,0 +1,201 @@
+//! Translation of the CP's PDRs/FARs/URRs/QERs into the worker's [`SessionEntry`] (pure).
+
+use std::net::Ipv4Addr;
+
+use vbng_cups::pfcp::{
+    ApplyAction, CreateFar, CreatePdr, CreateQer, CreateUrr, Interface, MeasurementMethod,
+    UsageReport, UsageReportTrigger, VolumeMeasurement,
+};
+
+use crate::packet::PortId;
+use crate::session::{AccessKey, SessionEntry, SessionId, UsageCounters};
+use crate::wire::EthernetAddress;
+
+/// Why a set of rules cannot be installed; becomes a Cause.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleError {
+    /// No uplink PDR with an Ethernet Packet Filter MAC: no access key.
+    #[error(
+        "expected an uplink PDR (source interface Access) with an Ethernet Packet Filter MAC address"
+    )]
+    NoAccessMatch,
+    /// The Logical Port is not an access port index.
+    #[error(
+        "expected BBF Logical Port with an access port index 0..{ports} as ASCII decimal, found {found:?}"
+    )]
+    BadLogicalPort {
+        /// Valid range end.
+        ports: usize,
+        /// What was received.
+        found: String,
+    },
+    /// No UE IPv4 address in any PDR.
+    #[error("expected a UE IP Address with an IPv4 address in a PDR")]
+    NoUeIpv4,
+    /// Uplink and downlink PDRs name different addresses.
+    #[error("UE IPv4 addresses disagree: uplink {ul}, downlink {dl}")]
+    UeIpv4Mismatch {
+        /// Uplink PDR address.
+        ul: Ipv4Addr,
+        /// Downlink PDR address.
+        dl: Ipv4Addr,
+    },
+    /// A PDR refers to a FAR or QER that does not exist.
+    #[error("PDR {pdr} refers to {what} {id}, which does not exist")]
+    DanglingReference {
+        /// PDR id.
+        pdr: u16,
+        /// "FAR" or "QER".
+        what: &'static str,
+        /// Missing id.
+        id: u32,
+    },
+    /// Another session already owns this access key or address.
+    #[error("conflicts with session {other:#x}: same {what}")]
+    Conflict {
+        /// The other session.
+        other: u64,
+        /// "access key" or "IPv4 address".
+        what: &'static str,
+    },
+}
+
+/// The rules of one session as the CP created them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionRules {
+    /// PDRs by id.
+    pub pdrs: Vec<CreatePdr>,
+    /// FARs.
+    pub fars: Vec<CreateFar>,
+    /// URRs.
+    pub urrs: Vec<CreateUrr>,
+    /// QERs.
+    pub qers: Vec<CreateQer>,
+}
+
+/// Parses a BBF Logical Port value (ASCII decimal access port index). Pure.
+pub fn parse_logical_port(data: &[u8], access_ports: usize) -> Result<PortId, RuleError> {
+    let bad = || RuleError::BadLogicalPort {
+        ports: access_ports,
+        found: String::from_utf8_lossy(data).into_owned(),
+    };
+    let s = std::str::from_utf8(data).map_err(|_| bad())?;
+    if s.is_empty() || s.len() > 3 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let idx: usize = s.parse().map_err(|_| bad())?;
+    if idx >= access_ports {
+        return Err(bad());
+    }
+    Ok(idx as PortId)
+}
+
+/// Derives the worker's session entry from the CP's rules. Pure.
+pub fn derive_entry(
+    id: SessionId,
+    rules: &SessionRules,
+    access_ports: usize,
+) -> Result<SessionEntry, RuleError> {
+    let mut access = None;
+    let (mut ul_ip, mut dl_ip) = (None, None);
+    let mut gate_open = true;
+    for pdr in &rules.pdrs {
+        let uplink = pdr.pdi.source_interface == Interface::Access;
+        if let Some(ue) = pdr.pdi.ue_ip_address.and_then(|u| u.ipv4) {
+            if uplink {
+                ul_ip.get_or_insert(ue);
+            } else {
+                dl_ip.get_or_insert(ue);
+            }
+        }
+        if uplink
+            && access.is_none()
+            && let Some(mac) = pdr
+                .pdi
+                .ethernet_packet_filter
+                .as_ref()
+                .and_then(|f| f.mac_address.as_ref())
+                .and_then(|m| m.source)
+        {
+            let filter = pdr.pdi.ethernet_packet_filter.as_ref();
+            let port = match &pdr.pdi.logical_port {
+                Some(lp) => parse_logical_port(lp, access_ports)?,
+                None => {
+                    return Err(RuleError::BadLogicalPort {
+                        ports: access_ports,
+                        found: String::new(),
+                    });
+                }
+            };
+            access = Some(AccessKey {
+                port,
+                svlan: filter.and_then(|f| f.s_tag).unwrap_or(0) & 0x0fff,
+                cvlan: filter.and_then(|f| f.c_tag).unwrap_or(0) & 0x0fff,
+                mac: EthernetAddress(mac),
+            });
+        }
+        if let Some(far_id) = pdr.far_id {
+            let far = rules.fars.iter().find(|f| f.far_id == far_id).ok_or(
+                RuleError::DanglingReference {
+                    pdr: pdr.pdr_id,
+                    what: "FAR",
+                    id: far_id,
+                },
+            )?;
+            let forwards = far.apply_action.contains(ApplyAction::FORW)
+                && !far.apply_action.contains(ApplyAction::DROP);
+            gate_open &= forwards;
+        }
+        for &qer_id in &pdr.qer_ids {
+            let qer = rules.qers.iter().find(|q| q.qer_id == qer_id).ok_or(
+                RuleError::DanglingReference {
+                    pdr: pdr.pdr_id,
+                    what: "QER",
+                    id: qer_id,
+                },
+            )?;
+            gate_open &= if uplink {
+                qer.gate_status.ul_open
+            } else {
+                qer.gate_status.dl_open
+            };
+        }
+    }
+    let access = access.ok_or(RuleError::NoAccessMatch)?;
+    let ipv4 = match (ul_ip, dl_ip) {
+        (Some(ul), Some(dl)) if ul != dl => return Err(RuleError::UeIpv4Mismatch { ul, dl }),
+        (Some(a), _) | (None, Some(a)) => a,
+        (None, None) => return Err(RuleError::NoUeIpv4),
+    };
+    Ok(SessionEntry {
+        id,
+        access,
+        ipv4,
+        gate_open,
+        counters: UsageCounters::default(),
+    })
+}
+
+/// Usage reports for the volume-measuring URRs of a deleted session. Pure.
+pub fn deletion_reports(
+    urrs: &[CreateUrr],
+    counters: &UsageCounters,
+    ur_seqn: u32,
+) -> Vec<UsageReport> {
+    urrs.iter()
+        .filter(|u| u.measurement_method.contains(MeasurementMethod::VOLUM))
+        .map(|u| UsageReport {
+            urr_id: u.urr_id,
+            ur_seqn,
+            trigger: UsageReportTrigger::TERMR,
+            volume: Some(VolumeMeasurement::from_counters(
+                counters.ul_packets,
+                counters.ul_bytes,
+                counters.dl_packets,
+                counters.dl_bytes,
+            )),
+            start_time: None,
+            end_time: None,
+        })
+        .collect()
+}

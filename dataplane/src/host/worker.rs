@@ -1,0 +1,611 @@
+//! The poll-mode worker: one thread that owns the ports and the [`Pipeline`].
+//!
+//! Each loop iteration ([`Worker::run_once`]):
+//! 1. applies queued [`SessionCommand`]s from the control thread (one empty check per loop);
+//! 2. receives a burst of up to [`BURST`] frames from each port, runs
+//!    [`Pipeline::process_burst`] and dispatches the verdicts: `Forward` -> `port.send`,
+//!    `ToControlPlane` -> a copy into the preallocated queue toward the GTP-U sender (dropped
+//!    and counted when full), `Drop` -> already counted by the pipeline;
+//! 3. transmits frames the CP sent back (queue from the GTP-U receiver) on the access port
+//!    their TEID named;
+//! 4. sends what the pipeline generated itself (next-hop ARP requests);
+//! 5. flushes every port once.
+//!
+//! Counters are plain integers inside the pipeline; every `stats_interval` the worker copies
+//! them into [`PublishedStats`] (relaxed atomic stores), which the metrics thread reads.
+//! Nothing is locked, allocated or logged per packet. When idle for `busy_poll` the worker
+//! sleeps in `poll(2)` on its port sockets and an eventfd ([`IdleWaker`]) for at most
+//! `poll_timeout`.
+
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_queue::ArrayQueue;
+
+use crate::host::afpacket::AfPacketPort;
+use crate::host::channel::FrameQueue;
+use crate::host::metrics::PortSample;
+use crate::host::pfcp_agent::SessionBackend;
+use crate::host::wake::IdleWaker;
+use crate::packet::{Frame, MAX_PORTS, PortId};
+use crate::pipeline::{BURST, Counters, DropReason, Pipeline, SessionCommand, Verdict};
+use crate::port::{MemoryPort, Port};
+use crate::session::{SessionEntry, SessionId, UsageCounters};
+
+/// A port the worker can drive: a [`Port`] that may be moved to the worker thread and may
+/// offer a file descriptor to sleep on.
+pub trait WorkerPort: Port + Send {
+    /// A descriptor that becomes readable when frames arrive (None: the worker only wakes
+    /// on its timeout for this port).
+    fn poll_fd(&self) -> Option<RawFd> {
+        None
+    }
+
+    /// Frames the port lost before the pipeline saw them (ring full, truncated), cumulative.
+    /// Called once per counter publication, not per packet.
+    fn rx_lost(&mut self) -> u64 {
+        0
+    }
+}
+
+impl WorkerPort for AfPacketPort {
+    fn poll_fd(&self) -> Option<RawFd> {
+        Some(self.as_raw_fd())
+    }
+
+    fn rx_lost(&mut self) -> u64 {
+        self.refresh_kernel_stats();
+        let s = self.stats();
+        s.rx_kernel_drops + s.rx_truncated + s.rx_bad_slot
+    }
+}
+
+impl WorkerPort for MemoryPort {}
+
+/// Counters the worker publishes for the metrics exporter (relaxed atomics, one writer).
+#[derive(Debug)]
+pub struct PublishedStats {
+    ports: [[AtomicU64; 5]; MAX_PORTS],
+    drops: [AtomicU64; DropReason::COUNT],
+    redirected: AtomicU64,
+    injected: AtomicU64,
+    inject_failed: AtomicU64,
+    arp_replies: AtomicU64,
+    arp_requests: AtomicU64,
+    sessions: AtomicU64,
+    sleeps: AtomicU64,
+}
+
+impl Default for PublishedStats {
+    fn default() -> Self {
+        PublishedStats {
+            ports: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
+            drops: std::array::from_fn(|_| AtomicU64::new(0)),
+            redirected: AtomicU64::new(0),
+            injected: AtomicU64::new(0),
+            inject_failed: AtomicU64::new(0),
+            arp_replies: AtomicU64::new(0),
+            arp_requests: AtomicU64::new(0),
+            sessions: AtomicU64::new(0),
+            sleeps: AtomicU64::new(0),
+        }
+    }
+}
+
+/// Worker-side totals that are not in the pipeline's [`Counters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostCounters {
+    /// Frames from the CP that could not be transmitted.
+    pub inject_failed: u64,
+    /// Times the worker slept in poll(2).
+    pub sleeps: u64,
+}
+
+impl PublishedStats {
+    /// Worker: copies the current values in.
+    /// `rx_lost[i]` is port i's [`WorkerPort::rx_lost`].
+    pub fn publish(&self, c: &Counters, sessions: usize, host: &HostCounters, rx_lost: &[u64]) {
+        let r = Ordering::Relaxed;
+        for (i, (dst, src)) in self.ports.iter().zip(c.ports.iter()).enumerate() {
+            dst[0].store(src.rx_packets, r);
+            dst[1].store(src.rx_bytes, r);
+            dst[2].store(src.tx_packets, r);
+            dst[3].store(src.tx_bytes, r);
+            dst[4].store(rx_lost.get(i).copied().unwrap_or(0), r);
+        }
+        for (dst, &src) in self.drops.iter().zip(c.drops.iter()) {
+            dst.store(src, r);
+        }
+        self.redirected.store(c.redirected, r);
+        self.injected.store(c.injected, r);
+        self.arp_replies.store(c.arp_replies, r);
+        self.arp_requests.store(c.arp_requests, r);
+        self.sessions.store(sessions as u64, r);
+        self.inject_failed.store(host.inject_failed, r);
+        self.sleeps.store(host.sleeps, r);
+    }
+
+    /// Counters of port `port`.
+    pub fn port(&self, port: PortId) -> PortSample {
+        let Some(p) = self.ports.get(usize::from(port)) else {
+            return PortSample::default();
+        };
+        let r = Ordering::Relaxed;
+        PortSample {
+            rx_packets: p[0].load(r),
+            rx_bytes: p[1].load(r),
+            tx_packets: p[2].load(r),
+            tx_bytes: p[3].load(r),
+            rx_lost: p[4].load(r),
+        }
+    }
+
+    /// Drops per reason, indexed like [`DropReason::ALL`].
+    pub fn drops(&self) -> Vec<u64> {
+        self.drops
+            .iter()
+            .map(|d| d.load(Ordering::Relaxed))
+            .collect()
+    }
+
+    /// (redirected, injected, inject_failed, arp_replies, arp_requests, sessions, sleeps).
+    pub fn totals(&self) -> [u64; 7] {
+        let r = Ordering::Relaxed;
+        [
+            self.redirected.load(r),
+            self.injected.load(r),
+            self.inject_failed.load(r),
+            self.arp_replies.load(r),
+            self.arp_requests.load(r),
+            self.sessions.load(r),
+            self.sleeps.load(r),
+        ]
+    }
+}
+
+/// State shared between the worker and the other threads.
+#[derive(Debug)]
+pub struct WorkerShared {
+    /// Control thread -> worker: session changes.
+    pub commands: ArrayQueue<SessionCommand>,
+    /// Worker -> control thread: final counters of removed sessions.
+    pub removed: ArrayQueue<(SessionId, Option<UsageCounters>)>,
+    /// Worker -> GTP-U sender: frames for the CP.
+    pub to_cp: Arc<FrameQueue>,
+    /// GTP-U receiver -> worker: frames from the CP (port = access port to send on).
+    pub from_cp: Arc<FrameQueue>,
+    /// Wakes the worker when it sleeps.
+    pub waker: Arc<IdleWaker>,
+    /// Counters for the metrics exporter.
+    pub stats: PublishedStats,
+    /// Set to stop the worker.
+    pub stop: AtomicBool,
+}
+
+impl WorkerShared {
+    /// Shared state with `queue_len` frame buffers per direction.
+    pub fn new(queue_len: usize) -> std::io::Result<WorkerShared> {
+        Ok(WorkerShared {
+            commands: ArrayQueue::new(1024),
+            removed: ArrayQueue::new(1024),
+            to_cp: Arc::new(FrameQueue::new(queue_len)),
+            from_cp: Arc::new(FrameQueue::new(queue_len)),
+            waker: Arc::new(IdleWaker::new()?),
+            stats: PublishedStats::default(),
+            stop: AtomicBool::new(false),
+        })
+    }
+}
+
+/// Worker timing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerTiming {
+    /// Busy-poll this long after the last work before sleeping.
+    pub busy_poll: Duration,
+    /// Longest sleep.
+    pub poll_timeout: Duration,
+    /// Counter publication interval.
+    pub stats_interval: Duration,
+}
+
+/// The poll-mode worker.
+#[derive(Debug)]
+pub struct Worker<P: WorkerPort> {
+    pipeline: Pipeline,
+    ports: Vec<P>,
+    access_ports: usize,
+    shared: Arc<WorkerShared>,
+    redirect_thread: Option<Thread>,
+    frames: Vec<Frame>,
+    verdicts: [Verdict; BURST],
+    host: HostCounters,
+}
+
+impl<P: WorkerPort> Worker<P> {
+    /// A worker over `ports` (index = port id; the first `access_ports` are access ports).
+    /// `redirect_thread` is unparked after a loop that queued frames for the CP.
+    pub fn new(
+        pipeline: Pipeline,
+        ports: Vec<P>,
+        access_ports: usize,
+        shared: Arc<WorkerShared>,
+        redirect_thread: Option<Thread>,
+    ) -> Self {
+        Worker {
+            pipeline,
+            ports,
+            access_ports,
+            shared,
+            redirect_thread,
+            frames: (0..BURST).map(|_| Frame::new()).collect(),
+            verdicts: [Verdict::Drop(DropReason::Malformed); BURST],
+            host: HostCounters::default(),
+        }
+    }
+
+    /// The pipeline (tests and final reporting).
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    /// The ports (tests).
+    pub fn ports_mut(&mut self) -> &mut [P] {
+        &mut self.ports
+    }
+
+    /// Copies the counters to [`PublishedStats`].
+    pub fn publish(&mut self) {
+        let mut lost = [0u64; MAX_PORTS];
+        for (dst, port) in lost.iter_mut().zip(self.ports.iter_mut()) {
+            *dst = port.rx_lost();
+        }
+        self.shared.stats.publish(
+            self.pipeline.counters(),
+            self.pipeline.session_count(),
+            &self.host,
+            &lost,
+        );
+    }
+
+    /// One loop iteration at `now_ns`; returns the number of frames handled (0 = idle).
+    pub fn run_once(&mut self, now_ns: u64) -> usize {
+        let Worker {
+            pipeline,
+            ports,
+            access_ports,
+            shared,
+            redirect_thread,
+            frames,
+            verdicts,
+            host,
+        } = self;
+        let mut work = 0;
+
+        // 1. Session commands (one empty check per loop).
+        while let Some(cmd) = shared.commands.pop() {
+            work += 1;
+            if let SessionCommand::Remove(id) = cmd {
+                let counters = pipeline.apply(cmd);
+                // The control thread waits for this; never lose it to a full queue.
+                let _ = shared.removed.force_push((id, counters));
+            } else {
+                pipeline.apply(cmd);
+            }
+        }
+
+        // 2. Receive, process, dispatch.
+        let mut queued_for_cp = false;
+        for p in 0..ports.len() {
+            let n = ports[p].recv_burst(frames);
+            if n == 0 {
+                continue;
+            }
+            work += n;
+            pipeline.process_burst(now_ns, &mut frames[..n], &mut verdicts[..n]);
+            for (frame, verdict) in frames[..n].iter().zip(verdicts[..n].iter()) {
+                match *verdict {
+                    Verdict::Forward(out) => {
+                        let counters = pipeline.counters_mut();
+                        match ports.get_mut(usize::from(out)) {
+                            Some(port) => match port.send(frame.data()) {
+                                Ok(()) => counters.count_tx(out, frame.len()),
+                                Err(_) => counters.count_tx_error(out),
+                            },
+                            None => counters.count_drop(DropReason::NotForUs),
+                        }
+                    }
+                    Verdict::ToControlPlane => {
+                        // A full queue is counted by the queue itself.
+                        queued_for_cp |= shared.to_cp.push(frame.port, frame.data());
+                    }
+                    Verdict::Drop(_) => {}
+                }
+            }
+        }
+
+        // 3. Frames from the CP, at most one burst per loop.
+        for _ in 0..BURST {
+            let Some(buf) = shared.from_cp.pop() else {
+                break;
+            };
+            work += 1;
+            let port = buf.port();
+            let counters = pipeline.counters_mut();
+            let sent = usize::from(port) < *access_ports
+                && ports
+                    .get_mut(usize::from(port))
+                    .is_some_and(|p| p.send(buf.data()).is_ok());
+            if sent {
+                counters.count_tx(port, buf.data().len());
+                counters.injected += 1;
+            } else {
+                host.inject_failed += 1;
+            }
+            shared.from_cp.recycle(buf);
+        }
+
+        // 4. Frames the pipeline generates (next-hop ARP); at most a few per call.
+        let mut generated: [(PortId, usize, bool); 4] = [(0, 0, false); 4];
+        let mut n_generated = 0;
+        pipeline.drain_generated(now_ns, &mut |port, data| {
+            let ok = ports
+                .get_mut(usize::from(port))
+                .is_some_and(|p| p.send(data).is_ok());
+            if let Some(slot) = generated.get_mut(n_generated) {
+                *slot = (port, data.len(), ok);
+                n_generated += 1;
+            }
+        });
+        for &(port, len, ok) in &generated[..n_generated] {
+            let counters = pipeline.counters_mut();
+            if ok {
+                counters.count_tx(port, len);
+            } else {
+                counters.count_tx_error(port);
+            }
+        }
+
+        // 5. One kick per port.
+        for port in ports.iter_mut() {
+            port.flush();
+        }
+        if let Some(t) = redirect_thread.as_ref().filter(|_| queued_for_cp) {
+            t.unpark();
+        }
+        work
+    }
+
+    /// Runs until [`WorkerShared::stop`] is set; publishes counters a last time on exit.
+    pub fn run(mut self, timing: WorkerTiming) -> Self {
+        let start = Instant::now();
+        let busy_ns = timing.busy_poll.as_nanos() as u64;
+        let stats_ns = timing.stats_interval.as_nanos() as u64;
+        let timeout_ms = timing.poll_timeout.as_millis().clamp(1, 1000) as i32;
+        let fds: Vec<RawFd> = self.ports.iter().filter_map(|p| p.poll_fd()).collect();
+        let mut pollfds = Vec::with_capacity(fds.len() + 1);
+        let mut last_work = 0u64;
+        let mut last_publish = 0u64;
+        while !self.shared.stop.load(Ordering::Relaxed) {
+            let now = start.elapsed().as_nanos() as u64;
+            if self.run_once(now) > 0 {
+                last_work = now;
+            } else if now.saturating_sub(last_work) >= busy_ns {
+                let waker = &self.shared.waker;
+                waker.prepare_sleep();
+                if self.shared.commands.is_empty()
+                    && self.shared.from_cp.is_empty()
+                    && !self.shared.stop.load(Ordering::Relaxed)
+                {
+                    self.host.sleeps += 1;
+                    waker.sleep(&fds, &mut pollfds, timeout_ms);
+                } else {
+                    waker.awake();
+                }
+            }
+            if now.saturating_sub(last_publish) >= stats_ns {
+                last_publish = now;
+                self.publish();
+            }
+        }
+        self.publish();
+        self
+    }
+}
+
+/// The control thread's handle on the worker: queues commands and waits for the final
+/// counters of removed sessions.
+#[derive(Debug)]
+pub struct WorkerHandle {
+    shared: Arc<WorkerShared>,
+    deletion_wait: Duration,
+}
+
+impl WorkerHandle {
+    /// A handle that waits at most `deletion_wait` for a removed session's counters.
+    pub fn new(shared: Arc<WorkerShared>, deletion_wait: Duration) -> Self {
+        WorkerHandle {
+            shared,
+            deletion_wait,
+        }
+    }
+
+    /// Queues a command, retrying briefly while the queue is full.
+    fn push(&self, mut cmd: SessionCommand) -> bool {
+        let deadline = Instant::now() + Duration::from_millis(50);
+        loop {
+            match self.shared.commands.push(cmd) {
+                Ok(()) => {
+                    self.shared.waker.wake();
+                    return true;
+                }
+                Err(back) if Instant::now() < deadline => {
+                    cmd = back;
+                    self.shared.waker.wake();
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+impl SessionBackend for WorkerHandle {
+    fn upsert(&mut self, entry: SessionEntry) -> bool {
+        self.push(SessionCommand::Upsert(entry))
+    }
+
+    fn remove(&mut self, id: SessionId) -> Option<UsageCounters> {
+        if !self.push(SessionCommand::Remove(id)) {
+            return None;
+        }
+        let deadline = Instant::now() + self.deletion_wait;
+        loop {
+            while let Some((rid, counters)) = self.shared.removed.pop() {
+                if rid == id {
+                    return counters;
+                }
+                // A late answer to an earlier removal that timed out: nobody waits for it.
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::PipelineConfig;
+    use crate::session::AccessKey;
+    use crate::wire::EthernetAddress;
+    use std::net::Ipv4Addr;
+
+    const GW: EthernetAddress = EthernetAddress([0x02, 0, 0x5e, 0, 1, 1]);
+    const CORE_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0xc0, 0x01]);
+    const SUB_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x11]);
+
+    fn worker() -> (Worker<MemoryPort>, Arc<WorkerShared>) {
+        let cfg = PipelineConfig {
+            access_ports: vec![0],
+            core_port: 1,
+            core_mac: CORE_MAC,
+            core_ipv4: Ipv4Addr::new(198, 51, 100, 2),
+            core_prefix_len: 24,
+            next_hop: Ipv4Addr::new(198, 51, 100, 1),
+            gateway_mac: GW,
+            redirect_pps: 1000,
+            arp_retry_ns: 1_000_000_000,
+        };
+        let shared = Arc::new(WorkerShared::new(8).unwrap());
+        let ports = vec![
+            MemoryPort::new(0, EthernetAddress([2, 0, 0, 0, 0xa0, 0])),
+            MemoryPort::new(1, CORE_MAC),
+        ];
+        let w = Worker::new(Pipeline::new(cfg, 7), ports, 1, shared.clone(), None);
+        (w, shared)
+    }
+
+    /// A broadcast ARP request from the subscriber (goes to the CP).
+    fn arp_request() -> Vec<u8> {
+        let mut f = vec![0xff; 6];
+        f.extend_from_slice(&SUB_MAC.0);
+        f.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1]);
+        f.extend_from_slice(&SUB_MAC.0);
+        f.extend_from_slice(&[100, 64, 0, 10]);
+        f.extend_from_slice(&[0; 6]);
+        f.extend_from_slice(&[100, 64, 0, 1]);
+        f
+    }
+
+    #[test]
+    fn arp_goes_to_cp_and_cp_frames_go_out() {
+        let (mut w, shared) = worker();
+        w.ports_mut()[0].inject(&arp_request());
+        assert!(w.run_once(1) > 0);
+        let buf = shared.to_cp.pop().expect("frame for the CP");
+        assert_eq!((buf.port(), buf.data()), (0, &arp_request()[..]));
+        shared.to_cp.recycle(buf);
+
+        // The CP answers on port 0; a frame for a non-access port is refused.
+        assert!(shared.from_cp.push(0, b"0123456789abcdef"));
+        assert!(shared.from_cp.push(1, b"0123456789abcdef"));
+        w.run_once(2);
+        assert_eq!(
+            w.ports_mut()[0].pop_sent().as_deref(),
+            Some(&b"0123456789abcdef"[..])
+        );
+        assert!(
+            w.ports_mut()[1]
+                .pop_sent()
+                .is_some_and(|f| f[12..14] == [0x08, 0x06])
+        );
+        w.publish();
+        let [redirected, injected, inject_failed, ..] = shared.stats.totals();
+        assert_eq!((redirected, injected, inject_failed), (1, 1, 1));
+        assert_eq!(shared.stats.port(0).tx_packets, 1);
+        assert_eq!(shared.stats.port(0).rx_packets, 1);
+    }
+
+    #[test]
+    fn commands_are_applied_and_removals_answered() {
+        let (mut w, shared) = worker();
+        let entry = SessionEntry {
+            id: 5,
+            access: AccessKey {
+                port: 0,
+                svlan: 0,
+                cvlan: 100,
+                mac: SUB_MAC,
+            },
+            ipv4: Ipv4Addr::new(100, 64, 0, 10),
+            gate_open: true,
+            counters: UsageCounters::default(),
+        };
+        shared.commands.push(SessionCommand::Upsert(entry)).unwrap();
+        w.run_once(1);
+        assert_eq!(w.pipeline().session_count(), 1);
+        shared.commands.push(SessionCommand::Remove(5)).unwrap();
+        w.run_once(2);
+        assert_eq!(w.pipeline().session_count(), 0);
+        assert_eq!(
+            shared.removed.pop(),
+            Some((5, Some(UsageCounters::default())))
+        );
+    }
+
+    #[test]
+    fn handle_waits_for_worker_thread() {
+        let (w, shared) = worker();
+        let timing = WorkerTiming {
+            busy_poll: Duration::from_micros(50),
+            poll_timeout: Duration::from_millis(5),
+            stats_interval: Duration::from_millis(1),
+        };
+        let t = std::thread::spawn(move || w.run(timing));
+        let mut h = WorkerHandle::new(shared.clone(), Duration::from_secs(10));
+        let entry = SessionEntry {
+            id: 9,
+            access: AccessKey {
+                port: 0,
+                svlan: 0,
+                cvlan: 0,
+                mac: SUB_MAC,
+            },
+            ipv4: Ipv4Addr::new(100, 64, 0, 11),
+            gate_open: true,
+            counters: UsageCounters::default(),
+        };
+        assert!(h.upsert(entry));
+        assert_eq!(h.remove(9), Some(UsageCounters::default()));
+        assert_eq!(h.remove(9), None, "already gone");
+        shared.stop.store(true, Ordering::Relaxed);
+        shared.waker.wake();
+        let w = t.join().unwrap();
+        assert_eq!(w.pipeline().session_count(), 0);
+    }
+}

@@ -1,0 +1,37 @@
+//! vbng-dataplane: the user plane fast path of vbng.
+//!
+//! `no_std` + `alloc`. The same pipeline runs in the hosted `vbng-up` (feature `std`:
+//! AF_PACKET/DPDK ports, PFCP agent, metrics) and in the unikernel on virtio-net queues.
+//!
+//! # Module map
+//! - [`wire`]: zero-copy header views and `Repr`s for Ethernet, 802.1Q/802.1ad, ARP, IPv4,
+//!   UDP, TCP, ICMPv4, GTP-U, the Internet checksum (RFC 1071/1624) and whole-frame builders
+//!   ([`wire::frame`]).
+//! - [`packet`]: [`packet::Frame`], the reusable packet buffer with headroom, and port ids.
+//! - [`port`]: the [`port::Port`] trait (burst receive, queued send, flush) and
+//!   [`port::MemoryPort`] for tests.
+//! - [`session`]: the subscriber session table, indexed by access key (port, S-VLAN,
+//!   C-VLAN, MAC) and by IPv4 address.
+//! - [`pipeline`]: the burst pipeline: classify, anti-spoof, route to the core with next-hop
+//!   ARP, downstream lookup and VLAN push, control-frame redirect under a rate limit.
+//! - `host` (feature `std`): the hosted `vbng-up` runtime.
+//!
+//! Per-packet code never allocates, never logs and never panics on input bytes.
+
+#![cfg_attr(not(feature = "std"), no_std)]
+// The portable core never uses unsafe. The hosted runtime (`host`, feature `std`) talks to
+// the kernel (AF_PACKET) and allows it locally, with a SAFETY comment on every block.
+#![cfg_attr(not(feature = "std"), forbid(unsafe_code))]
+#![cfg_attr(feature = "std", deny(unsafe_code))]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+pub mod packet;
+pub mod pipeline;
+pub mod port;
+pub mod session;
+pub mod wire;
+
+#[cfg(feature = "std")]
+pub mod host;

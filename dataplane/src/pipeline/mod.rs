@@ -1,0 +1,251 @@
+//! The burst pipeline: access -> core (upstream) and core -> access (downstream).
+//!
+//! Upstream, on an access port: parse L2 (untagged, 802.1Q, QinQ); ARP, PPPoE and DHCP
+//! (UDP port 67) go to the control plane; a frame from an unknown access key goes to the
+//! control plane too; redirects pass a token bucket of [`PipelineConfig::redirect_pps`].
+//! A known session's frame must be addressed to the gateway MAC, carry the session's IPv4
+//! source (anti-spoof), pass the gate and have TTL > 1; it leaves on the core port with TTL
+//! decremented (RFC 1624 checksum update), VLAN tags stripped, source MAC = core MAC and
+//! destination = the next hop's MAC (ARP-resolved by the pipeline itself).
+//!
+//! Downstream, on the core port: ARP requests for the core address are answered in place;
+//! ARP from the next hop teaches its MAC; IPv4 to the core MAC whose destination is a
+//! session address leaves on the session's access port with TTL decremented, the session's
+//! VLAN tags pushed, source = gateway MAC, destination = subscriber MAC.
+//!
+//! A burst is processed in stages (parse all, hash all keys, probe all, then act), so the
+//! table probes of one burst overlap in the memory system. No allocation, no panics.
+
+#![forbid(unsafe_code)]
+
+use alloc::vec::Vec;
+use core::net::Ipv4Addr;
+
+use crate::packet::{MAX_PORTS, PortId};
+use crate::session::{SessionEntry, SessionId};
+use crate::wire::EthernetAddress;
+
+mod process;
+mod ratelimit;
+#[cfg(test)]
+mod tests;
+
+pub use process::Pipeline;
+pub use ratelimit::TokenBucket;
+
+/// Frames processed per stage batch; `process_burst` takes any number and works in chunks.
+pub const BURST: usize = 32;
+
+/// Static configuration of a pipeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipelineConfig {
+    /// Ports facing subscribers (ids below [`MAX_PORTS`]; others are ignored).
+    pub access_ports: Vec<PortId>,
+    /// Port facing the core / Internet.
+    pub core_port: PortId,
+    /// MAC address of the core port (source of upstream frames, ARP replies).
+    pub core_mac: EthernetAddress,
+    /// IPv4 address of the UP on the core side (answered in ARP), lab default 198.51.100.2.
+    pub core_ipv4: Ipv4Addr,
+    /// Prefix length of the core subnet, lab default 24. Informational for now: every
+    /// upstream packet goes to the next hop, on-link core destinations included.
+    pub core_prefix_len: u8,
+    /// Next hop for all upstream traffic, lab default 198.51.100.1.
+    pub next_hop: Ipv4Addr,
+    /// Virtual gateway MAC on the access side, lab default 02:00:5e:00:01:01.
+    pub gateway_mac: EthernetAddress,
+    /// Token bucket rate (frames per second, burst of the same size) for frames sent to the
+    /// control plane. 0 disables redirects entirely.
+    pub redirect_pps: u32,
+    /// Interval between next-hop ARP requests while the next hop is unresolved, in ns.
+    pub arp_retry_ns: u64,
+}
+
+/// What to do with a frame after [`Pipeline::process_burst`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Transmit the (rewritten) frame on this port.
+    Forward(PortId),
+    /// Send the frame, unchanged, to the control plane (GTP-U, TEID = `frame.port`).
+    ToControlPlane,
+    /// Discard the frame; the reason is already counted in [`Counters::drops`].
+    Drop(DropReason),
+}
+
+/// Why a frame was dropped. `#[repr(usize)]` indexes [`Counters::drops`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(usize)]
+pub enum DropReason {
+    /// Headers could not be parsed (truncated, bad IPv4 header or checksum, three tags).
+    Malformed,
+    /// Source IPv4 address is not the session's.
+    AntiSpoof,
+    /// Downstream destination is not a session address.
+    NoSession,
+    /// Not addressed to us (wrong destination MAC, unknown port, foreign ARP).
+    NotForUs,
+    /// The next hop's MAC is not known yet (an ARP request is pending).
+    NextHopUnresolved,
+    /// TTL was 0 or 1.
+    TtlExceeded,
+    /// The session's gate is closed.
+    GateClosed,
+    /// A frame for the control plane exceeded the redirect rate limit.
+    RedirectRateLimited,
+    /// EtherType not handled (IPv6, LLDP, ...).
+    UnsupportedEtherType,
+    /// The transmit queue was full (counted by the host loop).
+    TxFull,
+    /// Consumed by the pipeline itself, not an error: an ARP reply from the next hop that
+    /// taught its MAC address.
+    Consumed,
+}
+
+impl DropReason {
+    /// Number of reasons (length of [`Counters::drops`]).
+    pub const COUNT: usize = 11;
+    /// Every reason, in index order.
+    pub const ALL: [DropReason; DropReason::COUNT] = [
+        DropReason::Malformed,
+        DropReason::AntiSpoof,
+        DropReason::NoSession,
+        DropReason::NotForUs,
+        DropReason::NextHopUnresolved,
+        DropReason::TtlExceeded,
+        DropReason::GateClosed,
+        DropReason::RedirectRateLimited,
+        DropReason::UnsupportedEtherType,
+        DropReason::TxFull,
+        DropReason::Consumed,
+    ];
+
+    /// snake_case label for metrics (`reason="anti_spoof"`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            DropReason::Malformed => "malformed",
+            DropReason::AntiSpoof => "anti_spoof",
+            DropReason::NoSession => "no_session",
+            DropReason::NotForUs => "not_for_us",
+            DropReason::NextHopUnresolved => "next_hop_unresolved",
+            DropReason::TtlExceeded => "ttl_exceeded",
+            DropReason::GateClosed => "gate_closed",
+            DropReason::RedirectRateLimited => "redirect_rate_limited",
+            DropReason::UnsupportedEtherType => "unsupported_ether_type",
+            DropReason::TxFull => "tx_full",
+            DropReason::Consumed => "consumed",
+        }
+    }
+
+    /// Index into [`Counters::drops`].
+    #[inline]
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Per-port packet and byte counters (bytes are frame bytes without FCS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PortCounters {
+    /// Frames received.
+    pub rx_packets: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Frames transmitted.
+    pub tx_packets: u64,
+    /// Bytes transmitted.
+    pub tx_bytes: u64,
+    /// Frames the port refused to transmit.
+    pub tx_errors: u64,
+}
+
+/// Pipeline counters: plain integers, one writer (the worker), summed on export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counters {
+    /// Per port, indexed by [`PortId`].
+    pub ports: [PortCounters; MAX_PORTS],
+    /// Drops per [`DropReason`], indexed by [`DropReason::index`].
+    pub drops: [u64; DropReason::COUNT],
+    /// Frames given to the control plane (verdict `ToControlPlane`).
+    pub redirected: u64,
+    /// Frames from the control plane transmitted on an access port (counted by the host).
+    pub injected: u64,
+    /// ARP replies sent for the core address.
+    pub arp_replies: u64,
+    /// ARP requests generated for the next hop.
+    pub arp_requests: u64,
+    /// Times the next hop's MAC was learned or changed.
+    pub arp_learned: u64,
+    /// Upstream packets forwarded to the core.
+    pub ul_forwarded: u64,
+    /// Downstream packets forwarded to subscribers.
+    pub dl_forwarded: u64,
+    /// Session commands rejected (access key or address owned by another session).
+    pub session_rejects: u64,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            ports: [PortCounters::default(); MAX_PORTS],
+            drops: [0; DropReason::COUNT],
+            redirected: 0,
+            injected: 0,
+            arp_replies: 0,
+            arp_requests: 0,
+            arp_learned: 0,
+            ul_forwarded: 0,
+            dl_forwarded: 0,
+            session_rejects: 0,
+        }
+    }
+}
+
+impl Counters {
+    /// Drops counted for `reason`.
+    #[inline]
+    pub fn drop_count(&self, reason: DropReason) -> u64 {
+        self.drops[reason.index()]
+    }
+    /// Counts one dropped frame.
+    #[inline]
+    pub fn count_drop(&mut self, reason: DropReason) {
+        self.drops[reason.index()] += 1;
+    }
+    /// Counts a frame received on `port` (ignored for ports >= [`MAX_PORTS`]).
+    #[inline]
+    pub fn count_rx(&mut self, port: PortId, bytes: usize) {
+        if let Some(p) = self.ports.get_mut(usize::from(port)) {
+            p.rx_packets += 1;
+            p.rx_bytes += bytes as u64;
+        }
+    }
+    /// Counts a frame transmitted on `port` (ignored for ports >= [`MAX_PORTS`]).
+    #[inline]
+    pub fn count_tx(&mut self, port: PortId, bytes: usize) {
+        if let Some(p) = self.ports.get_mut(usize::from(port)) {
+            p.tx_packets += 1;
+            p.tx_bytes += bytes as u64;
+        }
+    }
+    /// Counts a frame the port refused (also counted as a `TxFull` drop).
+    #[inline]
+    pub fn count_tx_error(&mut self, port: PortId) {
+        if let Some(p) = self.ports.get_mut(usize::from(port)) {
+            p.tx_errors += 1;
+        }
+        self.count_drop(DropReason::TxFull);
+    }
+    /// Sum of all drops.
+    pub fn total_drops(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+}
+
+/// A change to the session table, applied between bursts by the worker that owns the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionCommand {
+    /// Insert or update a session (counters of an existing session are kept).
+    Upsert(SessionEntry),
+    /// Remove a session.
+    Remove(SessionId),
+}

@@ -1,0 +1,509 @@
+//! Subscriber sessions: a slab of [`SessionEntry`] indexed by access key, by subscriber IPv4
+//! address and by session id, each index a hashbrown `HashTable` of `(packed key, slot)` with
+//! a seeded foldhash hasher.
+//!
+//! Keys are packed into machine words ([`AccessKey::pack`] -> `u128`, IPv4 -> `u32`) so that
+//! probing compares integers and never touches the slab. Callers on the fast path hash a
+//! whole burst first ([`SessionTable::hash_access`]) and then probe
+//! ([`SessionTable::find_access`]).
+
+#![forbid(unsafe_code)]
+
+use alloc::vec::Vec;
+use core::hash::BuildHasher;
+use core::net::Ipv4Addr;
+
+use foldhash::fast::FixedState;
+use hashbrown::HashTable;
+
+use crate::packet::PortId;
+use crate::wire::EthernetAddress;
+use crate::wire::frame::L2Header;
+
+/// Session identifier: the UP-allocated F-SEID.
+pub type SessionId = u64;
+
+/// Where a subscriber is attached: access port, VLAN ids (0 = absent) and source MAC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct AccessKey {
+    /// Access port index.
+    pub port: PortId,
+    /// Outer (S) VLAN id, 0 = none.
+    pub svlan: u16,
+    /// Inner (C) VLAN id, 0 = none.
+    pub cvlan: u16,
+    /// Subscriber MAC address.
+    pub mac: EthernetAddress,
+}
+
+impl AccessKey {
+    /// The key of a frame received on `port` with header `l2` (source MAC, tags).
+    #[inline]
+    pub fn from_l2(port: PortId, l2: &L2Header) -> Self {
+        AccessKey {
+            port,
+            svlan: l2.svlan.unwrap_or(0),
+            cvlan: l2.cvlan.unwrap_or(0),
+            mac: l2.src,
+        }
+    }
+
+    /// Packs the key into one word: port (8 bits) | svlan (16) | cvlan (16) | MAC (48).
+    /// Injective, so equal packed values mean equal keys.
+    #[inline]
+    pub const fn pack(&self) -> u128 {
+        (self.port as u128) << 80
+            | (self.svlan as u128) << 64
+            | (self.cvlan as u128) << 48
+            | self.mac.to_u64() as u128
+    }
+
+    /// Inverse of [`AccessKey::pack`].
+    pub const fn unpack(v: u128) -> Self {
+        let m = v as u64;
+        AccessKey {
+            port: (v >> 80) as u8,
+            svlan: (v >> 64) as u16,
+            cvlan: (v >> 48) as u16,
+            mac: EthernetAddress([
+                (m >> 40) as u8,
+                (m >> 32) as u8,
+                (m >> 24) as u8,
+                (m >> 16) as u8,
+                (m >> 8) as u8,
+                m as u8,
+            ]),
+        }
+    }
+
+    /// The VLAN tags to push on downstream frames: (svlan, cvlan), `None` for 0.
+    #[inline]
+    pub fn tags(&self) -> (Option<u16>, Option<u16>) {
+        let nz = |v: u16| if v == 0 { None } else { Some(v) };
+        (nz(self.svlan), nz(self.cvlan))
+    }
+}
+
+/// Volume counters of one session. Bytes are IPv4 bytes (total length), as PFCP volume
+/// measurement reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UsageCounters {
+    /// Uplink (subscriber -> core) packets forwarded.
+    pub ul_packets: u64,
+    /// Uplink bytes forwarded.
+    pub ul_bytes: u64,
+    /// Downlink (core -> subscriber) packets forwarded.
+    pub dl_packets: u64,
+    /// Downlink bytes forwarded.
+    pub dl_bytes: u64,
+}
+
+/// One subscriber session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionEntry {
+    /// UP F-SEID.
+    pub id: SessionId,
+    /// Access attachment.
+    pub access: AccessKey,
+    /// Subscriber IPv4 address.
+    pub ipv4: Ipv4Addr,
+    /// Forwarding allowed (QER gate; false drops in both directions).
+    pub gate_open: bool,
+    /// Usage so far.
+    pub counters: UsageCounters,
+}
+
+/// Errors from [`SessionTable::upsert`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    /// Another session already uses this access key.
+    #[error("access key {key:?} already belongs to session {owner}")]
+    AccessKeyInUse {
+        /// The conflicting key.
+        key: AccessKey,
+        /// The session that owns it.
+        owner: SessionId,
+    },
+    /// Another session already uses this IPv4 address.
+    #[error("IPv4 address {ipv4} already belongs to session {owner}")]
+    Ipv4InUse {
+        /// The conflicting address.
+        ipv4: Ipv4Addr,
+        /// The session that owns it.
+        owner: SessionId,
+    },
+    /// The slab holds `u32::MAX - 1` sessions.
+    #[error("session table full")]
+    Full,
+}
+
+/// Slot index in the slab.
+pub type Slot = u32;
+
+/// The session table. Single writer; lookups are O(1).
+pub struct SessionTable {
+    slab: Vec<Option<SessionEntry>>,
+    free: Vec<Slot>,
+    by_access: HashTable<(u128, Slot)>,
+    by_ipv4: HashTable<(u32, Slot)>,
+    by_id: HashTable<(u64, Slot)>,
+    hasher: FixedState,
+}
+
+impl core::fmt::Debug for SessionTable {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SessionTable")
+            .field("len", &self.len())
+            .field("slab", &self.slab.len())
+            .finish()
+    }
+}
+
+impl SessionTable {
+    /// An empty table whose hashes are seeded with `seed` (use a random value per process so
+    /// that subscribers cannot aim collisions).
+    pub fn new(seed: u64) -> Self {
+        Self::with_capacity(seed, 0)
+    }
+
+    /// An empty table with room for `capacity` sessions before reallocating.
+    pub fn with_capacity(seed: u64, capacity: usize) -> Self {
+        SessionTable {
+            slab: Vec::with_capacity(capacity),
+            free: Vec::new(),
+            by_access: HashTable::with_capacity(capacity),
+            by_ipv4: HashTable::with_capacity(capacity),
+            by_id: HashTable::with_capacity(capacity),
+            hasher: FixedState::with_seed(seed),
+        }
+    }
+
+    /// Number of sessions.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// True if there are no sessions.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// Hash of a packed access key.
+    #[inline]
+    pub fn hash_access(&self, packed: u128) -> u64 {
+        self.hasher.hash_one(packed)
+    }
+
+    /// Hash of an IPv4 address (as `u32`).
+    #[inline]
+    pub fn hash_ipv4(&self, ip: u32) -> u64 {
+        self.hasher.hash_one(ip)
+    }
+
+    #[inline]
+    fn hash_id(&self, id: u64) -> u64 {
+        self.hasher.hash_one(id)
+    }
+
+    /// Probes the access index with a precomputed hash.
+    #[inline]
+    pub fn find_access(&self, hash: u64, packed: u128) -> Option<Slot> {
+        self.by_access.find(hash, |e| e.0 == packed).map(|e| e.1)
+    }
+
+    /// Probes the IPv4 index with a precomputed hash.
+    #[inline]
+    pub fn find_ipv4(&self, hash: u64, ip: u32) -> Option<Slot> {
+        self.by_ipv4.find(hash, |e| e.0 == ip).map(|e| e.1)
+    }
+
+    /// Slot of the session attached at `key`.
+    pub fn lookup_access(&self, key: &AccessKey) -> Option<Slot> {
+        let p = key.pack();
+        self.find_access(self.hash_access(p), p)
+    }
+
+    /// Slot of the session owning `ip`.
+    pub fn lookup_ipv4(&self, ip: Ipv4Addr) -> Option<Slot> {
+        let v = ip.to_bits();
+        self.find_ipv4(self.hash_ipv4(v), v)
+    }
+
+    /// Slot of session `id`.
+    pub fn lookup_id(&self, id: SessionId) -> Option<Slot> {
+        self.by_id
+            .find(self.hash_id(id), |e| e.0 == id)
+            .map(|e| e.1)
+    }
+
+    /// The session in `slot`.
+    #[inline]
+    pub fn entry(&self, slot: Slot) -> Option<&SessionEntry> {
+        self.slab.get(slot as usize).and_then(Option::as_ref)
+    }
+
+    /// The session in `slot`, writable (do not change `id`, `access` or `ipv4` through it:
+    /// the indexes would go stale; use [`SessionTable::upsert`]).
+    #[inline]
+    pub fn entry_mut(&mut self, slot: Slot) -> Option<&mut SessionEntry> {
+        self.slab.get_mut(slot as usize).and_then(Option::as_mut)
+    }
+
+    /// Session `id`.
+    pub fn get(&self, id: SessionId) -> Option<&SessionEntry> {
+        self.lookup_id(id).and_then(|s| self.entry(s))
+    }
+
+    /// All sessions, in slab order.
+    pub fn iter(&self) -> impl Iterator<Item = &SessionEntry> {
+        self.slab.iter().filter_map(Option::as_ref)
+    }
+
+    /// Inserts a session, or updates session `entry.id` if it exists. On update the usage
+    /// counters already accumulated are kept (the ones in `entry` are ignored), and the access
+    /// key and address may change. Fails without changing anything if another session uses
+    /// the same access key or IPv4 address. Returns the slot.
+    pub fn upsert(&mut self, entry: SessionEntry) -> Result<Slot, SessionError> {
+        let packed = entry.access.pack();
+        let ip = entry.ipv4.to_bits();
+        let ha = self.hash_access(packed);
+        let hi = self.hash_ipv4(ip);
+        if let Some(s) = self.find_access(ha, packed) {
+            let owner = self.slab[s as usize].map_or(0, |e| e.id);
+            if owner != entry.id {
+                return Err(SessionError::AccessKeyInUse {
+                    key: entry.access,
+                    owner,
+                });
+            }
+        }
+        if let Some(s) = self.find_ipv4(hi, ip) {
+            let owner = self.slab[s as usize].map_or(0, |e| e.id);
+            if owner != entry.id {
+                return Err(SessionError::Ipv4InUse {
+                    ipv4: entry.ipv4,
+                    owner,
+                });
+            }
+        }
+        if let Some(slot) = self.lookup_id(entry.id) {
+            let Some(old) = self.slab[slot as usize] else {
+                return Err(SessionError::Full);
+            };
+            if old.access != entry.access {
+                self.unindex_access(old.access.pack(), slot);
+                self.by_access
+                    .insert_unique(ha, (packed, slot), |e| self.hasher.hash_one(e.0));
+            }
+            if old.ipv4 != entry.ipv4 {
+                self.unindex_ipv4(old.ipv4.to_bits(), slot);
+                self.by_ipv4
+                    .insert_unique(hi, (ip, slot), |e| self.hasher.hash_one(e.0));
+            }
+            self.slab[slot as usize] = Some(SessionEntry {
+                counters: old.counters,
+                ..entry
+            });
+            return Ok(slot);
+        }
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.slab[s as usize] = Some(entry);
+                s
+            }
+            None => {
+                let s = Slot::try_from(self.slab.len())
+                    .ok()
+                    .filter(|s| *s != Slot::MAX)
+                    .ok_or(SessionError::Full)?;
+                self.slab.push(Some(entry));
+                s
+            }
+        };
+        let hasher = &self.hasher;
+        self.by_access
+            .insert_unique(ha, (packed, slot), |e| hasher.hash_one(e.0));
+        self.by_ipv4
+            .insert_unique(hi, (ip, slot), |e| hasher.hash_one(e.0));
+        self.by_id
+            .insert_unique(hasher.hash_one(entry.id), (entry.id, slot), |e| {
+                hasher.hash_one(e.0)
+            });
+        Ok(slot)
+    }
+
+    fn unindex_access(&mut self, packed: u128, slot: Slot) {
+        let h = self.hash_access(packed);
+        if let Ok(e) = self
+            .by_access
+            .find_entry(h, |e| e.0 == packed && e.1 == slot)
+        {
+            e.remove();
+        }
+    }
+
+    fn unindex_ipv4(&mut self, ip: u32, slot: Slot) {
+        let h = self.hash_ipv4(ip);
+        if let Ok(e) = self.by_ipv4.find_entry(h, |e| e.0 == ip && e.1 == slot) {
+            e.remove();
+        }
+    }
+
+    /// Removes session `id` and returns it (with its final counters).
+    pub fn remove(&mut self, id: SessionId) -> Option<SessionEntry> {
+        let h = self.hash_id(id);
+        let (_, slot) = self.by_id.find_entry(h, |e| e.0 == id).ok()?.remove().0;
+        let entry = self.slab.get_mut(slot as usize)?.take()?;
+        self.unindex_access(entry.access.pack(), slot);
+        self.unindex_ipv4(entry.ipv4.to_bits(), slot);
+        self.free.push(slot);
+        Some(entry)
+    }
+
+    /// Removes every session.
+    pub fn clear(&mut self) {
+        self.slab.clear();
+        self.free.clear();
+        self.by_access.clear();
+        self.by_ipv4.clear();
+        self.by_id.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::EtherType;
+    use alloc::collections::BTreeMap;
+    use proptest::prelude::*;
+
+    fn entry(id: u64, port: u8, cvlan: u16, mac_last: u8, ip_last: u8) -> SessionEntry {
+        SessionEntry {
+            id,
+            access: AccessKey {
+                port,
+                svlan: 0,
+                cvlan,
+                mac: EthernetAddress([2, 0, 0, 0, 0, mac_last]),
+            },
+            ipv4: Ipv4Addr::new(100, 64, 0, ip_last),
+            gate_open: true,
+            counters: UsageCounters::default(),
+        }
+    }
+
+    #[test]
+    fn pack_is_injective_on_fields() {
+        let k = AccessKey {
+            port: 15,
+            svlan: 4095,
+            cvlan: 1,
+            mac: EthernetAddress([1, 2, 3, 4, 5, 6]),
+        };
+        assert_eq!(AccessKey::unpack(k.pack()), k);
+        let l2 = L2Header {
+            dst: EthernetAddress::BROADCAST,
+            src: k.mac,
+            svlan: Some(4095),
+            cvlan: Some(1),
+            ethertype: EtherType::Ipv4,
+        };
+        assert_eq!(AccessKey::from_l2(15, &l2), k);
+        assert_eq!(k.tags(), (Some(4095), Some(1)));
+    }
+
+    #[test]
+    fn insert_lookup_remove() {
+        let mut t = SessionTable::new(42);
+        let a = entry(1, 0, 10, 1, 10);
+        let b = entry(2, 0, 11, 2, 11);
+        let sa = t.upsert(a).unwrap();
+        let sb = t.upsert(b).unwrap();
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.lookup_access(&a.access), Some(sa));
+        assert_eq!(t.lookup_ipv4(b.ipv4), Some(sb));
+        assert_eq!(t.get(2).unwrap().ipv4, b.ipv4);
+        // Conflicts are rejected.
+        let dup_key = SessionEntry {
+            id: 3,
+            ..entry(3, 0, 10, 1, 99)
+        };
+        assert!(matches!(
+            t.upsert(dup_key),
+            Err(SessionError::AccessKeyInUse { owner: 1, .. })
+        ));
+        let dup_ip = entry(3, 0, 12, 3, 10);
+        assert!(matches!(
+            t.upsert(dup_ip),
+            Err(SessionError::Ipv4InUse { owner: 1, .. })
+        ));
+        // Update keeps counters, moves indexes.
+        t.entry_mut(sa).unwrap().counters.ul_packets = 5;
+        let moved = SessionEntry {
+            gate_open: false,
+            ..entry(1, 1, 20, 1, 20)
+        };
+        assert_eq!(t.upsert(moved).unwrap(), sa);
+        assert_eq!(t.lookup_access(&a.access), None);
+        assert_eq!(t.lookup_ipv4(a.ipv4), None);
+        assert_eq!(t.lookup_access(&moved.access), Some(sa));
+        assert_eq!(t.lookup_ipv4(moved.ipv4), Some(sa));
+        assert_eq!(t.get(1).unwrap().counters.ul_packets, 5);
+        assert!(!t.get(1).unwrap().gate_open);
+        // Remove returns counters and frees the slot for reuse.
+        let r = t.remove(1).unwrap();
+        assert_eq!(r.counters.ul_packets, 5);
+        assert!(t.remove(1).is_none());
+        assert_eq!(t.lookup_ipv4(moved.ipv4), None);
+        assert_eq!(t.upsert(entry(7, 0, 30, 7, 30)).unwrap(), sa);
+        assert_eq!(t.iter().count(), 2);
+        t.clear();
+        assert!(t.is_empty());
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Upsert(u64, u8, u8),
+        Remove(u64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0u64..16, 0u8..8, 0u8..8).prop_map(|(i, m, a)| Op::Upsert(i, m, a)),
+            (0u64..16).prop_map(Op::Remove),
+        ]
+    }
+
+    proptest! {
+        /// The table behaves like a simple model (map of id -> entry with uniqueness checks).
+        #[test]
+        fn matches_model(ops in proptest::collection::vec(op(), 0..200), seed in any::<u64>()) {
+            let mut t = SessionTable::new(seed);
+            let mut model: BTreeMap<u64, SessionEntry> = BTreeMap::new();
+            for o in ops {
+                match o {
+                    Op::Upsert(id, m, a) => {
+                        let e = entry(id, 0, 0, m, a);
+                        let conflict = model.values().any(|x| x.id != id && (x.access == e.access || x.ipv4 == e.ipv4));
+                        let r = t.upsert(e);
+                        prop_assert_eq!(r.is_err(), conflict);
+                        if !conflict {
+                            model.insert(id, e);
+                        }
+                    }
+                    Op::Remove(id) => {
+                        prop_assert_eq!(t.remove(id).map(|e| e.id), model.remove(&id).map(|e| e.id));
+                    }
+                }
+                prop_assert_eq!(t.len(), model.len());
+                for e in model.values() {
+                    let s = t.lookup_access(&e.access).unwrap();
+                    prop_assert_eq!(t.entry(s).unwrap().id, e.id);
+                    prop_assert_eq!(t.lookup_ipv4(e.ipv4), Some(s));
+                }
+            }
+        }
+    }
+}
