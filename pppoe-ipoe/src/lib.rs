@@ -1,0 +1,22 @@
+//! Sans-IO access protocols for vbng.
+//!
+//! Protocol state machines here take decoded messages and time and return
+//! replies and events; sockets, frames and timers live in the caller
+//! (`vbng-cp`). Nothing in this crate performs I/O, so every protocol is
+//! testable without a network and fuzzable.
+//!
+//! # Module map
+//!
+//! - [`dhcpv4`]: DHCPv4 server (RFC 2131) on [`dhcproto`] messages, with
+//!   relay agent information (option 82, RFC 3046).
+//!   - [`dhcpv4::pool`]: the address pool allocator (range, exclusions,
+//!     sticky preference, quarantine of declined addresses).
+//!   - [`dhcpv4::server`]: the server state machine, leases and counters.
+//!
+//! The `dhcproto` crate is re-exported so that callers (and the fuzz
+//! targets) use the exact version this crate was built against.
+#![forbid(unsafe_code)]
+
+pub use dhcproto;
+
+pub mod dhcpv4;
