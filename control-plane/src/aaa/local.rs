@@ -1,0 +1,449 @@
+//! The local subscriber file (TOML), the embedded AAA default.
+//!
+//! ```toml
+//! [default]                 # clients no entry matches
+//! policy = "allow"          # "allow" (into `pool`) or "deny"; default "allow"
+//! pool = "default"          # default "default"
+//!
+//! [[subscribers]]
+//! mac = "02:00:00:00:00:01" # match by client MAC ...
+//! pool = "default"
+//! ipv4 = "100.64.0.20"      # optional fixed address
+//! rate = { up_kbps = 10000, down_kbps = 50000 }   # optional, into the QER MBR
+//!
+//! [[subscribers]]
+//! circuit_id = "olt1/1/1:100" # ... or by option-82 circuit-id
+//! allow = false
+//! ```
+//!
+//! Lookup order: MAC entry, then circuit-id entry, then the default rule.
+
+use std::collections::HashMap;
+use std::collections::HashSet;
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use serde::Deserialize;
+use vbng_access::dhcpv4::{Authorization, ClientContext};
+
+use crate::config::ConfigError;
+use crate::config::load::toml_error;
+
+/// Peak rates of one subscriber (into the PFCP QER MBR).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rate {
+    /// Uplink (subscriber -> core) rate in kbit/s. Required.
+    pub up_kbps: u64,
+    /// Downlink (core -> subscriber) rate in kbit/s. Required.
+    pub down_kbps: u64,
+}
+
+/// What AAA decided for one subscriber.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriberProfile {
+    /// Whether the subscriber is served at all.
+    pub allow: bool,
+    /// Pool to address it from.
+    pub pool: String,
+    /// Fixed IPv4 address instead of a dynamic one.
+    pub fixed_ipv4: Option<Ipv4Addr>,
+    /// Peak rates, if limited.
+    pub rate: Option<Rate>,
+}
+
+impl SubscriberProfile {
+    /// The DHCP server's view of this profile.
+    pub fn authorization(&self) -> Authorization {
+        if self.allow {
+            Authorization::Allow {
+                pool: self.pool.clone(),
+                fixed_ipv4: self.fixed_ipv4,
+            }
+        } else {
+            Authorization::Deny
+        }
+    }
+}
+
+/// The policy for clients no entry matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DefaultPolicy {
+    /// Serve unknown clients from the default pool.
+    Allow,
+    /// Refuse unknown clients.
+    Deny,
+}
+
+/// Which rule produced a profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchedBy {
+    /// A `mac` entry.
+    Mac,
+    /// A `circuit_id` entry.
+    CircuitId,
+    /// The `[default]` rule.
+    Default,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDefault {
+    /// "allow" or "deny". Default: allow.
+    #[serde(default = "default_policy")]
+    policy: DefaultPolicy,
+    /// Default: "default".
+    #[serde(default = "default_pool")]
+    pool: String,
+    /// Default: none (no rate limit).
+    #[serde(default)]
+    rate: Option<Rate>,
+}
+
+impl Default for FileDefault {
+    fn default() -> Self {
+        FileDefault {
+            policy: DefaultPolicy::Allow,
+            pool: default_pool(),
+            rate: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileEntry {
+    /// Client MAC; exactly one of `mac` and `circuit_id`.
+    #[serde(default, with = "opt_mac")]
+    mac: Option<[u8; 6]>,
+    /// Option-82 Agent Circuit ID as text.
+    #[serde(default)]
+    circuit_id: Option<String>,
+    /// Default: true.
+    #[serde(default = "default_true")]
+    allow: bool,
+    /// Default: the `[default]` pool.
+    #[serde(default)]
+    pool: Option<String>,
+    /// Default: none (dynamic address).
+    #[serde(default)]
+    ipv4: Option<Ipv4Addr>,
+    /// Default: none (no rate limit).
+    #[serde(default)]
+    rate: Option<Rate>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    default: FileDefault,
+    #[serde(default)]
+    subscribers: Vec<FileEntry>,
+}
+
+fn default_policy() -> DefaultPolicy {
+    DefaultPolicy::Allow
+}
+fn default_pool() -> String {
+    "default".to_string()
+}
+fn default_true() -> bool {
+    true
+}
+
+mod opt_mac {
+    use serde::{Deserialize, Deserializer};
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<[u8; 6]>, D::Error> {
+        let s = String::deserialize(d)?;
+        crate::parse_mac(&s)
+            .map(|m| Some(m.0))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// The local subscriber database.
+#[derive(Debug, Clone)]
+pub struct LocalSubscribers {
+    by_mac: HashMap<[u8; 6], SubscriberProfile>,
+    by_circuit: HashMap<Vec<u8>, SubscriberProfile>,
+    policy: DefaultPolicy,
+    default: SubscriberProfile,
+}
+
+impl Default for LocalSubscribers {
+    /// No entries; allow everyone into pool `default` without a rate.
+    fn default() -> Self {
+        LocalSubscribers {
+            by_mac: HashMap::new(),
+            by_circuit: HashMap::new(),
+            policy: DefaultPolicy::Allow,
+            default: SubscriberProfile {
+                allow: true,
+                pool: default_pool(),
+                fixed_ipv4: None,
+                rate: None,
+            },
+        }
+    }
+}
+
+impl LocalSubscribers {
+    /// Read and parse a subscriber file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new(
+                &file,
+                "<file>",
+                format!("expected a readable subscriber file, found: {e}"),
+                "fix the `subscribers` path in the config or the --subscribers flag",
+            )
+        })?;
+        Self::parse(&file, &text)
+    }
+
+    /// Parse subscriber file `text`; `file` names it in errors.
+    pub fn parse(file: &str, text: &str) -> Result<Self, ConfigError> {
+        let f: File = toml::from_str(text).map_err(|e| toml_error(file, text, &e))?;
+        let policy = f.default.policy;
+        let default = SubscriberProfile {
+            allow: policy == DefaultPolicy::Allow,
+            pool: f.default.pool.clone(),
+            fixed_ipv4: None,
+            rate: f.default.rate,
+        };
+        let mut out = LocalSubscribers {
+            by_mac: HashMap::new(),
+            by_circuit: HashMap::new(),
+            policy,
+            default,
+        };
+        let mut fixed = HashSet::new();
+        for (i, e) in f.subscribers.into_iter().enumerate() {
+            let key = |k: &str| format!("subscribers[{i}].{k}");
+            let profile = SubscriberProfile {
+                allow: e.allow,
+                pool: e.pool.unwrap_or_else(|| f.default.pool.clone()),
+                fixed_ipv4: e.ipv4,
+                rate: e.rate,
+            };
+            if let Some(ip) = e.ipv4
+                && !fixed.insert(ip)
+            {
+                return Err(ConfigError::new(
+                    file,
+                    key("ipv4"),
+                    format!("expected a fixed address used once, found {ip} twice"),
+                    "give each subscriber its own fixed address",
+                ));
+            }
+            match (e.mac, e.circuit_id) {
+                (Some(mac), None) => {
+                    if out.by_mac.insert(mac, profile).is_some() {
+                        return Err(ConfigError::new(
+                            file,
+                            key("mac"),
+                            "expected each MAC once, found a duplicate",
+                            "merge the two entries",
+                        ));
+                    }
+                }
+                (None, Some(cid)) => {
+                    if cid.is_empty() || out.by_circuit.insert(cid.into_bytes(), profile).is_some()
+                    {
+                        return Err(ConfigError::new(
+                            file,
+                            key("circuit_id"),
+                            "expected a non-empty circuit-id used once, found empty or duplicate",
+                            "merge the entries or fill in the circuit-id",
+                        ));
+                    }
+                }
+                _ => {
+                    return Err(ConfigError::new(
+                        file,
+                        format!("subscribers[{i}]"),
+                        "expected exactly one of `mac` and `circuit_id`",
+                        "keep either mac or circuit_id in the entry",
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Check that every pool this file names exists in `pools`.
+    pub fn check_pools<'a>(
+        &self,
+        file: &str,
+        pools: impl IntoIterator<Item = &'a str> + Clone,
+    ) -> Result<(), ConfigError> {
+        let known: HashSet<&str> = pools.clone().into_iter().collect();
+        let profiles = self
+            .by_mac
+            .values()
+            .chain(self.by_circuit.values())
+            .chain(std::iter::once(&self.default))
+            .filter(|p| p.allow);
+        for p in profiles {
+            if !known.contains(p.pool.as_str()) {
+                return Err(ConfigError::new(
+                    file,
+                    "pool",
+                    format!("expected a configured pool, found {:?}", p.pool),
+                    format!(
+                        "use one of the pools of the config ({})",
+                        pools.into_iter().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The default policy for unknown clients.
+    pub fn policy(&self) -> DefaultPolicy {
+        self.policy
+    }
+
+    /// Number of MAC and circuit-id entries.
+    pub fn len(&self) -> usize {
+        self.by_mac.len() + self.by_circuit.len()
+    }
+
+    /// Whether the file has no entries (only the default rule).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The profile for a client with `mac` and option-82 `circuit_id`.
+    pub fn lookup(
+        &self,
+        mac: &[u8; 6],
+        circuit_id: Option<&[u8]>,
+    ) -> (&SubscriberProfile, MatchedBy) {
+        if let Some(p) = self.by_mac.get(mac) {
+            return (p, MatchedBy::Mac);
+        }
+        if let Some(p) = circuit_id.and_then(|c| self.by_circuit.get(c)) {
+            return (p, MatchedBy::CircuitId);
+        }
+        (&self.default, MatchedBy::Default)
+    }
+
+    /// The DHCP authorization for a client.
+    pub fn authorize(&self, ctx: &ClientContext) -> Authorization {
+        self.lookup(&ctx.key.mac, ctx.circuit_id.as_deref())
+            .0
+            .authorization()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vbng_access::dhcpv4::ClientKey;
+
+    fn ctx(mac: [u8; 6], cid: Option<&str>) -> ClientContext {
+        ClientContext {
+            key: ClientKey {
+                up: 0,
+                port: 0,
+                svlan: 0,
+                cvlan: 0,
+                mac,
+            },
+            circuit_id: cid.map(|c| c.as_bytes().to_vec()),
+            remote_id: None,
+        }
+    }
+
+    #[test]
+    fn example_file_loads_and_matches() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/subscribers.toml");
+        let subs = LocalSubscribers::load(&path).unwrap();
+        subs.check_pools("subscribers.toml", ["default"]).unwrap();
+        assert!(!subs.is_empty());
+        let (p, by) = subs.lookup(&[0x02, 0, 0, 0, 0, 0x01], None);
+        assert_eq!(by, MatchedBy::Mac);
+        assert!(p.allow);
+        assert_eq!(
+            p.rate,
+            Some(Rate {
+                up_kbps: 10_000,
+                down_kbps: 50_000
+            })
+        );
+        let (p, by) = subs.lookup(&[0x02, 0, 0, 0, 0, 0x99], Some(b"olt1/1/1:666"));
+        assert_eq!(by, MatchedBy::CircuitId);
+        assert!(!p.allow);
+        assert_eq!(
+            subs.authorize(&ctx([0x02, 0, 0, 0, 0, 0x99], Some("olt1/1/1:666"))),
+            Authorization::Deny
+        );
+    }
+
+    #[test]
+    fn default_policy_allow_and_deny() {
+        let allow = LocalSubscribers::parse("s", "").unwrap();
+        assert_eq!(
+            allow.authorize(&ctx([2, 0, 0, 0, 0, 7], None)),
+            Authorization::Allow {
+                pool: "default".into(),
+                fixed_ipv4: None
+            }
+        );
+        let deny = LocalSubscribers::parse(
+            "s",
+            "[default]\npolicy = \"deny\"\n[[subscribers]]\nmac = \"02:00:00:00:00:07\"\nipv4 = \"100.64.0.7\"\n",
+        )
+        .unwrap();
+        assert_eq!(deny.policy(), DefaultPolicy::Deny);
+        assert_eq!(
+            deny.authorize(&ctx([2, 0, 0, 0, 0, 8], None)),
+            Authorization::Deny
+        );
+        assert_eq!(
+            deny.authorize(&ctx([2, 0, 0, 0, 0, 7], None)),
+            Authorization::Allow {
+                pool: "default".into(),
+                fixed_ipv4: Some(Ipv4Addr::new(100, 64, 0, 7))
+            }
+        );
+    }
+
+    #[test]
+    fn mac_entry_wins_over_circuit_id() {
+        let s = LocalSubscribers::parse(
+            "s",
+            "[[subscribers]]\nmac = \"02:00:00:00:00:07\"\npool = \"a\"\n\
+             [[subscribers]]\ncircuit_id = \"c1\"\npool = \"b\"\n",
+        )
+        .unwrap();
+        assert_eq!(s.lookup(&[2, 0, 0, 0, 0, 7], Some(b"c1")).0.pool, "a");
+        assert_eq!(s.lookup(&[2, 0, 0, 0, 0, 8], Some(b"c1")).0.pool, "b");
+        let e = s.check_pools("s", ["a"]).unwrap_err();
+        assert!(e.problem.contains("\"b\""), "{e}");
+    }
+
+    #[test]
+    fn bad_entries_name_their_key() {
+        let e = LocalSubscribers::parse("s", "[[subscribers]]\nallow = true\n").unwrap_err();
+        assert_eq!(e.key, "subscribers[0]");
+        let e = LocalSubscribers::parse("s", "[[subscribers]]\nmac = \"x\"\n").unwrap_err();
+        assert_eq!(e.key, "subscribers[0].mac");
+        let e = LocalSubscribers::parse("s", "[default]\npolicy = \"maybe\"\n").unwrap_err();
+        assert_eq!(e.key, "default.policy");
+        let e = LocalSubscribers::parse(
+            "s",
+            "[[subscribers]]\nmac = \"02:00:00:00:00:01\"\nrate = { up_kbps = 1 }\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "subscribers[0].rate");
+    }
+}

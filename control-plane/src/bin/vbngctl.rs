@@ -1,0 +1,99 @@
+//! `vbngctl`: operator CLI for vbng-cp (sessions, user planes, lab demo).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use vbng_cp::api::model::{SessionView, UserPlaneView};
+use vbng_cp::ctl::{sessions_table, user_planes_table};
+
+/// vbngctl: talk to a running vbng-cp over its REST API.
+#[derive(Debug, Parser)]
+#[command(name = "vbngctl", version)]
+struct Cli {
+    /// Base URL of the vbng-cp REST API.
+    #[arg(long, global = true, default_value = "http://127.0.0.1:8080")]
+    api: String,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// List subscriber sessions.
+    Sessions {
+        /// Print the raw JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List user planes and their association state.
+    UserPlanes {
+        /// Print the raw JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a session (PFCP deletion and lease removal).
+    SessionDelete {
+        /// Session id (see `vbngctl sessions`).
+        id: u64,
+    },
+    /// Run the namespace lab demo.
+    Demo {
+        /// Keep the lab running after the demo.
+        #[arg(long)]
+        keep: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vbngctl: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<()> {
+    let base = cli.api.trim_end_matches('/');
+    match &cli.cmd {
+        Cmd::Sessions { json } => {
+            let sessions: Vec<SessionView> = get_json(&format!("{base}/sessions"))?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&sessions)?);
+            } else {
+                print!("{}", sessions_table(&sessions, vbng_cp::unix_now()));
+            }
+        }
+        Cmd::UserPlanes { json } => {
+            let ups: Vec<UserPlaneView> = get_json(&format!("{base}/user-planes"))?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&ups)?);
+            } else {
+                print!("{}", user_planes_table(&ups));
+            }
+        }
+        Cmd::SessionDelete { id } => {
+            let url = format!("{base}/sessions/{id}");
+            match ureq::delete(&url).call() {
+                Ok(_) => println!("session {id} deleted"),
+                Err(ureq::Error::StatusCode(404)) => anyhow::bail!("no session with id {id}"),
+                Err(e) => return Err(anyhow::anyhow!("DELETE {url}: {e}")),
+            }
+        }
+        Cmd::Demo { keep } => {
+            vbng_cp::lab::run_demo(&vbng_cp::lab::DemoOptions { keep: *keep })?;
+        }
+    }
+    Ok(())
+}
+
+fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> anyhow::Result<T> {
+    let mut resp = ureq::get(url)
+        .call()
+        .map_err(|e| anyhow::anyhow!("GET {url}: {e} (is vbng-cp running? see --api)"))?;
+    resp.body_mut()
+        .read_json::<T>()
+        .map_err(|e| anyhow::anyhow!("GET {url}: bad JSON: {e}"))
+}

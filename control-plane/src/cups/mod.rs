@@ -1,0 +1,129 @@
+//! PFCP client side of the control plane (TS 29.244, BBF TR-459).
+//!
+//! - [`program`]: pure builders of the subscriber session messages, exactly
+//!   as the interface contract's "PFCP programming of one IPoE subscriber".
+//! - [`peer`]: one task per configured user plane: Association Setup
+//!   (retried until answered), heartbeats both ways, loss detection and
+//!   restart detection, request/response matching with T1/N1 retransmission
+//!   (`vbng_cups::pfcp::node`), and the [`UpHandle`] used to program it.
+//! - [`socket`]: the CP's PFCP socket, shared by the peer tasks; received
+//!   datagrams are dispatched to the peer task by source address.
+
+pub mod peer;
+pub mod program;
+pub mod socket;
+
+use std::net::Ipv4Addr;
+
+use vbng_cups::pfcp::{Cause, UsageReport};
+
+use crate::aaa::Rate;
+
+pub use peer::{UpHandle, UpState};
+pub use socket::start;
+
+/// What the control plane programs for one IPoE subscriber.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriberSession {
+    /// CP SEID (the session id).
+    pub cp_seid: u64,
+    /// Subscriber IPv4 address.
+    pub ipv4: Ipv4Addr,
+    /// Subscriber MAC (uplink source MAC filter).
+    pub mac: [u8; 6],
+    /// Access port index on the user plane (BBF Logical Port).
+    pub port: u8,
+    /// Outer VLAN id, 0 if none (S-TAG).
+    pub svlan: u16,
+    /// Inner VLAN id, 0 if none (C-TAG).
+    pub cvlan: u16,
+    /// Peak rates (QER MBR), if limited.
+    pub rate: Option<Rate>,
+}
+
+/// Traffic volume from a usage report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Uplink bytes.
+    pub ul_bytes: u64,
+    /// Downlink bytes.
+    pub dl_bytes: u64,
+    /// Uplink packets.
+    pub ul_packets: u64,
+    /// Downlink packets.
+    pub dl_packets: u64,
+}
+
+impl Usage {
+    /// The volume measurement of the first report for URR 1 (or the first report).
+    pub fn from_reports(reports: &[UsageReport]) -> Option<Usage> {
+        let r = reports
+            .iter()
+            .find(|r| r.urr_id == program::URR_ID)
+            .or_else(|| reports.first())?;
+        let v = r.volume?;
+        Some(Usage {
+            ul_bytes: v.ul_bytes,
+            dl_bytes: v.dl_bytes,
+            ul_packets: v.ul_packets,
+            dl_packets: v.dl_packets,
+        })
+    }
+}
+
+/// A change of a user plane's association, for the session registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpEvent {
+    /// Heartbeats went unanswered (or the UP released the association).
+    Down {
+        /// User plane index.
+        up: u32,
+    },
+    /// Association (re-)established.
+    Up {
+        /// User plane index.
+        up: u32,
+        /// The UP restarted in between (recovery time stamp changed): its
+        /// sessions are gone and must be programmed again.
+        restarted: bool,
+    },
+}
+
+/// Why a PFCP operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CupsError {
+    /// The user plane is not associated.
+    #[error("user plane {0} is not associated")]
+    NotAssociated(String),
+    /// No response after N1 retransmissions.
+    #[error("user plane {up}: no response to {msg} after retransmissions")]
+    Timeout {
+        /// User plane name.
+        up: String,
+        /// Request type.
+        msg: &'static str,
+    },
+    /// The user plane answered with a rejection cause.
+    #[error("user plane {up} rejected {msg}: cause {cause:?}")]
+    Rejected {
+        /// User plane name.
+        up: String,
+        /// Request type.
+        msg: &'static str,
+        /// Cause received.
+        cause: Cause,
+    },
+    /// The answer was not the expected response type or lacked an IE.
+    #[error("user plane {up}: unexpected answer to {msg}: expected {expected}")]
+    Unexpected {
+        /// User plane name.
+        up: String,
+        /// Request type.
+        msg: &'static str,
+        /// What was expected.
+        expected: &'static str,
+    },
+    /// The peer task is gone (shutting down).
+    #[error("PFCP client for user plane {0} stopped")]
+    Stopped(String),
+}

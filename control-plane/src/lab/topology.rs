@@ -1,0 +1,347 @@
+//! The namespace lab: two subscribers, the BNG and an Internet host.
+//!
+//! ```text
+//!  <p>sub1 eth0 (untagged) -------------------------- acc0 \
+//!                                                          <p>bng: vbng-up (acc0, acc1, core0)
+//!  <p>sub2 eth0 -- u0 <p>an n0 (C-VLAN 100, option 82) -- acc1 /    vbng-cp (loopback)
+//!                                                              core0 -- eth0 <p>inet 198.51.100.1
+//! ```
+//!
+//! `<p>an` is a software access node ([`super::access_node`]): it tags
+//! subscriber 2's frames with C-VLAN 100 and inserts DHCP option 82, as an
+//! OLT or DSLAM does in front of a BNG.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::LabError;
+use super::access_node::{AccessNode, Line};
+use super::netns::{Netns, veth, which};
+use super::procs::{Daemon, Dhclient};
+
+/// Subscriber 1's MAC address (untagged, on access port 0).
+pub const SUB1_MAC: &str = "02:00:00:00:00:11";
+/// Subscriber 2's MAC address (C-VLAN 100, on access port 1).
+pub const SUB2_MAC: &str = "02:00:00:00:00:12";
+/// Subscriber 2's C-VLAN, added by the access node.
+pub const SUB2_VLAN: u16 = 100;
+/// Option 82 circuit-id the access node stamps on subscriber 2's DHCP.
+pub const SUB2_CIRCUIT_ID: &str = "an1 xpon 0/1/1:100";
+/// Option 82 remote-id the access node stamps on subscriber 2's DHCP.
+pub const SUB2_REMOTE_ID: &str = "line-0002";
+/// The Internet host's address.
+pub const INTERNET_HOST: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+/// The user plane's core-side address.
+pub const UP_CORE_ADDR: &str = "198.51.100.2/24";
+/// The subscriber pool the control plane hands out (embedded default).
+pub const POOL: (Ipv4Addr, u8) = (Ipv4Addr::new(100, 64, 0, 0), 24);
+/// First and last address of the pool's range (embedded default).
+pub const POOL_RANGE: (Ipv4Addr, Ipv4Addr) = (
+    Ipv4Addr::new(100, 64, 0, 10),
+    Ipv4Addr::new(100, 64, 0, 250),
+);
+/// DNS server the pool announces (embedded default).
+pub const POOL_DNS: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 53);
+/// The control plane's REST API inside the BNG namespace.
+pub const CP_API: &str = "http://127.0.0.1:8080";
+/// The user plane's metrics endpoint inside the BNG namespace.
+pub const UP_METRICS: &str = "http://127.0.0.2:9100/metrics";
+
+/// Which lab subscriber.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subscriber {
+    /// Untagged, on access port 0.
+    One,
+    /// Behind the access node (C-VLAN 100, option 82), access port 1.
+    Two,
+}
+
+impl Subscriber {
+    /// The subscriber's interface inside its namespace.
+    pub fn iface(self) -> &'static str {
+        "eth0"
+    }
+
+    /// The subscriber's MAC address.
+    pub fn mac(self) -> &'static str {
+        match self {
+            Subscriber::One => SUB1_MAC,
+            Subscriber::Two => SUB2_MAC,
+        }
+    }
+}
+
+/// A running lab. Dropping it stops every process and deletes every
+/// namespace (and so every veth) it made, whatever state it is in.
+#[derive(Debug)]
+pub struct Lab {
+    // Field order is drop order: clients and daemons stop before their
+    // namespaces go away.
+    dhclients: Vec<(Subscriber, Dhclient)>,
+    daemons: Vec<Daemon>,
+    /// Held for its Drop: the forwarding threads stop with the lab.
+    _access_node: AccessNode,
+    /// Subscriber 1's namespace.
+    pub sub1: Netns,
+    /// Subscriber 2's namespace.
+    pub sub2: Netns,
+    /// The access node's namespace, between subscriber 2 and the BNG.
+    pub an: Netns,
+    /// The BNG's namespace (vbng-up and vbng-cp).
+    pub bng: Netns,
+    /// The Internet host's namespace.
+    pub inet: Netns,
+    /// Configs, logs and lease files.
+    pub dir: PathBuf,
+}
+
+impl Lab {
+    /// Builds the namespaces and links, named `<prefix>sub1` and so on, with
+    /// scratch files in `dir`.
+    pub fn build(prefix: &str, dir: &Path) -> Result<Self, LabError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| LabError::Command(format!("create {}: {e}", dir.display())))?;
+        let sub1 = Netns::create(&format!("{prefix}sub1"))?;
+        let sub2 = Netns::create(&format!("{prefix}sub2"))?;
+        let an = Netns::create(&format!("{prefix}an"))?;
+        let bng = Netns::create(&format!("{prefix}bng"))?;
+        let inet = Netns::create(&format!("{prefix}inet"))?;
+        veth((&sub1, "eth0", Some(SUB1_MAC)), (&bng, "acc0", None))?;
+        veth((&sub2, "eth0", Some(SUB2_MAC)), (&an, "u0", None))?;
+        veth((&an, "n0", None), (&bng, "acc1", None))?;
+        veth((&inet, "eth0", None), (&bng, "core0", None))?;
+        let line = Line {
+            cvlan: SUB2_VLAN,
+            circuit_id: SUB2_CIRCUIT_ID.into(),
+            remote_id: SUB2_REMOTE_ID.into(),
+        };
+        let access_node = AccessNode::start(an.name(), "u0", "n0", line)?;
+        inet.ip(&["addr", "add", "198.51.100.1/24", "dev", "eth0"])?;
+        let pool = format!("{}/{}", POOL.0, POOL.1);
+        inet.ip(&["route", "add", &pool, "via", "198.51.100.2"])?;
+        // veth hands the peer partially checksummed TCP/UDP; subscribers and
+        // the Internet host checksum in software as a NIC would.
+        if which("ethtool").is_some() {
+            for (ns, dev) in [
+                (&sub1, "eth0"),
+                (&sub2, "eth0"),
+                (&an, "n0"),
+                (&inet, "eth0"),
+            ] {
+                ns.exec("ethtool", &["-K", dev, "tx", "off"])?;
+            }
+        }
+        Ok(Lab {
+            dhclients: Vec::new(),
+            daemons: Vec::new(),
+            _access_node: access_node,
+            sub1,
+            sub2,
+            an,
+            bng,
+            inet,
+            dir: dir.to_owned(),
+        })
+    }
+
+    /// Namespace of a subscriber.
+    pub fn ns(&self, who: Subscriber) -> &Netns {
+        match who {
+            Subscriber::One => &self.sub1,
+            Subscriber::Two => &self.sub2,
+        }
+    }
+
+    /// Starts vbng-up on the lab's ports with its embedded defaults.
+    pub fn start_user_plane(&mut self, bin: &Path) -> Result<(), LabError> {
+        let args = [
+            "--access",
+            "acc0",
+            "--access",
+            "acc1",
+            "--core",
+            "core0",
+            "--core-ipv4",
+            UP_CORE_ADDR,
+            "--next-hop",
+            "198.51.100.1",
+        ];
+        let log = self.dir.join("vbng-up.log");
+        let daemon = Daemon::start("vbng-up", self.bng.name(), bin, &args, log)?;
+        self.daemons.push(daemon);
+        Ok(())
+    }
+
+    /// Starts vbng-cp with its embedded defaults and the lab's subscriber file.
+    pub fn start_control_plane(&mut self, bin: &Path) -> Result<(), LabError> {
+        let subscribers = self.dir.join("subscribers.toml");
+        std::fs::write(&subscribers, lab_subscribers())
+            .map_err(|e| LabError::Command(format!("write {}: {e}", subscribers.display())))?;
+        let subscribers = subscribers.to_string_lossy().into_owned();
+        let log = self.dir.join("vbng-cp.log");
+        let daemon = Daemon::start(
+            "vbng-cp",
+            self.bng.name(),
+            bin,
+            &["--subscribers", &subscribers],
+            log,
+        )?;
+        self.daemons.push(daemon);
+        Ok(())
+    }
+
+    /// Fails when a daemon has died, quoting its log.
+    pub fn check_daemons(&mut self) -> Result<(), LabError> {
+        self.daemons.iter_mut().try_for_each(Daemon::check_running)
+    }
+
+    /// Stops vbng-cp (the user plane keeps running).
+    pub fn stop_daemon(&mut self, name_prefix: &str) {
+        for d in &mut self.daemons {
+            if format!("{d:?}").contains(name_prefix) {
+                d.stop();
+            }
+        }
+    }
+
+    /// The last lines of every daemon's log, for failure reports.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for d in &self.daemons {
+            out.push_str(&format!("--- {:?}\n{}\n", d, d.log_tail(20)));
+        }
+        out
+    }
+
+    /// Waits until the control plane reports every user plane associated.
+    pub fn wait_associated(&mut self, timeout: Duration) -> Result<(), LabError> {
+        let deadline = Instant::now() + timeout;
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            self.check_daemons()?;
+            if let Ok(body) = self.http_get(&format!("{CP_API}/user-planes")) {
+                if body.contains("\"state\":\"up\"") {
+                    return Ok(());
+                }
+                last = body;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(LabError::Command(format!(
+            "no PFCP association within {timeout:?}; /user-planes said: {last}\n{}",
+            self.logs()
+        )))
+    }
+
+    /// GET a URL from inside the BNG namespace and return the body.
+    pub fn http_get(&self, url: &str) -> Result<String, LabError> {
+        let url = url.to_owned();
+        super::netns::in_netns(self.bng.name(), move || -> Result<String, String> {
+            let mut resp = ureq::get(&url)
+                .call()
+                .map_err(|e| format!("GET {url}: {e}"))?;
+            resp.body_mut()
+                .read_to_string()
+                .map_err(|e| format!("GET {url}: {e}"))
+        })?
+        .map_err(LabError::Command)
+    }
+
+    /// The control plane's sessions as JSON values.
+    pub fn sessions(&self) -> Result<Vec<serde_json::Value>, LabError> {
+        let body = self.http_get(&format!("{CP_API}/sessions"))?;
+        serde_json::from_str(&body)
+            .map_err(|e| LabError::Command(format!("GET /sessions returned bad JSON: {e}: {body}")))
+    }
+
+    /// One sample of the user plane's Prometheus metrics, `name{labels}` as
+    /// written on the exposition line (for example
+    /// `vbng_up_drops_total{reason="anti_spoof"}`); 0 when absent.
+    pub fn up_metric(&self, series: &str) -> Result<f64, LabError> {
+        let text = self.http_get(UP_METRICS)?;
+        Ok(metric_value(&text, series).unwrap_or(0.0))
+    }
+
+    /// Runs dhclient for a subscriber until it is bound; returns the address
+    /// the interface received.
+    pub fn dhcp(&mut self, who: Subscriber) -> Result<Ipv4Addr, LabError> {
+        let tag = format!("{who:?}").to_lowercase();
+        let client = Dhclient::new(self.ns(who).name(), who.iface(), &self.dir, &tag)?;
+        let result = client.obtain_lease();
+        self.dhclients.push((who, client));
+        let log = result?;
+        self.ipv4_of(who).ok_or_else(|| {
+            LabError::Command(format!(
+                "dhclient finished but {} has no address:\n{log}",
+                who.iface()
+            ))
+        })
+    }
+
+    /// Releases a subscriber's lease (DHCPRELEASE) and stops its client.
+    pub fn release(&mut self, who: Subscriber) -> Result<(), LabError> {
+        let pos = self.dhclients.iter().position(|(w, _)| *w == who);
+        let Some(pos) = pos else {
+            return Err(LabError::Command(format!(
+                "{who:?} has no DHCP client running"
+            )));
+        };
+        let (_, client) = self.dhclients.remove(pos);
+        client.release()
+    }
+
+    /// The IPv4 address configured on a subscriber's interface, if any.
+    pub fn ipv4_of(&self, who: Subscriber) -> Option<Ipv4Addr> {
+        let out = self
+            .ns(who)
+            .ip(&["-4", "-o", "addr", "show", "dev", who.iface()])
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let word = text
+            .split_whitespace()
+            .skip_while(|w| *w != "inet")
+            .nth(1)?;
+        word.split('/').next()?.parse().ok()
+    }
+
+    /// Pings the Internet host from a subscriber; returns ping's summary
+    /// line on success.
+    pub fn ping_internet(&self, who: Subscriber, count: u32) -> Result<String, LabError> {
+        let count = count.to_string();
+        let host = INTERNET_HOST.to_string();
+        let out = self
+            .ns(who)
+            .exec("ping", &["-n", "-c", &count, "-i", "0.2", "-W", "2", &host])?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        Ok(text
+            .lines()
+            .find(|l| l.contains("packet loss"))
+            .unwrap_or_default()
+            .to_owned())
+    }
+}
+
+/// The lab's local subscriber file: both lab MACs allowed into the default
+/// pool (subscriber 2 with a rate, carried to the user plane as the QER
+/// MBR); anyone else refused.
+pub fn lab_subscribers() -> String {
+    format!(
+        "# Lab subscribers: both MACs into the default pool; unknown MACs refused.\n\
+         [default]\npolicy = \"deny\"\n\n\
+         [[subscribers]]\nmac = \"{SUB1_MAC}\"\npool = \"default\"\n\n\
+         [[subscribers]]\nmac = \"{SUB2_MAC}\"\npool = \"default\"\n\
+         rate = {{ up_kbps = 20000, down_kbps = 100000 }}\n"
+    )
+}
+
+/// Finds the value of one series in Prometheus text exposition.
+pub fn metric_value(text: &str, series: &str) -> Option<f64> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}

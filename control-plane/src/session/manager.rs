@@ -1,0 +1,402 @@
+//! Applies lease events, REST deletions and user plane state changes to the
+//! registry and programs the user planes accordingly.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tracing::{Instrument, info, info_span, warn};
+use vbng_access::dhcpv4::{Lease, LeaseEvent};
+
+use super::{Registry, Session, SessionState};
+use crate::aaa::LocalSubscribers;
+use crate::api::model::SessionView;
+use crate::cups::{SubscriberSession, UpEvent, UpHandle, Usage};
+use crate::metrics::{DirectionLabels, EventLabels, Metrics};
+use crate::redirect::SharedDhcp;
+
+/// Why a REST deletion failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeleteError {
+    /// No session has this id.
+    #[error("no session with id {0}")]
+    NotFound(u64),
+}
+
+/// The session service: registry plus programming logic. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Sessions {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    registry: Mutex<Registry>,
+    dhcp: SharedDhcp,
+    ups: Vec<UpHandle>,
+    aaa: Arc<LocalSubscribers>,
+    metrics: Metrics,
+}
+
+impl Sessions {
+    /// A session service programming `ups` (indexed by the user plane
+    /// index used in [`vbng_access::dhcpv4::ClientKey::up`]).
+    pub fn new(
+        dhcp: SharedDhcp,
+        ups: Vec<UpHandle>,
+        aaa: Arc<LocalSubscribers>,
+        metrics: Metrics,
+    ) -> Self {
+        Sessions {
+            inner: Arc::new(Inner {
+                registry: Mutex::new(Registry::default()),
+                dhcp,
+                ups,
+                aaa,
+                metrics,
+            }),
+        }
+    }
+
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.inner
+            .registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// JSON views of every session, in id order.
+    pub fn snapshot(&self) -> Vec<SessionView> {
+        let (now_ms, now_unix) = (crate::monotonic_ms(), crate::unix_now());
+        self.registry()
+            .iter()
+            .map(|s| s.view(now_ms, now_unix))
+            .collect()
+    }
+
+    /// JSON view of one session.
+    pub fn view(&self, id: u64) -> Option<SessionView> {
+        let (now_ms, now_unix) = (crate::monotonic_ms(), crate::unix_now());
+        self.registry().get(id).map(|s| s.view(now_ms, now_unix))
+    }
+
+    /// Number of sessions on user plane `up`.
+    pub fn count_on(&self, up: u32) -> usize {
+        self.registry().count_on(up)
+    }
+
+    /// The user plane handles.
+    pub fn user_planes(&self) -> &[UpHandle] {
+        &self.inner.ups
+    }
+
+    fn refresh_gauge(&self, reg: &Registry) {
+        let active = reg.count(SessionState::Active);
+        self.inner
+            .metrics
+            .sessions
+            .set(i64::try_from(active).unwrap_or(i64::MAX));
+    }
+
+    /// Apply one lease event from the DHCP server.
+    pub fn on_lease_event(&self, ev: LeaseEvent) {
+        self.inner
+            .metrics
+            .lease_events
+            .get_or_create(&EventLabels { event: ev.name() })
+            .inc();
+        match ev {
+            LeaseEvent::Bound(lease) => self.on_bound(lease),
+            LeaseEvent::Renewed(lease) => {
+                let mut reg = self.registry();
+                if let Some(id) = reg.id_of(&lease.key) {
+                    if let Some(s) = reg.get_mut(id) {
+                        s.expires_ms = lease.expires_at_ms;
+                    }
+                } else {
+                    drop(reg);
+                    // A renewal for a lease we have no session for (lost
+                    // earlier): program it now.
+                    self.on_bound(lease);
+                }
+            }
+            LeaseEvent::Released(lease)
+            | LeaseEvent::Declined(lease)
+            | LeaseEvent::Expired(lease) => {
+                let id = self.registry().id_of(&lease.key);
+                if let Some(id) = id {
+                    let this = self.clone();
+                    tokio::spawn(async move {
+                        this.remove_session(id).await;
+                    });
+                }
+            }
+        }
+    }
+
+    fn on_bound(&self, lease: Lease) {
+        let Some(up) = self.inner.ups.get(lease.key.up as usize) else {
+            warn!(up = lease.key.up, "lease for an unknown user plane index");
+            return;
+        };
+        let profile = self
+            .inner
+            .aaa
+            .lookup(&lease.key.mac, lease.circuit_id.as_deref())
+            .0
+            .clone();
+        let id = {
+            let mut reg = self.registry();
+            if let Some(id) = reg.id_of(&lease.key) {
+                // Already known (e.g. re-bound after a restart of the
+                // client): refresh the expiry; the programming stands.
+                if let Some(s) = reg.get_mut(id) {
+                    s.expires_ms = lease.expires_at_ms;
+                    if s.ipv4 == lease.ipv4 {
+                        return;
+                    }
+                }
+                // The address changed: take the old session out now (so
+                // the new one can use the key) and delete it on its UP.
+                if let Some(old) = reg.remove(id) {
+                    self.inner.metrics.session_deletions.inc();
+                    if let (Some(seid), Some(h)) = (
+                        old.up_seid,
+                        self.inner.ups.get(old.key.up as usize).cloned(),
+                    ) {
+                        tokio::spawn(async move {
+                            if let Err(e) = h.delete(seid).await {
+                                warn!(id, error = %e, "deleting a replaced session failed");
+                            }
+                        });
+                    }
+                }
+            }
+            let id = reg.next_id();
+            reg.insert(Session {
+                id,
+                key: lease.key,
+                user_plane: up.name().to_string(),
+                ipv4: lease.ipv4,
+                circuit_id: lease.circuit_id.clone(),
+                remote_id: lease.remote_id.clone(),
+                state: SessionState::Establishing,
+                started_unix: crate::unix_now(),
+                expires_ms: lease.expires_at_ms,
+                cp_seid: id,
+                up_seid: None,
+                rate: profile.rate,
+                last_usage: None,
+                delete_pending: false,
+            });
+            id
+        };
+        let this = self.clone();
+        tokio::spawn(async move { this.establish(id).await });
+    }
+
+    /// Program session `id` on its user plane; on failure remove the lease.
+    async fn establish(&self, id: u64) {
+        let (spec, up) = {
+            let reg = self.registry();
+            let Some(s) = reg.get(id) else { return };
+            (
+                SubscriberSession {
+                    cp_seid: s.cp_seid,
+                    ipv4: s.ipv4,
+                    mac: s.key.mac,
+                    port: s.key.port,
+                    svlan: s.key.svlan,
+                    cvlan: s.key.cvlan,
+                    rate: s.rate,
+                },
+                s.key.up,
+            )
+        };
+        let Some(handle) = self.inner.ups.get(up as usize).cloned() else {
+            return;
+        };
+        let span = info_span!("session", id, ipv4 = %spec.ipv4, up = handle.name());
+        let result = handle.establish(&spec).instrument(span.clone()).await;
+        let _e = span.enter();
+        match result {
+            Ok(up_seid) => {
+                let pending = {
+                    let mut reg = self.registry();
+                    let pending = match reg.get_mut(id) {
+                        Some(s) => {
+                            s.up_seid = Some(up_seid);
+                            if s.delete_pending {
+                                true
+                            } else {
+                                s.state = SessionState::Active;
+                                false
+                            }
+                        }
+                        None => true,
+                    };
+                    self.refresh_gauge(&reg);
+                    pending
+                };
+                info!(up_seid, "session established");
+                if pending {
+                    drop(_e);
+                    let exists = self.registry().get(id).is_some();
+                    if exists {
+                        self.remove_session(id).await;
+                    } else {
+                        let _ = handle.delete(up_seid).await;
+                    }
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "session establishment failed; removing the lease");
+                self.inner.metrics.session_establish_failures.inc();
+                let removed = {
+                    let mut reg = self.registry();
+                    let s = reg.remove(id);
+                    self.refresh_gauge(&reg);
+                    s
+                };
+                if let Some(s) = removed {
+                    let mut dhcp = self.inner.dhcp.lock().unwrap_or_else(|p| p.into_inner());
+                    let _ = dhcp.release(&s.key);
+                }
+            }
+        }
+    }
+
+    /// Delete session `id` from its user plane and the registry; keeps the
+    /// final usage in the counters. Returns the usage, if reported.
+    async fn remove_session(&self, id: u64) -> Option<Usage> {
+        let (up_seid, up) = {
+            let mut reg = self.registry();
+            let s = reg.get_mut(id)?;
+            match s.state {
+                SessionState::Establishing => {
+                    s.delete_pending = true;
+                    return None;
+                }
+                SessionState::Deleting => return None,
+                SessionState::Active | SessionState::UserPlaneDown => {
+                    s.state = SessionState::Deleting;
+                }
+            }
+            (s.up_seid, s.key.up)
+        };
+        let mut usage = None;
+        if let (Some(seid), Some(handle)) = (up_seid, self.inner.ups.get(up as usize)) {
+            match handle.delete(seid).await {
+                Ok(u) => usage = u,
+                Err(e) => warn!(id, error = %e, "session deletion on the user plane failed"),
+            }
+        }
+        let mut reg = self.registry();
+        if let Some(mut s) = reg.remove(id) {
+            info!(id, ipv4 = %s.ipv4, "session deleted");
+            if usage.is_some() {
+                s.last_usage = usage;
+            }
+            self.inner.metrics.session_deletions.inc();
+            if let Some(u) = usage {
+                let m = &self.inner.metrics;
+                let add = |f: &prometheus_client::metrics::family::Family<
+                    DirectionLabels,
+                    prometheus_client::metrics::counter::Counter,
+                >,
+                           d,
+                           v| {
+                    f.get_or_create(&DirectionLabels { direction: d }).inc_by(v);
+                };
+                add(&m.usage_bytes, "uplink", u.ul_bytes);
+                add(&m.usage_bytes, "downlink", u.dl_bytes);
+                add(&m.usage_packets, "uplink", u.ul_packets);
+                add(&m.usage_packets, "downlink", u.dl_packets);
+            }
+        }
+        self.refresh_gauge(&reg);
+        usage
+    }
+
+    /// Administrative deletion (REST `DELETE /sessions/{id}`): removes the
+    /// lease and the session. Returns the final usage if the UP reported it.
+    pub async fn delete(&self, id: u64) -> Result<Option<Usage>, DeleteError> {
+        let key = self
+            .registry()
+            .get(id)
+            .map(|s| s.key)
+            .ok_or(DeleteError::NotFound(id))?;
+        {
+            let mut dhcp = self.inner.dhcp.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = dhcp.release(&key);
+        }
+        Ok(self.remove_session(id).await)
+    }
+
+    /// A user plane went down or came back.
+    pub fn on_up_event(&self, ev: UpEvent) {
+        let mut reestablish = Vec::new();
+        {
+            let mut reg = self.registry();
+            for s in reg.iter_mut() {
+                match ev {
+                    UpEvent::Down { up } if s.key.up == up && s.state == SessionState::Active => {
+                        s.state = SessionState::UserPlaneDown;
+                    }
+                    UpEvent::Up { up, restarted } if s.key.up == up => {
+                        if restarted
+                            && matches!(s.state, SessionState::Active | SessionState::UserPlaneDown)
+                        {
+                            // The UP lost its state: program the session again.
+                            s.state = SessionState::Establishing;
+                            s.up_seid = None;
+                            reestablish.push(s.id);
+                        } else if s.state == SessionState::UserPlaneDown {
+                            s.state = SessionState::Active;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            self.refresh_gauge(&reg);
+        }
+        for id in reestablish {
+            let this = self.clone();
+            tokio::spawn(async move { this.establish(id).await });
+        }
+    }
+
+    /// One DHCP tick: expire leases and offers.
+    pub fn tick(&self, now_ms: u64) {
+        let events = {
+            let mut dhcp = self.inner.dhcp.lock().unwrap_or_else(|p| p.into_inner());
+            dhcp.poll(now_ms)
+        };
+        for ev in events {
+            self.on_lease_event(ev);
+        }
+    }
+
+    /// The session task: lease events, user plane events and the 1 s tick,
+    /// until `shutdown` turns true.
+    pub async fn run(
+        self,
+        mut lease_events: mpsc::UnboundedReceiver<LeaseEvent>,
+        mut up_events: mpsc::UnboundedReceiver<UpEvent>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                ev = lease_events.recv() => match ev {
+                    Some(ev) => self.on_lease_event(ev),
+                    None => break,
+                },
+                Some(ev) = up_events.recv() => self.on_up_event(ev),
+                _ = tick.tick() => self.tick(crate::monotonic_ms()),
+                _ = shutdown.changed() => break,
+            }
+        }
+    }
+}

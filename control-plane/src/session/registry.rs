@@ -1,0 +1,225 @@
+//! The session table.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
+
+use vbng_access::dhcpv4::ClientKey;
+
+use crate::aaa::Rate;
+use crate::api::model::{SessionView, UsageView};
+use crate::cups::Usage;
+
+/// Lifecycle of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionState {
+    /// Establishment sent, user plane has not accepted yet.
+    Establishing,
+    /// Programmed on the user plane.
+    Active,
+    /// Its user plane is down (missed heartbeats); kept until it returns.
+    UserPlaneDown,
+    /// Deletion in progress.
+    Deleting,
+}
+
+impl SessionState {
+    /// Snake-case name (API, vbngctl).
+    pub fn name(self) -> &'static str {
+        match self {
+            SessionState::Establishing => "establishing",
+            SessionState::Active => "active",
+            SessionState::UserPlaneDown => "user_plane_down",
+            SessionState::Deleting => "deleting",
+        }
+    }
+}
+
+/// One IPoE subscriber session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Session id (API), also the CP SEID.
+    pub id: u64,
+    /// The client's access line identity (user plane index, port, VLANs, MAC).
+    pub key: ClientKey,
+    /// Name of the user plane.
+    pub user_plane: String,
+    /// Leased address.
+    pub ipv4: Ipv4Addr,
+    /// Option 82 circuit-id.
+    pub circuit_id: Option<Vec<u8>>,
+    /// Option 82 remote-id.
+    pub remote_id: Option<Vec<u8>>,
+    /// Lifecycle state.
+    pub state: SessionState,
+    /// Start time, Unix seconds.
+    pub started_unix: u64,
+    /// Lease expiry on the monotonic clock (ms, [`crate::monotonic_ms`]).
+    pub expires_ms: u64,
+    /// CP F-SEID value.
+    pub cp_seid: u64,
+    /// UP F-SEID value, once established.
+    pub up_seid: Option<u64>,
+    /// Rate from the subscriber profile (QER MBR).
+    pub rate: Option<Rate>,
+    /// The last usage report received.
+    pub last_usage: Option<Usage>,
+    /// A deletion was requested while establishing.
+    pub delete_pending: bool,
+}
+
+impl Session {
+    /// The JSON view, with the expiry converted to Unix seconds.
+    pub fn view(&self, now_ms: u64, now_unix: u64) -> SessionView {
+        let text =
+            |v: &Option<Vec<u8>>| v.as_ref().map(|b| String::from_utf8_lossy(b).into_owned());
+        SessionView {
+            id: self.id,
+            user_plane: self.user_plane.clone(),
+            port: self.key.port,
+            svlan: self.key.svlan,
+            cvlan: self.key.cvlan,
+            mac: vbng_dataplane::wire::EthernetAddress(self.key.mac).to_string(),
+            ipv4: self.ipv4,
+            circuit_id: text(&self.circuit_id),
+            remote_id: text(&self.remote_id),
+            state: self.state.name().to_string(),
+            started: self.started_unix,
+            lease_expires: now_unix + self.expires_ms.saturating_sub(now_ms) / 1000,
+            cp_seid: self.cp_seid,
+            up_seid: self.up_seid,
+            last_usage: self.last_usage.map(UsageView::from),
+        }
+    }
+}
+
+/// All sessions, by id and by client key.
+#[derive(Debug, Default)]
+pub struct Registry {
+    next_id: u64,
+    by_id: BTreeMap<u64, Session>,
+    by_key: HashMap<ClientKey, u64>,
+}
+
+impl Registry {
+    /// Allocate a session id (never 0, never reused in this process).
+    pub fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Insert (or replace) a session.
+    pub fn insert(&mut self, s: Session) {
+        if let Some(old) = self.by_key.insert(s.key, s.id)
+            && old != s.id
+        {
+            self.by_id.remove(&old);
+        }
+        self.by_id.insert(s.id, s);
+    }
+
+    /// Remove a session by id.
+    pub fn remove(&mut self, id: u64) -> Option<Session> {
+        let s = self.by_id.remove(&id)?;
+        if self.by_key.get(&s.key) == Some(&id) {
+            self.by_key.remove(&s.key);
+        }
+        Some(s)
+    }
+
+    /// Session by id.
+    pub fn get(&self, id: u64) -> Option<&Session> {
+        self.by_id.get(&id)
+    }
+
+    /// Mutable session by id.
+    pub fn get_mut(&mut self, id: u64) -> Option<&mut Session> {
+        self.by_id.get_mut(&id)
+    }
+
+    /// Session id of a client.
+    pub fn id_of(&self, key: &ClientKey) -> Option<u64> {
+        self.by_key.get(key).copied()
+    }
+
+    /// Sessions in id order.
+    pub fn iter(&self) -> impl Iterator<Item = &Session> {
+        self.by_id.values()
+    }
+
+    /// Mutable sessions in id order.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Session> {
+        self.by_id.values_mut()
+    }
+
+    /// Number of sessions in any state.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Whether there are no sessions.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// Number of sessions in `state`.
+    pub fn count(&self, state: SessionState) -> usize {
+        self.by_id.values().filter(|s| s.state == state).count()
+    }
+
+    /// Number of sessions on user plane `up`.
+    pub fn count_on(&self, up: u32) -> usize {
+        self.by_id.values().filter(|s| s.key.up == up).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(reg: &mut Registry, mac: u8) -> Session {
+        let id = reg.next_id();
+        Session {
+            id,
+            key: ClientKey {
+                up: 0,
+                port: 1,
+                svlan: 0,
+                cvlan: 100,
+                mac: [2, 0, 0, 0, 0, mac],
+            },
+            user_plane: "up0".into(),
+            ipv4: Ipv4Addr::new(100, 64, 0, mac),
+            circuit_id: Some(b"c1".to_vec()),
+            remote_id: None,
+            state: SessionState::Establishing,
+            started_unix: 1000,
+            expires_ms: 600_000,
+            cp_seid: id,
+            up_seid: None,
+            rate: None,
+            last_usage: None,
+            delete_pending: false,
+        }
+    }
+
+    #[test]
+    fn insert_lookup_remove() {
+        let mut r = Registry::default();
+        let a = session(&mut r, 10);
+        let b = session(&mut r, 11);
+        r.insert(a.clone());
+        r.insert(b.clone());
+        assert_eq!(r.len(), 2);
+        assert_eq!(r.id_of(&b.key), Some(b.id));
+        assert_eq!(r.count_on(0), 2);
+        assert_eq!(r.count(SessionState::Establishing), 2);
+        assert!(r.remove(a.id).is_some());
+        assert_eq!(r.id_of(&a.key), None);
+        assert!(r.remove(a.id).is_none());
+        let v = r.get(b.id).unwrap().view(0, 5000);
+        assert_eq!(v.lease_expires, 5600);
+        assert_eq!(v.mac, "02:00:00:00:00:0b");
+        assert_eq!(v.circuit_id.as_deref(), Some("c1"));
+        assert_eq!(v.state, "establishing");
+    }
+}

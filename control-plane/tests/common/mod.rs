@@ -1,0 +1,205 @@
+//! Test helpers: a minimal PFCP user plane built from vbng-cups, and
+//! DHCP/GTP-U frame builders.
+#![allow(dead_code)]
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use vbng_access::dhcproto::Encodable;
+use vbng_access::dhcproto::v4::{DhcpOption, Flags, Message as Dhcp, MessageType as DhcpType};
+use vbng_cups::pfcp::{
+    AssociationSetupResponse, Cause, FSeid, Header, HeartbeatRequest, HeartbeatResponse, Message,
+    NodeId, RecoveryTimeStamp, SessionDeletionResponse, SessionEstablishmentResponse, UsageReport,
+    VolumeMeasurement,
+};
+use vbng_dataplane::wire::{EtherType, EthernetAddress, GtpuRepr, L2Header, frame};
+
+/// The usage the fake UP reports on deletion.
+pub const FAKE_USAGE: (u64, u64, u64, u64) = (10, 1500, 20, 3000); // ul pkts, ul bytes, dl pkts, dl bytes
+
+/// A minimal PFCP user plane: answers association, heartbeats, session
+/// establishment (UP SEID 0x1000 + n) and deletion (with a usage report),
+/// and records everything it receives.
+#[derive(Clone)]
+pub struct FakeUp {
+    pub socket: Arc<UdpSocket>,
+    pub addr: SocketAddr,
+    pub received: Arc<Mutex<Vec<(SocketAddr, Header, Message)>>>,
+    /// Stop answering heartbeats (simulates a dead UP).
+    pub silent: Arc<AtomicBool>,
+    /// Recovery time stamp reported (change it to simulate a restart).
+    pub recovery: Arc<AtomicU32>,
+    /// Reject session establishments (cause Request rejected).
+    pub reject: Arc<AtomicBool>,
+}
+
+impl FakeUp {
+    pub async fn start(ip: Ipv4Addr) -> FakeUp {
+        let socket = Arc::new(UdpSocket::bind((ip, 0)).await.expect("bind fake UP"));
+        let addr = socket.local_addr().unwrap();
+        let up = FakeUp {
+            socket,
+            addr,
+            received: Arc::default(),
+            silent: Arc::default(),
+            recovery: Arc::new(AtomicU32::new(3_900_000_000)),
+            reject: Arc::default(),
+        };
+        let u = up.clone();
+        tokio::spawn(async move { u.serve().await });
+        up
+    }
+
+    async fn serve(self) {
+        let mut buf = vec![0u8; 65_535];
+        let mut next_seid = 0x1000u64;
+        loop {
+            let Ok((n, src)) = self.socket.recv_from(&mut buf).await else {
+                return;
+            };
+            let Ok((h, msg)) = Message::parse(&buf[..n]) else {
+                continue;
+            };
+            self.received.lock().unwrap().push((src, h, msg.clone()));
+            if self.silent.load(Ordering::SeqCst) {
+                continue;
+            }
+            let rts = RecoveryTimeStamp(self.recovery.load(Ordering::SeqCst));
+            let node_id = NodeId::Ipv4(Ipv4Addr::new(127, 0, 0, 1));
+            let reply = match msg {
+                Message::AssociationSetupRequest(_) => Some((
+                    Message::AssociationSetupResponse(AssociationSetupResponse {
+                        node_id,
+                        cause: Cause::RequestAccepted,
+                        recovery_time_stamp: rts,
+                        ..Default::default()
+                    }),
+                    None,
+                )),
+                Message::HeartbeatRequest(_) => Some((
+                    Message::HeartbeatResponse(HeartbeatResponse {
+                        recovery_time_stamp: rts,
+                    }),
+                    None,
+                )),
+                Message::SessionEstablishmentRequest(r) if self.reject.load(Ordering::SeqCst) => {
+                    Some((
+                        Message::SessionEstablishmentResponse(SessionEstablishmentResponse {
+                            node_id,
+                            cause: Cause::RequestRejected,
+                            ..Default::default()
+                        }),
+                        Some(r.cp_f_seid.seid),
+                    ))
+                }
+                Message::SessionEstablishmentRequest(r) => {
+                    next_seid += 1;
+                    Some((
+                        Message::SessionEstablishmentResponse(SessionEstablishmentResponse {
+                            node_id,
+                            cause: Cause::RequestAccepted,
+                            up_f_seid: Some(FSeid {
+                                seid: next_seid,
+                                ipv4: Some(Ipv4Addr::new(127, 0, 0, 1)),
+                                ipv6: None,
+                            }),
+                            ..Default::default()
+                        }),
+                        Some(r.cp_f_seid.seid),
+                    ))
+                }
+                Message::SessionDeletionRequest(_) => {
+                    let (ulp, ulb, dlp, dlb) = FAKE_USAGE;
+                    Some((
+                        Message::SessionDeletionResponse(SessionDeletionResponse {
+                            cause: Cause::RequestAccepted,
+                            usage_reports: vec![UsageReport {
+                                urr_id: 1,
+                                volume: Some(VolumeMeasurement::from_counters(ulp, ulb, dlp, dlb)),
+                                ..Default::default()
+                            }],
+                        }),
+                        Some(1),
+                    ))
+                }
+                _ => None,
+            };
+            if let Some((m, seid)) = reply {
+                let _ = self.socket.send_to(&m.encode(h.sequence, seid), src).await;
+            }
+        }
+    }
+
+    /// Messages received so far.
+    pub fn messages(&self) -> Vec<(SocketAddr, Header, Message)> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Send a heartbeat request to `cp` from the UP's socket.
+    pub async fn send_heartbeat(&self, cp: SocketAddr, seq: u32) {
+        let m = Message::HeartbeatRequest(HeartbeatRequest {
+            recovery_time_stamp: RecoveryTimeStamp(self.recovery.load(Ordering::SeqCst)),
+        });
+        self.socket.send_to(&m.encode(seq, None), cp).await.unwrap();
+    }
+}
+
+/// Poll `f` every 20 ms until it returns `Some`, at most 15 s (a safety
+/// bound, not a timing assertion).
+pub async fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..750 {
+        if let Some(v) = f() {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+pub const CLIENT_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x42];
+
+/// A DHCP client message of `kind` from `mac` with transaction id `xid`.
+pub fn dhcp_msg(kind: DhcpType, mac: [u8; 6], xid: u32, extra: Vec<DhcpOption>) -> Vec<u8> {
+    let mut m = Dhcp::new(
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::UNSPECIFIED,
+        &mac,
+    );
+    m.set_xid(xid).set_flags(Flags::default().set_broadcast());
+    m.opts_mut().insert(DhcpOption::MessageType(kind));
+    for o in extra {
+        m.opts_mut().insert(o);
+    }
+    m.to_vec().unwrap()
+}
+
+/// A client Ethernet frame (broadcast) carrying `dhcp` from 0.0.0.0:68 to
+/// 255.255.255.255:67, with the given VLAN tags.
+pub fn dhcp_frame(mac: [u8; 6], svlan: Option<u16>, cvlan: Option<u16>, dhcp: &[u8]) -> Vec<u8> {
+    let l2 = L2Header {
+        dst: EthernetAddress::BROADCAST,
+        src: EthernetAddress(mac),
+        svlan,
+        cvlan,
+        ethertype: EtherType::Ipv4,
+    };
+    frame::build_ipv4_udp(
+        &l2,
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::BROADCAST,
+        68,
+        67,
+        64,
+        dhcp,
+    )
+}
+
+/// GTP-U G-PDU on `teid` carrying `frame`.
+pub fn gtpu(teid: u32, frame: &[u8]) -> Vec<u8> {
+    GtpuRepr::g_pdu(teid).encapsulate(frame).unwrap()
+}

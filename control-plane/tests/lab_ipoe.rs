@@ -1,0 +1,211 @@
+//! End to end with real peers: ISC dhclient subscribers get addresses from
+//! vbng-cp's pool through vbng-up (control frames redirected over GTP-U,
+//! sessions programmed over PFCP), reach an Internet host, cannot spoof, and
+//! stop forwarding once they release their lease.
+//!
+//! Needs root, network namespaces, veth, `dhclient` and `ping`; prints a
+//! `SKIPPED:` line and passes without them.
+
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use vbng_cp::lab::rawpkt::{Capture, send_frames};
+use vbng_cp::lab::topology::{
+    CP_API, INTERNET_HOST, Lab, POOL_DNS, POOL_RANGE, SUB2_CIRCUIT_ID, SUB2_REMOTE_ID, SUB2_VLAN,
+    Subscriber,
+};
+use vbng_cp::lab::{LabError, find_binary, netns};
+use vbng_dataplane::wire::EtherType;
+use vbng_dataplane::wire::EthernetAddress;
+use vbng_dataplane::wire::frame::{L2Header, build_ipv4_udp};
+
+/// The access side's virtual gateway MAC (embedded default of both planes).
+const GATEWAY_MAC: &str = "02:00:5e:00:01:01";
+
+fn skip(why: &str) {
+    // Straight to the stream, past the test harness's capture, so the line
+    // is always visible.
+    let _ = writeln!(std::io::stderr(), "SKIPPED: lab_ipoe: {why}");
+}
+
+/// A UDP datagram from `src` to the Internet host, addressed at L2 to the
+/// gateway, carrying `marker` so the far side can recognise it.
+fn udp_frame(who: Subscriber, src: Ipv4Addr, marker: &[u8]) -> Vec<u8> {
+    let l2 = L2Header {
+        dst: GATEWAY_MAC.parse::<EthernetAddress>().expect("gateway MAC"),
+        src: who
+            .mac()
+            .parse::<EthernetAddress>()
+            .expect("subscriber MAC"),
+        svlan: None,
+        cvlan: None,
+        ethertype: EtherType::Ipv4,
+    };
+    build_ipv4_udp(&l2, src, INTERNET_HOST, 40000, 9, 64, marker)
+}
+
+/// Sends `frame` from subscriber 1 and reports whether it reached the
+/// Internet host's interface within a second.
+fn reaches_internet(lab: &Lab, frame: Vec<u8>, marker: &[u8]) -> Result<bool, LabError> {
+    let capture = Capture::start(lab.inet.name(), "eth0", marker)?;
+    send_frames(lab.sub1.name(), "eth0", vec![frame.clone(), frame])?;
+    std::thread::sleep(Duration::from_millis(800));
+    Ok(!capture.finish()?.is_empty())
+}
+
+fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+#[test]
+fn ipoe_subscribers_end_to_end() {
+    if let Some(why) = netns::lab_unavailable() {
+        skip(&why);
+        return;
+    }
+    let (up_bin, cp_bin) = match (find_binary("vbng-up"), find_binary("vbng-cp")) {
+        (Ok(up), Ok(cp)) => (up, cp),
+        (Err(e), _) | (_, Err(e)) => panic!("{e}"),
+    };
+    let prefix = format!("vbt{}-", std::process::id());
+    let dir = std::env::temp_dir().join(format!("vbng-lab-{}", std::process::id()));
+    let mut lab = Lab::build(&prefix, &dir).expect("build the lab");
+    lab.start_user_plane(&up_bin).expect("start vbng-up");
+    lab.start_control_plane(&cp_bin).expect("start vbng-cp");
+    lab.wait_associated(Duration::from_secs(15))
+        .expect("PFCP association");
+
+    // DHCP through the user plane's redirect, from our pool.
+    let addr1 = lab
+        .dhcp(Subscriber::One)
+        .unwrap_or_else(|e| panic!("{e}\n{}", lab.logs()));
+    let addr2 = lab
+        .dhcp(Subscriber::Two)
+        .unwrap_or_else(|e| panic!("{e}\n{}", lab.logs()));
+    for addr in [addr1, addr2] {
+        assert!(
+            (POOL_RANGE.0..=POOL_RANGE.1).contains(&addr),
+            "{addr} is outside the pool range {POOL_RANGE:?}"
+        );
+    }
+    assert_ne!(addr1, addr2, "two subscribers got the same address");
+    let dns = format!("nameserver {POOL_DNS}");
+    assert!(
+        lab.sub1.resolv_conf().contains(&dns),
+        "DNS option not applied by dhclient"
+    );
+
+    // The control plane holds both sessions, with their access keys.
+    let sessions = lab.sessions().expect("GET /sessions");
+    assert_eq!(sessions.len(), 2, "sessions: {sessions:?}");
+    let find = |mac: &str| {
+        sessions
+            .iter()
+            .find(|s| s.to_string().to_lowercase().contains(mac))
+            .unwrap_or_else(|| panic!("no session for {mac}: {sessions:?}"))
+            .clone()
+    };
+    let s1 = find(Subscriber::One.mac());
+    let s2 = find(Subscriber::Two.mac());
+    assert!(
+        s1.to_string().contains(&format!("\"{addr1}\"")),
+        "session 1: {s1}"
+    );
+    assert!(
+        s2.to_string().contains(&format!("\"{addr2}\"")),
+        "session 2: {s2}"
+    );
+    assert_eq!(
+        s2["cvlan"].as_u64(),
+        Some(u64::from(SUB2_VLAN)),
+        "session 2: {s2}"
+    );
+
+    // Both subscribers reach the Internet host.
+    for who in [Subscriber::One, Subscriber::Two] {
+        let _ = lab.ping_internet(who, 1);
+        let summary = lab
+            .ping_internet(who, 3)
+            .unwrap_or_else(|e| panic!("{e}\n{}", lab.logs()));
+        assert!(summary.contains(" 0% packet loss"), "{who:?}: {summary}");
+    }
+    assert!(
+        lab.up_metric("vbng_up_port_rx_packets_total{port=\"core\"}")
+            .unwrap()
+            > 0.0
+    );
+
+    // Anti-spoofing: the real source passes, a spoofed one never arrives and
+    // is counted.
+    let spoofed = Ipv4Addr::new(100, 64, 0, 251);
+    let drops_before = lab
+        .up_metric("vbng_up_drops_total{reason=\"anti_spoof\"}")
+        .unwrap();
+    let good_marker = b"vbng-lab-legit-source";
+    let bad_marker = b"vbng-lab-spoofed-source";
+    let good = udp_frame(Subscriber::One, addr1, good_marker);
+    let bad = udp_frame(Subscriber::One, spoofed, bad_marker);
+    assert!(
+        reaches_internet(&lab, good, good_marker).unwrap(),
+        "legit UDP did not arrive"
+    );
+    assert!(
+        !reaches_internet(&lab, bad, bad_marker).unwrap(),
+        "spoofed source was forwarded"
+    );
+    let drops_after = lab
+        .up_metric("vbng_up_drops_total{reason=\"anti_spoof\"}")
+        .unwrap();
+    assert!(
+        drops_after >= drops_before + 2.0,
+        "anti_spoof drops {drops_before} -> {drops_after}"
+    );
+
+    // DHCPRELEASE: the session leaves the control plane and the user plane
+    // stops forwarding for that subscriber; the other one is unaffected.
+    lab.release(Subscriber::One).expect("dhclient -r");
+    let gone = wait_until(Duration::from_secs(5), || {
+        lab.sessions().map(|s| s.len() == 1).unwrap_or(false)
+    });
+    assert!(
+        gone,
+        "session 1 still present after DHCPRELEASE: {:?}",
+        lab.sessions()
+    );
+    // The deletion's usage report reached the control plane.
+    let cp_metrics = lab
+        .http_get(&format!("{CP_API}/metrics"))
+        .expect("CP metrics");
+    let usage = vbng_cp::lab::topology::metric_value(
+        &cp_metrics,
+        "vbng_cp_usage_bytes_total{direction=\"uplink\"}",
+    );
+    assert!(
+        usage.is_some_and(|b| b > 0.0),
+        "no uplink usage reported: {cp_metrics}"
+    );
+    let marker = b"vbng-lab-after-release";
+    let after = udp_frame(Subscriber::One, addr1, marker);
+    assert!(
+        !reaches_internet(&lab, after, marker).unwrap(),
+        "forwarded after DHCPRELEASE"
+    );
+    let summary = lab
+        .ping_internet(Subscriber::Two, 3)
+        .expect("subscriber 2 after release");
+    assert!(
+        summary.contains(" 0% packet loss"),
+        "subscriber 2 after release: {summary}"
+    );
+
+    drop(lab);
+    let _ = std::fs::remove_dir_all(&dir);
+}
