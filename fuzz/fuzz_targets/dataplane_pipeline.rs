@@ -1,0 +1,104 @@
+//! Arbitrary frames through a pipeline with a few sessions (untagged, 802.1Q, QinQ).
+//!
+//! Input layout: a sequence of records `[port, len_hi, len_lo, bytes...]`, split into
+//! bursts; every record becomes one frame. Session commands are interleaved by port 0xff.
+#![no_main]
+
+use core::net::Ipv4Addr;
+
+use libfuzzer_sys::fuzz_target;
+use vbng_dataplane::packet::Frame;
+use vbng_dataplane::pipeline::{Pipeline, PipelineConfig, SessionCommand, Verdict};
+use vbng_dataplane::session::{AccessKey, SessionEntry, UsageCounters};
+use vbng_dataplane::wire::EthernetAddress;
+
+fn pipeline() -> Pipeline {
+    let mut p = Pipeline::new(
+        PipelineConfig {
+            access_ports: vec![0, 1],
+            core_port: 2,
+            core_mac: EthernetAddress([2, 0, 0, 0, 0, 2]),
+            core_ipv4: Ipv4Addr::new(198, 51, 100, 2),
+            core_prefix_len: 24,
+            next_hop: Ipv4Addr::new(198, 51, 100, 1),
+            gateway_mac: EthernetAddress([2, 0, 0x5e, 0, 1, 1]),
+            redirect_pps: 1000,
+            arp_retry_ns: 1_000_000_000,
+        },
+        7,
+    );
+    let subs = [(0u8, 0u16, 0u16, 10u8), (0, 0, 200, 11), (1, 100, 201, 12)];
+    for (port, svlan, cvlan, n) in subs {
+        p.apply(SessionCommand::Upsert(SessionEntry {
+            id: u64::from(n),
+            access: AccessKey {
+                port,
+                svlan,
+                cvlan,
+                mac: EthernetAddress([0x52, 0x54, 0, 0x12, 0x34, n]),
+            },
+            ipv4: Ipv4Addr::new(100, 64, 0, n),
+            gate_open: true,
+            counters: UsageCounters::default(),
+        }));
+    }
+    p
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut p = pipeline();
+    let mut frames: Vec<Frame> = (0..40).map(|_| Frame::new()).collect();
+    let mut verdicts = vec![Verdict::ToControlPlane; frames.len()];
+    let mut n = 0;
+    let mut rest = data;
+    let mut now = 0u64;
+    while rest.len() >= 3 {
+        let port = rest[0];
+        let len = usize::from(u16::from_be_bytes([rest[1], rest[2]])) % 1600;
+        rest = &rest[3..];
+        let take = len.min(rest.len());
+        let (bytes, tail) = rest.split_at(take);
+        rest = tail;
+        if port == 0xff {
+            // Session churn: remove or re-add a session named by the first byte.
+            let id = u64::from(bytes.first().copied().unwrap_or(0) % 16);
+            if bytes.len() % 2 == 0 {
+                let _ = p.apply(SessionCommand::Remove(id));
+            } else {
+                p.apply(SessionCommand::Upsert(SessionEntry {
+                    id,
+                    access: AccessKey {
+                        port: bytes.len() as u8 % 3,
+                        svlan: 0,
+                        cvlan: id as u16,
+                        mac: EthernetAddress([0x52, 0x54, 0, 0x12, 0x34, id as u8]),
+                    },
+                    ipv4: Ipv4Addr::new(100, 64, 0, id as u8),
+                    gate_open: bytes.len() % 3 != 0,
+                    counters: UsageCounters::default(),
+                }));
+            }
+            continue;
+        }
+        if frames[n].set_data(bytes).is_err() {
+            continue;
+        }
+        frames[n].port = port % 4;
+        n += 1;
+        if n == frames.len() {
+            p.process_burst(now, &mut frames[..n], &mut verdicts[..n]);
+            n = 0;
+            now += 10_000_000;
+        }
+    }
+    p.process_burst(now, &mut frames[..n], &mut verdicts[..n]);
+    for v in &verdicts[..n] {
+        if let Verdict::Forward(port) = v {
+            assert!(*port <= 2);
+        }
+    }
+    p.drain_generated(now, &mut |port, b| {
+        assert_eq!(port, 2);
+        assert!(!b.is_empty());
+    });
+});

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what vbng's build, demo and tests need on Debian (run as root):
+# the lab's real peers (dhclient, ping, iproute2), tshark as an independent
+# decoder, and the Rust components the checks use. Quiet when all is present.
+set -euo pipefail
+
+packages=(iproute2 isc-dhcp-client iputils-ping ethtool tshark curl pkg-config gcc)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    if [ "$(id -u)" != 0 ]; then
+        echo "setup: missing Debian packages: ${missing[*]}; run as root to install them" >&2
+        exit 1
+    fi
+    echo "setup: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    # tshark asks whether non-root users may capture; answer "no" up front.
+    echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if command -v rustup >/dev/null; then
+    rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+    rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+fi
