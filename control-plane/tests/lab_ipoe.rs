@@ -10,7 +10,7 @@ use std::io::Write;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use vbng_cp::lab::rawpkt::{Capture, send_frames};
+use vbng_cp::lab::rawpkt::{Capture, send_frames, send_paced};
 use vbng_cp::lab::topology::{
     CP_API, INTERNET_HOST, Lab, POOL_DNS, POOL_RANGE, SUB2_CIRCUIT_ID, SUB2_REMOTE_ID, SUB2_VLAN,
     Subscriber,
@@ -52,6 +52,61 @@ fn reaches_internet(lab: &Lab, frame: Vec<u8>, marker: &[u8]) -> Result<bool, La
     send_frames(lab.sub1.name(), "eth0", vec![frame.clone(), frame])?;
     std::thread::sleep(Duration::from_millis(800));
     Ok(!capture.finish()?.is_empty())
+}
+
+/// A DHCPDISCOVER from a made-up client, as a flood would send it.
+fn discover_from(mac: [u8; 6]) -> Vec<u8> {
+    let l2 = L2Header {
+        dst: EthernetAddress::BROADCAST,
+        src: EthernetAddress(mac),
+        svlan: None,
+        cvlan: None,
+        ethertype: EtherType::Ipv4,
+    };
+    let mut bootp = vec![0u8; 240];
+    bootp[..3].copy_from_slice(&[1, 1, 6]); // BOOTREQUEST, Ethernet, hlen 6
+    bootp[4..8].copy_from_slice(&mac[2..6]); // xid
+    bootp[28..34].copy_from_slice(&mac);
+    bootp[236..240].copy_from_slice(&[99, 130, 83, 99]);
+    bootp.extend_from_slice(&[53, 1, 1, 255]);
+    build_ipv4_udp(
+        &l2,
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::BROADCAST,
+        68,
+        67,
+        64,
+        &bootp,
+    )
+}
+
+/// Sends DISCOVERs from 15,000 new MACs mixed with malformed frames out of
+/// subscriber 1's interface, about 5,000 frames per second for 3 seconds;
+/// returns how many were sent.
+fn flood(lab: &Lab) -> usize {
+    let mut frames = Vec::new();
+    for n in 0u32..15_000 {
+        let b = n.to_be_bytes();
+        frames.push(discover_from([0x02, 0xfd, b[0], b[1], b[2], b[3]]));
+        if n % 20 == 0 {
+            // A truncated IPv4 header addressed to the gateway.
+            let mut bad = vec![0u8; 20];
+            bad[..6].copy_from_slice(&[0x02, 0x00, 0x5e, 0x00, 0x01, 0x01]);
+            bad[6..12].copy_from_slice(&[0x02, 0x00, 0x00, 0x00, 0x00, 0x11]);
+            bad[12..14].copy_from_slice(&[0x08, 0x00]);
+            frames.push(bad);
+        }
+    }
+    let sent = frames.len();
+    send_paced(
+        lab.sub1.name(),
+        "eth0",
+        frames,
+        250,
+        Duration::from_millis(50),
+    )
+    .expect("flood");
+    sent
 }
 
 fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
@@ -123,11 +178,30 @@ fn ipoe_subscribers_end_to_end() {
         s2.to_string().contains(&format!("\"{addr2}\"")),
         "session 2: {s2}"
     );
+    assert_eq!(s1["port"].as_u64(), Some(0), "session 1: {s1}");
+    assert_eq!(s1["cvlan"].as_u64(), Some(0), "session 1: {s1}");
+    // Subscriber 2 sits behind the access node: its C-VLAN and the option 82
+    // the access node inserted are kept on the session.
+    assert_eq!(s2["port"].as_u64(), Some(1), "session 2: {s2}");
     assert_eq!(
         s2["cvlan"].as_u64(),
         Some(u64::from(SUB2_VLAN)),
         "session 2: {s2}"
     );
+    assert_eq!(
+        s2["circuit_id"].as_str(),
+        Some(SUB2_CIRCUIT_ID),
+        "session 2: {s2}"
+    );
+    assert_eq!(
+        s2["remote_id"].as_str(),
+        Some(SUB2_REMOTE_ID),
+        "session 2: {s2}"
+    );
+    for s in [&s1, &s2] {
+        assert_eq!(s["state"].as_str(), Some("active"), "session: {s}");
+        assert!(s["up_seid"].as_u64().is_some(), "no UP F-SEID: {s}");
+    }
 
     // Both subscribers reach the Internet host.
     for who in [Subscriber::One, Subscriber::Two] {
@@ -205,6 +279,37 @@ fn ipoe_subscribers_end_to_end() {
         summary.contains(" 0% packet loss"),
         "subscriber 2 after release: {summary}"
     );
+
+    // A DHCP flood from thousands of unknown MACs, mixed with malformed
+    // frames, does not cost the established subscriber a single echo.
+    let limited_before = lab.up_metric("vbng_up_drops_total{reason=\"redirect_rate_limited\"}");
+    let malformed_before = lab.up_metric("vbng_up_drops_total{reason=\"malformed\"}");
+    let (sent, summary) = std::thread::scope(|scope| {
+        let pinger = scope.spawn(|| lab.ping_internet(Subscriber::Two, 15));
+        let sent = flood(&lab);
+        (sent, pinger.join().expect("ping thread"))
+    });
+    let summary = summary.expect("ping during the flood");
+    assert!(
+        summary.contains(" 0% packet loss"),
+        "during a flood of {sent} frames: {summary}"
+    );
+    let limited = lab.up_metric("vbng_up_drops_total{reason=\"redirect_rate_limited\"}");
+    let malformed = lab.up_metric("vbng_up_drops_total{reason=\"malformed\"}");
+    assert!(
+        limited.unwrap() > limited_before.unwrap(),
+        "flood of {sent} not rate limited"
+    );
+    assert!(
+        malformed.unwrap() > malformed_before.unwrap(),
+        "malformed frames not counted"
+    );
+    assert_eq!(
+        lab.sessions().expect("sessions").len(),
+        1,
+        "flood created sessions"
+    );
+    lab.check_daemons().expect("daemons survived the flood");
 
     drop(lab);
     let _ = std::fs::remove_dir_all(&dir);

@@ -1,5 +1,6 @@
 //! `vbng-cp`: the vbng control plane service.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -40,7 +41,12 @@ fn main() -> ExitCode {
     let filter = cli.log.as_deref().map(EnvFilter::new).unwrap_or_else(|| {
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
     });
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    // Colour codes only on a terminal: logs redirected to files stay plain text.
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

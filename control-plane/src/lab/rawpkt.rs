@@ -183,6 +183,30 @@ pub fn send_frames(ns: &str, iface: &str, frames: Vec<Vec<u8>>) -> Result<(), La
     .map_err(|e| LabError::Command(format!("raw send: {e}")))
 }
 
+/// Sends `frames` out of `iface` in namespace `ns` from one socket, `batch`
+/// at a time with `pause` between batches (a paced flood).
+pub fn send_paced(
+    ns: &str,
+    iface: &str,
+    frames: Vec<Vec<u8>>,
+    batch: usize,
+    pause: Duration,
+) -> Result<(), LabError> {
+    let iface = iface.to_owned();
+    in_netns(ns, move || -> std::io::Result<()> {
+        let sock = RawSocket::open(&iface)?;
+        for chunk in frames.chunks(batch.max(1)) {
+            for frame in chunk {
+                // A full socket buffer under a flood is expected: skip.
+                let _ = sock.send(frame);
+            }
+            std::thread::sleep(pause);
+        }
+        Ok(())
+    })?
+    .map_err(|e| LabError::Command(format!("raw send: {e}")))
+}
+
 /// Collects, in the background, every frame seen on an interface that
 /// contains a marker byte string.
 #[derive(Debug)]
