@@ -20,7 +20,8 @@ use crate::packet::PortId;
 use crate::wire::EthernetAddress;
 use crate::wire::frame::L2Header;
 
-/// Session identifier: the UP-allocated F-SEID.
+/// Session identifier: the UP-allocated F-SEID the session was first established with (the
+/// PFCP agent keeps it when a restarted CP adopts the session under a new F-SEID).
 pub type SessionId = u64;
 
 /// Where a subscriber is attached: access port, VLAN ids (0 = absent) and source MAC.
@@ -101,7 +102,7 @@ pub struct UsageCounters {
 /// One subscriber session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionEntry {
-    /// UP F-SEID.
+    /// Session id (see [`SessionId`]).
     pub id: SessionId,
     /// Access attachment.
     pub access: AccessKey,

@@ -331,6 +331,7 @@ fn snapshot(
         pfcp_rx_messages: ld(&a.rx_messages),
         pfcp_tx_messages: ld(&a.tx_messages),
         pfcp_rejected: ld(&a.rejected),
+        pfcp_sessions_adopted: ld(&a.adopted),
         worker_sleeps: sleeps,
     }
 }

@@ -69,6 +69,8 @@ pub struct Snapshot {
     pub pfcp_tx_messages: u64,
     /// PFCP requests answered with a rejection cause or dropped as malformed.
     pub pfcp_rejected: u64,
+    /// Sessions taken over by a PFCP establishment for the same subscriber (a restarted CP).
+    pub pfcp_sessions_adopted: u64,
     /// Worker loop iterations that ended in poll(2) sleep.
     pub worker_sleeps: u64,
 }
@@ -146,7 +148,7 @@ pub fn render(s: &Snapshot) -> String {
         &drops,
     );
 
-    let plain: [(&str, &str, &str, u64); 17] = [
+    let plain: [(&str, &str, &str, u64); 18] = [
         (
             "vbng_up_redirected_total",
             "counter",
@@ -242,6 +244,12 @@ pub fn render(s: &Snapshot) -> String {
             "counter",
             "PFCP requests rejected or dropped as malformed.",
             s.pfcp_rejected,
+        ),
+        (
+            "vbng_up_pfcp_sessions_adopted_total",
+            "counter",
+            "Sessions taken over by a PFCP Session Establishment for the same access key and address (a restarted control plane re-programming a subscriber).",
+            s.pfcp_sessions_adopted,
         ),
         (
             "vbng_up_worker_sleeps_total",
@@ -406,6 +414,7 @@ mod tests {
             },
             sessions: 2,
             pfcp_associated: 1,
+            pfcp_sessions_adopted: 3,
             ..Snapshot::default()
         }
     }
@@ -421,6 +430,9 @@ mod tests {
         assert!(text.contains("vbng_up_drops_total{reason=\"anti_spoof\"} 7\n"));
         assert!(text.contains("# TYPE vbng_up_sessions gauge\nvbng_up_sessions 2\n"));
         assert!(text.contains("vbng_up_pfcp_associated 1\n"));
+        assert!(text.contains(
+            "# TYPE vbng_up_pfcp_sessions_adopted_total counter\nvbng_up_pfcp_sessions_adopted_total 3\n"
+        ));
         assert!(text.contains("vbng_up_gtpu_malformed_total 0\n"));
         for r in DropReason::ALL {
             assert!(text.contains(&format!("vbng_up_drops_total{{reason=\"{}\"}} ", r.name())));

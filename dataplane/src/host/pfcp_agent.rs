@@ -14,12 +14,22 @@
 //! - gate: open only if every FAR the PDRs use forwards (FORW, not DROP) and every QER they
 //!   use has the gate of its direction open.
 //!
+//! Session adoption (a CP that restarted re-programs the subscribers it recovers): an
+//! establishment whose access key and IPv4 address both equal an existing session's takes
+//! that session over instead of being refused. It gets a new UP F-SEID and keeps the new CP
+//! F-SEID; the old UP SEID stops answering (Session context not found). The worker's entry is
+//! updated in place under its unchanged worker id (the UP SEID the session was first
+//! established with), so forwarding never stops and the usage counters carry over: the
+//! final usage report covers the whole session. A partial overlap (same key, other address,
+//! or the reverse) is still a Rule creation/modification failure (cause 73). An
+//! establishment that repeats the CP F-SEID of a session programmed by the same CP
+//! incarnation (a retry with a new sequence number) updates that session in place.
+//!
 //! A request is answered once: a retransmission (same sequence from the same peer) gets the
 //! cached response (TS 29.244 section 6.4). Malformed requests get the matching Cause
 //! (Mandatory IE missing, Mandatory IE incorrect, Session context not found...).
 
 use std::collections::HashMap;
-use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use vbng_cups::pfcp::node::{
@@ -33,7 +43,7 @@ use vbng_cups::pfcp::{
     UpFunctionFeatures, UserPlaneIpResourceInformation,
 };
 
-use crate::session::{AccessKey, SessionEntry, SessionId, UsageCounters};
+use crate::session::{SessionEntry, SessionId, UsageCounters};
 
 /// Where the agent's session changes go.
 pub trait SessionBackend {
@@ -64,139 +74,6 @@ pub struct AgentConfig {
     pub heartbeat_misses: u32,
 }
 
-/// Something worth a log line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AgentEvent {
-    /// A CP set up an association.
-    Associated {
-        /// CP address.
-        peer: SocketAddr,
-        /// CP Node ID.
-        node_id: String,
-        /// Sessions kept from before (a CP re-association).
-        sessions_kept: usize,
-    },
-    /// The CP released the association (its sessions were removed).
-    Released {
-        /// CP address.
-        peer: SocketAddr,
-        /// Sessions removed.
-        sessions_removed: usize,
-    },
-    /// The CP stopped answering heartbeats (sessions stay; forwarding continues).
-    PeerLost {
-        /// CP address.
-        peer: SocketAddr,
-    },
-    /// The CP's Recovery Time Stamp changed: it restarted.
-    PeerRestarted {
-        /// CP address.
-        peer: SocketAddr,
-    },
-    /// A session was installed.
-    SessionEstablished {
-        /// UP SEID.
-        seid: u64,
-        /// Access attachment.
-        access: AccessKey,
-        /// Subscriber address.
-        ipv4: Ipv4Addr,
-    },
-    /// A session was changed.
-    SessionModified {
-        /// UP SEID.
-        seid: u64,
-        /// Gate after the change.
-        gate_open: bool,
-    },
-    /// A session was deleted.
-    SessionDeleted {
-        /// UP SEID.
-        seid: u64,
-        /// Final counters, if the worker answered in time.
-        counters: Option<UsageCounters>,
-    },
-    /// A request was rejected.
-    Rejected {
-        /// Peer.
-        peer: SocketAddr,
-        /// Request type.
-        msg_type: MessageType,
-        /// Cause sent.
-        cause: Cause,
-        /// Why.
-        reason: String,
-    },
-    /// A datagram that is not PFCP v1 was dropped.
-    Malformed {
-        /// Peer.
-        peer: SocketAddr,
-        /// Why.
-        reason: String,
-    },
-}
-
-impl fmt::Display for AgentEvent {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AgentEvent::Associated {
-                peer,
-                node_id,
-                sessions_kept,
-            } => write!(
-                f,
-                "pfcp association established peer={peer} cp_node_id={node_id} sessions_kept={sessions_kept}"
-            ),
-            AgentEvent::Released {
-                peer,
-                sessions_removed,
-            } => write!(
-                f,
-                "pfcp association released peer={peer} sessions_removed={sessions_removed}"
-            ),
-            AgentEvent::PeerLost { peer } => write!(
-                f,
-                "pfcp peer lost (missed heartbeats) peer={peer}; sessions keep forwarding"
-            ),
-            AgentEvent::PeerRestarted { peer } => {
-                write!(
-                    f,
-                    "pfcp peer restarted (recovery time stamp changed) peer={peer}"
-                )
-            }
-            AgentEvent::SessionEstablished { seid, access, ipv4 } => write!(
-                f,
-                "session established seid={seid:#x} ipv4={ipv4} port={} svlan={} cvlan={} mac={}",
-                access.port, access.svlan, access.cvlan, access.mac
-            ),
-            AgentEvent::SessionModified { seid, gate_open } => {
-                write!(f, "session modified seid={seid:#x} gate_open={gate_open}")
-            }
-            AgentEvent::SessionDeleted { seid, counters } => match counters {
-                Some(c) => write!(
-                    f,
-                    "session deleted seid={seid:#x} ul_packets={} ul_bytes={} dl_packets={} dl_bytes={}",
-                    c.ul_packets, c.ul_bytes, c.dl_packets, c.dl_bytes
-                ),
-                None => write!(f, "session deleted seid={seid:#x} counters=unavailable"),
-            },
-            AgentEvent::Rejected {
-                peer,
-                msg_type,
-                cause,
-                reason,
-            } => write!(
-                f,
-                "pfcp request rejected peer={peer} type={} cause={cause:?} reason={reason:?}",
-                msg_type.name()
-            ),
-            AgentEvent::Malformed { peer, reason } => {
-                write!(f, "pfcp datagram dropped peer={peer} reason={reason:?}")
-            }
-        }
-    }
-}
-
 /// Maps a codec error in a request to the Cause of the rejection. Pure.
 pub fn cause_for(err: &pfcp::Error) -> Cause {
     match err {
@@ -222,11 +99,15 @@ fn response_type(req: MessageType) -> Option<MessageType> {
     })
 }
 
-/// One session as the agent knows it.
+/// One session as the agent knows it (keyed by its current UP SEID).
 #[derive(Debug, Clone)]
 struct AgentSession {
     cp_seid: u64,
+    /// The CP incarnation ([`PfcpAgent::cp_epoch`]) that gave `cp_seid`.
+    cp_epoch: u64,
     rules: SessionRules,
+    /// The worker's entry; `entry.id` is the worker's session id, the UP SEID the session
+    /// was first established with (unchanged when the session is adopted).
     entry: SessionEntry,
 }
 
@@ -252,6 +133,8 @@ pub struct AgentStats {
     pub duplicates: u64,
     /// CP losses detected.
     pub peer_lost: u64,
+    /// Sessions taken over by an establishment for the same access key and address.
+    pub adopted: u64,
 }
 
 /// The PFCP agent (sans-IO).
@@ -261,6 +144,9 @@ pub struct PfcpAgent {
     association: Option<Association>,
     sessions: HashMap<SessionId, AgentSession>,
     next_seid: u64,
+    /// Incremented whenever the CP may have lost its SEID space (it restarted, or another CP
+    /// node associated): CP SEIDs from an older epoch identify no request in flight.
+    cp_epoch: u64,
     seq: SequenceAllocator,
     caches: HashMap<SocketAddr, ResponseCache>,
     events: Vec<AgentEvent>,
@@ -283,6 +169,7 @@ impl PfcpAgent {
             association: None,
             sessions: HashMap::new(),
             next_seid: 1,
+            cp_epoch: 0,
             seq: SequenceAllocator::new(1),
             caches: HashMap::new(),
             events: Vec::new(),
@@ -300,7 +187,8 @@ impl PfcpAgent {
         self.sessions.len()
     }
 
-    /// The worker entry of session `seid`, if it exists.
+    /// The worker entry of the session with UP SEID `seid`, if it exists. Its `id` is the
+    /// worker's session id, which differs from `seid` once the session was adopted.
     pub fn session(&self, seid: SessionId) -> Option<&SessionEntry> {
         self.sessions.get(&seid).map(|s| &s.entry)
     }
@@ -510,7 +398,7 @@ impl PfcpAgent {
                     && let Some(AssociationEvent::PeerRestarted { .. }) =
                         a.state.on_heartbeat(now_ms, req.recovery_time_stamp)
                 {
-                    self.events.push(AgentEvent::PeerRestarted { peer: from });
+                    self.peer_restarted(from);
                 }
                 Some((
                     Message::HeartbeatResponse(HeartbeatResponse {
@@ -529,7 +417,7 @@ impl PfcpAgent {
                     if let Some(AssociationEvent::PeerRestarted { .. }) =
                         a.state.on_heartbeat(now_ms, resp.recovery_time_stamp)
                     {
-                        self.events.push(AgentEvent::PeerRestarted { peer: from });
+                        self.peer_restarted(from);
                     }
                 }
                 None
@@ -541,13 +429,15 @@ impl PfcpAgent {
                     heartbeat_interval_ms: self.cfg.heartbeat_interval_ms,
                     max_missed: self.cfg.heartbeat_misses,
                 });
-                if let Some(old) = self.association.take().filter(|o| o.node_id == req.node_id) {
-                    state = old.state;
+                match self.association.take().filter(|o| o.node_id == req.node_id) {
+                    Some(old) => state = old.state,
+                    // Another CP node (or the first): its SEIDs are a new space.
+                    None => self.cp_epoch += 1,
                 }
                 if let Some(AssociationEvent::PeerRestarted { .. }) =
                     state.established(now_ms, req.recovery_time_stamp)
                 {
-                    self.events.push(AgentEvent::PeerRestarted { peer: from });
+                    self.peer_restarted(from);
                 }
                 self.events.push(AgentEvent::Associated {
                     peer: from,
@@ -593,14 +483,13 @@ impl PfcpAgent {
                 }
                 self.association = None;
                 // Section 6.2.8.2: the UP deletes the sessions of a released association.
-                let ids: Vec<SessionId> = self.sessions.keys().copied().collect();
-                for id in &ids {
-                    backend.remove(*id);
+                let removed = self.sessions.len();
+                for (_, s) in self.sessions.drain() {
+                    backend.remove(s.entry.id);
                 }
-                self.sessions.clear();
                 self.events.push(AgentEvent::Released {
                     peer: from,
-                    sessions_removed: ids.len(),
+                    sessions_removed: removed,
                 });
                 Some((
                     Message::AssociationReleaseResponse(AssociationReleaseResponse {
@@ -630,18 +519,25 @@ impl PfcpAgent {
         }
     }
 
-    /// Checks that no other session owns `entry`'s access key or address.
+    /// The CP restarted: its SEIDs from before mean nothing now.
+    fn peer_restarted(&mut self, peer: SocketAddr) {
+        self.cp_epoch += 1;
+        self.events.push(AgentEvent::PeerRestarted { peer });
+    }
+
+    /// Checks that no other session (worker id other than `entry.id`) owns `entry`'s access
+    /// key or address; the error names the other session's UP SEID.
     fn check_conflicts(&self, entry: &SessionEntry) -> Result<(), RuleError> {
-        for s in self.sessions.values().filter(|s| s.entry.id != entry.id) {
+        for (seid, s) in self.sessions.iter().filter(|(_, s)| s.entry.id != entry.id) {
             if s.entry.access == entry.access {
                 return Err(RuleError::Conflict {
-                    other: s.entry.id,
+                    other: *seid,
                     what: "access key",
                 });
             }
             if s.entry.ipv4 == entry.ipv4 {
                 return Err(RuleError::Conflict {
-                    other: s.entry.id,
+                    other: *seid,
                     what: "IPv4 address",
                 });
             }
@@ -670,34 +566,45 @@ impl PfcpAgent {
                 Some(cp_seid),
             );
         }
-        // The same CP F-SEID again (a CP that lost our answer and retried with a new
-        // sequence number) updates the existing session instead of creating a second one.
-        let existing = self
-            .sessions
-            .iter()
-            .find(|(_, s)| s.cp_seid == cp_seid)
-            .map(|(id, _)| *id);
-        let id = existing.unwrap_or(self.next_seid);
         let rules = SessionRules {
             pdrs: req.create_pdrs,
             fars: req.create_fars,
             urrs: req.create_urrs,
             qers: req.create_qers,
         };
-        let entry = match derive_entry(id, &rules, self.cfg.access_ports)
-            .and_then(|e| self.check_conflicts(&e).map(|()| e))
-        {
+        let mut entry = match derive_entry(0, &rules, self.cfg.access_ports) {
             Ok(e) => e,
-            Err(e) => {
-                return self.reject(
-                    from,
-                    header.msg_type,
-                    Cause::RuleCreationModificationFailure,
-                    e.to_string(),
-                    Some(cp_seid),
-                );
-            }
+            Err(e) => return self.reject_rules(from, header, e, cp_seid),
         };
+        // Which session this establishment is about:
+        // - the one with the same access key AND address: a retry of the request that created
+        //   it (same CP SEID from the same CP incarnation) updates it under its UP SEID;
+        //   anything else (a restarted CP re-programming the subscriber) adopts it under a
+        //   new UP SEID;
+        // - else the one with the same CP SEID from the same CP incarnation (a CP that lost
+        //   our answer and retried with a new sequence number) is updated in place;
+        // - else a new session. Partial overlaps with any session fail the conflict check.
+        let epoch = self.cp_epoch;
+        let same_cp_request = |s: &AgentSession| s.cp_seid == cp_seid && s.cp_epoch == epoch;
+        let same_subscriber = self
+            .sessions
+            .iter()
+            .find(|(_, s)| s.entry.access == entry.access && s.entry.ipv4 == entry.ipv4)
+            .map(|(seid, s)| (*seid, s.entry.id, same_cp_request(s)));
+        let (seid, worker_id, adopted_from) = match same_subscriber {
+            Some((seid, worker_id, true)) => (seid, worker_id, None),
+            Some((old, worker_id, false)) => (self.next_seid, worker_id, Some(old)),
+            None => match self.sessions.iter().find(|(_, s)| same_cp_request(s)) {
+                Some((seid, s)) => (*seid, s.entry.id, None),
+                None => (self.next_seid, self.next_seid, None),
+            },
+        };
+        entry.id = worker_id;
+        if let Err(e) = self.check_conflicts(&entry) {
+            return self.reject_rules(from, header, e, cp_seid);
+        }
+        // An adopted session's worker entry is updated in place (same worker id): it keeps
+        // forwarding and keeps its counters.
         if !backend.upsert(entry) {
             return self.reject(
                 from,
@@ -707,28 +614,44 @@ impl PfcpAgent {
                 Some(cp_seid),
             );
         }
-        if existing.is_none() {
+        if seid == self.next_seid {
             self.next_seid += 1;
         }
+        if let Some(old) = adopted_from {
+            self.sessions.remove(&old);
+        }
         self.sessions.insert(
-            id,
+            seid,
             AgentSession {
                 cp_seid,
+                cp_epoch: epoch,
                 rules,
                 entry,
             },
         );
-        self.events.push(AgentEvent::SessionEstablished {
-            seid: id,
-            access: entry.access,
-            ipv4: entry.ipv4,
+        self.events.push(match adopted_from {
+            Some(old_seid) => {
+                self.stats.adopted += 1;
+                AgentEvent::SessionAdopted {
+                    old_seid,
+                    new_seid: seid,
+                    cp_seid,
+                    access: entry.access,
+                    ipv4: entry.ipv4,
+                }
+            }
+            None => AgentEvent::SessionEstablished {
+                seid,
+                access: entry.access,
+                ipv4: entry.ipv4,
+            },
         });
         Some((
             Message::SessionEstablishmentResponse(SessionEstablishmentResponse {
                 node_id: self.cfg.node_id.clone(),
                 cause: Cause::RequestAccepted,
                 up_f_seid: Some(FSeid {
-                    seid: id,
+                    seid,
                     ipv4: Some(self.cfg.pfcp_ipv4),
                     ipv6: None,
                 }),
@@ -736,6 +659,23 @@ impl PfcpAgent {
             }),
             Some(cp_seid),
         ))
+    }
+
+    /// Rejects a request whose rules cannot be installed (cause 73).
+    fn reject_rules(
+        &mut self,
+        from: SocketAddr,
+        header: &pfcp::Header,
+        err: RuleError,
+        cp_seid: u64,
+    ) -> Option<Reply> {
+        self.reject(
+            from,
+            header.msg_type,
+            Cause::RuleCreationModificationFailure,
+            err.to_string(),
+            Some(cp_seid),
+        )
     }
 
     fn modify(
@@ -755,7 +695,11 @@ impl PfcpAgent {
                 Some(0),
             );
         };
-        let cp_seid = req.cp_f_seid.map_or(session.cp_seid, |f| f.seid);
+        let worker_id = session.entry.id;
+        let (cp_seid, cp_epoch) = match req.cp_f_seid {
+            Some(f) => (f.seid, self.cp_epoch),
+            None => (session.cp_seid, session.cp_epoch),
+        };
         let mut rules = session.rules.clone();
         rules.pdrs.retain(|p| !req.remove_pdrs.contains(&p.pdr_id));
         rules.fars.retain(|f| !req.remove_fars.contains(&f.far_id));
@@ -807,19 +751,11 @@ impl PfcpAgent {
                 qer.mbr = u.mbr;
             }
         }
-        let entry = match derive_entry(seid, &rules, self.cfg.access_ports)
+        let entry = match derive_entry(worker_id, &rules, self.cfg.access_ports)
             .and_then(|e| self.check_conflicts(&e).map(|()| e))
         {
             Ok(e) => e,
-            Err(e) => {
-                return self.reject(
-                    from,
-                    header.msg_type,
-                    Cause::RuleCreationModificationFailure,
-                    e.to_string(),
-                    Some(cp_seid),
-                );
-            }
+            Err(e) => return self.reject_rules(from, header, e, cp_seid),
         };
         let changed = entry != self.sessions[&seid].entry;
         if changed && !backend.upsert(entry) {
@@ -835,6 +771,7 @@ impl PfcpAgent {
             s.rules = rules;
             s.entry = entry;
             s.cp_seid = cp_seid;
+            s.cp_epoch = cp_epoch;
         }
         self.events.push(AgentEvent::SessionModified {
             seid,
@@ -865,7 +802,7 @@ impl PfcpAgent {
                 Some(0),
             );
         };
-        let counters = backend.remove(seid);
+        let counters = backend.remove(session.entry.id);
         let usage_reports = counters
             .map(|c| deletion_reports(&session.rules.urrs, &c, 0))
             .unwrap_or_default();
@@ -902,9 +839,11 @@ fn node_id_text(n: &NodeId) -> String {
     }
 }
 
+mod event;
 mod runtime;
 mod translate;
 
+pub use event::AgentEvent;
 pub use runtime::{AgentPublished, run};
 pub use translate::{RuleError, SessionRules, deletion_reports, derive_entry, parse_logical_port};
 

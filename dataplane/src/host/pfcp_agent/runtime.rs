@@ -21,6 +21,8 @@ pub struct AgentPublished {
     pub rejected: AtomicU64,
     /// CP losses detected.
     pub peer_lost: AtomicU64,
+    /// Sessions adopted by a re-programming CP.
+    pub adopted: AtomicU64,
 }
 
 impl AgentPublished {
@@ -33,6 +35,7 @@ impl AgentPublished {
         self.tx_messages.store(s.tx_messages, r);
         self.rejected.store(s.rejected, r);
         self.peer_lost.store(s.peer_lost, r);
+        self.adopted.store(s.adopted, r);
     }
 }
 

@@ -2,8 +2,11 @@
 //! session commands are applied to a real [`Pipeline`].
 
 use super::*;
-use crate::pipeline::{Pipeline, PipelineConfig, SessionCommand};
-use crate::wire::EthernetAddress;
+use crate::packet::Frame;
+use crate::pipeline::{Pipeline, PipelineConfig, SessionCommand, Verdict};
+use crate::session::AccessKey;
+use crate::wire::frame::{L2Header, build_ipv4_udp};
+use crate::wire::{EtherType, EthernetAddress};
 use std::sync::atomic::{AtomicBool, Ordering};
 use vbng_cups::pfcp::{
     ApplyAction, CreateFar, CreatePdr, CreateQer, CreateUrr, MeasurementMethod, UsageReportTrigger,
@@ -19,6 +22,10 @@ const CP: &str = "127.0.0.1:8805";
 const CP_SEID: u64 = 0xc0ffee;
 const SUB_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x12];
 const SUB_IP: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 10);
+const GW_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0x5e, 0, 1, 1]);
+const CORE_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0xc0, 1]);
+const NH_MAC: EthernetAddress = EthernetAddress([0x52, 0x54, 0, 0xaa, 0xbb, 0xcc]);
+const INTERNET: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 5);
 
 /// Applies commands to a real pipeline and records them.
 struct PipelineBackend {
@@ -31,11 +38,11 @@ impl PipelineBackend {
         let cfg = PipelineConfig {
             access_ports: vec![0, 1],
             core_port: 2,
-            core_mac: EthernetAddress([2, 0, 0, 0, 0xc0, 1]),
+            core_mac: CORE_MAC,
             core_ipv4: Ipv4Addr::new(198, 51, 100, 2),
             core_prefix_len: 24,
             next_hop: Ipv4Addr::new(198, 51, 100, 1),
-            gateway_mac: EthernetAddress([0x02, 0, 0x5e, 0, 1, 1]),
+            gateway_mac: GW_MAC,
             redirect_pps: 100,
             arp_retry_ns: 1_000_000_000,
         };
@@ -43,6 +50,42 @@ impl PipelineBackend {
             pipeline: Pipeline::new(cfg, 1),
             log: Vec::new(),
         }
+    }
+
+    /// Sends one upstream packet from the contract's subscriber (port 1, C-VLAN 100) and one
+    /// downstream packet to it, each with a UDP payload of `payload` bytes (IPv4 length
+    /// `28 + payload`), through the pipeline; returns their verdicts.
+    fn traffic(&mut self, payload: usize) -> [Verdict; 2] {
+        self.pipeline.set_next_hop_mac(Some(NH_MAC));
+        let data = vec![0x5a; payload];
+        let up = L2Header {
+            dst: GW_MAC,
+            src: EthernetAddress(SUB_MAC),
+            svlan: None,
+            cvlan: Some(100),
+            ethertype: EtherType::Ipv4,
+        };
+        let down = L2Header {
+            dst: CORE_MAC,
+            src: NH_MAC,
+            svlan: None,
+            cvlan: None,
+            ethertype: EtherType::Ipv4,
+        };
+        let mut frames = [Frame::new(), Frame::new()];
+        frames[0]
+            .set_data(&build_ipv4_udp(&up, SUB_IP, INTERNET, 40000, 53, 64, &data))
+            .unwrap();
+        frames[0].port = 1;
+        frames[1]
+            .set_data(&build_ipv4_udp(
+                &down, INTERNET, SUB_IP, 53, 40000, 64, &data,
+            ))
+            .unwrap();
+        frames[1].port = 2;
+        let mut verdicts = [Verdict::ToControlPlane; 2];
+        self.pipeline.process_burst(0, &mut frames, &mut verdicts);
+        verdicts
     }
 }
 
@@ -623,10 +666,22 @@ fn runtime_over_udp_with_worker_thread() {
     let Message::SessionEstablishmentResponse(r) = r else {
         panic!("unexpected {r:?}");
     };
+    let first_seid = r.up_f_seid.unwrap().seid;
+    // The CP re-programs the subscriber under a new CP F-SEID: the worker's entry is adopted.
+    let (_, r) = ask(
+        Message::SessionEstablishmentRequest(reprogramming(CP_SEID + 1)),
+        3,
+        Some(0),
+    );
+    let Message::SessionEstablishmentResponse(r) = r else {
+        panic!("unexpected {r:?}");
+    };
+    assert_eq!(r.cause, Cause::RequestAccepted);
     let seid = r.up_f_seid.unwrap().seid;
+    assert_ne!(seid, first_seid);
     let (_, r) = ask(
         Message::SessionDeletionRequest(SessionDeletionRequest {}),
-        3,
+        4,
         Some(seid),
     );
     let Message::SessionDeletionResponse(r) = r else {
@@ -646,9 +701,289 @@ fn runtime_over_udp_with_worker_thread() {
     stop.store(true, Ordering::Relaxed);
     agent_thread.join().unwrap().unwrap();
     assert_eq!(published.associated.load(Ordering::Relaxed), 1);
-    assert_eq!(published.rx_messages.load(Ordering::Relaxed), 3);
+    assert_eq!(published.rx_messages.load(Ordering::Relaxed), 4);
+    assert_eq!(published.adopted.load(Ordering::Relaxed), 1);
     shared.stop.store(true, Ordering::Relaxed);
     shared.waker.wake();
     let w = worker_thread.join().unwrap();
     assert_eq!(w.pipeline().session_count(), 0);
+}
+
+/// A CP restart as the agent sees it: an Association Setup with a new Recovery Time Stamp.
+fn reassociate_after_restart(a: &mut PfcpAgent, b: &mut PipelineBackend, seq: u32) {
+    let sessions = a.session_count();
+    let req = Message::AssociationSetupRequest(AssociationSetupRequest {
+        node_id: cp_node(),
+        recovery_time_stamp: RecoveryTimeStamp(3_800_000_500),
+        ..AssociationSetupRequest::default()
+    });
+    let (_, resp) = exchange(a, b, &req, seq, None);
+    assert!(
+        matches!(resp, Message::AssociationSetupResponse(ref r) if r.cause == Cause::RequestAccepted)
+    );
+    assert_eq!(
+        a.session_count(),
+        sessions,
+        "re-association keeps the sessions"
+    );
+}
+
+/// Sends `req` and returns the establishment response and the header's SEID.
+fn establish_with(
+    a: &mut PfcpAgent,
+    b: &mut PipelineBackend,
+    req: SessionEstablishmentRequest,
+    seq: u32,
+) -> (SessionEstablishmentResponse, Option<u64>) {
+    let (h, resp) = exchange(
+        a,
+        b,
+        &Message::SessionEstablishmentRequest(req),
+        seq,
+        Some(0),
+    );
+    let Message::SessionEstablishmentResponse(r) = resp else {
+        panic!("unexpected {resp:?}");
+    };
+    (r, h.seid)
+}
+
+/// The contract's establishment from a restarted CP: same subscriber, new CP F-SEID.
+fn reprogramming(cp_seid: u64) -> SessionEstablishmentRequest {
+    let mut req = establishment();
+    req.cp_f_seid.seid = cp_seid;
+    req
+}
+
+#[test]
+fn restarted_cp_adopts_the_session_without_losing_traffic_or_counters() {
+    let (mut a, mut b) = (agent(), PipelineBackend::new());
+    let old = established(&mut a, &mut b);
+    let fwd = [Verdict::Forward(2), Verdict::Forward(1)];
+    assert_eq!(b.traffic(100), fwd);
+    let before = b.pipeline.session_counters(old).unwrap();
+    assert_eq!(
+        before,
+        UsageCounters {
+            ul_packets: 1,
+            ul_bytes: 128,
+            dl_packets: 1,
+            dl_bytes: 128,
+        }
+    );
+
+    // The CP restarts, re-associates and re-programs the subscriber with a new CP F-SEID.
+    reassociate_after_restart(&mut a, &mut b, 100);
+    a.drain_events();
+    b.log.clear();
+    const NEW_CP_SEID: u64 = 0xbeef;
+    let (r, h_seid) = establish_with(&mut a, &mut b, reprogramming(NEW_CP_SEID), 101);
+    assert_eq!(r.cause, Cause::RequestAccepted);
+    assert_eq!(
+        h_seid,
+        Some(NEW_CP_SEID),
+        "response goes to the new CP SEID"
+    );
+    let new = r.up_f_seid.expect("new UP F-SEID");
+    assert_ne!(new.seid, old, "the adopted session gets a new UP SEID");
+    assert_eq!(new.ipv4, Some(Ipv4Addr::new(127, 0, 0, 2)));
+
+    // The worker's entry was updated in place (same worker id): no removal, no gap.
+    let Some(&SessionCommand::Upsert(entry)) = b.log.first() else {
+        panic!("expected one upsert, got {:?}", b.log);
+    };
+    assert_eq!(b.log.len(), 1, "{:?}", b.log);
+    assert_eq!(entry.id, old);
+    assert_eq!(a.session(new.seid), Some(&entry));
+    assert_eq!(a.session(old), None);
+    assert_eq!((a.session_count(), b.pipeline.session_count()), (1, 1));
+    assert_eq!(b.pipeline.session_counters(old), Some(before));
+    assert_eq!(b.traffic(200), fwd, "forwarding continues after adoption");
+
+    // One log line and one count.
+    let events = a.drain_events();
+    assert_eq!(
+        events,
+        vec![AgentEvent::SessionAdopted {
+            old_seid: old,
+            new_seid: new.seid,
+            cp_seid: NEW_CP_SEID,
+            access: entry.access,
+            ipv4: SUB_IP,
+        }]
+    );
+    let line = events[0].to_string();
+    assert!(
+        line.starts_with(&format!(
+            "session adopted old_seid={old:#x} new_seid={:#x}",
+            new.seid
+        )),
+        "{line}"
+    );
+    assert_eq!(a.stats().adopted, 1);
+
+    // The CP retrying the same establishment with a new sequence number gets the same SEID.
+    let (r, _) = establish_with(&mut a, &mut b, reprogramming(NEW_CP_SEID), 102);
+    assert_eq!(r.up_f_seid.map(|f| f.seid), Some(new.seid));
+    assert_eq!(a.stats().adopted, 1);
+    assert_eq!(a.session_count(), 1);
+
+    // The old SEID no longer answers; the pipeline is untouched by the refusals.
+    let m = Message::SessionModificationRequest(SessionModificationRequest::default());
+    let (h, resp) = exchange(&mut a, &mut b, &m, 103, Some(old));
+    assert_eq!(h.seid, Some(0));
+    assert!(
+        matches!(resp, Message::SessionModificationResponse(ref r) if r.cause == Cause::SessionContextNotFound),
+        "{resp:?}"
+    );
+    let del = Message::SessionDeletionRequest(SessionDeletionRequest {});
+    let (_, resp) = exchange(&mut a, &mut b, &del, 104, Some(old));
+    assert!(
+        matches!(resp, Message::SessionDeletionResponse(ref r) if r.cause == Cause::SessionContextNotFound),
+        "{resp:?}"
+    );
+    assert_eq!(b.pipeline.session_count(), 1);
+    assert_eq!(b.traffic(0), fwd);
+
+    // The new SEID modifies the same worker entry.
+    let close = Message::SessionModificationRequest(SessionModificationRequest {
+        update_qers: vec![UpdateQer {
+            qer_id: 1,
+            gate_status: Some(GateStatus::CLOSED),
+            mbr: None,
+        }],
+        ..SessionModificationRequest::default()
+    });
+    let (h, resp) = exchange(&mut a, &mut b, &close, 105, Some(new.seid));
+    assert_eq!(h.seid, Some(NEW_CP_SEID));
+    assert!(
+        matches!(resp, Message::SessionModificationResponse(ref r) if r.cause == Cause::RequestAccepted)
+    );
+    assert!(!b.pipeline.sessions().get(old).unwrap().gate_open);
+
+    // Deletion reports the whole session: traffic before and after the adoption.
+    let (h, resp) = exchange(&mut a, &mut b, &del, 106, Some(new.seid));
+    assert_eq!(h.seid, Some(NEW_CP_SEID));
+    let Message::SessionDeletionResponse(r) = resp else {
+        panic!("unexpected {resp:?}");
+    };
+    assert_eq!(r.cause, Cause::RequestAccepted);
+    assert_eq!(b.log.last(), Some(&SessionCommand::Remove(old)));
+    assert_eq!(r.usage_reports.len(), 1);
+    assert_eq!(
+        r.usage_reports[0].volume,
+        Some(VolumeMeasurement::from_counters(
+            3,
+            128 + 228 + 28,
+            3,
+            128 + 228 + 28
+        ))
+    );
+    assert_eq!((a.session_count(), b.pipeline.session_count()), (0, 0));
+}
+
+#[test]
+fn partial_overlap_after_restart_is_still_refused() {
+    let (mut a, mut b) = (agent(), PipelineBackend::new());
+    let seid = established(&mut a, &mut b);
+    reassociate_after_restart(&mut a, &mut b, 100);
+    let before = b.pipeline.sessions().get(seid).copied();
+
+    // Same access key, another address.
+    let mut req = reprogramming(0xbeef);
+    for pdr in &mut req.create_pdrs {
+        if let Some(ue) = pdr.pdi.ue_ip_address.as_mut() {
+            ue.ipv4 = Some(Ipv4Addr::new(100, 64, 0, 99));
+        }
+    }
+    let (r, _) = establish_with(&mut a, &mut b, req, 101);
+    assert_eq!(r.cause, Cause::RuleCreationModificationFailure);
+    assert_eq!(r.up_f_seid, None);
+
+    // Same address, another access key (MAC, then C-VLAN).
+    let mut req = reprogramming(0xbeef);
+    req.create_pdrs[0].pdi.ethernet_packet_filter = Some(EthernetPacketFilter {
+        mac_address: Some(MacAddress::source([2, 0, 0, 0, 0, 0x99])),
+        c_tag: Some(100),
+        ..EthernetPacketFilter::default()
+    });
+    let (r, _) = establish_with(&mut a, &mut b, req, 102);
+    assert_eq!(r.cause, Cause::RuleCreationModificationFailure);
+    let mut req = reprogramming(0xbeef);
+    req.create_pdrs[0].pdi.ethernet_packet_filter = Some(EthernetPacketFilter {
+        mac_address: Some(MacAddress::source(SUB_MAC)),
+        c_tag: Some(101),
+        ..EthernetPacketFilter::default()
+    });
+    let (r, _) = establish_with(&mut a, &mut b, req, 103);
+    assert_eq!(r.cause, Cause::RuleCreationModificationFailure);
+
+    // Nothing changed: the old session still answers and forwards.
+    assert_eq!(a.stats().adopted, 0);
+    assert_eq!(b.pipeline.sessions().get(seid).copied(), before);
+    assert_eq!((a.session_count(), b.pipeline.session_count()), (1, 1));
+    let m = Message::SessionModificationRequest(SessionModificationRequest::default());
+    let (_, resp) = exchange(&mut a, &mut b, &m, 104, Some(seid));
+    assert!(
+        matches!(resp, Message::SessionModificationResponse(ref r) if r.cause == Cause::RequestAccepted)
+    );
+    assert_eq!(b.traffic(10), [Verdict::Forward(2), Verdict::Forward(1)]);
+}
+
+/// The contract's establishment for another subscriber: untagged on port 0, MAC and
+/// address ending in `n`.
+fn other_subscriber(cp_seid: u64, n: u8) -> SessionEstablishmentRequest {
+    let mut req = reprogramming(cp_seid);
+    req.create_pdrs[0].pdi.ethernet_packet_filter = Some(EthernetPacketFilter {
+        mac_address: Some(MacAddress::source([2, 0, 0, 0, 0, n])),
+        ..EthernetPacketFilter::default()
+    });
+    req.create_pdrs[0].pdi.logical_port = Some(b"0".to_vec());
+    for pdr in &mut req.create_pdrs {
+        if let Some(ue) = pdr.pdi.ue_ip_address.as_mut() {
+            ue.ipv4 = Some(Ipv4Addr::new(100, 64, 0, n));
+        }
+    }
+    req
+}
+
+#[test]
+fn restarted_cp_reusing_old_cp_seids_neither_hijacks_nor_blocks() {
+    let (mut a, mut b) = (agent(), PipelineBackend::new());
+    let first = established(&mut a, &mut b); // CP SEID CP_SEID
+    let (r, _) = establish_with(&mut a, &mut b, other_subscriber(CP_SEID + 1, 0x20), 3);
+    let second = r.up_f_seid.unwrap().seid;
+
+    // Before a restart, the same CP SEID again is a retry of the same session.
+    let (r, _) = establish_with(&mut a, &mut b, reprogramming(CP_SEID), 4);
+    assert_eq!(r.up_f_seid.map(|f| f.seid), Some(first));
+    assert_eq!(a.stats().adopted, 0);
+
+    // The restarted CP numbers its sessions from scratch. A new subscriber with the first
+    // session's old CP SEID is a new session; the first session is untouched.
+    reassociate_after_restart(&mut a, &mut b, 100);
+    let (r, _) = establish_with(&mut a, &mut b, other_subscriber(CP_SEID, 0x30), 101);
+    assert_eq!(r.cause, Cause::RequestAccepted);
+    let third = r.up_f_seid.unwrap().seid;
+    assert!(third != first && third != second);
+    assert_eq!(a.session(third).unwrap().id, third);
+    assert_eq!(b.pipeline.sessions().get(first).unwrap().ipv4, SUB_IP);
+    assert_eq!((a.session_count(), b.pipeline.session_count()), (3, 3));
+    assert_eq!(b.traffic(10), [Verdict::Forward(2), Verdict::Forward(1)]);
+
+    // The second subscriber comes back under its old CP SEID number: adopted (new UP SEID).
+    let (r, _) = establish_with(&mut a, &mut b, other_subscriber(CP_SEID + 1, 0x20), 102);
+    assert_eq!(r.cause, Cause::RequestAccepted);
+    let adopted = r.up_f_seid.unwrap().seid;
+    assert!(![first, second, third].contains(&adopted));
+    assert_eq!(a.session(adopted).unwrap().id, second);
+    assert_eq!(a.stats().adopted, 1);
+
+    // The first one under another CP SEID: adopted too.
+    let (r, _) = establish_with(&mut a, &mut b, reprogramming(7), 103);
+    assert_eq!(r.cause, Cause::RequestAccepted);
+    assert_eq!(a.session(r.up_f_seid.unwrap().seid).unwrap().id, first);
+    assert_eq!(a.stats().adopted, 2);
+    assert_eq!((a.session_count(), b.pipeline.session_count()), (3, 3));
+    assert_eq!(b.traffic(10), [Verdict::Forward(2), Verdict::Forward(1)]);
 }
