@@ -16,7 +16,8 @@
 //! - [`redirect`]: the GTP-U redirect socket: ARP responder for pool
 //!   gateways, DHCP glue to `vbng_access`, per-MAC rate limiting.
 //! - [`session`]: the session registry and the task turning lease events
-//!   into PFCP session programming.
+//!   into PFCP session programming; it sends a lease's DHCPACK only once the
+//!   user plane accepted the session.
 //! - [`api`]: REST API (axum) and `/metrics`; JSON view types shared with
 //!   `vbngctl`.
 //! - [`metrics`]: the Prometheus metrics.

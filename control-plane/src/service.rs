@@ -88,7 +88,13 @@ pub async fn start(cfg: Config, subs: LocalSubscribers) -> anyhow::Result<Runnin
     let aaa = Arc::new(subs);
     let (up_tx, up_rx) = mpsc::unbounded_channel();
     let ups = crate::cups::start(&cfg, pfcp, metrics.clone(), up_tx, shutdown_rx.clone());
-    let sessions = Sessions::new(dhcp.clone(), ups.clone(), aaa.clone(), metrics.clone());
+    let sessions = Sessions::new(
+        dhcp.clone(),
+        ups.clone(),
+        aaa.clone(),
+        metrics.clone(),
+        gtpu.clone(),
+    );
     let dhcp_shared = dhcp.clone();
 
     let (lease_tx, lease_rx) = mpsc::unbounded_channel();

@@ -1,12 +1,14 @@
 //! The whole control plane in-process: a user plane (in-test PFCP
 //! responder + a GTP-U socket) redirects ARP and DHCP frames with VLAN
 //! tags; we check the replies byte by byte, that the lease becomes a PFCP
-//! session, and the REST API (list, user planes, metrics, delete).
+//! session before the client gets its DHCPACK, and the REST API (list,
+//! user planes, metrics, delete).
 
 mod common;
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use common::{CLIENT_MAC, FakeUp, dhcp_frame, dhcp_msg, gtpu, wait_for};
 use tokio::net::UdpSocket;
@@ -170,7 +172,10 @@ async fn arp_dhcp_session_and_rest() {
         Some(DhcpOption::ServerIdentifier(ip)) if *ip == Ipv4Addr::new(100, 64, 0, 1)
     ));
 
-    // REQUEST -> ACK, lease bound -> PFCP session established -> active.
+    // REQUEST -> lease bound -> PFCP session established -> ACK. The user
+    // plane takes its time to accept: the ACK must wait for it.
+    up.establish_delay_ms.store(300, Ordering::SeqCst);
+    assert_eq!(up.establishment_requests(), 0);
     let request = dhcp_msg(
         DhcpType::Request,
         CLIENT_MAC,
@@ -186,17 +191,29 @@ async fn arp_dhcp_session_and_rest() {
         &gtpu(3, &dhcp_frame(CLIENT_MAC, None, Some(100), &request)),
     )
     .await;
+    let ack_at = Instant::now();
     let (_, _, _, _, ack) = parse_dhcp_reply(&reply);
     assert_eq!(ack.opts().msg_type(), Some(DhcpType::Ack));
     assert_eq!(ack.yiaddr(), yiaddr);
-    let session = wait_for("active session", || {
-        running
-            .sessions
-            .snapshot()
-            .into_iter()
-            .find(|s| s.state == "active")
-    })
-    .await;
+    // Order: establishment request received, then accepted, then the ACK.
+    assert_eq!(
+        up.establishment_requests(),
+        1,
+        "the user plane saw the session establishment before the client got its ACK"
+    );
+    let answered = up.establish_answered.lock().unwrap().clone();
+    assert_eq!(answered.len(), 1, "the establishment was answered");
+    assert!(
+        answered[0] <= ack_at,
+        "the DHCPACK arrived before the user plane accepted the session"
+    );
+    // When the client learns its address, the session already forwards.
+    let session = running
+        .sessions
+        .snapshot()
+        .into_iter()
+        .find(|s| s.state == "active")
+        .expect("session active when the ACK arrives");
     assert_eq!(session.ipv4, yiaddr);
     assert_eq!(session.mac, "02:00:00:00:00:42");
     assert_eq!((session.port, session.svlan, session.cvlan), (3, 0, 100));

@@ -84,7 +84,8 @@ pub struct Metrics {
     pub user_plane_restarts: Family<UpLabels, Counter>,
     /// `vbng_cp_redirect_frames_in_total`: GTP-U datagrams received.
     pub redirect_in: Counter,
-    /// `vbng_cp_redirect_frames_out_total`: GTP-U datagrams sent.
+    /// `vbng_cp_redirect_frames_out_total`: GTP-U datagrams sent (a DHCPACK
+    /// withheld because its session failed to establish is not counted).
     pub redirect_out: Counter,
     /// `vbng_cp_redirect_dropped_total{reason}`.
     pub redirect_dropped: Family<ReasonLabels, Counter>,

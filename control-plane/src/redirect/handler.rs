@@ -65,7 +65,9 @@ impl Redirector {
 
     /// Handle one GTP-U datagram from user plane `up` at `now_ms`.
     /// Returns the GTP-U datagram to send back to its source, if any;
-    /// lease events are appended to `events`. Drops are counted.
+    /// lease events are appended to `events`. Drops are counted; sends are
+    /// counted by whoever sends (a DHCPACK that binds a lease waits for
+    /// its session, see [`crate::session`]).
     pub fn handle(
         &mut self,
         now_ms: u64,
@@ -75,10 +77,7 @@ impl Redirector {
     ) -> Option<Vec<u8>> {
         self.metrics.redirect_in.inc();
         match self.handle_inner(now_ms, up, datagram, events) {
-            Ok(reply) => {
-                self.metrics.redirect_out.inc();
-                Some(reply)
-            }
+            Ok(reply) => Some(reply),
             Err(reason) => {
                 if reason == DropReason::RateLimited {
                     self.metrics.redirect_rate_limited.inc();

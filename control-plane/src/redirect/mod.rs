@@ -5,10 +5,17 @@
 //! whose payload is the complete Ethernet frame as received (VLAN tags
 //! included). Replies go back the same way to the datagram's source.
 //!
+//! A DHCPACK that binds (or renews) a lease is not sent by the redirect
+//! task: it travels with the lease event to the session task, which sends
+//! it only after the user plane accepted the subscriber's PFCP session (at
+//! once if the session is already programmed), and never if the user plane
+//! refused or did not answer. OFFERs, NAKs and ARP replies go out at once.
+//!
 //! - [`handler`]: [`Redirector`], the sans-IO frame handler (ARP responder
 //!   for pool gateways, DHCP glue to [`vbng_access::dhcpv4::DhcpServer`]).
 //! - [`ratelimit`]: [`MacLimiter`], per-client-MAC token buckets.
-//! - [`socket`]: the tokio task around the UDP socket.
+//! - [`socket`]: the tokio task around the UDP socket, which pairs each
+//!   lease-binding ACK with its event ([`crate::session::LeaseUpdate`]).
 
 pub mod handler;
 pub mod ratelimit;

@@ -1,14 +1,16 @@
 //! Applies lease events, REST deletions and user plane state changes to the
-//! registry and programs the user planes accordingly.
+//! registry and programs the user planes accordingly; sends the DHCPACKs
+//! held until their session is programmed (see the [module docs](super)).
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 use vbng_access::dhcpv4::{Lease, LeaseEvent};
 
-use super::{Registry, Session, SessionState};
+use super::{DeferredReply, LeaseUpdate, Registry, Session, SessionState};
 use crate::aaa::LocalSubscribers;
 use crate::api::model::SessionView;
 use crate::cups::{SubscriberSession, UpEvent, UpHandle, Usage};
@@ -36,16 +38,21 @@ struct Inner {
     ups: Vec<UpHandle>,
     aaa: Arc<LocalSubscribers>,
     metrics: Metrics,
+    /// The GTP-U redirect socket, shared with the redirect task: held
+    /// DHCPACKs leave through it.
+    gtpu: Arc<UdpSocket>,
 }
 
 impl Sessions {
     /// A session service programming `ups` (indexed by the user plane
-    /// index used in [`vbng_access::dhcpv4::ClientKey::up`]).
+    /// index used in [`vbng_access::dhcpv4::ClientKey::up`]) and sending
+    /// held DHCPACKs on `gtpu`.
     pub fn new(
         dhcp: SharedDhcp,
         ups: Vec<UpHandle>,
         aaa: Arc<LocalSubscribers>,
         metrics: Metrics,
+        gtpu: Arc<UdpSocket>,
     ) -> Self {
         Sessions {
             inner: Arc::new(Inner {
@@ -54,6 +61,7 @@ impl Sessions {
                 ups,
                 aaa,
                 metrics,
+                gtpu,
             }),
         }
     }
@@ -98,31 +106,46 @@ impl Sessions {
             .set(i64::try_from(active).unwrap_or(i64::MAX));
     }
 
-    /// Apply one lease event from the DHCP server.
-    pub fn on_lease_event(&self, ev: LeaseEvent) {
+    /// Apply one lease event from the DHCP server; its DHCPACK, if any, is
+    /// sent once the session is programmed on its user plane.
+    pub fn on_lease_event(&self, update: LeaseUpdate) {
+        let LeaseUpdate {
+            event,
+            deferred_reply: reply,
+        } = update;
         self.inner
             .metrics
             .lease_events
-            .get_or_create(&EventLabels { event: ev.name() })
+            .get_or_create(&EventLabels {
+                event: event.name(),
+            })
             .inc();
-        match ev {
-            LeaseEvent::Bound(lease) => self.on_bound(lease),
+        match event {
+            LeaseEvent::Bound(lease) => self.on_bound(lease, reply),
             LeaseEvent::Renewed(lease) => {
                 let mut reg = self.registry();
                 if let Some(id) = reg.id_of(&lease.key) {
                     if let Some(s) = reg.get_mut(id) {
                         s.expires_ms = lease.expires_at_ms;
+                        if let Some(r) = reply {
+                            self.hold_or_send(s, r);
+                        }
                     }
                 } else {
                     drop(reg);
                     // A renewal for a lease we have no session for (lost
-                    // earlier): program it now.
-                    self.on_bound(lease);
+                    // earlier): program it now, its ACK held until then.
+                    self.on_bound(lease, reply);
                 }
             }
             LeaseEvent::Released(lease)
             | LeaseEvent::Declined(lease)
             | LeaseEvent::Expired(lease) => {
+                // These never carry a reply; should one come, it was not
+                // held for a session.
+                if let Some(r) = reply {
+                    self.send_detached(r);
+                }
                 let id = self.registry().id_of(&lease.key);
                 if let Some(id) = id {
                     let this = self.clone();
@@ -134,11 +157,53 @@ impl Sessions {
         }
     }
 
-    fn on_bound(&self, lease: Lease) {
+    /// Send `reply` now if session `s` is programmed on its user plane
+    /// (active, or its user plane down but not known to have lost it);
+    /// otherwise hold it with the session until the establishment in
+    /// flight succeeds. A session being deleted drops it: the client
+    /// retransmits and is served afresh.
+    fn hold_or_send(&self, s: &mut Session, reply: DeferredReply) {
+        match s.state {
+            SessionState::Active | SessionState::UserPlaneDown => self.send_detached(reply),
+            SessionState::Establishing => s.held_replies.push(reply),
+            SessionState::Deleting => {
+                debug!(id = s.id, "DHCPACK dropped: its session is being deleted");
+            }
+        }
+    }
+
+    /// Send a reply from a synchronous context, without waiting for it.
+    fn send_detached(&self, reply: DeferredReply) {
+        let this = self.clone();
+        tokio::spawn(async move { this.send_reply(reply).await });
+    }
+
+    /// Send one reply on the GTP-U socket.
+    async fn send_reply(&self, reply: DeferredReply) {
+        match self.inner.gtpu.send_to(&reply.datagram, reply.dst).await {
+            Ok(_) => {
+                self.inner.metrics.redirect_out.inc();
+            }
+            Err(e) => debug!(error = %e, dst = %reply.dst, "GTP-U send failed"),
+        }
+    }
+
+    fn on_bound(&self, lease: Lease, reply: Option<DeferredReply>) {
         let Some(up) = self.inner.ups.get(lease.key.up as usize) else {
             warn!(up = lease.key.up, "lease for an unknown user plane index");
             return;
         };
+        // The DHCP server runs ahead of this task's queue: a lease removed
+        // since (a failed establishment of the same client, an
+        // administrative delete) must not be programmed, nor its ACK sent.
+        let current = {
+            let dhcp = self.inner.dhcp.lock().unwrap_or_else(|p| p.into_inner());
+            dhcp.lease(&lease.key).is_some_and(|l| l.ipv4 == lease.ipv4)
+        };
+        if !current {
+            debug!(ipv4 = %lease.ipv4, "lease gone before its session was programmed; ignored");
+            return;
+        }
         let profile = self
             .inner
             .aaa
@@ -153,6 +218,9 @@ impl Sessions {
                 if let Some(s) = reg.get_mut(id) {
                     s.expires_ms = lease.expires_at_ms;
                     if s.ipv4 == lease.ipv4 {
+                        if let Some(r) = reply {
+                            self.hold_or_send(s, r);
+                        }
                         return;
                     }
                 }
@@ -188,6 +256,7 @@ impl Sessions {
                 rate: profile.rate,
                 last_usage: None,
                 delete_pending: false,
+                held_replies: reply.into_iter().collect(),
             });
             id
         };
@@ -195,7 +264,8 @@ impl Sessions {
         tokio::spawn(async move { this.establish(id).await });
     }
 
-    /// Program session `id` on its user plane; on failure remove the lease.
+    /// Program session `id` on its user plane, then send the DHCPACKs held
+    /// for it; on failure remove the lease and drop them unsent.
     async fn establish(&self, id: u64) {
         let (spec, up) = {
             let reg = self.registry();
@@ -221,24 +291,28 @@ impl Sessions {
         let _e = span.enter();
         match result {
             Ok(up_seid) => {
-                let pending = {
+                let (pending, replies) = {
                     let mut reg = self.registry();
-                    let pending = match reg.get_mut(id) {
+                    let outcome = match reg.get_mut(id) {
                         Some(s) => {
                             s.up_seid = Some(up_seid);
                             if s.delete_pending {
-                                true
+                                (true, Vec::new())
                             } else {
                                 s.state = SessionState::Active;
-                                false
+                                (false, std::mem::take(&mut s.held_replies))
                             }
                         }
-                        None => true,
+                        None => (true, Vec::new()),
                     };
                     self.refresh_gauge(&reg);
-                    pending
+                    outcome
                 };
-                info!(up_seid, "session established");
+                info!(up_seid, acks = replies.len(), "session established");
+                // Only now does the client learn its address.
+                for r in replies {
+                    self.send_reply(r).await;
+                }
                 if pending {
                     drop(_e);
                     let exists = self.registry().get(id).is_some();
@@ -250,7 +324,6 @@ impl Sessions {
                 }
             }
             Err(e) => {
-                warn!(error = %e, "session establishment failed; removing the lease");
                 self.inner.metrics.session_establish_failures.inc();
                 let removed = {
                     let mut reg = self.registry();
@@ -258,6 +331,12 @@ impl Sessions {
                     self.refresh_gauge(&reg);
                     s
                 };
+                let withheld = removed.as_ref().map_or(0, |s| s.held_replies.len());
+                warn!(
+                    error = %e,
+                    acks_withheld = withheld,
+                    "session establishment failed; removing the lease, DHCPACK not sent"
+                );
                 if let Some(s) = removed {
                     let mut dhcp = self.inner.dhcp.lock().unwrap_or_else(|p| p.into_inner());
                     let _ = dhcp.release(&s.key);
@@ -373,15 +452,15 @@ impl Sessions {
             dhcp.poll(now_ms)
         };
         for ev in events {
-            self.on_lease_event(ev);
+            self.on_lease_event(ev.into());
         }
     }
 
-    /// The session task: lease events, user plane events and the 1 s tick,
-    /// until `shutdown` turns true.
+    /// The session task: lease events (with their held DHCPACKs), user
+    /// plane events and the 1 s tick, until `shutdown` turns true.
     pub async fn run(
         self,
-        mut lease_events: mpsc::UnboundedReceiver<LeaseEvent>,
+        mut lease_events: mpsc::UnboundedReceiver<LeaseUpdate>,
         mut up_events: mpsc::UnboundedReceiver<UpEvent>,
         mut shutdown: watch::Receiver<bool>,
     ) {

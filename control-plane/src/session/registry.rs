@@ -9,6 +9,8 @@ use crate::aaa::Rate;
 use crate::api::model::{SessionView, UsageView};
 use crate::cups::Usage;
 
+use super::DeferredReply;
+
 /// Lifecycle of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionState {
@@ -65,6 +67,9 @@ pub struct Session {
     pub last_usage: Option<Usage>,
     /// A deletion was requested while establishing.
     pub delete_pending: bool,
+    /// DHCPACKs held until the user plane accepts the establishment; sent
+    /// then, dropped with the session if it fails or is deleted first.
+    pub held_replies: Vec<DeferredReply>,
 }
 
 impl Session {
@@ -199,6 +204,7 @@ mod tests {
             rate: None,
             last_usage: None,
             delete_pending: false,
+            held_replies: Vec::new(),
         }
     }
 

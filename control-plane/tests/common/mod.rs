@@ -3,9 +3,9 @@
 #![allow(dead_code)]
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
 use vbng_access::dhcproto::Encodable;
@@ -22,7 +22,7 @@ pub const FAKE_USAGE: (u64, u64, u64, u64) = (10, 1500, 20, 3000); // ul pkts, u
 
 /// A minimal PFCP user plane: answers association, heartbeats, session
 /// establishment (UP SEID 0x1000 + n) and deletion (with a usage report),
-/// and records everything it receives.
+/// and records everything it receives and when it answered establishments.
 #[derive(Clone)]
 pub struct FakeUp {
     pub socket: Arc<UdpSocket>,
@@ -34,6 +34,12 @@ pub struct FakeUp {
     pub recovery: Arc<AtomicU32>,
     /// Reject session establishments (cause Request rejected).
     pub reject: Arc<AtomicBool>,
+    /// Leave session establishments unanswered (heartbeats still answered).
+    pub ignore_establish: Arc<AtomicBool>,
+    /// Wait this long (ms) before answering a session establishment.
+    pub establish_delay_ms: Arc<AtomicU64>,
+    /// When each establishment answer was sent (taken just before sending).
+    pub establish_answered: Arc<Mutex<Vec<Instant>>>,
 }
 
 impl FakeUp {
@@ -47,6 +53,9 @@ impl FakeUp {
             silent: Arc::default(),
             recovery: Arc::new(AtomicU32::new(3_900_000_000)),
             reject: Arc::default(),
+            ignore_establish: Arc::default(),
+            establish_delay_ms: Arc::default(),
+            establish_answered: Arc::default(),
         };
         let u = up.clone();
         tokio::spawn(async move { u.serve().await });
@@ -85,6 +94,11 @@ impl FakeUp {
                     }),
                     None,
                 )),
+                Message::SessionEstablishmentRequest(_)
+                    if self.ignore_establish.load(Ordering::SeqCst) =>
+                {
+                    None
+                }
                 Message::SessionEstablishmentRequest(r) if self.reject.load(Ordering::SeqCst) => {
                     Some((
                         Message::SessionEstablishmentResponse(SessionEstablishmentResponse {
@@ -127,10 +141,33 @@ impl FakeUp {
                 }
                 _ => None,
             };
-            if let Some((m, seid)) = reply {
-                let _ = self.socket.send_to(&m.encode(h.sequence, seid), src).await;
+            match reply {
+                Some((m @ Message::SessionEstablishmentResponse(_), seid)) => {
+                    let bytes = m.encode(h.sequence, seid);
+                    let delay = self.establish_delay_ms.load(Ordering::SeqCst);
+                    let (socket, answered) = (self.socket.clone(), self.establish_answered.clone());
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(delay)).await;
+                        answered.lock().unwrap().push(Instant::now());
+                        let _ = socket.send_to(&bytes, src).await;
+                    });
+                }
+                Some((m, seid)) => {
+                    let _ = self.socket.send_to(&m.encode(h.sequence, seid), src).await;
+                }
+                None => {}
             }
         }
+    }
+
+    /// Session Establishment Requests received so far.
+    pub fn establishment_requests(&self) -> usize {
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, _, m)| matches!(m, Message::SessionEstablishmentRequest(_)))
+            .count()
     }
 
     /// Messages received so far.
