@@ -109,6 +109,57 @@ fn flood(lab: &Lab) -> usize {
     sent
 }
 
+/// Decodes a capture of the planes' loopback traffic with tshark (GTP-U
+/// payloads as Ethernet) and requires every message kind of the flow, with
+/// no malformed packet and no expert error or warning.
+fn check_decodes_cleanly(file: &std::path::Path) {
+    let out = std::process::Command::new("tshark")
+        .args([
+            "-r",
+            &file.to_string_lossy(),
+            "-V",
+            "-o",
+            "gtp.dissect_tpdu_as:eth",
+        ])
+        .output()
+        .expect("run tshark");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "tshark failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for bad in ["Malformed", "[Expert Info (Error", "[Expert Info (Warning"] {
+        let hit = text.lines().find(|l| l.contains(bad));
+        assert!(
+            hit.is_none(),
+            "tshark reports {hit:?} in {}",
+            file.display()
+        );
+    }
+    for expected in [
+        "Association Setup Request",
+        "Association Setup Response",
+        "Heartbeat Request",
+        "Session Establishment Request",
+        "Session Establishment Response",
+        "Session Deletion Request",
+        "Session Deletion Response",
+        "Dynamic Host Configuration Protocol (Discover)",
+        "Dynamic Host Configuration Protocol (Offer)",
+        "Dynamic Host Configuration Protocol (Request)",
+        "Dynamic Host Configuration Protocol (ACK)",
+        "Dynamic Host Configuration Protocol (Release)",
+        "Agent Circuit ID: ",
+        "Address Resolution Protocol (reply)",
+    ] {
+        assert!(
+            text.contains(expected),
+            "tshark did not decode any {expected:?}"
+        );
+    }
+}
+
 fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
@@ -133,6 +184,17 @@ fn ipoe_subscribers_end_to_end() {
     let prefix = format!("vbt{}-", std::process::id());
     let dir = std::env::temp_dir().join(format!("vbng-lab-{}", std::process::id()));
     let mut lab = Lab::build(&prefix, &dir).expect("build the lab");
+    // Everything the planes say to each other (PFCP, and GTP-U carrying
+    // DHCP and ARP) is captured and must decode cleanly in tshark.
+    let capture = if netns::which("tshark").is_some() {
+        Some(
+            lab.start_capture("lo", "udp port 8805 or udp port 2152")
+                .expect("tshark capture"),
+        )
+    } else {
+        skip("tshark is not installed: the independent decode of PFCP and GTP-U is not checked");
+        None
+    };
     lab.start_user_plane(&up_bin).expect("start vbng-up");
     lab.start_control_plane(&cp_bin).expect("start vbng-cp");
     lab.wait_associated(Duration::from_secs(15))
@@ -310,6 +372,63 @@ fn ipoe_subscribers_end_to_end() {
         "flood created sessions"
     );
     lab.check_daemons().expect("daemons survived the flood");
+
+    if let Some(file) = &capture {
+        lab.stop_daemon("tshark");
+        check_decodes_cleanly(file);
+    }
+
+    // Control plane restart: the user plane keeps forwarding while the
+    // control plane is away; once it is back, the subscriber's DHCP client
+    // re-binds, the new control plane re-programs the session and the user
+    // plane adopts it without a gap.
+    lab.stop_daemon("vbng-cp");
+    let summary = lab
+        .ping_internet(Subscriber::Two, 3)
+        .expect("ping with the CP stopped");
+    assert!(
+        summary.contains(" 0% packet loss"),
+        "with the CP stopped: {summary}"
+    );
+    lab.start_control_plane(&cp_bin).expect("restart vbng-cp");
+    lab.wait_associated(Duration::from_secs(15))
+        .expect("PFCP re-association");
+    let (rebound, summary) = std::thread::scope(|scope| {
+        let pinger = scope.spawn(|| lab.ping_internet(Subscriber::Two, 15));
+        std::thread::sleep(Duration::from_millis(300));
+        let rebound = lab.rebind(Subscriber::Two);
+        (rebound, pinger.join().expect("ping thread"))
+    });
+    let rebound =
+        rebound.unwrap_or_else(|e| panic!("re-bind after CP restart: {e}\n{}", lab.logs()));
+    assert_eq!(
+        rebound, addr2,
+        "subscriber 2 changed address across the CP restart"
+    );
+    let summary = summary.expect("ping during the re-bind");
+    assert!(
+        summary.contains(" 0% packet loss"),
+        "during the re-bind: {summary}"
+    );
+    let sessions = lab.sessions().expect("sessions after the CP restart");
+    assert_eq!(
+        sessions.len(),
+        1,
+        "sessions after the CP restart: {sessions:?}"
+    );
+    assert_eq!(
+        sessions[0]["state"].as_str(),
+        Some("active"),
+        "{sessions:?}"
+    );
+    assert_eq!(
+        sessions[0]["ipv4"].as_str(),
+        Some(addr2.to_string().as_str())
+    );
+    let adopted = lab
+        .up_metric("vbng_up_pfcp_sessions_adopted_total")
+        .unwrap();
+    assert!(adopted >= 1.0, "the user plane did not adopt the session");
 
     drop(lab);
     let _ = std::fs::remove_dir_all(&dir);

@@ -98,13 +98,16 @@ pub fn run_demo(opts: &DemoOptions) -> Result<(), LabError> {
     for who in [Subscriber::One, Subscriber::Two] {
         let what = match who {
             Subscriber::One => "subscriber 1 (untagged): dhclient gets an address",
-            Subscriber::Two => "subscriber 2 (VLAN 100): dhclient gets an address",
+            Subscriber::Two => {
+                "subscriber 2 (behind the access node: C-VLAN 100, option 82): dhclient gets an address"
+            }
         };
         let addr = step(what, || lab.dhcp(who))?;
         println!("    {} got {addr}", who.mac());
     }
     for who in [Subscriber::One, Subscriber::Two] {
-        let what = format!("ping {INTERNET_HOST} from subscriber {who:?} through the user plane");
+        let number = if who == Subscriber::One { 1 } else { 2 };
+        let what = format!("ping {INTERNET_HOST} from subscriber {number} through the user plane");
         let summary = step(&what, || {
             // The first echo may go while the user plane resolves its next hop.
             let _ = lab.ping_internet(who, 1);

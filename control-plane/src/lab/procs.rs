@@ -51,6 +51,11 @@ impl Daemon {
         })
     }
 
+    /// The name the daemon was started under.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Fails when the daemon has already exited, quoting the end of its log.
     pub fn check_running(&mut self) -> Result<(), LabError> {
         match self.child.try_wait() {

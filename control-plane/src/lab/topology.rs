@@ -179,7 +179,14 @@ impl Lab {
         std::fs::write(&subscribers, lab_subscribers())
             .map_err(|e| LabError::Command(format!("write {}: {e}", subscribers.display())))?;
         let subscribers = subscribers.to_string_lossy().into_owned();
-        let log = self.dir.join("vbng-cp.log");
+        // A restarted control plane logs to a new file; the old log stays.
+        let mut log = self.dir.join("vbng-cp.log");
+        for n in 2.. {
+            if !log.exists() {
+                break;
+            }
+            log = self.dir.join(format!("vbng-cp-{n}.log"));
+        }
         let daemon = Daemon::start(
             "vbng-cp",
             self.bng.name(),
@@ -191,18 +198,49 @@ impl Lab {
         Ok(())
     }
 
+    /// Starts tshark writing `filter`ed traffic of `iface` in the BNG
+    /// namespace to a capture file; returns the file once the capture runs.
+    /// Stop it with `stop_daemon("tshark")`.
+    pub fn start_capture(&mut self, iface: &str, filter: &str) -> Result<PathBuf, LabError> {
+        let tshark =
+            which("tshark").ok_or_else(|| LabError::Command("tshark is not installed".into()))?;
+        let file = self.dir.join("bng-capture.pcapng");
+        let _ = std::fs::remove_file(&file);
+        let path = file.to_string_lossy().into_owned();
+        let args = ["-i", iface, "-f", filter, "-w", path.as_str(), "-q"];
+        let log = self.dir.join("tshark.log");
+        let daemon = Daemon::start("tshark", self.bng.name(), &tshark, &args, log.clone())?;
+        self.daemons.push(daemon);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            let started = std::fs::read_to_string(&log).unwrap_or_default();
+            if started.contains("Capturing on") && file.exists() {
+                return Ok(file);
+            }
+            self.check_daemons()?;
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(LabError::Command(format!(
+            "tshark did not start capturing on {iface}"
+        )))
+    }
+
     /// Fails when a daemon has died, quoting its log.
     pub fn check_daemons(&mut self) -> Result<(), LabError> {
         self.daemons.iter_mut().try_for_each(Daemon::check_running)
     }
 
-    /// Stops vbng-cp (the user plane keeps running).
-    pub fn stop_daemon(&mut self, name_prefix: &str) {
-        for d in &mut self.daemons {
-            if format!("{d:?}").contains(name_prefix) {
+    /// Stops the daemon started under `name` (for example `vbng-cp`: the
+    /// user plane keeps running) and forgets it.
+    pub fn stop_daemon(&mut self, name: &str) {
+        self.daemons.retain_mut(|d| {
+            if d.name() == name {
                 d.stop();
+                false
+            } else {
+                true
             }
-        }
+        });
     }
 
     /// The last lines of every daemon's log, for failure reports.
@@ -271,6 +309,25 @@ impl Lab {
         let result = client.obtain_lease();
         self.dhclients.push((who, client));
         let log = result?;
+        self.ipv4_of(who).ok_or_else(|| {
+            LabError::Command(format!(
+                "dhclient finished but {} has no address:\n{log}",
+                who.iface()
+            ))
+        })
+    }
+
+    /// Runs a subscriber's DHCP client again with its lease file, as after a
+    /// reboot: INIT-REBOOT, a REQUEST for the address it holds. The previous
+    /// background client is replaced. Returns the address bound.
+    pub fn rebind(&self, who: Subscriber) -> Result<Ipv4Addr, LabError> {
+        let Some((_, client)) = self.dhclients.iter().find(|(w, _)| *w == who) else {
+            return Err(LabError::Command(format!(
+                "{who:?} has no DHCP client running"
+            )));
+        };
+        client.kill();
+        let log = client.obtain_lease()?;
         self.ipv4_of(who).ok_or_else(|| {
             LabError::Command(format!(
                 "dhclient finished but {} has no address:\n{log}",
