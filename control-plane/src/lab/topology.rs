@@ -120,16 +120,28 @@ impl Lab {
         inet.ip(&["addr", "add", "198.51.100.1/24", "dev", "eth0"])?;
         let pool = format!("{}/{}", POOL.0, POOL.1);
         inet.ip(&["route", "add", &pool, "via", "198.51.100.2"])?;
-        // veth hands the peer partially checksummed TCP/UDP; subscribers and
-        // the Internet host checksum in software as a NIC would.
+        // veth hands its peer partially checksummed TCP/UDP and, with
+        // segmentation offloads, super-frames larger than any wire MTU.
+        // Every lab interface checksums and segments in software, as a NIC
+        // would on a real access line.
         if which("ethtool").is_some() {
-            for (ns, dev) in [
+            let links = [
                 (&sub1, "eth0"),
                 (&sub2, "eth0"),
+                (&an, "u0"),
                 (&an, "n0"),
+                (&bng, "acc0"),
+                (&bng, "acc1"),
+                (&bng, "core0"),
                 (&inet, "eth0"),
-            ] {
-                ns.exec("ethtool", &["-K", dev, "tx", "off"])?;
+            ];
+            for (ns, dev) in links {
+                ns.exec(
+                    "ethtool",
+                    &[
+                        "-K", dev, "tx", "off", "tso", "off", "gso", "off", "gro", "off",
+                    ],
+                )?;
             }
         }
         Ok(Lab {
