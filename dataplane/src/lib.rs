@@ -13,7 +13,9 @@
 //! - [`session`]: the subscriber session table, indexed by access key (port, S-VLAN,
 //!   C-VLAN, MAC) and by IPv4 address.
 //! - [`pipeline`]: the burst pipeline: classify, anti-spoof, route to the core with next-hop
-//!   ARP, downstream lookup and VLAN push, control-frame redirect under a rate limit.
+//!   ARP, downstream lookup and VLAN push, control-frame redirect under a rate limit, and
+//!   per-subscriber QoS ([`pipeline::Pipeline::with_qos`]: downstream shaping through a
+//!   `vbng_qos` scheduler over a preallocated frame pool, upstream srTCM policing).
 //! - `host` (feature `std`): the hosted `vbng-up` runtime.
 //!
 //! Per-packet code never allocates, never logs and never panics on input bytes.

@@ -99,6 +99,28 @@ pub struct UsageCounters {
     pub dl_bytes: u64,
 }
 
+/// Rate limits of one session, in bits per second of IPv4 packets (total length, no L2
+/// overhead). `None` = unlimited: the session's frames bypass the shaper / policer exactly
+/// as before QoS existed.
+///
+/// Filled by the PFCP agent from the QER maximum bit rate (MBR kbit/s x 1000; a direction
+/// whose MBR is 0 is unlimited).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SessionQos {
+    /// Downlink (core -> subscriber) shaping rate.
+    pub dl_rate_bps: Option<u64>,
+    /// Uplink (subscriber -> core) policing rate.
+    pub ul_rate_bps: Option<u64>,
+}
+
+impl SessionQos {
+    /// No limit in either direction.
+    pub const UNLIMITED: SessionQos = SessionQos {
+        dl_rate_bps: None,
+        ul_rate_bps: None,
+    };
+}
+
 /// One subscriber session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionEntry {
@@ -110,6 +132,8 @@ pub struct SessionEntry {
     pub ipv4: Ipv4Addr,
     /// Forwarding allowed (QER gate; false drops in both directions).
     pub gate_open: bool,
+    /// Rate limits (QER MBR); applied live by [`crate::pipeline::Pipeline::apply`].
+    pub qos: SessionQos,
     /// Usage so far.
     pub counters: UsageCounters,
 }
@@ -391,6 +415,7 @@ mod tests {
             },
             ipv4: Ipv4Addr::new(100, 64, 0, ip_last),
             gate_open: true,
+            qos: SessionQos::UNLIMITED,
             counters: UsageCounters::default(),
         }
     }

@@ -9,7 +9,7 @@ use core::net::Ipv4Addr;
 use libfuzzer_sys::fuzz_target;
 use vbng_dataplane::packet::Frame;
 use vbng_dataplane::pipeline::{Pipeline, PipelineConfig, SessionCommand, Verdict};
-use vbng_dataplane::session::{AccessKey, SessionEntry, UsageCounters};
+use vbng_dataplane::session::{AccessKey, SessionEntry, SessionQos, UsageCounters};
 use vbng_dataplane::wire::EthernetAddress;
 
 fn pipeline() -> Pipeline {
@@ -40,6 +40,7 @@ fn pipeline() -> Pipeline {
             ipv4: Ipv4Addr::new(100, 64, 0, n),
             gate_open: true,
             counters: UsageCounters::default(),
+            qos: SessionQos::UNLIMITED,
         }));
     }
     p
@@ -76,6 +77,7 @@ fuzz_target!(|data: &[u8]| {
                     ipv4: Ipv4Addr::new(100, 64, 0, id as u8),
                     gate_open: bytes.len() % 3 != 0,
                     counters: UsageCounters::default(),
+                    qos: SessionQos::UNLIMITED,
                 }));
             }
             continue;

@@ -174,8 +174,24 @@ fn run(cfg: &Config) -> Result<(), String> {
         use std::hash::BuildHasher;
         std::collections::hash_map::RandomState::new().hash_one(std::process::id())
     };
+    let pipeline = match cfg.qos.scheduler_config() {
+        Some(sched) => {
+            up_info!(
+                "qos enabled max_shaped_sessions={} frame_pool={} class_queue_limit={:?} drr_quantum={:?}",
+                sched.max_subscribers,
+                sched.max_packets,
+                sched.class_queue_limit,
+                sched.drr_quantum
+            );
+            Pipeline::with_qos(pcfg, seed, sched)
+        }
+        None => {
+            up_info!("qos disabled: session rates are ignored");
+            Pipeline::new(pcfg, seed)
+        }
+    };
     let worker = Worker::new(
-        Pipeline::new(pcfg, seed),
+        pipeline,
         ports,
         cfg.access_ports.len(),
         shared.clone(),
@@ -299,6 +315,7 @@ fn snapshot(
     a: &AgentPublished,
 ) -> Snapshot {
     let ld = |v: &std::sync::atomic::AtomicU64| v.load(Ordering::Relaxed);
+    let [backlog, pool_free, pool, unshaped] = shared.stats.qos_totals();
     let [
         redirected,
         injected,
@@ -333,5 +350,10 @@ fn snapshot(
         pfcp_rejected: ld(&a.rejected),
         pfcp_sessions_adopted: ld(&a.adopted),
         worker_sleeps: sleeps,
+        qos_sessions: shared.stats.qos_sessions(),
+        qos_backlog_packets: backlog,
+        qos_pool_free_frames: pool_free,
+        qos_pool_frames: pool,
+        qos_unshaped_sessions: unshaped,
     }
 }

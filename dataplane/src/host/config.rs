@@ -104,6 +104,8 @@ struct FileConfig {
     core_port: Option<FileCorePort>,
     #[serde(default)]
     worker: FileWorker,
+    #[serde(default)]
+    qos: qos::FileQos,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -304,6 +306,8 @@ pub struct Config {
     pub core_port: CorePortConfig,
     /// Worker tuning.
     pub worker: WorkerConfig,
+    /// Per-subscriber QoS.
+    pub qos: QosConfig,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -917,6 +921,8 @@ impl Config {
             )?,
         };
 
+        let qos = qos::resolve(&r, &file.qos)?;
+
         Ok(Config {
             origin: path_s.unwrap_or_else(|| "defaults and flags".into()),
             gateway_mac,
@@ -935,6 +941,7 @@ impl Config {
                 next_hop,
             },
             worker,
+            qos,
         })
     }
 
@@ -983,6 +990,9 @@ fn label(s: &str) -> Result<String, String> {
         ))
     }
 }
+
+mod qos;
+pub use qos::QosConfig;
 
 #[cfg(test)]
 mod tests;

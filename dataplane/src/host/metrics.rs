@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::pipeline::DropReason;
+use crate::pipeline::{DropReason, SessionQosStats};
 
 /// Per-port traffic counters (plain values).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -73,6 +73,16 @@ pub struct Snapshot {
     pub pfcp_sessions_adopted: u64,
     /// Worker loop iterations that ended in poll(2) sleep.
     pub worker_sleeps: u64,
+    /// QoS counters of every session with a rate.
+    pub qos_sessions: Vec<SessionQosStats>,
+    /// Frames waiting in the downstream shaper.
+    pub qos_backlog_packets: u64,
+    /// Free frame buffers of the shaper's pool.
+    pub qos_pool_free_frames: u64,
+    /// Frame buffers of the shaper's pool (0: QoS disabled).
+    pub qos_pool_frames: u64,
+    /// Sessions left unshaped because every shaper was in use.
+    pub qos_unshaped_sessions: u64,
 }
 
 /// Renders a snapshot in Prometheus text format. Pure.
@@ -148,7 +158,7 @@ pub fn render(s: &Snapshot) -> String {
         &drops,
     );
 
-    let plain: [(&str, &str, &str, u64); 18] = [
+    let plain: [(&str, &str, &str, u64); 22] = [
         (
             "vbng_up_redirected_total",
             "counter",
@@ -257,11 +267,117 @@ pub fn render(s: &Snapshot) -> String {
             "Times the idle worker slept in poll(2).",
             s.worker_sleeps,
         ),
+        (
+            "vbng_up_qos_backlog_packets",
+            "gauge",
+            "Frames waiting in the downstream shaper, all sessions.",
+            s.qos_backlog_packets,
+        ),
+        (
+            "vbng_up_qos_pool_free_frames",
+            "gauge",
+            "Free frame buffers in the downstream shaper's pool.",
+            s.qos_pool_free_frames,
+        ),
+        (
+            "vbng_up_qos_pool_frames",
+            "gauge",
+            "Frame buffers in the downstream shaper's pool (0 when QoS is disabled).",
+            s.qos_pool_frames,
+        ),
+        (
+            "vbng_up_qos_unshaped_sessions_total",
+            "counter",
+            "Times a session's downlink rate was left unapplied (session forwarded unshaped) because every shaper (qos.max_shaped_sessions) was in use.",
+            s.qos_unshaped_sessions,
+        ),
     ];
     for (name, kind, help, v) in plain {
         family(name, kind, help, &[(None, v)]);
     }
+    render_qos(&mut out, &s.qos_sessions);
     out
+}
+
+/// The per-session QoS families: one sample per session (label `session` = the worker's
+/// session id, the UP SEID the session was established with, in decimal) and class.
+fn render_qos(out: &mut String, sessions: &[SessionQosStats]) {
+    let head = |out: &mut String, name: &str, kind: &str, help: &str| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+    };
+    let name = "vbng_up_qos_packets_total";
+    head(
+        out,
+        name,
+        "counter",
+        "Downstream shaper packets per session and class: conformed = sent within the rate, exceeded = had to wait in the queue, dropped = refused (queue or pool full).",
+    );
+    for q in sessions {
+        for (class, c) in q.classes.iter().flatten().enumerate() {
+            for (result, v) in [
+                ("conformed", c.conformed_packets),
+                ("exceeded", c.exceeded_packets),
+                ("dropped", c.dropped_packets),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "{name}{{session=\"{}\",class=\"{class}\",result=\"{result}\"}} {v}",
+                    q.id
+                );
+            }
+        }
+    }
+    let name = "vbng_up_qos_queue_depth_packets";
+    head(
+        out,
+        name,
+        "gauge",
+        "Packets queued in the downstream shaper per session and class.",
+    );
+    for q in sessions {
+        for (class, c) in q.classes.iter().flatten().enumerate() {
+            let _ = writeln!(
+                out,
+                "{name}{{session=\"{}\",class=\"{class}\"}} {}",
+                q.id, c.depth_packets
+            );
+        }
+    }
+    let name = "vbng_up_qos_policed_packets_total";
+    head(
+        out,
+        name,
+        "counter",
+        "Upstream packets of the session dropped by its policer (srTCM red).",
+    );
+    for q in sessions
+        .iter()
+        .filter(|q| q.qos.ul_rate_bps.is_some() || q.policed_packets > 0)
+    {
+        let _ = writeln!(out, "{name}{{session=\"{}\"}} {}", q.id, q.policed_packets);
+    }
+    let name = "vbng_up_qos_rate_bps";
+    head(
+        out,
+        name,
+        "gauge",
+        "Configured rate of the session (QER MBR) in bit/s of IPv4 packets; absent = unlimited.",
+    );
+    for q in sessions {
+        for (direction, rate) in [
+            ("downlink", q.qos.dl_rate_bps),
+            ("uplink", q.qos.ul_rate_bps),
+        ] {
+            if let Some(v) = rate {
+                let _ = writeln!(
+                    out,
+                    "{name}{{session=\"{}\",direction=\"{direction}\"}} {v}",
+                    q.id
+                );
+            }
+        }
+    }
 }
 
 /// Escapes a label value (backslash, double quote, newline). Pure.
@@ -415,6 +531,22 @@ mod tests {
             sessions: 2,
             pfcp_associated: 1,
             pfcp_sessions_adopted: 3,
+            qos_sessions: vec![SessionQosStats {
+                id: 42,
+                qos: crate::session::SessionQos {
+                    dl_rate_bps: Some(10_000_000),
+                    ul_rate_bps: Some(5_000_000),
+                },
+                classes: Some({
+                    let mut c = [vbng_qos::scheduler::ClassCounters::default(); 4];
+                    c[0].conformed_packets = 9;
+                    c[3].dropped_packets = 4;
+                    c[3].depth_packets = 17;
+                    c
+                }),
+                policed_packets: 6,
+                policer_passed_packets: 60,
+            }],
             ..Snapshot::default()
         }
     }
@@ -434,6 +566,21 @@ mod tests {
             "# TYPE vbng_up_pfcp_sessions_adopted_total counter\nvbng_up_pfcp_sessions_adopted_total 3\n"
         ));
         assert!(text.contains("vbng_up_gtpu_malformed_total 0\n"));
+        assert!(text.contains(
+            "vbng_up_qos_packets_total{session=\"42\",class=\"0\",result=\"conformed\"} 9\n"
+        ));
+        assert!(text.contains(
+            "vbng_up_qos_packets_total{session=\"42\",class=\"3\",result=\"dropped\"} 4\n"
+        ));
+        assert!(text.contains("vbng_up_qos_queue_depth_packets{session=\"42\",class=\"3\"} 17\n"));
+        assert!(text.contains("vbng_up_qos_policed_packets_total{session=\"42\"} 6\n"));
+        assert!(
+            text.contains("vbng_up_qos_rate_bps{session=\"42\",direction=\"downlink\"} 10000000\n")
+        );
+        assert!(
+            text.contains("vbng_up_qos_rate_bps{session=\"42\",direction=\"uplink\"} 5000000\n")
+        );
+        assert!(text.contains("vbng_up_drops_total{reason=\"policed\"} 0\n"));
         for r in DropReason::ALL {
             assert!(text.contains(&format!("vbng_up_drops_total{{reason=\"{}\"}} ", r.name())));
         }

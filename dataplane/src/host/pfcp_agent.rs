@@ -12,7 +12,12 @@
 //!   ASCII decimal;
 //! - IPv4: UE IP Address of the uplink (S/D = 0) or downlink (S/D = 1) PDR, which must agree;
 //! - gate: open only if every FAR the PDRs use forwards (FORW, not DROP) and every QER they
-//!   use has the gate of its direction open.
+//!   use has the gate of its direction open;
+//! - rates ([`crate::session::SessionQos`]): the MBR of the QERs the uplink PDR uses gives the
+//!   uplink policing rate (its UL field), the downlink PDR's QERs the downlink shaping rate
+//!   (its DL field), kbit/s x 1000; 0 or no MBR = unlimited, the smallest of several wins.
+//!   Update QER with an MBR changes the rate live (the worker keeps queued packets); an
+//!   Update QER without MBR leaves it unchanged, so the CP lifts a limit with MBR ul=0, dl=0.
 //!
 //! Session adoption (a CP that restarted re-programs the subscribers it recovers): an
 //! establishment whose access key and IPv4 address both equal an existing session's takes
@@ -845,7 +850,9 @@ mod translate;
 
 pub use event::AgentEvent;
 pub use runtime::{AgentPublished, run};
-pub use translate::{RuleError, SessionRules, deletion_reports, derive_entry, parse_logical_port};
+pub use translate::{
+    RuleError, SessionRules, apply_mbr, deletion_reports, derive_entry, parse_logical_port,
+};
 
 #[cfg(test)]
 mod tests;

@@ -9,6 +9,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 /// A non-blocking Linux eventfd.
 #[derive(Debug)]
@@ -96,6 +97,14 @@ impl IdleWaker {
     /// passes, then marks the worker awake. `pollfds` is scratch space reused across calls
     /// (it is cleared and refilled; keep its capacity to avoid allocating).
     pub fn sleep(&self, fds: &[RawFd], pollfds: &mut Vec<libc::pollfd>, timeout_ms: i32) {
+        let ms = u64::try_from(timeout_ms).unwrap_or(0);
+        self.sleep_for(fds, pollfds, Duration::from_millis(ms));
+    }
+
+    /// [`IdleWaker::sleep`] with a nanosecond timeout (`ppoll(2)`), so that a worker whose
+    /// shaper releases a frame in 300 µs sleeps 300 µs, not a whole millisecond. The kernel
+    /// adds its timer slack (50 µs for a normal thread).
+    pub fn sleep_for(&self, fds: &[RawFd], pollfds: &mut Vec<libc::pollfd>, timeout: Duration) {
         pollfds.clear();
         pollfds.extend(
             fds.iter()
@@ -106,13 +115,19 @@ impl IdleWaker {
                     revents: 0,
                 }),
         );
-        // SAFETY: `pollfds` is a live, initialised array of `len` pollfd structs; poll(2)
-        // only writes their `revents` fields.
+        let ts = libc::timespec {
+            tv_sec: timeout.as_secs().min(i32::MAX as u64) as libc::time_t,
+            tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
+        };
+        // SAFETY: `pollfds` is a live, initialised array of `len` pollfd structs; ppoll(2)
+        // only writes their `revents` fields and reads `ts`, which outlives the call; a null
+        // signal mask leaves the mask unchanged (poll(2) semantics).
         unsafe {
-            libc::poll(
+            libc::ppoll(
                 pollfds.as_mut_ptr(),
                 pollfds.len() as libc::nfds_t,
-                timeout_ms,
+                &raw const ts,
+                std::ptr::null(),
             );
         }
         self.awake();
@@ -122,7 +137,7 @@ impl IdleWaker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, Instant};
+    use std::time::Instant;
 
     #[test]
     fn wake_interrupts_sleep_only_when_sleeping() {

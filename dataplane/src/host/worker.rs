@@ -9,16 +9,27 @@
 //! 3. transmits frames the CP sent back (queue from the GTP-U receiver) on the access port
 //!    their TEID named;
 //! 4. sends what the pipeline generated itself (next-hop ARP requests);
-//! 5. flushes every port once.
+//! 5. drains the downstream shaper: up to [`BURST`] frames whose subscriber's token bucket
+//!    allows them now ([`Pipeline::drain_shaped`]; `Queued` verdicts in step 2 put them
+//!    there);
+//! 6. flushes every port once.
+//!
+//! Clock: [`Worker::run`] reads `std::time::Instant` (CLOCK_MONOTONIC through the vDSO,
+//! tens of ns) once per loop iteration and passes nanoseconds since the worker started to
+//! everything in that iteration: the redirect limiter, the policers and the shaper.
 //!
 //! Counters are plain integers inside the pipeline; every `stats_interval` the worker copies
-//! them into [`PublishedStats`] (relaxed atomic stores), which the metrics thread reads.
-//! Nothing is locked, allocated or logged per packet. When idle for `busy_poll` the worker
-//! sleeps in `poll(2)` on its port sockets and an eventfd ([`IdleWaker`]) for at most
-//! `poll_timeout`.
+//! them into [`PublishedStats`] (relaxed atomic stores; the per-session QoS counters into a
+//! reused vector behind a `try_lock`, skipped if the metrics thread holds it), which the
+//! metrics thread reads. Nothing is locked, allocated or logged per packet. When idle for
+//! `busy_poll` the worker sleeps in `ppoll(2)` on its port sockets and an eventfd
+//! ([`IdleWaker`]) for at most `poll_timeout`, and never past the shaper's next release
+//! ([`idle_timeout`]): a backlogged shaper whose subscribers wait for tokens neither keeps
+//! the worker spinning nor waits a whole poll timeout.
 
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
@@ -31,7 +42,9 @@ use crate::host::metrics::PortSample;
 use crate::host::pfcp_agent::SessionBackend;
 use crate::host::wake::IdleWaker;
 use crate::packet::{Frame, MAX_PORTS, PortId};
-use crate::pipeline::{BURST, Counters, DropReason, Pipeline, SessionCommand, Verdict};
+use crate::pipeline::{
+    BURST, Counters, DropReason, Pipeline, SessionCommand, SessionQosStats, Verdict,
+};
 use crate::port::{MemoryPort, Port};
 use crate::session::{SessionEntry, SessionId, UsageCounters};
 
@@ -77,6 +90,10 @@ pub struct PublishedStats {
     arp_requests: AtomicU64,
     sessions: AtomicU64,
     sleeps: AtomicU64,
+    /// Shaper: [backlog packets, free pool frames, pool frames, unshaped sessions].
+    qos_totals: [AtomicU64; 4],
+    /// Per-session QoS counters (reused buffer; the worker only `try_lock`s it).
+    qos_sessions: Mutex<Vec<SessionQosStats>>,
 }
 
 impl Default for PublishedStats {
@@ -91,6 +108,8 @@ impl Default for PublishedStats {
             arp_requests: AtomicU64::new(0),
             sessions: AtomicU64::new(0),
             sleeps: AtomicU64::new(0),
+            qos_totals: std::array::from_fn(|_| AtomicU64::new(0)),
+            qos_sessions: Mutex::new(Vec::new()),
         }
     }
 }
@@ -126,6 +145,36 @@ impl PublishedStats {
         self.sessions.store(sessions as u64, r);
         self.inject_failed.store(host.inject_failed, r);
         self.sleeps.store(host.sleeps, r);
+    }
+
+    /// Worker: copies the pipeline's QoS counters in. The per-session list is skipped (left
+    /// as it was) if the metrics thread is reading it; its buffer is reused, so it only
+    /// allocates when the number of rated sessions grows.
+    pub fn publish_qos(&self, p: &Pipeline) {
+        let r = Ordering::Relaxed;
+        let (free, total) = p.qos_pool().unwrap_or((0, 0));
+        self.qos_totals[0].store(u64::from(p.shaped_backlog()), r);
+        self.qos_totals[1].store(free as u64, r);
+        self.qos_totals[2].store(total as u64, r);
+        self.qos_totals[3].store(p.counters().qos_unshaped, r);
+        if let Ok(mut v) = self.qos_sessions.try_lock() {
+            v.clear();
+            v.extend(p.qos_stats());
+        }
+    }
+
+    /// Shaper totals: (backlog packets, free pool frames, pool frames, unshaped sessions).
+    pub fn qos_totals(&self) -> [u64; 4] {
+        let r = Ordering::Relaxed;
+        self.qos_totals.each_ref().map(|v| v.load(r))
+    }
+
+    /// The per-session QoS counters last published.
+    pub fn qos_sessions(&self) -> Vec<SessionQosStats> {
+        self.qos_sessions
+            .lock()
+            .map(|v| v.clone())
+            .unwrap_or_default()
     }
 
     /// Counters of port `port`.
@@ -268,6 +317,7 @@ impl<P: WorkerPort> Worker<P> {
             &self.host,
             &lost,
         );
+        self.shared.stats.publish_qos(&self.pipeline);
     }
 
     /// One loop iteration at `now_ns`; returns the number of frames handled (0 = idle).
@@ -288,11 +338,11 @@ impl<P: WorkerPort> Worker<P> {
         while let Some(cmd) = shared.commands.pop() {
             work += 1;
             if let SessionCommand::Remove(id) = cmd {
-                let counters = pipeline.apply(cmd);
+                let counters = pipeline.apply_at(now_ns, cmd);
                 // The control thread waits for this; never lose it to a full queue.
                 let _ = shared.removed.force_push((id, counters));
             } else {
-                pipeline.apply(cmd);
+                pipeline.apply_at(now_ns, cmd);
             }
         }
 
@@ -321,7 +371,8 @@ impl<P: WorkerPort> Worker<P> {
                         // A full queue is counted by the queue itself.
                         queued_for_cp |= shared.to_cp.push(frame.port, frame.data());
                     }
-                    Verdict::Drop(_) => {}
+                    // In the shaper; the slot holds a spare buffer.
+                    Verdict::Queued | Verdict::Drop(_) => {}
                 }
             }
         }
@@ -368,7 +419,14 @@ impl<P: WorkerPort> Worker<P> {
             }
         }
 
-        // 5. One kick per port.
+        // 5. The downstream shaper, within the burst budget.
+        work += pipeline.drain_shaped(now_ns, BURST, &mut |port, data| {
+            ports
+                .get_mut(usize::from(port))
+                .is_some_and(|p| p.send(data).is_ok())
+        });
+
+        // 6. One kick per port.
         for port in ports.iter_mut() {
             port.flush();
         }
@@ -383,7 +441,9 @@ impl<P: WorkerPort> Worker<P> {
         let start = Instant::now();
         let busy_ns = timing.busy_poll.as_nanos() as u64;
         let stats_ns = timing.stats_interval.as_nanos() as u64;
-        let timeout_ms = timing.poll_timeout.as_millis().clamp(1, 1000) as i32;
+        let poll_timeout = timing
+            .poll_timeout
+            .clamp(Duration::from_millis(1), Duration::from_secs(1));
         let fds: Vec<RawFd> = self.ports.iter().filter_map(|p| p.poll_fd()).collect();
         let mut pollfds = Vec::with_capacity(fds.len() + 1);
         let mut last_work = 0u64;
@@ -392,7 +452,14 @@ impl<P: WorkerPort> Worker<P> {
             let now = start.elapsed().as_nanos() as u64;
             if self.run_once(now) > 0 {
                 last_work = now;
-            } else if now.saturating_sub(last_work) >= busy_ns {
+            } else if now.saturating_sub(last_work) >= busy_ns
+                && let Some(timeout) = idle_timeout(
+                    now,
+                    self.pipeline.shaper_next_wakeup_ns(),
+                    self.pipeline.shaped_backlog(),
+                    poll_timeout,
+                )
+            {
                 let waker = &self.shared.waker;
                 waker.prepare_sleep();
                 if self.shared.commands.is_empty()
@@ -400,7 +467,7 @@ impl<P: WorkerPort> Worker<P> {
                     && !self.shared.stop.load(Ordering::Relaxed)
                 {
                     self.host.sleeps += 1;
-                    waker.sleep(&fds, &mut pollfds, timeout_ms);
+                    waker.sleep_for(&fds, &mut pollfds, timeout);
                 } else {
                     waker.awake();
                 }
@@ -412,6 +479,30 @@ impl<P: WorkerPort> Worker<P> {
         }
         self.publish();
         self
+    }
+}
+
+/// Sleeps shorter than this are not worth a syscall (the kernel's default timer slack): the
+/// worker keeps polling instead.
+pub const MIN_SLEEP: Duration = Duration::from_micros(50);
+
+/// How long an idle worker may sleep at `now_ns`: `poll_timeout`, cut short to the shaper's
+/// next release `next_wakeup_ns` so that a backlogged subscriber is served on time; `None`
+/// (keep polling) when that release is less than [`MIN_SLEEP`] away. A backlog without a
+/// known release time (the scheduler reports none) re-checks after at most 1 ms. Pure.
+pub fn idle_timeout(
+    now_ns: u64,
+    next_wakeup_ns: Option<u64>,
+    backlog: u32,
+    poll_timeout: Duration,
+) -> Option<Duration> {
+    match next_wakeup_ns {
+        None if backlog == 0 => Some(poll_timeout),
+        None => Some(poll_timeout.min(Duration::from_millis(1))),
+        Some(t) => {
+            let wait = Duration::from_nanos(t.saturating_sub(now_ns));
+            (wait >= MIN_SLEEP).then(|| wait.min(poll_timeout))
+        }
     }
 }
 
@@ -480,9 +571,11 @@ impl SessionBackend for WorkerHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::PipelineConfig;
-    use crate::session::AccessKey;
+    use crate::pipeline::{PipelineConfig, SchedulerConfig};
+    use crate::session::{AccessKey, SessionQos};
+    use crate::wire::EtherType;
     use crate::wire::EthernetAddress;
+    use crate::wire::frame::{L2Header, build_ipv4_udp};
     use std::net::Ipv4Addr;
 
     const GW: EthernetAddress = EthernetAddress([0x02, 0, 0x5e, 0, 1, 1]);
@@ -490,6 +583,10 @@ mod tests {
     const SUB_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x11]);
 
     fn worker() -> (Worker<MemoryPort>, Arc<WorkerShared>) {
+        worker_with(None)
+    }
+
+    fn worker_with(qos: Option<SchedulerConfig>) -> (Worker<MemoryPort>, Arc<WorkerShared>) {
         let cfg = PipelineConfig {
             access_ports: vec![0],
             core_port: 1,
@@ -506,7 +603,11 @@ mod tests {
             MemoryPort::new(0, EthernetAddress([2, 0, 0, 0, 0xa0, 0])),
             MemoryPort::new(1, CORE_MAC),
         ];
-        let w = Worker::new(Pipeline::new(cfg, 7), ports, 1, shared.clone(), None);
+        let pipeline = match qos {
+            Some(q) => Pipeline::with_qos(cfg, 7, q),
+            None => Pipeline::new(cfg, 7),
+        };
+        let w = Worker::new(pipeline, ports, 1, shared.clone(), None);
         (w, shared)
     }
 
@@ -564,6 +665,7 @@ mod tests {
             },
             ipv4: Ipv4Addr::new(100, 64, 0, 10),
             gate_open: true,
+            qos: crate::session::SessionQos::UNLIMITED,
             counters: UsageCounters::default(),
         };
         shared.commands.push(SessionCommand::Upsert(entry)).unwrap();
@@ -598,6 +700,7 @@ mod tests {
             },
             ipv4: Ipv4Addr::new(100, 64, 0, 11),
             gate_open: true,
+            qos: crate::session::SessionQos::UNLIMITED,
             counters: UsageCounters::default(),
         };
         assert!(h.upsert(entry));
@@ -607,5 +710,114 @@ mod tests {
         shared.waker.wake();
         let w = t.join().unwrap();
         assert_eq!(w.pipeline().session_count(), 0);
+    }
+
+    #[test]
+    fn idle_timeout_follows_the_shaper() {
+        let poll = Duration::from_millis(5);
+        // Nothing queued: the configured poll timeout.
+        assert_eq!(idle_timeout(1_000, None, 0, poll), Some(poll));
+        // A release in 300 us: sleep exactly until then, not a whole poll timeout.
+        assert_eq!(
+            idle_timeout(1_000, Some(301_000), 3, poll),
+            Some(Duration::from_micros(300))
+        );
+        // A release later than the poll timeout: the poll timeout.
+        assert_eq!(idle_timeout(0, Some(50_000_000), 3, poll), Some(poll));
+        // A release due now or within the timer slack: keep polling.
+        assert_eq!(idle_timeout(1_000, Some(1_000), 3, poll), None);
+        assert_eq!(idle_timeout(1_000, Some(500), 3, poll), None);
+        assert_eq!(idle_timeout(0, Some(49_999), 3, poll), None);
+        assert_eq!(
+            idle_timeout(0, Some(50_000), 3, poll),
+            Some(Duration::from_micros(50))
+        );
+        // Backlog without a known release time: re-check within 1 ms.
+        assert_eq!(
+            idle_timeout(0, None, 3, poll),
+            Some(Duration::from_millis(1))
+        );
+    }
+
+    #[test]
+    fn shaped_downstream_leaves_at_the_rate_through_run_once() {
+        let (mut w, shared) = worker_with(Some(SchedulerConfig {
+            max_subscribers: 4,
+            max_packets: 64,
+            ..SchedulerConfig::default()
+        }));
+        let entry = SessionEntry {
+            id: 5,
+            access: AccessKey {
+                port: 0,
+                svlan: 0,
+                cvlan: 100,
+                mac: SUB_MAC,
+            },
+            ipv4: Ipv4Addr::new(100, 64, 0, 10),
+            gate_open: true,
+            qos: SessionQos {
+                dl_rate_bps: Some(1_000_000),
+                ul_rate_bps: None,
+            },
+            counters: UsageCounters::default(),
+        };
+        shared.commands.push(SessionCommand::Upsert(entry)).unwrap();
+        w.run_once(0);
+        // Five 1028-byte IPv4 packets from the next hop.
+        let l2 = L2Header {
+            dst: CORE_MAC,
+            src: EthernetAddress([0x52, 0x54, 0, 0xaa, 0xbb, 0xcc]),
+            svlan: None,
+            cvlan: None,
+            ethertype: EtherType::Ipv4,
+        };
+        let frame = build_ipv4_udp(
+            &l2,
+            Ipv4Addr::new(203, 0, 113, 5),
+            entry.ipv4,
+            53,
+            40000,
+            64,
+            &[0u8; 1000],
+        );
+        for _ in 0..5 {
+            w.ports_mut()[1].inject(&frame);
+        }
+        // The full bucket (3028 bytes) lets two go at once, the rest wait for tokens.
+        assert!(w.run_once(1_000) > 0);
+        assert_eq!(w.ports_mut()[0].drain().len(), 2);
+        assert_eq!(w.pipeline().shaped_backlog(), 3);
+        let next = w.pipeline().shaper_next_wakeup_ns().unwrap();
+        assert!(next > 1_000);
+        assert_eq!(w.run_once(next - 2_048), 0, "idle until the release");
+        assert_eq!(w.ports_mut()[0].drain().len(), 0);
+        // At the release time one more leaves: 1028 bytes every 8.224 ms at 1 Mbit/s.
+        assert_eq!(w.run_once(next), 1);
+        assert_eq!(w.ports_mut()[0].drain().len(), 1);
+        let after = w.pipeline().shaper_next_wakeup_ns().unwrap();
+        assert!(
+            (after - next).abs_diff(8_224_000) <= 1_024,
+            "{}",
+            after - next
+        );
+        w.publish();
+        let [backlog, free, pool, unshaped] = shared.stats.qos_totals();
+        assert_eq!((backlog, free, pool, unshaped), (2, 62, 64, 0));
+        let q = shared.stats.qos_sessions();
+        assert_eq!(q.len(), 1);
+        assert_eq!(q[0].classes.unwrap()[3].conformed_packets, 3);
+        assert_eq!(shared.stats.port(0).tx_packets, 3);
+        // Removal hands the queued frames back to the pool.
+        shared.commands.push(SessionCommand::Remove(5)).unwrap();
+        w.run_once(next + 1);
+        assert_eq!(w.pipeline().qos_pool(), Some((64, 64)));
+        assert_eq!(
+            shared
+                .removed
+                .pop()
+                .map(|(id, c)| (id, c.map(|c| c.dl_packets))),
+            Some((5, Some(3)))
+        );
     }
 }

@@ -13,6 +13,13 @@
 //! session address leaves on the session's access port with TTL decremented, the session's
 //! VLAN tags pushed, source = gateway MAC, destination = subscriber MAC.
 //!
+//! QoS (a pipeline built with [`Pipeline::with_qos`]; see the `qos` module): a downstream
+//! frame of a session with a downlink rate is rewritten as above, then queued in the
+//! per-subscriber shaper (class from its DSCP) with verdict [`Verdict::Queued`], and sent
+//! later by [`Pipeline::drain_shaped`] at the session's rate. An upstream frame of a session
+//! with an uplink rate passes an srTCM policer (colour-blind); red is dropped as
+//! [`DropReason::Policed`]. Sessions without a rate take exactly the path described above.
+//!
 //! A burst is processed in stages (parse all, hash all keys, probe all, then act), so the
 //! table probes of one burst overlap in the memory system. No allocation, no panics.
 
@@ -26,12 +33,15 @@ use crate::session::{SessionEntry, SessionId};
 use crate::wire::EthernetAddress;
 
 mod process;
+mod qos;
 mod ratelimit;
 #[cfg(test)]
 mod tests;
 
 pub use process::Pipeline;
+pub use qos::SessionQosStats;
 pub use ratelimit::TokenBucket;
+pub use vbng_qos::scheduler::SchedulerConfig;
 
 /// Frames processed per stage batch; `process_burst` takes any number and works in chunks.
 pub const BURST: usize = 32;
@@ -70,6 +80,10 @@ pub enum Verdict {
     ToControlPlane,
     /// Discard the frame; the reason is already counted in [`Counters::drops`].
     Drop(DropReason),
+    /// The frame was queued in the downstream shaper and will leave through
+    /// [`Pipeline::drain_shaped`]. The caller's frame slot now holds a spare, empty buffer
+    /// from the shaper's pool: do nothing with it (it is reused for the next receive).
+    Queued,
 }
 
 /// Why a frame was dropped. `#[repr(usize)]` indexes [`Counters::drops`].
@@ -99,11 +113,16 @@ pub enum DropReason {
     /// Consumed by the pipeline itself, not an error: an ARP reply from the next hop that
     /// taught its MAC address.
     Consumed,
+    /// Upstream frame above the session's uplink rate (srTCM colour red).
+    Policed,
+    /// Downstream frame of a shaped session whose class queue (or the shaper's frame pool)
+    /// was full.
+    QosQueueFull,
 }
 
 impl DropReason {
     /// Number of reasons (length of [`Counters::drops`]).
-    pub const COUNT: usize = 11;
+    pub const COUNT: usize = 13;
     /// Every reason, in index order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
         DropReason::Malformed,
@@ -117,6 +136,8 @@ impl DropReason {
         DropReason::UnsupportedEtherType,
         DropReason::TxFull,
         DropReason::Consumed,
+        DropReason::Policed,
+        DropReason::QosQueueFull,
     ];
 
     /// snake_case label for metrics (`reason="anti_spoof"`).
@@ -133,6 +154,8 @@ impl DropReason {
             DropReason::UnsupportedEtherType => "unsupported_ether_type",
             DropReason::TxFull => "tx_full",
             DropReason::Consumed => "consumed",
+            DropReason::Policed => "policed",
+            DropReason::QosQueueFull => "qos_queue_full",
         }
     }
 
@@ -181,6 +204,10 @@ pub struct Counters {
     pub dl_forwarded: u64,
     /// Session commands rejected (access key or address owned by another session).
     pub session_rejects: u64,
+    /// Times a session's downlink rate could not be applied because every shaper
+    /// (`SchedulerConfig::max_subscribers`) was in use: the session forwards unshaped until
+    /// an upsert finds a free one.
+    pub qos_unshaped: u64,
 }
 
 impl Default for Counters {
@@ -196,6 +223,7 @@ impl Default for Counters {
             ul_forwarded: 0,
             dl_forwarded: 0,
             session_rejects: 0,
+            qos_unshaped: 0,
         }
     }
 }

@@ -2,7 +2,13 @@
 
 use core::net::Ipv4Addr;
 
-use super::{BURST, Counters, DropReason, PipelineConfig, SessionCommand, TokenBucket, Verdict};
+use alloc::boxed::Box;
+
+use super::qos::{QosState, SessionQosStats, Shaped};
+use super::{
+    BURST, Counters, DropReason, PipelineConfig, SchedulerConfig, SessionCommand, TokenBucket,
+    Verdict,
+};
 use crate::packet::{Frame, MAX_PORTS, PortId};
 use crate::session::{
     AccessKey, SessionEntry, SessionError, SessionId, SessionTable, Slot, UsageCounters,
@@ -46,7 +52,8 @@ const META_INIT: Meta = Meta {
     slot: NO_SLOT,
 };
 
-/// One worker's pipeline: configuration, session table, next-hop state, counters.
+/// One worker's pipeline: configuration, session table, next-hop state, counters, and
+/// optionally the QoS state (shaper, frame pool, policers).
 /// Single-threaded; the host applies [`SessionCommand`]s between bursts.
 #[derive(Debug)]
 pub struct Pipeline {
@@ -57,10 +64,14 @@ pub struct Pipeline {
     next_hop_mac: Option<EthernetAddress>,
     last_arp_ns: Option<u64>,
     redirect: TokenBucket,
+    qos: Option<Box<QosState>>,
+    /// Latest time seen (for commands applied without one).
+    now_ns: u64,
 }
 
 impl Pipeline {
-    /// A pipeline with an empty session table hashed with `hash_seed`.
+    /// A pipeline with an empty session table hashed with `hash_seed`, without QoS: session
+    /// rates are ignored.
     pub fn new(cfg: PipelineConfig, hash_seed: u64) -> Self {
         let access_mask = cfg
             .access_ports
@@ -75,7 +86,24 @@ impl Pipeline {
             counters: Counters::default(),
             next_hop_mac: None,
             last_arp_ns: None,
+            qos: None,
+            now_ns: 0,
         }
+    }
+
+    /// A pipeline that applies session rates ([`crate::session::SessionQos`]): downstream
+    /// shaping through a scheduler built from `qos` and a pool of `qos.max_packets` frame
+    /// buffers (all allocated here, [`crate::packet::BUFFER_LEN`] bytes each), upstream
+    /// policing. At most `qos.max_subscribers` sessions are shaped at once.
+    pub fn with_qos(cfg: PipelineConfig, hash_seed: u64, qos: SchedulerConfig) -> Self {
+        let mut p = Pipeline::new(cfg, hash_seed);
+        p.qos = Some(Box::new(QosState::new(qos)));
+        p
+    }
+
+    /// True if the pipeline was built with QoS.
+    pub fn has_qos(&self) -> bool {
+        self.qos.is_some()
     }
 
     /// The configuration.
@@ -127,6 +155,8 @@ impl Pipeline {
     /// Applies a session command. `Remove` returns the session's final counters (None if it
     /// did not exist); `Upsert` returns None (a rejected upsert is counted in
     /// [`Counters::session_rejects`]; use [`Pipeline::try_upsert`] to see the error).
+    /// Rate changes take effect at the latest time the pipeline has seen; see
+    /// [`Pipeline::apply_at`].
     pub fn apply(&mut self, cmd: SessionCommand) -> Option<UsageCounters> {
         match cmd {
             SessionCommand::Upsert(e) => {
@@ -134,14 +164,32 @@ impl Pipeline {
                 let _ = self.try_upsert(e);
                 None
             }
-            SessionCommand::Remove(id) => self.sessions.remove(id).map(|e| e.counters),
+            SessionCommand::Remove(id) => {
+                if let (Some(q), Some(slot)) = (self.qos.as_mut(), self.sessions.lookup_id(id)) {
+                    q.remove(slot, &mut self.counters);
+                }
+                self.sessions.remove(id).map(|e| e.counters)
+            }
         }
     }
 
-    /// Inserts or updates a session, returning why it was refused.
+    /// [`Pipeline::apply`] at time `now_ns` (the clock of [`Pipeline::process_burst`]):
+    /// a new or changed rate starts from a full bucket / keeps its tokens as of `now_ns`.
+    pub fn apply_at(&mut self, now_ns: u64, cmd: SessionCommand) -> Option<UsageCounters> {
+        self.tick(now_ns);
+        self.apply(cmd)
+    }
+
+    /// Inserts or updates a session, returning why it was refused. With QoS, the entry's
+    /// rates apply at once; a changed downlink rate keeps the packets already queued.
     pub fn try_upsert(&mut self, entry: SessionEntry) -> Result<(), SessionError> {
         match self.sessions.upsert(entry) {
-            Ok(_) => Ok(()),
+            Ok(slot) => {
+                if let Some(q) = self.qos.as_mut() {
+                    q.configure(self.now_ns, slot, &entry, &mut self.counters);
+                }
+                Ok(())
+            }
             Err(e) => {
                 self.counters.session_rejects += 1;
                 Err(e)
@@ -149,10 +197,62 @@ impl Pipeline {
         }
     }
 
+    #[inline]
+    fn tick(&mut self, now_ns: u64) {
+        self.now_ns = self.now_ns.max(now_ns);
+    }
+
+    /// Sends up to `budget` shaped frames whose subscriber's token bucket allows them at
+    /// `now_ns` (strict priority for class 0, DRR among the others, round robin among
+    /// subscribers) through `out(port, frame bytes)`, which returns whether the port took
+    /// the frame; tx, tx errors and usage are counted here. Returns the frames dequeued.
+    /// Without QoS, does nothing. Never allocates.
+    pub fn drain_shaped(
+        &mut self,
+        now_ns: u64,
+        budget: usize,
+        out: &mut dyn FnMut(PortId, &[u8]) -> bool,
+    ) -> usize {
+        self.tick(now_ns);
+        match self.qos.as_mut() {
+            Some(q) if q.backlog() > 0 => {
+                q.drain(now_ns, budget, &mut self.sessions, &mut self.counters, out)
+            }
+            _ => 0,
+        }
+    }
+
+    /// Frames waiting in the shaper (0 without QoS).
+    pub fn shaped_backlog(&self) -> u32 {
+        self.qos.as_ref().map_or(0, |q| q.backlog())
+    }
+
+    /// When [`Pipeline::drain_shaped`] can next send something, if frames wait for tokens:
+    /// the host sleeps no longer than this.
+    pub fn shaper_next_wakeup_ns(&self) -> Option<u64> {
+        self.qos
+            .as_ref()
+            .filter(|q| q.backlog() > 0)
+            .and_then(|q| q.next_wakeup_ns())
+    }
+
+    /// Free and total buffers of the shaper's frame pool (None without QoS).
+    pub fn qos_pool(&self) -> Option<(usize, usize)> {
+        self.qos.as_ref().map(|q| q.pool())
+    }
+
+    /// QoS counters of every session that has a rate (or had one: counters survive a lifted
+    /// limit until the session is removed). Empty without QoS.
+    pub fn qos_stats(&self) -> impl Iterator<Item = SessionQosStats> + '_ {
+        self.qos.iter().flat_map(|q| q.stats())
+    }
+
     /// Processes `frames[..n]` in place, writing `verdicts[..n]`, where
     /// `n = min(frames.len(), verdicts.len())`. Frames with `Forward` were rewritten and are
-    /// ready to send; `ToControlPlane` frames are unchanged. Never panics, never allocates.
+    /// ready to send; `ToControlPlane` frames are unchanged; a `Queued` frame was swapped
+    /// into the shaper and its slot holds a spare buffer. Never panics, never allocates.
     pub fn process_burst(&mut self, now_ns: u64, frames: &mut [Frame], verdicts: &mut [Verdict]) {
+        self.tick(now_ns);
         let n = frames.len().min(verdicts.len());
         let mut start = 0;
         while start < n {
@@ -196,7 +296,7 @@ impl Pipeline {
             match m.stage {
                 Stage::Done => {}
                 Stage::Upstream => *v = self.upstream(now_ns, f, m),
-                Stage::Downstream => *v = self.downstream(f, m),
+                Stage::Downstream => *v = self.downstream(now_ns, f, m),
             }
         }
     }
@@ -274,6 +374,7 @@ impl Pipeline {
             return self.redirect(now_ns);
         };
         let (sess_ip, gate_open) = (entry.ipv4, entry.gate_open);
+        let policed = entry.qos.ul_rate_bps.is_some();
         let l3 = m.l3;
         let data = frame.data();
         if data.get(..6) != Some(&self.cfg.gateway_mac.0[..]) {
@@ -296,6 +397,12 @@ impl Pipeline {
             return self.drop(DropReason::NextHopUnresolved);
         };
         let total = usize::from(h.total_len());
+        if policed
+            && let Some(q) = self.qos.as_mut()
+            && !q.police(now_ns, m.slot, total as u32)
+        {
+            return self.drop(DropReason::Policed);
+        }
         // Drop Ethernet padding, decrement TTL, then replace the tagged header by an
         // untagged one ending right before the IPv4 header.
         frame.truncate(l3 + total);
@@ -317,11 +424,17 @@ impl Pipeline {
         Verdict::Forward(self.cfg.core_port)
     }
 
-    fn downstream(&mut self, frame: &mut Frame, m: &Meta) -> Verdict {
+    fn downstream(&mut self, now_ns: u64, frame: &mut Frame, m: &Meta) -> Verdict {
         let Some(entry) = self.sessions.entry(m.slot) else {
             return self.drop(DropReason::NoSession);
         };
         let (access, gate_open) = (entry.access, entry.gate_open);
+        // Shaped: the session has a downlink rate, or a lifted limit is still draining (its
+        // new frames queue behind the old ones to keep their order).
+        let shaped = self
+            .qos
+            .as_ref()
+            .is_some_and(|q| entry.qos.dl_rate_bps.is_some() || q.any_draining());
         if !gate_open {
             return self.drop(DropReason::GateClosed);
         }
@@ -333,6 +446,7 @@ impl Pipeline {
             return self.drop(DropReason::TtlExceeded);
         }
         let total = usize::from(h.total_len());
+        let dscp = h.tos() >> 2;
         frame.truncate(l3 + total);
         if let Some(Ok(h)) = frame.data_mut().get_mut(l3..).map(ipv4::Header::parse_mut) {
             h.decrement_ttl();
@@ -357,6 +471,14 @@ impl Pipeline {
             return self.drop(DropReason::Malformed);
         }
         l2.emit(frame.data_mut());
+        if shaped && let Some(q) = self.qos.as_mut() {
+            match q.enqueue(now_ns, m.slot, frame, total as u32, dscp, access.port) {
+                // Usage and forwarding are counted when the frame leaves the shaper.
+                Shaped::Queued => return Verdict::Queued,
+                Shaped::Full => return self.drop(DropReason::QosQueueFull),
+                Shaped::Bypass => {}
+            }
+        }
         if let Some(e) = self.sessions.entry_mut(m.slot) {
             e.counters.dl_packets += 1;
             e.counters.dl_bytes += total as u64;
@@ -401,6 +523,7 @@ impl Pipeline {
     /// Frames the pipeline originates: an ARP request for the next hop on the core port,
     /// while it is unresolved, at most once per [`PipelineConfig::arp_retry_ns`].
     pub fn drain_generated(&mut self, now_ns: u64, out: &mut dyn FnMut(PortId, &[u8])) {
+        self.tick(now_ns);
         if self.next_hop_mac.is_some() || self.cfg.next_hop == Ipv4Addr::UNSPECIFIED {
             return;
         }

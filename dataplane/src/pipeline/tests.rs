@@ -54,6 +54,7 @@ fn sub(n: u8, port: PortId, svlan: u16, cvlan: u16) -> SessionEntry {
         },
         ipv4: Ipv4Addr::new(100, 64, 0, n),
         gate_open: true,
+        qos: crate::session::SessionQos::UNLIMITED,
         counters: UsageCounters::default(),
     }
 }

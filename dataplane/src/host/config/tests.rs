@@ -31,6 +31,63 @@ fn defaults_match_the_contract() {
     assert_eq!(c.core_port.name, "core");
     assert_eq!(c.core_port_id(), 1);
     assert_eq!(c.worker, WorkerConfig::default());
+    assert_eq!(c.qos, QosConfig::default());
+    let sched = c.qos.scheduler_config().unwrap();
+    assert_eq!(sched.max_subscribers, 4096);
+    assert_eq!(sched.max_packets, 16384);
+    assert_eq!(sched.class_queue_limit, [64, 256, 256, 256]);
+    assert_eq!(sched.drr_quantum, [0, 6056, 3028, 1514]);
+    assert_eq!(sched.port_rate_bps, None);
+}
+
+#[test]
+fn qos_section_is_read_and_checked() {
+    let text = format!(
+        "{MINIMAL}[qos]\nmax_shaped_sessions = 10\nframe_pool = 1000\nclass_queue_limit = [8, 16, 32, 64]\ndrr_quantum = [0, 3000, 2000, 1000]\n"
+    );
+    let c = load(&text).unwrap();
+    assert_eq!(
+        c.qos,
+        QosConfig {
+            enabled: true,
+            max_shaped_sessions: 10,
+            frame_pool: 1000,
+            class_queue_limit: [8, 16, 32, 64],
+            drr_quantum: [0, 3000, 2000, 1000],
+        }
+    );
+    let off = load(&format!("{MINIMAL}[qos]\nenabled = false\n")).unwrap();
+    assert_eq!(off.qos.scheduler_config(), None);
+
+    let e = load(&format!(
+        "{MINIMAL}[qos]\nframe_pool = 100\nclass_queue_limit = [8, 16, 32, 200]\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with("/etc/x.toml: key qos.class_queue_limit: expected 4 packet counts"),
+        "{e}"
+    );
+    assert!(e.ends_with("found 200"), "{e}");
+    let e = load(&format!("{MINIMAL}[qos]\ndrr_quantum = [0, 1, 2, 3]\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("/etc/x.toml: key qos.drr_quantum: "), "{e}");
+    let e = load(&format!("{MINIMAL}[qos]\nclass_queue_limit = [1, 2, 3]\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("/etc/x.toml: key qos.class_queue_limit: "),
+        "{e}"
+    );
+    assert!(!e.contains('\n'), "{e}");
+    let e = load(&format!("{MINIMAL}[qos]\nmax_shaped_sessions = 0\n"))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "/etc/x.toml: key qos.max_shaped_sessions: expected an integer between 1 and 1048576, found 0"
+    );
 }
 
 #[test]
@@ -240,4 +297,6 @@ fn example_config_loads() {
     assert_eq!(c.origin, path.display().to_string());
     assert!(!c.access_ports.is_empty());
     assert_eq!(c.pfcp.listen, "127.0.0.2:8805".parse().unwrap());
+    // The example documents the defaults.
+    assert_eq!(c.qos, QosConfig::default());
 }

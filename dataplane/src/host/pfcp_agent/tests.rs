@@ -300,6 +300,7 @@ fn establishment_installs_the_subscriber() {
         },
         ipv4: SUB_IP,
         gate_open: true,
+        qos: crate::session::SessionQos::UNLIMITED,
         counters: UsageCounters::default(),
     };
     assert_eq!(b.log, vec![SessionCommand::Upsert(expected)]);
@@ -987,3 +988,5 @@ fn restarted_cp_reusing_old_cp_seids_neither_hijacks_nor_blocks() {
     assert_eq!((a.session_count(), b.pipeline.session_count()), (3, 3));
     assert_eq!(b.traffic(10), [Verdict::Forward(2), Verdict::Forward(1)]);
 }
+
+mod qos;

@@ -8,7 +8,7 @@ use vbng_cups::pfcp::{
 };
 
 use crate::packet::PortId;
-use crate::session::{AccessKey, SessionEntry, SessionId, UsageCounters};
+use crate::session::{AccessKey, SessionEntry, SessionId, SessionQos, UsageCounters};
 use crate::wire::EthernetAddress;
 
 /// Why a set of rules cannot be installed; becomes a Cause.
@@ -99,6 +99,7 @@ pub fn derive_entry(
     let mut access = None;
     let (mut ul_ip, mut dl_ip) = (None, None);
     let mut gate_open = true;
+    let mut qos = SessionQos::UNLIMITED;
     for pdr in &rules.pdrs {
         let uplink = pdr.pdi.source_interface == Interface::Access;
         if let Some(ue) = pdr.pdi.ue_ip_address.and_then(|u| u.ipv4) {
@@ -159,6 +160,13 @@ pub fn derive_entry(
             } else {
                 qer.gate_status.dl_open
             };
+            if let Some(mbr) = qer.mbr {
+                if uplink {
+                    qos.ul_rate_bps = apply_mbr(qos.ul_rate_bps, mbr.ul_kbps);
+                } else {
+                    qos.dl_rate_bps = apply_mbr(qos.dl_rate_bps, mbr.dl_kbps);
+                }
+            }
         }
     }
     let access = access.ok_or(RuleError::NoAccessMatch)?;
@@ -172,8 +180,21 @@ pub fn derive_entry(
         access,
         ipv4,
         gate_open,
+        qos,
         counters: UsageCounters::default(),
     })
+}
+
+/// The rate limit after applying one more QER MBR field of `kbps` to `current`: MBR is in
+/// kbit/s (TS 29.244 8.2.8), the session rate in bit/s; 0 means "no limit" (the control
+/// plane sends MBR ul=0, dl=0 to lift a limit, because an Update QER without MBR means
+/// "unchanged"); with several QERs on one direction the smallest limit wins. Pure.
+pub fn apply_mbr(current: Option<u64>, kbps: u64) -> Option<u64> {
+    if kbps == 0 {
+        return current;
+    }
+    let bps = kbps.saturating_mul(1000);
+    Some(current.map_or(bps, |c| c.min(bps)))
 }
 
 /// Usage reports for the volume-measuring URRs of a deleted session. Pure.
