@@ -5,8 +5,38 @@
 //! | GET | `/sessions` | JSON array of [`SessionView`] |
 //! | GET | `/sessions/{id}` | one [`SessionView`], 404 if unknown |
 //! | DELETE | `/sessions/{id}` | 204, 404 if unknown |
+//! | PATCH | `/sessions/{id}` | body [`SessionPatch`]; 200 with the updated [`SessionView`], see below |
 //! | GET | `/user-planes` | JSON array of [`UserPlaneView`] |
 //! | GET | `/metrics` | Prometheus text format |
+//!
+//! Errors are JSON `{"error": "<one line>"}`.
+//!
+//! # `PATCH /sessions/{id}`: live rate change
+//!
+//! ```text
+//! {"rate": {"up_kbps": 20000, "down_kbps": 100000}}   peak rates, kbit/s
+//! {"rate": null}                                      no limit
+//! ```
+//!
+//! The control plane sends the session's user plane one PFCP Session
+//! Modification Request with Update QER 1 carrying the MBR (an unlimited
+//! rate is sent as MBR UL = 0, DL = 0: 0 means "no limit", see
+//! [`crate::cups::program`]). A 0 in one direction lifts the limit in that
+//! direction only; `{"up_kbps": 0, "down_kbps": 0}` is the same as `null`.
+//! Rates up to 2^40 - 1 kbit/s (the MBR field) are accepted.
+//!
+//! | status | when | body |
+//! |---|---|---|
+//! | 200 | the user plane accepted | the [`SessionView`], `rate` updated |
+//! | 400 | body is not valid JSON, lacks `rate`, has unknown keys or a rate out of range | `{"error"}` naming what was expected |
+//! | 404 | no session with this id | `{"error"}` |
+//! | 409 | the session is not `active` (establishing, user plane down, deleting), or another rate change of it is in flight | `{"error"}` |
+//! | 502 | the user plane refused (a PFCP cause) or did not answer | `{"error", "pfcp_cause": 64, "pfcp_cause_name": "RequestRejected"}`; both `null` on a timeout |
+//! | 503 | the service shut down before the user plane answered | `{"error"}` |
+//!
+//! On every failure the session keeps its previous rate. Outcomes of the
+//! PFCP exchange are counted in `vbng_cp_session_modifications_total{result}`
+//! (`ok`, `refused`, `timeout`).
 //!
 //! - [`model`]: the JSON types (shared with `vbngctl`).
 //! - [`routes`]: the handlers and [`router`].
@@ -14,5 +44,5 @@
 pub mod model;
 pub mod routes;
 
-pub use model::{SessionView, UsageView, UserPlaneView};
+pub use model::{RateView, SessionPatch, SessionView, UsageView, UserPlaneView};
 pub use routes::{ApiState, router, serve};

@@ -2,8 +2,10 @@
 
 use std::net::Ipv4Addr;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+use vbng_cups::pfcp::ie::rules::MBR_MAX_KBPS;
 
+use crate::aaa::Rate;
 use crate::cups::Usage;
 
 /// One subscriber session.
@@ -39,6 +41,84 @@ pub struct SessionView {
     pub up_seid: Option<u64>,
     /// Last usage report.
     pub last_usage: Option<UsageView>,
+    /// Peak rates programmed on the user plane (the QER MBR); `null` when
+    /// unlimited. From the subscriber file at establishment, changed live
+    /// by `PATCH /sessions/{id}`.
+    #[serde(default)]
+    pub rate: Option<RateView>,
+}
+
+/// Peak rates of one session, kbit/s (bit/s = kbit/s * 1000, on the IPv4
+/// packet). A 0 means no limit in that direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateView {
+    /// Uplink (subscriber -> core) rate, kbit/s.
+    pub up_kbps: u64,
+    /// Downlink (core -> subscriber) rate, kbit/s.
+    pub down_kbps: u64,
+}
+
+impl From<Rate> for RateView {
+    fn from(r: Rate) -> Self {
+        RateView {
+            up_kbps: r.up_kbps,
+            down_kbps: r.down_kbps,
+        }
+    }
+}
+
+impl From<RateView> for Rate {
+    fn from(r: RateView) -> Self {
+        Rate {
+            up_kbps: r.up_kbps,
+            down_kbps: r.down_kbps,
+        }
+    }
+}
+
+/// Body of `PATCH /sessions/{id}`: `{"rate": {"up_kbps": N, "down_kbps": N}}`
+/// sets the peak rates, `{"rate": null}` lifts the limit. The `rate` key is
+/// required (an empty object is refused rather than read as "unlimited").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionPatch {
+    /// The new rate; `None` (JSON `null`) for unlimited.
+    #[serde(deserialize_with = "required_option")]
+    pub rate: Option<RateView>,
+}
+
+/// An `Option` field that must be present (`null` allowed): serde's
+/// default would read a missing key as `None`.
+fn required_option<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d)
+}
+
+impl SessionPatch {
+    /// Parse and check a PATCH body; the error is one line saying what was
+    /// expected and what was wrong. A rate of 0/0 is read as unlimited.
+    pub fn parse(body: &[u8]) -> Result<Option<Rate>, String> {
+        const EXPECTED: &str =
+            r#"expected {"rate": {"up_kbps": N, "down_kbps": N}} or {"rate": null}"#;
+        let patch: SessionPatch =
+            serde_json::from_slice(body).map_err(|e| format!("bad PATCH body: {e}; {EXPECTED}"))?;
+        let Some(r) = patch.rate else {
+            return Ok(None);
+        };
+        for (key, v) in [("up_kbps", r.up_kbps), ("down_kbps", r.down_kbps)] {
+            if v > MBR_MAX_KBPS {
+                return Err(format!(
+                    "bad PATCH body: rate.{key} = {v} exceeds the PFCP MBR maximum of \
+                     {MBR_MAX_KBPS} kbit/s; use 0 or null for no limit"
+                ));
+            }
+        }
+        Ok((r.up_kbps != 0 || r.down_kbps != 0).then(|| r.into()))
+    }
 }
 
 /// Traffic volume of one session.
@@ -80,4 +160,55 @@ pub struct UserPlaneView {
     pub last_heartbeat_age_s: Option<f64>,
     /// Sessions on this user plane.
     pub sessions: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patch_bodies() {
+        let rate = |up, down| {
+            Some(Rate {
+                up_kbps: up,
+                down_kbps: down,
+            })
+        };
+        assert_eq!(
+            SessionPatch::parse(br#"{"rate": {"up_kbps": 20000, "down_kbps": 100000}}"#),
+            Ok(rate(20_000, 100_000))
+        );
+        assert_eq!(SessionPatch::parse(br#"{"rate": null}"#), Ok(None));
+        assert_eq!(
+            SessionPatch::parse(br#"{"rate": {"up_kbps": 0, "down_kbps": 0}}"#),
+            Ok(None)
+        );
+        assert_eq!(
+            SessionPatch::parse(br#"{"rate": {"up_kbps": 0, "down_kbps": 5000}}"#),
+            Ok(rate(0, 5000))
+        );
+        for bad in [
+            &b"{"[..],
+            b"",
+            b"{}",
+            br#"{"rate": {"up_kbps": 1}}"#,
+            br#"{"rate": {"up_kbps": -1, "down_kbps": 1}}"#,
+            br#"{"rate": {"up_kbps": 1, "down_kbps": 1, "burst": 3}}"#,
+            br#"{"rate": null, "gate": "closed"}"#,
+            br#"{"rate": {"up_kbps": 1099511627776, "down_kbps": 1}}"#,
+            br#"[1]"#,
+        ] {
+            let e = SessionPatch::parse(bad).unwrap_err();
+            assert!(e.starts_with("bad PATCH body: "), "{e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+        assert!(
+            SessionPatch::parse(b"{}")
+                .unwrap_err()
+                .contains("missing field `rate`")
+        );
+        // vbngctl sends what the service reads.
+        let body = serde_json::to_vec(&SessionPatch { rate: None }).unwrap();
+        assert_eq!(body, br#"{"rate":null}"#);
+    }
 }

@@ -2,15 +2,17 @@
 
 use axum::Json;
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::sync::watch;
 
-use super::model::{SessionView, UserPlaneView};
+use super::model::{SessionPatch, SessionView, UserPlaneView};
+use crate::cups::CupsError;
 use crate::metrics::{Metrics, encode};
-use crate::session::{DeleteError, Sessions};
+use crate::session::{DeleteError, RateChangeError, Sessions};
 
 /// State shared by the handlers.
 #[derive(Debug, Clone)]
@@ -25,7 +27,10 @@ pub struct ApiState {
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/sessions", get(list_sessions))
-        .route("/sessions/{id}", get(get_session).delete(delete_session))
+        .route(
+            "/sessions/{id}",
+            get(get_session).delete(delete_session).patch(patch_session),
+        )
         .route("/user-planes", get(list_user_planes))
         .route("/metrics", get(metrics))
         .with_state(state)
@@ -62,6 +67,38 @@ async fn delete_session(State(st): State<ApiState>, Path(id): Path<u64>) -> Resp
     }
 }
 
+async fn patch_session(State(st): State<ApiState>, Path(id): Path<u64>, body: Bytes) -> Response {
+    let rate = match SessionPatch::parse(&body) {
+        Ok(r) => r,
+        Err(reason) => return error(StatusCode::BAD_REQUEST, reason),
+    };
+    match st.sessions.set_rate(id, rate).await {
+        Ok(v) => Json(v).into_response(),
+        Err(RateChangeError::NotFound(id)) => not_found(id),
+        Err(e @ (RateChangeError::NotActive { .. } | RateChangeError::InProgress(_))) => {
+            error(StatusCode::CONFLICT, e.to_string())
+        }
+        Err(e @ RateChangeError::Interrupted(_)) => {
+            error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+        }
+        Err(ref e @ RateChangeError::UserPlane { ref source, .. }) => {
+            let cause = match source {
+                CupsError::Rejected { cause, .. } => Some(*cause),
+                _ => None,
+            };
+            (
+                StatusCode::BAD_GATEWAY,
+                Json(serde_json::json!({
+                    "error": e.to_string(),
+                    "pfcp_cause": cause.map(u8::from),
+                    "pfcp_cause_name": cause.map(|c| format!("{c:?}")),
+                })),
+            )
+                .into_response()
+        }
+    }
+}
+
 async fn list_user_planes(State(st): State<ApiState>) -> Json<Vec<UserPlaneView>> {
     let views = st
         .sessions
@@ -85,9 +122,10 @@ async fn metrics(State(st): State<ApiState>) -> Response {
 }
 
 fn not_found(id: u64) -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        Json(serde_json::json!({ "error": format!("no session with id {id}") })),
-    )
-        .into_response()
+    error(StatusCode::NOT_FOUND, format!("no session with id {id}"))
+}
+
+/// `{"error": "<one line>"}` with `status`.
+fn error(status: StatusCode, message: String) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
 }

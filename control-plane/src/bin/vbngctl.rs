@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use vbng_cp::api::model::{SessionView, UserPlaneView};
-use vbng_cp::ctl::{sessions_table, user_planes_table};
+use vbng_cp::api::model::{RateView, SessionPatch, SessionView, UserPlaneView};
+use vbng_cp::ctl::{rate, sessions_table, user_planes_table};
 
 /// vbngctl: talk to a running vbng-cp over its REST API.
 #[derive(Debug, Parser)]
@@ -35,6 +35,21 @@ enum Cmd {
     SessionDelete {
         /// Session id (see `vbngctl sessions`).
         id: u64,
+    },
+    /// Change a session's peak rates live (PFCP Update QER); a 0 lifts the
+    /// limit in that direction.
+    SessionRate {
+        /// Session id (see `vbngctl sessions`).
+        id: u64,
+        /// Uplink (subscriber -> core) rate, kbit/s.
+        #[arg(long, required_unless_present = "unlimited")]
+        up_kbps: Option<u64>,
+        /// Downlink (core -> subscriber) rate, kbit/s.
+        #[arg(long, required_unless_present = "unlimited")]
+        down_kbps: Option<u64>,
+        /// Remove the rate limit in both directions.
+        #[arg(long, conflicts_with_all = ["up_kbps", "down_kbps"])]
+        unlimited: bool,
     },
     /// Run the namespace lab demo.
     Demo {
@@ -81,6 +96,44 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                 Err(ureq::Error::StatusCode(404)) => anyhow::bail!("no session with id {id}"),
                 Err(e) => return Err(anyhow::anyhow!("DELETE {url}: {e}")),
             }
+        }
+        Cmd::SessionRate {
+            id,
+            up_kbps,
+            down_kbps,
+            unlimited,
+        } => {
+            let patch = SessionPatch {
+                rate: match (*unlimited, up_kbps, down_kbps) {
+                    (false, Some(up), Some(down)) => Some(RateView {
+                        up_kbps: *up,
+                        down_kbps: *down,
+                    }),
+                    // clap requires both rates unless --unlimited.
+                    _ => None,
+                },
+            };
+            let url = format!("{base}/sessions/{id}");
+            let mut resp = ureq::patch(&url)
+                .config()
+                .http_status_as_error(false)
+                .build()
+                .send_json(patch)
+                .map_err(|e| anyhow::anyhow!("PATCH {url}: {e} (is vbng-cp running? see --api)"))?;
+            let status = resp.status();
+            if !status.is_success() {
+                let body = resp.body_mut().read_to_string().unwrap_or_default();
+                let reason = serde_json::from_str::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| v.get("error")?.as_str().map(str::to_string))
+                    .unwrap_or(body);
+                anyhow::bail!("rate of session {id} unchanged: {reason} (HTTP {status})");
+            }
+            let view: SessionView = resp
+                .body_mut()
+                .read_json()
+                .map_err(|e| anyhow::anyhow!("PATCH {url}: bad JSON: {e}"))?;
+            println!("session {id} rate {}", rate(view.rate));
         }
         Cmd::Demo { keep } => {
             vbng_cp::lab::run_demo(&vbng_cp::lab::DemoOptions { keep: *keep })?;

@@ -1,7 +1,7 @@
 //! Configuration of `vbng-cp`: the TOML file, its embedded defaults and the
 //! command-line flags that override it.
 //!
-//! - [`file`]: the TOML schema ([`Config`] and its sections), with every
+//! - [`file`](mod@file): the TOML schema ([`Config`] and its sections), with every
 //!   default documented on its field.
 //! - [`cli`]: the `vbng-cp` flags ([`Cli`]) and how they override the file.
 //! - [`load`]: reading and validating a file, turning TOML errors into one

@@ -5,4 +5,4 @@
 
 pub mod table;
 
-pub use table::{Table, sessions_table, user_planes_table};
+pub use table::{Table, rate, sessions_table, user_planes_table};

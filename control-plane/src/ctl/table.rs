@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::api::model::{SessionView, UserPlaneView};
+use crate::api::model::{RateView, SessionView, UserPlaneView};
 
 /// A table of text cells with a header row; columns are padded to their
 /// widest cell and separated by two spaces.
@@ -77,6 +77,27 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// A rate in kbit/s in the largest unit that keeps it exact: `20M`,
+/// `1G`, `1500k`; `-` for 0 (no limit).
+pub fn kbps(k: u64) -> String {
+    match k {
+        0 => "-".to_string(),
+        k if k % 1_000_000 == 0 => format!("{}G", k / 1_000_000),
+        k if k % 1000 == 0 => format!("{}M", k / 1000),
+        k => format!("{k}k"),
+    }
+}
+
+/// A session's rate as `up/down` (`20M/100M`, `-/100M`), `-` if unlimited.
+pub fn rate(r: Option<RateView>) -> String {
+    match r {
+        Some(r) if r.up_kbps != 0 || r.down_kbps != 0 => {
+            format!("{}/{}", kbps(r.up_kbps), kbps(r.down_kbps))
+        }
+        _ => "-".to_string(),
+    }
+}
+
 /// The `vbngctl sessions` table; `now` is Unix seconds (for the lease countdown).
 pub fn sessions_table(sessions: &[SessionView], now: u64) -> String {
     let mut t = Table::new(&[
@@ -88,6 +109,7 @@ pub fn sessions_table(sessions: &[SessionView], now: u64) -> String {
         "MAC",
         "IPV4",
         "STATE",
+        "RATE",
         "CIRCUIT-ID",
         "UPTIME",
         "LEASE",
@@ -103,6 +125,7 @@ pub fn sessions_table(sessions: &[SessionView], now: u64) -> String {
             s.mac.clone(),
             s.ipv4.to_string(),
             s.state.clone(),
+            rate(s.rate),
             s.circuit_id.clone().unwrap_or_else(|| "-".into()),
             format!("{}s", now.saturating_sub(s.started)),
             format!("{}s", s.lease_expires.saturating_sub(now)),
@@ -170,8 +193,14 @@ mod tests {
             cp_seid: 1,
             up_seid: Some(0x10),
             last_usage: None,
+            rate: Some(RateView {
+                up_kbps: 20_000,
+                down_kbps: 100_000,
+            }),
         };
-        let text = sessions_table(&[s], 160);
+        let mut unlimited = s.clone();
+        unlimited.rate = None;
+        let text = sessions_table(&[s, unlimited], 160);
         let lines: Vec<&str> = text.lines().collect();
         assert!(
             lines[0].starts_with("ID  UP   PORT  SVLAN  CVLAN  MAC"),
@@ -181,7 +210,10 @@ mod tests {
         assert!(lines[1].contains("60s"), "{text}");
         assert!(lines[1].contains("540s"), "{text}");
         assert!(lines[1].ends_with("0x10"), "{text}");
-        assert_eq!(lines[2], "1 session(s)");
+        assert!(lines[0].contains("STATE   RATE      CIRCUIT-ID"), "{text}");
+        assert!(lines[1].contains("active  20M/100M  -"), "{text}");
+        assert!(lines[2].contains("active  -         -"), "{text}");
+        assert_eq!(lines[3], "2 session(s)");
         let u = UserPlaneView {
             name: "up0".into(),
             pfcp: "127.0.0.2:8805".into(),
@@ -194,5 +226,19 @@ mod tests {
         assert!(text.contains("up0   127.0.0.2:8805  up"), "{text}");
         assert_eq!(bytes(512), "512 B");
         assert_eq!(bytes(2048), "2.0 KiB");
+    }
+
+    #[test]
+    fn rates() {
+        assert_eq!(kbps(20_000), "20M");
+        assert_eq!(kbps(1_000_000), "1G");
+        assert_eq!(kbps(1500), "1500k");
+        assert_eq!(kbps(2_500_000), "2500M");
+        assert_eq!(kbps(0), "-");
+        let r = |up_kbps, down_kbps| Some(RateView { up_kbps, down_kbps });
+        assert_eq!(rate(r(20_000, 100_000)), "20M/100M");
+        assert_eq!(rate(r(0, 100_000)), "-/100M");
+        assert_eq!(rate(r(0, 0)), "-");
+        assert_eq!(rate(None), "-");
     }
 }

@@ -1,7 +1,9 @@
 //! PFCP client side of the control plane (TS 29.244, BBF TR-459).
 //!
 //! - [`program`]: pure builders of the subscriber session messages, exactly
-//!   as the interface contract's "PFCP programming of one IPoE subscriber".
+//!   as the interface contract's "PFCP programming of one IPoE subscriber",
+//!   and the live rate change (Update QER; an MBR of 0 means "no limit",
+//!   see [`program`]'s "Rates").
 //! - [`peer`]: one task per configured user plane: Association Setup
 //!   (retried until answered), heartbeats both ways, loss detection and
 //!   restart detection, request/response matching with T1/N1 retransmission
@@ -37,7 +39,8 @@ pub struct SubscriberSession {
     pub svlan: u16,
     /// Inner VLAN id, 0 if none (C-TAG).
     pub cvlan: u16,
-    /// Peak rates (QER MBR), if limited.
+    /// Peak rates (QER MBR), if limited; a 0 in one direction means no
+    /// limit in that direction.
     pub rate: Option<Rate>,
 }
 

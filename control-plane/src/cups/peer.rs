@@ -15,7 +15,7 @@ use vbng_cups::pfcp::node::{
 use vbng_cups::pfcp::{
     AssociationReleaseResponse, AssociationSetupRequest, Cause, GateStatus, Header,
     HeartbeatRequest, HeartbeatResponse, Message, MessageType, NodeId, RecoveryTimeStamp,
-    SessionReportResponse,
+    SessionModificationRequest, SessionReportResponse,
 };
 
 use super::{CupsError, SubscriberSession, UpEvent, Usage, program};
@@ -181,15 +181,32 @@ impl UpHandle {
         }
     }
 
-    /// Update the session's QER (gate and/or MBR) live.
+    /// Update the session's QER (gate and/or MBR) live; `None` leaves that
+    /// part unchanged.
     pub async fn modify_qer(
         &self,
         up_seid: u64,
         gate: Option<GateStatus>,
         rate: Option<Rate>,
     ) -> Result<Option<Usage>, CupsError> {
+        self.modify(up_seid, program::modify_qer(gate, rate)).await
+    }
+
+    /// Change the session's rate live ([`program::rate_change`]): Update
+    /// QER with the new MBR, or MBR 0/0 ("no limit") for `None`.
+    pub async fn set_rate(&self, up_seid: u64, rate: Option<Rate>) -> Result<(), CupsError> {
+        self.modify(up_seid, program::rate_change(rate))
+            .await
+            .map(|_| ())
+    }
+
+    /// Send one Session Modification Request; returns the usage it reported.
+    async fn modify(
+        &self,
+        up_seid: u64,
+        req: SessionModificationRequest,
+    ) -> Result<Option<Usage>, CupsError> {
         const MSG: &str = "session_modification_request";
-        let req = program::modify_qer(gate, rate);
         match self
             .request(Message::SessionModificationRequest(req), Some(up_seid))
             .await?

@@ -1,5 +1,21 @@
 //! The PFCP messages that program one IPoE subscriber, as the interface
 //! contract specifies (both ends agree on these rule ids).
+//!
+//! # Rates: the QER maximum bit rate
+//!
+//! Both PDRs use the one QER [`QER_ID`]; its MBR (TS 29.244 section 8.2.8)
+//! carries the subscriber's peak rates in kbit/s (uplink = subscriber to
+//! core, downlink = core to subscriber; bit/s = kbit/s * 1000, measured on
+//! the IPv4 packet). In both directions, **an MBR value of 0 means "no
+//! limit"** in that direction:
+//!
+//! - Create QER (establishment, [`establishment`]): the subscriber file's
+//!   `rate` becomes the MBR; a subscriber without a rate gets no MBR IE.
+//! - Update QER (live change, [`rate_change`]): an Update QER without an
+//!   MBR leaves the rate unchanged, so a change to "unlimited" is sent as
+//!   MBR UL = 0, DL = 0 rather than by leaving the IE out.
+//!
+//! The user plane (vbng-dataplane's PFCP agent) gives 0 the same meaning.
 
 use std::net::Ipv4Addr;
 
@@ -28,7 +44,7 @@ pub const QER_ID: u32 = 1;
 /// Precedence of both PDRs.
 pub const PRECEDENCE: u32 = 100;
 
-/// MBR IE from a profile rate.
+/// MBR IE from a profile rate (`None` when there is no rate).
 pub fn mbr(rate: Option<Rate>) -> Option<Mbr> {
     rate.map(|r| Mbr {
         ul_kbps: r.up_kbps,
@@ -113,7 +129,31 @@ pub fn establishment(cp_ip: Ipv4Addr, s: &SubscriberSession) -> SessionEstablish
     }
 }
 
-/// Session Modification Request updating the QER (gate and/or MBR).
+/// The MBR of a live rate change: the rates, or UL = 0, DL = 0 ("no
+/// limit") for `None`, so the Update QER always carries an MBR.
+pub fn update_mbr(rate: Option<Rate>) -> Mbr {
+    mbr(rate).unwrap_or(Mbr {
+        ul_kbps: 0,
+        dl_kbps: 0,
+    })
+}
+
+/// Session Modification Request changing the subscriber's rate live:
+/// Update QER [`QER_ID`] with [`update_mbr`]`(rate)` and nothing else (the
+/// gate is left as it is).
+pub fn rate_change(rate: Option<Rate>) -> SessionModificationRequest {
+    SessionModificationRequest {
+        update_qers: vec![UpdateQer {
+            qer_id: QER_ID,
+            gate_status: None,
+            mbr: Some(update_mbr(rate)),
+        }],
+        ..Default::default()
+    }
+}
+
+/// Session Modification Request updating the QER (gate and/or MBR); a
+/// `None` leaves that part unchanged (use [`rate_change`] to lift a limit).
 pub fn modify_qer(gate: Option<GateStatus>, rate: Option<Rate>) -> SessionModificationRequest {
     SessionModificationRequest {
         update_qers: vec![UpdateQer {
@@ -180,5 +220,44 @@ mod tests {
         let (h, parsed) = Message::parse(&bytes).unwrap();
         assert_eq!(h.sequence, 42);
         assert_eq!(parsed, msg);
+    }
+
+    #[test]
+    fn rate_change_always_carries_an_mbr() {
+        let req = rate_change(Some(Rate {
+            up_kbps: 20_000,
+            down_kbps: 100_000,
+        }));
+        assert_eq!(
+            req.update_qers,
+            vec![UpdateQer {
+                qer_id: QER_ID,
+                gate_status: None,
+                mbr: Some(Mbr {
+                    ul_kbps: 20_000,
+                    dl_kbps: 100_000
+                }),
+            }]
+        );
+        // Unlimited is an explicit 0/0, not an absent MBR ("unchanged").
+        let req = rate_change(None);
+        assert_eq!(
+            req.update_qers[0].mbr,
+            Some(Mbr {
+                ul_kbps: 0,
+                dl_kbps: 0
+            })
+        );
+        let msg = Message::SessionModificationRequest(req);
+        let (h, parsed) = Message::parse(&msg.encode(9, Some(0x1001))).unwrap();
+        assert_eq!(h.seid, Some(0x1001));
+        assert_eq!(parsed, msg);
+        // Establishment without a rate sends no MBR at all.
+        let mut s = sub();
+        s.rate = None;
+        assert_eq!(
+            establishment(Ipv4Addr::LOCALHOST, &s).create_qers[0].mbr,
+            None
+        );
     }
 }

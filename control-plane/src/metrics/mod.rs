@@ -55,6 +55,13 @@ pub struct DirectionLabels {
     pub direction: &'static str,
 }
 
+/// Label set `{result}` of session modification counters.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    /// `ok`, `refused` or `timeout`.
+    pub result: &'static str,
+}
+
 /// Every metric of the service. Cheap to share: each metric is an `Arc`.
 #[derive(Debug, Default, Clone)]
 pub struct Metrics {
@@ -97,6 +104,11 @@ pub struct Metrics {
     pub session_establish_failures: Counter,
     /// `vbng_cp_session_deletions_total`: sessions deleted.
     pub session_deletions: Counter,
+    /// `vbng_cp_session_modifications_total{result}`: live session changes
+    /// (rate changes) sent to user planes, by outcome: `ok` (accepted),
+    /// `refused` (a rejection cause or an unexpected answer), `timeout` (no
+    /// answer after N1 retransmissions, or the user plane not associated).
+    pub session_modifications: Family<ResultLabels, Counter>,
     /// `vbng_cp_usage_bytes_total{direction}`: bytes of deleted sessions (final usage reports).
     pub usage_bytes: Family<DirectionLabels, Counter>,
     /// `vbng_cp_usage_packets_total{direction}`: packets of deleted sessions.
@@ -203,6 +215,11 @@ impl Metrics {
             self.session_deletions.clone(),
         );
         r.register(
+            "vbng_cp_session_modifications",
+            "Live session modifications (rate changes) sent to user planes, by result",
+            self.session_modifications.clone(),
+        );
+        r.register(
             "vbng_cp_usage_bytes",
             "Bytes of deleted sessions, from final usage reports",
             self.usage_bytes.clone(),
@@ -229,6 +246,13 @@ impl Metrics {
                 msg_type: msg_type.to_string(),
                 direction,
             })
+            .inc();
+    }
+
+    /// Count a session modification with `result` (`ok`, `refused`, `timeout`).
+    pub fn session_modification(&self, result: &'static str) {
+        self.session_modifications
+            .get_or_create(&ResultLabels { result })
             .inc();
     }
 
@@ -259,6 +283,7 @@ mod tests {
         m.sessions.set(3);
         m.dhcp("discover", "rx");
         m.drop_redirect("malformed");
+        m.session_modification("refused");
         m.user_plane_up
             .get_or_create(&UpLabels {
                 user_plane: "up0".into(),
@@ -272,6 +297,7 @@ mod tests {
         );
         assert!(text.contains("vbng_cp_redirect_dropped_total{reason=\"malformed\"} 1"));
         assert!(text.contains("vbng_cp_user_plane_up{user_plane=\"up0\"} 1"));
+        assert!(text.contains("vbng_cp_session_modifications_total{result=\"refused\"} 1"));
         assert!(text.ends_with("# EOF\n"));
     }
 }

@@ -12,8 +12,9 @@ use vbng_access::dhcpv4::{Lease, LeaseEvent};
 
 use super::{DeferredReply, LeaseUpdate, Registry, Session, SessionState};
 use crate::aaa::LocalSubscribers;
+use crate::aaa::Rate;
 use crate::api::model::SessionView;
-use crate::cups::{SubscriberSession, UpEvent, UpHandle, Usage};
+use crate::cups::{CupsError, SubscriberSession, UpEvent, UpHandle, Usage};
 use crate::metrics::{DirectionLabels, EventLabels, Metrics};
 use crate::redirect::SharedDhcp;
 
@@ -23,6 +24,37 @@ pub enum DeleteError {
     /// No session has this id.
     #[error("no session with id {0}")]
     NotFound(u64),
+}
+
+/// Why a live rate change (REST `PATCH /sessions/{id}`) failed. In every
+/// case the session keeps the rate it had.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RateChangeError {
+    /// No session has this id.
+    #[error("no session with id {0}")]
+    NotFound(u64),
+    /// The session is not programmed on a reachable user plane.
+    #[error("session {id} is {state}; a rate change needs an active session")]
+    NotActive {
+        /// Session id.
+        id: u64,
+        /// Its state name ([`SessionState::name`]).
+        state: &'static str,
+    },
+    /// Another rate change of this session is still waiting for its answer.
+    #[error("session {0} already has a rate change in progress; retry when it completes")]
+    InProgress(u64),
+    /// The user plane refused the change or did not answer.
+    #[error("session {id}: {source}")]
+    UserPlane {
+        /// Session id.
+        id: u64,
+        /// What the PFCP client reported.
+        source: CupsError,
+    },
+    /// The service shut down before the user plane answered.
+    #[error("session {0}: the rate change was interrupted by shutdown")]
+    Interrupted(u64),
 }
 
 /// The session service: registry plus programming logic. Cheap to clone.
@@ -254,6 +286,7 @@ impl Sessions {
                 cp_seid: id,
                 up_seid: None,
                 rate: profile.rate,
+                rate_change_pending: false,
                 last_usage: None,
                 delete_pending: false,
                 held_replies: reply.into_iter().collect(),
@@ -410,6 +443,95 @@ impl Sessions {
             let _ = dhcp.release(&key);
         }
         Ok(self.remove_session(id).await)
+    }
+
+    /// Change the peak rates of session `id` live (REST
+    /// `PATCH /sessions/{id}`): one PFCP Session Modification Request with
+    /// Update QER ([`crate::cups::program::rate_change`]; `None` is sent as
+    /// MBR 0/0, no limit). The session must be active, with no other rate
+    /// change in flight. Only when the user plane accepts does the session
+    /// take the new rate (and keep it across re-establishments); on any
+    /// failure it keeps its old one. Returns the updated view.
+    ///
+    /// The exchange runs in its own task: a caller that goes away (an HTTP
+    /// client hanging up) does not leave the registry out of step with what
+    /// the user plane was told.
+    pub async fn set_rate(
+        &self,
+        id: u64,
+        rate: Option<Rate>,
+    ) -> Result<SessionView, RateChangeError> {
+        let this = self.clone();
+        match tokio::spawn(async move { this.change_rate(id, rate).await }).await {
+            Ok(r) => r,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(RateChangeError::Interrupted(id)),
+        }
+    }
+
+    async fn change_rate(
+        &self,
+        id: u64,
+        rate: Option<Rate>,
+    ) -> Result<SessionView, RateChangeError> {
+        let (up_seid, handle) = {
+            let mut reg = self.registry();
+            let s = reg.get_mut(id).ok_or(RateChangeError::NotFound(id))?;
+            let not_active = RateChangeError::NotActive {
+                id,
+                state: s.state.name(),
+            };
+            if s.state != SessionState::Active {
+                return Err(not_active);
+            }
+            let (Some(up_seid), Some(handle)) =
+                (s.up_seid, self.inner.ups.get(s.key.up as usize).cloned())
+            else {
+                return Err(not_active);
+            };
+            if s.rate_change_pending {
+                return Err(RateChangeError::InProgress(id));
+            }
+            s.rate_change_pending = true;
+            (up_seid, handle)
+        };
+        let span = info_span!("session", id, up = handle.name(), up_seid);
+        let result = handle
+            .set_rate(up_seid, rate)
+            .instrument(span.clone())
+            .await;
+        let _e = span.enter();
+        let (up_kbps, down_kbps) = rate.map_or((0, 0), |r| (r.up_kbps, r.down_kbps));
+        let m = &self.inner.metrics;
+        let mut reg = self.registry();
+        let session = reg.get_mut(id);
+        match result {
+            Ok(()) => {
+                m.session_modification("ok");
+                let Some(s) = session else {
+                    // Deleted while the change was in flight.
+                    return Err(RateChangeError::NotFound(id));
+                };
+                s.rate_change_pending = false;
+                s.rate = rate;
+                info!(up_kbps, down_kbps, "session rate changed (0 = no limit)");
+                Ok(s.view(crate::monotonic_ms(), crate::unix_now()))
+            }
+            Err(e) => {
+                let result = match e {
+                    CupsError::Rejected { .. } | CupsError::Unexpected { .. } => "refused",
+                    CupsError::Timeout { .. }
+                    | CupsError::NotAssociated(_)
+                    | CupsError::Stopped(_) => "timeout",
+                };
+                m.session_modification(result);
+                if let Some(s) = session {
+                    s.rate_change_pending = false;
+                }
+                warn!(up_kbps, down_kbps, error = %e, "session rate change failed; old rate kept");
+                Err(RateChangeError::UserPlane { id, source: e })
+            }
+        }
     }
 
     /// A user plane went down or came back.

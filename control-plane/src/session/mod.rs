@@ -2,8 +2,9 @@
 //! events into PFCP session programming.
 //!
 //! - [`registry`]: [`Registry`], the table of sessions ([`Session`]).
-//! - [`manager`]: [`Sessions`], which applies lease events, REST deletes and
-//!   user plane state changes, and runs the 1 s DHCP tick.
+//! - [`manager`]: [`Sessions`], which applies lease events, REST deletes,
+//!   live rate changes and user plane state changes, and runs the 1 s DHCP
+//!   tick.
 //!
 //! A session becomes [`SessionState::Active`] only when its user plane
 //! accepted the establishment; when it refused or did not answer, the lease
@@ -26,7 +27,7 @@ use std::net::SocketAddr;
 
 use vbng_access::dhcpv4::LeaseEvent;
 
-pub use manager::{DeleteError, Sessions};
+pub use manager::{DeleteError, RateChangeError, Sessions};
 pub use registry::{Registry, Session, SessionState};
 
 /// A GTP-U datagram (a DHCP reply to a client) whose sending waits for the

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use vbng_access::dhcpv4::ClientKey;
 
 use crate::aaa::Rate;
-use crate::api::model::{SessionView, UsageView};
+use crate::api::model::{RateView, SessionView, UsageView};
 use crate::cups::Usage;
 
 use super::DeferredReply;
@@ -61,8 +61,13 @@ pub struct Session {
     pub cp_seid: u64,
     /// UP F-SEID value, once established.
     pub up_seid: Option<u64>,
-    /// Rate from the subscriber profile (QER MBR).
+    /// Rate programmed on the user plane (QER MBR): from the subscriber
+    /// profile at establishment, changed live by
+    /// [`Sessions::set_rate`](super::Sessions::set_rate). A re-establishment
+    /// (user plane restart) programs this rate.
     pub rate: Option<Rate>,
+    /// A live rate change is in flight (at most one per session).
+    pub rate_change_pending: bool,
     /// The last usage report received.
     pub last_usage: Option<Usage>,
     /// A deletion was requested while establishing.
@@ -93,6 +98,7 @@ impl Session {
             cp_seid: self.cp_seid,
             up_seid: self.up_seid,
             last_usage: self.last_usage.map(UsageView::from),
+            rate: self.rate.map(RateView::from),
         }
     }
 }
@@ -202,6 +208,7 @@ mod tests {
             cp_seid: id,
             up_seid: None,
             rate: None,
+            rate_change_pending: false,
             last_usage: None,
             delete_pending: false,
             held_replies: Vec::new(),
@@ -227,5 +234,17 @@ mod tests {
         assert_eq!(v.mac, "02:00:00:00:00:0b");
         assert_eq!(v.circuit_id.as_deref(), Some("c1"));
         assert_eq!(v.state, "establishing");
+        assert_eq!(v.rate, None);
+        r.get_mut(b.id).unwrap().rate = Some(Rate {
+            up_kbps: 1000,
+            down_kbps: 2000,
+        });
+        assert_eq!(
+            r.get(b.id).unwrap().view(0, 5000).rate,
+            Some(RateView {
+                up_kbps: 1000,
+                down_kbps: 2000
+            })
+        );
     }
 }

@@ -12,8 +12,8 @@ use vbng_access::dhcproto::Encodable;
 use vbng_access::dhcproto::v4::{DhcpOption, Flags, Message as Dhcp, MessageType as DhcpType};
 use vbng_cups::pfcp::{
     AssociationSetupResponse, Cause, FSeid, Header, HeartbeatRequest, HeartbeatResponse, Message,
-    NodeId, RecoveryTimeStamp, SessionDeletionResponse, SessionEstablishmentResponse, UsageReport,
-    VolumeMeasurement,
+    NodeId, RecoveryTimeStamp, SessionDeletionResponse, SessionEstablishmentResponse,
+    SessionModificationResponse, UsageReport, VolumeMeasurement,
 };
 use vbng_dataplane::wire::{EtherType, EthernetAddress, GtpuRepr, L2Header, frame};
 
@@ -21,7 +21,8 @@ use vbng_dataplane::wire::{EtherType, EthernetAddress, GtpuRepr, L2Header, frame
 pub const FAKE_USAGE: (u64, u64, u64, u64) = (10, 1500, 20, 3000); // ul pkts, ul bytes, dl pkts, dl bytes
 
 /// A minimal PFCP user plane: answers association, heartbeats, session
-/// establishment (UP SEID 0x1000 + n) and deletion (with a usage report),
+/// establishment (UP SEID 0x1000 + n), modification and deletion (with a
+/// usage report),
 /// and records everything it receives and when it answered establishments.
 #[derive(Clone)]
 pub struct FakeUp {
@@ -40,6 +41,10 @@ pub struct FakeUp {
     pub establish_delay_ms: Arc<AtomicU64>,
     /// When each establishment answer was sent (taken just before sending).
     pub establish_answered: Arc<Mutex<Vec<Instant>>>,
+    /// Reject session modifications (cause Request rejected).
+    pub reject_modify: Arc<AtomicBool>,
+    /// Leave session modifications unanswered (heartbeats still answered).
+    pub ignore_modify: Arc<AtomicBool>,
 }
 
 impl FakeUp {
@@ -56,6 +61,8 @@ impl FakeUp {
             ignore_establish: Arc::default(),
             establish_delay_ms: Arc::default(),
             establish_answered: Arc::default(),
+            reject_modify: Arc::default(),
+            ignore_modify: Arc::default(),
         };
         let u = up.clone();
         tokio::spawn(async move { u.serve().await });
@@ -65,6 +72,8 @@ impl FakeUp {
     async fn serve(self) {
         let mut buf = vec![0u8; 65_535];
         let mut next_seid = 0x1000u64;
+        // CP SEID of each session, by UP SEID (for the response headers).
+        let mut cp_seids = std::collections::HashMap::new();
         loop {
             let Ok((n, src)) = self.socket.recv_from(&mut buf).await else {
                 return;
@@ -111,6 +120,7 @@ impl FakeUp {
                 }
                 Message::SessionEstablishmentRequest(r) => {
                     next_seid += 1;
+                    cp_seids.insert(next_seid, r.cp_f_seid.seid);
                     Some((
                         Message::SessionEstablishmentResponse(SessionEstablishmentResponse {
                             node_id,
@@ -123,6 +133,25 @@ impl FakeUp {
                             ..Default::default()
                         }),
                         Some(r.cp_f_seid.seid),
+                    ))
+                }
+                Message::SessionModificationRequest(_)
+                    if self.ignore_modify.load(Ordering::SeqCst) =>
+                {
+                    None
+                }
+                Message::SessionModificationRequest(_) => {
+                    let cause = if self.reject_modify.load(Ordering::SeqCst) {
+                        Cause::RequestRejected
+                    } else {
+                        Cause::RequestAccepted
+                    };
+                    Some((
+                        Message::SessionModificationResponse(SessionModificationResponse {
+                            cause,
+                            usage_reports: Vec::new(),
+                        }),
+                        Some(h.seid.and_then(|s| cp_seids.get(&s).copied()).unwrap_or(0)),
                     ))
                 }
                 Message::SessionDeletionRequest(_) => {
@@ -168,6 +197,22 @@ impl FakeUp {
             .iter()
             .filter(|(_, _, m)| matches!(m, Message::SessionEstablishmentRequest(_)))
             .count()
+    }
+
+    /// Session Modification Requests received so far, with their header
+    /// SEID (the UP SEID).
+    pub fn modification_requests(
+        &self,
+    ) -> Vec<(Option<u64>, vbng_cups::pfcp::SessionModificationRequest)> {
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|(_, h, m)| match m {
+                Message::SessionModificationRequest(r) => Some((h.seid, r.clone())),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Messages received so far.
