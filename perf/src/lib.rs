@@ -1,0 +1,16 @@
+//! vbng-perf: the benchmark harness of vbng (ARCHITECTURE.md rule 7, "measured, not
+//! assumed"). Every subcommand prints its figures next to a baseline measured in the same
+//! run, as a readable table or, with `--json`, one JSON object per line and figure.
+//!
+//! # Module map
+//! - [`report`]: [`report::Figure`], the table and the JSON line format.
+//! - [`timing`]: wall-clock ns per packet, medians over repetitions, the machine line.
+//! - [`qos`]: `vbng-perf qos`: per-subscriber shaping and scheduling in the downstream
+//!   pipeline against the pipeline without QoS, the scheduler alone, and rate accuracy.
+//!
+//! The binary (`src/main.rs`) parses the command line; the criterion micro-benchmarks live
+//! in `benches/`.
+
+pub mod qos;
+pub mod report;
+pub mod timing;
