@@ -16,8 +16,9 @@ section "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy -p vbng-dataplane -p vbng-cups --no-default-features --all-targets --locked -- -D warnings
 
-section "no_std builds (nothing from std may leak into the fast path or the PFCP codec)"
+section "no_std builds (nothing from std may leak into the fast path, the PFCP codec or QoS)"
 cargo build -p vbng-dataplane -p vbng-cups --no-default-features --locked
+cargo build -p vbng-qos --locked
 
 section "binaries"
 cargo build --workspace --bins --locked

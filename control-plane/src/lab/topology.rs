@@ -298,6 +298,83 @@ impl Lab {
         .map_err(LabError::Command)
     }
 
+    /// PATCH a JSON body to a URL from inside the BNG namespace; returns the
+    /// status code and the body (error statuses included).
+    pub fn http_patch(
+        &self,
+        url: &str,
+        body: serde_json::Value,
+    ) -> Result<(u16, String), LabError> {
+        let url = url.to_owned();
+        super::netns::in_netns(self.bng.name(), move || -> Result<(u16, String), String> {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into();
+            let mut resp = agent
+                .patch(&url)
+                .send_json(&body)
+                .map_err(|e| format!("PATCH {url}: {e}"))?;
+            let status = resp.status().as_u16();
+            let text = resp
+                .body_mut()
+                .read_to_string()
+                .map_err(|e| format!("PATCH {url}: {e}"))?;
+            Ok((status, text))
+        })?
+        .map_err(LabError::Command)
+    }
+
+    /// Starts an iperf3 server on the Internet host (198.51.100.1:5201).
+    pub fn start_iperf_server(&mut self) -> Result<(), LabError> {
+        let iperf3 =
+            which("iperf3").ok_or_else(|| LabError::Command("iperf3 is not installed".into()))?;
+        let host = INTERNET_HOST.to_string();
+        let log = self.dir.join("iperf3-server.log");
+        let args = ["-s", "-B", host.as_str(), "--forceflush"];
+        let daemon = Daemon::start("iperf3", self.inet.name(), &iperf3, &args, log.clone())?;
+        self.daemons.push(daemon);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("listening")
+            {
+                return Ok(());
+            }
+            self.check_daemons()?;
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(LabError::Command("iperf3 server did not start".into()))
+    }
+
+    /// Runs an iperf3 TCP test from a subscriber to the Internet host's
+    /// server and returns iperf3's JSON report. `reverse` measures the
+    /// downlink (the server sends); the first `omit_s` seconds (TCP slow
+    /// start) are left out of the report.
+    pub fn iperf(
+        &self,
+        who: Subscriber,
+        reverse: bool,
+        seconds: u32,
+        interval_s: f32,
+        omit_s: u32,
+    ) -> Result<serde_json::Value, LabError> {
+        let host = INTERNET_HOST.to_string();
+        let (secs, interval, omit) = (
+            seconds.to_string(),
+            interval_s.to_string(),
+            omit_s.to_string(),
+        );
+        let mut args = vec!["-c", &host, "-t", &secs, "-i", &interval, "-O", &omit, "-J"];
+        if reverse {
+            args.push("-R");
+        }
+        let out = self.ns(who).exec("iperf3", &args)?;
+        serde_json::from_slice(&out.stdout)
+            .map_err(|e| LabError::Command(format!("iperf3 printed no JSON report: {e}")))
+    }
+
     /// The control plane's sessions as JSON values.
     pub fn sessions(&self) -> Result<Vec<serde_json::Value>, LabError> {
         let body = self.http_get(&format!("{CP_API}/sessions"))?;
@@ -392,13 +469,14 @@ impl Lab {
 }
 
 /// The lab's local subscriber file: both lab MACs allowed into the default
-/// pool (subscriber 2 with a rate, carried to the user plane as the QER
-/// MBR); anyone else refused.
+/// pool with a rate each (subscriber 1: 10 Mbit/s both ways), carried to the
+/// user plane as the QER MBR; anyone else refused.
 pub fn lab_subscribers() -> String {
     format!(
         "# Lab subscribers: both MACs into the default pool; unknown MACs refused.\n\
          [default]\npolicy = \"deny\"\n\n\
-         [[subscribers]]\nmac = \"{SUB1_MAC}\"\npool = \"default\"\n\n\
+         [[subscribers]]\nmac = \"{SUB1_MAC}\"\npool = \"default\"\n\
+         rate = {{ up_kbps = 10000, down_kbps = 10000 }}\n\n\
          [[subscribers]]\nmac = \"{SUB2_MAC}\"\npool = \"default\"\n\
          rate = {{ up_kbps = 20000, down_kbps = 100000 }}\n"
     )

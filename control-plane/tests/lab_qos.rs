@@ -1,0 +1,152 @@
+//! Per-subscriber QoS with real TCP: iperf3 through a subscriber shaped to
+//! 10 Mbit/s by its subscriber-file rate (PFCP QER MBR), then a live change
+//! to 20 Mbit/s over the REST API that must take effect within a second.
+//!
+//! Needs root, network namespaces, `dhclient` and `iperf3`; prints a
+//! `SKIPPED:` line and passes without them.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use vbng_cp::lab::topology::{CP_API, Lab, Subscriber};
+use vbng_cp::lab::{find_binary, netns};
+
+fn skip(why: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIPPED: lab_qos: {why}");
+}
+
+const MBIT: f64 = 1e6;
+
+/// (start, end, bits per second) of each interval of an iperf3 report.
+fn intervals(report: &Value) -> Vec<(f64, f64, f64)> {
+    report["intervals"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|i| {
+                    let sum = &i["sum"];
+                    Some((
+                        sum["start"].as_f64()?,
+                        sum["end"].as_f64()?,
+                        sum["bits_per_second"].as_f64()?,
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The rate the receiving end measured over the test (omitted seconds
+/// left out), whichever side received.
+fn received_rate(report: &Value) -> f64 {
+    report["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no received rate in the iperf3 report: {report}"))
+}
+
+/// Mean rate of the intervals that start at or after `from` seconds.
+fn mean_rate_from(report: &Value, from: f64) -> f64 {
+    let picked: Vec<f64> = intervals(report)
+        .into_iter()
+        .filter(|(start, _, _)| *start >= from)
+        .map(|i| i.2)
+        .collect();
+    assert!(
+        !picked.is_empty(),
+        "no iperf3 interval after {from} s: {report}"
+    );
+    picked.iter().sum::<f64>() / picked.len() as f64
+}
+
+#[test]
+fn shaped_subscriber_holds_its_rate_and_changes_live() {
+    if let Some(why) = netns::lab_unavailable() {
+        skip(&why);
+        return;
+    }
+    if netns::which("iperf3").is_none() {
+        skip("iperf3 is not installed");
+        return;
+    }
+    let up_bin = find_binary("vbng-up").expect("vbng-up binary");
+    let cp_bin = find_binary("vbng-cp").expect("vbng-cp binary");
+    let prefix = format!("vbq{}-", std::process::id());
+    let dir = std::env::temp_dir().join(format!("vbng-qos-lab-{}", std::process::id()));
+    let mut lab = Lab::build(&prefix, &dir).expect("build the lab");
+    lab.start_user_plane(&up_bin).expect("start vbng-up");
+    lab.start_control_plane(&cp_bin).expect("start vbng-cp");
+    lab.wait_associated(Duration::from_secs(15))
+        .expect("PFCP association");
+    lab.dhcp(Subscriber::One)
+        .unwrap_or_else(|e| panic!("{e}\n{}", lab.logs()));
+    lab.start_iperf_server().expect("iperf3 server");
+    let sessions = lab.sessions().expect("sessions");
+    let id = sessions[0]["id"].as_u64().expect("session id");
+
+    // Downlink shaped to the subscriber file's 10 Mbit/s, as the receiver
+    // measures it (first second of TCP slow start left out).
+    let report = lab
+        .iperf(Subscriber::One, true, 3, 0.5, 1)
+        .expect("iperf3 -R");
+    let down = received_rate(&report);
+    assert!(
+        (9.5 * MBIT..=10.2 * MBIT).contains(&down),
+        "downlink shaped to 10 Mbit/s measured {:.2} Mbit/s: {:?}",
+        down / MBIT,
+        intervals(&report)
+    );
+
+    // Uplink: the policer holds the subscriber to its 10 Mbit/s, as the
+    // receiver measures it, and its burst is deep enough that TCP is not
+    // starved by it.
+    let report = lab
+        .iperf(Subscriber::One, false, 3, 0.5, 1)
+        .expect("iperf3 uplink");
+    let up = received_rate(&report);
+    assert!(
+        (5.0 * MBIT..=10.2 * MBIT).contains(&up),
+        "uplink policed to 10 Mbit/s measured {:.2} Mbit/s",
+        up / MBIT
+    );
+
+    // Live change to 20 Mbit/s in the middle of a transfer.
+    let (report, changed_at) = std::thread::scope(|scope| {
+        let started = Instant::now();
+        let run = scope.spawn(|| lab.iperf(Subscriber::One, true, 5, 0.25, 0));
+        std::thread::sleep(Duration::from_millis(1500));
+        let at = started.elapsed().as_secs_f64();
+        let body = json!({"rate": {"up_kbps": 20000, "down_kbps": 20000}});
+        let (status, text) = lab
+            .http_patch(&format!("{CP_API}/sessions/{id}"), body)
+            .expect("PATCH rate");
+        assert_eq!(status, 200, "PATCH /sessions/{id}: {text}");
+        (run.join().expect("iperf3 thread").expect("iperf3 -R"), at)
+    });
+    let before = mean_rate_from(&report, 0.5);
+    let after = mean_rate_from(&report, changed_at + 1.0);
+    assert!(
+        (19.0 * MBIT..=20.4 * MBIT).contains(&after),
+        "one second after the change to 20 Mbit/s the downlink ran at {:.2} Mbit/s \
+         (before: {:.2}): {:?}",
+        after / MBIT,
+        before / MBIT,
+        intervals(&report)
+    );
+    println!(
+        "lab_qos: downlink at 10 Mbit/s: {:.2} Mbit/s; uplink policed at 10 Mbit/s: {:.2} Mbit/s; \
+         downlink from 1 s after the change to 20 Mbit/s: {:.2} Mbit/s",
+        down / MBIT,
+        up / MBIT,
+        after / MBIT
+    );
+    let view = lab.sessions().expect("sessions after the change");
+    assert_eq!(
+        view[0]["rate"]["down_kbps"].as_u64(),
+        Some(20000),
+        "{view:?}"
+    );
+
+    drop(lab);
+    let _ = std::fs::remove_dir_all(&dir);
+}
