@@ -9,7 +9,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use vbng_cp::lab::topology::{CP_API, Lab, Subscriber};
+use vbng_cp::lab::topology::{CP_API, Lab, Subscriber, UP_METRICS};
 use vbng_cp::lab::{find_binary, netns};
 
 fn skip(why: &str) {
@@ -139,6 +139,24 @@ fn shaped_subscriber_holds_its_rate_and_changes_live() {
         down / MBIT,
         up / MBIT,
         after / MBIT
+    );
+    // The shaper's per-class counters and the configured rate are exported.
+    let metrics = lab.http_get(UP_METRICS).expect("UP metrics");
+    let sum = |prefix: &str, needle: &str| -> f64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(prefix) && l.contains(needle))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert!(
+        sum("vbng_up_qos_packets_total{", "result=\"conformed\"") > 1000.0,
+        "no conformed packets counted: {metrics}"
+    );
+    assert_eq!(
+        sum("vbng_up_qos_rate_bps{", "direction=\"downlink\""),
+        20_000_000.0,
+        "downlink rate gauge after the change"
     );
     let view = lab.sessions().expect("sessions after the change");
     assert_eq!(

@@ -14,9 +14,11 @@
 //! VLAN tags pushed, source = gateway MAC, destination = subscriber MAC.
 //!
 //! QoS (a pipeline built with [`Pipeline::with_qos`]; see the `qos` module): a downstream
-//! frame of a session with a downlink rate is rewritten as above, then queued in the
-//! per-subscriber shaper (class from its DSCP) with verdict [`Verdict::Queued`], and sent
-//! later by [`Pipeline::drain_shaped`] at the session's rate. An upstream frame of a session
+//! frame of a session with a downlink rate is rewritten as above, then passes the
+//! per-subscriber shaper (class from its DSCP): if the subscriber has nothing queued and its
+//! token bucket holds the frame's bytes, it leaves at once ([`Verdict::Forward`], counted
+//! conformed); otherwise it is queued with verdict [`Verdict::Queued`] and sent later by
+//! [`Pipeline::drain_shaped`] at the session's rate. An upstream frame of a session
 //! with an uplink rate passes an srTCM policer (colour-blind); red is dropped as
 //! [`DropReason::Policed`]. Sessions without a rate take exactly the path described above.
 //!

@@ -4,7 +4,7 @@ use core::net::Ipv4Addr;
 
 use alloc::boxed::Box;
 
-use super::qos::{QosState, SessionQosStats, Shaped};
+use super::qos::{NO_SUB, QosState, SessionQosStats, Shaped};
 use super::{
     BURST, Counters, DropReason, PipelineConfig, SchedulerConfig, SessionCommand, TokenBucket,
     Verdict,
@@ -42,6 +42,9 @@ struct Meta {
     key: u128,
     hash: u64,
     slot: Slot,
+    /// Downstream with QoS: the session's shaper subscriber and whether the shaper's fast
+    /// path may apply ([`QosState::lookahead`]).
+    shaper: (u32, bool),
 }
 
 const META_INIT: Meta = Meta {
@@ -50,6 +53,7 @@ const META_INIT: Meta = Meta {
     key: 0,
     hash: 0,
     slot: NO_SLOT,
+    shaper: (NO_SUB, false),
 };
 
 /// One worker's pipeline: configuration, session table, next-hop state, counters, and
@@ -291,6 +295,14 @@ impl Pipeline {
             }
             .unwrap_or(NO_SLOT);
         }
+        // Stage 3b (QoS): the shapers of the burst's downstream sessions.
+        if let Some(q) = self.qos.as_deref() {
+            for m in meta.iter_mut() {
+                if m.stage == Stage::Downstream && m.slot != NO_SLOT {
+                    m.shaper = q.lookahead(m.slot);
+                }
+            }
+        }
         // Stage 4: check and rewrite.
         for ((m, f), v) in meta.iter().zip(frames.iter_mut()).zip(verdicts.iter_mut()) {
             match m.stage {
@@ -472,11 +484,11 @@ impl Pipeline {
         }
         l2.emit(frame.data_mut());
         if shaped && let Some(q) = self.qos.as_mut() {
-            match q.enqueue(now_ns, m.slot, frame, total as u32, dscp, access.port) {
+            match q.enqueue(now_ns, m.shaper, frame, total as u32, dscp, access.port) {
                 // Usage and forwarding are counted when the frame leaves the shaper.
                 Shaped::Queued => return Verdict::Queued,
                 Shaped::Full => return self.drop(DropReason::QosQueueFull),
-                Shaped::Bypass => {}
+                Shaped::Bypass | Shaped::Conformed => {}
             }
         }
         if let Some(e) = self.sessions.entry_mut(m.slot) {

@@ -1,7 +1,10 @@
 //! Per-subscriber QoS inside the pipeline: the downstream shaper (a [`Scheduler`] over a
 //! preallocated frame pool) and the upstream policer (one srTCM per rated session).
 //!
-//! Downstream, a frame of a session with a downlink rate is not sent at once: the pipeline
+//! Downstream, a frame of a session with a downlink rate is first offered to the scheduler's
+//! conformant fast path ([`Scheduler::try_bypass`]): if the subscriber has nothing queued
+//! and its bucket holds the tokens, they are taken, the frame is counted conformed and it is
+//! forwarded at once like an unshaped one. Otherwise it is not sent at once: the pipeline
 //! rewrites it as usual, then swaps the [`Frame`] out of the caller's burst array into a free
 //! pool buffer (an O(1) swap of two boxes; the caller gets the spare empty buffer back) and
 //! enqueues the pool index in the scheduler under the subscriber and the class of its DSCP.
@@ -46,7 +49,7 @@ use crate::packet::{Frame, PortId};
 use crate::session::{SessionEntry, SessionId, SessionQos, SessionTable, Slot};
 
 /// "No scheduler subscriber".
-const NO_SUB: SubscriberId = SubscriberId::MAX;
+pub(super) const NO_SUB: SubscriberId = SubscriberId::MAX;
 /// "No pool buffer".
 const NO_BUFFER: u32 = u32::MAX;
 
@@ -71,6 +74,10 @@ pub struct SessionQosStats {
 pub(super) enum Shaped {
     /// The session is not shaped: forward now.
     Bypass,
+    /// Shaped, but the subscriber has no backlog and its bucket held the tokens: the
+    /// scheduler's conformant fast path took them and counted the frame conformed; forward
+    /// now.
+    Conformed,
     /// Queued; the caller's frame slot now holds a spare buffer.
     Queued,
     /// The class queue or the pool is full: drop.
@@ -101,6 +108,9 @@ pub(super) struct QosState {
     dscp: DscpMap,
     /// Per session-table slot.
     slots: Vec<Option<SlotQos>>,
+    /// Per session-table slot: its scheduler subscriber (`SlotQos::sub`), or [`NO_SUB`].
+    /// A dense copy for the per-packet path (4 bytes a session instead of a `SlotQos`).
+    shaper_of: Vec<SubscriberId>,
     /// Session slot of each scheduler subscriber.
     sub_slot: Vec<Slot>,
     /// Free scheduler subscriber ids.
@@ -131,6 +141,7 @@ impl QosState {
             free: (0..packets).rev().collect(),
             dscp: DscpMap::default(),
             slots: Vec::new(),
+            shaper_of: Vec::new(),
             sub_slot: alloc::vec![Slot::MAX; subs as usize],
             free_subs: (0..subs).rev().collect(),
             draining: Vec::with_capacity(subs as usize),
@@ -174,10 +185,12 @@ impl QosState {
                 return;
             }
             self.slots.resize(i + 1, None);
+            self.shaper_of.resize(i + 1, NO_SUB);
         }
         let QosState {
             sched,
             slots,
+            shaper_of,
             sub_slot,
             free_subs,
             draining,
@@ -206,6 +219,7 @@ impl QosState {
                     sched.set_subscriber(sub, rate, default_burst_bytes(rate), now_ns);
                     sub_slot[sub as usize] = slot;
                     st.sub = sub;
+                    shaper_of[i] = sub;
                 }
                 None => counters.qos_unshaped += 1,
             },
@@ -223,6 +237,7 @@ impl QosState {
                     sub_slot[sub as usize] = Slot::MAX;
                     free_subs.push(sub);
                     st.sub = NO_SUB;
+                    shaper_of[i] = NO_SUB;
                 } else if !st.draining {
                     // Rate 0: unshaped, the queue drains within the burst budget.
                     sched.set_subscriber(sub, 0, default_burst_bytes(0), now_ns);
@@ -256,6 +271,7 @@ impl QosState {
         if st.sub == NO_SUB {
             return;
         }
+        self.shaper_of[slot as usize] = NO_SUB;
         let free = &mut self.free;
         self.sched.remove_subscriber(st.sub, &mut |idx| {
             free.push(idx);
@@ -287,27 +303,47 @@ impl QosState {
         }
     }
 
-    /// Downstream: queues the rewritten `frame` (IPv4 length `len`, DSCP `dscp`, to send on
-    /// `port`) if the session in `slot` is shaped, swapping it with a free pool buffer.
+    /// Read ahead for a burst, before its frames are rewritten: the scheduler subscriber
+    /// of the session in `slot` ([`NO_SUB`] if it is not shaped) and whether the fast path
+    /// may apply to it ([`Scheduler::is_idle`]). Done for every frame of a burst first, the
+    /// loads of the burst overlap instead of stalling one frame at a time.
+    #[inline]
+    pub(super) fn lookahead(&self, slot: Slot) -> (SubscriberId, bool) {
+        match self.shaper_of.get(slot as usize) {
+            Some(&sub) if sub != NO_SUB => (sub, self.sched.is_idle(sub)),
+            _ => (NO_SUB, false),
+        }
+    }
+
+    /// Downstream: offers the rewritten `frame` (IPv4 length `len`, DSCP `dscp`, to send on
+    /// `port`) to the shaper if the session is shaped: `ahead` is what
+    /// [`QosState::lookahead`] said for its slot earlier in the burst. A frame the shaper
+    /// lets through at once (no backlog, tokens available) stays where it is
+    /// ([`Shaped::Conformed`]); otherwise it is queued, swapped with a free pool buffer.
     #[inline]
     pub(super) fn enqueue(
         &mut self,
         now_ns: u64,
-        slot: Slot,
+        ahead: (SubscriberId, bool),
         frame: &mut Frame,
         len: u32,
         dscp: u8,
         port: PortId,
     ) -> Shaped {
-        let sub = match self.slots.get(slot as usize) {
-            Some(Some(st)) if st.sub != NO_SUB => st.sub,
-            _ => return Shaped::Bypass,
-        };
+        let (sub, idle) = ahead;
+        if sub == NO_SUB {
+            return Shaped::Bypass;
+        }
+        let class = self.dscp.class_of(dscp);
+        // Conformant fast path: nothing queued for the subscriber and the tokens are there,
+        // so the frame leaves at once and never touches the pool.
+        if idle && self.sched.try_bypass(now_ns, sub, class, len) {
+            return Shaped::Conformed;
+        }
         // The pool and the scheduler's node pool have the same size, so with no buffer free
         // the scheduler is full too: offering it a dummy handle makes it count the drop in
         // the class's counters (PoolExhausted) like any other.
         let idx = self.free.pop().unwrap_or(NO_BUFFER);
-        let class = self.dscp.class_of(dscp);
         match self.sched.enqueue(now_ns, sub, class, len, idx) {
             Ok(()) => {
                 frame.port = port;
@@ -342,6 +378,7 @@ impl QosState {
             pool,
             free,
             slots,
+            shaper_of,
             sub_slot,
             free_subs,
             draining,
@@ -377,6 +414,7 @@ impl QosState {
                 if let Some(Some(st)) = slots.get_mut(slot as usize) {
                     st.sub = NO_SUB;
                     st.draining = false;
+                    shaper_of[slot as usize] = NO_SUB;
                 }
                 free_subs.push(sub);
                 false

@@ -4,9 +4,10 @@
 //! Per burst: [`BURST`] minimum-size frames from the core (one per session, sessions in
 //! [`Spread`] order) are copied into the receive array (the port's receive copy),
 //! `process_burst` classifies, looks up, rewrites (TTL, QinQ push, MACs), and every
-//! `Forward` frame is handed to a [`TxSink`] (the port's transmit copy). With QoS the
-//! shaped frames come back `Queued` instead, and `drain_shaped` sends up to [`BURST`] of
-//! them through the same sink, as the poll loop does. The simulated clock advances by
+//! `Forward` frame is handed to a [`TxSink`] (the port's transmit copy). With QoS a shaped
+//! frame comes back `Forward` if the shaper's conformant fast path let it through (no
+//! backlog, tokens available), else `Queued`, and `drain_shaped` sends up to [`BURST`]
+//! queued frames through the same sink, as the poll loop does. The simulated clock advances by
 //! [`SIM_NS_PER_BURST`] per burst. Receive and transmit copies are in both figures, so the
 //! difference is the cost of shaping and scheduling, including the frame pool's cache
 //! misses (a queued frame's buffer goes cold while it waits).
@@ -132,8 +133,8 @@ pub enum Mode {
     /// the rate, every subscriber permanently backlogged (the worst case).
     Shaped,
     /// `Pipeline::with_qos`, every session shaped to [`under_rate_bps`]: offered load below
-    /// the rate, so frames pass straight through the shaper (queued by `process_burst`, sent
-    /// by the `drain_shaped` of the same burst). The steady state of active subscribers.
+    /// the rate, so frames pass straight through the shaper (its conformant fast path:
+    /// `process_burst` forwards them at once). The steady state of active subscribers.
     ShapedUnderRate,
 }
 
@@ -223,7 +224,7 @@ impl PipelineBench {
             Mode::Plain => "Pipeline::new, process_burst",
             Mode::QosUnshaped => "Pipeline::with_qos, no session rate, process_burst",
             Mode::Shaped | Mode::ShapedUnderRate => {
-                "Pipeline::with_qos, process_burst (Verdict::Queued) + drain_shaped(budget 32)"
+                "Pipeline::with_qos, process_burst (Verdict::Forward or Queued) + drain_shaped(budget 32)"
             }
         }
     }
@@ -332,8 +333,12 @@ mod tests {
         b.prime();
         b.run(64_000);
         let t = b.tally();
-        // Every frame queued by process_burst left in the drain of the same burst.
+        // Every frame left at once through the shaper's fast path; the pool was not used.
         assert_eq!((t.sent, t.dropped), (t.offered, 0), "{t:?}");
+        assert_eq!(
+            b.pipeline().qos_pool().map(|(free, all)| all - free),
+            Some(0)
+        );
         assert_eq!(b.pipeline().shaped_backlog(), 0);
         let mut shaped = 0;
         for st in b.pipeline().qos_stats() {

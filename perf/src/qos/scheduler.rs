@@ -1,5 +1,6 @@
-//! [`SchedulerBench`]: the `vbng-qos` scheduler alone, enqueue + dequeue per packet at N
-//! subscribers, backlogged (offered load above their rate) or under their rate.
+//! [`SchedulerBench`]: the `vbng-qos` scheduler alone, used as the user plane uses it
+//! (`try_bypass`, else enqueue; dequeue per burst) at N subscribers, backlogged (offered
+//! load above their rate) or under their rate.
 
 use vbng_qos::class::{CLASSES, ClassId};
 use vbng_qos::default_burst_bytes;
@@ -31,8 +32,9 @@ pub fn priming_packets_per_subscriber(rate_bps: u64) -> u64 {
 }
 
 /// The poll loop reduced to the scheduler: per burst, [`BURST`] packets (u32 handles) are
-/// enqueued for subscribers in [`Spread`] order, best-effort class, then up to [`BURST`]
-/// are dequeued; the simulated clock advances by [`SIM_NS_PER_BURST`].
+/// offered to subscribers in [`Spread`] order, best-effort class: sent at once by
+/// `try_bypass` when it applies, else enqueued; then up to [`BURST`] are dequeued; the
+/// simulated clock advances by [`SIM_NS_PER_BURST`].
 #[derive(Debug)]
 pub struct SchedulerBench {
     sched: Scheduler<u32>,
@@ -51,7 +53,7 @@ impl SchedulerBench {
     }
 
     /// N subscribers, each shaped to [`under_rate_bps`]: the offered load stays below every
-    /// rate, so each packet is enqueued and dequeued by the same burst.
+    /// rate, so each packet is sent at once by the conformant fast path (`try_bypass`).
     pub fn under_rate(subscribers: u32) -> SchedulerBench {
         Self::with_rate(subscribers, under_rate_bps(subscribers.max(1)), false)
     }
@@ -109,6 +111,12 @@ impl Workload for SchedulerBench {
                 let sub = self.spread.next_index();
                 self.handle = self.handle.wrapping_add(1);
                 if self
+                    .sched
+                    .try_bypass(self.now_ns, sub, ClassId::BEST_EFFORT, IP_BYTES)
+                {
+                    acc = acc.wrapping_add(u64::from(sub ^ self.handle) + u64::from(IP_BYTES));
+                    sent += 1;
+                } else if self
                     .sched
                     .enqueue(
                         self.now_ns,
@@ -174,7 +182,7 @@ mod tests {
     }
 
     #[test]
-    fn under_rate_packets_leave_in_the_same_burst() {
+    fn under_rate_packets_leave_at_once() {
         let n = 50;
         let mut b = SchedulerBench::under_rate(n);
         b.prime();
@@ -187,6 +195,7 @@ mod tests {
         for sub in 0..n {
             let c = b.scheduler().counters(sub).unwrap();
             assert_eq!(c.iter().map(|k| k.exceeded_packets).sum::<u64>(), 0);
+            assert_eq!(c[3].conformed_packets, 2000 * BURST as u64 / u64::from(n));
         }
     }
 }

@@ -11,6 +11,9 @@
 //!   bucket will hold them (computed when it runs short: on the send that empties it, or on
 //!   the enqueue that finds it idle and empty), so `dequeue` never looks at idle or waiting
 //!   subscribers and never visits one that cannot send.
+//! - The conformant fast path [`Scheduler::try_bypass`]: a packet of a subscriber with no
+//!   backlog whose bucket (and the port's) holds the tokens is sent at once instead of being
+//!   queued and dequeued, with exactly the same effect on the buckets and counters.
 //! - An optional port shaper sits above all subscribers: when it lacks tokens, `dequeue`
 //!   stops and [`Scheduler::next_wakeup_ns`] says when to come back.
 //! - Packets are opaque `Copy` handles stored in one preallocated node pool, linked per
@@ -63,9 +66,10 @@ pub type SubscriberId = u32;
 /// Counters of one class of one subscriber.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ClassCounters {
-    /// Packets sent by `dequeue` (shaped output, within the subscriber's rate).
+    /// Packets sent by `dequeue` or let through at once by `try_bypass` (shaped output,
+    /// within the subscriber's rate).
     pub conformed_packets: u64,
-    /// Bytes sent by `dequeue`.
+    /// Bytes sent by `dequeue` or `try_bypass`.
     pub conformed_bytes: u64,
     /// Packets that, when enqueued, found the subscriber's bucket short of the tokens for them
     /// and the backlog ahead of them, so they had to wait in the queue (a subset of the

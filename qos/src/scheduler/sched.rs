@@ -41,25 +41,31 @@ enum State {
     Parked(u32),
 }
 
+/// Laid out so that everything [`Scheduler::try_bypass`] reads and writes (the flags, the
+/// state, the bucket, `drr_cur`) sits in the first 64-byte cache line.
 #[derive(Debug, Clone)]
+#[repr(C, align(64))]
 struct Sub {
+    bucket: TokenBucket,
+    state: State,
     present: bool,
     /// Rate 0: no subscriber shaping (the port shaper still applies).
     unshaped: bool,
-    state: State,
-    bucket: TokenBucket,
+    /// The DRR class being served (1..CLASSES), 0 before the first round.
+    drr_cur: u8,
     head: [u32; CLASSES],
     tail: [u32; CLASSES],
     deficit: [u64; CLASSES],
     /// Bit `c` set: class `c` has backlog (`head[c] != NIL`).
     classes: u8,
-    /// The DRR class being served (1..CLASSES), 0 before the first round.
-    drr_cur: usize,
     /// Bytes left of this subscriber's round-robin quantum (see [`VISIT_QUANTUM_BYTES`]).
     visit_deficit: u32,
     backlog_packets: u32,
     backlog_bytes: u64,
 }
+
+// The hot fields of `Sub` share its first cache line.
+const _: () = assert!(core::mem::offset_of!(Sub, drr_cur) < 64);
 
 impl Sub {
     fn absent() -> Self {
@@ -323,6 +329,67 @@ impl<P: Copy> Scheduler<P> {
         Ok(())
     }
 
+    /// Whether `sub` is set and has nothing queued, so that [`Scheduler::try_bypass`] may
+    /// apply (if its tokens allow). A false answer stays false until the next `dequeue`
+    /// (only `dequeue` and `remove_subscriber` empty a subscriber's queues), so a caller
+    /// may read this ahead for a whole burst, which also brings the subscriber's state
+    /// into the cache before `try_bypass` needs it.
+    #[inline]
+    pub fn is_idle(&self, sub: SubscriberId) -> bool {
+        self.subs
+            .get(sub as usize)
+            .is_some_and(|s| s.present && s.state == State::Idle)
+    }
+
+    /// The conformant fast path: sends a packet of `len` bytes in class `class` of `sub` at
+    /// once, without queueing it, if nothing would make it wait. Returns true if the caller
+    /// is to send the packet now; false if it is to [`Scheduler::enqueue`] it as usual.
+    ///
+    /// It applies when `sub` is set, has no packet queued in any class (so it is neither in
+    /// the round robin nor parked), its token bucket allows `len` at `now_ns` (unshaped
+    /// subscribers always pass), and, with a port shaper, no subscriber is waiting in the
+    /// round robin and the port's bucket allows `len` too. It then takes the tokens exactly as
+    /// `dequeue` would for this packet and counts it conformed in its class. Priority and
+    /// DRR are unaffected (nothing of the subscriber is queued), and order within the
+    /// subscriber is kept (it never applies while the subscriber has a backlog). O(1), and
+    /// it reads and writes one cache line of subscriber state plus one class counter.
+    #[inline]
+    pub fn try_bypass(&mut self, now_ns: u64, sub: SubscriberId, class: ClassId, len: u32) -> bool {
+        let Some(s) = self.subs.get_mut(sub as usize) else {
+            return false;
+        };
+        if !s.present || s.state != State::Idle {
+            return false;
+        }
+        debug_assert_eq!(s.backlog_packets, 0);
+        if let Some(port) = &mut self.port {
+            // Subscribers in the ring (maybe held back by the port) go first.
+            if !self.links.is_empty(RING) {
+                return false;
+            }
+            port.refill(now_ns);
+            if !port.shaper_ready(len) {
+                return false;
+            }
+        }
+        if !s.unshaped && !s.bucket.shaper_send(now_ns, len) {
+            return false;
+        }
+        if let Some(port) = &mut self.port {
+            port.take(len);
+        }
+        let c = class.index();
+        if c != 0 {
+            // As `pick_class` does for a class served alone: the next contended DRR round
+            // starts where it would have had the packet gone through the queue.
+            s.drr_cur = c as u8;
+        }
+        let k = &mut self.counters[sub as usize][c];
+        k.conformed_packets += 1;
+        k.conformed_bytes += u64::from(len);
+        true
+    }
+
     /// Sends at most `budget` packets that their subscriber's (and the port's) token bucket
     /// allows: strict priority for class 0 then DRR among 1..3 within a subscriber, deficit
     /// round robin among subscribers (up to [`VISIT_QUANTUM_BYTES`] per visit, at least one
@@ -523,11 +590,11 @@ fn pick_class<P>(s: &mut Sub, nodes: &[Node<P>], quantum: &[u64; CLASSES]) -> us
     if drr.is_power_of_two() {
         // One class backlogged (`s` has backlog, so `drr != 0`).
         let c = drr.trailing_zeros() as usize;
-        s.drr_cur = c;
+        s.drr_cur = c as u8;
         return c;
     }
     let need = |s: &Sub, c: usize| u64::from(nodes[s.head[c] as usize].len);
-    let mut c = s.drr_cur;
+    let mut c = usize::from(s.drr_cur);
     if c != 0 && s.head[c] != NIL && s.deficit[c] >= need(s, c) {
         return c;
     }
@@ -539,7 +606,7 @@ fn pick_class<P>(s: &mut Sub, nodes: &[Node<P>], quantum: &[u64; CLASSES]) -> us
             continue;
         }
         s.deficit[c] += quantum[c];
-        s.drr_cur = c;
+        s.drr_cur = c as u8;
         if s.deficit[c] >= need(s, c) {
             return c;
         }

@@ -12,13 +12,15 @@ use crate::default_burst_bytes;
 const MS: u64 = 1_000_000;
 const S: u64 = 1_000_000_000;
 
-/// One dequeued packet: time, subscriber, class (from the handle), length.
-#[derive(Debug, Clone, Copy)]
+/// One sent packet (dequeued, or let through by `try_bypass`): time, subscriber, class
+/// (from the handle), length, handle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Sent {
     t: u64,
     sub: u32,
     class: usize,
     len: u32,
+    h: u64,
 }
 
 /// A scheduler driven by an event-driven simulated clock. Handles encode the class in the
@@ -28,6 +30,8 @@ struct Sim {
     now: u64,
     serial: u64,
     log: Vec<Sent>,
+    /// Packets sent by `try_bypass` (through [`Sim::offer`]).
+    bypassed: u64,
 }
 
 impl Sim {
@@ -37,6 +41,7 @@ impl Sim {
             now: 0,
             serial: 0,
             log: Vec::new(),
+            bypassed: 0,
         }
     }
 
@@ -49,6 +54,24 @@ impl Sim {
                 assert_eq!(p, h);
                 e
             })
+    }
+
+    /// Offers a packet the way the user plane does: sent at once by the conformant fast
+    /// path if it applies (logged at `now`, returns `Ok(true)`), else enqueued.
+    fn offer(&mut self, sub: u32, class: usize, len: u32) -> Result<bool, EnqueueError> {
+        if self.s.try_bypass(self.now, sub, ClassId(class as u8), len) {
+            self.serial += 1;
+            self.bypassed += 1;
+            self.log.push(Sent {
+                t: self.now,
+                sub,
+                class,
+                len,
+                h: (self.serial << 2) | class as u64,
+            });
+            return Ok(true);
+        }
+        self.enqueue(sub, class, len).map(|()| false)
     }
 
     /// Tops the class queue of `sub` up to `depth` packets with lengths from `lens`.
@@ -80,6 +103,7 @@ impl Sim {
                 sub,
                 class: (h & 3) as usize,
                 len,
+                h,
             });
         })
     }
@@ -694,6 +718,252 @@ proptest::proptest! {
         proptest::prop_assert!(outstanding.is_empty());
         proptest::prop_assert_eq!(s.backlog_packets(), 0);
     }
+}
+
+/// A small deterministic generator for the tests' traffic (64-bit LCG, high bits).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        self.0 >> 33
+    }
+}
+
+/// Asserts that `log` (one subscriber's output, in time order) conforms to a token bucket
+/// of `rate` and `burst` that starts full: in exact integer units, so every window of it
+/// holds at most `burst + rate * window`.
+fn assert_conforms(log: &[Sent], rate: u64, burst: u32) {
+    let unit = 8 * u128::from(S);
+    let cap = u128::from(burst) * unit;
+    let (mut tokens, mut last) = (cap, 0u64);
+    for (i, e) in log.iter().enumerate() {
+        tokens = (tokens + u128::from(e.t - last) * u128::from(rate)).min(cap);
+        last = e.t;
+        let need = u128::from(e.len) * unit;
+        assert!(
+            tokens >= need,
+            "packet {i} ({} bytes at {} ns) exceeds the bucket",
+            e.len,
+            e.t
+        );
+        tokens -= need;
+    }
+}
+
+#[test]
+fn bypass_takes_tokens_exactly_like_a_send() {
+    // Two schedulers see the same traffic at the same times: one through the fast path
+    // (queueing only what it refuses), the other always through enqueue + dequeue. Every
+    // packet must leave at the same time in the same order, with the same counters.
+    for port in [None, Some(30_000_000)] {
+        let c = SchedulerConfig {
+            port_rate_bps: port,
+            ..cfg(3)
+        };
+        let (mut a, mut b) = (Sim::new(c.clone()), Sim::new(c));
+        for sim in [&mut a, &mut b] {
+            sim.s.set_subscriber(0, 10_000_000, 20_000, 0);
+            sim.s
+                .set_subscriber(1, 4_000_000, default_burst_bytes(4_000_000), 0);
+            sim.s.set_subscriber(2, 0, 0, 0);
+        }
+        let mut rng = Lcg(7);
+        let mut lens = mixed();
+        let (mut now, mut queued) = (0u64, 0u64);
+        for i in 0..20_000u32 {
+            // Stretches of close arrivals (over the rates) between sparse ones (under).
+            let r = rng.next();
+            now += if i % 500 < 100 {
+                r % 20_000
+            } else {
+                r % 2_000_000
+            };
+            let (sub, class) = ((r >> 8) as u32 % 3, (r >> 12) as usize % CLASSES);
+            let len = lens.next().unwrap();
+            a.now = now;
+            b.now = now;
+            let ra = a.offer(sub, class, len);
+            let rb = b.enqueue(sub, class, len);
+            assert_eq!(ra.err(), rb.err(), "event {i}");
+            queued += u64::from(ra == Ok(false));
+            a.poll(100_000);
+            b.poll(100_000);
+            assert_eq!(a.log.len(), b.log.len(), "event {i}");
+        }
+        assert!(a.log == b.log, "port {port:?}: different departures");
+        for sub in 0..3 {
+            assert_eq!(a.s.counters(sub), b.s.counters(sub), "subscriber {sub}");
+        }
+        assert!(
+            a.bypassed > 1000 && queued > 1000,
+            "port {port:?}: {} bypassed, {queued} queued",
+            a.bypassed
+        );
+    }
+}
+
+#[test]
+fn bypass_never_applies_with_a_backlog() {
+    let mut sim = Sim::new(cfg(2));
+    // 8 Mbit/s: one byte per microsecond; 3000-byte burst.
+    sim.s.set_subscriber(0, 8_000_000, 3000, 0);
+    assert!(!sim.s.try_bypass(0, 1, ClassId(3), 100), "unset subscriber");
+    assert!(!sim.s.try_bypass(0, 9, ClassId(3), 100), "out of range");
+    assert_eq!(sim.offer(0, 3, 1500), Ok(true));
+    assert_eq!(sim.offer(0, 3, 1500), Ok(true));
+    let k = sim.s.counters(0).unwrap()[3];
+    assert_eq!((k.conformed_packets, k.conformed_bytes), (2, 3000));
+    // The bucket is empty: the next packet waits (parked).
+    assert_eq!(sim.offer(0, 3, 1500), Ok(false));
+    // A second later the bucket is full again, but a packet waits: later ones queue behind
+    // it, whatever their class.
+    sim.now = S;
+    for _ in 0..3 {
+        assert_eq!(sim.offer(0, 3, 40), Ok(false));
+    }
+    assert_eq!(sim.offer(0, 1, 40), Ok(false));
+    assert_eq!(sim.poll(100), 5);
+    // FIFO within the class, the waiting packet first (the class 1 packet takes its DRR
+    // turn among them).
+    let order: Vec<u64> = sim
+        .log
+        .iter()
+        .filter(|e| e.class == 3)
+        .map(|e| e.h >> 2)
+        .collect();
+    assert_eq!(order, [1, 2, 3, 4, 5, 6]);
+    // Drained: the fast path applies again.
+    assert_eq!(sim.offer(0, 3, 40), Ok(true));
+    assert_eq!(sim.s.backlog_packets(), 0);
+
+    // An unshaped subscriber in the round robin: no bypass until it is served.
+    sim.s.set_subscriber(1, 0, 0, 0);
+    sim.enqueue(1, 2, 100).unwrap();
+    assert!(!sim.s.try_bypass(sim.now, 1, ClassId(2), 100));
+    assert_eq!(sim.poll(10), 1);
+    assert!(sim.s.try_bypass(sim.now, 1, ClassId(2), 100));
+    let k = sim.s.counters(0).unwrap()[3];
+    assert_eq!((k.conformed_packets, k.exceeded_packets), (7, 1));
+}
+
+#[test]
+fn bypass_respects_the_port_shaper() {
+    let port = 8_000_000;
+    let burst = default_burst_bytes(port);
+    let mut sim = Sim::new(SchedulerConfig {
+        port_rate_bps: Some(port),
+        ..cfg(2)
+    });
+    sim.s.set_subscriber(0, 0, 0, 0);
+    sim.s.set_subscriber(1, 0, 0, 0);
+    // The port's burst goes through at once, then the port holds packets back.
+    let mut sent = 0;
+    while sim.offer(0, 3, 1000).unwrap() {
+        sent += 1000;
+    }
+    assert!(sent <= burst && sent + 1000 > burst, "{sent}");
+    // Subscriber 1 has no backlog of its own, but subscriber 0 waits for the port.
+    sim.now += 10 * MS;
+    assert_eq!(sim.offer(1, 3, 40), Ok(false));
+    while sim.step(64, S) {}
+    assert_eq!(sim.s.backlog_packets(), 0);
+    sim.now += 10 * MS;
+    assert_eq!(sim.offer(1, 3, 40), Ok(true));
+    assert_conforms(&sim.log, port, burst);
+}
+
+#[test]
+fn shaped_rate_within_one_percent_with_the_fast_path() {
+    // Offered load alternating below the rate (half of it: the fast path sends, after
+    // whatever waited has gone) and above it (queue topped up, offered the same way), for
+    // two rounds: the rate over each backlogged second stays within 1% and the whole output
+    // conforms to the bucket (burst bound included).
+    for rate in [1_000_000u64, 10_000_000, 100_000_000, 1_000_000_000] {
+        let burst = default_burst_bytes(rate);
+        let mut sim = Sim::new(cfg(1));
+        sim.s.set_subscriber(0, rate, burst, 0);
+        let gap = 2 * 1500 * 8 * S / rate;
+        let mut offered_under = 0u64;
+        for round in 0..2 {
+            // Below the rate for half a second.
+            let (bypassed, start) = (sim.bypassed, sim.now);
+            let end = start + S / 2;
+            let mut queued = 0;
+            while sim.now < end {
+                queued += u64::from(!sim.offer(0, 3, 1500).unwrap());
+                offered_under += 1;
+                sim.poll(32);
+                let next = sim.now + gap;
+                while sim.step(32, next) {}
+                sim.now = next;
+            }
+            let bypassed = sim.bypassed - bypassed;
+            assert!(bypassed > 0, "rate {rate} round {round}: nothing bypassed");
+            if round > 0 {
+                assert!(
+                    queued > 0,
+                    "rate {rate}: the backlog of round 0 did not wait"
+                );
+            }
+            // Above the rate: 200 ms of warm-up, then one second measured.
+            let warm_end = sim.now + 200 * MS;
+            let end = warm_end + S;
+            loop {
+                while sim.s.counters(0).unwrap()[3].depth_packets < 8 {
+                    sim.offer(0, 3, 1500).unwrap();
+                }
+                if !sim.step(32, end) {
+                    break;
+                }
+            }
+            let what = std::format!("rate {rate} round {round}");
+            let steady = sim.bytes(Some(0), warm_end, end);
+            assert_within(rate_of(steady, S), rate as f64, 0.01, &what);
+            let log: Vec<_> = sim
+                .log
+                .iter()
+                .filter(|e| e.t >= warm_end && e.t < end)
+                .collect();
+            let span = log.last().unwrap().t - log[0].t;
+            let after_first: u64 = log[1..].iter().map(|e| u64::from(e.len)).sum();
+            assert_within(rate_of(after_first, span), rate as f64, 0.01, &what);
+            sim.now = end;
+        }
+        assert!(offered_under > 0);
+        assert_conforms(&sim.log, rate, burst);
+    }
+}
+
+#[test]
+fn bursts_never_exceed_burst_size_with_the_fast_path() {
+    let rate = 10_000_000;
+    let burst = 20_000;
+    let mut sim = Sim::new(cfg(1));
+    sim.s.set_subscriber(0, rate, burst, 0);
+    // Idle periods of various lengths, each followed by a flood in one instant, offered
+    // through the fast path first.
+    let mut lens = mixed();
+    for idle in [S, 3 * MS, 40 * MS, 17 * MS, 2 * S] {
+        sim.now += idle;
+        let (start, bypassed) = (sim.log.len(), sim.bypassed);
+        for _ in 0..200 {
+            sim.offer(0, 3, lens.next().unwrap()).unwrap();
+        }
+        assert!(sim.bypassed > bypassed, "idle {idle}: nothing bypassed");
+        sim.poll(10_000);
+        let instant: u64 = sim.log[start..].iter().map(|e| u64::from(e.len)).sum();
+        assert!(
+            instant <= u64::from(burst),
+            "{instant} bytes released at once"
+        );
+        let end = sim.now + 200 * MS;
+        while sim.step(10_000, end) {}
+    }
+    assert_conforms(&sim.log, rate, burst);
 }
 
 #[test]

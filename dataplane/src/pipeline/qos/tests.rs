@@ -114,6 +114,16 @@ fn upstream() -> Vec<u8> {
 
 /// Runs `input` through the pipeline at `now` in one burst; returns the verdicts.
 fn offer(p: &mut Pipeline, now: u64, port: PortId, input: &[Vec<u8>]) -> Vec<Verdict> {
+    offer_sent(p, now, port, input).0
+}
+
+/// Like [`offer`], and also returns the frames forwarded at once (port and bytes, in order).
+fn offer_sent(
+    p: &mut Pipeline,
+    now: u64,
+    port: PortId,
+    input: &[Vec<u8>],
+) -> (Vec<Verdict>, Vec<Sent>) {
     let mut frames: Vec<Frame> = input
         .iter()
         .map(|b| {
@@ -125,7 +135,15 @@ fn offer(p: &mut Pipeline, now: u64, port: PortId, input: &[Vec<u8>]) -> Vec<Ver
         .collect();
     let mut verdicts = vec![Verdict::ToControlPlane; frames.len()];
     p.process_burst(now, &mut frames, &mut verdicts);
-    verdicts
+    let sent = frames
+        .iter()
+        .zip(&verdicts)
+        .filter_map(|(f, v)| match *v {
+            Verdict::Forward(port) => Some((port, f.data().to_vec())),
+            _ => None,
+        })
+        .collect();
+    (verdicts, sent)
 }
 
 /// One frame the shaper sent: port and bytes.
@@ -151,8 +169,8 @@ fn seq_of(frame: &[u8]) -> u16 {
 }
 
 /// Offers downstream traffic at twice `rate_bps` in 100 us steps from 0 to `end_ns` and drains
-/// like a worker; returns the IPv4 bytes the shaper sent in `[from_ns, end_ns)` and the
-/// number of frames offered.
+/// like a worker; returns the IPv4 bytes the shaper sent (forwarded at once or drained) in
+/// `[from_ns, end_ns)` and the number of frames offered.
 fn shaped_bytes(p: &mut Pipeline, rate_bps: u64, from_ns: u64, end_ns: u64) -> (u64, u64) {
     const STEP: u64 = 100_000;
     let frame = downstream(DSCP_BE, 1);
@@ -167,7 +185,10 @@ fn shaped_bytes(p: &mut Pipeline, rate_bps: u64, from_ns: u64, end_ns: u64) -> (
         offered += n as u64;
         for chunk in 0..n.div_ceil(BURST) {
             let k = (n - chunk * BURST).min(BURST);
-            offer(p, now, CORE, &vec![frame.clone(); k]);
+            let (_, out) = offer_sent(p, now, CORE, &vec![frame.clone(); k]);
+            if now >= from_ns {
+                sent += out.len() as u64 * IP_LEN;
+            }
         }
         loop {
             let out = drain(p, now, BURST);
@@ -221,23 +242,32 @@ fn shaped_output_is_within_one_percent_of_the_rate() {
 #[test]
 fn shaped_frames_are_rewritten_and_leave_on_the_access_port() {
     let mut p = qos_pipeline(dl(10_000_000), 64);
-    let v = offer(&mut p, 0, CORE, &[downstream(DSCP_BE, 7)]);
-    assert_eq!(v, [Verdict::Queued]);
+    // The default burst at 10 Mbit/s (6250 bytes) holds six frames: they leave at once
+    // through the conformant fast path; the seventh waits for tokens in the shaper.
+    let input: Vec<Vec<u8>> = (0..7).map(|i| downstream(DSCP_BE, 7 + i)).collect();
+    let (v, mut out) = offer_sent(&mut p, 0, CORE, &input);
+    assert_eq!(v[..6], [Verdict::Forward(ACCESS); 6]);
+    assert_eq!(v[6], Verdict::Queued);
     assert_eq!(p.shaped_backlog(), 1);
     assert_eq!(p.qos_pool(), Some((63, 64)));
-    let out = drain(&mut p, 0, BURST);
-    assert_eq!(out.len(), 1);
-    let (port, f) = &out[0];
-    assert_eq!(*port, ACCESS);
-    assert_eq!(&f[..6], &SUB_MAC.0);
-    assert_eq!(&f[6..12], &GW_MAC.0);
-    assert_eq!(&f[12..16], &[0x81, 0x00, 0x00, 100]);
-    assert_eq!(f[18 + 8], 63, "TTL decremented");
-    assert!(ipv4::verify_checksum(&f[18..]));
-    assert_eq!(seq_of(f), 7);
+    assert!(drain(&mut p, 0, BURST).is_empty());
+    out.extend(drain(&mut p, MS, BURST));
+    assert_eq!(out.len(), 7);
+    for (i, (port, f)) in out.iter().enumerate() {
+        assert_eq!(*port, ACCESS);
+        assert_eq!(&f[..6], &SUB_MAC.0);
+        assert_eq!(&f[6..12], &GW_MAC.0);
+        assert_eq!(&f[12..16], &[0x81, 0x00, 0x00, 100]);
+        assert_eq!(f[18 + 8], 63, "TTL decremented");
+        assert!(ipv4::verify_checksum(&f[18..]));
+        assert_eq!(usize::from(seq_of(f)), 7 + i);
+    }
     assert_eq!(p.qos_pool(), Some((64, 64)));
+    // The caller transmits forwarded frames; the drain transmits (and counts) the queued one.
     assert_eq!(p.counters().ports[usize::from(ACCESS)].tx_packets, 1);
-    assert_eq!(p.counters().dl_forwarded, 1);
+    assert_eq!(p.counters().dl_forwarded, 7);
+    let c = p.qos_stats().next().unwrap().classes.unwrap()[3];
+    assert_eq!((c.conformed_packets, c.exceeded_packets), (7, 1));
 }
 
 #[test]
@@ -278,22 +308,25 @@ fn expedited_keeps_its_latency_while_bulk_saturates() {
 fn live_rate_change_keeps_the_queue_and_applies_the_new_rate() {
     let mut p = qos_pipeline(dl(1_000_000), 1024);
     let input: Vec<Vec<u8>> = (0..100).map(|i| downstream(DSCP_BE, i)).collect();
+    let mut sent = Vec::new();
     for chunk in input.chunks(BURST) {
+        let (v, out) = offer_sent(&mut p, 0, CORE, chunk);
         assert!(
-            offer(&mut p, 0, CORE, chunk)
-                .iter()
-                .all(|v| *v == Verdict::Queued)
+            v.iter()
+                .all(|v| matches!(v, Verdict::Queued | Verdict::Forward(ACCESS)))
         );
+        sent.extend(out);
     }
-    let first = drain(&mut p, 0, BURST);
+    // The full bucket (3028 bytes) let two frames through at once.
+    assert_eq!(sent.len(), 2);
+    sent.extend(drain(&mut p, 0, BURST));
     let queued = p.shaped_backlog();
-    assert_eq!(queued as usize, 100 - first.len());
+    assert_eq!(queued as usize, 100 - sent.len());
 
     // 20 Mbit/s from t = 1 ms: nothing lost, the queue drains at the new rate.
     let t = MS;
     p.apply_at(t, SessionCommand::Upsert(session(dl(20_000_000))));
     assert_eq!(p.shaped_backlog(), queued);
-    let mut sent = first;
     let mut now = t;
     while p.shaped_backlog() > 0 {
         sent.extend(drain(&mut p, now, BURST));
@@ -318,8 +351,8 @@ fn live_rate_change_keeps_the_queue_and_applies_the_new_rate() {
 fn lifting_the_limit_drains_in_order_then_bypasses() {
     let mut p = qos_pipeline(dl(1_000_000), 1024);
     let input: Vec<Vec<u8>> = (0..20).map(|i| downstream(DSCP_BE, i)).collect();
-    offer(&mut p, 0, CORE, &input);
-    let mut sent = drain(&mut p, 0, BURST);
+    let (_, mut sent) = offer_sent(&mut p, 0, CORE, &input);
+    sent.extend(drain(&mut p, 0, BURST));
     assert!(p.shaped_backlog() > 10);
     // MBR ul=0, dl=0: unlimited. Queued frames stay, new ones queue behind them.
     p.apply_at(MS, SessionCommand::Upsert(session(SessionQos::UNLIMITED)));
@@ -347,21 +380,24 @@ fn removal_frees_the_pooled_frames() {
     let input: Vec<Vec<u8>> = (0..BURST as u16).map(|i| downstream(DSCP_BE, i)).collect();
     offer(&mut p, 0, CORE, &input);
     offer(&mut p, 0, CORE, &input);
-    assert_eq!(p.shaped_backlog(), 64);
-    assert_eq!(p.qos_pool(), Some((64, 128)));
-    let usage = p.apply_at(MS, SessionCommand::Remove(SESSION));
-    assert_eq!(usage, Some(UsageCounters::default()), "nothing was sent");
+    // Two frames left at once with the full bucket; 62 wait in the pool.
+    assert_eq!(p.shaped_backlog(), 62);
+    assert_eq!(p.qos_pool(), Some((66, 128)));
+    let usage = p.apply_at(MS, SessionCommand::Remove(SESSION)).unwrap();
+    assert_eq!((usage.dl_packets, usage.dl_bytes), (2, 2 * IP_LEN));
     assert_eq!(p.shaped_backlog(), 0);
     assert_eq!(p.qos_pool(), Some((128, 128)));
-    assert_eq!(p.counters().drop_count(DropReason::NoSession), 64);
+    assert_eq!(p.counters().drop_count(DropReason::NoSession), 62);
     assert_eq!(p.qos_stats().count(), 0);
     assert!(drain(&mut p, SEC, BURST).is_empty());
     // The shaper is free for the next session.
     p.apply_at(SEC, SessionCommand::Upsert(session(dl(1_000_000))));
     assert_eq!(
         offer(&mut p, SEC, CORE, &[downstream(DSCP_BE, 1)]),
-        [Verdict::Queued]
+        [Verdict::Forward(ACCESS)]
     );
+    let c = p.qos_stats().next().unwrap().classes.unwrap()[3];
+    assert_eq!(c.conformed_packets, 1, "a fresh shaper with a full bucket");
 }
 
 #[test]
@@ -375,24 +411,31 @@ fn full_queue_and_full_pool_drop_and_count() {
     }
     let queued = verdicts.iter().filter(|v| **v == Verdict::Queued).count();
     assert_eq!(queued, 64);
+    // The bucket's burst (two frames) left at once.
+    let forwarded = verdicts
+        .iter()
+        .filter(|v| **v == Verdict::Forward(ACCESS))
+        .count();
+    assert_eq!(forwarded, 2);
     assert_eq!(
-        verdicts.len() - queued,
+        verdicts.len() - queued - forwarded,
         p.counters().drop_count(DropReason::QosQueueFull) as usize
     );
     let classes = p.qos_stats().next().unwrap().classes.unwrap();
-    assert_eq!(classes[0].dropped_packets, 32);
+    assert_eq!(classes[0].dropped_packets, 30);
     assert_eq!(classes[0].depth_packets, 64);
 
     // A pool of 40 frames runs out before the best-effort queue (256) does.
     let mut p = qos_pipeline(dl(1_000_000), 40);
     let be: Vec<Vec<u8>> = (0..BURST as u16).map(|i| downstream(DSCP_BE, i)).collect();
+    // Two frames leave at once, 30 are queued.
     offer(&mut p, 0, CORE, &be);
     let v = offer(&mut p, 0, CORE, &be);
-    assert_eq!(v.iter().filter(|v| **v == Verdict::Queued).count(), 8);
+    assert_eq!(v.iter().filter(|v| **v == Verdict::Queued).count(), 10);
     assert_eq!(p.qos_pool(), Some((0, 40)));
     let classes = p.qos_stats().next().unwrap().classes.unwrap();
-    assert_eq!(classes[3].dropped_packets, 24);
-    assert_eq!(p.counters().drop_count(DropReason::QosQueueFull), 24);
+    assert_eq!(classes[3].dropped_packets, 22);
+    assert_eq!(p.counters().drop_count(DropReason::QosQueueFull), 22);
 }
 
 #[test]
@@ -512,12 +555,107 @@ fn next_wakeup_tells_when_a_waiting_subscriber_may_send() {
     let mut p = qos_pipeline(dl(rate), 64);
     assert_eq!(p.shaper_next_wakeup_ns(), None, "no backlog");
     let input: Vec<Vec<u8>> = (0..5).map(|i| downstream(DSCP_BE, i)).collect();
-    offer(&mut p, 0, CORE, &input);
-    // The full bucket (3028 bytes) sends two frames at once.
-    assert_eq!(drain(&mut p, 0, BURST).len(), 2);
+    // The full bucket (3028 bytes) lets two frames through at once.
+    let v = offer(&mut p, 0, CORE, &input);
+    assert_eq!(v[..2], [Verdict::Forward(ACCESS); 2]);
+    assert_eq!(v[2..], [Verdict::Queued; 3]);
+    assert!(drain(&mut p, 0, BURST).is_empty());
     let t = p.shaper_next_wakeup_ns().expect("frames wait for tokens");
     // 1028 - (3028 - 2056) = 56 bytes missing: 448 us at 1 Mbit/s (rounded up to a tick).
     assert!((448_000..=448_000 + 1_024).contains(&t), "{t}");
     assert!(drain(&mut p, t - 2_048, BURST).is_empty(), "not before");
     assert_eq!(drain(&mut p, t, BURST).len(), 1);
+}
+
+#[test]
+fn under_rate_traffic_is_forwarded_at_once_and_counted_conformed() {
+    let rate = 10_000_000;
+    let mut p = qos_pipeline(dl(rate), 64);
+    // One frame every 2 ms (4.1 Mbit/s) for one second, two classes.
+    let mut now = 0;
+    let mut n = 0u64;
+    while now < SEC {
+        let dscp = if n.is_multiple_of(4) {
+            DSCP_EF
+        } else {
+            DSCP_BE
+        };
+        let (v, out) = offer_sent(&mut p, now, CORE, &[downstream(dscp, n as u16)]);
+        assert_eq!(v, [Verdict::Forward(ACCESS)], "frame {n} at {now}");
+        let f = &out[0].1;
+        assert_eq!(&f[..6], &SUB_MAC.0);
+        assert_eq!(&f[12..16], &[0x81, 0x00, 0x00, 100]);
+        assert_eq!(f[18 + 8], 63, "TTL decremented");
+        assert!(ipv4::verify_checksum(&f[18..]));
+        assert_eq!(dscp_of(f), dscp);
+        assert!(drain(&mut p, now, BURST).is_empty());
+        n += 1;
+        now += 2 * MS;
+    }
+    assert_eq!(p.shaped_backlog(), 0);
+    assert_eq!(p.qos_pool(), Some((64, 64)), "the pool was never touched");
+    let c = p.qos_stats().next().unwrap().classes.unwrap();
+    let ef = n.div_ceil(4);
+    assert_eq!(
+        (c[0].conformed_packets, c[0].conformed_bytes),
+        (ef, ef * IP_LEN)
+    );
+    assert_eq!(
+        (c[3].conformed_packets, c[3].conformed_bytes),
+        (n - ef, (n - ef) * IP_LEN)
+    );
+    assert!(
+        c.iter()
+            .all(|k| k.exceeded_packets == 0 && k.dropped_packets == 0)
+    );
+    let usage = p.session_counters(SESSION).unwrap();
+    assert_eq!((usage.dl_packets, usage.dl_bytes), (n, n * IP_LEN));
+    assert_eq!(p.counters().dl_forwarded, n);
+}
+
+#[test]
+fn above_rate_queues_and_order_is_kept_across_the_fast_path() {
+    // 1 Mbit/s (burst 3028 bytes, 1028-byte frames). Bursts above the rate at 0, 400 ms
+    // and 800 ms, one frame every 20 ms (411 kbit/s) in between: frames go from the fast
+    // path to the queue and back, and leave in the order they came.
+    let mut p = qos_pipeline(dl(1_000_000), 64);
+    let (mut sent, mut seq) = (Vec::new(), 0u16);
+    let (mut forwarded, mut queued) = (0, 0);
+    let mut now = 0;
+    while now < 1200 * MS {
+        let k = if now.is_multiple_of(400 * MS) {
+            6
+        } else if now.is_multiple_of(20 * MS) {
+            1
+        } else {
+            0
+        };
+        if k > 0 {
+            let input: Vec<Vec<u8>> = (seq..seq + k).map(|i| downstream(DSCP_BE, i)).collect();
+            seq += k;
+            let (v, out) = offer_sent(&mut p, now, CORE, &input);
+            for v in &v {
+                match v {
+                    Verdict::Forward(ACCESS) => forwarded += 1,
+                    Verdict::Queued => queued += 1,
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            sent.extend(out);
+        }
+        sent.extend(drain(&mut p, now, BURST));
+        now += MS;
+    }
+    assert!(
+        forwarded > 20 && queued > 10,
+        "{forwarded} forwarded, {queued} queued"
+    );
+    assert_eq!(p.shaped_backlog(), 0);
+    let seqs: Vec<u16> = sent.iter().map(|(_, f)| seq_of(f)).collect();
+    assert_eq!(seqs, (0..seq).collect::<Vec<u16>>(), "all sent, in order");
+    let c = p.qos_stats().next().unwrap().classes.unwrap()[3];
+    assert_eq!(c.conformed_packets, u64::from(seq));
+    assert!(c.exceeded_packets > 0 && c.exceeded_packets <= queued);
+    let usage = p.session_counters(SESSION).unwrap();
+    assert_eq!(usage.dl_packets, u64::from(seq));
 }

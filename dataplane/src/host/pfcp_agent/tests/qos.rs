@@ -152,8 +152,15 @@ fn a_qos_worker_shapes_the_established_rate_and_follows_updates() {
         },
     );
     let seid = establish(&mut a, &mut b, establishment_with_mbr(5_000, 10_000));
-    // Downstream queued in the shaper, upstream policed but within its burst.
-    assert_eq!(b.traffic(100), [Verdict::Forward(2), Verdict::Queued]);
+    // Upstream policed but within its burst; downstream within the shaper's bucket leaves
+    // at once (the conformant fast path).
+    assert_eq!(b.traffic(100), [Verdict::Forward(2), Verdict::Forward(1)]);
+    // Beyond the downlink burst (6250 bytes at 10 Mbit/s) downstream frames queue.
+    let down: Vec<Verdict> = (0..5).map(|_| b.traffic(1400)[1]).collect();
+    assert_eq!(
+        down,
+        [[Verdict::Forward(1); 4].as_slice(), &[Verdict::Queued]].concat()
+    );
     let stats: Vec<_> = b.pipeline.qos_stats().collect();
     assert_eq!(stats.len(), 1);
     assert_eq!(stats[0].id, seid);
@@ -178,7 +185,7 @@ fn a_qos_worker_shapes_the_established_rate_and_follows_updates() {
         sent.push((port, data.len()));
         true
     });
-    assert_eq!(sent, [(1, 18 + 128)]);
+    assert_eq!(sent, [(1, 18 + 1428)]);
     assert_eq!(b.traffic(100), [Verdict::Forward(2), Verdict::Forward(1)]);
 
     // Deleting the session frees everything.
