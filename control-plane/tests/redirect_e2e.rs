@@ -10,14 +10,13 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::{CLIENT_MAC, FakeUp, dhcp_frame, dhcp_msg, gtpu, wait_for};
+use common::{CLIENT_MAC, FakeUp, dhcp_frame, dhcp_msg, gtpu, start_cp};
 use tokio::net::UdpSocket;
 use vbng_access::dhcproto::v4::{DhcpOption, MessageType as DhcpType, OptionCode};
 use vbng_access::dhcpv4;
 use vbng_cp::aaa::LocalSubscribers;
 use vbng_cp::api::{SessionView, UserPlaneView};
-use vbng_cp::config::{Config, UserPlaneConfig};
-use vbng_cp::cups::UpState;
+use vbng_cp::config::Config;
 use vbng_cups::pfcp::Message;
 use vbng_dataplane::wire::{
     self, ArpOperation, ArpRepr, EtherType, EthernetAddress, GtpuRepr, IpProtocol, Ipv4Repr,
@@ -81,24 +80,14 @@ fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> T {
 async fn arp_dhcp_session_and_rest() {
     let up = FakeUp::start(Ipv4Addr::new(127, 0, 0, 1)).await;
     let up_gtpu = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let mut cfg = Config::default();
-    cfg.pfcp.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.gtpu.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.api.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.user_planes = vec![UserPlaneConfig {
-        name: "up0".into(),
-        pfcp: up.addr,
-        gtpu: Some(up_gtpu.local_addr().unwrap()),
-    }];
-    let running = vbng_cp::service::start(cfg, LocalSubscribers::default())
-        .await
-        .unwrap();
-    let cp = running.gtpu_addr;
-    let handle = running.sessions.user_planes()[0].clone();
-    wait_for("association", || {
-        (handle.status().state == UpState::Up).then_some(())
-    })
+    let running = start_cp(
+        &up,
+        &up_gtpu,
+        LocalSubscribers::default(),
+        Config::default(),
+    )
     .await;
+    let cp = running.gtpu_addr;
 
     // ARP request (QinQ 10/100) for the pool gateway -> reply from the
     // gateway MAC with the same tags, same TEID.

@@ -9,13 +9,12 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{CLIENT_MAC, FakeUp, dhcp_frame, dhcp_msg, gtpu, wait_for};
+use common::{CLIENT_MAC, FakeUp, dhcp_frame, dhcp_msg, gtpu, start_cp, wait_for};
 use tokio::net::UdpSocket;
 use vbng_access::dhcproto::v4::{DhcpOption, MessageType as DhcpType};
 use vbng_access::dhcpv4;
 use vbng_cp::aaa::LocalSubscribers;
-use vbng_cp::config::{Config, UserPlaneConfig};
-use vbng_cp::cups::UpState;
+use vbng_cp::config::Config;
 use vbng_cp::service::Running;
 use vbng_dataplane::wire::{GtpuRepr, L2Header};
 
@@ -23,25 +22,8 @@ async fn start(up: &FakeUp, up_gtpu: &UdpSocket) -> Running {
     start_with(up, up_gtpu, Config::default()).await
 }
 
-async fn start_with(up: &FakeUp, up_gtpu: &UdpSocket, mut cfg: Config) -> Running {
-    cfg.pfcp.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.pfcp.heartbeat_interval_s = 1;
-    cfg.gtpu.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.api.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.user_planes = vec![UserPlaneConfig {
-        name: "up0".into(),
-        pfcp: up.addr,
-        gtpu: Some(up_gtpu.local_addr().unwrap()),
-    }];
-    let running = vbng_cp::service::start(cfg, LocalSubscribers::default())
-        .await
-        .unwrap();
-    let h = running.sessions.user_planes()[0].clone();
-    wait_for("association", || {
-        (h.status().state == UpState::Up).then_some(())
-    })
-    .await;
-    running
+async fn start_with(up: &FakeUp, up_gtpu: &UdpSocket, cfg: Config) -> Running {
+    start_cp(up, up_gtpu, LocalSubscribers::default(), cfg).await
 }
 
 /// DISCOVER + REQUEST through the redirect; returns the DHCP type of the

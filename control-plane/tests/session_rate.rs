@@ -10,14 +10,13 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{CLIENT_MAC, FakeUp, dhcp_frame, dhcp_msg, gtpu, wait_for};
+use common::{CLIENT_MAC, FakeUp, dhcp_frame, dhcp_msg, gtpu, start_cp, wait_for};
 use tokio::net::UdpSocket;
 use vbng_access::dhcproto::v4::{DhcpOption, MessageType as DhcpType};
 use vbng_access::dhcpv4;
 use vbng_cp::aaa::LocalSubscribers;
 use vbng_cp::api::{RateView, SessionView};
-use vbng_cp::config::{Config, UserPlaneConfig};
-use vbng_cp::cups::UpState;
+use vbng_cp::config::Config;
 use vbng_cp::service::Running;
 use vbng_cups::pfcp::{Mbr, SessionModificationRequest, UpdateQer};
 use vbng_dataplane::wire::{GtpuRepr, L2Header};
@@ -25,24 +24,9 @@ use vbng_dataplane::wire::{GtpuRepr, L2Header};
 /// Every subscriber starts at 10 Mbit/s up, 50 Mbit/s down.
 const SUBSCRIBERS: &str = "[default]\nrate = { up_kbps = 10000, down_kbps = 50000 }\n";
 
-async fn start(up: &FakeUp, up_gtpu: &UdpSocket, mut cfg: Config) -> Running {
-    cfg.pfcp.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.pfcp.heartbeat_interval_s = 1;
-    cfg.gtpu.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.api.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.user_planes = vec![UserPlaneConfig {
-        name: "up0".into(),
-        pfcp: up.addr,
-        gtpu: Some(up_gtpu.local_addr().unwrap()),
-    }];
+async fn start(up: &FakeUp, up_gtpu: &UdpSocket, cfg: Config) -> Running {
     let subs = LocalSubscribers::parse("subscribers.toml", SUBSCRIBERS).unwrap();
-    let running = vbng_cp::service::start(cfg, subs).await.unwrap();
-    let h = running.sessions.user_planes()[0].clone();
-    wait_for("association", || {
-        (h.status().state == UpState::Up).then_some(())
-    })
-    .await;
-    running
+    start_cp(up, up_gtpu, subs, cfg).await
 }
 
 async fn recv_dhcp(sock: &UdpSocket) -> vbng_access::dhcproto::v4::Message {

@@ -11,6 +11,9 @@
 //!     (`ids`), TLV framing (`tlv`), node IEs (`node`: Node ID, Cause, F-SEID,
 //!     feature bitmaps, user plane IP resources), packet detection (`pdi`), session
 //!     rules (`rules`: PDR, FAR, URR, QER), usage reports (`report`) and the BBF TR-459 vendor IEs (`bbf`).
+//!   - [`pfcp::ipoe`]: the messages that program one IPoE subscriber (the
+//!     interface contract's rule ids, establishment and QER rate change), so
+//!     the control plane and the user plane's tests share one builder.
 //!   - [`pfcp::message`]: the messages (heartbeat, association setup/release,
 //!     session establishment/modification/deletion/report) with `parse`/`encode`.
 //!   - [`pfcp::node`]: sans-IO helpers both peers use: sequence numbers, the

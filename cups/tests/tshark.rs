@@ -12,7 +12,10 @@ const CP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
 const UP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 
 /// The subscriber session of the contract: uplink PDR 1 and downlink PDR 2,
-/// FAR 1 (to core) and 2 (to access), URR 1 (volume), QER 1 (gates open, MBR).
+/// FAR 1 (to core) and 2 (to access), URR 1 (volume), QER 1 (gates open, MBR),
+/// with more IEs than the control plane sends (network instances, filter id,
+/// outer header removal/creation, a periodic URR) so tshark checks them too.
+/// What the control plane sends is [`cp_establishment`].
 fn establishment() -> SessionEstablishmentRequest {
     let ue = Ipv4Addr::new(100, 64, 0, 10);
     SessionEstablishmentRequest {
@@ -100,6 +103,25 @@ fn establishment() -> SessionEstablishmentRequest {
             }),
         }],
     }
+}
+
+/// The establishment the control plane sends for one IPoE subscriber
+/// ([`ipoe::establishment_request`]), QinQ 2000/100 with a rate.
+fn cp_establishment() -> SessionEstablishmentRequest {
+    ipoe::establishment_request(&ipoe::IpoeSession {
+        cp_seid: 0x1002,
+        cp_ipv4: CP,
+        node_id: NodeId::Ipv4(CP),
+        ue_ipv4: Ipv4Addr::new(100, 64, 0, 11),
+        mac: [0x02, 0, 0, 0, 0, 0x11],
+        port: 0,
+        svlan: 2000,
+        cvlan: 100,
+        rate: Some(Mbr {
+            ul_kbps: 10_000,
+            dl_kbps: 50_000,
+        }),
+    })
 }
 
 fn report() -> UsageReport {
@@ -280,6 +302,20 @@ fn messages() -> Vec<(Ipv4Addr, Message, u32, Option<u64>)> {
             }),
             7,
             None,
+        ),
+        // What the control plane sends for one IPoE subscriber, and its live
+        // rate change to "unlimited" (MBR 0/0).
+        (
+            CP,
+            Message::SessionEstablishmentRequest(cp_establishment()),
+            8,
+            Some(0),
+        ),
+        (
+            CP,
+            Message::SessionModificationRequest(ipoe::rate_change_request(None)),
+            9,
+            Some(0x2002),
         ),
     ]
 }

@@ -1,9 +1,10 @@
 //! PFCP client side of the control plane (TS 29.244, BBF TR-459).
 //!
-//! - [`program`]: pure builders of the subscriber session messages, exactly
-//!   as the interface contract's "PFCP programming of one IPoE subscriber",
-//!   and the live rate change (Update QER; an MBR of 0 means "no limit",
-//!   see [`program`]'s "Rates").
+//! - [`program`]: the subscriber session messages, exactly as the
+//!   interface contract's "PFCP programming of one IPoE subscriber", and the
+//!   live rate change (Update QER; an MBR of 0 means "no limit", see
+//!   [`vbng_cups::pfcp::ipoe`]'s "Rates"), built by `vbng_cups::pfcp::ipoe`
+//!   from a [`SubscriberSession`].
 //! - [`peer`]: one task per configured user plane: Association Setup
 //!   (retried until answered), heartbeats both ways, loss detection and
 //!   restart detection, request/response matching with T1/N1 retransmission

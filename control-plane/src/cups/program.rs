@@ -1,48 +1,23 @@
 //! The PFCP messages that program one IPoE subscriber, as the interface
-//! contract specifies (both ends agree on these rule ids).
-//!
-//! # Rates: the QER maximum bit rate
-//!
-//! Both PDRs use the one QER [`QER_ID`]; its MBR (TS 29.244 section 8.2.8)
-//! carries the subscriber's peak rates in kbit/s (uplink = subscriber to
-//! core, downlink = core to subscriber; bit/s = kbit/s * 1000, measured on
-//! the IPv4 packet). In both directions, **an MBR value of 0 means "no
-//! limit"** in that direction:
-//!
-//! - Create QER (establishment, [`establishment`]): the subscriber file's
-//!   `rate` becomes the MBR; a subscriber without a rate gets no MBR IE.
-//! - Update QER (live change, [`rate_change`]): an Update QER without an
-//!   MBR leaves the rate unchanged, so a change to "unlimited" is sent as
-//!   MBR UL = 0, DL = 0 rather than by leaving the IE out.
-//!
-//! The user plane (vbng-dataplane's PFCP agent) gives 0 the same meaning.
+//! contract specifies: thin adapters from the control plane's types to
+//! [`vbng_cups::pfcp::ipoe`], which builds the messages (and whose docs
+//! say what each rule is and what the QER's MBR means, including "0 is no
+//! limit" and why a change to "unlimited" is sent as MBR 0/0).
 
 use std::net::Ipv4Addr;
 
+use vbng_cups::pfcp::ipoe::{self, IpoeSession};
 use vbng_cups::pfcp::{
-    ApplyAction, CreateFar, CreatePdr, CreateQer, CreateUrr, EthernetPacketFilter, FSeid,
-    ForwardingParameters, GateStatus, Interface, MacAddress, Mbr, MeasurementMethod, NodeId, Pdi,
-    SessionDeletionRequest, SessionEstablishmentRequest, SessionModificationRequest, UeIpAddress,
-    UpdateQer,
+    GateStatus, Mbr, NodeId, SessionDeletionRequest, SessionEstablishmentRequest,
+    SessionModificationRequest,
+};
+
+pub use vbng_cups::pfcp::ipoe::{
+    FAR_TO_ACCESS, FAR_TO_CORE, PDR_DOWNLINK, PDR_UPLINK, PRECEDENCE, QER_ID, URR_ID,
 };
 
 use super::SubscriberSession;
 use crate::aaa::Rate;
-
-/// Uplink PDR id.
-pub const PDR_UPLINK: u16 = 1;
-/// Downlink PDR id.
-pub const PDR_DOWNLINK: u16 = 2;
-/// FAR towards the core.
-pub const FAR_TO_CORE: u32 = 1;
-/// FAR towards the access side.
-pub const FAR_TO_ACCESS: u32 = 2;
-/// The volume URR shared by both PDRs.
-pub const URR_ID: u32 = 1;
-/// The QER shared by both PDRs.
-pub const QER_ID: u32 = 1;
-/// Precedence of both PDRs.
-pub const PRECEDENCE: u32 = 100;
 
 /// MBR IE from a profile rate (`None` when there is no rate).
 pub fn mbr(rate: Option<Rate>) -> Option<Mbr> {
@@ -52,117 +27,39 @@ pub fn mbr(rate: Option<Rate>) -> Option<Mbr> {
     })
 }
 
-/// Session Establishment Request for `s`, from node `cp_ip`.
+/// Session Establishment Request for `s`, from node `cp_ip`
+/// ([`ipoe::establishment_request`]).
 pub fn establishment(cp_ip: Ipv4Addr, s: &SubscriberSession) -> SessionEstablishmentRequest {
-    let nonzero = |v: u16| (v != 0).then_some(v);
-    let uplink = CreatePdr {
-        pdr_id: PDR_UPLINK,
-        precedence: PRECEDENCE,
-        pdi: Pdi {
-            source_interface: Interface::Access,
-            ue_ip_address: Some(UeIpAddress {
-                ipv4: Some(s.ipv4),
-                ipv6: None,
-                is_destination: false,
-            }),
-            ethernet_packet_filter: Some(EthernetPacketFilter {
-                mac_address: Some(MacAddress::source(s.mac)),
-                c_tag: nonzero(s.cvlan),
-                s_tag: nonzero(s.svlan),
-                ..Default::default()
-            }),
-            logical_port: Some(s.port.to_string().into_bytes()),
-            ..Default::default()
-        },
-        far_id: Some(FAR_TO_CORE),
-        urr_ids: vec![URR_ID],
-        qer_ids: vec![QER_ID],
-        ..Default::default()
-    };
-    let downlink = CreatePdr {
-        pdr_id: PDR_DOWNLINK,
-        precedence: PRECEDENCE,
-        pdi: Pdi {
-            source_interface: Interface::Core,
-            ue_ip_address: Some(UeIpAddress {
-                ipv4: Some(s.ipv4),
-                ipv6: None,
-                is_destination: true,
-            }),
-            ..Default::default()
-        },
-        far_id: Some(FAR_TO_ACCESS),
-        urr_ids: vec![URR_ID],
-        qer_ids: vec![QER_ID],
-        ..Default::default()
-    };
-    let far = |far_id, dest| CreateFar {
-        far_id,
-        apply_action: ApplyAction::FORW,
-        forwarding_parameters: Some(ForwardingParameters {
-            destination_interface: dest,
-            ..Default::default()
-        }),
-    };
-    SessionEstablishmentRequest {
+    ipoe::establishment_request(&IpoeSession {
+        cp_seid: s.cp_seid,
+        cp_ipv4: cp_ip,
         node_id: NodeId::Ipv4(cp_ip),
-        cp_f_seid: FSeid {
-            seid: s.cp_seid,
-            ipv4: Some(cp_ip),
-            ipv6: None,
-        },
-        create_pdrs: vec![uplink, downlink],
-        create_fars: vec![
-            far(FAR_TO_CORE, Interface::Core),
-            far(FAR_TO_ACCESS, Interface::Access),
-        ],
-        create_urrs: vec![CreateUrr {
-            urr_id: URR_ID,
-            measurement_method: MeasurementMethod::VOLUM,
-            ..Default::default()
-        }],
-        create_qers: vec![CreateQer {
-            qer_id: QER_ID,
-            gate_status: GateStatus::OPEN,
-            mbr: mbr(s.rate),
-        }],
-    }
+        ue_ipv4: s.ipv4,
+        mac: s.mac,
+        port: s.port,
+        svlan: s.svlan,
+        cvlan: s.cvlan,
+        rate: mbr(s.rate),
+    })
 }
 
 /// The MBR of a live rate change: the rates, or UL = 0, DL = 0 ("no
 /// limit") for `None`, so the Update QER always carries an MBR.
 pub fn update_mbr(rate: Option<Rate>) -> Mbr {
-    mbr(rate).unwrap_or(Mbr {
-        ul_kbps: 0,
-        dl_kbps: 0,
-    })
+    ipoe::update_mbr(mbr(rate))
 }
 
 /// Session Modification Request changing the subscriber's rate live:
 /// Update QER [`QER_ID`] with [`update_mbr`]`(rate)` and nothing else (the
-/// gate is left as it is).
+/// gate is left as it is); see [`ipoe::rate_change_request`].
 pub fn rate_change(rate: Option<Rate>) -> SessionModificationRequest {
-    SessionModificationRequest {
-        update_qers: vec![UpdateQer {
-            qer_id: QER_ID,
-            gate_status: None,
-            mbr: Some(update_mbr(rate)),
-        }],
-        ..Default::default()
-    }
+    ipoe::rate_change_request(mbr(rate))
 }
 
 /// Session Modification Request updating the QER (gate and/or MBR); a
 /// `None` leaves that part unchanged (use [`rate_change`] to lift a limit).
 pub fn modify_qer(gate: Option<GateStatus>, rate: Option<Rate>) -> SessionModificationRequest {
-    SessionModificationRequest {
-        update_qers: vec![UpdateQer {
-            qer_id: QER_ID,
-            gate_status: gate,
-            mbr: mbr(rate),
-        }],
-        ..Default::default()
-    }
+    ipoe::modify_qer_request(gate, mbr(rate))
 }
 
 /// Session Deletion Request (the UP SEID goes in the header).
@@ -173,7 +70,7 @@ pub fn deletion() -> SessionDeletionRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vbng_cups::pfcp::Message;
+    use vbng_cups::pfcp::{Interface, Message, UpdateQer};
 
     fn sub() -> SubscriberSession {
         SubscriberSession {

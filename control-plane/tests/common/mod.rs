@@ -1,5 +1,5 @@
-//! Test helpers: a minimal PFCP user plane built from vbng-cups, and
-//! DHCP/GTP-U frame builders.
+//! Test helpers: a minimal PFCP user plane built from vbng-cups, the
+//! control plane service started against it, and DHCP/GTP-U frame builders.
 #![allow(dead_code)]
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 use vbng_access::dhcproto::Encodable;
 use vbng_access::dhcproto::v4::{DhcpOption, Flags, Message as Dhcp, MessageType as DhcpType};
+use vbng_cp::aaa::LocalSubscribers;
+use vbng_cp::config::{Config, UserPlaneConfig};
+use vbng_cp::cups::UpState;
+use vbng_cp::service::Running;
 use vbng_cups::pfcp::{
     AssociationSetupResponse, Cause, FSeid, Header, HeartbeatRequest, HeartbeatResponse, Message,
     NodeId, RecoveryTimeStamp, SessionDeletionResponse, SessionEstablishmentResponse,
@@ -239,6 +243,34 @@ pub async fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("timed out waiting for {what}");
+}
+
+/// Starts the control plane service with `cfg` and `subscribers`, listening
+/// on 127.0.0.1 (ephemeral ports) with a 1 s heartbeat and one user plane
+/// `up0`: `up` for PFCP, `up_gtpu` for GTP-U; returns once `up0` is
+/// associated.
+pub async fn start_cp(
+    up: &FakeUp,
+    up_gtpu: &UdpSocket,
+    subscribers: LocalSubscribers,
+    mut cfg: Config,
+) -> Running {
+    cfg.pfcp.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.pfcp.heartbeat_interval_s = 1;
+    cfg.gtpu.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.api.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.user_planes = vec![UserPlaneConfig {
+        name: "up0".into(),
+        pfcp: up.addr,
+        gtpu: Some(up_gtpu.local_addr().unwrap()),
+    }];
+    let running = vbng_cp::service::start(cfg, subscribers).await.unwrap();
+    let h = running.sessions.user_planes()[0].clone();
+    wait_for("association", || {
+        (h.status().state == UpState::Up).then_some(())
+    })
+    .await;
+    running
 }
 
 pub const CLIENT_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x42];

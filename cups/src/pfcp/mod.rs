@@ -6,6 +6,7 @@
 
 pub mod header;
 pub mod ie;
+pub mod ipoe;
 pub mod message;
 pub mod node;
 

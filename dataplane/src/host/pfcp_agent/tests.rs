@@ -8,14 +8,11 @@ use crate::session::AccessKey;
 use crate::wire::frame::{L2Header, build_ipv4_udp};
 use crate::wire::{EtherType, EthernetAddress};
 use std::sync::atomic::{AtomicBool, Ordering};
+use vbng_cups::pfcp::ipoe::{self, IpoeSession};
 use vbng_cups::pfcp::{
-    ApplyAction, CreateFar, CreatePdr, CreateQer, CreateUrr, MeasurementMethod, UsageReportTrigger,
-    VolumeMeasurement,
-};
-use vbng_cups::pfcp::{
-    AssociationReleaseRequest, AssociationSetupRequest, DestinationInterface, EthernetPacketFilter,
-    ForwardingParameters, GateStatus, MacAddress, Pdi, ReportingTriggers, SessionDeletionRequest,
-    UeIpAddress, UpdateFar, UpdateQer,
+    ApplyAction, AssociationReleaseRequest, AssociationSetupRequest, EthernetPacketFilter,
+    GateStatus, MacAddress, SessionDeletionRequest, UeIpAddress, UpdateFar, UpdateQer,
+    UsageReportTrigger, VolumeMeasurement,
 };
 
 const CP: &str = "127.0.0.1:8805";
@@ -152,87 +149,24 @@ fn associate(a: &mut PfcpAgent, b: &mut PipelineBackend) -> AssociationSetupResp
     }
 }
 
-/// The contract's establishment request for one IPoE subscriber on port 1, C-VLAN 100.
-fn establishment() -> SessionEstablishmentRequest {
-    SessionEstablishmentRequest {
+/// The contract's IPoE subscriber on port 1, C-VLAN 100, without a rate.
+fn subscriber() -> IpoeSession {
+    IpoeSession {
+        cp_seid: CP_SEID,
+        cp_ipv4: Ipv4Addr::new(127, 0, 0, 1),
         node_id: cp_node(),
-        cp_f_seid: FSeid {
-            seid: CP_SEID,
-            ipv4: Some(Ipv4Addr::new(127, 0, 0, 1)),
-            ipv6: None,
-        },
-        create_pdrs: vec![
-            CreatePdr {
-                pdr_id: 1,
-                precedence: 100,
-                pdi: Pdi {
-                    source_interface: Interface::Access,
-                    ue_ip_address: Some(UeIpAddress {
-                        ipv4: Some(SUB_IP),
-                        ipv6: None,
-                        is_destination: false,
-                    }),
-                    ethernet_packet_filter: Some(EthernetPacketFilter {
-                        mac_address: Some(MacAddress::source(SUB_MAC)),
-                        c_tag: Some(100),
-                        ..EthernetPacketFilter::default()
-                    }),
-                    logical_port: Some(b"1".to_vec()),
-                    ..Pdi::default()
-                },
-                outer_header_removal: None,
-                far_id: Some(1),
-                urr_ids: vec![1],
-                qer_ids: vec![1],
-            },
-            CreatePdr {
-                pdr_id: 2,
-                precedence: 100,
-                pdi: Pdi {
-                    source_interface: Interface::Core,
-                    ue_ip_address: Some(UeIpAddress {
-                        ipv4: Some(SUB_IP),
-                        ipv6: None,
-                        is_destination: true,
-                    }),
-                    ..Pdi::default()
-                },
-                outer_header_removal: None,
-                far_id: Some(2),
-                urr_ids: vec![1],
-                qer_ids: vec![1],
-            },
-        ],
-        create_fars: vec![
-            CreateFar {
-                far_id: 1,
-                apply_action: ApplyAction::FORW,
-                forwarding_parameters: Some(ForwardingParameters {
-                    destination_interface: DestinationInterface::Core,
-                    ..ForwardingParameters::default()
-                }),
-            },
-            CreateFar {
-                far_id: 2,
-                apply_action: ApplyAction::FORW,
-                forwarding_parameters: Some(ForwardingParameters {
-                    destination_interface: DestinationInterface::Access,
-                    ..ForwardingParameters::default()
-                }),
-            },
-        ],
-        create_urrs: vec![CreateUrr {
-            urr_id: 1,
-            measurement_method: MeasurementMethod::VOLUM,
-            reporting_triggers: ReportingTriggers::default(),
-            measurement_period: None,
-        }],
-        create_qers: vec![CreateQer {
-            qer_id: 1,
-            gate_status: GateStatus::OPEN,
-            mbr: None,
-        }],
+        ue_ipv4: SUB_IP,
+        mac: SUB_MAC,
+        port: 1,
+        svlan: 0,
+        cvlan: 100,
+        rate: None,
     }
+}
+
+/// The establishment request the control plane sends for [`subscriber`].
+fn establishment() -> SessionEstablishmentRequest {
+    ipoe::establishment_request(&subscriber())
 }
 
 /// Associates and establishes the contract's session; returns the UP SEID.

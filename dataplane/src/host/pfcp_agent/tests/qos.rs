@@ -8,9 +8,10 @@ use vbng_cups::pfcp::Mbr;
 
 /// The contract's establishment with an MBR of `ul`/`dl` kbit/s on its QER.
 fn establishment_with_mbr(ul_kbps: u64, dl_kbps: u64) -> SessionEstablishmentRequest {
-    let mut req = establishment();
-    req.create_qers[0].mbr = Some(Mbr { ul_kbps, dl_kbps });
-    req
+    ipoe::establishment_request(&IpoeSession {
+        rate: Some(Mbr { ul_kbps, dl_kbps }),
+        ..subscriber()
+    })
 }
 
 fn establish(a: &mut PfcpAgent, b: &mut PipelineBackend, req: SessionEstablishmentRequest) -> u64 {
@@ -32,14 +33,7 @@ fn update_qer(
     gate_status: Option<GateStatus>,
     mbr: Option<Mbr>,
 ) {
-    let m = Message::SessionModificationRequest(SessionModificationRequest {
-        update_qers: vec![UpdateQer {
-            qer_id: 1,
-            gate_status,
-            mbr,
-        }],
-        ..SessionModificationRequest::default()
-    });
+    let m = Message::SessionModificationRequest(ipoe::modify_qer_request(gate_status, mbr));
     let (_, resp) = exchange(a, b, &m, seq, Some(seid));
     assert!(
         matches!(resp, Message::SessionModificationResponse(ref r) if r.cause == Cause::RequestAccepted),
