@@ -5,5 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-cargo build --release --workspace --bins
+# An explicit target dir, so a CARGO_TARGET_DIR in the environment does not
+# move the binaries away from the path run below.
+cargo build --release --workspace --bins --target-dir "$PWD/target"
 exec target/release/vbngctl demo "$@"

@@ -29,11 +29,14 @@ cargo test -p vbng-dataplane -p vbng-cups --no-default-features --lib --locked
 
 section "fuzz targets: build and replay the seed corpora"
 fuzz_targets=(dataplane_pipeline wire_views gtpu pfcp_message dhcpv4_server)
-cargo build --manifest-path fuzz/Cargo.toml --locked
+# An explicit target dir: a CARGO_TARGET_DIR in the caller's environment must
+# not move the binaries away from where they are run below.
+fuzz_target_dir="$PWD/fuzz/target"
+cargo build --manifest-path fuzz/Cargo.toml --locked --target-dir "$fuzz_target_dir"
 for t in "${fuzz_targets[@]}"; do
     mkdir -p "fuzz/corpus/$t"
     # The seed corpus, then a bounded number of mutated inputs (no coverage
     # feedback on stable, but every input must still parse without a panic).
-    fuzz/target/debug/"$t" -runs=20000 -max_total_time=20 "fuzz/corpus/$t" 2>&1 | tail -n 1
+    "$fuzz_target_dir/debug/$t" -runs=20000 -max_total_time=20 "fuzz/corpus/$t" 2>&1 | tail -n 1
 done
 echo "all checks passed"
