@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context as _;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, watch};
-use tracing::info;
+use tracing::{info, warn};
 use vbng_access::dhcpv4::DhcpServer;
 
 use crate::aaa::LocalSubscribers;
@@ -13,7 +13,8 @@ use crate::api::{self, ApiState};
 use crate::config::{Config, ConfigError};
 use crate::metrics::Metrics;
 use crate::redirect::{Redirector, RedirectorConfig, run_redirect};
-use crate::session::Sessions;
+use crate::session::journal::Record;
+use crate::session::{LeaseStore, Sessions};
 
 /// Load the subscriber file named by `cfg` (or the allow-all default) and
 /// check its pools against the configured ones.
@@ -96,6 +97,9 @@ pub async fn start(cfg: Config, subs: LocalSubscribers) -> anyhow::Result<Runnin
         gtpu.clone(),
     );
     let dhcp_shared = dhcp.clone();
+    if let Some(path) = cfg.dhcp.lease_file.clone() {
+        restore_leases(&path, &dhcp, &sessions).await?;
+    }
 
     let (lease_tx, lease_rx) = mpsc::unbounded_channel();
     let redirector = Redirector::new(
@@ -135,6 +139,46 @@ pub async fn start(cfg: Config, subs: LocalSubscribers) -> anyhow::Result<Runnin
         shutdown: shutdown_tx,
         api,
     })
+}
+
+/// Open the lease file (replay, drop expired leases, compact), restore its
+/// leases into the DHCP server and their sessions into the registry, and
+/// journal every lease change from now on. The sessions are re-established
+/// once their user plane associates.
+async fn restore_leases(
+    path: &std::path::Path,
+    dhcp: &crate::redirect::SharedDhcp,
+    sessions: &Sessions,
+) -> anyhow::Result<()> {
+    let p = path.to_path_buf();
+    let (store, stored) = tokio::task::spawn_blocking(move || {
+        LeaseStore::open(&p, crate::session::journal::Clock::now())
+    })
+    .await
+    .context("lease file task")??;
+    let clock = crate::session::journal::Clock::now();
+    let mut restored = 0usize;
+    for s in &stored {
+        let lease = s.to_lease(clock);
+        let ok = {
+            let mut d = dhcp.lock().unwrap_or_else(|p| p.into_inner());
+            d.restore(lease.clone())
+        };
+        if ok && sessions.restore(&lease) {
+            restored += 1;
+        } else {
+            if ok {
+                let mut d = dhcp.lock().unwrap_or_else(|p| p.into_inner());
+                let _ = d.release(&lease.key);
+            }
+            warn!(file = %path.display(), ipv4 = %lease.ipv4, pool = %lease.pool, up = lease.key.up,
+                "lease from the lease file does not fit the configured pools or user planes; dropped");
+            store.append_detached(Record::remove(lease.key));
+        }
+    }
+    info!(file = %path.display(), restored, "leases restored from the lease file");
+    sessions.set_lease_store(store);
+    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM.

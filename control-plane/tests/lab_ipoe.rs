@@ -379,9 +379,10 @@ fn ipoe_subscribers_end_to_end() {
     }
 
     // Control plane restart: the user plane keeps forwarding while the
-    // control plane is away; once it is back, the subscriber's DHCP client
-    // re-binds, the new control plane re-programs the session and the user
-    // plane adopts it without a gap.
+    // control plane is away; once it is back, it restores the lease from its
+    // lease file and re-programs the session (the user plane adopts it)
+    // before the client says anything; the client's re-bind then keeps the
+    // same address, without a gap.
     lab.stop_daemon("vbng-cp");
     let summary = lab
         .ping_internet(Subscriber::Two, 3)
@@ -393,6 +394,24 @@ fn ipoe_subscribers_end_to_end() {
     lab.start_control_plane(&cp_bin).expect("restart vbng-cp");
     lab.wait_associated(Duration::from_secs(15))
         .expect("PFCP re-association");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let restored = loop {
+        let sessions = lab.sessions().expect("sessions after the CP restart");
+        let active = sessions.iter().any(|s| {
+            s["state"].as_str() == Some("active")
+                && s["ipv4"].as_str() == Some(addr2.to_string().as_str())
+        });
+        if active || Instant::now() >= deadline {
+            break (active, sessions);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        restored.0,
+        "subscriber 2's session not restored (active, {addr2}) before its re-bind: {:?}\n{}",
+        restored.1,
+        lab.logs()
+    );
     let (rebound, summary) = std::thread::scope(|scope| {
         let pinger = scope.spawn(|| lab.ping_internet(Subscriber::Two, 15));
         std::thread::sleep(Duration::from_millis(300));

@@ -20,6 +20,10 @@ pub struct Cli {
     /// Default: none (allow every client into pool `default`).
     #[arg(long, value_name = "FILE")]
     pub subscribers: Option<PathBuf>,
+    /// Lease journal (JSON lines); overrides `dhcp.lease_file` of the
+    /// config. Default: none (leases in memory only, lost on restart).
+    #[arg(long, value_name = "PATH")]
+    pub lease_file: Option<PathBuf>,
     /// REST API and /metrics listen address. Default: 127.0.0.1:8080.
     #[arg(long, value_name = "ADDR")]
     pub listen_api: Option<SocketAddr>,
@@ -53,6 +57,9 @@ impl Cli {
         };
         if let Some(s) = &self.subscribers {
             cfg.subscribers = Some(s.clone());
+        }
+        if let Some(p) = &self.lease_file {
+            cfg.dhcp.lease_file = Some(p.clone());
         }
         if let Some(a) = self.listen_api {
             cfg.api.listen = a;
@@ -130,6 +137,8 @@ mod tests {
             "b=127.0.0.6:8805",
             "--gateway-mac",
             "02:00:00:00:00:09",
+            "--lease-file",
+            "/var/lib/vbng/leases.jsonl",
         ])
         .unwrap();
         let cfg = cli.resolve().unwrap();
@@ -137,6 +146,10 @@ mod tests {
         assert_eq!(cfg.user_planes.len(), 2);
         assert_eq!(cfg.user_planes[1].name, "b");
         assert_eq!(cfg.gateway_mac.to_string(), "02:00:00:00:00:09");
+        assert_eq!(
+            cfg.dhcp.lease_file.as_deref(),
+            Some(std::path::Path::new("/var/lib/vbng/leases.jsonl"))
+        );
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //! listen = "127.0.0.1:2152"
 //! [api]
 //! listen = "127.0.0.1:8080"
+//! [dhcp]
+//! lease_file = "leases.jsonl"   # default: none (in memory only)
 //! [[pools]]
 //! name = "default"
 //! # ...
@@ -175,7 +177,7 @@ impl Default for ApiSection {
     }
 }
 
-/// `[dhcp]`: flood protection of the DHCP glue.
+/// `[dhcp]`: flood protection of the DHCP glue and lease persistence.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DhcpSection {
@@ -189,6 +191,14 @@ pub struct DhcpSection {
     /// Most client MACs tracked by the rate limiter at once. Default: 65536.
     #[serde(default = "default_max_tracked_macs")]
     pub max_tracked_macs: usize,
+    /// Lease journal: every bound, renewed and removed lease is appended
+    /// here (and fsync'd before its DHCPACK leaves), so that a restarted
+    /// control plane restores its leases and re-establishes their sessions
+    /// without waiting for the clients. A relative path is resolved against
+    /// the directory of this config file. Default: none (leases are kept in
+    /// memory only and lost on restart).
+    #[serde(default)]
+    pub lease_file: Option<PathBuf>,
 }
 
 impl Default for DhcpSection {
@@ -197,6 +207,7 @@ impl Default for DhcpSection {
             per_mac_pps: default_per_mac_pps(),
             per_mac_burst: default_per_mac_burst(),
             max_tracked_macs: default_max_tracked_macs(),
+            lease_file: None,
         }
     }
 }

@@ -23,12 +23,18 @@ pub fn load_config(path: &Path) -> Result<Config, ConfigError> {
         )
     })?;
     let mut cfg = parse_config(&file, &text)?;
-    // Relative subscriber paths are relative to the config file.
+    // Relative subscriber and lease paths are relative to the config file.
     if let Some(sub) = cfg.subscribers.as_mut()
         && sub.is_relative()
         && let Some(dir) = path.parent()
     {
         *sub = dir.join(&*sub);
+    }
+    if let Some(leases) = cfg.dhcp.lease_file.as_mut()
+        && leases.is_relative()
+        && let Some(dir) = path.parent()
+    {
+        *leases = dir.join(&*leases);
     }
     Ok(cfg)
 }

@@ -191,6 +191,9 @@ impl Lab {
         std::fs::write(&subscribers, lab_subscribers())
             .map_err(|e| LabError::Command(format!("write {}: {e}", subscribers.display())))?;
         let subscribers = subscribers.to_string_lossy().into_owned();
+        // Leases survive a restart of the control plane (same file).
+        let leases = self.dir.join("leases.jsonl");
+        let leases = leases.to_string_lossy().into_owned();
         // A restarted control plane logs to a new file; the old log stays.
         let mut log = self.dir.join("vbng-cp.log");
         for n in 2.. {
@@ -203,7 +206,7 @@ impl Lab {
             "vbng-cp",
             self.bng.name(),
             bin,
-            &["--subscribers", &subscribers],
+            &["--subscribers", &subscribers, "--lease-file", &leases],
             log,
         )?;
         self.daemons.push(daemon);

@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{Instrument, debug, info, info_span, warn};
 use vbng_access::dhcpv4::{Lease, LeaseEvent};
 
+use super::journal::{LeaseStore, Record};
 use super::{DeferredReply, LeaseUpdate, Registry, Session, SessionState};
 use crate::aaa::LocalSubscribers;
 use crate::aaa::Rate;
@@ -73,6 +74,8 @@ struct Inner {
     /// The GTP-U redirect socket, shared with the redirect task: held
     /// DHCPACKs leave through it.
     gtpu: Arc<UdpSocket>,
+    /// The lease journal, if `[dhcp] lease_file` is set.
+    store: std::sync::OnceLock<LeaseStore>,
 }
 
 impl Sessions {
@@ -94,8 +97,90 @@ impl Sessions {
                 aaa,
                 metrics,
                 gtpu,
+                store: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Journal every lease change to `store` from now on (set once, before
+    /// [`Sessions::run`]).
+    pub fn set_lease_store(&self, store: LeaseStore) {
+        let _ = self.inner.store.set(store);
+    }
+
+    /// The record that persists `event`.
+    fn record_of(event: &LeaseEvent) -> Record {
+        match event {
+            LeaseEvent::Bound(l) | LeaseEvent::Renewed(l) => Record::put(l),
+            LeaseEvent::Released(l) | LeaseEvent::Declined(l) | LeaseEvent::Expired(l) => {
+                Record::remove(l.key)
+            }
+        }
+    }
+
+    /// Journal `record` without waiting (still in order with the rest).
+    fn persist_detached(&self, record: Record) {
+        if let Some(store) = self.inner.store.get() {
+            store.append_detached(record);
+        }
+    }
+
+    /// Journal the events of `batch` and wait until they are on disk.
+    async fn persist(&self, batch: &[LeaseUpdate]) {
+        let Some(store) = self.inner.store.get() else {
+            return;
+        };
+        let mut last = None;
+        for u in batch {
+            last = Some(store.append(Self::record_of(&u.event)));
+        }
+        if let Some(done) = last {
+            // In order: the last one on disk means all of them are.
+            let _ = done.await;
+        }
+    }
+
+    /// Re-create the session of `lease`, restored from the lease journal
+    /// into the DHCP server at start. It waits as
+    /// [`SessionState::UserPlaneDown`], never programmed, until its user
+    /// plane associates ([`Sessions::on_up_event`]), and is then
+    /// re-established (the user plane adopts it: same key and address).
+    /// False if its user plane index is not configured.
+    pub fn restore(&self, lease: &Lease) -> bool {
+        let Some(up) = self.inner.ups.get(lease.key.up as usize) else {
+            return false;
+        };
+        let profile = self
+            .inner
+            .aaa
+            .lookup(&lease.key.mac, lease.circuit_id.as_deref())
+            .0
+            .clone();
+        let mut reg = self.registry();
+        if reg.id_of(&lease.key).is_some() {
+            return false;
+        }
+        let id = reg.next_id();
+        reg.insert(Session {
+            id,
+            key: lease.key,
+            user_plane: up.name().to_string(),
+            ipv4: lease.ipv4,
+            circuit_id: lease.circuit_id.clone(),
+            remote_id: lease.remote_id.clone(),
+            state: SessionState::UserPlaneDown,
+            started_unix: crate::unix_now(),
+            expires_ms: lease.expires_at_ms,
+            cp_seid: id,
+            up_seid: None,
+            rate: profile.rate,
+            rate_change_pending: false,
+            last_usage: None,
+            delete_pending: false,
+            held_replies: Vec::new(),
+        });
+        info!(id, ipv4 = %lease.ipv4, up = up.name(), "session restored from the lease file");
+        true
     }
 
     fn registry(&self) -> MutexGuard<'_, Registry> {
@@ -373,6 +458,7 @@ impl Sessions {
                 if let Some(s) = removed {
                     let mut dhcp = self.inner.dhcp.lock().unwrap_or_else(|p| p.into_inner());
                     let _ = dhcp.release(&s.key);
+                    self.persist_detached(Record::remove(s.key));
                 }
             }
         }
@@ -441,6 +527,10 @@ impl Sessions {
         {
             let mut dhcp = self.inner.dhcp.lock().unwrap_or_else(|p| p.into_inner());
             let _ = dhcp.release(&key);
+        }
+        if let Some(store) = self.inner.store.get() {
+            // On disk before the deletion is acknowledged.
+            let _ = store.append(Record::remove(key)).await;
         }
         Ok(self.remove_session(id).await)
     }
@@ -545,8 +635,17 @@ impl Sessions {
                         s.state = SessionState::UserPlaneDown;
                     }
                     UpEvent::Up { up, restarted } if s.key.up == up => {
-                        if restarted
-                            && matches!(s.state, SessionState::Active | SessionState::UserPlaneDown)
+                        // A session restored from the lease file was never
+                        // programmed by this process (no UP SEID): the
+                        // user plane adopts its re-establishment.
+                        let restored =
+                            s.state == SessionState::UserPlaneDown && s.up_seid.is_none();
+                        if restored
+                            || restarted
+                                && matches!(
+                                    s.state,
+                                    SessionState::Active | SessionState::UserPlaneDown
+                                )
                         {
                             // The UP lost its state: program the session again.
                             s.state = SessionState::Establishing;
@@ -574,6 +673,7 @@ impl Sessions {
             dhcp.poll(now_ms)
         };
         for ev in events {
+            self.persist_detached(Self::record_of(&ev));
             self.on_lease_event(ev.into());
         }
     }
@@ -591,7 +691,19 @@ impl Sessions {
         loop {
             tokio::select! {
                 ev = lease_events.recv() => match ev {
-                    Some(ev) => self.on_lease_event(ev),
+                    Some(ev) => {
+                        // Journal everything queued at once (one fsync),
+                        // then apply it: no DHCPACK leaves before its
+                        // lease is on disk.
+                        let mut batch = vec![ev];
+                        while let Ok(ev) = lease_events.try_recv() {
+                            batch.push(ev);
+                        }
+                        self.persist(&batch).await;
+                        for ev in batch {
+                            self.on_lease_event(ev);
+                        }
+                    }
                     None => break,
                 },
                 Some(ev) = up_events.recv() => self.on_up_event(ev),

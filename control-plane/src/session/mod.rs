@@ -2,6 +2,8 @@
 //! events into PFCP session programming.
 //!
 //! - [`registry`]: [`Registry`], the table of sessions ([`Session`]).
+//! - [`journal`]: [`LeaseStore`], the lease file that lets leases and
+//!   their sessions survive a control plane restart.
 //! - [`manager`]: [`Sessions`], which applies lease events, REST deletes,
 //!   live rate changes and user plane state changes, and runs the 1 s DHCP
 //!   tick.
@@ -20,6 +22,7 @@
 //! renews the lease of a session already programmed (active, or its user
 //! plane down) is sent at once.
 
+pub mod journal;
 pub mod manager;
 pub mod registry;
 
@@ -27,6 +30,7 @@ use std::net::SocketAddr;
 
 use vbng_access::dhcpv4::LeaseEvent;
 
+pub use journal::{JournalError, LeaseStore};
 pub use manager::{DeleteError, RateChangeError, Sessions};
 pub use registry::{Registry, Session, SessionState};
 
