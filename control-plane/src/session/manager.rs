@@ -150,37 +150,30 @@ impl Sessions {
         let Some(up) = self.inner.ups.get(lease.key.up as usize) else {
             return false;
         };
-        let profile = self
-            .inner
-            .aaa
-            .lookup(&lease.key.mac, lease.circuit_id.as_deref())
-            .0
-            .clone();
+        let rate = self.profile_rate(lease);
         let mut reg = self.registry();
         if reg.id_of(&lease.key).is_some() {
             return false;
         }
         let id = reg.next_id();
-        reg.insert(Session {
+        reg.insert(Session::from_lease(
             id,
-            key: lease.key,
-            user_plane: up.name().to_string(),
-            ipv4: lease.ipv4,
-            circuit_id: lease.circuit_id.clone(),
-            remote_id: lease.remote_id.clone(),
-            state: SessionState::UserPlaneDown,
-            started_unix: crate::unix_now(),
-            expires_ms: lease.expires_at_ms,
-            cp_seid: id,
-            up_seid: None,
-            rate: profile.rate,
-            rate_change_pending: false,
-            last_usage: None,
-            delete_pending: false,
-            held_replies: Vec::new(),
-        });
+            lease,
+            up.name(),
+            SessionState::UserPlaneDown,
+            rate,
+        ));
         info!(id, ipv4 = %lease.ipv4, up = up.name(), "session restored from the lease file");
         true
+    }
+
+    /// The rate the local subscriber file gives the client of `lease`.
+    fn profile_rate(&self, lease: &Lease) -> Option<Rate> {
+        let (profile, _) = self
+            .inner
+            .aaa
+            .lookup(&lease.key.mac, lease.circuit_id.as_deref());
+        profile.rate
     }
 
     fn registry(&self) -> MutexGuard<'_, Registry> {
@@ -321,12 +314,7 @@ impl Sessions {
             debug!(ipv4 = %lease.ipv4, "lease gone before its session was programmed; ignored");
             return;
         }
-        let profile = self
-            .inner
-            .aaa
-            .lookup(&lease.key.mac, lease.circuit_id.as_deref())
-            .0
-            .clone();
+        let rate = self.profile_rate(&lease);
         let id = {
             let mut reg = self.registry();
             if let Some(id) = reg.id_of(&lease.key) {
@@ -358,24 +346,10 @@ impl Sessions {
                 }
             }
             let id = reg.next_id();
-            reg.insert(Session {
-                id,
-                key: lease.key,
-                user_plane: up.name().to_string(),
-                ipv4: lease.ipv4,
-                circuit_id: lease.circuit_id.clone(),
-                remote_id: lease.remote_id.clone(),
-                state: SessionState::Establishing,
-                started_unix: crate::unix_now(),
-                expires_ms: lease.expires_at_ms,
-                cp_seid: id,
-                up_seid: None,
-                rate: profile.rate,
-                rate_change_pending: false,
-                last_usage: None,
-                delete_pending: false,
-                held_replies: reply.into_iter().collect(),
-            });
+            let mut session =
+                Session::from_lease(id, &lease, up.name(), SessionState::Establishing, rate);
+            session.held_replies.extend(reply);
+            reg.insert(session);
             id
         };
         let this = self.clone();

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 
-use vbng_access::dhcpv4::ClientKey;
+use vbng_access::dhcpv4::{ClientKey, Lease};
 
 use crate::aaa::Rate;
 use crate::api::model::{RateView, SessionView, UsageView};
@@ -78,6 +78,36 @@ pub struct Session {
 }
 
 impl Session {
+    /// A new session for `lease` on user plane `user_plane`, not yet
+    /// programmed there: its id doubles as the CP SEID, it starts now, and
+    /// it carries the subscriber profile's `rate`.
+    pub fn from_lease(
+        id: u64,
+        lease: &Lease,
+        user_plane: &str,
+        state: SessionState,
+        rate: Option<Rate>,
+    ) -> Self {
+        Session {
+            id,
+            key: lease.key,
+            user_plane: user_plane.to_string(),
+            ipv4: lease.ipv4,
+            circuit_id: lease.circuit_id.clone(),
+            remote_id: lease.remote_id.clone(),
+            state,
+            started_unix: crate::unix_now(),
+            expires_ms: lease.expires_at_ms,
+            cp_seid: id,
+            up_seid: None,
+            rate,
+            rate_change_pending: false,
+            last_usage: None,
+            delete_pending: false,
+            held_replies: Vec::new(),
+        }
+    }
+
     /// The JSON view, with the expiry converted to Unix seconds.
     pub fn view(&self, now_ms: u64, now_unix: u64) -> SessionView {
         let text =
