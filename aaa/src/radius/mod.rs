@@ -156,6 +156,20 @@ enum_with_unknown! {
         MessageAuthenticator = 80,
         /// Framed-Pool.
         FramedPool = 88,
+        /// Acct-Authentic.
+        AcctAuthentic = 45,
+        /// Acct-Multi-Session-Id.
+        AcctMultiSessionId = 50,
+        /// Event-Timestamp (RFC 2869).
+        EventTimestamp = 55,
+        /// NAS-Port-Id (RFC 2869).
+        NasPortId = 87,
+        /// Framed-IPv6-Prefix (RFC 3162).
+        FramedIpv6Prefix = 97,
+        /// Error-Cause (RFC 5176 3.6).
+        ErrorCause = 101,
+        /// Delegated-IPv6-Prefix (RFC 4818).
+        DelegatedIpv6Prefix = 123,
     }
 }
 
@@ -167,6 +181,52 @@ pub mod acct_status {
     pub const STOP: u32 = 2;
     /// Interim-Update.
     pub const INTERIM_UPDATE: u32 = 3;
+}
+
+/// Acct-Terminate-Cause values (RFC 2866 section 5.10).
+pub mod terminate_cause {
+    /// User-Request (the client released its address or ended PPP).
+    pub const USER_REQUEST: u32 = 1;
+    /// Lost-Carrier (the lease expired, keepalives failed).
+    pub const LOST_CARRIER: u32 = 2;
+    /// Lost-Service.
+    pub const LOST_SERVICE: u32 = 3;
+    /// Idle-Timeout.
+    pub const IDLE_TIMEOUT: u32 = 4;
+    /// Session-Timeout.
+    pub const SESSION_TIMEOUT: u32 = 5;
+    /// Admin-Reset (REST deletion, Disconnect-Request).
+    pub const ADMIN_RESET: u32 = 6;
+    /// NAS-Error.
+    pub const NAS_ERROR: u32 = 9;
+    /// NAS-Request.
+    pub const NAS_REQUEST: u32 = 10;
+}
+
+/// Error-Cause values (RFC 5176 section 3.6).
+pub mod error_cause {
+    /// Residual Session Context Removed (Disconnect-ACK).
+    pub const RESIDUAL_CONTEXT_REMOVED: u32 = 201;
+    /// Unsupported Attribute.
+    pub const UNSUPPORTED_ATTRIBUTE: u32 = 401;
+    /// Missing Attribute.
+    pub const MISSING_ATTRIBUTE: u32 = 402;
+    /// NAS Identification Mismatch.
+    pub const NAS_IDENTIFICATION_MISMATCH: u32 = 403;
+    /// Invalid Request.
+    pub const INVALID_REQUEST: u32 = 404;
+    /// Unsupported Service.
+    pub const UNSUPPORTED_SERVICE: u32 = 405;
+    /// Invalid Attribute Value.
+    pub const INVALID_ATTRIBUTE_VALUE: u32 = 407;
+    /// Administratively Prohibited.
+    pub const ADMINISTRATIVELY_PROHIBITED: u32 = 501;
+    /// Session Context Not Found.
+    pub const SESSION_CONTEXT_NOT_FOUND: u32 = 503;
+    /// Session Context Not Removable.
+    pub const SESSION_CONTEXT_NOT_REMOVABLE: u32 = 504;
+    /// Resources Unavailable.
+    pub const RESOURCES_UNAVAILABLE: u32 = 506;
 }
 
 /// Codec errors. Small and `Copy`: parsing never allocates an error.

@@ -196,6 +196,67 @@ impl Attribute {
             .ok()
             .map(u32::from_be_bytes)
     }
+
+    /// A Vendor-Specific attribute (RFC 2865 5.26) holding one sub-attribute
+    /// in the usual format: vendor id, then type, length (value + 2), value.
+    /// A value longer than 247 octets is truncated to fit.
+    pub fn vendor(vendor_id: u32, vendor_type: u8, value: &[u8]) -> Self {
+        let value = &value[..value.len().min(super::MAX_ATTR_VALUE_LEN - 6)];
+        let mut v = Vec::with_capacity(6 + value.len());
+        v.extend_from_slice(&vendor_id.to_be_bytes());
+        v.push(vendor_type);
+        // At most 249: fits.
+        v.push(u8::try_from(value.len() + 2).unwrap_or(u8::MAX));
+        v.extend_from_slice(value);
+        Attribute {
+            typ: AttrType::VendorSpecific,
+            value: v,
+        }
+    }
+
+    /// A Vendor-Specific attribute holding one 32-bit integer.
+    pub fn vendor_u32(vendor_id: u32, vendor_type: u8, value: u32) -> Self {
+        Self::vendor(vendor_id, vendor_type, &value.to_be_bytes())
+    }
+
+    /// The sub-attributes of a Vendor-Specific attribute: its vendor id and
+    /// each (type, value). `None` if this is not a Vendor-Specific
+    /// attribute or its sub-attributes do not tile the value exactly.
+    pub fn vendor_parts(&self) -> Option<(u32, Vec<(u8, &[u8])>)> {
+        if self.typ != AttrType::VendorSpecific {
+            return None;
+        }
+        let (id, mut rest) = self.value.split_first_chunk::<4>()?;
+        let mut parts = Vec::new();
+        while !rest.is_empty() {
+            let [typ, len, ..] = *rest else { return None };
+            let len = usize::from(len);
+            if len < 2 || len > rest.len() {
+                return None;
+            }
+            parts.push((typ, &rest[2..len]));
+            rest = &rest[len..];
+        }
+        Some((u32::from_be_bytes(*id), parts))
+    }
+}
+
+impl Repr {
+    /// Attributes of type `typ`, in order.
+    pub fn all(&self, typ: AttrType) -> impl Iterator<Item = &Attribute> {
+        self.attributes.iter().filter(move |a| a.typ == typ)
+    }
+
+    /// Values of vendor `vendor_id`'s sub-attribute `vendor_type`, in order.
+    pub fn vendor_values(&self, vendor_id: u32, vendor_type: u8) -> Vec<&[u8]> {
+        self.all(AttrType::VendorSpecific)
+            .filter_map(Attribute::vendor_parts)
+            .filter(|(id, _)| *id == vendor_id)
+            .flat_map(|(_, parts)| parts)
+            .filter(|(t, _)| *t == vendor_type)
+            .map(|(_, v)| v)
+            .collect()
+    }
 }
 
 /// An owned, high-level RADIUS packet.
@@ -420,6 +481,47 @@ mod tests {
             fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
                 let _ = Repr::parse_bytes(&bytes);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod vendor_tests {
+    use super::*;
+
+    #[test]
+    fn vendor_attribute_round_trip() {
+        let a = Attribute::vendor_u32(32473, 1, 10_000);
+        assert_eq!(a.value, [0, 0, 0x7e, 0xd9, 1, 6, 0, 0, 0x27, 0x10]);
+        let (id, parts) = a.vendor_parts().unwrap();
+        assert_eq!(id, 32473);
+        assert_eq!(parts, vec![(1u8, &[0u8, 0, 0x27, 0x10][..])]);
+        let repr = Repr {
+            code: Code::AccessAccept,
+            identifier: 1,
+            authenticator: [0; 16],
+            attributes: vec![a, Attribute::vendor(3561, 1, b"olt1")],
+        };
+        assert_eq!(
+            repr.vendor_values(32473, 1),
+            vec![&[0u8, 0, 0x27, 0x10][..]]
+        );
+        assert_eq!(repr.vendor_values(3561, 1), vec![&b"olt1"[..]]);
+        assert!(repr.vendor_values(3561, 2).is_empty());
+    }
+
+    #[test]
+    fn malformed_vendor_attribute_is_refused() {
+        for value in [
+            &[0u8, 0, 0x7e][..],
+            &[0, 0, 0x7e, 0xd9, 1, 1],
+            &[0, 0, 0x7e, 0xd9, 1, 9, 0],
+        ] {
+            assert!(
+                Attribute::new(AttrType::VendorSpecific, value)
+                    .vendor_parts()
+                    .is_none()
+            );
         }
     }
 }
