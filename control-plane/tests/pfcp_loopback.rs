@@ -1,6 +1,6 @@
 //! A real vbng-cp PFCP client against a minimal in-test PFCP user plane on
-//! loopback: association, heartbeats both ways, session establishment and
-//! deletion, loss detection and restart detection.
+//! loopback: association, heartbeats both ways, session establishment, usage
+//! queries and deletion, loss detection and restart detection.
 
 mod common;
 
@@ -137,6 +137,38 @@ async fn association_heartbeat_session_loss_and_restart() {
             dl_kbps: 8000
         })
     );
+
+    // Usage on demand (RADIUS Interim-Update): a Session Modification
+    // Request with Query URR 1 on the UP SEID; each answer reports more.
+    let first = h.query_usage(up_seid).await.expect("query accepted");
+    let second = h.query_usage(up_seid).await.expect("query accepted");
+    let usage = |(ulp, ulb, dlp, dlb)| Usage {
+        ul_bytes: ulb,
+        dl_bytes: dlb,
+        ul_packets: ulp,
+        dl_packets: dlp,
+    };
+    assert_eq!(first, Some(usage(common::fake_query_usage(1))));
+    assert_eq!(second, Some(usage(common::fake_query_usage(2))));
+    assert!(second.unwrap().dl_bytes > first.unwrap().dl_bytes);
+    let queries: Vec<_> = up
+        .modification_requests()
+        .into_iter()
+        .filter(|(_, r)| r.queries_usage())
+        .collect();
+    assert_eq!(queries.len(), 2);
+    for (seid, r) in &queries {
+        assert_eq!(*seid, Some(up_seid), "query goes to the UP SEID");
+        assert_eq!(r.query_urrs, vec![vbng_cp::cups::program::URR_ID]);
+        assert!(r.update_qers.is_empty() && r.update_fars.is_empty());
+    }
+    // A user plane that refuses the query: the caller sees the cause.
+    up.reject_modify.store(true, Ordering::SeqCst);
+    assert!(matches!(
+        h.query_usage(up_seid).await,
+        Err(CupsError::Rejected { cause, .. }) if cause == vbng_cups::pfcp::Cause::RequestRejected
+    ));
+    up.reject_modify.store(false, Ordering::SeqCst);
 
     // Deletion: UP SEID in the header, usage report returned.
     let usage = h.delete(up_seid).await.expect("deletion accepted");

@@ -317,6 +317,40 @@ fn messages() -> Vec<(Ipv4Addr, Message, u32, Option<u64>)> {
             9,
             Some(0x2002),
         ),
+        // A usage query as the control plane sends it (Query URR), one with
+        // QAURR as well, and the user plane's answer: an immediate report.
+        (
+            CP,
+            Message::SessionModificationRequest(ipoe::query_usage_request()),
+            10,
+            Some(0x2002),
+        ),
+        (
+            CP,
+            Message::SessionModificationRequest(SessionModificationRequest {
+                flags: Some(PfcpSmReqFlags::QAURR),
+                query_urrs: vec![1, 2],
+                ..Default::default()
+            }),
+            11,
+            Some(0x2002),
+        ),
+        (
+            UP,
+            Message::SessionModificationResponse(SessionModificationResponse {
+                cause: Cause::RequestAccepted,
+                usage_reports: vec![UsageReport {
+                    urr_id: 1,
+                    ur_seqn: 1,
+                    trigger: UsageReportTrigger::IMMER,
+                    volume: Some(VolumeMeasurement::from_counters(3, 300, 4, 4_000)),
+                    start_time: None,
+                    end_time: None,
+                }],
+            }),
+            10,
+            Some(0x1002),
+        ),
     ]
 }
 
@@ -453,6 +487,9 @@ fn tshark_decodes_every_message() {
         "S-TAG",
         "Volume Measurement",
         "Usage Report (Session Deletion Response)",
+        "Usage Report (Session Modification Response)",
+        "Query URR",
+        "PFCPSMReq-Flags",
         "Outer Header Creation",
         "User Plane IP Resource Information",
     ] {
@@ -466,4 +503,15 @@ fn tshark_decodes_every_message() {
         text.matches("\nFrame ").count() + 1,
         "frame count"
     );
+    // The bits Wireshark decodes are the ones we meant: QAURR set in both
+    // requests that carry the flags IE, IMMER set only in the immediate report
+    // (TERMR reports leave it clear).
+    let set = |name: &str| {
+        text.lines()
+            .filter(|l| l.contains(name) && l.trim_end().ends_with(": True"))
+            .count()
+    };
+    assert_eq!(set("QAURR (Query All URRs)"), 1, "{text}");
+    assert_eq!(set("IMMER (Immediate Report)"), 1, "{text}");
+    assert_eq!(set("TERMR (Termination Report)"), 3, "{text}");
 }

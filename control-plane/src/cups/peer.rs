@@ -200,6 +200,14 @@ impl UpHandle {
             .map(|_| ())
     }
 
+    /// The session's usage now, without changing it: a Session Modification
+    /// Request with Query URR ([`program::query_usage`]). The volume is
+    /// cumulative since the session was established (the figure a RADIUS
+    /// Interim-Update carries); `None` if the answer held no volume report.
+    pub async fn query_usage(&self, up_seid: u64) -> Result<Option<Usage>, CupsError> {
+        self.modify(up_seid, program::query_usage()).await
+    }
+
     /// Send one Session Modification Request; returns the usage it reported.
     async fn modify(
         &self,

@@ -62,6 +62,14 @@ pub fn modify_qer(gate: Option<GateStatus>, rate: Option<Rate>) -> SessionModifi
     ipoe::modify_qer_request(gate, mbr(rate))
 }
 
+/// Session Modification Request asking for the usage of URR [`URR_ID`]
+/// now (Query URR) and changing nothing; see [`ipoe::query_usage_request`].
+/// The user plane answers with an immediate usage report whose volume is
+/// cumulative since the session was established.
+pub fn query_usage() -> SessionModificationRequest {
+    ipoe::query_usage_request()
+}
+
 /// Session Deletion Request (the UP SEID goes in the header).
 pub fn deletion() -> SessionDeletionRequest {
     SessionDeletionRequest {}
@@ -116,6 +124,22 @@ mod tests {
         let bytes = msg.encode(42, Some(0));
         let (h, parsed) = Message::parse(&bytes).unwrap();
         assert_eq!(h.sequence, 42);
+        assert_eq!(parsed, msg);
+    }
+
+    #[test]
+    fn usage_query_names_the_volume_urr_and_changes_nothing() {
+        let req = query_usage();
+        assert_eq!(req.query_urrs, vec![URR_ID]);
+        assert!(req.queries_usage());
+        let rest = SessionModificationRequest {
+            query_urrs: Vec::new(),
+            ..req.clone()
+        };
+        assert_eq!(rest, SessionModificationRequest::default());
+        let msg = Message::SessionModificationRequest(req);
+        let (h, parsed) = Message::parse(&msg.encode(3, Some(0x1001))).unwrap();
+        assert_eq!(h.seid, Some(0x1001));
         assert_eq!(parsed, msg);
     }
 

@@ -17,15 +17,23 @@ use vbng_cp::service::Running;
 use vbng_cups::pfcp::{
     AssociationSetupResponse, Cause, FSeid, Header, HeartbeatRequest, HeartbeatResponse, Message,
     NodeId, RecoveryTimeStamp, SessionDeletionResponse, SessionEstablishmentResponse,
-    SessionModificationResponse, UsageReport, VolumeMeasurement,
+    SessionModificationResponse, UsageReport, UsageReportTrigger, VolumeMeasurement,
 };
 use vbng_dataplane::wire::{EtherType, EthernetAddress, GtpuRepr, L2Header, frame};
 
 /// The usage the fake UP reports on deletion.
 pub const FAKE_USAGE: (u64, u64, u64, u64) = (10, 1500, 20, 3000); // ul pkts, ul bytes, dl pkts, dl bytes
 
+/// The usage the fake UP reports for its `n`th usage query (from 1): `n`
+/// times [`FAKE_USAGE`], so every query sees more than the one before.
+pub fn fake_query_usage(n: u64) -> (u64, u64, u64, u64) {
+    let (ulp, ulb, dlp, dlb) = FAKE_USAGE;
+    (n * ulp, n * ulb, n * dlp, n * dlb)
+}
+
 /// A minimal PFCP user plane: answers association, heartbeats, session
-/// establishment (UP SEID 0x1000 + n), modification and deletion (with a
+/// establishment (UP SEID 0x1000 + n), modification (with an immediate usage
+/// report of [`fake_query_usage`] when it queries URRs) and deletion (with a
 /// usage report),
 /// and records everything it receives and when it answered establishments.
 #[derive(Clone)]
@@ -49,6 +57,8 @@ pub struct FakeUp {
     pub reject_modify: Arc<AtomicBool>,
     /// Leave session modifications unanswered (heartbeats still answered).
     pub ignore_modify: Arc<AtomicBool>,
+    /// Usage queries answered so far (Query URR or QAURR).
+    pub usage_queries: Arc<AtomicU64>,
 }
 
 impl FakeUp {
@@ -67,6 +77,7 @@ impl FakeUp {
             establish_answered: Arc::default(),
             reject_modify: Arc::default(),
             ignore_modify: Arc::default(),
+            usage_queries: Arc::default(),
         };
         let u = up.clone();
         tokio::spawn(async move { u.serve().await });
@@ -144,16 +155,28 @@ impl FakeUp {
                 {
                     None
                 }
-                Message::SessionModificationRequest(_) => {
+                Message::SessionModificationRequest(r) => {
                     let cause = if self.reject_modify.load(Ordering::SeqCst) {
                         Cause::RequestRejected
                     } else {
                         Cause::RequestAccepted
                     };
+                    let mut usage_reports = Vec::new();
+                    if cause == Cause::RequestAccepted && r.queries_usage() {
+                        let n = self.usage_queries.fetch_add(1, Ordering::SeqCst) + 1;
+                        let (ulp, ulb, dlp, dlb) = fake_query_usage(n);
+                        usage_reports.push(UsageReport {
+                            urr_id: 1,
+                            ur_seqn: (n - 1) as u32,
+                            trigger: UsageReportTrigger::IMMER,
+                            volume: Some(VolumeMeasurement::from_counters(ulp, ulb, dlp, dlb)),
+                            ..Default::default()
+                        });
+                    }
                     Some((
                         Message::SessionModificationResponse(SessionModificationResponse {
                             cause,
-                            usage_reports: Vec::new(),
+                            usage_reports,
                         }),
                         Some(h.seid.and_then(|s| cp_seids.get(&s).copied()).unwrap_or(0)),
                     ))

@@ -183,3 +183,15 @@ pub fn modify_qer_request(
         ..Default::default()
     }
 }
+
+/// Session Modification Request asking for the usage of URR [`URR_ID`] now
+/// (one Query URR IE, TS 29.244 Table 7.5.4.10-1) and changing nothing. The
+/// response carries a usage report with trigger IMMER; vbng's user plane
+/// reports the volume counted since the session was established (the same
+/// cumulative figure the deletion report gives), not since the last report.
+pub fn query_usage_request() -> SessionModificationRequest {
+    SessionModificationRequest {
+        query_urrs: vec![URR_ID],
+        ..Default::default()
+    }
+}

@@ -15,7 +15,7 @@ use super::ie::node::{
     Cause, CpFunctionFeatures, FSeid, NodeId, RecoveryTimeStamp, UpFunctionFeatures,
     UserPlaneIpResourceInformation,
 };
-use super::ie::report::{ReportType, UsageReport};
+use super::ie::report::{PfcpSmReqFlags, ReportType, UsageReport};
 use super::ie::rules::{
     CreateFar, CreatePdr, CreateQer, CreateUrr, CreatedPdr, UpdateFar, UpdateQer, emit_remove,
     parse_remove,
@@ -141,6 +141,21 @@ pub struct SessionModificationRequest {
     pub update_fars: Vec<UpdateFar>,
     /// QER changes (gate, MBR).
     pub update_qers: Vec<UpdateQer>,
+    /// PFCPSMReq-Flags; QAURR asks for an immediate report of every URR.
+    pub flags: Option<PfcpSmReqFlags>,
+    /// URR IDs to report on now (one Query URR IE each, Table 7.5.4.10-1);
+    /// the response carries their usage reports with trigger IMMER.
+    pub query_urrs: Vec<u32>,
+}
+
+impl SessionModificationRequest {
+    /// True when the request asks for usage reports (Query URR or QAURR).
+    pub fn queries_usage(&self) -> bool {
+        !self.query_urrs.is_empty()
+            || self
+                .flags
+                .is_some_and(|f| f.contains(PfcpSmReqFlags::QAURR))
+    }
 }
 
 /// Session Modification Response (7.5.5).
@@ -148,7 +163,8 @@ pub struct SessionModificationRequest {
 pub struct SessionModificationResponse {
     /// Outcome.
     pub cause: Cause,
-    /// Final reports of removed URRs (sent as IE 78).
+    /// Immediate reports of queried URRs, and final reports of removed URRs
+    /// (sent as IE 78).
     pub usage_reports: Vec<UsageReport>,
 }
 
@@ -498,6 +514,14 @@ impl Message {
                         ids::CREATE_QER => r.create_qers.push(CreateQer::parse(ie.data, ctx)?),
                         ids::UPDATE_FAR => r.update_fars.push(UpdateFar::parse(ie.data, ctx)?),
                         ids::UPDATE_QER => r.update_qers.push(UpdateQer::parse(ie.data, ctx)?),
+                        ids::PFCPSMREQ_FLAGS => r.flags = Some(PfcpSmReqFlags::parse(ie.data)?),
+                        ids::QUERY_URR => r.query_urrs.push(parse_remove(
+                            ie.data,
+                            ctx,
+                            ids::URR_ID,
+                            "URR ID",
+                            "Query URR",
+                        )?),
                         _ => return Ok(false),
                     }
                     Ok(true)
@@ -660,6 +684,13 @@ impl Message {
                 m.create_qers.iter().for_each(|x| x.emit(w));
                 m.update_fars.iter().for_each(|x| x.emit(w));
                 m.update_qers.iter().for_each(|x| x.emit(w));
+                if let Some(f) = m.flags {
+                    f.emit(w);
+                }
+                for &id in &m.query_urrs {
+                    // Same shape as Remove URR: a group holding one URR ID.
+                    emit_remove(w, ids::QUERY_URR, ids::URR_ID, id);
+                }
             }
             Message::SessionModificationResponse(m) => {
                 m.cause.emit(w);

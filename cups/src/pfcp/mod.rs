@@ -19,7 +19,9 @@ pub use ie::node::{
     Cause, CpFunctionFeatures, FSeid, FTeid, NodeId, RecoveryTimeStamp, UpFunctionFeatures,
     UserPlaneIpResourceInformation,
 };
-pub use ie::report::{ReportType, UsageReport, UsageReportTrigger, VolumeMeasurement};
+pub use ie::report::{
+    PfcpSmReqFlags, ReportType, UsageReport, UsageReportTrigger, VolumeMeasurement,
+};
 pub use ie::rules::{
     ApplyAction, CreateFar, CreatePdr, CreateQer, CreateUrr, CreatedPdr, DestinationInterface,
     EthernetPacketFilter, ForwardingParameters, GateStatus, Interface, MacAddress, Mbr,

@@ -284,6 +284,110 @@ fn golden_session_deletion_response_with_usage_report() {
 }
 
 #[test]
+fn golden_session_modification_request_querying_usage() {
+    // PFCPSMReq-Flags (IE 49) with QAURR (octet 5 bit 3, mask 0x04) and one
+    // Query URR (IE 77) holding URR ID 1.
+    check_golden(
+        "2134001d 0000000000002001 00000700 \
+         0031 0001 04 \
+         004d 0008 \
+           0051 0004 00000001",
+        &Message::SessionModificationRequest(SessionModificationRequest {
+            flags: Some(PfcpSmReqFlags::QAURR),
+            query_urrs: vec![1],
+            ..Default::default()
+        }),
+        7,
+        Some(0x2001),
+    );
+    // What the control plane sends: Query URR only.
+    let q = ipoe::query_usage_request();
+    assert_eq!((q.flags, &q.query_urrs[..]), (None, &[ipoe::URR_ID][..]));
+    assert!(q.queries_usage());
+    assert!(!SessionModificationRequest::default().queries_usage());
+    let all = SessionModificationRequest {
+        flags: Some(PfcpSmReqFlags::QAURR | PfcpSmReqFlags::DROBU),
+        ..Default::default()
+    };
+    assert!(all.queries_usage());
+    let drobu = SessionModificationRequest {
+        flags: Some(PfcpSmReqFlags::DROBU),
+        ..Default::default()
+    };
+    assert!(!drobu.queries_usage());
+}
+
+#[test]
+fn golden_session_modification_response_with_immediate_report() {
+    // Usage Report (IE 78) with trigger IMMER: octet 5 bit 8 (0x80), octets 6
+    // and 7 zero.
+    let report = UsageReport {
+        urr_id: 1,
+        ur_seqn: 2,
+        trigger: UsageReportTrigger::IMMER,
+        volume: Some(VolumeMeasurement::from_counters(1, 100, 2, 200)),
+        start_time: None,
+        end_time: None,
+    };
+    check_golden(
+        "21350061 0000000000001001 00000700 \
+         0013 0001 01 \
+         004e 004c \
+           0051 0004 00000001 \
+           0068 0004 00000002 \
+           003f 0003 800000 \
+           0042 0031 3f 000000000000012c 0000000000000064 00000000000000c8 \
+                       0000000000000003 0000000000000001 0000000000000002",
+        &Message::SessionModificationResponse(SessionModificationResponse {
+            cause: Cause::RequestAccepted,
+            usage_reports: vec![report],
+        }),
+        7,
+        Some(0x1001),
+    );
+}
+
+#[test]
+fn malformed_usage_queries_are_errors() {
+    // Query URR without its URR ID.
+    assert_eq!(
+        Message::parse(&unhex("21340010 0000000000002001 00000700 004d 0000")),
+        Err(Error::MissingIe {
+            ie: 81,
+            name: "URR ID",
+            context: "Query URR"
+        })
+    );
+    // Query URR whose URR ID is 2 octets.
+    assert_eq!(
+        Message::parse(&unhex(
+            "21340016 0000000000002001 00000700 004d 0006 0051 0002 0001"
+        )),
+        Err(Error::IeTooShort {
+            ie: 81,
+            expected: 4,
+            found: 2
+        })
+    );
+    // Empty PFCPSMReq-Flags.
+    assert_eq!(
+        Message::parse(&unhex("21340010 0000000000002001 00000700 0031 0000")),
+        Err(Error::IeTooShort {
+            ie: 49,
+            expected: 1,
+            found: 0
+        })
+    );
+    // A longer (extended) PFCPSMReq-Flags keeps its first octet.
+    let (_, m) =
+        Message::parse(&unhex("21340012 0000000000002001 00000700 0031 0002 0400")).unwrap();
+    let Message::SessionModificationRequest(r) = m else {
+        panic!("{m:?}")
+    };
+    assert_eq!(r.flags, Some(PfcpSmReqFlags::QAURR));
+}
+
+#[test]
 fn unknown_ies_are_skipped_and_counted() {
     // Heartbeat Request with Source IP Address (IE 192, not modelled) and an
     // unknown vendor IE before the Recovery Time Stamp.
@@ -792,23 +896,28 @@ fn message() -> impl Strategy<Value = Message> {
                 v(create_qer(), 0..2),
                 v(update_far(), 0..2),
                 v(update_qer(), 0..2)
-            )
+            ),
+            (proptest::option::of(any::<u8>()), ids32())
         )
-            .prop_map(|((f, rp, rf, ru, rq), (cp, cf, cu, cq, uf, uq))| {
-                Message::SessionModificationRequest(SessionModificationRequest {
-                    cp_f_seid: f,
-                    remove_pdrs: rp,
-                    remove_fars: rf,
-                    remove_urrs: ru,
-                    remove_qers: rq,
-                    create_pdrs: cp,
-                    create_fars: cf,
-                    create_urrs: cu,
-                    create_qers: cq,
-                    update_fars: uf,
-                    update_qers: uq,
-                })
-            }),
+            .prop_map(
+                |((f, rp, rf, ru, rq), (cp, cf, cu, cq, uf, uq), (fl, qu))| {
+                    Message::SessionModificationRequest(SessionModificationRequest {
+                        cp_f_seid: f,
+                        remove_pdrs: rp,
+                        remove_fars: rf,
+                        remove_urrs: ru,
+                        remove_qers: rq,
+                        create_pdrs: cp,
+                        create_fars: cf,
+                        create_urrs: cu,
+                        create_qers: cq,
+                        update_fars: uf,
+                        update_qers: uq,
+                        flags: fl.map(PfcpSmReqFlags),
+                        query_urrs: qu,
+                    })
+                }
+            ),
         (cause(), reports()).prop_map(|(c, r)| Message::SessionModificationResponse(
             SessionModificationResponse {
                 cause: c,

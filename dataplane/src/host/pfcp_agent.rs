@@ -30,6 +30,12 @@
 //! establishment that repeats the CP F-SEID of a session programmed by the same CP
 //! incarnation (a retry with a new sequence number) updates that session in place.
 //!
+//! Usage on demand: a Session Modification Request with Query URR IEs, or with QAURR set in
+//! its PFCPSMReq-Flags, is answered with one usage report per queried URR (trigger IMMER),
+//! read from the worker through [`SessionBackend::query`] without disturbing the session.
+//! Volumes are cumulative since establishment, as in the deletion report, and UR-SEQN counts
+//! each URR's reports (queries and the final one) from 0.
+//!
 //! A request is answered once: a retransmission (same sequence from the same peer) gets the
 //! cached response (TS 29.244 section 6.4). Malformed requests get the matching Cause
 //! (Mandatory IE missing, Mandatory IE incorrect, Session context not found...).
@@ -47,6 +53,7 @@ use vbng_cups::pfcp::{
     SessionEstablishmentResponse, SessionModificationRequest, SessionModificationResponse,
     UpFunctionFeatures, UserPlaneIpResourceInformation,
 };
+use vbng_cups::pfcp::{CreateUrr, MeasurementMethod, PfcpSmReqFlags, UsageReportTrigger};
 
 use crate::session::{SessionEntry, SessionId, UsageCounters};
 
@@ -58,6 +65,9 @@ pub trait SessionBackend {
     /// Removes a session and returns its final counters, or `None` if they did not arrive
     /// in time (the session is removed anyway).
     fn remove(&mut self, id: SessionId) -> Option<UsageCounters>;
+    /// The current counters of a session, which keeps forwarding undisturbed; `None` if the
+    /// session does not exist or the counters did not arrive in time.
+    fn query(&mut self, id: SessionId) -> Option<UsageCounters>;
 }
 
 /// Agent settings.
@@ -114,6 +124,8 @@ struct AgentSession {
     /// The worker's entry; `entry.id` is the worker's session id, the UP SEID the session
     /// was first established with (unchanged when the session is adopted).
     entry: SessionEntry,
+    /// UR-SEQN of the next report of each URR.
+    ur_seqns: UrSeqns,
 }
 
 /// The association with the CP.
@@ -140,6 +152,8 @@ pub struct AgentStats {
     pub peer_lost: u64,
     /// Sessions taken over by an establishment for the same access key and address.
     pub adopted: u64,
+    /// Session Modification Requests answered with immediate usage reports.
+    pub usage_queries: u64,
 }
 
 /// The PFCP agent (sans-IO).
@@ -632,6 +646,7 @@ impl PfcpAgent {
                 cp_epoch: epoch,
                 rules,
                 entry,
+                ur_seqns: UrSeqns::default(),
             },
         );
         self.events.push(match adopted_from {
@@ -700,6 +715,14 @@ impl PfcpAgent {
                 Some(0),
             );
         };
+        // A request that only asks for usage (the periodic accounting query) is not worth a
+        // log line per session.
+        let query_only = req.queries_usage() && {
+            let mut rest = req.clone();
+            rest.flags = None;
+            rest.query_urrs.clear();
+            rest == SessionModificationRequest::default()
+        };
         let worker_id = session.entry.id;
         let (cp_seid, cp_epoch) = match req.cp_f_seid {
             Some(f) => (f.seid, self.cp_epoch),
@@ -762,6 +785,46 @@ impl PfcpAgent {
             Ok(e) => e,
             Err(e) => return self.reject_rules(from, header, e, cp_seid),
         };
+        // Query URR (Table 7.5.4.10-1) / QAURR (8.2.31): immediate reports of the URRs the
+        // session has after this modification, read before anything changes so that a worker
+        // that does not answer leaves the session as it was.
+        let queried: Vec<&CreateUrr> =
+            if req.flags.is_some_and(|f| f.contains(PfcpSmReqFlags::QAURR)) {
+                rules.urrs.iter().collect()
+            } else {
+                let mut ids = req.query_urrs.clone();
+                ids.sort_unstable();
+                ids.dedup();
+                let mut found = Vec::with_capacity(ids.len());
+                for id in ids {
+                    let Some(urr) = rules.urrs.iter().find(|u| u.urr_id == id) else {
+                        return self.reject(
+                            from,
+                            header.msg_type,
+                            Cause::RuleCreationModificationFailure,
+                            format!("Query URR {id} names no URR of the session"),
+                            Some(cp_seid),
+                        );
+                    };
+                    found.push(urr);
+                }
+                found
+            };
+        let mut ur_seqns = self.sessions[&seid].ur_seqns.clone();
+        let usage_reports = if queried.is_empty() {
+            Vec::new()
+        } else {
+            let Some(counters) = backend.query(worker_id) else {
+                return self.reject(
+                    from,
+                    header.msg_type,
+                    Cause::PfcpEntityInCongestion,
+                    "worker did not report the session's counters in time".into(),
+                    Some(cp_seid),
+                );
+            };
+            usage_reports(queried, &counters, UsageReportTrigger::IMMER, &mut ur_seqns)
+        };
         let changed = entry != self.sessions[&seid].entry;
         if changed && !backend.upsert(entry) {
             return self.reject(
@@ -777,15 +840,21 @@ impl PfcpAgent {
             s.entry = entry;
             s.cp_seid = cp_seid;
             s.cp_epoch = cp_epoch;
+            s.ur_seqns = ur_seqns;
         }
-        self.events.push(AgentEvent::SessionModified {
-            seid,
-            gate_open: entry.gate_open,
-        });
+        if !usage_reports.is_empty() {
+            self.stats.usage_queries += 1;
+        }
+        if !query_only {
+            self.events.push(AgentEvent::SessionModified {
+                seid,
+                gate_open: entry.gate_open,
+            });
+        }
         Some((
             Message::SessionModificationResponse(SessionModificationResponse {
                 cause: Cause::RequestAccepted,
-                usage_reports: Vec::new(),
+                usage_reports,
             }),
             Some(cp_seid),
         ))
@@ -798,7 +867,7 @@ impl PfcpAgent {
         backend: &mut dyn SessionBackend,
     ) -> Option<Reply> {
         let seid = header.seid.unwrap_or(0);
-        let Some(session) = self.sessions.remove(&seid) else {
+        let Some(mut session) = self.sessions.remove(&seid) else {
             return self.reject(
                 from,
                 header.msg_type,
@@ -808,8 +877,20 @@ impl PfcpAgent {
             );
         };
         let counters = backend.remove(session.entry.id);
+        // Final reports of the volume-measuring URRs, numbered after any immediate reports.
         let usage_reports = counters
-            .map(|c| deletion_reports(&session.rules.urrs, &c, 0))
+            .map(|c| {
+                usage_reports(
+                    session
+                        .rules
+                        .urrs
+                        .iter()
+                        .filter(|u| u.measurement_method.contains(MeasurementMethod::VOLUM)),
+                    &c,
+                    UsageReportTrigger::TERMR,
+                    &mut session.ur_seqns,
+                )
+            })
             .unwrap_or_default();
         self.events
             .push(AgentEvent::SessionDeleted { seid, counters });
@@ -851,7 +932,8 @@ mod translate;
 pub use event::AgentEvent;
 pub use runtime::{AgentPublished, run};
 pub use translate::{
-    RuleError, SessionRules, apply_mbr, deletion_reports, derive_entry, parse_logical_port,
+    RuleError, SessionRules, UrSeqns, apply_mbr, deletion_reports, derive_entry,
+    parse_logical_port, usage_reports,
 };
 
 #[cfg(test)]

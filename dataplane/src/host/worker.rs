@@ -1,7 +1,8 @@
 //! The poll-mode worker: one thread that owns the ports and the [`Pipeline`].
 //!
 //! Each loop iteration ([`Worker::run_once`]):
-//! 1. applies queued [`SessionCommand`]s from the control thread (one empty check per loop);
+//! 1. applies queued [`SessionCommand`]s from the control thread (one empty check per loop),
+//!    then answers queued counter reads ([`WorkerShared::queries`]) for the PFCP agent;
 //! 2. receives a burst of up to [`BURST`] frames from each port, runs
 //!    [`Pipeline::process_burst`] and dispatches the verdicts: `Forward` -> `port.send`,
 //!    `ToControlPlane` -> a copy into the preallocated queue toward the GTP-U sender (dropped
@@ -222,6 +223,11 @@ pub struct WorkerShared {
     pub commands: ArrayQueue<SessionCommand>,
     /// Worker -> control thread: final counters of removed sessions.
     pub removed: ArrayQueue<(SessionId, Option<UsageCounters>)>,
+    /// Control thread -> worker: counter reads of live sessions, each with a ticket that
+    /// its answer repeats.
+    pub queries: ArrayQueue<(u64, SessionId)>,
+    /// Worker -> control thread: the counters asked for (None: no such session).
+    pub queried: ArrayQueue<(u64, Option<UsageCounters>)>,
     /// Worker -> GTP-U sender: frames for the CP.
     pub to_cp: Arc<FrameQueue>,
     /// GTP-U receiver -> worker: frames from the CP (port = access port to send on).
@@ -240,6 +246,8 @@ impl WorkerShared {
         Ok(WorkerShared {
             commands: ArrayQueue::new(1024),
             removed: ArrayQueue::new(1024),
+            queries: ArrayQueue::new(1024),
+            queried: ArrayQueue::new(1024),
             to_cp: Arc::new(FrameQueue::new(queue_len)),
             from_cp: Arc::new(FrameQueue::new(queue_len)),
             waker: Arc::new(IdleWaker::new()?),
@@ -344,6 +352,13 @@ impl<P: WorkerPort> Worker<P> {
             } else {
                 pipeline.apply_at(now_ns, cmd);
             }
+        }
+        // Counter reads, after the commands queued before them: the session is untouched.
+        while let Some((ticket, id)) = shared.queries.pop() {
+            work += 1;
+            let _ = shared
+                .queried
+                .force_push((ticket, pipeline.session_counters(id)));
         }
 
         // 2. Receive, process, dispatch.
@@ -507,19 +522,22 @@ pub fn idle_timeout(
 }
 
 /// The control thread's handle on the worker: queues commands and waits for the final
-/// counters of removed sessions.
+/// counters of removed sessions and the current counters of queried ones.
 #[derive(Debug)]
 pub struct WorkerHandle {
     shared: Arc<WorkerShared>,
     deletion_wait: Duration,
+    next_ticket: u64,
 }
 
 impl WorkerHandle {
-    /// A handle that waits at most `deletion_wait` for a removed session's counters.
+    /// A handle that waits at most `deletion_wait` for a removed session's counters (and as
+    /// long for a queried session's).
     pub fn new(shared: Arc<WorkerShared>, deletion_wait: Duration) -> Self {
         WorkerHandle {
             shared,
             deletion_wait,
+            next_ticket: 0,
         }
     }
 
@@ -559,6 +577,28 @@ impl SessionBackend for WorkerHandle {
                     return counters;
                 }
                 // A late answer to an earlier removal that timed out: nobody waits for it.
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+
+    fn query(&mut self, id: SessionId) -> Option<UsageCounters> {
+        let ticket = self.next_ticket;
+        self.next_ticket = self.next_ticket.wrapping_add(1);
+        if self.shared.queries.push((ticket, id)).is_err() {
+            return None;
+        }
+        self.shared.waker.wake();
+        let deadline = Instant::now() + self.deletion_wait;
+        loop {
+            while let Some((t, counters)) = self.shared.queried.pop() {
+                if t == ticket {
+                    return counters;
+                }
+                // The late answer to an earlier query that timed out: nobody waits for it.
             }
             if Instant::now() >= deadline {
                 return None;
@@ -710,6 +750,106 @@ mod tests {
         shared.waker.wake();
         let w = t.join().unwrap();
         assert_eq!(w.pipeline().session_count(), 0);
+    }
+
+    #[test]
+    fn queries_read_live_counters_without_disturbing_the_session() {
+        let (mut w, shared) = worker();
+        let entry = SessionEntry {
+            id: 5,
+            access: AccessKey {
+                port: 0,
+                svlan: 0,
+                cvlan: 100,
+                mac: SUB_MAC,
+            },
+            ipv4: Ipv4Addr::new(100, 64, 0, 10),
+            gate_open: true,
+            qos: crate::session::SessionQos::UNLIMITED,
+            counters: UsageCounters::default(),
+        };
+        shared.commands.push(SessionCommand::Upsert(entry)).unwrap();
+        shared.queries.push((1, 5)).unwrap();
+        shared.queries.push((2, 6)).unwrap();
+        w.run_once(1);
+        // The query queued after the upsert sees the new session; an unknown one gets None.
+        assert_eq!(
+            shared.queried.pop(),
+            Some((1, Some(UsageCounters::default())))
+        );
+        assert_eq!(shared.queried.pop(), Some((2, None)));
+        let l2 = L2Header {
+            dst: CORE_MAC,
+            src: EthernetAddress([0x52, 0x54, 0, 0xaa, 0xbb, 0xcc]),
+            svlan: None,
+            cvlan: None,
+            ethertype: EtherType::Ipv4,
+        };
+        let frame = build_ipv4_udp(
+            &l2,
+            Ipv4Addr::new(203, 0, 113, 5),
+            entry.ipv4,
+            53,
+            40000,
+            64,
+            &[0u8; 100],
+        );
+        let mut last = UsageCounters::default();
+        for round in 1..=3u64 {
+            for _ in 0..2 {
+                w.ports_mut()[1].inject(&frame);
+            }
+            w.run_once(10 * round);
+            assert_eq!(w.ports_mut()[0].drain().len(), 2, "still forwarding");
+            shared.queries.push((10 + round, 5)).unwrap();
+            w.run_once(10 * round + 1);
+            let (ticket, counters) = shared.queried.pop().unwrap();
+            let c = counters.unwrap();
+            assert_eq!(ticket, 10 + round);
+            assert_eq!(c.dl_packets, 2 * round, "cumulative since the upsert");
+            assert!(c.dl_bytes > last.dl_bytes);
+            last = c;
+        }
+        assert_eq!(w.pipeline().session_count(), 1);
+        shared.commands.push(SessionCommand::Remove(5)).unwrap();
+        w.run_once(100);
+        assert_eq!(shared.removed.pop(), Some((5, Some(last))));
+    }
+
+    #[test]
+    fn handle_queries_through_worker_thread() {
+        let (w, shared) = worker();
+        let timing = WorkerTiming {
+            busy_poll: Duration::from_micros(50),
+            poll_timeout: Duration::from_millis(5),
+            stats_interval: Duration::from_millis(1),
+        };
+        // A late answer to a query nobody waits for any more must not be taken for ours.
+        shared.queried.push((u64::MAX, None)).unwrap();
+        let t = std::thread::spawn(move || w.run(timing));
+        let mut h = WorkerHandle::new(shared.clone(), Duration::from_secs(10));
+        let entry = SessionEntry {
+            id: 9,
+            access: AccessKey {
+                port: 0,
+                svlan: 0,
+                cvlan: 0,
+                mac: SUB_MAC,
+            },
+            ipv4: Ipv4Addr::new(100, 64, 0, 11),
+            gate_open: true,
+            qos: crate::session::SessionQos::UNLIMITED,
+            counters: UsageCounters::default(),
+        };
+        assert!(h.upsert(entry));
+        assert_eq!(h.query(9), Some(UsageCounters::default()));
+        assert_eq!(h.query(9), Some(UsageCounters::default()));
+        assert_eq!(h.query(10), None, "no such session");
+        assert_eq!(h.remove(9), Some(UsageCounters::default()));
+        assert_eq!(h.query(9), None, "gone");
+        shared.stop.store(true, Ordering::Relaxed);
+        shared.waker.wake();
+        t.join().unwrap();
     }
 
     #[test]

@@ -57,6 +57,8 @@ pub const DESTINATION_INTERFACE: u16 = 42;
 pub const UP_FUNCTION_FEATURES: u16 = 43;
 /// Apply Action.
 pub const APPLY_ACTION: u16 = 44;
+/// PFCPSMReq-Flags (8.2.31).
+pub const PFCPSMREQ_FLAGS: u16 = 49;
 /// PDR ID.
 pub const PDR_ID: u16 = 56;
 /// F-SEID.
@@ -75,6 +77,8 @@ pub const VOLUME_MEASUREMENT: u16 = 66;
 pub const START_TIME: u16 = 75;
 /// End Time.
 pub const END_TIME: u16 = 76;
+/// Query URR (grouped, Table 7.5.4.10-1).
+pub const QUERY_URR: u16 = 77;
 /// Usage Report within a Session Modification Response (grouped).
 pub const USAGE_REPORT_SMR: u16 = 78;
 /// Usage Report within a Session Deletion Response (grouped).

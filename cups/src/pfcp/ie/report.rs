@@ -10,6 +10,14 @@ use crate::pfcp::Error;
 flags! {
     /// Usage Report Trigger (8.2.41): octet 5 in bits 0-7, octet 6 in 8-15,
     /// octet 7 in 16-23. Always encoded as 3 octets.
+    ///
+    /// ```text
+    ///   Octet 5  IMMER | DROTH | STOPT | START | QUHTI | TIMTH | VOLTH | PERIO
+    ///   Octet 6  EVETH | MACAR | ENVCL | MONIT | TERMR | LIUSA | TIMQU | VOLQU
+    ///   Octet 7  Spare | Spare | UPINT | EMRRE | QUVTI | IPMJL | TEBUR | EVEQU
+    /// ```
+    /// (bit 8 first; Wireshark's `dissect_pfcp_usage_report_trigger` agrees:
+    /// IMMER is mask 0x80 of octet 5).
     UsageReportTrigger(u32) {
         /// Periodic reporting.
         PERIO = 0x0001;
@@ -25,7 +33,7 @@ flags! {
         STOPT = 0x0020;
         /// Dropped DL traffic threshold.
         DROTH = 0x0040;
-        /// Immediate report (query).
+        /// Immediate report: the answer to a Query URR or to QAURR (octet 5, bit 8).
         IMMER = 0x0080;
         /// Volume quota exhausted.
         VOLQU = 0x0100;
@@ -87,6 +95,36 @@ impl ReportType {
     /// Parses the IE body.
     pub fn parse(data: &[u8]) -> Result<Self, Error> {
         Ok(Self(Cursor::new(ids::REPORT_TYPE, data).u8()?))
+    }
+}
+
+flags! {
+    /// PFCPSMReq-Flags (8.2.31), one octet in a Session Modification Request.
+    ///
+    /// ```text
+    ///   Octet 5  Spare | Spare | Spare | Spare | Spare | QAURR | SNDEM | DROBU
+    /// ```
+    /// (bit 8 first; QAURR is mask 0x04, as Wireshark's `pfcp.smreq_flags.qaurr`).
+    PfcpSmReqFlags(u8) {
+        /// Drop buffered packets.
+        DROBU = 0x01;
+        /// Send end marker packets.
+        SNDEM = 0x02;
+        /// Query all URRs: the user plane answers with an immediate usage report
+        /// for every URR of the session.
+        QAURR = 0x04;
+    }
+}
+
+impl PfcpSmReqFlags {
+    /// Writes the IE.
+    pub fn emit(self, w: &mut Writer) {
+        w.ie(ids::PFCPSMREQ_FLAGS, |w| w.u8(self.0));
+    }
+
+    /// Parses the IE body (octets after the first are extensions and ignored).
+    pub fn parse(data: &[u8]) -> Result<Self, Error> {
+        Ok(Self(Cursor::new(ids::PFCPSMREQ_FLAGS, data).u8()?))
     }
 }
 

@@ -823,7 +823,7 @@ impl UpdateQer {
     }
 }
 
-/// Remove PDR/FAR/URR/QER: a grouped IE holding one rule ID IE.
+/// Remove PDR/FAR/URR/QER (and Query URR): a grouped IE holding one rule ID IE.
 pub(crate) fn emit_remove(w: &mut Writer, group: u16, id_ie: u16, id: u32) {
     w.ie(group, |w| {
         if id_ie == ids::PDR_ID {

@@ -28,6 +28,10 @@ const INTERNET: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 5);
 struct PipelineBackend {
     pipeline: Pipeline,
     log: Vec<SessionCommand>,
+    /// Sessions whose counters were read, in order.
+    queried: Vec<SessionId>,
+    /// Simulates a worker that does not answer counter reads in time.
+    silent_queries: bool,
 }
 
 impl PipelineBackend {
@@ -46,6 +50,8 @@ impl PipelineBackend {
         PipelineBackend {
             pipeline: Pipeline::new(cfg, 1),
             log: Vec::new(),
+            queried: Vec::new(),
+            silent_queries: false,
         }
     }
 
@@ -95,6 +101,14 @@ impl SessionBackend for PipelineBackend {
     fn remove(&mut self, id: SessionId) -> Option<UsageCounters> {
         self.log.push(SessionCommand::Remove(id));
         self.pipeline.apply(SessionCommand::Remove(id))
+    }
+
+    fn query(&mut self, id: SessionId) -> Option<UsageCounters> {
+        self.queried.push(id);
+        if self.silent_queries {
+            return None;
+        }
+        self.pipeline.session_counters(id)
     }
 }
 
@@ -614,9 +628,25 @@ fn runtime_over_udp_with_worker_thread() {
     assert_eq!(r.cause, Cause::RequestAccepted);
     let seid = r.up_f_seid.unwrap().seid;
     assert_ne!(seid, first_seid);
+    // A usage query reads the worker thread's live counters (no traffic yet: zero).
+    let (_, r) = ask(
+        Message::SessionModificationRequest(ipoe::query_usage_request()),
+        4,
+        Some(seid),
+    );
+    let Message::SessionModificationResponse(r) = r else {
+        panic!("unexpected {r:?}");
+    };
+    assert_eq!(r.cause, Cause::RequestAccepted);
+    assert_eq!(r.usage_reports.len(), 1);
+    assert_eq!(r.usage_reports[0].trigger, UsageReportTrigger::IMMER);
+    assert_eq!(
+        r.usage_reports[0].volume,
+        Some(VolumeMeasurement::from_counters(0, 0, 0, 0))
+    );
     let (_, r) = ask(
         Message::SessionDeletionRequest(SessionDeletionRequest {}),
-        4,
+        5,
         Some(seid),
     );
     let Message::SessionDeletionResponse(r) = r else {
@@ -632,11 +662,15 @@ fn runtime_over_udp_with_worker_thread() {
         r.usage_reports[0].volume,
         Some(VolumeMeasurement::from_counters(0, 0, 0, 0))
     );
+    assert_eq!(
+        r.usage_reports[0].ur_seqn, 1,
+        "numbered after the query's report"
+    );
 
     stop.store(true, Ordering::Relaxed);
     agent_thread.join().unwrap().unwrap();
     assert_eq!(published.associated.load(Ordering::Relaxed), 1);
-    assert_eq!(published.rx_messages.load(Ordering::Relaxed), 4);
+    assert_eq!(published.rx_messages.load(Ordering::Relaxed), 5);
     assert_eq!(published.adopted.load(Ordering::Relaxed), 1);
     shared.stop.store(true, Ordering::Relaxed);
     shared.waker.wake();
@@ -924,3 +958,4 @@ fn restarted_cp_reusing_old_cp_seids_neither_hijacks_nor_blocks() {
 }
 
 mod qos;
+mod usage;

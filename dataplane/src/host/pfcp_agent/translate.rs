@@ -1,5 +1,6 @@
 //! Translation of the CP's PDRs/FARs/URRs/QERs into the worker's [`SessionEntry`] (pure).
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use vbng_cups::pfcp::{
@@ -215,6 +216,53 @@ pub fn deletion_reports(
                 counters.dl_packets,
                 counters.dl_bytes,
             )),
+            start_time: None,
+            end_time: None,
+        })
+        .collect()
+}
+
+/// The next UR-SEQN of each URR of one session: TS 29.244 8.2.77 numbers the reports of a
+/// URR 0, 1, 2... (modulo 2^32), whatever made the UP send them (query, deletion).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UrSeqns(BTreeMap<u32, u32>);
+
+impl UrSeqns {
+    /// The UR-SEQN for the next report of `urr_id`, counting it as sent.
+    pub fn take(&mut self, urr_id: u32) -> u32 {
+        let next = self.0.entry(urr_id).or_insert(0);
+        let seqn = *next;
+        *next = next.wrapping_add(1);
+        seqn
+    }
+}
+
+/// One usage report per URR of `urrs`, with `trigger` and the next UR-SEQN of each URR from
+/// `seqns`. A URR that measures volume carries the session's counters, which are cumulative
+/// since the session was established (vbng never resets them between reports, so every
+/// report of a session is a running total). Pure apart from advancing `seqns`.
+pub fn usage_reports<'a>(
+    urrs: impl IntoIterator<Item = &'a CreateUrr>,
+    counters: &UsageCounters,
+    trigger: UsageReportTrigger,
+    seqns: &mut UrSeqns,
+) -> Vec<UsageReport> {
+    urrs.into_iter()
+        .map(|u| UsageReport {
+            urr_id: u.urr_id,
+            ur_seqn: seqns.take(u.urr_id),
+            trigger,
+            volume: u
+                .measurement_method
+                .contains(MeasurementMethod::VOLUM)
+                .then(|| {
+                    VolumeMeasurement::from_counters(
+                        counters.ul_packets,
+                        counters.ul_bytes,
+                        counters.dl_packets,
+                        counters.dl_bytes,
+                    )
+                }),
             start_time: None,
             end_time: None,
         })
