@@ -1,222 +1,27 @@
-//! Integration tests against a real FreeRADIUS 3.2 started in the foreground
-//! from a copy of /etc/freeradius/3.0, on loopback ports of our own.
+//! Integration tests against a real FreeRADIUS 3.2, run by the
+//! `vbng_aaa::lab` harness from the project's configuration
+//! (`aaa/freeradius/`) on loopback ports of its own.
 
-use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::UdpSocket as StdUdpSocket;
 use std::time::{Duration, Instant};
 
 use vbng_aaa::client::{Client, ClientConfig, Request, ServerConfig};
+use vbng_aaa::dictionary::{VBNG_RATE_DOWN_KBPS, VBNG_RATE_UP_KBPS, VBNG_VENDOR_ID};
+use vbng_aaa::lab::{FreeRadius, FreeRadiusOptions};
 use vbng_aaa::radius::{AttrType, Attribute, Code, Repr, acct_status, crypto};
 
-const FREERADIUS: &str = "/usr/sbin/freeradius";
 const SECRET: &[u8] = b"vbng-test-secret";
 
-/// A FreeRADIUS process and its config directory; both go away on drop,
-/// also when an assertion fails.
-struct FreeRadius {
-    child: Child,
-    dir: PathBuf,
-    auth: SocketAddr,
-    acct: SocketAddr,
-}
-
-impl Drop for FreeRadius {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::env::var_os("VBNG_KEEP_RADDB").is_none() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
+/// Starts the project's FreeRADIUS and waits for it; `None` (the test
+/// skips) when FreeRADIUS is not installed.
+async fn freeradius() -> Option<FreeRadius> {
+    if !FreeRadius::available() {
+        println!("SKIPPED: freeradius not installed");
+        return None;
     }
-}
-
-fn free_port() -> u16 {
-    StdUdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn edit(path: &Path, f: impl FnOnce(String) -> String) {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    std::fs::write(path, f(text)).unwrap();
-}
-
-/// Removes every top-level `listen { ... }` block of a virtual server file.
-fn strip_listen_blocks(text: &str) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("\nlisten {") {
-        out.push_str(&rest[..start]);
-        let mut depth = 0;
-        let mut end = start;
-        for (i, c) in rest[start..].char_indices() {
-            match c {
-                '{' => depth += 1,
-                '}' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        end = start + i + 1;
-                        break;
-                    }
-                }
-                _ => {}
-            }
-        }
-        rest = &rest[end..];
-    }
-    out.push_str(rest);
-    out
-}
-
-const USERS: &str = r#"pap-user	Cleartext-Password := "pap-pass"
-	Reply-Message := "hello pap", Session-Timeout := 3600
-
-chap-user	Cleartext-Password := "chap-pass"
-	Reply-Message := "hello chap"
-
-reject-user	Auth-Type := Reject
-	Reply-Message := "go away"
-
-"#;
-
-/// FreeRADIUS 3.2.1 does not sign replies by itself; an (empty)
-/// Message-Authenticator in the reply list makes it compute one.
-const SIGN_REPLY: &str = "\n\tupdate reply {\n\t\tMessage-Authenticator := 0x00\n\t}\n";
-
-impl FreeRadius {
-    fn start() -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "vbng-aaa-raddb-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        let status = Command::new("cp")
-            .arg("-a")
-            .arg("/etc/freeradius/3.0")
-            .arg(&dir)
-            .status()
-            .unwrap();
-        assert!(status.success(), "copying /etc/freeradius/3.0 failed");
-        let d = dir.display().to_string();
-        let (auth_port, acct_port, inner_port) = (free_port(), free_port(), free_port());
-
-        edit(&dir.join("radiusd.conf"), |t| {
-            t.lines()
-                .map(|l| {
-                    let s = l.trim();
-                    if s.starts_with("raddbdir =") {
-                        format!("raddbdir = {d}")
-                    } else if s.starts_with("logdir =") {
-                        format!("logdir = {d}/log")
-                    } else if s.starts_with("run_dir =") {
-                        format!("run_dir = {d}/run")
-                    } else if s == "user = freerad" || s == "group = freerad" {
-                        format!("#{s}")
-                    } else if s.starts_with("reject_delay =") {
-                        "\treject_delay = 0".to_string()
-                    } else {
-                        l.to_string()
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join("\n")
-        });
-        std::fs::create_dir_all(dir.join("log/radacct")).unwrap();
-        std::fs::create_dir_all(dir.join("run")).unwrap();
-        std::fs::write(
-            dir.join("clients.conf"),
-            format!(
-                "client vbng-test {{\n\tipaddr = 127.0.0.1\n\tsecret = {}\n\trequire_message_authenticator = yes\n}}\n",
-                String::from_utf8_lossy(SECRET)
-            ),
-        )
-        .unwrap();
-        edit(&dir.join("mods-config/files/authorize"), |t| {
-            format!("{USERS}{t}")
-        });
-        edit(&dir.join("sites-enabled/inner-tunnel"), |t| {
-            t.replace("port = 18120", &format!("port = {inner_port}"))
-        });
-        edit(&dir.join("sites-enabled/default"), |t| {
-            let listen = format!(
-                "\nserver default {{\nlisten {{\n\ttype = auth\n\tipaddr = 127.0.0.1\n\tport = {auth_port}\n}}\n\
-                 listen {{\n\ttype = acct\n\tipaddr = 127.0.0.1\n\tport = {acct_port}\n}}\n"
-            );
-            strip_listen_blocks(&t)
-                .replacen("\nserver default {\n", &listen, 1)
-                .replacen("\npost-auth {\n", &format!("\npost-auth {{{SIGN_REPLY}"), 1)
-                .replacen(
-                    "Post-Auth-Type REJECT {\n",
-                    &format!("Post-Auth-Type REJECT {{{SIGN_REPLY}"),
-                    1,
-                )
-                .replacen(
-                    "\naccounting {\n",
-                    &format!("\naccounting {{{SIGN_REPLY}"),
-                    1,
-                )
-        });
-
-        let log = std::fs::File::create(dir.join("radiusd.out")).unwrap();
-        let child = Command::new(FREERADIUS)
-            .arg("-X")
-            .arg("-d")
-            .arg(&dir)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("spawn freeradius");
-        FreeRadius {
-            child,
-            dir,
-            auth: ([127, 0, 0, 1], auth_port).into(),
-            acct: ([127, 0, 0, 1], acct_port).into(),
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("radiusd.out")).unwrap_or_default()
-    }
-
-    /// Polls with Access-Requests until the server answers.
-    async fn wait_ready(&mut self) {
-        let quick = ClientConfig {
-            timeout: Duration::from_millis(200),
-            retries: 0,
-            ..Default::default()
-        };
-        let client = Client::new(vec![self.server(self.auth)], quick)
-            .await
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("freeradius exited with {status}:\n{}", self.log());
-            }
-            if client.send(&Request::pap("probe", b"x")).await.is_ok() {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "freeradius did not answer within 20 s:\n{}",
-                self.log()
-            );
-        }
-    }
-
-    fn server(&self, addr: SocketAddr) -> ServerConfig {
-        ServerConfig {
-            addr,
-            secret: SECRET.to_vec(),
-        }
-    }
+    let mut server = FreeRadius::start(FreeRadiusOptions::default()).unwrap();
+    server.wait_ready().await.unwrap();
+    Some(server)
 }
 
 fn config() -> ClientConfig {
@@ -225,7 +30,7 @@ fn config() -> ClientConfig {
         max_timeout: Duration::from_secs(1),
         retries: 1,
         dead_time: Duration::from_secs(30),
-        require_message_authenticator: true,
+        ..ClientConfig::default()
     }
 }
 
@@ -237,14 +42,11 @@ fn text(packet: &Repr, typ: AttrType) -> Option<String> {
 
 #[tokio::test]
 async fn against_freeradius() {
-    if !Path::new(FREERADIUS).exists() {
-        println!("SKIPPED: freeradius not installed");
+    let Some(server) = freeradius().await else {
         return;
-    }
-    let mut server = FreeRadius::start();
-    server.wait_ready().await;
+    };
 
-    let auth = Client::new(vec![server.server(server.auth)], config())
+    let auth = Client::new(vec![server.auth_server()], config())
         .await
         .unwrap();
 
@@ -305,7 +107,7 @@ async fn against_freeradius() {
     assert_eq!(r.packet.code, Code::AccessReject);
 
     // Accounting Start and Stop are acknowledged and land in the detail file.
-    let acct = Client::new(vec![server.server(server.acct)], config())
+    let acct = Client::new(vec![server.acct_server()], config())
         .await
         .unwrap();
     let session = "vbng-acct-0001";
@@ -332,24 +134,24 @@ async fn against_freeradius() {
     );
     let r = acct.send(&stop).await.unwrap();
     assert_eq!(r.packet.code, Code::AccountingResponse);
-    let detail_dir = server.dir.join("log/radacct/127.0.0.1");
-    let detail: String = std::fs::read_dir(&detail_dir)
-        .unwrap_or_else(|e| panic!("{}: {e}\n{}", detail_dir.display(), server.log()))
-        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
-        .collect();
-    assert!(detail.contains("Acct-Status-Type = Start"), "{detail}");
-    assert!(detail.contains("Acct-Status-Type = Stop"), "{detail}");
-    assert!(
-        detail.contains(&format!("Acct-Session-Id = \"{session}\"")),
-        "{detail}"
-    );
-    assert!(detail.contains("Acct-Input-Octets = 123456"), "{detail}");
+    let records = server.detail_records();
+    assert_eq!(records.len(), 2, "{records:?}\n{}", server.log());
+    assert_eq!(records[0].get("Acct-Status-Type"), Some("Start"));
+    assert_eq!(records[1].get("Acct-Status-Type"), Some("Stop"));
+    for r in &records {
+        assert_eq!(r.get("Acct-Session-Id"), Some(session));
+        assert_eq!(r.get("User-Name"), Some("pap-user"));
+        assert_eq!(r.nas, "127.0.0.1");
+    }
+    assert_eq!(records[0].get("NAS-Identifier"), Some("vbng-test"));
+    assert_eq!(records[1].get("Acct-Input-Octets"), Some("123456"));
+    assert_eq!(records[1].get("Acct-Session-Time"), Some("42"));
 
     // Failover: the first server is a socket that never answers.
     let silent = StdUdpSocket::bind("127.0.0.1:0").unwrap();
     let group = vec![
-        server.server(silent.local_addr().unwrap()),
-        server.server(server.auth),
+        server.server_config(silent.local_addr().unwrap()),
+        server.auth_server(),
     ];
     let failover = Client::new(group, config()).await.unwrap();
     let t0 = Instant::now();
@@ -358,7 +160,7 @@ async fn against_freeradius() {
         .await
         .unwrap();
     assert_eq!(r.packet.code, Code::AccessAccept);
-    assert_eq!(r.server, server.auth);
+    assert_eq!(r.server, server.auth_addr());
     assert!(
         t0.elapsed() >= Duration::from_millis(900),
         "300 ms + 600 ms of backoff before failover"
@@ -375,7 +177,7 @@ async fn against_freeradius() {
         .send(&Request::pap("pap-user", b"pap-pass"))
         .await
         .unwrap();
-    assert_eq!(r.server, server.auth);
+    assert_eq!(r.server, server.auth_addr());
     assert!(t0.elapsed() < Duration::from_millis(300));
     assert_eq!(failover.stats().timeouts, 1);
 
@@ -455,4 +257,319 @@ async fn forged_responses_are_dropped() {
     assert_eq!(s.dropped_bad_message_authenticator, 1);
     assert_eq!(s.responses, 1);
     responder.await.unwrap();
+}
+
+/// The project's users file gives an IPoE subscriber (named by its MAC) its
+/// profile, including the vbng vendor attributes: FreeRADIUS loaded
+/// dictionary.vbng, or it could not have parsed the file nor sent them.
+#[tokio::test]
+async fn ipoe_profile_with_vendor_attributes() {
+    let Some(server) = freeradius().await else {
+        return;
+    };
+    let client = Client::new(vec![server.auth_server()], config())
+        .await
+        .unwrap();
+    let r = client
+        .send(&Request::pap("02:00:00:00:00:01", b"vbng"))
+        .await
+        .unwrap();
+    assert_eq!(r.packet.code, Code::AccessAccept, "{}", server.log());
+    let vendor = |typ| {
+        let values = r.packet.vendor_values(VBNG_VENDOR_ID, typ);
+        assert_eq!(values.len(), 1, "{:?}", r.packet);
+        u32::from_be_bytes(values[0].try_into().unwrap())
+    };
+    assert_eq!(vendor(VBNG_RATE_UP_KBPS), 10_000);
+    assert_eq!(vendor(VBNG_RATE_DOWN_KBPS), 50_000);
+    let u32_of = |typ| r.packet.find(typ).and_then(Attribute::as_u32);
+    assert_eq!(u32_of(AttrType::AcctInterimInterval), Some(300));
+    assert_eq!(u32_of(AttrType::SessionTimeout), Some(86_400));
+    assert_eq!(
+        text(&r.packet, AttrType::Class).as_deref(),
+        Some("vbng-gold")
+    );
+    assert_eq!(
+        text(&r.packet, AttrType::FramedPool).as_deref(),
+        Some("ipoe-pool")
+    );
+    let r = client
+        .send(&Request::pap("02:00:00:00:00:01", b"wrong"))
+        .await
+        .unwrap();
+    assert_eq!(r.packet.code, Code::AccessReject);
+    let r = client
+        .send(&Request::pap("02:00:00:00:00:99", b"vbng"))
+        .await
+        .unwrap();
+    assert_eq!(r.packet.code, Code::AccessReject, "unknown MAC");
+}
+
+/// Status-Server (RFC 5997) is answered on both ports, signed.
+#[tokio::test]
+async fn status_server_is_answered() {
+    let Some(server) = freeradius().await else {
+        return;
+    };
+    let probe = Request {
+        code: Code::StatusServer,
+        attributes: Vec::new(),
+        password: None,
+    };
+    for (addr, code) in [
+        (server.auth_server(), Code::AccessAccept),
+        (server.acct_server(), Code::AccountingResponse),
+    ] {
+        let client = Client::new(vec![addr], config()).await.unwrap();
+        let r = client.send(&probe).await.unwrap();
+        assert_eq!(r.packet.code, code);
+        assert!(r.packet.find(AttrType::MessageAuthenticator).is_some());
+    }
+}
+
+/// The harness options: a users file of the test's own, a second client
+/// address with its own secret; stop and restart keep ports and detail
+/// files.
+#[tokio::test]
+async fn harness_options_stop_and_restart() {
+    if !FreeRadius::available() {
+        println!("SKIPPED: freeradius not installed");
+        return;
+    }
+    let mut server = FreeRadius::start(FreeRadiusOptions {
+        users: "only-user\tCleartext-Password := \"only-pass\"\n\tReply-Message := \"mine\"\n"
+            .into(),
+        clients: vec![vbng_aaa::lab::LabClient {
+            addr: [127, 0, 0, 2].into(),
+            secret: "second-secret".into(),
+        }],
+        ..Default::default()
+    })
+    .unwrap();
+    server.wait_ready().await.unwrap();
+    let (auth, acct) = (server.auth_addr(), server.acct_addr());
+    let client = Client::new(vec![server.auth_server()], config())
+        .await
+        .unwrap();
+    let r = client
+        .send(&Request::pap("only-user", b"only-pass"))
+        .await
+        .unwrap();
+    assert_eq!(
+        text(&r.packet, AttrType::ReplyMessage).as_deref(),
+        Some("mine")
+    );
+    let r = client
+        .send(&Request::pap("pap-user", b"pap-pass"))
+        .await
+        .unwrap();
+    assert_eq!(r.packet.code, Code::AccessReject, "project users replaced");
+
+    // From 127.0.0.2, with its secret (a raw socket: the client binds the
+    // wildcard address).
+    let second = StdUdpSocket::bind("127.0.0.2:0").unwrap();
+    second
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let secret = b"second-secret";
+    let authenticator = crypto::random_authenticator().unwrap();
+    let mut request = Repr {
+        code: Code::AccessRequest,
+        identifier: 7,
+        authenticator,
+        attributes: vec![
+            Attribute::new(AttrType::MessageAuthenticator, [0; 16]),
+            Attribute::new(AttrType::UserName, *b"only-user"),
+            Attribute::new(
+                AttrType::UserPassword,
+                crypto::hide_password(b"only-pass", secret, &authenticator).unwrap(),
+            ),
+        ],
+    }
+    .to_bytes()
+    .unwrap();
+    crypto::sign_request(&mut request, secret).unwrap();
+    second.send_to(&request, auth).unwrap();
+    let mut buf = [0u8; 4096];
+    let (n, _) = second.recv_from(&mut buf).unwrap();
+    crypto::verify_response(&buf[..n], &authenticator, secret, true).unwrap();
+    assert_eq!(
+        Repr::parse_bytes(&buf[..n]).unwrap().code,
+        Code::AccessAccept
+    );
+
+    // One accounting record, then stop: nothing answers.
+    let acct_client = Client::new(vec![server.acct_server()], config())
+        .await
+        .unwrap();
+    let record = |id: &str| Request::accounting(acct_status::START, id, Vec::new());
+    acct_client.send(&record("before")).await.unwrap();
+    server.stop();
+    assert!(!server.is_running());
+    assert!(acct_client.send(&record("while-down")).await.is_err());
+
+    // Restarted: same ports, the earlier detail record still there.
+    server.restart().unwrap();
+    server.wait_ready().await.unwrap();
+    assert_eq!((server.auth_addr(), server.acct_addr()), (auth, acct));
+    let acct_client = Client::new(vec![server.acct_server()], config())
+        .await
+        .unwrap();
+    acct_client.send(&record("after")).await.unwrap();
+    let ids: Vec<_> = server
+        .detail_records()
+        .iter()
+        .map(|r| r.get("Acct-Session-Id").unwrap_or("").to_string())
+        .collect();
+    assert_eq!(ids, ["before", "after"]);
+
+    // Drop removes the directory (unless VBNG_KEEP_RADDB is set).
+    let dir = server.dir().to_path_buf();
+    drop(server);
+    if std::env::var_os("VBNG_KEEP_RADDB").is_none() {
+        assert!(!dir.exists());
+    }
+}
+
+/// Failover and revival with two real servers. The primary is down from
+/// the start: with `timeout` 300 ms and `retries` 1 the request waits
+/// 300 + 600 ms on it, then the secondary answers (asserted < 3 s). The
+/// primary is then started: the client's Status-Server probes (every
+/// 200 ms here) find it alive long before its 60 s dead time, and requests
+/// go back to it. Stopped again, the secondary takes over again.
+#[tokio::test]
+async fn failover_and_status_server_revival() {
+    if !FreeRadius::available() {
+        println!("SKIPPED: freeradius not installed");
+        return;
+    }
+    let mut primary = FreeRadius::prepare(FreeRadiusOptions::default()).unwrap();
+    let mut secondary = FreeRadius::start(FreeRadiusOptions::default()).unwrap();
+    secondary.wait_ready().await.unwrap();
+    let client = Client::new(
+        vec![primary.auth_server(), secondary.auth_server()],
+        ClientConfig {
+            timeout: Duration::from_millis(300),
+            retries: 1,
+            dead_time: Duration::from_secs(60),
+            status_server_interval: Duration::from_millis(200),
+            ..ClientConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let pap = Request::pap("pap-user", b"pap-pass");
+
+    // Primary never started.
+    let t0 = Instant::now();
+    let r = client.send(&pap).await.unwrap();
+    let failover = t0.elapsed();
+    assert_eq!(r.packet.code, Code::AccessAccept);
+    assert_eq!(r.server, secondary.auth_addr());
+    assert!(failover < Duration::from_secs(3), "{failover:?}");
+    assert!(failover >= Duration::from_millis(900), "{failover:?}");
+    println!("failover to the secondary after {failover:?}");
+    let states = client.server_states();
+    assert!(!states[0].alive && states[1].alive, "{states:?}");
+    assert!(states[0].dead_for.unwrap() > Duration::from_secs(50));
+    // The dead primary is skipped.
+    let t0 = Instant::now();
+    assert_eq!(
+        client.send(&pap).await.unwrap().server,
+        secondary.auth_addr()
+    );
+    assert!(t0.elapsed() < Duration::from_millis(300));
+
+    // Primary comes up: revived by Status-Server, not by its dead time.
+    let t0 = Instant::now();
+    primary.restart().unwrap();
+    primary.wait_ready().await.unwrap();
+    while !client.server_states()[0].alive {
+        assert!(
+            t0.elapsed() < Duration::from_secs(3),
+            "primary not revived: {:?}",
+            client.server_states()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!("primary revived {:?} after its start", t0.elapsed());
+    let s = client.stats();
+    assert_eq!(s.revivals, 1);
+    assert!(s.status_server_probes >= 1);
+    assert!(client.server_states()[0].status_server_probes >= 1);
+    let r = client.send(&pap).await.unwrap();
+    assert_eq!(r.server, primary.auth_addr());
+    assert_eq!(r.packet.code, Code::AccessAccept);
+
+    // Primary stopped: the secondary serves again within 3 s.
+    primary.stop();
+    let t0 = Instant::now();
+    let r = client.send(&pap).await.unwrap();
+    assert_eq!(r.server, secondary.auth_addr());
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+    assert!(!client.server_states()[0].alive);
+}
+
+/// Requests are spread over the socket pool: each socket has its own
+/// source port and identifier window, so more than 256 requests can be in
+/// flight to one server at once.
+#[tokio::test]
+async fn socket_pool_spreads_requests() {
+    let fake = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = fake.local_addr().unwrap();
+    let client = std::sync::Arc::new(
+        Client::new(
+            vec![ServerConfig {
+                addr,
+                secret: SECRET.to_vec(),
+            }],
+            ClientConfig {
+                timeout: Duration::from_secs(5),
+                ..ClientConfig::default()
+            },
+        )
+        .await
+        .unwrap(),
+    );
+    const N: usize = 600;
+    let tasks: Vec<_> = (0..N)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.send(&Request::pap("u", b"p")).await })
+        })
+        .collect();
+    // Collect all requests before answering any: 600 in flight at once
+    // needs at least 3 sockets of 256 identifiers.
+    let mut buf = [0u8; 4096];
+    let mut requests = Vec::new();
+    while requests.len() < N {
+        let (n, peer) = fake.recv_from(&mut buf).await.unwrap();
+        requests.push((Repr::parse_bytes(&buf[..n]).unwrap(), peer));
+    }
+    assert_eq!(client.server_states()[0].in_flight, N);
+    let mut ports: Vec<_> = requests.iter().map(|(_, p)| p.port()).collect();
+    ports.sort();
+    ports.dedup();
+    assert_eq!(ports.len(), 4, "default sockets_per_server");
+    for (request, peer) in &requests {
+        let mut p = Repr {
+            code: Code::AccessAccept,
+            identifier: request.identifier,
+            authenticator: request.authenticator,
+            attributes: vec![Attribute::new(AttrType::MessageAuthenticator, [0; 16])],
+        }
+        .to_bytes()
+        .unwrap();
+        let ma = crypto::message_authenticator(&p, &request.authenticator, SECRET).unwrap();
+        p[22..38].copy_from_slice(&ma);
+        let ra = crypto::packet_md5(&p, &request.authenticator, SECRET);
+        p[4..20].copy_from_slice(&ra);
+        fake.send_to(&p, peer).await.unwrap();
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap().packet.code, Code::AccessAccept);
+    }
+    let s = client.stats();
+    assert_eq!((s.responses, s.retransmissions), (N as u64, 0));
+    assert_eq!(client.server_states()[0].in_flight, 0);
 }

@@ -7,10 +7,13 @@
 //! - [`timing`]: wall-clock ns per packet, medians over repetitions, the machine line.
 //! - [`qos`]: `vbng-perf qos`: per-subscriber shaping and scheduling in the downstream
 //!   pipeline against the pipeline without QoS, the scheduler alone, and rate accuracy.
+//! - [`radius`]: `vbng-perf radius`: PAP authentications per second and CPU per request of
+//!   vbng's RADIUS client against FreeRADIUS, beside a raw blaster against the same server.
 //!
 //! The binary (`src/main.rs`) parses the command line; the criterion micro-benchmarks live
 //! in `benches/`.
 
 pub mod qos;
+pub mod radius;
 pub mod report;
 pub mod timing;

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use vbng_perf::qos::{self, QosArgs};
+use vbng_perf::radius::{self, RadiusArgs};
 use vbng_perf::report;
 use vbng_perf::timing::Machine;
 
@@ -35,6 +36,22 @@ enum Command {
         /// functions to pass to `--toggle-collect` (see perf/README.md).
         #[arg(long)]
         callgrind: bool,
+        /// One JSON object per line and figure instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// PAP authentications per second and CPU per request of vbng's RADIUS client against
+    /// its own FreeRADIUS, beside a raw blaster against the same server (see perf/README.md).
+    Radius {
+        /// Requests per run (baseline and client each).
+        #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+        requests: u64,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+        concurrency: u32,
+        /// Run FreeRADIUS with -X (single-threaded, for debugging) instead of -f.
+        #[arg(long)]
+        debug_server: bool,
         /// One JSON object per line and figure instead of the table.
         #[arg(long)]
         json: bool,
@@ -91,6 +108,48 @@ fn main() -> ExitCode {
                 );
             }
             ExitCode::SUCCESS
+        }
+        Command::Radius {
+            requests,
+            concurrency,
+            debug_server,
+            json,
+        } => {
+            let args = RadiusArgs {
+                requests,
+                concurrency: concurrency as usize,
+                debug: debug_server,
+            };
+            if !json {
+                let m = Machine::detect();
+                println!(
+                    "machine: cpu \"{}\", {} logical cpus, {} build, client on one tokio thread, FreeRADIUS in its own process",
+                    m.cpu,
+                    m.cpus,
+                    if m.optimised { "release" } else { "debug" }
+                );
+                println!(
+                    "vbng-perf radius: {requests} PAP requests per run, {concurrency} in flight, {} sockets, FreeRADIUS {}",
+                    radius::sockets_for(args.concurrency),
+                    if debug_server { "-X" } else { "-f (threaded)" }
+                );
+            }
+            match radius::run(&args) {
+                Ok(figures) => {
+                    if json {
+                        for f in &figures {
+                            println!("{}", f.to_json_line());
+                        }
+                    } else {
+                        print!("{}", report::table(&figures));
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("vbng-perf radius: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
     }
 }

@@ -1,11 +1,21 @@
 //! Asynchronous RADIUS client over UDP (RFC 2865/2866, RFC 5080 section 2.2).
 //!
-//! One connected UDP socket per server, reused for every request; each
-//! socket has an identifier window of 256 in-flight requests, matched on
-//! identifier and verified against the request's authenticator. Requests
-//! are retransmitted with exponential backoff; a server that exhausts its
-//! retries is marked dead for [`ClientConfig::dead_time`] and the request
-//! fails over to the next server of the group.
+//! A pool of connected UDP sockets per server
+//! ([`ClientConfig::sockets_per_server`]), reused for every request; each
+//! socket has its own identifier window of 256 in-flight requests, and a
+//! request goes to the socket with the most free identifiers (round-robin
+//! among equals). Responses are matched on identifier and verified against
+//! the request's authenticator. Requests are retransmitted with exponential
+//! backoff; a server that exhausts its retries is marked dead for
+//! [`ClientConfig::dead_time`] and the request fails over to the next server
+//! of the group. A dead server is probed with Status-Server (RFC 5997) every
+//! [`ClientConfig::status_server_interval`] and is alive again as soon as it
+//! answers one.
+//!
+//! How fast a failover is: a request to a server that does not answer takes
+//! `timeout * (2^(retries+1) - 1)` (capped per attempt by `max_timeout`)
+//! before it moves on; with `timeout` 300 ms and `retries` 1 that is 900 ms,
+//! and later requests skip the dead server at once.
 
 mod transport;
 
@@ -41,6 +51,13 @@ pub struct ClientConfig {
     /// Drop responses without a Message-Authenticator (BlastRADIUS
     /// mitigation). Default true.
     pub require_message_authenticator: bool,
+    /// UDP sockets per server, each with its own window of 256 identifiers
+    /// (and source port). Default 4.
+    pub sockets_per_server: usize,
+    /// How often a dead server is sent Status-Server; it is alive again at
+    /// the first answer. `Duration::ZERO` disables probing (a dead server
+    /// then returns only after `dead_time`). Default 2 s.
+    pub status_server_interval: Duration,
 }
 
 impl Default for ClientConfig {
@@ -51,6 +68,8 @@ impl Default for ClientConfig {
             retries: 2,
             dead_time: Duration::from_secs(30),
             require_message_authenticator: true,
+            sockets_per_server: 4,
+            status_server_interval: Duration::from_secs(2),
         }
     }
 }
@@ -150,6 +169,22 @@ pub enum Error {
     },
 }
 
+/// What the client knows of one server ([`Client::server_states`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerState {
+    /// Server address.
+    pub addr: SocketAddr,
+    /// Not marked dead: requests go to it.
+    pub alive: bool,
+    /// While dead: how long until its dead time runs out (a Status-Server
+    /// answer ends it earlier).
+    pub dead_for: Option<Duration>,
+    /// Requests waiting for its answer, over all its sockets.
+    pub in_flight: usize,
+    /// Status-Server probes sent to it so far.
+    pub status_server_probes: u64,
+}
+
 /// Counters, one per event. Exported as `vbng_radius_<name>_total`.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -162,6 +197,8 @@ pub struct Stats {
     pub(crate) dropped_bad_message_authenticator: AtomicU64,
     pub(crate) dropped_unmatched: AtomicU64,
     pub(crate) dropped_malformed: AtomicU64,
+    pub(crate) status_server_probes: AtomicU64,
+    pub(crate) revivals: AtomicU64,
 }
 
 /// A copy of [`Stats`].
@@ -185,6 +222,10 @@ pub struct StatsSnapshot {
     pub dropped_unmatched: u64,
     /// Responses dropped: malformed packet.
     pub dropped_malformed: u64,
+    /// Status-Server probes sent to dead servers.
+    pub status_server_probes: u64,
+    /// Dead servers made alive by a Status-Server answer.
+    pub revivals: u64,
 }
 
 impl Stats {
@@ -205,6 +246,8 @@ impl Stats {
             dropped_bad_message_authenticator: r(&self.dropped_bad_message_authenticator),
             dropped_unmatched: r(&self.dropped_unmatched),
             dropped_malformed: r(&self.dropped_malformed),
+            status_server_probes: r(&self.status_server_probes),
+            revivals: r(&self.revivals),
         }
     }
 }

@@ -164,6 +164,9 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     }
 }
 
+/// A Vendor-Specific attribute split up: vendor id and each (type, value).
+pub type VendorParts<'a> = (u32, Vec<(u8, &'a [u8])>);
+
 /// One attribute: type and raw value (at most 253 octets).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attribute {
@@ -222,7 +225,7 @@ impl Attribute {
     /// The sub-attributes of a Vendor-Specific attribute: its vendor id and
     /// each (type, value). `None` if this is not a Vendor-Specific
     /// attribute or its sub-attributes do not tile the value exactly.
-    pub fn vendor_parts(&self) -> Option<(u32, Vec<(u8, &[u8])>)> {
+    pub fn vendor_parts(&self) -> Option<VendorParts<'_>> {
         if self.typ != AttrType::VendorSpecific {
             return None;
         }
