@@ -8,12 +8,17 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 use vbng_access::dhcpv4::DhcpServer;
 
-use crate::aaa::LocalSubscribers;
+use crate::aaa::accounting::Accounting;
+use crate::aaa::coa::SessionCoa;
+use crate::aaa::radius::{RadiusAaa, client_config, server_configs};
+use crate::aaa::{Aaa, LocalSubscribers};
 use crate::api::{self, ApiState};
+use crate::config::AaaBackend;
 use crate::config::{Config, ConfigError};
 use crate::metrics::Metrics;
 use crate::redirect::{Redirector, RedirectorConfig, run_redirect};
 use crate::session::journal::Record;
+use crate::session::manager::AccountingSettings;
 use crate::session::{LeaseStore, Sessions};
 
 /// Load the subscriber file named by `cfg` (or the allow-all default) and
@@ -47,6 +52,8 @@ pub struct Running {
     pub pfcp_addr: std::net::SocketAddr,
     /// Bound GTP-U address.
     pub gtpu_addr: std::net::SocketAddr,
+    /// The RADIUS parts, with `[aaa] backend = "radius"`.
+    pub radius: Option<RadiusParts>,
     shutdown: watch::Sender<bool>,
     api: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -58,6 +65,19 @@ impl Running {
         self.api.await.context("API task")?.context("API server")?;
         Ok(())
     }
+}
+
+/// The running RADIUS parts (for metrics and tests).
+#[derive(Debug, Clone)]
+pub struct RadiusParts {
+    /// Authorization, with its client.
+    pub auth: Arc<RadiusAaa>,
+    /// The accounting client.
+    pub acct_client: Arc<vbng_aaa::client::Client>,
+    /// The accounting spool.
+    pub spool: vbng_aaa::spool::Spool,
+    /// The CoA server's bound address and counters, if configured.
+    pub coa: Option<(std::net::SocketAddr, Arc<vbng_aaa::coa::CoaStats>)>,
 }
 
 /// Bind the sockets and spawn every task of the control plane.
@@ -86,7 +106,15 @@ pub async fn start(cfg: Config, subs: LocalSubscribers) -> anyhow::Result<Runnin
     let dhcp = Arc::new(Mutex::new(
         DhcpServer::new(cfg.pools.clone()).context("pool configuration")?,
     ));
-    let aaa = Arc::new(subs);
+    let (replay_tx, replay_rx) = mpsc::unbounded_channel();
+    let aaa = match cfg.aaa.backend {
+        AaaBackend::Local => Aaa::Local(Arc::new(subs)),
+        AaaBackend::Radius => Aaa::Radius(Arc::new(
+            RadiusAaa::new(&cfg.radius, cfg.pfcp.node_ipv4(), replay_tx)
+                .await
+                .context("RADIUS client")?,
+        )),
+    };
     let (up_tx, up_rx) = mpsc::unbounded_channel();
     let ups = crate::cups::start(&cfg, pfcp, metrics.clone(), up_tx, shutdown_rx.clone());
     let sessions = Sessions::new(
@@ -97,6 +125,12 @@ pub async fn start(cfg: Config, subs: LocalSubscribers) -> anyhow::Result<Runnin
         gtpu.clone(),
     );
     let dhcp_shared = dhcp.clone();
+    let radius = match aaa.radius() {
+        Some(auth) => {
+            Some(start_radius(&cfg, auth.clone(), &sessions, &metrics, shutdown_rx.clone()).await?)
+        }
+        None => None,
+    };
     if let Some(path) = cfg.dhcp.lease_file.clone() {
         restore_leases(&path, &dhcp, &sessions).await?;
     }
@@ -120,6 +154,7 @@ pub async fn start(cfg: Config, subs: LocalSubscribers) -> anyhow::Result<Runnin
         ups,
         metrics.clone(),
         lease_tx,
+        replay_rx,
         shutdown_rx.clone(),
     ));
     tokio::spawn(sessions.clone().run(lease_rx, up_rx, shutdown_rx.clone()));
@@ -136,9 +171,97 @@ pub async fn start(cfg: Config, subs: LocalSubscribers) -> anyhow::Result<Runnin
         api_addr,
         pfcp_addr,
         gtpu_addr,
+        radius,
         shutdown: shutdown_tx,
         api,
     })
+}
+
+/// Open the accounting spool and start its delivery, attach accounting to
+/// `sessions`, and start the CoA server if configured.
+async fn start_radius(
+    cfg: &Config,
+    auth: Arc<RadiusAaa>,
+    sessions: &Sessions,
+    metrics: &Metrics,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<RadiusParts> {
+    let r = &cfg.radius;
+    let nas_ip = r.nas_ip.unwrap_or(cfg.pfcp.node_ipv4());
+    let acct_client = Arc::new(
+        vbng_aaa::client::Client::new(server_configs(&r.accounting_servers()), client_config(r))
+            .await
+            .context("RADIUS accounting client")?,
+    );
+    let path = r
+        .accounting_spool
+        .clone()
+        .context("radius.accounting_spool is required with aaa.backend = \"radius\"")?;
+    let spool = vbng_aaa::spool::Spool::open(vbng_aaa::spool::SpoolConfig::new(path.clone()))
+        .with_context(|| format!("accounting spool {}", path.display()))?;
+    if spool.pending() > 0 {
+        info!(
+            pending = spool.pending(),
+            "accounting records from before the restart will be delivered first"
+        );
+    }
+    {
+        let spool = spool.clone();
+        let client = acct_client.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { spool.deliver(client, shutdown).await });
+    }
+    sessions.set_accounting(AccountingSettings {
+        accounting: Accounting::new(spool.clone(), &r.nas_identifier, nas_ip, r.vendor_id),
+        default_interim_s: r.interim_interval_s,
+        min_interim_s: r.min_interim_s,
+    });
+    let coa = match r.coa.listen {
+        Some(listen) => {
+            let server = vbng_aaa::coa::CoaServer::bind(
+                vbng_aaa::coa::CoaConfig {
+                    listen,
+                    clients: r
+                        .coa
+                        .clients
+                        .iter()
+                        .map(|c| vbng_aaa::coa::CoaClient {
+                            addr: c.address,
+                            secret: c.secret.as_bytes().to_vec(),
+                        })
+                        .collect(),
+                    require_message_authenticator: r.coa.require_message_authenticator,
+                    ..vbng_aaa::coa::CoaConfig::default()
+                },
+                Arc::new(SessionCoa::new(
+                    sessions.clone(),
+                    r.vendor_id,
+                    &r.nas_identifier,
+                    nas_ip,
+                )),
+            )
+            .await
+            .with_context(|| format!("binding the CoA socket {listen}"))?;
+            let addr = server.local_addr();
+            let stats = server.stats_handle();
+            tokio::spawn(server.run(shutdown.clone()));
+            info!(%addr, "CoA/Disconnect server listening");
+            Some((addr, stats))
+        }
+        None => None,
+    };
+    let parts = RadiusParts {
+        auth,
+        acct_client,
+        spool,
+        coa,
+    };
+    tokio::spawn(crate::metrics::radius::export(
+        parts.clone(),
+        metrics.clone(),
+        shutdown,
+    ));
+    Ok(parts)
 }
 
 /// Open the lease file (replay, drop expired leases, compact), restore its
@@ -164,7 +287,7 @@ async fn restore_leases(
             let mut d = dhcp.lock().unwrap_or_else(|p| p.into_inner());
             d.restore(lease.clone())
         };
-        if ok && sessions.restore(&lease) {
+        if ok && sessions.restore(&lease, s.profile.clone()) {
             restored += 1;
         } else {
             if ok {

@@ -46,6 +46,58 @@ pub struct SessionView {
     /// by `PATCH /sessions/{id}`.
     #[serde(default)]
     pub rate: Option<RateView>,
+    /// What AAA gave the session.
+    #[serde(default)]
+    pub aaa: Option<AaaView>,
+}
+
+/// The AAA attributes of a session.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AaaView {
+    /// `local` (subscriber file) or `radius`.
+    pub authentic: String,
+    /// User-Name.
+    pub username: String,
+    /// Acct-Session-Id (RADIUS only).
+    #[serde(default)]
+    pub acct_session_id: Option<String>,
+    /// Session-Timeout, seconds.
+    #[serde(default)]
+    pub session_timeout_s: Option<u32>,
+    /// Idle-Timeout, seconds.
+    #[serde(default)]
+    pub idle_timeout_s: Option<u32>,
+    /// Acct-Interim-Interval, seconds.
+    #[serde(default)]
+    pub interim_interval_s: Option<u32>,
+    /// Filter-Id.
+    #[serde(default)]
+    pub filter_id: Option<String>,
+    /// Framed-IPv6-Prefix.
+    #[serde(default)]
+    pub framed_ipv6_prefix: Option<String>,
+    /// Delegated-IPv6-Prefix.
+    #[serde(default)]
+    pub delegated_ipv6_prefix: Option<String>,
+}
+
+impl From<&crate::aaa::SessionAttributes> for AaaView {
+    fn from(a: &crate::aaa::SessionAttributes) -> Self {
+        AaaView {
+            authentic: match a.authentic {
+                crate::aaa::Authentic::Local => "local".into(),
+                crate::aaa::Authentic::Radius => "radius".into(),
+            },
+            username: a.username.clone(),
+            acct_session_id: (!a.acct_session_id.is_empty()).then(|| a.acct_session_id.clone()),
+            session_timeout_s: a.session_timeout_s,
+            idle_timeout_s: a.idle_timeout_s,
+            interim_interval_s: a.interim_interval_s,
+            filter_id: a.filter_id.clone(),
+            framed_ipv6_prefix: a.framed_ipv6_prefix.clone(),
+            delegated_ipv6_prefix: a.delegated_ipv6_prefix.clone(),
+        }
+    }
 }
 
 /// Peak rates of one session, kbit/s (bit/s = kbit/s * 1000, on the IPv4

@@ -61,6 +61,12 @@ pub struct Config {
     /// PFCP at 127.0.0.2:8805.
     #[serde(default = "default_user_planes")]
     pub user_planes: Vec<UserPlaneConfig>,
+    /// The AAA backend switch. Default: the local subscriber file.
+    #[serde(default)]
+    pub aaa: super::radius::AaaSection,
+    /// RADIUS servers and behaviour (used with `[aaa] backend = "radius"`).
+    #[serde(default)]
+    pub radius: super::radius::RadiusSection,
 }
 
 impl Default for Config {
@@ -74,6 +80,8 @@ impl Default for Config {
             dhcp: DhcpSection::default(),
             pools: default_pools(),
             user_planes: default_user_planes(),
+            aaa: Default::default(),
+            radius: Default::default(),
         }
     }
 }

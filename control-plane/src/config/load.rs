@@ -36,6 +36,12 @@ pub fn load_config(path: &Path) -> Result<Config, ConfigError> {
     {
         *leases = dir.join(&*leases);
     }
+    if let Some(spool) = cfg.radius.accounting_spool.as_mut()
+        && spool.is_relative()
+        && let Some(dir) = path.parent()
+    {
+        *spool = dir.join(&*spool);
+    }
     Ok(cfg)
 }
 
@@ -48,6 +54,7 @@ pub fn parse_config(file: &str, text: &str) -> Result<Config, ConfigError> {
 
 /// Semantic checks serde cannot express.
 pub fn validate(file: &str, cfg: &Config) -> Result<(), ConfigError> {
+    validate_radius(file, cfg)?;
     if cfg.pools.is_empty() {
         return Err(ConfigError::new(
             file,
@@ -185,6 +192,89 @@ pub(crate) fn key_at(text: &str, offset: usize) -> String {
         (false, true) => table,
         (false, false) => format!("{table}.{key}"),
     }
+}
+
+/// `[radius]` must be complete when `[aaa] backend = "radius"`.
+fn validate_radius(file: &str, cfg: &Config) -> Result<(), ConfigError> {
+    use super::AaaBackend;
+    let r = &cfg.radius;
+    for (i, s) in r.auth_servers.iter().enumerate() {
+        if s.secret.is_empty() {
+            return Err(ConfigError::new(
+                file,
+                format!("radius.auth_servers[{i}].secret"),
+                "expected a shared secret, found an empty string",
+                "set the secret configured for this NAS on the RADIUS server",
+            ));
+        }
+    }
+    for (i, s) in r.acct_servers.iter().enumerate() {
+        if s.secret.is_empty() {
+            return Err(ConfigError::new(
+                file,
+                format!("radius.acct_servers[{i}].secret"),
+                "expected a shared secret, found an empty string",
+                "set the secret configured for this NAS on the RADIUS server",
+            ));
+        }
+    }
+    for (i, c) in r.coa.clients.iter().enumerate() {
+        if c.secret.is_empty() {
+            return Err(ConfigError::new(
+                file,
+                format!("radius.coa.clients[{i}].secret"),
+                "expected a shared secret, found an empty string",
+                "set the secret the CoA client signs its requests with",
+            ));
+        }
+    }
+    if r.coa.listen.is_some() && r.coa.clients.is_empty() {
+        return Err(ConfigError::new(
+            file,
+            "radius.coa.clients",
+            "expected at least one client when radius.coa.listen is set, found none",
+            "add a [[radius.coa.clients]] table with address and secret, or remove listen",
+        ));
+    }
+    if r.sockets_per_server == 0 || r.timeout_ms == 0 || r.max_pending == 0 {
+        return Err(ConfigError::new(
+            file,
+            "radius",
+            "expected sockets_per_server, timeout_ms and max_pending of at least 1, found 0",
+            "remove the key for its default",
+        ));
+    }
+    if cfg.aaa.backend != AaaBackend::Radius {
+        return Ok(());
+    }
+    if r.auth_servers.is_empty() {
+        return Err(ConfigError::new(
+            file,
+            "radius.auth_servers",
+            "expected at least one server with aaa.backend = \"radius\", found none",
+            "add a [[radius.auth_servers]] table with address and secret",
+        ));
+    }
+    if r.accounting_spool.is_none() {
+        return Err(ConfigError::new(
+            file,
+            "radius.accounting_spool",
+            "expected a file path with aaa.backend = \"radius\", found none",
+            "set accounting_spool to a file on persistent storage (records wait there during outages)",
+        ));
+    }
+    if !cfg.pools.iter().any(|p| p.name == r.default_pool) {
+        return Err(ConfigError::new(
+            file,
+            "radius.default_pool",
+            format!(
+                "expected the name of a [[pools]] entry, found {:?}",
+                r.default_pool
+            ),
+            "name a configured pool",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

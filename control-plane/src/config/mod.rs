@@ -4,16 +4,19 @@
 //! - [`file`](mod@file): the TOML schema ([`Config`] and its sections), with every
 //!   default documented on its field.
 //! - [`cli`]: the `vbng-cp` flags ([`Cli`]) and how they override the file.
+//! - [`radius`]: `[aaa]` (local file or RADIUS) and `[radius]`.
 //! - [`load`]: reading and validating a file, turning TOML errors into one
 //!   line that names the file, the key and the fix ([`ConfigError`]).
 
 pub mod cli;
 pub mod file;
 pub mod load;
+pub mod radius;
 
 pub use cli::Cli;
 pub use file::{ApiSection, Config, DhcpSection, GtpuSection, PfcpSection, UserPlaneConfig};
 pub use load::{load_config, parse_config};
+pub use radius::{AaaBackend, AaaSection, IpoeUserName, RadiusSection, RadiusServer};
 
 /// A configuration the service cannot run with.
 ///

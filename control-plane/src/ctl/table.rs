@@ -197,6 +197,7 @@ mod tests {
                 up_kbps: 20_000,
                 down_kbps: 100_000,
             }),
+            aaa: None,
         };
         let mut unlimited = s.clone();
         unlimited.rate = None;

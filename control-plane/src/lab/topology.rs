@@ -187,6 +187,17 @@ impl Lab {
 
     /// Starts vbng-cp with its embedded defaults and the lab's subscriber file.
     pub fn start_control_plane(&mut self, bin: &Path) -> Result<(), LabError> {
+        self.start_control_plane_with(bin, &[])
+    }
+
+    /// The BNG namespace (both planes and their loopback services).
+    pub fn bng(&self) -> &Netns {
+        &self.bng
+    }
+
+    /// [`Lab::start_control_plane`] with further `vbng-cp` flags (such as
+    /// `--config FILE`).
+    pub fn start_control_plane_with(&mut self, bin: &Path, extra: &[&str]) -> Result<(), LabError> {
         let subscribers = self.dir.join("subscribers.toml");
         std::fs::write(&subscribers, lab_subscribers())
             .map_err(|e| LabError::Command(format!("write {}: {e}", subscribers.display())))?;
@@ -206,7 +217,16 @@ impl Lab {
             "vbng-cp",
             self.bng.name(),
             bin,
-            &["--subscribers", &subscribers, "--lease-file", &leases],
+            &[
+                &[
+                    "--subscribers",
+                    subscribers.as_str(),
+                    "--lease-file",
+                    leases.as_str(),
+                ],
+                extra,
+            ]
+            .concat(),
             log,
         )?;
         self.daemons.push(daemon);

@@ -62,6 +62,16 @@ pub struct ResultLabels {
     pub result: &'static str,
 }
 
+/// Label set `{kind, event}` of RADIUS counters.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RadiusLabels {
+    /// `auth` (authorization and its client), `acct` (accounting client
+    /// and spool) or `coa` (the CoA/Disconnect server).
+    pub kind: &'static str,
+    /// Snake-case event name.
+    pub event: &'static str,
+}
+
 /// Every metric of the service. Cheap to share: each metric is an `Arc`.
 #[derive(Debug, Default, Clone)]
 pub struct Metrics {
@@ -113,12 +123,29 @@ pub struct Metrics {
     pub usage_bytes: Family<DirectionLabels, Counter>,
     /// `vbng_cp_usage_packets_total{direction}`: packets of deleted sessions.
     pub usage_packets: Family<DirectionLabels, Counter>,
+    /// `vbng_cp_radius_events_total{kind,event}`: RADIUS requests, answers,
+    /// retransmissions, failovers and dropped (forged, unsigned, unknown)
+    /// packets, per part ([`radius`]).
+    pub radius_events: Family<RadiusLabels, Counter>,
+    /// `vbng_cp_accounting_spool_pending`: accounting records on disk not
+    /// yet acknowledged by a RADIUS server.
+    pub accounting_spool_pending: Gauge,
 }
 
 impl Metrics {
     /// A registry exposing every metric.
     pub fn registry(&self) -> Registry {
         let mut r = Registry::default();
+        r.register(
+            "vbng_cp_radius_events",
+            "RADIUS events by part (auth, acct, coa) and event",
+            self.radius_events.clone(),
+        );
+        r.register(
+            "vbng_cp_accounting_spool_pending",
+            "Accounting records spooled and not yet acknowledged",
+            self.accounting_spool_pending.clone(),
+        );
         r.register(
             "vbng_cp_sessions",
             "Active subscriber sessions",
@@ -272,6 +299,8 @@ pub fn encode(registry: &Registry) -> String {
     let _ = prometheus_client::encoding::text::encode(&mut out, registry);
     out
 }
+
+pub mod radius;
 
 #[cfg(test)]
 mod tests {

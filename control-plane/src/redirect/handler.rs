@@ -12,7 +12,7 @@ use vbng_dataplane::wire::{
 };
 
 use super::{DropReason, MacLimiter, SharedDhcp};
-use crate::aaa::LocalSubscribers;
+use crate::aaa::Aaa;
 use crate::metrics::Metrics;
 
 /// GTP-U message type of a G-PDU (TS 29.281 section 6.1).
@@ -41,18 +41,16 @@ pub struct Redirector {
     cfg: RedirectorConfig,
     limiter: MacLimiter,
     dhcp: SharedDhcp,
-    aaa: std::sync::Arc<LocalSubscribers>,
+    aaa: Aaa,
     metrics: Metrics,
+    /// Clients whose message was dropped while AAA decides; see
+    /// [`Redirector::take_auth_pending`].
+    auth_pending: Vec<ClientKey>,
 }
 
 impl Redirector {
     /// A handler answering from `dhcp`, authorizing from `aaa`.
-    pub fn new(
-        cfg: RedirectorConfig,
-        dhcp: SharedDhcp,
-        aaa: std::sync::Arc<LocalSubscribers>,
-        metrics: Metrics,
-    ) -> Self {
+    pub fn new(cfg: RedirectorConfig, dhcp: SharedDhcp, aaa: Aaa, metrics: Metrics) -> Self {
         let limiter = MacLimiter::new(cfg.per_mac_pps, cfg.per_mac_burst, cfg.max_tracked_macs);
         Redirector {
             cfg,
@@ -60,7 +58,20 @@ impl Redirector {
             dhcp,
             aaa,
             metrics,
+            auth_pending: Vec::new(),
         }
+    }
+
+    /// The AAA backend.
+    pub fn aaa(&self) -> &Aaa {
+        &self.aaa
+    }
+
+    /// Clients whose last handled message waits for an AAA decision
+    /// (dropped with `auth_pending`): the caller parks those messages with
+    /// the RADIUS backend, which hands them back once it has decided.
+    pub fn take_auth_pending(&mut self) -> Vec<ClientKey> {
+        std::mem::take(&mut self.auth_pending)
     }
 
     /// Handle one GTP-U datagram from user plane `up` at `now_ms`.
@@ -194,9 +205,12 @@ impl Redirector {
         let aaa = &self.aaa;
         let handled = {
             let mut dhcp = self.dhcp.lock().unwrap_or_else(|p| p.into_inner());
-            dhcp.handle(now_ms, &ctx, &msg, &mut |c| aaa.authorize(c))
+            dhcp.handle(now_ms, &ctx, &msg, &mut |c| aaa.authorize(c, now_ms))
         };
         events.extend(handled.events);
+        if handled.dropped == Some(dhcpv4::DropReason::AuthPending) {
+            self.auth_pending.push(key);
+        }
         if let Some(reason) = handled.dropped {
             self.metrics
                 .dhcp_errors
@@ -294,7 +308,7 @@ mod tests {
                 max_tracked_macs: 16,
             },
             dhcp,
-            Arc::new(LocalSubscribers::default()),
+            crate::aaa::Aaa::Local(Arc::new(crate::aaa::LocalSubscribers::default())),
             metrics.clone(),
         );
         (r, metrics)

@@ -10,6 +10,7 @@ use tracing::debug;
 use vbng_access::dhcpv4::LeaseEvent;
 
 use super::{DropReason, Redirector};
+use crate::aaa::radius::Replay;
 use crate::cups::UpHandle;
 use crate::metrics::Metrics;
 use crate::session::{DeferredReply, LeaseUpdate};
@@ -22,17 +23,27 @@ use crate::session::{DeferredReply, LeaseUpdate};
 /// the session task, which sends it on the same socket once the session is
 /// programmed (at once if it already is). Every other reply (OFFER, NAK,
 /// ARP, INFORM's ACK) is sent here at once. This task never awaits PFCP.
+///
+/// A DHCP message whose client waits for a RADIUS decision is parked with
+/// the RADIUS backend and comes back on `replays` once it is decided; it is
+/// then handled like a new arrival.
 pub async fn run_redirect(
     socket: Arc<UdpSocket>,
     mut redirector: Redirector,
     ups: Vec<UpHandle>,
     metrics: Metrics,
     events: mpsc::UnboundedSender<LeaseUpdate>,
+    mut replays: mpsc::UnboundedReceiver<Replay>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut buf = vec![0u8; 65_535];
-    let mut lease_events = Vec::new();
     let mut prune = tokio::time::interval(Duration::from_secs(10));
+    let mut ctx = Handling {
+        socket: &socket,
+        metrics: &metrics,
+        events: &events,
+        lease_events: Vec::new(),
+    };
     loop {
         tokio::select! {
             r = socket.recv_from(&mut buf) => {
@@ -48,25 +59,60 @@ pub async fn run_redirect(
                     metrics.drop_redirect(DropReason::UnknownPeer.name());
                     continue;
                 };
+                ctx.handle(&mut redirector, up.index(), src, &buf[..n]).await;
+            }
+            Some(r) = replays.recv() => {
+                ctx.handle(&mut redirector, r.up, r.src, &r.datagram).await;
+            }
+            _ = prune.tick() => {
                 let now = crate::monotonic_ms();
-                let reply = redirector.handle(now, up.index(), &buf[..n], &mut lease_events);
-                let (now_reply, updates) = pair_reply(reply, src, lease_events.drain(..));
-                // If the session task is gone (shutting down), a deferred
-                // ACK goes with it: no session, no ACK.
-                for u in updates {
-                    let _ = events.send(u);
-                }
-                if let Some(reply) = now_reply {
-                    match socket.send_to(&reply, src).await {
-                        Ok(_) => {
-                            metrics.redirect_out.inc();
-                        }
-                        Err(e) => debug!(error = %e, %src, "GTP-U send failed"),
-                    }
+                redirector.prune(now);
+                if let Some(r) = redirector.aaa().radius() {
+                    r.prune(now);
                 }
             }
-            _ = prune.tick() => redirector.prune(crate::monotonic_ms()),
             _ = shutdown.changed() => break,
+        }
+    }
+}
+
+/// What handling one datagram needs besides the redirector.
+struct Handling<'a> {
+    socket: &'a UdpSocket,
+    metrics: &'a Metrics,
+    events: &'a mpsc::UnboundedSender<LeaseUpdate>,
+    lease_events: Vec<LeaseEvent>,
+}
+
+impl Handling<'_> {
+    async fn handle(&mut self, redirector: &mut Redirector, up: u32, src: SocketAddr, data: &[u8]) {
+        let now = crate::monotonic_ms();
+        let reply = redirector.handle(now, up, data, &mut self.lease_events);
+        for key in redirector.take_auth_pending() {
+            if let Some(r) = redirector.aaa().radius() {
+                r.park(
+                    key,
+                    Replay {
+                        up,
+                        src,
+                        datagram: data.to_vec(),
+                    },
+                );
+            }
+        }
+        let (now_reply, updates) = pair_reply(reply, src, self.lease_events.drain(..));
+        // If the session task is gone (shutting down), a deferred
+        // ACK goes with it: no session, no ACK.
+        for u in updates {
+            let _ = self.events.send(u);
+        }
+        if let Some(reply) = now_reply {
+            match self.socket.send_to(&reply, src).await {
+                Ok(_) => {
+                    self.metrics.redirect_out.inc();
+                }
+                Err(e) => debug!(error = %e, %src, "GTP-U send failed"),
+            }
         }
     }
 }

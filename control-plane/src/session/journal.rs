@@ -126,6 +126,11 @@ pub struct StoredLease {
     /// Host name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
+    /// What AAA gave the session (rate, Acct-Session-Id, Class, timeouts),
+    /// so that a restarted control plane keeps accounting it as the same
+    /// session. Absent in files of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<crate::aaa::SessionProfile>,
 }
 
 /// Converts between the process's monotonic milliseconds and Unix ones.
@@ -182,6 +187,7 @@ impl StoredLease {
             remote_id: lease.remote_id.clone(),
             client_id: lease.client_id.clone(),
             hostname: lease.hostname.clone(),
+            profile: None,
         }
     }
 
@@ -207,6 +213,9 @@ impl StoredLease {
 /// One line of the lease file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
+// Records are built one at a time and sent to the writer thread at once:
+// boxing the lease would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum Record {
     /// The client holds this lease (bound or renewed).
     Put(StoredLease),
@@ -221,6 +230,13 @@ impl Record {
     /// A `Put` of `lease`.
     pub fn put(lease: &Lease) -> Record {
         Record::Put(StoredLease::from_lease(lease, Clock::now()))
+    }
+
+    /// A `Put` of `lease` with the profile of its session.
+    pub fn put_with(lease: &Lease, profile: Option<crate::aaa::SessionProfile>) -> Record {
+        let mut stored = StoredLease::from_lease(lease, Clock::now());
+        stored.profile = profile;
+        Record::Put(stored)
     }
 
     /// A `Remove` of `key`.
@@ -448,6 +464,7 @@ mod tests {
             remote_id: None,
             client_id: None,
             hostname: Some("cpe".into()),
+            profile: None,
         }
     }
 

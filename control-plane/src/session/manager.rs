@@ -12,8 +12,10 @@ use vbng_access::dhcpv4::{Lease, LeaseEvent};
 
 use super::journal::{LeaseStore, Record};
 use super::{DeferredReply, LeaseUpdate, Registry, Session, SessionState};
-use crate::aaa::LocalSubscribers;
-use crate::aaa::Rate;
+use vbng_aaa::radius::terminate_cause;
+
+use crate::aaa::accounting::Accounting;
+use crate::aaa::{Aaa, Authentic, Rate, SessionProfile};
 use crate::api::model::SessionView;
 use crate::cups::{CupsError, SubscriberSession, UpEvent, UpHandle, Usage};
 use crate::metrics::{DirectionLabels, EventLabels, Metrics};
@@ -69,13 +71,26 @@ struct Inner {
     registry: Mutex<Registry>,
     dhcp: SharedDhcp,
     ups: Vec<UpHandle>,
-    aaa: Arc<LocalSubscribers>,
+    aaa: Aaa,
     metrics: Metrics,
     /// The GTP-U redirect socket, shared with the redirect task: held
     /// DHCPACKs leave through it.
     gtpu: Arc<UdpSocket>,
     /// The lease journal, if `[dhcp] lease_file` is set.
     store: std::sync::OnceLock<LeaseStore>,
+    /// RADIUS accounting, with `[aaa] backend = "radius"`.
+    accounting: std::sync::OnceLock<AccountingSettings>,
+}
+
+/// Accounting and its timers.
+#[derive(Debug, Clone)]
+pub struct AccountingSettings {
+    /// Where records go.
+    pub accounting: Accounting,
+    /// Interim interval (s) for sessions whose AAA gave none; 0 = none.
+    pub default_interim_s: u32,
+    /// Shortest interim interval (s) accepted.
+    pub min_interim_s: u32,
 }
 
 impl Sessions {
@@ -85,7 +100,7 @@ impl Sessions {
     pub fn new(
         dhcp: SharedDhcp,
         ups: Vec<UpHandle>,
-        aaa: Arc<LocalSubscribers>,
+        aaa: Aaa,
         metrics: Metrics,
         gtpu: Arc<UdpSocket>,
     ) -> Self {
@@ -98,8 +113,20 @@ impl Sessions {
                 metrics,
                 gtpu,
                 store: std::sync::OnceLock::new(),
+                accounting: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Account sessions through `settings` from now on (set once, before
+    /// [`Sessions::run`]).
+    pub fn set_accounting(&self, settings: AccountingSettings) {
+        let _ = self.inner.accounting.set(settings);
+    }
+
+    /// The AAA backend.
+    pub fn aaa(&self) -> &Aaa {
+        &self.inner.aaa
     }
 
     /// Journal every lease change to `store` from now on (set once, before
@@ -108,14 +135,36 @@ impl Sessions {
         let _ = self.inner.store.set(store);
     }
 
-    /// The record that persists `event`.
-    fn record_of(event: &LeaseEvent) -> Record {
+    /// The record that persists `event`; `profile` is that of its session
+    /// (kept in the file with the RADIUS backend only: the subscriber file
+    /// is re-read at restart).
+    fn record_of(&self, event: &LeaseEvent, profile: Option<&SessionProfile>) -> Record {
         match event {
-            LeaseEvent::Bound(l) | LeaseEvent::Renewed(l) => Record::put(l),
+            LeaseEvent::Bound(l) | LeaseEvent::Renewed(l) => match &self.inner.aaa {
+                Aaa::Radius(_) => Record::put_with(l, profile.cloned()),
+                Aaa::Local(_) => Record::put(l),
+            },
             LeaseEvent::Released(l) | LeaseEvent::Declined(l) | LeaseEvent::Expired(l) => {
                 Record::remove(l.key)
             }
         }
+    }
+
+    /// The profile the session of a bound or renewed lease has (or will
+    /// get): that of its current session if the address is the same, else
+    /// a new one from AAA. `None` for other events.
+    fn profile_for_event(&self, event: &LeaseEvent) -> Option<SessionProfile> {
+        let (LeaseEvent::Bound(lease) | LeaseEvent::Renewed(lease)) = event else {
+            return None;
+        };
+        let existing = {
+            let reg = self.registry();
+            reg.id_of(&lease.key)
+                .and_then(|id| reg.get(id))
+                .filter(|s| s.ipv4 == lease.ipv4)
+                .map(|s| s.profile())
+        };
+        Some(existing.unwrap_or_else(|| self.inner.aaa.profile_of(lease)))
     }
 
     /// Journal `record` without waiting (still in order with the rest).
@@ -125,14 +174,15 @@ impl Sessions {
         }
     }
 
-    /// Journal the events of `batch` and wait until they are on disk.
-    async fn persist(&self, batch: &[LeaseUpdate]) {
+    /// Journal the events of `batch` (with the profiles of their
+    /// sessions) and wait until they are on disk.
+    async fn persist(&self, batch: &[LeaseUpdate], profiles: &[Option<SessionProfile>]) {
         let Some(store) = self.inner.store.get() else {
             return;
         };
         let mut last = None;
-        for u in batch {
-            last = Some(store.append(Self::record_of(&u.event)));
+        for (u, p) in batch.iter().zip(profiles) {
+            last = Some(store.append(self.record_of(&u.event, p.as_ref())));
         }
         if let Some(done) = last {
             // In order: the last one on disk means all of them are.
@@ -145,35 +195,27 @@ impl Sessions {
     /// [`SessionState::UserPlaneDown`], never programmed, until its user
     /// plane associates ([`Sessions::on_up_event`]), and is then
     /// re-established (the user plane adopts it: same key and address).
-    /// False if its user plane index is not configured.
-    pub fn restore(&self, lease: &Lease) -> bool {
+    /// `profile` is the one persisted with the lease (else AAA is asked);
+    /// a RADIUS session's Start was spooled before its lease was granted,
+    /// so it is accounted on as the same session. False if its user plane
+    /// index is not configured.
+    pub fn restore(&self, lease: &Lease, profile: Option<SessionProfile>) -> bool {
         let Some(up) = self.inner.ups.get(lease.key.up as usize) else {
             return false;
         };
-        let rate = self.profile_rate(lease);
+        let profile = profile.unwrap_or_else(|| self.inner.aaa.profile_of(lease));
         let mut reg = self.registry();
         if reg.id_of(&lease.key).is_some() {
             return false;
         }
         let id = reg.next_id();
-        reg.insert(Session::from_lease(
-            id,
-            lease,
-            up.name(),
-            SessionState::UserPlaneDown,
-            rate,
-        ));
+        let mut session =
+            Session::from_lease(id, lease, up.name(), SessionState::UserPlaneDown, profile);
+        session.acct_started = session.attrs.authentic == Authentic::Radius
+            && !session.attrs.acct_session_id.is_empty();
+        reg.insert(session);
         info!(id, ipv4 = %lease.ipv4, up = up.name(), "session restored from the lease file");
         true
-    }
-
-    /// The rate the local subscriber file gives the client of `lease`.
-    fn profile_rate(&self, lease: &Lease) -> Option<Rate> {
-        let (profile, _) = self
-            .inner
-            .aaa
-            .lookup(&lease.key.mac, lease.circuit_id.as_deref());
-        profile.rate
     }
 
     fn registry(&self) -> MutexGuard<'_, Registry> {
@@ -219,6 +261,13 @@ impl Sessions {
     /// Apply one lease event from the DHCP server; its DHCPACK, if any, is
     /// sent once the session is programmed on its user plane.
     pub fn on_lease_event(&self, update: LeaseUpdate) {
+        let profile = self.profile_for_event(&update.event);
+        self.apply_lease_event(update, profile);
+    }
+
+    /// [`Sessions::on_lease_event`] with the profile already chosen (and
+    /// journalled) for a bound or renewed lease.
+    fn apply_lease_event(&self, update: LeaseUpdate, profile: Option<SessionProfile>) {
         let LeaseUpdate {
             event,
             deferred_reply: reply,
@@ -231,7 +280,7 @@ impl Sessions {
             })
             .inc();
         match event {
-            LeaseEvent::Bound(lease) => self.on_bound(lease, reply),
+            LeaseEvent::Bound(lease) => self.on_bound(lease, reply, profile),
             LeaseEvent::Renewed(lease) => {
                 let mut reg = self.registry();
                 if let Some(id) = reg.id_of(&lease.key) {
@@ -245,12 +294,16 @@ impl Sessions {
                     drop(reg);
                     // A renewal for a lease we have no session for (lost
                     // earlier): program it now, its ACK held until then.
-                    self.on_bound(lease, reply);
+                    self.on_bound(lease, reply, profile);
                 }
             }
-            LeaseEvent::Released(lease)
-            | LeaseEvent::Declined(lease)
-            | LeaseEvent::Expired(lease) => {
+            LeaseEvent::Released(_) | LeaseEvent::Declined(_) | LeaseEvent::Expired(_) => {
+                let cause = match &event {
+                    LeaseEvent::Released(_) => terminate_cause::USER_REQUEST,
+                    LeaseEvent::Declined(_) => terminate_cause::LOST_SERVICE,
+                    _ => terminate_cause::LOST_CARRIER,
+                };
+                let lease = event.lease();
                 // These never carry a reply; should one come, it was not
                 // held for a session.
                 if let Some(r) = reply {
@@ -260,7 +313,7 @@ impl Sessions {
                 if let Some(id) = id {
                     let this = self.clone();
                     tokio::spawn(async move {
-                        this.remove_session(id).await;
+                        this.remove_session(id, cause).await;
                     });
                 }
             }
@@ -298,7 +351,12 @@ impl Sessions {
         }
     }
 
-    fn on_bound(&self, lease: Lease, reply: Option<DeferredReply>) {
+    fn on_bound(
+        &self,
+        lease: Lease,
+        reply: Option<DeferredReply>,
+        profile: Option<SessionProfile>,
+    ) {
         let Some(up) = self.inner.ups.get(lease.key.up as usize) else {
             warn!(up = lease.key.up, "lease for an unknown user plane index");
             return;
@@ -314,7 +372,7 @@ impl Sessions {
             debug!(ipv4 = %lease.ipv4, "lease gone before its session was programmed; ignored");
             return;
         }
-        let rate = self.profile_rate(&lease);
+        let profile = profile.unwrap_or_else(|| self.inner.aaa.profile_of(&lease));
         let id = {
             let mut reg = self.registry();
             if let Some(id) = reg.id_of(&lease.key) {
@@ -333,21 +391,28 @@ impl Sessions {
                 // the new one can use the key) and delete it on its UP.
                 if let Some(old) = reg.remove(id) {
                     self.inner.metrics.session_deletions.inc();
-                    if let (Some(seid), Some(h)) = (
-                        old.up_seid,
-                        self.inner.ups.get(old.key.up as usize).cloned(),
-                    ) {
-                        tokio::spawn(async move {
-                            if let Err(e) = h.delete(seid).await {
-                                warn!(id, error = %e, "deleting a replaced session failed");
+                    let acct = self.inner.accounting.get().cloned();
+                    let h = self.inner.ups.get(old.key.up as usize).cloned();
+                    tokio::spawn(async move {
+                        let mut usage = old.last_usage;
+                        if let (Some(seid), Some(h)) = (old.up_seid, h) {
+                            match h.delete(seid).await {
+                                Ok(u) => usage = u.or(usage),
+                                Err(e) => {
+                                    warn!(id, error = %e, "deleting a replaced session failed")
+                                }
                             }
-                        });
-                    }
+                        }
+                        if let Some(a) = acct.filter(|_| old.acct_started) {
+                            a.accounting
+                                .stop(&old.acct(), usage, terminate_cause::NAS_REQUEST);
+                        }
+                    });
                 }
             }
             let id = reg.next_id();
             let mut session =
-                Session::from_lease(id, &lease, up.name(), SessionState::Establishing, rate);
+                Session::from_lease(id, &lease, up.name(), SessionState::Establishing, profile);
             session.held_replies.extend(reply);
             reg.insert(session);
             id
@@ -383,23 +448,34 @@ impl Sessions {
         let _e = span.enter();
         match result {
             Ok(up_seid) => {
-                let (pending, replies) = {
+                let acct = self.inner.accounting.get();
+                let (pending, replies, start) = {
                     let mut reg = self.registry();
                     let outcome = match reg.get_mut(id) {
                         Some(s) => {
                             s.up_seid = Some(up_seid);
                             if s.delete_pending {
-                                (true, Vec::new())
+                                (true, Vec::new(), None)
                             } else {
                                 s.state = SessionState::Active;
-                                (false, std::mem::take(&mut s.held_replies))
+                                let start = acct.filter(|_| !s.acct_started).map(|_| s.acct());
+                                s.acct_started |= acct.is_some();
+                                if let Some(a) = acct {
+                                    schedule_timers(s, a, crate::monotonic_ms());
+                                }
+                                (false, std::mem::take(&mut s.held_replies), start)
                             }
                         }
-                        None => (true, Vec::new()),
+                        None => (true, Vec::new(), None),
                     };
                     self.refresh_gauge(&reg);
                     outcome
                 };
+                if let (Some(a), Some(start)) = (acct, start) {
+                    // On disk before the client learns its address: every
+                    // session a client used has its Start.
+                    a.accounting.start(&start).await;
+                }
                 info!(up_seid, acks = replies.len(), "session established");
                 // Only now does the client learn its address.
                 for r in replies {
@@ -409,7 +485,7 @@ impl Sessions {
                     drop(_e);
                     let exists = self.registry().get(id).is_some();
                     if exists {
-                        self.remove_session(id).await;
+                        self.remove_session(id, terminate_cause::ADMIN_RESET).await;
                     } else {
                         let _ = handle.delete(up_seid).await;
                     }
@@ -439,8 +515,9 @@ impl Sessions {
     }
 
     /// Delete session `id` from its user plane and the registry; keeps the
-    /// final usage in the counters. Returns the usage, if reported.
-    async fn remove_session(&self, id: u64) -> Option<Usage> {
+    /// final usage in the counters and spools its accounting Stop with
+    /// Acct-Terminate-Cause `cause`. Returns the usage, if reported.
+    async fn remove_session(&self, id: u64, cause: u32) -> Option<Usage> {
         let (up_seid, up) = {
             let mut reg = self.registry();
             let s = reg.get_mut(id)?;
@@ -465,9 +542,14 @@ impl Sessions {
         }
         let mut reg = self.registry();
         if let Some(mut s) = reg.remove(id) {
-            info!(id, ipv4 = %s.ipv4, "session deleted");
+            info!(id, ipv4 = %s.ipv4, cause, "session deleted");
             if usage.is_some() {
                 s.last_usage = usage;
+            }
+            if let Some(a) = self.inner.accounting.get().filter(|_| s.acct_started) {
+                // The last known counters if the user plane could not
+                // report final ones.
+                a.accounting.stop(&s.acct(), s.last_usage, cause);
             }
             self.inner.metrics.session_deletions.inc();
             if let Some(u) = usage {
@@ -493,6 +575,13 @@ impl Sessions {
     /// Administrative deletion (REST `DELETE /sessions/{id}`): removes the
     /// lease and the session. Returns the final usage if the UP reported it.
     pub async fn delete(&self, id: u64) -> Result<Option<Usage>, DeleteError> {
+        self.terminate(id, terminate_cause::ADMIN_RESET).await
+    }
+
+    /// End session `id` from the network side (administrative deletion,
+    /// Disconnect-Request, session or idle timeout): removes its lease and
+    /// the session, accounting it with Acct-Terminate-Cause `cause`.
+    pub async fn terminate(&self, id: u64, cause: u32) -> Result<Option<Usage>, DeleteError> {
         let key = self
             .registry()
             .get(id)
@@ -506,7 +595,7 @@ impl Sessions {
             // On disk before the deletion is acknowledged.
             let _ = store.append(Record::remove(key)).await;
         }
-        Ok(self.remove_session(id).await)
+        Ok(self.remove_session(id, cause).await)
     }
 
     /// Change the peak rates of session `id` live (REST
@@ -640,16 +729,164 @@ impl Sessions {
         }
     }
 
-    /// One DHCP tick: expire leases and offers.
+    /// One tick: expire leases and offers, then run the session timers.
     pub fn tick(&self, now_ms: u64) {
         let events = {
             let mut dhcp = self.inner.dhcp.lock().unwrap_or_else(|p| p.into_inner());
             dhcp.poll(now_ms)
         };
         for ev in events {
-            self.persist_detached(Self::record_of(&ev));
+            self.persist_detached(self.record_of(&ev, None));
             self.on_lease_event(ev.into());
         }
+        self.run_timers(now_ms);
+    }
+
+    /// Session-Timeout, and the usage polls behind Interim-Updates and
+    /// Idle-Timeout, of active sessions.
+    fn run_timers(&self, now_ms: u64) {
+        let mut expired = Vec::new();
+        let mut polls = Vec::new();
+        {
+            let mut reg = self.registry();
+            for s in reg.iter_mut() {
+                if s.state != SessionState::Active {
+                    continue;
+                }
+                if let Some(t) = s.attrs.session_timeout_s {
+                    let age = crate::unix_now().saturating_sub(s.started_unix);
+                    if age >= u64::from(t) {
+                        expired.push(s.id);
+                        continue;
+                    }
+                }
+                if !s.poll_pending && now_ms >= s.next_poll_ms {
+                    s.poll_pending = true;
+                    polls.push(s.id);
+                }
+            }
+        }
+        for id in expired {
+            info!(id, "Session-Timeout reached; ending the session");
+            let this = self.clone();
+            tokio::spawn(async move {
+                let _ = this.terminate(id, terminate_cause::SESSION_TIMEOUT).await;
+            });
+        }
+        for id in polls {
+            let this = self.clone();
+            tokio::spawn(async move { this.poll_usage(id).await });
+        }
+    }
+
+    /// Read session `id`'s counters from its user plane; send a due
+    /// Interim-Update, end it if idle for its Idle-Timeout.
+    async fn poll_usage(&self, id: u64) {
+        let target = {
+            let reg = self.registry();
+            reg.get(id).and_then(|s| {
+                let h = self.inner.ups.get(s.key.up as usize)?.clone();
+                Some((s.up_seid?, h))
+            })
+        };
+        let usage = match target {
+            Some((seid, h)) => match h.query_usage(seid).await {
+                Ok(u) => u,
+                Err(e) => {
+                    debug!(id, error = %e, "usage query failed");
+                    None
+                }
+            },
+            None => None,
+        };
+        let now = crate::monotonic_ms();
+        let mut idle = false;
+        let mut interim = None;
+        {
+            let mut reg = self.registry();
+            let Some(s) = reg.get_mut(id) else { return };
+            s.poll_pending = false;
+            if let Some(u) = usage {
+                let moved = s.last_usage.is_none_or(|old| {
+                    old.ul_packets != u.ul_packets || old.dl_packets != u.dl_packets
+                });
+                if moved && (u.ul_packets > 0 || u.dl_packets > 0) {
+                    s.last_activity_ms = now;
+                }
+                s.last_usage = Some(u);
+            }
+            if let Some(idle_s) = s.attrs.idle_timeout_s
+                && now.saturating_sub(s.last_activity_ms) >= u64::from(idle_s) * 1000
+            {
+                idle = true;
+            }
+            if let Some(due) = s.next_interim_ms
+                && now >= due
+                && !idle
+                && s.acct_started
+            {
+                interim = Some((s.acct(), s.last_usage));
+            }
+            if let Some(a) = self.inner.accounting.get() {
+                schedule_timers(s, a, now);
+            }
+        }
+        if let (Some((acct, usage)), Some(a)) = (interim, self.inner.accounting.get()) {
+            a.accounting.interim(&acct, usage);
+        }
+        if idle {
+            info!(id, "Idle-Timeout reached; ending the session");
+            let _ = self.terminate(id, terminate_cause::IDLE_TIMEOUT).await;
+        }
+    }
+
+    /// Sessions matching every given identity (RFC 5176 3: Acct-Session-Id,
+    /// User-Name, Framed-IP-Address); none if no identity is given.
+    pub fn find(
+        &self,
+        acct_session_id: Option<&str>,
+        username: Option<&str>,
+        ipv4: Option<std::net::Ipv4Addr>,
+    ) -> Vec<u64> {
+        if acct_session_id.is_none() && username.is_none() && ipv4.is_none() {
+            return Vec::new();
+        }
+        self.registry()
+            .iter()
+            .filter(|s| acct_session_id.is_none_or(|a| s.attrs.acct_session_id == a))
+            .filter(|s| username.is_none_or(|u| s.attrs.username == u))
+            .filter(|s| ipv4.is_none_or(|ip| s.ipv4 == ip))
+            .map(|s| s.id)
+            .collect()
+    }
+
+    /// Change the timers AAA set for session `id` (CoA): `Some` values
+    /// replace the session's. False if there is no such session.
+    pub fn update_timers(
+        &self,
+        id: u64,
+        session_timeout_s: Option<u32>,
+        idle_timeout_s: Option<u32>,
+        interim_interval_s: Option<u32>,
+    ) -> bool {
+        let mut reg = self.registry();
+        let Some(s) = reg.get_mut(id) else {
+            return false;
+        };
+        if session_timeout_s.is_some() {
+            s.attrs.session_timeout_s = session_timeout_s.filter(|&t| t > 0);
+        }
+        if idle_timeout_s.is_some() {
+            s.attrs.idle_timeout_s = idle_timeout_s.filter(|&t| t > 0);
+        }
+        if interim_interval_s.is_some() {
+            s.attrs.interim_interval_s = interim_interval_s.filter(|&t| t > 0);
+            s.next_interim_ms = None;
+        }
+        if let Some(a) = self.inner.accounting.get() {
+            schedule_timers(s, a, crate::monotonic_ms());
+        }
+        true
     }
 
     /// The session task: lease events (with their held DHCPACKs), user
@@ -673,9 +910,11 @@ impl Sessions {
                         while let Ok(ev) = lease_events.try_recv() {
                             batch.push(ev);
                         }
-                        self.persist(&batch).await;
-                        for ev in batch {
-                            self.on_lease_event(ev);
+                        let profiles: Vec<_> =
+                            batch.iter().map(|u| self.profile_for_event(&u.event)).collect();
+                        self.persist(&batch, &profiles).await;
+                        for (ev, profile) in batch.into_iter().zip(profiles) {
+                            self.apply_lease_event(ev, profile);
                         }
                     }
                     None => break,
@@ -686,4 +925,29 @@ impl Sessions {
             }
         }
     }
+}
+
+/// Set the next usage poll and Interim-Update of `s` from its attributes:
+/// interims every Acct-Interim-Interval (else the configured default; at
+/// least the configured minimum), polls at the interim time and, with an
+/// Idle-Timeout, at least every third of it.
+fn schedule_timers(s: &mut Session, a: &AccountingSettings, now_ms: u64) {
+    let interim_s = s.attrs.interim_interval_s.unwrap_or(a.default_interim_s);
+    let interim_ms = (interim_s > 0).then(|| u64::from(interim_s.max(a.min_interim_s)) * 1000);
+    match (s.next_interim_ms, interim_ms) {
+        (_, None) => s.next_interim_ms = None,
+        (None, Some(i)) => s.next_interim_ms = Some(now_ms + i),
+        (Some(due), Some(i)) if now_ms >= due => s.next_interim_ms = Some(now_ms + i),
+        _ => {}
+    }
+    let idle_poll_ms = s
+        .attrs
+        .idle_timeout_s
+        .map(|t| (u64::from(t) * 1000 / 3).max(1000));
+    s.next_poll_ms = match (s.next_interim_ms, idle_poll_ms) {
+        (Some(i), Some(p)) => i.min(now_ms + p),
+        (Some(i), None) => i,
+        (None, Some(p)) => now_ms + p,
+        (None, None) => u64::MAX,
+    };
 }

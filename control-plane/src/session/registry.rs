@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 
 use vbng_access::dhcpv4::{ClientKey, Lease};
 
-use crate::aaa::Rate;
+use crate::aaa::{Rate, SessionAttributes, SessionProfile};
 use crate::api::model::{RateView, SessionView, UsageView};
 use crate::cups::Usage;
 
@@ -75,19 +75,35 @@ pub struct Session {
     /// DHCPACKs held until the user plane accepts the establishment; sent
     /// then, dropped with the session if it fails or is deleted first.
     pub held_replies: Vec<DeferredReply>,
+    /// What AAA gave the session (User-Name, Acct-Session-Id, Class,
+    /// timeouts, Filter-Id, IPv6 prefixes).
+    pub attrs: SessionAttributes,
+    /// Its accounting Start is spooled (a Stop is due when it ends).
+    pub acct_started: bool,
+    /// When traffic was last seen to flow (monotonic ms): usage counters
+    /// changed between two polls, or the session started.
+    pub last_activity_ms: u64,
+    /// When the usage counters are next read (monotonic ms), for
+    /// Interim-Updates and the idle timeout.
+    pub next_poll_ms: u64,
+    /// When the next Interim-Update is due (monotonic ms), if any.
+    pub next_interim_ms: Option<u64>,
+    /// A usage poll is in flight.
+    pub poll_pending: bool,
 }
 
 impl Session {
     /// A new session for `lease` on user plane `user_plane`, not yet
     /// programmed there: its id doubles as the CP SEID, it starts now, and
-    /// it carries the subscriber profile's `rate`.
+    /// it carries the AAA `profile` (rate and attributes).
     pub fn from_lease(
         id: u64,
         lease: &Lease,
         user_plane: &str,
         state: SessionState,
-        rate: Option<Rate>,
+        profile: SessionProfile,
     ) -> Self {
+        let now = crate::monotonic_ms();
         Session {
             id,
             key: lease.key,
@@ -96,15 +112,46 @@ impl Session {
             circuit_id: lease.circuit_id.clone(),
             remote_id: lease.remote_id.clone(),
             state,
-            started_unix: crate::unix_now(),
+            // A restored lease started before this process did.
+            started_unix: crate::unix_now()
+                .saturating_sub(now.saturating_sub(lease.bound_at_ms) / 1000),
             expires_ms: lease.expires_at_ms,
             cp_seid: id,
             up_seid: None,
-            rate,
+            rate: profile.rate,
             rate_change_pending: false,
             last_usage: None,
             delete_pending: false,
             held_replies: Vec::new(),
+            attrs: profile.attrs,
+            acct_started: false,
+            last_activity_ms: now,
+            next_poll_ms: u64::MAX,
+            next_interim_ms: None,
+            poll_pending: false,
+        }
+    }
+
+    /// The profile to persist with the lease: the current rate (it may
+    /// have been changed live) and the AAA attributes.
+    pub fn profile(&self) -> SessionProfile {
+        SessionProfile {
+            rate: self.rate,
+            attrs: self.attrs.clone(),
+        }
+    }
+
+    /// The facts an accounting record of this session carries.
+    pub fn acct(&self) -> crate::aaa::accounting::AcctSession {
+        crate::aaa::accounting::AcctSession {
+            attrs: self.attrs.clone(),
+            ipv4: self.ipv4,
+            mac: self.key.mac,
+            nas_port_id: crate::aaa::radius::nas_port_id(&self.key),
+            circuit_id: self.circuit_id.clone(),
+            remote_id: self.remote_id.clone(),
+            user_plane: self.user_plane.clone(),
+            started_unix: self.started_unix,
         }
     }
 
@@ -129,6 +176,7 @@ impl Session {
             up_seid: self.up_seid,
             last_usage: self.last_usage.map(UsageView::from),
             rate: self.rate.map(RateView::from),
+            aaa: Some(crate::api::model::AaaView::from(&self.attrs)),
         }
     }
 }
@@ -242,6 +290,12 @@ mod tests {
             last_usage: None,
             delete_pending: false,
             held_replies: Vec::new(),
+            attrs: SessionAttributes::default(),
+            acct_started: false,
+            last_activity_ms: 0,
+            next_poll_ms: u64::MAX,
+            next_interim_ms: None,
+            poll_pending: false,
         }
     }
 

@@ -22,11 +22,14 @@ pub enum DropReason {
     WrongAddress,
     /// RELEASE/DECLINE/INFORM from a client we have no record of.
     NoBinding,
+    /// The authorization callback has no decision yet
+    /// ([`Authorization::Pending`](super::Authorization::Pending)).
+    AuthPending,
 }
 
 impl DropReason {
     /// Number of variants (size of [`ServerCounters::drops`]).
-    pub const COUNT: usize = 8;
+    pub const COUNT: usize = 9;
     /// Every variant, in index order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
         DropReason::Malformed,
@@ -37,6 +40,7 @@ impl DropReason {
         DropReason::NotForUs,
         DropReason::WrongAddress,
         DropReason::NoBinding,
+        DropReason::AuthPending,
     ];
 
     /// Snake-case label for metrics.
@@ -50,6 +54,7 @@ impl DropReason {
             DropReason::NotForUs => "not_for_us",
             DropReason::WrongAddress => "wrong_address",
             DropReason::NoBinding => "no_binding",
+            DropReason::AuthPending => "auth_pending",
         }
     }
 }

@@ -144,6 +144,11 @@ pub enum Authorization {
     },
     /// Refuse service: no reply to DISCOVER, NAK to REQUEST.
     Deny,
+    /// Not decided yet (an asynchronous AAA request is in flight): the
+    /// message is dropped without a reply or NAK and counted as
+    /// [`DropReason::AuthPending`]; the caller replays it (or the client
+    /// retransmits) once the decision is known.
+    Pending,
 }
 
 /// The result of [`DhcpServer::handle`].

@@ -468,6 +468,7 @@ impl DhcpServer {
     ) -> Result<(usize, Option<Ipv4Addr>), DropReason> {
         match authorize(ctx) {
             Authorization::Deny => Err(DropReason::Denied),
+            Authorization::Pending => Err(DropReason::AuthPending),
             Authorization::Allow { pool, fixed_ipv4 } => self
                 .pool_index(&pool)
                 .map(|pi| (pi, fixed_ipv4))

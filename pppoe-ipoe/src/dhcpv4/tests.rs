@@ -524,6 +524,28 @@ fn pool_exhaustion_gives_no_offer() {
 }
 
 #[test]
+fn pending_authorization_drops_silently_then_serves() {
+    let mut srv = server();
+    let c = ctx(MAC);
+    let mut pending = |_: &ClientContext| Authorization::Pending;
+    for name in ["discover", "request-init-reboot"] {
+        let h = srv.handle(0, &c, &golden(name), &mut pending);
+        // Neither an OFFER nor a NAK: the client must not restart or
+        // give up while AAA is still deciding.
+        assert!(h.reply.is_none() && h.events.is_empty(), "{name}: {h:?}");
+        assert_eq!(h.dropped, Some(DropReason::AuthPending));
+    }
+    assert_eq!(srv.counters().drop_count(DropReason::AuthPending), 2);
+    assert_eq!(srv.pool("lab").unwrap().in_use(), 0);
+    // Replayed once the decision is known: served as usual.
+    let h = srv.handle(0, &c, &golden("discover"), &mut allow);
+    assert_eq!(
+        h.reply.unwrap().msg.opts().msg_type(),
+        Some(MessageType::Offer)
+    );
+}
+
+#[test]
 fn denied_clients_get_nothing_or_a_nak() {
     let mut srv = server();
     let c = ctx(MAC);
