@@ -327,6 +327,26 @@ mod tests {
     }
 
     #[test]
+    fn radius_backend_needs_servers_and_a_spool() {
+        let e = parse_config("c.toml", "[aaa]\nbackend = \"radius\"\n").unwrap_err();
+        assert_eq!(e.key, "radius.auth_servers", "{e}");
+        let servers = "[aaa]\nbackend = \"radius\"\n[[radius.auth_servers]]\naddress = \"127.0.0.1:1812\"\nsecret = \"s\"\n";
+        let e = parse_config("c.toml", servers).unwrap_err();
+        assert_eq!(e.key, "radius.accounting_spool", "{e}");
+        let ok = "[aaa]\nbackend = \"radius\"\n[radius]\naccounting_spool = \"/tmp/x\"\n\
+                  [[radius.auth_servers]]\naddress = \"127.0.0.1:1812\"\nsecret = \"s\"\n";
+        let cfg = parse_config("c.toml", ok).unwrap();
+        assert_eq!(
+            cfg.radius.accounting_servers()[0].address,
+            "127.0.0.1:1813".parse::<SocketAddr>().unwrap()
+        );
+        let e = parse_config("c.toml", "[radius.coa]\nlisten = \"127.0.0.1:3799\"\n").unwrap_err();
+        assert_eq!(e.key, "radius.coa.clients", "{e}");
+        let e = parse_config("c.toml", "[aaa]\nbackend = \"diameter\"\n").unwrap_err();
+        assert!(e.to_string().contains("aaa.backend"), "{e}");
+    }
+
+    #[test]
     fn unknown_key_names_table_and_key() {
         let e =
             parse_config("x.toml", "[pfcp]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n").unwrap_err();
