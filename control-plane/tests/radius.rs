@@ -51,6 +51,11 @@ const USERS: &str = r#""02:00:00:00:00:51"	Cleartext-Password := "vbng"
 
 "02:00:00:00:00:5f"	Auth-Type := Reject
 	Reply-Message := "unpaid bill"
+
+ppp-user	Cleartext-Password := "ppp-pass"
+	Framed-IP-Address := 100.64.0.99,
+	vbng-Rate-Down-Kbps := 30000,
+	Idle-Timeout := 900
 "#;
 
 fn freeradius() -> Option<FreeRadius> {
@@ -528,6 +533,50 @@ async fn accounting_survives_a_30s_outage_in_order_and_without_loss() {
         .find(|r| is(r, "Start", &s2))
         .unwrap();
     assert!(num(&delayed, "Acct-Delay-Time") >= 25, "{delayed:#?}");
+    running.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ppp_users_authenticate_with_pap_and_chap() {
+    let Some(mut fr) = freeradius() else { return };
+    fr.wait_ready().await.expect("FreeRADIUS ready");
+    let dir = temp_dir("ppp");
+    let cfg = radius_config(
+        vec![server(fr.auth_addr(), &fr)],
+        vec![server(fr.acct_addr(), &fr)],
+        &dir,
+    );
+    let (_up, _access, running) = setup(cfg).await;
+    let auth = running.radius.clone().unwrap().auth;
+    let pap = auth
+        .authenticate_pap("ppp-user", b"ppp-pass", &[])
+        .await
+        .expect("PAP accepted");
+    assert_eq!(pap.profile.fixed_ipv4, Some(Ipv4Addr::new(100, 64, 0, 99)));
+    assert_eq!(pap.profile.rate.map(|r| r.down_kbps), Some(30_000));
+    assert_eq!(pap.attrs.idle_timeout_s, Some(900));
+    assert!(
+        auth.authenticate_pap("ppp-user", b"wrong", &[])
+            .await
+            .is_err()
+    );
+    // CHAP as a PPP peer answers (RFC 1994): MD5(id, secret, challenge).
+    let challenge = [0x5au8; 16];
+    let response = vbng_aaa::radius::crypto::chap_password(7, b"ppp-pass", &challenge);
+    let digest: [u8; 16] = response[1..].try_into().unwrap();
+    let chap = auth
+        .authenticate_chap("ppp-user", 7, &challenge, &digest, &[])
+        .await
+        .expect("CHAP accepted");
+    assert_eq!(chap.attrs.username, "ppp-user");
+    let wrong = vbng_aaa::radius::crypto::chap_password(7, b"nope", &challenge);
+    let wrong: [u8; 16] = wrong[1..].try_into().unwrap();
+    assert!(
+        auth.authenticate_chap("ppp-user", 7, &challenge, &wrong, &[])
+            .await
+            .is_err()
+    );
     running.shutdown().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
