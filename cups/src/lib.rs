@@ -14,6 +14,8 @@
 //!   - [`pfcp::ipoe`]: the messages that program one IPoE subscriber (the
 //!     interface contract's rule ids, establishment and QER rate change), so
 //!     the control plane and the user plane's tests share one builder.
+//!   - [`pfcp::pppoe`]: the same for one PPPoE subscriber (TR-459 PPPoE Session
+//!     ID, PPP Protocol, BBF Outer Header Removal/Creation and MTU IEs).
 //!   - [`pfcp::message`]: the messages (heartbeat, association setup/release,
 //!     session establishment/modification/deletion/report) with `parse`/`encode`.
 //!   - [`pfcp::node`]: sans-IO helpers both peers use: sequence numbers, the

@@ -44,8 +44,10 @@ fn establishment() -> SessionEstablishmentRequest {
                         s_tag: Some(2000),
                     }),
                     logical_port: Some(b"0".to_vec()),
+                    ..Default::default()
                 },
                 outer_header_removal: Some(OuterHeaderRemoval::S_TAG_AND_C_TAG),
+                bbf_outer_header_removal: None,
                 far_id: Some(1),
                 urr_ids: vec![1],
                 qer_ids: vec![1],
@@ -63,6 +65,7 @@ fn establishment() -> SessionEstablishmentRequest {
                     ..Default::default()
                 },
                 outer_header_removal: None,
+                bbf_outer_header_removal: None,
                 far_id: Some(2),
                 urr_ids: vec![1],
                 qer_ids: vec![1],
@@ -76,6 +79,7 @@ fn establishment() -> SessionEstablishmentRequest {
                     destination_interface: DestinationInterface::Core,
                     network_instance: Some("internet".into()),
                     outer_header_creation: None,
+                    ..Default::default()
                 }),
             },
             CreateFar {
@@ -85,6 +89,7 @@ fn establishment() -> SessionEstablishmentRequest {
                     destination_interface: DestinationInterface::Access,
                     network_instance: None,
                     outer_header_creation: Some(OuterHeaderCreation::gtpu_ipv4(7, UP)),
+                    ..Default::default()
                 }),
             },
         ],
@@ -122,6 +127,30 @@ fn cp_establishment() -> SessionEstablishmentRequest {
             dl_kbps: 50_000,
         }),
     })
+}
+
+/// The establishment the control plane sends for one PPPoE subscriber
+/// ([`pppoe::session_establishment`]): PPPoE session 0x0042, QinQ 2000/101,
+/// MTU 1492, with a rate.
+fn cp_pppoe_establishment() -> SessionEstablishmentRequest {
+    pppoe::session_establishment(
+        CP,
+        &pppoe::PppoeSessionSpec {
+            cp_seid: 0x1003,
+            node_id: NodeId::Ipv4(CP),
+            ue_ipv4: Ipv4Addr::new(100, 64, 0, 12),
+            mac: [0x02, 0, 0, 0, 0, 0x12],
+            port: 0,
+            svlan: 2000,
+            cvlan: 101,
+            rate: Some(Mbr {
+                ul_kbps: 10_000,
+                dl_kbps: 50_000,
+            }),
+            session_id: 0x0042,
+            mtu: 1492,
+        },
+    )
 }
 
 fn report() -> UsageReport {
@@ -351,6 +380,13 @@ fn messages() -> Vec<(Ipv4Addr, Message, u32, Option<u64>)> {
             10,
             Some(0x1002),
         ),
+        // What the control plane sends for one PPPoE subscriber.
+        (
+            CP,
+            Message::SessionEstablishmentRequest(cp_pppoe_establishment()),
+            12,
+            Some(0),
+        ),
     ]
 }
 
@@ -492,6 +528,13 @@ fn tshark_decodes_every_message() {
         "PFCPSMReq-Flags",
         "Outer Header Creation",
         "User Plane IP Resource Information",
+        // The PPPoE subscriber's TR-459 IEs, decoded to the values we meant.
+        "PPPoE Session ID: 0x0042",
+        "Flags: 0x02, data",
+        "BBF Outer Header Removal Description: PPP/PPPoE/Ethernet  (3)",
+        "BBF Outer Header Creation Description: PPP  (1024)",
+        "L2TP Session ID: 0x0042",
+        "MTU: 1492",
     ] {
         assert!(
             text.contains(needle),

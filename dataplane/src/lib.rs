@@ -5,7 +5,7 @@
 //!
 //! # Module map
 //! - [`wire`]: zero-copy header views and `Repr`s for Ethernet, 802.1Q/802.1ad, ARP, IPv4,
-//!   UDP, TCP, ICMPv4, GTP-U, the Internet checksum (RFC 1071/1624) and whole-frame builders
+//!   UDP, TCP (with MSS clamping), ICMPv4, GTP-U, the PPPoE session header, the Internet checksum (RFC 1071/1624) and whole-frame builders
 //!   ([`wire::frame`]).
 //! - [`packet`]: [`packet::Frame`], the reusable packet buffer with headroom, and port ids.
 //! - [`port`]: the [`port::Port`] trait (burst receive, queued send, flush) and

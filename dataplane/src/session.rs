@@ -24,7 +24,9 @@ use crate::wire::frame::L2Header;
 /// PFCP agent keeps it when a restarted CP adopts the session under a new F-SEID).
 pub type SessionId = u64;
 
-/// Where a subscriber is attached: access port, VLAN ids (0 = absent) and source MAC.
+/// Where a subscriber is attached: access port, VLAN ids (0 = absent), source MAC and,
+/// for a PPPoE subscriber, the PPPoE session id (0 = IPoE). One MAC may hold an IPoE
+/// session and several PPPoE sessions at once: they differ in `pppoe_session`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct AccessKey {
     /// Access port index.
@@ -35,6 +37,8 @@ pub struct AccessKey {
     pub cvlan: u16,
     /// Subscriber MAC address.
     pub mac: EthernetAddress,
+    /// PPPoE session id (RFC 2516), 0 for an IPoE subscriber.
+    pub pppoe_session: u16,
 }
 
 impl AccessKey {
@@ -46,14 +50,31 @@ impl AccessKey {
             svlan: l2.svlan.unwrap_or(0),
             cvlan: l2.cvlan.unwrap_or(0),
             mac: l2.src,
+            pppoe_session: 0,
         }
     }
 
-    /// Packs the key into one word: port (8 bits) | svlan (16) | cvlan (16) | MAC (48).
-    /// Injective, so equal packed values mean equal keys.
+    /// The same attachment, for PPPoE session `id`.
+    #[inline]
+    pub const fn with_pppoe_session(self, id: u16) -> Self {
+        AccessKey {
+            pppoe_session: id,
+            ..self
+        }
+    }
+
+    /// True for a PPPoE subscriber.
+    #[inline]
+    pub const fn is_pppoe(&self) -> bool {
+        self.pppoe_session != 0
+    }
+
+    /// Packs the key into one word: PPPoE session (16 bits) | port (8) | svlan (16) |
+    /// cvlan (16) | MAC (48). Injective, so equal packed values mean equal keys.
     #[inline]
     pub const fn pack(&self) -> u128 {
-        (self.port as u128) << 80
+        (self.pppoe_session as u128) << 88
+            | (self.port as u128) << 80
             | (self.svlan as u128) << 64
             | (self.cvlan as u128) << 48
             | self.mac.to_u64() as u128
@@ -63,6 +84,7 @@ impl AccessKey {
     pub const fn unpack(v: u128) -> Self {
         let m = v as u64;
         AccessKey {
+            pppoe_session: (v >> 88) as u16,
             port: (v >> 80) as u8,
             svlan: (v >> 64) as u16,
             cvlan: (v >> 48) as u16,
@@ -134,6 +156,12 @@ pub struct SessionEntry {
     pub gate_open: bool,
     /// Rate limits (QER MBR); applied live by [`crate::pipeline::Pipeline::apply`].
     pub qos: SessionQos,
+    /// Largest downstream IPv4 packet (total length) the subscriber's link carries; longer
+    /// ones are dropped (`mtu_exceeded`). 0 = no limit (IPoE); PPPoE default 1492.
+    pub mtu: u16,
+    /// TCP MSS announced in the session's SYNs and SYN/ACKs is lowered to this, both
+    /// directions. 0 = off (IPoE); PPPoE default 1452 (MTU - 40).
+    pub mss_clamp: u16,
     /// Usage so far.
     pub counters: UsageCounters,
 }
@@ -412,10 +440,13 @@ mod tests {
                 svlan: 0,
                 cvlan,
                 mac: EthernetAddress([2, 0, 0, 0, 0, mac_last]),
+                pppoe_session: 0,
             },
             ipv4: Ipv4Addr::new(100, 64, 0, ip_last),
             gate_open: true,
             qos: SessionQos::UNLIMITED,
+            mtu: 0,
+            mss_clamp: 0,
             counters: UsageCounters::default(),
         }
     }
@@ -427,8 +458,13 @@ mod tests {
             svlan: 4095,
             cvlan: 1,
             mac: EthernetAddress([1, 2, 3, 4, 5, 6]),
+            pppoe_session: 0,
         };
         assert_eq!(AccessKey::unpack(k.pack()), k);
+        let p = k.with_pppoe_session(0xfffe);
+        assert!(p.is_pppoe() && !k.is_pppoe());
+        assert_eq!(AccessKey::unpack(p.pack()), p);
+        assert_ne!(p.pack(), k.pack());
         let l2 = L2Header {
             dst: EthernetAddress::BROADCAST,
             src: k.mac,
@@ -502,7 +538,32 @@ mod tests {
         ]
     }
 
+    fn access_key() -> impl Strategy<Value = AccessKey> {
+        (
+            any::<u8>(),
+            any::<u16>(),
+            any::<u16>(),
+            any::<[u8; 6]>(),
+            any::<u16>(),
+        )
+            .prop_map(|(port, svlan, cvlan, mac, pppoe_session)| AccessKey {
+                port,
+                svlan,
+                cvlan,
+                mac: EthernetAddress(mac),
+                pppoe_session,
+            })
+    }
+
     proptest! {
+        /// `pack` is injective: it round-trips through `unpack`, and two keys pack equal
+        /// only if they are equal.
+        #[test]
+        fn pack_round_trips(a in access_key(), b in access_key()) {
+            prop_assert_eq!(AccessKey::unpack(a.pack()), a);
+            prop_assert_eq!(a.pack() == b.pack(), a == b);
+        }
+
         /// The table behaves like a simple model (map of id -> entry with uniqueness checks).
         #[test]
         fn matches_model(ops in proptest::collection::vec(op(), 0..200), seed in any::<u64>()) {

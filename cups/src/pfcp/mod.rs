@@ -9,12 +9,16 @@ pub mod ie;
 pub mod ipoe;
 pub mod message;
 pub mod node;
+pub mod pppoe;
 
 #[cfg(test)]
 mod tests;
 
 pub use header::{Header, MessageType};
-pub use ie::bbf::{BBF_ENTERPRISE_ID, BbfUpFunctionFeatures, VendorIe};
+pub use ie::bbf::{
+    BBF_ENTERPRISE_ID, BbfOuterHeaderCreation, BbfOuterHeaderRemoval, BbfUpFunctionFeatures,
+    PppProtocol, VendorIe,
+};
 pub use ie::node::{
     Cause, CpFunctionFeatures, FSeid, FTeid, NodeId, RecoveryTimeStamp, UpFunctionFeatures,
     UserPlaneIpResourceInformation,

@@ -141,8 +141,10 @@ fn contract_establishment() -> SessionEstablishmentRequest {
                         s_tag: Some(2000),
                     }),
                     logical_port: Some(b"0".to_vec()),
+                    ..Default::default()
                 },
                 outer_header_removal: Some(OuterHeaderRemoval::S_TAG_AND_C_TAG),
+                bbf_outer_header_removal: None,
                 far_id: Some(1),
                 urr_ids: vec![1],
                 qer_ids: vec![1],
@@ -173,6 +175,7 @@ fn contract_establishment() -> SessionEstablishmentRequest {
                     destination_interface: DestinationInterface::Core,
                     network_instance: Some("internet".into()),
                     outer_header_creation: None,
+                    ..Default::default()
                 }),
             },
             CreateFar {
@@ -182,6 +185,7 @@ fn contract_establishment() -> SessionEstablishmentRequest {
                     destination_interface: DestinationInterface::Access,
                     network_instance: None,
                     outer_header_creation: Some(OuterHeaderCreation::gtpu_ipv4(7, UP)),
+                    ..Default::default()
                 }),
             },
         ],
@@ -557,6 +561,19 @@ fn eth_filter() -> impl Strategy<Value = EthernetPacketFilter> {
         )
 }
 
+fn ppp_protocol() -> impl Strategy<Value = PppProtocol> {
+    (
+        any::<bool>(),
+        any::<bool>(),
+        proptest::option::of(any::<u16>()),
+    )
+        .prop_map(|(control, data, protocol)| PppProtocol {
+            control,
+            data,
+            protocol,
+        })
+}
+
 fn pdi() -> impl Strategy<Value = Pdi> {
     (
         interface(),
@@ -564,14 +581,26 @@ fn pdi() -> impl Strategy<Value = Pdi> {
         proptest::option::of(ue_ip()),
         proptest::option::of(eth_filter()),
         proptest::option::of(proptest::collection::vec(any::<u8>(), 0..6)),
+        proptest::option::of(any::<u16>()),
+        proptest::option::of(ppp_protocol()),
     )
         .prop_map(
-            |(source_interface, network_instance, ue_ip_address, f, logical_port)| Pdi {
+            |(
+                source_interface,
+                network_instance,
+                ue_ip_address,
+                f,
+                logical_port,
+                pppoe_session_id,
+                ppp_protocol,
+            )| Pdi {
                 source_interface,
                 network_instance,
                 ue_ip_address,
                 ethernet_packet_filter: f,
                 logical_port,
+                pppoe_session_id,
+                ppp_protocol,
             },
         )
 }
@@ -592,16 +621,18 @@ fn create_pdr() -> impl Strategy<Value = CreatePdr> {
         any::<u32>(),
         pdi(),
         proptest::option::of(ohr),
+        proptest::option::of(any::<u8>().prop_map(BbfOuterHeaderRemoval)),
         proptest::option::of(any::<u32>()),
         ids32(),
         ids32(),
     )
         .prop_map(
-            |(pdr_id, precedence, pdi, ohr, far_id, urr_ids, qer_ids)| CreatePdr {
+            |(pdr_id, precedence, pdi, ohr, bbf_ohr, far_id, urr_ids, qer_ids)| CreatePdr {
                 pdr_id,
                 precedence,
                 pdi,
                 outer_header_removal: ohr,
+                bbf_outer_header_removal: bbf_ohr,
                 far_id,
                 urr_ids,
                 qer_ids,
@@ -634,18 +665,38 @@ fn ohc() -> impl Strategy<Value = OuterHeaderCreation> {
         })
 }
 
+fn bbf_ohc() -> impl Strategy<Value = BbfOuterHeaderCreation> {
+    any::<(u16, u16, u16)>().prop_map(|(description, tunnel_id, session_id)| {
+        BbfOuterHeaderCreation {
+            description,
+            tunnel_id,
+            session_id,
+        }
+    })
+}
+
 fn fwd() -> impl Strategy<Value = ForwardingParameters> {
     (
         interface(),
         proptest::option::of(name()),
         proptest::option::of(ohc()),
+        proptest::option::of(bbf_ohc()),
+        proptest::option::of(any::<u16>()),
     )
         .prop_map(
-            |(destination_interface, network_instance, outer_header_creation)| {
+            |(
+                destination_interface,
+                network_instance,
+                outer_header_creation,
+                bbf_outer_header_creation,
+                bbf_mtu,
+            )| {
                 ForwardingParameters {
                     destination_interface,
                     network_instance,
                     outer_header_creation,
+                    bbf_outer_header_creation,
+                    bbf_mtu,
                 }
             },
         )

@@ -48,8 +48,8 @@ use vbng_cups::pfcp::node::{
 };
 use vbng_cups::pfcp::{
     self, AssociationReleaseResponse, AssociationSetupResponse, BbfUpFunctionFeatures, Cause,
-    FSeid, HeartbeatRequest, HeartbeatResponse, Interface, Message, MessageType, NodeId,
-    RecoveryTimeStamp, SessionDeletionResponse, SessionEstablishmentRequest,
+    FSeid, ForwardingParameters, HeartbeatRequest, HeartbeatResponse, Interface, Message,
+    MessageType, NodeId, RecoveryTimeStamp, SessionDeletionResponse, SessionEstablishmentRequest,
     SessionEstablishmentResponse, SessionModificationRequest, SessionModificationResponse,
     UpFunctionFeatures, UserPlaneIpResourceInformation,
 };
@@ -758,8 +758,20 @@ impl PfcpAgent {
             if let Some(a) = u.apply_action {
                 far.apply_action = a;
             }
+            // Update Forwarding Parameters carries only what changes (TS 29.244 7.5.4.3):
+            // an optional IE it leaves out keeps its value (a PPPoE session's encapsulation
+            // and MTU survive an update that only names the destination).
             if let Some(fp) = &u.update_forwarding_parameters {
-                far.forwarding_parameters = Some(fp.clone());
+                let old = far.forwarding_parameters.take().unwrap_or_default();
+                far.forwarding_parameters = Some(ForwardingParameters {
+                    destination_interface: fp.destination_interface,
+                    network_instance: fp.network_instance.clone().or(old.network_instance),
+                    outer_header_creation: fp.outer_header_creation.or(old.outer_header_creation),
+                    bbf_outer_header_creation: fp
+                        .bbf_outer_header_creation
+                        .or(old.bbf_outer_header_creation),
+                    bbf_mtu: fp.bbf_mtu.or(old.bbf_mtu),
+                });
             }
         }
         for u in &req.update_qers {
@@ -932,7 +944,7 @@ mod translate;
 pub use event::AgentEvent;
 pub use runtime::{AgentPublished, run};
 pub use translate::{
-    RuleError, SessionRules, UrSeqns, apply_mbr, deletion_reports, derive_entry,
+    PPPOE_DEFAULT_MTU, RuleError, SessionRules, UrSeqns, apply_mbr, deletion_reports, derive_entry,
     parse_logical_port, usage_reports,
 };
 

@@ -702,10 +702,13 @@ mod tests {
                 svlan: 0,
                 cvlan: 100,
                 mac: SUB_MAC,
+                pppoe_session: 0,
             },
             ipv4: Ipv4Addr::new(100, 64, 0, 10),
             gate_open: true,
             qos: crate::session::SessionQos::UNLIMITED,
+            mtu: 0,
+            mss_clamp: 0,
             counters: UsageCounters::default(),
         };
         shared.commands.push(SessionCommand::Upsert(entry)).unwrap();
@@ -737,10 +740,13 @@ mod tests {
                 svlan: 0,
                 cvlan: 0,
                 mac: SUB_MAC,
+                pppoe_session: 0,
             },
             ipv4: Ipv4Addr::new(100, 64, 0, 11),
             gate_open: true,
             qos: crate::session::SessionQos::UNLIMITED,
+            mtu: 0,
+            mss_clamp: 0,
             counters: UsageCounters::default(),
         };
         assert!(h.upsert(entry));
@@ -762,10 +768,13 @@ mod tests {
                 svlan: 0,
                 cvlan: 100,
                 mac: SUB_MAC,
+                pppoe_session: 0,
             },
             ipv4: Ipv4Addr::new(100, 64, 0, 10),
             gate_open: true,
             qos: crate::session::SessionQos::UNLIMITED,
+            mtu: 0,
+            mss_clamp: 0,
             counters: UsageCounters::default(),
         };
         shared.commands.push(SessionCommand::Upsert(entry)).unwrap();
@@ -835,10 +844,13 @@ mod tests {
                 svlan: 0,
                 cvlan: 0,
                 mac: SUB_MAC,
+                pppoe_session: 0,
             },
             ipv4: Ipv4Addr::new(100, 64, 0, 11),
             gate_open: true,
             qos: crate::session::SessionQos::UNLIMITED,
+            mtu: 0,
+            mss_clamp: 0,
             counters: UsageCounters::default(),
         };
         assert!(h.upsert(entry));
@@ -893,6 +905,7 @@ mod tests {
                 svlan: 0,
                 cvlan: 100,
                 mac: SUB_MAC,
+                pppoe_session: 0,
             },
             ipv4: Ipv4Addr::new(100, 64, 0, 10),
             gate_open: true,
@@ -900,6 +913,8 @@ mod tests {
                 dl_rate_bps: Some(1_000_000),
                 ul_rate_bps: None,
             },
+            mtu: 0,
+            mss_clamp: 0,
             counters: UsageCounters::default(),
         };
         shared.commands.push(SessionCommand::Upsert(entry)).unwrap();

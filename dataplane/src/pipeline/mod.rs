@@ -1,8 +1,14 @@
 //! The burst pipeline: access -> core (upstream) and core -> access (downstream).
 //!
-//! Upstream, on an access port: parse L2 (untagged, 802.1Q, QinQ); ARP, PPPoE and DHCP
-//! (UDP port 67) go to the control plane; a frame from an unknown access key goes to the
-//! control plane too; redirects pass a token bucket of [`PipelineConfig::redirect_pps`].
+//! Upstream, on an access port: parse L2 (untagged, 802.1Q, QinQ); ARP, PPPoE discovery
+//! (0x8863), PPP control protocols in PPPoE sessions (LCP, PAP, CHAP, IPCP, IPv6CP, any
+//! protocol >= 0x8000) and DHCP (UDP port 67) go to the control plane; an IPoE frame from
+//! an unknown access key goes to the control plane too; redirects pass a token bucket of
+//! [`PipelineConfig::redirect_pps`]. PPP data in a PPPoE session (0x8864, code 0, protocol
+//! 0x0021) is looked up by access key + PPPoE session id; it is dropped as
+//! [`DropReason::NoSession`] if the session is unknown, and otherwise stripped of its
+//! PPPoE and PPP headers and takes the IPoE path below. PPP IPv6 (0x0057) and other data
+//! protocols are dropped as [`DropReason::UnsupportedPppProtocol`].
 //! A known session's frame must be addressed to the gateway MAC, carry the session's IPv4
 //! source (anti-spoof), pass the gate and have TTL > 1; it leaves on the core port with TTL
 //! decremented (RFC 1624 checksum update), VLAN tags stripped, source MAC = core MAC and
@@ -11,7 +17,14 @@
 //! Downstream, on the core port: ARP requests for the core address are answered in place;
 //! ARP from the next hop teaches its MAC; IPv4 to the core MAC whose destination is a
 //! session address leaves on the session's access port with TTL decremented, the session's
-//! VLAN tags pushed, source = gateway MAC, destination = subscriber MAC.
+//! VLAN tags pushed, source = gateway MAC, destination = subscriber MAC; for a PPPoE
+//! session also a PPPoE session header (code 0, the session id, LENGTH = IPv4 length + 2)
+//! and PPP protocol 0x0021. A packet longer than the session's MTU is dropped as
+//! [`DropReason::MtuExceeded`].
+//!
+//! MSS clamping: a session with `mss_clamp` set has the MSS option of its TCP SYNs
+//! (upstream) and SYN/ACKs (downstream) lowered to that value, with the TCP checksum
+//! updated incrementally (RFC 1624).
 //!
 //! QoS (a pipeline built with [`Pipeline::with_qos`]; see the `qos` module): a downstream
 //! frame of a session with a downlink rate is rewritten as above, then passes the
@@ -96,7 +109,8 @@ pub enum DropReason {
     Malformed,
     /// Source IPv4 address is not the session's.
     AntiSpoof,
-    /// Downstream destination is not a session address.
+    /// Downstream destination is not a session address, or upstream PPP data (IPv4) on a
+    /// PPPoE session the user plane does not know.
     NoSession,
     /// Not addressed to us (wrong destination MAC, unknown port, foreign ARP).
     NotForUs,
@@ -120,11 +134,16 @@ pub enum DropReason {
     /// Downstream frame of a shaped session whose class queue (or the shaper's frame pool)
     /// was full.
     QosQueueFull,
+    /// PPPoE session frame with a PPP data protocol the user plane does not forward (IPv6
+    /// 0x0057 for now, or any other non-IPv4 data protocol).
+    UnsupportedPppProtocol,
+    /// Downstream IPv4 packet longer than the session's MTU.
+    MtuExceeded,
 }
 
 impl DropReason {
     /// Number of reasons (length of [`Counters::drops`]).
-    pub const COUNT: usize = 13;
+    pub const COUNT: usize = 15;
     /// Every reason, in index order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
         DropReason::Malformed,
@@ -140,6 +159,8 @@ impl DropReason {
         DropReason::Consumed,
         DropReason::Policed,
         DropReason::QosQueueFull,
+        DropReason::UnsupportedPppProtocol,
+        DropReason::MtuExceeded,
     ];
 
     /// snake_case label for metrics (`reason="anti_spoof"`).
@@ -158,6 +179,8 @@ impl DropReason {
             DropReason::Consumed => "consumed",
             DropReason::Policed => "policed",
             DropReason::QosQueueFull => "qos_queue_full",
+            DropReason::UnsupportedPppProtocol => "unsupported_ppp_protocol",
+            DropReason::MtuExceeded => "mtu_exceeded",
         }
     }
 

@@ -16,7 +16,8 @@ use crate::session::{
 use crate::wire::arp::{self, ArpOperation, ArpRepr};
 use crate::wire::frame::{L2Header, write_arp};
 use crate::wire::ipv4::{self, IpProtocol};
-use crate::wire::{EtherType, EthernetAddress, ethernet};
+use crate::wire::pppoe::{self, PppProtocol, SessionRepr};
+use crate::wire::{EtherType, EthernetAddress, ethernet, tcp};
 
 /// DHCP server port (RFC 2131): subscriber frames to it go to the control plane.
 const DHCP_SERVER_PORT: u16 = 67;
@@ -40,6 +41,8 @@ struct Meta {
     l3: usize,
     /// Packed access key (upstream) or destination address (downstream).
     key: u128,
+    /// Upstream: the frame is PPP data in a PPPoE session.
+    pppoe: bool,
     hash: u64,
     slot: Slot,
     /// Downstream with QoS: the session's shaper subscriber and whether the shaper's fast
@@ -51,6 +54,7 @@ const META_INIT: Meta = Meta {
     stage: Stage::Done,
     l3: 0,
     key: 0,
+    pppoe: false,
     hash: 0,
     slot: NO_SLOT,
     shaper: (NO_SUB, false),
@@ -358,8 +362,15 @@ impl Pipeline {
             }
         } else if self.is_access_port(port) {
             match l2.ethertype {
-                EtherType::Arp | EtherType::PppoeDiscovery | EtherType::PppoeSession => {
+                EtherType::Arp | EtherType::PppoeDiscovery => {
                     *out = self.redirect(now_ns);
+                }
+                EtherType::PppoeSession => {
+                    if let Some(v) =
+                        self.classify_pppoe(now_ns, frame.data(), port, &l2, l3, &mut m)
+                    {
+                        *out = v;
+                    }
                 }
                 EtherType::Ipv4 => match valid_ipv4(frame.data(), l3) {
                     Some(h) if is_dhcp_to_server(h, &frame.data()[l3..]) => {
@@ -380,12 +391,56 @@ impl Pipeline {
         m
     }
 
+    /// A PPPoE session frame on an access port (RFC 2516 section 4): PPP control protocols
+    /// go to the control plane, IPv4 data continues to the upstream stage with the PPPoE
+    /// session in its key (the verdict is `None` then), anything else is dropped.
+    fn classify_pppoe(
+        &mut self,
+        now_ns: u64,
+        data: &[u8],
+        port: PortId,
+        l2: &L2Header,
+        l3: usize,
+        m: &mut Meta,
+    ) -> Option<Verdict> {
+        let Some(h) = data.get(l3..).and_then(|b| pppoe::Header::parse(b).ok()) else {
+            return Some(self.drop(DropReason::Malformed));
+        };
+        let protocol = h.protocol();
+        if protocol.is_control() {
+            return Some(self.redirect(now_ns));
+        }
+        if protocol != PppProtocol::Ipv4 {
+            return Some(self.drop(DropReason::UnsupportedPppProtocol));
+        }
+        let (session_id, ppp_len) = (h.session_id(), h.payload_len());
+        let ip = l3 + pppoe::SESSION_HEADER_LEN;
+        // Session id 0 would alias the IPoE key of the same MAC; RFC 2516 reserves it
+        // (and 0xffff) for the discovery stage.
+        match valid_ipv4(data, ip) {
+            Some(h) if session_id != 0 && usize::from(h.total_len()) <= ppp_len => {
+                m.stage = Stage::Upstream;
+                m.key = AccessKey::from_l2(port, l2)
+                    .with_pppoe_session(session_id)
+                    .pack();
+                m.l3 = ip;
+                m.pppoe = true;
+                None
+            }
+            _ => Some(self.drop(DropReason::Malformed)),
+        }
+    }
+
     fn upstream(&mut self, now_ns: u64, frame: &mut Frame, m: &Meta) -> Verdict {
         let Some(entry) = self.sessions.entry(m.slot) else {
+            if m.pppoe {
+                // PPP data can only belong to a session the control plane installed.
+                return self.drop(DropReason::NoSession);
+            }
             // Unknown subscriber: the control plane decides (DHCP, PPPoE, or nothing).
             return self.redirect(now_ns);
         };
-        let (sess_ip, gate_open) = (entry.ipv4, entry.gate_open);
+        let (sess_ip, gate_open, mss_clamp) = (entry.ipv4, entry.gate_open, entry.mss_clamp);
         let policed = entry.qos.ul_rate_bps.is_some();
         let l3 = m.l3;
         let data = frame.data();
@@ -415,11 +470,17 @@ impl Pipeline {
         {
             return self.drop(DropReason::Policed);
         }
-        // Drop Ethernet padding, decrement TTL, then replace the tagged header by an
-        // untagged one ending right before the IPv4 header.
+        // Drop Ethernet padding, decrement TTL, then replace the tagged header (and the
+        // PPPoE and PPP headers of a PPPoE session) by an untagged one ending right before
+        // the IPv4 header.
         frame.truncate(l3 + total);
-        if let Some(Ok(h)) = frame.data_mut().get_mut(l3..).map(ipv4::Header::parse_mut) {
-            h.decrement_ttl();
+        if let Some(ip) = frame.data_mut().get_mut(l3..) {
+            if mss_clamp != 0 {
+                clamp_ipv4_mss(ip, mss_clamp);
+            }
+            if let Ok(h) = ipv4::Header::parse_mut(ip) {
+                h.decrement_ttl();
+            }
         }
         frame.pull_front(l3 - ethernet::HEADER_LEN);
         let Ok(eth) = ethernet::Header::parse_mut(frame.data_mut()) else {
@@ -441,6 +502,7 @@ impl Pipeline {
             return self.drop(DropReason::NoSession);
         };
         let (access, gate_open) = (entry.access, entry.gate_open);
+        let (mtu, mss_clamp) = (entry.mtu, entry.mss_clamp);
         // Shaped: the session has a downlink rate, or a lifted limit is still draining (its
         // new frames queue behind the old ones to keep their order).
         let shaped = self
@@ -458,20 +520,40 @@ impl Pipeline {
             return self.drop(DropReason::TtlExceeded);
         }
         let total = usize::from(h.total_len());
+        if mtu != 0 && total > usize::from(mtu) {
+            return self.drop(DropReason::MtuExceeded);
+        }
         let dscp = h.tos() >> 2;
         frame.truncate(l3 + total);
-        if let Some(Ok(h)) = frame.data_mut().get_mut(l3..).map(ipv4::Header::parse_mut) {
-            h.decrement_ttl();
+        if let Some(ip) = frame.data_mut().get_mut(l3..) {
+            if mss_clamp != 0 {
+                clamp_ipv4_mss(ip, mss_clamp);
+            }
+            if let Ok(h) = ipv4::Header::parse_mut(ip) {
+                h.decrement_ttl();
+            }
         }
         let (svlan, cvlan) = access.tags();
+        // A PPPoE session's packets carry the PPPoE session header and PPP protocol 0x0021
+        // between the Ethernet header and the IPv4 packet (RFC 2516 section 5.4).
+        let ppp = access.is_pppoe().then_some(SessionRepr {
+            session_id: access.pppoe_session,
+            protocol: PppProtocol::Ipv4,
+            payload_len: total as u16,
+        });
         let l2 = L2Header {
             dst: access.mac,
             src: self.cfg.gateway_mac,
             svlan,
             cvlan,
-            ethertype: EtherType::Ipv4,
+            ethertype: if ppp.is_some() {
+                EtherType::PppoeSession
+            } else {
+                EtherType::Ipv4
+            },
         };
-        let new_len = l2.buffer_len();
+        let l2_len = l2.buffer_len();
+        let new_len = l2_len + ppp.map_or(0, |p| p.buffer_len());
         if new_len > l3 {
             if frame.push_front(new_len - l3).is_none() {
                 return self.drop(DropReason::Malformed);
@@ -483,6 +565,11 @@ impl Pipeline {
             return self.drop(DropReason::Malformed);
         }
         l2.emit(frame.data_mut());
+        if let Some(p) = ppp
+            && let Some(b) = frame.data_mut().get_mut(l2_len..new_len)
+        {
+            p.emit(b);
+        }
         if shaped && let Some(q) = self.qos.as_mut() {
             match q.enqueue(now_ns, m.shaper, frame, total as u32, dscp, access.port) {
                 // Usage and forwarding are counted when the frame leaves the shaper.
@@ -580,6 +667,22 @@ fn valid_ipv4(data: &[u8], l3: usize) -> Option<&ipv4::Header> {
 #[inline]
 fn ipv4_at(data: &[u8], l3: usize) -> Option<&ipv4::Header> {
     ipv4::Header::parse(data.get(l3..)?).ok()
+}
+
+/// Clamps the MSS of a TCP SYN or SYN/ACK carried, unfragmented or as a first fragment, in
+/// the IPv4 packet `ip` (header checksum unaffected: only the TCP checksum changes).
+#[inline]
+fn clamp_ipv4_mss(ip: &mut [u8], mss: u16) {
+    let Some(h) = ipv4_at(ip, 0) else {
+        return;
+    };
+    if h.protocol() != IpProtocol::Tcp || h.frag_offset() != 0 {
+        return;
+    }
+    let (hl, total) = (h.header_len(), usize::from(h.total_len()));
+    if let Some(seg) = ip.get_mut(hl..total) {
+        tcp::clamp_mss(seg, mss);
+    }
 }
 
 /// True for a first-fragment UDP datagram to port 67.

@@ -51,10 +51,13 @@ fn sub(n: u8, port: PortId, svlan: u16, cvlan: u16) -> SessionEntry {
             svlan,
             cvlan,
             mac: mac(n),
+            pppoe_session: 0,
         },
         ipv4: Ipv4Addr::new(100, 64, 0, n),
         gate_open: true,
         qos: crate::session::SessionQos::UNLIMITED,
+        mtu: 0,
+        mss_clamp: 0,
         counters: UsageCounters::default(),
     }
 }
@@ -741,3 +744,5 @@ proptest! {
         prop_assert_eq!(r.len(), 2);
     }
 }
+
+mod pppoe;

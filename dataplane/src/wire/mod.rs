@@ -22,6 +22,7 @@ pub mod frame;
 pub mod gtpu;
 pub mod icmpv4;
 pub mod ipv4;
+pub mod pppoe;
 pub mod tcp;
 pub mod udp;
 pub mod vlan;

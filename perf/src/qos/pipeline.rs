@@ -46,6 +46,7 @@ pub fn session(i: u32, dl_rate_bps: Option<u64>) -> SessionEntry {
             svlan: 100 + (i / 4000) as u16,
             cvlan: 1 + (i % 4000) as u16,
             mac: EthernetAddress([0x52, 0x54, b[0], b[1], b[2], b[3]]),
+            pppoe_session: 0,
         },
         ipv4: Ipv4Addr::from_bits(SUB_BASE + i),
         gate_open: true,
@@ -53,6 +54,8 @@ pub fn session(i: u32, dl_rate_bps: Option<u64>) -> SessionEntry {
             dl_rate_bps,
             ul_rate_bps: None,
         },
+        mtu: 0,
+        mss_clamp: 0,
         counters: UsageCounters::default(),
     }
 }

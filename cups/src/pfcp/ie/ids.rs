@@ -123,4 +123,14 @@ pub mod bbf {
     pub const UP_FUNCTION_FEATURES: u16 = 32768;
     /// Logical Port (TR-459 6.6.2).
     pub const LOGICAL_PORT: u16 = 32769;
+    /// BBF Outer Header Creation (TR-459 6.6.3).
+    pub const OUTER_HEADER_CREATION: u16 = 32770;
+    /// BBF Outer Header Removal (TR-459 6.6.4).
+    pub const OUTER_HEADER_REMOVAL: u16 = 32771;
+    /// PPPoE Session ID (TR-459 6.6.5).
+    pub const PPPOE_SESSION_ID: u16 = 32772;
+    /// PPP Protocol (TR-459 6.6.6).
+    pub const PPP_PROTOCOL: u16 = 32773;
+    /// MTU (TR-459 6.6.9).
+    pub const MTU: u16 = 32776;
 }

@@ -1,6 +1,7 @@
 //! Packet Detection Information: the PDI grouped IE and the IEs it carries
 //! (Source Interface, Network Instance, UE IP Address, Ethernet Packet Filter
-//! with MAC address / C-TAG / S-TAG, and the BBF Logical Port), plus small
+//! with MAC address / C-TAG / S-TAG, and the BBF Logical Port, PPPoE Session ID
+//! and PPP Protocol), plus small
 //! helpers shared with the other rule IEs.
 
 use alloc::string::String;
@@ -297,6 +298,11 @@ pub struct Pdi {
     /// BBF TR-459 Logical Port (vendor IE 32769, enterprise 3561): vbng carries
     /// the access port index as ASCII decimal, e.g. `b"0"`.
     pub logical_port: Option<Vec<u8>>,
+    /// BBF TR-459 PPPoE Session ID (vendor IE 32772): the PPPoE session the
+    /// packets belong to.
+    pub pppoe_session_id: Option<u16>,
+    /// BBF TR-459 PPP Protocol (vendor IE 32773): which PPP packets match.
+    pub ppp_protocol: Option<bbf::PppProtocol>,
 }
 
 impl Pdi {
@@ -315,6 +321,12 @@ impl Pdi {
             }
             if let Some(lp) = &self.logical_port {
                 bbf::emit_logical_port(w, lp);
+            }
+            if let Some(id) = self.pppoe_session_id {
+                bbf::emit_pppoe_session_id(w, id);
+            }
+            if let Some(p) = &self.ppp_protocol {
+                p.emit(w);
             }
         });
     }
@@ -339,6 +351,12 @@ impl Pdi {
                 }
                 (Some(bbf::BBF_ENTERPRISE_ID), ids::bbf::LOGICAL_PORT) => {
                     pdi.logical_port = Some(ie.data.to_vec());
+                }
+                (Some(bbf::BBF_ENTERPRISE_ID), ids::bbf::PPPOE_SESSION_ID) => {
+                    pdi.pppoe_session_id = Some(bbf::parse_pppoe_session_id(ie.data)?);
+                }
+                (Some(bbf::BBF_ENTERPRISE_ID), ids::bbf::PPP_PROTOCOL) => {
+                    pdi.ppp_protocol = Some(bbf::PppProtocol::parse(ie.data)?);
                 }
                 _ => ctx.skipped += 1,
             }

@@ -6,6 +6,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::net::{Ipv4Addr, Ipv6Addr};
 
+use super::bbf::{self, BBF_ENTERPRISE_ID, BbfOuterHeaderCreation, BbfOuterHeaderRemoval};
 use super::ids;
 use super::node::FTeid;
 pub use super::pdi::{
@@ -120,6 +121,9 @@ pub struct CreatePdr {
     pub pdi: Pdi,
     /// Outer header to strip before forwarding.
     pub outer_header_removal: Option<OuterHeaderRemoval>,
+    /// BBF TR-459 Outer Header Removal (vendor IE 32771): access-side headers
+    /// to strip (PPP/PPPoE/Ethernet for a PPPoE subscriber's uplink).
+    pub bbf_outer_header_removal: Option<BbfOuterHeaderRemoval>,
     /// FAR applied to matched packets.
     pub far_id: Option<u32>,
     /// URRs counting matched packets.
@@ -136,6 +140,9 @@ impl CreatePdr {
             emit_u32(w, ids::PRECEDENCE, self.precedence);
             self.pdi.emit(w);
             if let Some(ohr) = &self.outer_header_removal {
+                ohr.emit(w);
+            }
+            if let Some(ohr) = self.bbf_outer_header_removal {
                 ohr.emit(w);
             }
             if let Some(id) = self.far_id {
@@ -161,6 +168,9 @@ impl CreatePdr {
                 (None, ids::PDI) => pdi = Some(Pdi::parse(ie.data, ctx)?),
                 (None, ids::OUTER_HEADER_REMOVAL) => {
                     pdr.outer_header_removal = Some(OuterHeaderRemoval::parse(ie.data)?);
+                }
+                (Some(BBF_ENTERPRISE_ID), ids::bbf::OUTER_HEADER_REMOVAL) => {
+                    pdr.bbf_outer_header_removal = Some(BbfOuterHeaderRemoval::parse(ie.data)?);
                 }
                 (None, ids::FAR_ID) => pdr.far_id = Some(parse_u32(ie.data, ids::FAR_ID)?),
                 (None, ids::URR_ID) => pdr.urr_ids.push(parse_u32(ie.data, ids::URR_ID)?),
@@ -384,6 +394,12 @@ pub struct ForwardingParameters {
     pub network_instance: Option<String>,
     /// Outer header to add.
     pub outer_header_creation: Option<OuterHeaderCreation>,
+    /// BBF TR-459 Outer Header Creation (vendor IE 32770): the access-side
+    /// encapsulation to add (PPP/PPPoE for a PPPoE subscriber's downlink).
+    pub bbf_outer_header_creation: Option<BbfOuterHeaderCreation>,
+    /// BBF TR-459 MTU (vendor IE 32776): the largest IPv4 packet the
+    /// destination link carries (a PPPoE session's negotiated MTU).
+    pub bbf_mtu: Option<u16>,
 }
 
 impl ForwardingParameters {
@@ -396,6 +412,12 @@ impl ForwardingParameters {
             }
             if let Some(ohc) = &self.outer_header_creation {
                 ohc.emit(w);
+            }
+            if let Some(ohc) = &self.bbf_outer_header_creation {
+                ohc.emit(w);
+            }
+            if let Some(mtu) = self.bbf_mtu {
+                bbf::emit_mtu(w, mtu);
             }
         });
     }
@@ -419,6 +441,12 @@ impl ForwardingParameters {
                 }
                 (None, ids::OUTER_HEADER_CREATION) => {
                     fp.outer_header_creation = Some(OuterHeaderCreation::parse(ie.data)?);
+                }
+                (Some(BBF_ENTERPRISE_ID), ids::bbf::OUTER_HEADER_CREATION) => {
+                    fp.bbf_outer_header_creation = Some(BbfOuterHeaderCreation::parse(ie.data)?);
+                }
+                (Some(BBF_ENTERPRISE_ID), ids::bbf::MTU) => {
+                    fp.bbf_mtu = Some(bbf::parse_mtu(ie.data)?);
                 }
                 _ => ctx.skipped += 1,
             }

@@ -245,10 +245,13 @@ fn establishment_installs_the_subscriber() {
             svlan: 0,
             cvlan: 100,
             mac: EthernetAddress(SUB_MAC),
+            pppoe_session: 0,
         },
         ipv4: SUB_IP,
         gate_open: true,
         qos: crate::session::SessionQos::UNLIMITED,
+        mtu: 0,
+        mss_clamp: 0,
         counters: UsageCounters::default(),
     };
     assert_eq!(b.log, vec![SessionCommand::Upsert(expected)]);
@@ -957,5 +960,6 @@ fn restarted_cp_reusing_old_cp_seids_neither_hijacks_nor_blocks() {
     assert_eq!(b.traffic(10), [Verdict::Forward(2), Verdict::Forward(1)]);
 }
 
+mod pppoe;
 mod qos;
 mod usage;

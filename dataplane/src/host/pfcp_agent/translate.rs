@@ -1,11 +1,18 @@
 //! Translation of the CP's PDRs/FARs/URRs/QERs into the worker's [`SessionEntry`] (pure).
+//!
+//! A PPPoE session (BBF TR-459) is recognised by the BBF PPPoE Session ID in the PDI of
+//! the uplink PDR that carries the subscriber's MAC: it becomes the access key's
+//! `pppoe_session`. Its downlink FAR's BBF Outer Header Creation "PPP", if present, must
+//! name the same session; its BBF MTU (any FAR's, else [`PPPOE_DEFAULT_MTU`] for PPPoE, 0
+//! for IPoE) becomes the entry's `mtu`, and the MSS clamp is MTU - 40 (IPv4 and TCP
+//! headers without options).
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use vbng_cups::pfcp::{
-    ApplyAction, CreateFar, CreatePdr, CreateQer, CreateUrr, Interface, MeasurementMethod,
-    UsageReport, UsageReportTrigger, VolumeMeasurement,
+    ApplyAction, BbfOuterHeaderCreation, CreateFar, CreatePdr, CreateQer, CreateUrr, Interface,
+    MeasurementMethod, UsageReport, UsageReportTrigger, VolumeMeasurement,
 };
 
 use crate::packet::PortId;
@@ -51,6 +58,20 @@ pub enum RuleError {
         /// Missing id.
         id: u32,
     },
+    /// The PPPoE session id is 0 or 0xffff (RFC 2516 reserves both).
+    #[error("expected a PPPoE session id 1..=0xfffe in the PPPoE Session ID IE, found {0:#06x}")]
+    BadPppoeSession(u16),
+    /// The downlink FAR encapsulates for a different PPPoE session than the uplink PDR
+    /// matches (or the uplink PDR names none).
+    #[error(
+        "BBF Outer Header Creation names PPPoE session {downlink:#06x}, the uplink PDR {uplink:#06x}"
+    )]
+    PppoeSessionMismatch {
+        /// Session of the uplink PDR (0: none).
+        uplink: u16,
+        /// Session of the downlink FAR's outer header creation.
+        downlink: u16,
+    },
     /// Another session already owns this access key or address.
     #[error("conflicts with session {other:#x}: same {what}")]
     Conflict {
@@ -73,6 +94,12 @@ pub struct SessionRules {
     /// QERs.
     pub qers: Vec<CreateQer>,
 }
+
+/// MTU of a PPPoE session whose rules carry no BBF MTU IE (RFC 2516 section 7).
+pub const PPPOE_DEFAULT_MTU: u16 = 1492;
+
+/// IPv4 + TCP header octets (no options) between the MTU and the TCP MSS.
+const TCP_IPV4_HEADERS: u16 = 40;
 
 /// Parses a BBF Logical Port value (ASCII decimal access port index). Pure.
 pub fn parse_logical_port(data: &[u8], access_ports: usize) -> Result<PortId, RuleError> {
@@ -101,6 +128,8 @@ pub fn derive_entry(
     let (mut ul_ip, mut dl_ip) = (None, None);
     let mut gate_open = true;
     let mut qos = SessionQos::UNLIMITED;
+    let mut ohc_session = None;
+    let mut mtu = None;
     for pdr in &rules.pdrs {
         let uplink = pdr.pdi.source_interface == Interface::Access;
         if let Some(ue) = pdr.pdi.ue_ip_address.and_then(|u| u.ipv4) {
@@ -129,11 +158,17 @@ pub fn derive_entry(
                     });
                 }
             };
+            let pppoe_session = match pdr.pdi.pppoe_session_id {
+                Some(id @ (0 | 0xffff)) => return Err(RuleError::BadPppoeSession(id)),
+                Some(id) => id,
+                None => 0,
+            };
             access = Some(AccessKey {
                 port,
                 svlan: filter.and_then(|f| f.s_tag).unwrap_or(0) & 0x0fff,
                 cvlan: filter.and_then(|f| f.c_tag).unwrap_or(0) & 0x0fff,
                 mac: EthernetAddress(mac),
+                pppoe_session,
             });
         }
         if let Some(far_id) = pdr.far_id {
@@ -147,6 +182,16 @@ pub fn derive_entry(
             let forwards = far.apply_action.contains(ApplyAction::FORW)
                 && !far.apply_action.contains(ApplyAction::DROP);
             gate_open &= forwards;
+            if let Some(fp) = &far.forwarding_parameters {
+                if let Some(ohc) = fp.bbf_outer_header_creation
+                    && ohc.description == BbfOuterHeaderCreation::PPP
+                {
+                    ohc_session.get_or_insert(ohc.session_id);
+                }
+                if let Some(m) = fp.bbf_mtu {
+                    mtu.get_or_insert(m);
+                }
+            }
         }
         for &qer_id in &pdr.qer_ids {
             let qer = rules.qers.iter().find(|q| q.qer_id == qer_id).ok_or(
@@ -171,6 +216,19 @@ pub fn derive_entry(
         }
     }
     let access = access.ok_or(RuleError::NoAccessMatch)?;
+    if let Some(downlink) = ohc_session
+        && downlink != access.pppoe_session
+    {
+        return Err(RuleError::PppoeSessionMismatch {
+            uplink: access.pppoe_session,
+            downlink,
+        });
+    }
+    let mtu = match mtu {
+        Some(m) => m,
+        None if access.is_pppoe() => PPPOE_DEFAULT_MTU,
+        None => 0,
+    };
     let ipv4 = match (ul_ip, dl_ip) {
         (Some(ul), Some(dl)) if ul != dl => return Err(RuleError::UeIpv4Mismatch { ul, dl }),
         (Some(a), _) | (None, Some(a)) => a,
@@ -182,6 +240,8 @@ pub fn derive_entry(
         ipv4,
         gate_open,
         qos,
+        mtu,
+        mss_clamp: mtu.saturating_sub(TCP_IPV4_HEADERS),
         counters: UsageCounters::default(),
     })
 }

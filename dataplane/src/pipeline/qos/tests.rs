@@ -63,10 +63,13 @@ fn session(qos: SessionQos) -> SessionEntry {
             svlan: 0,
             cvlan: 100,
             mac: SUB_MAC,
+            pppoe_session: 0,
         },
         ipv4: SUB_IP,
         gate_open: true,
         qos,
+        mtu: 0,
+        mss_clamp: 0,
         counters: UsageCounters::default(),
     }
 }
