@@ -12,6 +12,12 @@
 //!   - [`dhcpv4::pool`]: the address pool allocator (range, exclusions,
 //!     sticky preference, quarantine of declined addresses).
 //!   - [`dhcpv4::server`]: the server state machine, leases and counters.
+//! - [`pppoe`]: PPPoE (RFC 2516) wire format with RFC 4638 and the TR-101
+//!   access-loop tags, and the discovery server (PADI/PADO/PADR/PADS/PADT,
+//!   stateless AC-Cookie, per-MAC and per-port limits, session caps).
+//! - [`ppp`]: PPP negotiation on the server side: the RFC 1661 option
+//!   negotiation automaton, LCP (MRU, magic, echo keepalive), PAP
+//!   (RFC 1334), CHAP-MD5 (RFC 1994) and IPCP with DNS (RFC 1332/1877).
 //!
 //! The `dhcproto` crate is re-exported so that callers (and the fuzz
 //! targets) use the exact version this crate was built against.
@@ -20,3 +26,5 @@
 pub use dhcproto;
 
 pub mod dhcpv4;
+pub mod ppp;
+pub mod pppoe;

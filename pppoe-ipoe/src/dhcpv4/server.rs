@@ -70,6 +70,9 @@ pub struct DhcpServer {
     history: HashMap<ClientKey, Ipv4Addr>,
     history_cap: usize,
     counters: ServerCounters,
+    /// Addresses held by clients other than DHCP ones (PPP sessions), with
+    /// their pool index.
+    external: HashMap<Ipv4Addr, usize>,
 }
 
 impl DhcpServer {
@@ -102,7 +105,41 @@ impl DhcpServer {
             history: HashMap::new(),
             history_cap: capacity.saturating_mul(4).max(1024),
             counters: ServerCounters::default(),
+            external: HashMap::new(),
         })
+    }
+
+    /// An address of pool `pool` for a client that is not a DHCP client (a
+    /// PPP session, whose address IPCP hands out): `fixed` if it is a free
+    /// host of the pool's subnet, else the next free address of its range.
+    /// The address stays taken until [`DhcpServer::release_external`].
+    /// Returns the address and the pool's configuration (gateway, DNS).
+    pub fn claim_external(
+        &mut self,
+        pool: &str,
+        fixed: Option<Ipv4Addr>,
+        now_ms: u64,
+    ) -> Result<(Ipv4Addr, &PoolConfig), DropReason> {
+        let pi = self.pool_index(pool).ok_or(DropReason::UnknownPool)?;
+        let ip = match fixed {
+            Some(f) => self.claim(pi, f, now_ms).then_some(f),
+            None => self.pools[pi].alloc.allocate(None, now_ms),
+        }
+        .ok_or(DropReason::PoolExhausted)?;
+        self.external.insert(ip, pi);
+        Ok((ip, &self.pools[pi].cfg))
+    }
+
+    /// Give back an address taken with [`DhcpServer::claim_external`].
+    /// False if it was not taken that way.
+    pub fn release_external(&mut self, ip: Ipv4Addr) -> bool {
+        match self.external.remove(&ip) {
+            Some(pi) => {
+                self.pools[pi].alloc.release(ip);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Handle one client message received at `now_ms` (monotonic ms).
@@ -503,7 +540,11 @@ impl DhcpServer {
     /// usable host of the subnet no one else holds).
     fn claim(&mut self, pi: usize, ip: Ipv4Addr, now_ms: u64) -> bool {
         let p = &mut self.pools[pi];
-        if !p.cfg.is_subnet_host(ip) || ip == p.cfg.gateway || self.by_ip.contains_key(&ip) {
+        if !p.cfg.is_subnet_host(ip)
+            || ip == p.cfg.gateway
+            || self.by_ip.contains_key(&ip)
+            || self.external.contains_key(&ip)
+        {
             return false;
         }
         if p.alloc.contains(ip) {

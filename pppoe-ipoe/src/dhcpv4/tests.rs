@@ -524,6 +524,32 @@ fn pool_exhaustion_gives_no_offer() {
 }
 
 #[test]
+fn external_claims_share_the_pool_without_clashing() {
+    let mut srv = server();
+    let (ip, cfg) = srv.claim_external("lab", None, 0).unwrap();
+    assert_eq!(cfg.name, "lab");
+    assert!(srv.pool("lab").unwrap().is_used(ip));
+    // A DHCP client never gets that address, even when it asks for it.
+    let offer = srv
+        .handle(0, &ctx(MAC), &golden("discover"), &mut allow)
+        .reply
+        .unwrap();
+    assert_ne!(offer.msg.yiaddr(), ip);
+    // A fixed address held by DHCP or already claimed is refused.
+    assert_eq!(
+        srv.claim_external("lab", Some(ip), 0).err(),
+        Some(DropReason::PoolExhausted)
+    );
+    assert_eq!(
+        srv.claim_external("nope", None, 0).err(),
+        Some(DropReason::UnknownPool)
+    );
+    assert!(srv.release_external(ip));
+    assert!(!srv.release_external(ip));
+    assert!(!srv.pool("lab").unwrap().is_used(ip));
+}
+
+#[test]
 fn pending_authorization_drops_silently_then_serves() {
     let mut srv = server();
     let c = ctx(MAC);
