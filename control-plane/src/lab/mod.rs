@@ -11,6 +11,7 @@ pub mod netns;
 pub mod procs;
 pub mod rawpkt;
 pub mod topology;
+pub mod uml;
 
 use std::path::PathBuf;
 
