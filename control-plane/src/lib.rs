@@ -36,6 +36,7 @@ pub mod cups;
 #[allow(unsafe_code)]
 pub mod lab;
 pub mod metrics;
+pub mod pppoe;
 pub mod redirect;
 pub mod service;
 pub mod session;

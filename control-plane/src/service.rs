@@ -135,6 +135,28 @@ pub async fn start(cfg: Config, subs: LocalSubscribers) -> anyhow::Result<Runnin
         restore_leases(&path, &dhcp, &sessions).await?;
     }
 
+    let pppoe_tx = if cfg.pppoe.enabled {
+        let (svc, tx, rx) = crate::pppoe::PppoeService::new(
+            pppoe_settings(&cfg),
+            gtpu.clone(),
+            dhcp.clone(),
+            sessions.aaa().clone(),
+            sessions.clone(),
+            metrics.clone(),
+        );
+        let (hook_tx, mut hook_rx) = mpsc::unbounded_channel::<(u64, u32)>();
+        sessions.set_pppoe_hook(hook_tx);
+        let forward = tx.clone();
+        tokio::spawn(async move {
+            while let Some((id, cause)) = hook_rx.recv().await {
+                let _ = forward.send(crate::pppoe::Input::Terminate { id, cause });
+            }
+        });
+        tokio::spawn(svc.run(rx, shutdown_rx.clone()));
+        Some(tx)
+    } else {
+        None
+    };
     let (lease_tx, lease_rx) = mpsc::unbounded_channel();
     let redirector = Redirector::new(
         RedirectorConfig {
@@ -155,6 +177,7 @@ pub async fn start(cfg: Config, subs: LocalSubscribers) -> anyhow::Result<Runnin
         metrics.clone(),
         lease_tx,
         replay_rx,
+        pppoe_tx,
         shutdown_rx.clone(),
     ));
     tokio::spawn(sessions.clone().run(lease_rx, up_rx, shutdown_rx.clone()));
@@ -175,6 +198,41 @@ pub async fn start(cfg: Config, subs: LocalSubscribers) -> anyhow::Result<Runnin
         shutdown: shutdown_tx,
         api,
     })
+}
+
+/// The PPPoE service's settings from `[pppoe]` (a fresh random cookie
+/// secret per start: cookies of PADOs sent before a restart are refused,
+/// and clients simply rediscover).
+fn pppoe_settings(cfg: &Config) -> crate::pppoe::PppoeSettings {
+    use crate::config::pppoe::PppAuth;
+    use vbng_access::ppp::AuthMethod;
+    let p = &cfg.pppoe;
+    crate::pppoe::PppoeSettings {
+        discovery: vbng_access::pppoe::discovery::DiscoveryConfig {
+            ac_name: p.ac_name.clone(),
+            service_names: p.service_names.clone(),
+            cookie_secret: vbng_aaa::radius::crypto::random_authenticator().unwrap_or([0x5a; 16]),
+            max_sessions_per_mac: p.max_sessions_per_mac,
+            max_sessions_per_vlan: p.max_sessions_per_vlan,
+            padi_per_mac_pps: p.padi_per_mac_pps,
+            padi_per_port_pps: p.padi_per_port_pps,
+            padr_per_mac_pps: p.padr_per_mac_pps,
+            ..Default::default()
+        },
+        ppp: vbng_access::ppp::PppConfig {
+            mru: p.mtu,
+            auth: match p.auth {
+                PppAuth::Pap => AuthMethod::Pap,
+                PppAuth::Chap => AuthMethod::Chap,
+                PppAuth::ChapThenPap => AuthMethod::ChapThenPap,
+            },
+            echo_interval_ms: p.echo_interval_s * 1000,
+            echo_failures: p.echo_failures,
+            ..Default::default()
+        },
+        gateway_mac: cfg.gateway_mac,
+        mtu: p.mtu,
+    }
 }
 
 /// Open the accounting spool and start its delivery, attach accounting to

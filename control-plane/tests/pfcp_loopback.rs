@@ -100,6 +100,7 @@ async fn association_heartbeat_session_loss_and_restart() {
             up_kbps: 2000,
             down_kbps: 8000,
         }),
+        pppoe: None,
     };
     let up_seid = h.establish(&spec).await.expect("establishment accepted");
     assert_eq!(up_seid, 0x1001);

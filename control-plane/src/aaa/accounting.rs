@@ -45,6 +45,8 @@ pub struct AcctSession {
     pub user_plane: String,
     /// Session start, Unix seconds.
     pub started_unix: u64,
+    /// A PPPoE session (NAS-Port-Type Virtual, Framed-Protocol PPP).
+    pub pppoe: bool,
 }
 
 struct Job {
@@ -138,7 +140,14 @@ impl Accounting {
             Attribute::new(AttrType::FramedIpAddress, s.ipv4.octets()),
             Attribute::new(AttrType::CallingStationId, super::radius::mac_text(&s.mac)),
             Attribute::new(AttrType::NasPortId, s.nas_port_id.as_bytes()),
-            Attribute::u32(AttrType::NasPortType, NAS_PORT_TYPE_ETHERNET),
+            Attribute::u32(
+                AttrType::NasPortType,
+                if s.pppoe {
+                    super::radius::NAS_PORT_TYPE_VIRTUAL
+                } else {
+                    NAS_PORT_TYPE_ETHERNET
+                },
+            ),
             Attribute::u32(AttrType::ServiceType, SERVICE_TYPE_FRAMED),
             Attribute::u32(AttrType::AcctAuthentic, s.attrs.authentic.acct_authentic()),
             Attribute::u32(
@@ -148,6 +157,10 @@ impl Accounting {
             Attribute::vendor(self.vendor_id, VBNG_USER_PLANE, s.user_plane.as_bytes()),
         ];
         a.extend(self.nas.iter().cloned());
+        if s.pppoe {
+            // Framed-Protocol PPP.
+            a.push(Attribute::u32(AttrType::FramedProtocol, 1));
+        }
         if let Some(c) = &s.circuit_id {
             a.push(Attribute::vendor(
                 ADSL_FORUM_VENDOR_ID,

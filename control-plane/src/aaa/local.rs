@@ -17,6 +17,17 @@
 //! ```
 //!
 //! Lookup order: MAC entry, then circuit-id entry, then the default rule.
+//!
+//! PPP users (PPPoE) log in by name, with PAP or CHAP:
+//!
+//! ```toml
+//! [[users]]
+//! name = "alice"
+//! password = "alice-secret"   # cleartext: CHAP needs it
+//! pool = "default"            # optional, as for [[subscribers]]
+//! ipv4 = "100.64.0.21"        # optional fixed address
+//! rate = { up_kbps = 20000, down_kbps = 100000 }
+//! ```
 
 use std::collections::HashMap;
 use std::collections::HashSet;
@@ -141,6 +152,46 @@ struct File {
     default: FileDefault,
     #[serde(default)]
     subscribers: Vec<FileEntry>,
+    #[serde(default)]
+    users: Vec<FileUser>,
+}
+
+/// A PPP user: name and password (PAP or CHAP), and its service.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileUser {
+    /// PPP user name. Required, unique.
+    name: String,
+    /// Password (cleartext: CHAP needs it). Required.
+    password: String,
+    /// Default: true.
+    #[serde(default = "default_true")]
+    allow: bool,
+    /// Default: the `[default]` pool.
+    #[serde(default)]
+    pool: Option<String>,
+    /// Default: none (an address from the pool).
+    #[serde(default)]
+    ipv4: Option<Ipv4Addr>,
+    /// Default: none (no rate limit).
+    #[serde(default)]
+    rate: Option<Rate>,
+}
+
+/// PPP credentials to check against the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PppCredentials<'a> {
+    /// PAP: the password as sent.
+    Pap(&'a [u8]),
+    /// CHAP-MD5 (RFC 1994): identifier, our challenge, the peer's response.
+    Chap {
+        /// CHAP identifier.
+        id: u8,
+        /// The challenge we sent.
+        challenge: &'a [u8],
+        /// The peer's MD5 response.
+        response: &'a [u8; 16],
+    },
 }
 
 fn default_policy() -> DefaultPolicy {
@@ -169,6 +220,7 @@ mod opt_mac {
 /// The local subscriber database.
 #[derive(Debug, Clone)]
 pub struct LocalSubscribers {
+    users: HashMap<String, (Vec<u8>, SubscriberProfile)>,
     by_mac: HashMap<[u8; 6], SubscriberProfile>,
     by_circuit: HashMap<Vec<u8>, SubscriberProfile>,
     policy: DefaultPolicy,
@@ -179,6 +231,7 @@ impl Default for LocalSubscribers {
     /// No entries; allow everyone into pool `default` without a rate.
     fn default() -> Self {
         LocalSubscribers {
+            users: HashMap::new(),
             by_mac: HashMap::new(),
             by_circuit: HashMap::new(),
             policy: DefaultPolicy::Allow,
@@ -218,12 +271,41 @@ impl LocalSubscribers {
             rate: f.default.rate,
         };
         let mut out = LocalSubscribers {
+            users: HashMap::new(),
             by_mac: HashMap::new(),
             by_circuit: HashMap::new(),
             policy,
             default,
         };
         let mut fixed = HashSet::new();
+        for (i, u) in f.users.into_iter().enumerate() {
+            let key = |k: &str| format!("users[{i}].{k}");
+            if u.name.is_empty() || out.users.contains_key(&u.name) {
+                return Err(ConfigError::new(
+                    file,
+                    key("name"),
+                    format!("expected a unique non-empty user name, found {:?}", u.name),
+                    "give every PPP user its own name",
+                ));
+            }
+            if let Some(ip) = u.ipv4
+                && !fixed.insert(ip)
+            {
+                return Err(ConfigError::new(
+                    file,
+                    key("ipv4"),
+                    format!("expected a fixed address used once, found {ip} twice"),
+                    "give each subscriber its own fixed address",
+                ));
+            }
+            let profile = SubscriberProfile {
+                allow: u.allow,
+                pool: u.pool.unwrap_or_else(|| f.default.pool.clone()),
+                fixed_ipv4: u.ipv4,
+                rate: u.rate,
+            };
+            out.users.insert(u.name, (u.password.into_bytes(), profile));
+        }
         for (i, e) in f.subscribers.into_iter().enumerate() {
             let key = |k: &str| format!("subscribers[{i}].{k}");
             let profile = SubscriberProfile {
@@ -287,6 +369,7 @@ impl LocalSubscribers {
         let profiles = self
             .by_mac
             .values()
+            .chain(self.users.values().map(|(_, p)| p))
             .chain(self.by_circuit.values())
             .chain(std::iter::once(&self.default))
             .filter(|p| p.allow);
@@ -336,6 +419,41 @@ impl LocalSubscribers {
         (&self.default, MatchedBy::Default)
     }
 
+    /// Check a PPP user's credentials: its profile if the user exists, is
+    /// allowed and the password (PAP) or CHAP response matches.
+    pub fn authenticate_ppp(
+        &self,
+        user: &str,
+        credentials: PppCredentials<'_>,
+    ) -> Result<&SubscriberProfile, &'static str> {
+        let Some((password, profile)) = self.users.get(user) else {
+            return Err("unknown user");
+        };
+        let ok = match credentials {
+            PppCredentials::Pap(p) => p == password.as_slice(),
+            PppCredentials::Chap {
+                id,
+                challenge,
+                response,
+            } => {
+                let expected = vbng_aaa::radius::crypto::chap_password(id, password, challenge);
+                expected[1..] == response[..]
+            }
+        };
+        if !ok {
+            return Err("wrong password");
+        }
+        if !profile.allow {
+            return Err("user not allowed");
+        }
+        Ok(profile)
+    }
+
+    /// Number of PPP users.
+    pub fn user_count(&self) -> usize {
+        self.users.len()
+    }
+
     /// The DHCP authorization for a client.
     pub fn authorize(&self, ctx: &ClientContext) -> Authorization {
         self.lookup(&ctx.key.mac, ctx.circuit_id.as_deref())
@@ -348,6 +466,49 @@ impl LocalSubscribers {
 mod tests {
     use super::*;
     use vbng_access::dhcpv4::ClientKey;
+
+    #[test]
+    fn ppp_users_by_pap_and_chap() {
+        let subs = LocalSubscribers::parse(
+            "s.toml",
+            "[[users]]\nname = \"alice\"\npassword = \"pw\"\nrate = { up_kbps = 1000, down_kbps = 2000 }\n\
+             [[users]]\nname = \"bob\"\npassword = \"pw\"\nallow = false\n",
+        )
+        .unwrap();
+        assert_eq!(subs.user_count(), 2);
+        let p = subs
+            .authenticate_ppp("alice", PppCredentials::Pap(b"pw"))
+            .unwrap();
+        assert_eq!(p.rate.map(|r| r.down_kbps), Some(2000));
+        assert!(
+            subs.authenticate_ppp("alice", PppCredentials::Pap(b"no"))
+                .is_err()
+        );
+        assert!(
+            subs.authenticate_ppp("carol", PppCredentials::Pap(b"pw"))
+                .is_err()
+        );
+        assert!(
+            subs.authenticate_ppp("bob", PppCredentials::Pap(b"pw"))
+                .is_err()
+        );
+        let challenge = [9u8; 16];
+        let r = vbng_aaa::radius::crypto::chap_password(3, b"pw", &challenge);
+        let response: [u8; 16] = r[1..].try_into().unwrap();
+        let chap = |id| PppCredentials::Chap {
+            id,
+            challenge: &challenge,
+            response: &response,
+        };
+        assert!(subs.authenticate_ppp("alice", chap(3)).is_ok());
+        assert!(subs.authenticate_ppp("alice", chap(4)).is_err());
+        let dup = LocalSubscribers::parse(
+            "s.toml",
+            "[[users]]\nname = \"a\"\npassword = \"x\"\n[[users]]\nname = \"a\"\npassword = \"y\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(dup.key, "users[1].name");
+    }
 
     fn ctx(mac: [u8; 6], cid: Option<&str>) -> ClientContext {
         ClientContext {

@@ -64,6 +64,63 @@ impl Aaa {
         }
     }
 
+    /// Authenticate a PPP user: the subscriber file's `[[users]]`, or
+    /// RADIUS PAP/CHAP with the access line's attributes `line`. Returns
+    /// the profile (pool, fixed address) and the session's rate and
+    /// attributes, or why not.
+    pub async fn authenticate_ppp(
+        &self,
+        user: &str,
+        credentials: &vbng_access::ppp::Credentials,
+        line: &[vbng_aaa::radius::Attribute],
+    ) -> Result<(SubscriberProfile, SessionProfile), String> {
+        use vbng_access::ppp::Credentials;
+        match self {
+            Aaa::Local(l) => {
+                let creds = match credentials {
+                    Credentials::Pap { password } => local::PppCredentials::Pap(password),
+                    Credentials::Chap {
+                        id,
+                        challenge,
+                        response,
+                    } => local::PppCredentials::Chap {
+                        id: *id,
+                        challenge,
+                        response,
+                    },
+                };
+                let profile = l.authenticate_ppp(user, creds)?.clone();
+                let session = SessionProfile {
+                    rate: profile.rate,
+                    attrs: SessionAttributes {
+                        username: user.to_string(),
+                        ..SessionAttributes::default()
+                    },
+                };
+                Ok((profile, session))
+            }
+            Aaa::Radius(r) => {
+                let accepted = match credentials {
+                    Credentials::Pap { password } => r.authenticate_pap(user, password, line).await,
+                    Credentials::Chap {
+                        id,
+                        challenge,
+                        response,
+                    } => {
+                        r.authenticate_chap(user, *id, challenge, response, line)
+                            .await
+                    }
+                }
+                .map_err(|e| e.to_string())?;
+                let session = SessionProfile {
+                    rate: accepted.profile.rate,
+                    attrs: accepted.attrs,
+                };
+                Ok((accepted.profile, session))
+            }
+        }
+    }
+
     /// The profile of a new session for `lease`: the subscriber file's
     /// entry, or the cached Access-Accept of its client.
     pub fn profile_of(&self, lease: &Lease) -> SessionProfile {

@@ -448,6 +448,34 @@ pub fn line_attributes(ctx: &ClientContext) -> Vec<Attribute> {
     out
 }
 
+/// NAS-Port-Id and the access-loop identities of a PPPoE session (its
+/// Calling-Station-Id is the client MAC).
+pub fn ppp_line_attributes(
+    key: &ClientKey,
+    circuit_id: Option<&[u8]>,
+    remote_id: Option<&[u8]>,
+) -> Vec<Attribute> {
+    let mut out = vec![
+        Attribute::new(AttrType::CallingStationId, mac_text(&key.mac)),
+        Attribute::new(AttrType::NasPortId, nas_port_id(key)),
+    ];
+    if let Some(c) = circuit_id {
+        out.push(Attribute::vendor(
+            ADSL_FORUM_VENDOR_ID,
+            ADSL_AGENT_CIRCUIT_ID,
+            c,
+        ));
+    }
+    if let Some(r) = remote_id {
+        out.push(Attribute::vendor(
+            ADSL_FORUM_VENDOR_ID,
+            ADSL_AGENT_REMOTE_ID,
+            r,
+        ));
+    }
+    out
+}
+
 /// NAS-Port-Id of an access line: `up<index>/<port>/<svlan>.<cvlan>`.
 pub fn nas_port_id(key: &ClientKey) -> String {
     format!("up{}/{}/{}.{}", key.up, key.port, key.svlan, key.cvlan)

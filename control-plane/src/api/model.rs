@@ -49,6 +49,9 @@ pub struct SessionView {
     /// What AAA gave the session.
     #[serde(default)]
     pub aaa: Option<AaaView>,
+    /// PPPoE session id of a PPPoE subscriber; `null` for IPoE.
+    #[serde(default)]
+    pub pppoe_session_id: Option<u16>,
 }
 
 /// The AAA attributes of a session.

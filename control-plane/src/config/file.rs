@@ -67,6 +67,9 @@ pub struct Config {
     /// RADIUS servers and behaviour (used with `[aaa] backend = "radius"`).
     #[serde(default)]
     pub radius: super::radius::RadiusSection,
+    /// The PPPoE access concentrator.
+    #[serde(default)]
+    pub pppoe: super::pppoe::PppoeSection,
 }
 
 impl Default for Config {
@@ -82,6 +85,7 @@ impl Default for Config {
             user_planes: default_user_planes(),
             aaa: Default::default(),
             radius: Default::default(),
+            pppoe: Default::default(),
         }
     }
 }

@@ -244,6 +244,18 @@ fn validate_radius(file: &str, cfg: &Config) -> Result<(), ConfigError> {
             "remove the key for its default",
         ));
     }
+    let p = &cfg.pppoe;
+    if !(576..=1500).contains(&p.mtu) || p.echo_interval_s == 0 || p.echo_failures == 0 {
+        return Err(ConfigError::new(
+            file,
+            "pppoe",
+            format!(
+                "expected mtu in 576..=1500 and echo_interval_s, echo_failures of at least 1, found {}, {}, {}",
+                p.mtu, p.echo_interval_s, p.echo_failures
+            ),
+            "remove the keys for their defaults (1492, 10, 3)",
+        ));
+    }
     if cfg.aaa.backend != AaaBackend::Radius {
         return Ok(());
     }

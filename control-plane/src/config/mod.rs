@@ -11,6 +11,7 @@
 pub mod cli;
 pub mod file;
 pub mod load;
+pub mod pppoe;
 pub mod radius;
 
 pub use cli::Cli;

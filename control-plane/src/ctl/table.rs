@@ -198,6 +198,7 @@ mod tests {
                 down_kbps: 100_000,
             }),
             aaa: None,
+            pppoe_session_id: None,
         };
         let mut unlimited = s.clone();
         unlimited.rate = None;

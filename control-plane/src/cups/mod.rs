@@ -25,7 +25,16 @@ use crate::aaa::Rate;
 pub use peer::{UpHandle, UpState};
 pub use socket::start;
 
-/// What the control plane programs for one IPoE subscriber.
+/// The PPPoE part of a subscriber session (absent for IPoE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PppoeAccess {
+    /// PPPoE session id (RFC 2516).
+    pub session_id: u16,
+    /// MTU of the session's IPv4 packets (1492 on Ethernet).
+    pub mtu: u16,
+}
+
+/// What the control plane programs for one IPoE or PPPoE subscriber.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriberSession {
     /// CP SEID (the session id).
@@ -43,6 +52,8 @@ pub struct SubscriberSession {
     /// Peak rates (QER MBR), if limited; a 0 in one direction means no
     /// limit in that direction.
     pub rate: Option<Rate>,
+    /// PPPoE session id and MTU, for a PPPoE subscriber.
+    pub pppoe: Option<PppoeAccess>,
 }
 
 /// Traffic volume from a usage report.

@@ -28,8 +28,26 @@ pub fn mbr(rate: Option<Rate>) -> Option<Mbr> {
 }
 
 /// Session Establishment Request for `s`, from node `cp_ip`
-/// ([`ipoe::establishment_request`]).
+/// ([`ipoe::establishment_request`], or
+/// [`vbng_cups::pfcp::pppoe::session_establishment`] for a PPPoE session).
 pub fn establishment(cp_ip: Ipv4Addr, s: &SubscriberSession) -> SessionEstablishmentRequest {
+    if let Some(p) = s.pppoe {
+        return vbng_cups::pfcp::pppoe::session_establishment(
+            cp_ip,
+            &vbng_cups::pfcp::pppoe::PppoeSessionSpec {
+                cp_seid: s.cp_seid,
+                node_id: NodeId::Ipv4(cp_ip),
+                ue_ipv4: s.ipv4,
+                mac: s.mac,
+                port: s.port,
+                svlan: s.svlan,
+                cvlan: s.cvlan,
+                rate: mbr(s.rate),
+                session_id: p.session_id,
+                mtu: p.mtu,
+            },
+        );
+    }
     ipoe::establishment_request(&IpoeSession {
         cp_seid: s.cp_seid,
         cp_ipv4: cp_ip,
@@ -92,6 +110,7 @@ mod tests {
                 up_kbps: 1000,
                 down_kbps: 5000,
             }),
+            pppoe: None,
         }
     }
 

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::topology::{CP_API, INTERNET_HOST, Lab, Subscriber, UP_METRICS};
+use super::topology::{CP_API, INTERNET_HOST, Lab, PPP_PASSWORD, PPP_USER, Subscriber, UP_METRICS};
+use super::uml::{PppAuth, PppClient, PppdOptions, uml_unavailable};
 use super::{LabError, find_binary};
 
 /// Options of `vbngctl demo`.
@@ -115,6 +116,49 @@ pub fn run_demo(opts: &DemoOptions) -> Result<(), LabError> {
         })?;
         println!("    {summary}");
     }
+    // A PPPoE subscriber: real pppd in a User-Mode Linux guest on
+    // subscriber 1's line, when this machine can run one.
+    let pppoe = match uml_unavailable() {
+        Some(why) => {
+            println!("==> PPPoE subscriber: skipped ({why})");
+            None
+        }
+        None => {
+            let guest = dir.join("uml-pppd");
+            let client = step(
+                "PPPoE subscriber: pppd (CHAP) in a User-Mode Linux guest on subscriber 1's line",
+                || {
+                    std::fs::create_dir_all(&guest).map_err(|e| {
+                        LabError::Command(format!("create {}: {e}", guest.display()))
+                    })?;
+                    let mut opts = PppdOptions::new(PPP_USER, PPP_PASSWORD, PppAuth::Chap);
+                    opts.ping = Some((INTERNET_HOST, 3));
+                    let mut c = PppClient::start(
+                        lab.ns(Subscriber::One).name(),
+                        Subscriber::One.iface(),
+                        &guest,
+                        opts,
+                    )?;
+                    let info = c.wait_up(Duration::from_secs(40))?;
+                    println!(
+                        "    {PPP_USER} got {} (peer {}, DNS {:?}) over IPCP",
+                        info.local, info.remote, info.dns
+                    );
+                    Ok(c)
+                },
+            )?;
+            Some(client)
+        }
+    };
+    let mut pppoe = pppoe;
+    let pppoe_ran = pppoe.is_some();
+    if let Some(c) = pppoe.as_mut() {
+        let summary = step(
+            &format!("ping {INTERNET_HOST} from the PPPoE subscriber through the user plane"),
+            || c.ping_result(Duration::from_secs(20)),
+        )?;
+        println!("    {summary}");
+    }
     step("session table (vbngctl sessions)", || {
         let out = lab.bng.exec(
             ctl_bin.to_str().unwrap_or("vbngctl"),
@@ -147,8 +191,16 @@ pub fn run_demo(opts: &DemoOptions) -> Result<(), LabError> {
             lab.check_daemons()?;
         }
     }
+    if let Some(mut c) = pppoe.take() {
+        step("PPPoE subscriber hangs up (LCP Terminate)", || {
+            c.stop(Duration::from_secs(15))
+        })?;
+    }
     println!("==> tear down");
     drop(lab);
-    println!("demo passed: 2 subscribers bound over DHCP, programmed over PFCP, forwarding");
+    println!(
+        "demo passed: 2 subscribers bound over DHCP{}, programmed over PFCP, forwarding",
+        if pppoe_ran { " and 1 over PPPoE" } else { "" }
+    );
     Ok(())
 }

@@ -20,6 +20,10 @@ use super::access_node::{AccessNode, Line};
 use super::netns::{Netns, veth, which};
 use super::procs::{Daemon, Dhclient};
 
+/// The lab's PPPoE user name (subscriber file `[[users]]`).
+pub const PPP_USER: &str = "ppp-user";
+/// Its password.
+pub const PPP_PASSWORD: &str = "ppp-pass";
 /// Subscriber 1's MAC address (untagged, on access port 0).
 pub const SUB1_MAC: &str = "02:00:00:00:00:11";
 /// Subscriber 2's MAC address (C-VLAN 100, on access port 1).
@@ -501,7 +505,10 @@ pub fn lab_subscribers() -> String {
          [[subscribers]]\nmac = \"{SUB1_MAC}\"\npool = \"default\"\n\
          rate = {{ up_kbps = 10000, down_kbps = 10000 }}\n\n\
          [[subscribers]]\nmac = \"{SUB2_MAC}\"\npool = \"default\"\n\
-         rate = {{ up_kbps = 20000, down_kbps = 100000 }}\n"
+         rate = {{ up_kbps = 20000, down_kbps = 100000 }}\n\n\
+         # PPPoE users (PAP or CHAP).\n\
+         [[users]]\nname = \"{PPP_USER}\"\npassword = \"{PPP_PASSWORD}\"\n\
+         rate = {{ up_kbps = 10000, down_kbps = 10000 }}\n"
     )
 }
 

@@ -130,6 +130,11 @@ pub struct Metrics {
     /// `vbng_cp_accounting_spool_pending`: accounting records on disk not
     /// yet acknowledged by a RADIUS server.
     pub accounting_spool_pending: Gauge,
+    /// `vbng_cp_pppoe_dropped_total{reason}`: PPPoE discovery and session
+    /// frames dropped (malformed, rate_limited, bad_cookie, ...).
+    pub pppoe_dropped: Family<ReasonLabels, Counter>,
+    /// `vbng_cp_pppoe_frames_total`: PPPoE frames handed to the PPPoE task.
+    pub pppoe_frames: Counter,
 }
 
 impl Metrics {
@@ -140,6 +145,16 @@ impl Metrics {
             "vbng_cp_radius_events",
             "RADIUS events by part (auth, acct, coa) and event",
             self.radius_events.clone(),
+        );
+        r.register(
+            "vbng_cp_pppoe_dropped",
+            "PPPoE frames dropped, by reason",
+            self.pppoe_dropped.clone(),
+        );
+        r.register(
+            "vbng_cp_pppoe_frames",
+            "PPPoE frames received from user planes",
+            self.pppoe_frames.clone(),
         );
         r.register(
             "vbng_cp_accounting_spool_pending",
@@ -298,6 +313,15 @@ pub fn encode(registry: &Registry) -> String {
     // Writing into a String cannot fail.
     let _ = prometheus_client::encoding::text::encode(&mut out, registry);
     out
+}
+
+impl Metrics {
+    /// Count a dropped PPPoE frame.
+    pub fn pppoe_drop(&self, reason: &'static str) {
+        self.pppoe_dropped
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
 }
 
 pub mod radius;

@@ -46,6 +46,8 @@ pub struct Redirector {
     /// Clients whose message was dropped while AAA decides; see
     /// [`Redirector::take_auth_pending`].
     auth_pending: Vec<ClientKey>,
+    /// PPPoE frames for the PPPoE task: (port, L2 header, payload after it).
+    pppoe: Vec<(u8, L2Header, Vec<u8>)>,
 }
 
 impl Redirector {
@@ -59,7 +61,16 @@ impl Redirector {
             aaa,
             metrics,
             auth_pending: Vec::new(),
+            pppoe: Vec::new(),
         }
+    }
+
+    /// PPPoE discovery and session frames of the datagrams handled so far:
+    /// (access port, Ethernet/VLAN header, the bytes after it). They
+    /// passed the per-MAC rate limit; the caller hands them to the PPPoE
+    /// task.
+    pub fn take_pppoe(&mut self) -> Vec<(u8, L2Header, Vec<u8>)> {
+        std::mem::take(&mut self.pppoe)
     }
 
     /// The AAA backend.
@@ -89,6 +100,10 @@ impl Redirector {
         self.metrics.redirect_in.inc();
         match self.handle_inner(now_ms, up, datagram, events) {
             Ok(reply) => Some(reply),
+            Err(DropReason::HandedToPppoe) => {
+                self.metrics.pppoe_frames.inc();
+                None
+            }
             Err(reason) => {
                 if reason == DropReason::RateLimited {
                     self.metrics.redirect_rate_limited.inc();
@@ -125,6 +140,10 @@ impl Redirector {
         let inner = match l2.ethertype {
             EtherType::Arp => self.handle_arp(&l2, payload)?,
             EtherType::Ipv4 => self.handle_ipv4(now_ms, up, port, &l2, payload, events)?,
+            EtherType::PppoeDiscovery | EtherType::PppoeSession => {
+                self.pppoe.push((port, l2, payload.to_vec()));
+                return Err(DropReason::HandedToPppoe);
+            }
             _ => return Err(DropReason::UnsupportedEthertype),
         };
         GtpuRepr::g_pdu(gtpu.teid)

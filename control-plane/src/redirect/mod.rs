@@ -64,6 +64,9 @@ pub enum DropReason {
     DhcpNoReply,
     /// The client MAC exceeded its rate.
     RateLimited,
+    /// Not dropped: a PPPoE frame handed to the PPPoE task (see
+    /// [`Redirector::take_pppoe`]).
+    HandedToPppoe,
 }
 
 impl DropReason {
@@ -84,6 +87,7 @@ impl DropReason {
             DropReason::DhcpMalformed => "dhcp_malformed",
             DropReason::DhcpNoReply => "dhcp_no_reply",
             DropReason::RateLimited => "rate_limited",
+            DropReason::HandedToPppoe => "handed_to_pppoe",
         }
     }
 }

@@ -27,6 +27,7 @@ use crate::session::{DeferredReply, LeaseUpdate};
 /// A DHCP message whose client waits for a RADIUS decision is parked with
 /// the RADIUS backend and comes back on `replays` once it is decided; it is
 /// then handled like a new arrival.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_redirect(
     socket: Arc<UdpSocket>,
     mut redirector: Redirector,
@@ -34,6 +35,7 @@ pub async fn run_redirect(
     metrics: Metrics,
     events: mpsc::UnboundedSender<LeaseUpdate>,
     mut replays: mpsc::UnboundedReceiver<Replay>,
+    pppoe: Option<mpsc::UnboundedSender<crate::pppoe::Input>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut buf = vec![0u8; 65_535];
@@ -43,6 +45,7 @@ pub async fn run_redirect(
         metrics: &metrics,
         events: &events,
         lease_events: Vec::new(),
+        pppoe: pppoe.as_ref(),
     };
     loop {
         tokio::select! {
@@ -82,12 +85,24 @@ struct Handling<'a> {
     metrics: &'a Metrics,
     events: &'a mpsc::UnboundedSender<LeaseUpdate>,
     lease_events: Vec<LeaseEvent>,
+    pppoe: Option<&'a mpsc::UnboundedSender<crate::pppoe::Input>>,
 }
 
 impl Handling<'_> {
     async fn handle(&mut self, redirector: &mut Redirector, up: u32, src: SocketAddr, data: &[u8]) {
         let now = crate::monotonic_ms();
         let reply = redirector.handle(now, up, data, &mut self.lease_events);
+        for (port, l2, payload) in redirector.take_pppoe() {
+            if let Some(tx) = self.pppoe {
+                let _ = tx.send(crate::pppoe::Input::Frame(crate::pppoe::PppoeFrame {
+                    up,
+                    src,
+                    port,
+                    l2,
+                    payload,
+                }));
+            }
+        }
         for key in redirector.take_auth_pending() {
             if let Some(r) = redirector.aaa().radius() {
                 r.park(

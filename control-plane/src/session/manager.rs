@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{Instrument, debug, info, info_span, warn};
 use vbng_access::dhcpv4::{Lease, LeaseEvent};
 
@@ -80,6 +80,28 @@ struct Inner {
     store: std::sync::OnceLock<LeaseStore>,
     /// RADIUS accounting, with `[aaa] backend = "radius"`.
     accounting: std::sync::OnceLock<AccountingSettings>,
+    /// Where network-side ends of PPPoE sessions go (session id, cause):
+    /// the PPPoE task sends LCP Terminate and PADT.
+    pppoe_hook: std::sync::OnceLock<mpsc::UnboundedSender<(u64, u32)>>,
+    /// PPPoE sessions waiting for their establishment on the user plane.
+    pppoe_waiters: Mutex<std::collections::HashMap<u64, oneshot::Sender<Result<(), String>>>>,
+}
+
+/// A PPPoE session to program (see [`Sessions::open_pppoe`]).
+#[derive(Debug, Clone)]
+pub struct PppoeOpen {
+    /// The access line and MAC (user plane index, port, VLANs).
+    pub key: vbng_access::dhcpv4::ClientKey,
+    /// PPPoE session id and MTU.
+    pub access: crate::cups::PppoeAccess,
+    /// The address IPCP gave.
+    pub ipv4: std::net::Ipv4Addr,
+    /// Access-loop circuit-id and remote-id (PPPoE vendor tags).
+    pub circuit_id: Option<Vec<u8>>,
+    /// Remote-id.
+    pub remote_id: Option<Vec<u8>>,
+    /// Rate and AAA attributes.
+    pub profile: SessionProfile,
 }
 
 /// Accounting and its timers.
@@ -114,8 +136,76 @@ impl Sessions {
                 gtpu,
                 store: std::sync::OnceLock::new(),
                 accounting: std::sync::OnceLock::new(),
+                pppoe_hook: std::sync::OnceLock::new(),
+                pppoe_waiters: Mutex::new(std::collections::HashMap::new()),
             }),
         }
+    }
+
+    /// Send network-side ends of PPPoE sessions to `hook` (set once).
+    pub fn set_pppoe_hook(&self, hook: mpsc::UnboundedSender<(u64, u32)>) {
+        let _ = self.inner.pppoe_hook.set(hook);
+    }
+
+    /// Register a PPPoE session whose IPCP just opened and program it on
+    /// its user plane; resolves once the user plane accepted it (its
+    /// accounting Start spooled) or refused it (the session is gone then).
+    pub async fn open_pppoe(&self, open: PppoeOpen) -> Result<u64, String> {
+        let Some(up) = self.inner.ups.get(open.key.up as usize) else {
+            return Err(format!("no user plane with index {}", open.key.up));
+        };
+        let (tx, rx) = oneshot::channel();
+        let id = {
+            let mut reg = self.registry();
+            let id = reg.next_id();
+            let lease = Lease {
+                key: open.key,
+                ipv4: open.ipv4,
+                pool: String::new(),
+                gateway: std::net::Ipv4Addr::UNSPECIFIED,
+                prefix_len: 32,
+                lease_time_s: 0,
+                bound_at_ms: crate::monotonic_ms(),
+                expires_at_ms: u64::MAX,
+                circuit_id: open.circuit_id,
+                remote_id: open.remote_id,
+                client_id: None,
+                hostname: None,
+            };
+            let mut s = Session::from_lease(
+                id,
+                &lease,
+                up.name(),
+                SessionState::Establishing,
+                open.profile,
+            );
+            s.pppoe = Some(open.access);
+            reg.insert(s);
+            id
+        };
+        self.pppoe_waiters().insert(id, tx);
+        let this = self.clone();
+        tokio::spawn(async move { this.establish(id).await });
+        match rx.await {
+            Ok(Ok(())) => Ok(id),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err("the session was removed before it was programmed".into()),
+        }
+    }
+
+    /// A PPPoE session ended on the subscriber side (PADT, LCP Terminate,
+    /// echo timeout): delete it from its user plane and account it.
+    pub async fn pppoe_ended(&self, id: u64, cause: u32) {
+        self.remove_session(id, cause).await;
+    }
+
+    fn pppoe_waiters(
+        &self,
+    ) -> MutexGuard<'_, std::collections::HashMap<u64, oneshot::Sender<Result<(), String>>>> {
+        self.inner
+            .pppoe_waiters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// Account sessions through `settings` from now on (set once, before
@@ -436,6 +526,7 @@ impl Sessions {
                     svlan: s.key.svlan,
                     cvlan: s.key.cvlan,
                     rate: s.rate,
+                    pppoe: s.pppoe,
                 },
                 s.key.up,
             )
@@ -477,6 +568,13 @@ impl Sessions {
                     a.accounting.start(&start).await;
                 }
                 info!(up_seid, acks = replies.len(), "session established");
+                if let Some(w) = self.pppoe_waiters().remove(&id) {
+                    let _ = w.send(if pending {
+                        Err("deleted while being programmed".into())
+                    } else {
+                        Ok(())
+                    });
+                }
                 // Only now does the client learn its address.
                 for r in replies {
                     self.send_reply(r).await;
@@ -499,13 +597,16 @@ impl Sessions {
                     self.refresh_gauge(&reg);
                     s
                 };
+                if let Some(w) = self.pppoe_waiters().remove(&id) {
+                    let _ = w.send(Err(format!("the user plane refused the session: {e}")));
+                }
                 let withheld = removed.as_ref().map_or(0, |s| s.held_replies.len());
                 warn!(
                     error = %e,
                     acks_withheld = withheld,
                     "session establishment failed; removing the lease, DHCPACK not sent"
                 );
-                if let Some(s) = removed {
+                if let Some(s) = removed.filter(|s| s.pppoe.is_none()) {
                     let mut dhcp = self.inner.dhcp.lock().unwrap_or_else(|p| p.into_inner());
                     let _ = dhcp.release(&s.key);
                     self.persist_detached(Record::remove(s.key));
@@ -582,11 +683,19 @@ impl Sessions {
     /// Disconnect-Request, session or idle timeout): removes its lease and
     /// the session, accounting it with Acct-Terminate-Cause `cause`.
     pub async fn terminate(&self, id: u64, cause: u32) -> Result<Option<Usage>, DeleteError> {
-        let key = self
+        let (key, pppoe) = self
             .registry()
             .get(id)
-            .map(|s| s.key)
+            .map(|s| (s.key, s.pppoe.is_some()))
             .ok_or(DeleteError::NotFound(id))?;
+        if pppoe {
+            // PPP ends with LCP Terminate and PADT; the address goes back
+            // to its pool there.
+            if let Some(h) = self.inner.pppoe_hook.get() {
+                let _ = h.send((id, cause));
+            }
+            return Ok(self.remove_session(id, cause).await);
+        }
         {
             let mut dhcp = self.inner.dhcp.lock().unwrap_or_else(|p| p.into_inner());
             let _ = dhcp.release(&key);

@@ -90,6 +90,9 @@ pub struct Session {
     pub next_interim_ms: Option<u64>,
     /// A usage poll is in flight.
     pub poll_pending: bool,
+    /// The PPPoE session id and MTU of a PPPoE subscriber (`None`: IPoE,
+    /// the session of a DHCP lease).
+    pub pppoe: Option<crate::cups::PppoeAccess>,
 }
 
 impl Session {
@@ -129,6 +132,7 @@ impl Session {
             next_poll_ms: u64::MAX,
             next_interim_ms: None,
             poll_pending: false,
+            pppoe: None,
         }
     }
 
@@ -152,6 +156,7 @@ impl Session {
             remote_id: self.remote_id.clone(),
             user_plane: self.user_plane.clone(),
             started_unix: self.started_unix,
+            pppoe: self.pppoe.is_some(),
         }
     }
 
@@ -177,6 +182,7 @@ impl Session {
             last_usage: self.last_usage.map(UsageView::from),
             rate: self.rate.map(RateView::from),
             aaa: Some(crate::api::model::AaaView::from(&self.attrs)),
+            pppoe_session_id: self.pppoe.map(|p| p.session_id),
         }
     }
 }
@@ -196,8 +202,13 @@ impl Registry {
         self.next_id
     }
 
-    /// Insert (or replace) a session.
+    /// Insert (or replace) a session. PPPoE sessions are not indexed by
+    /// client key (a MAC may hold several, besides a DHCP lease).
     pub fn insert(&mut self, s: Session) {
+        if s.pppoe.is_some() {
+            self.by_id.insert(s.id, s);
+            return;
+        }
         if let Some(old) = self.by_key.insert(s.key, s.id)
             && old != s.id
         {
@@ -296,6 +307,7 @@ mod tests {
             next_poll_ms: u64::MAX,
             next_interim_ms: None,
             poll_pending: false,
+            pppoe: None,
         }
     }
 

@@ -1,0 +1,123 @@
+//! PPPoE with the real client: pppd 2.4.9 (rp-pppoe plugin) in a User-Mode
+//! Linux guest on subscriber 1's line, through vbng-up (AF_PACKET) with
+//! vbng-cp answering discovery and PPP. With PAP and then CHAP against the
+//! lab's subscriber file: pppd gets a pool address and the pool's DNS over
+//! IPCP, pings the Internet host through the user plane's PPPoE fast path,
+//! the session is listed with its PPPoE id and programmed on the user plane,
+//! and when pppd ends (LCP Terminate) the session leaves both planes.
+//!
+//! Needs root, network namespaces, `linux.uml` with its modules and `pppd`;
+//! prints a `SKIPPED:` line and passes without them.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use vbng_cp::lab::topology::{INTERNET_HOST, Lab, PPP_PASSWORD, PPP_USER, Subscriber};
+use vbng_cp::lab::uml::{PppAuth, PppClient, PppdOptions, uml_unavailable};
+use vbng_cp::lab::{find_binary, netns};
+
+fn skip(why: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIPPED: lab_pppoe: {why}");
+}
+
+fn wait_sessions(lab: &Lab, want: usize) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let s = lab.sessions().expect("sessions");
+        if s.len() == want {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected {want} sessions, have {}: {s:?}\n{}",
+            s.len(),
+            lab.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn wait_up_sessions(lab: &Lab, want: f64) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while lab.up_metric("vbng_up_sessions").unwrap_or(-1.0) != want {
+        assert!(
+            Instant::now() < deadline,
+            "the user plane does not hold {want} sessions\n{}",
+            lab.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn pppd_in_uml_gets_a_session_through_vbng_and_ends_it() {
+    if let Some(why) = netns::lab_unavailable() {
+        skip(&why);
+        return;
+    }
+    if let Some(why) = uml_unavailable() {
+        skip(&why);
+        return;
+    }
+    let up_bin = find_binary("vbng-up").expect("vbng-up binary");
+    let cp_bin = find_binary("vbng-cp").expect("vbng-cp binary");
+    let prefix = format!("vbp{}-", std::process::id());
+    let dir = std::env::temp_dir().join(format!("vbng-pppoe-lab-{}", std::process::id()));
+    let mut lab = Lab::build(&prefix, &dir).expect("build the lab");
+    lab.start_user_plane(&up_bin).expect("start vbng-up");
+    lab.start_control_plane(&cp_bin).expect("start vbng-cp");
+    lab.wait_associated(Duration::from_secs(15))
+        .expect("PFCP association");
+    let ns = lab.ns(Subscriber::One).name().to_string();
+
+    for (n, auth) in [PppAuth::Pap, PppAuth::Chap].into_iter().enumerate() {
+        let guest_dir = dir.join(format!("uml-{n}"));
+        std::fs::create_dir_all(&guest_dir).unwrap();
+        let mut opts = PppdOptions::new(PPP_USER, PPP_PASSWORD, auth);
+        opts.ping = Some((INTERNET_HOST, 3));
+        let started = Instant::now();
+        let mut client = PppClient::start(&ns, Subscriber::One.iface(), &guest_dir, opts)
+            .expect("boot pppd in UML");
+        let info = client
+            .wait_up(Duration::from_secs(40))
+            .unwrap_or_else(|e| panic!("{auth:?}: {e}\n{}\n{}", client.log(), lab.logs()));
+        let up_after = started.elapsed();
+        assert_eq!(info.local.octets()[..3], [100, 64, 0], "{info:?}");
+        assert_eq!(info.remote.to_string(), "100.64.0.1", "{info:?}");
+        assert_eq!(
+            info.dns.first().map(|d| d.to_string()).as_deref(),
+            Some("192.0.2.53")
+        );
+        let ping = client
+            .ping_result(Duration::from_secs(20))
+            .unwrap_or_else(|e| panic!("{e}\n{}", client.log()));
+        assert!(
+            ping.contains(" 3 received"),
+            "{auth:?}: ping through the session: {ping}\n{}",
+            lab.logs()
+        );
+
+        let sessions = wait_sessions(&lab, 1);
+        let s = &sessions[0];
+        assert_eq!(s["state"], "active", "{s}");
+        assert!(
+            s["pppoe_session_id"].as_u64().is_some_and(|id| id > 0),
+            "{s}"
+        );
+        assert_eq!(s["aaa"]["username"], PPP_USER, "{s}");
+        assert_eq!(s["ipv4"], info.local.to_string(), "{s}");
+        wait_up_sessions(&lab, 1.0);
+
+        // pppd ends with LCP Terminate (it sends no PADT): the session
+        // leaves the control plane and the user plane.
+        client
+            .stop(Duration::from_secs(15))
+            .unwrap_or_else(|e| panic!("{e}\n{}", client.log()));
+        wait_sessions(&lab, 0);
+        wait_up_sessions(&lab, 0.0);
+        println!("lab_pppoe: {auth:?}: IPCP up {up_after:.1?} after boot, {info:?}; {ping}");
+        drop(client);
+    }
+    drop(lab);
+    let _ = std::fs::remove_dir_all(&dir);
+}
