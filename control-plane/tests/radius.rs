@@ -581,6 +581,138 @@ async fn ppp_users_authenticate_with_pap_and_chap() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pppoe_session_authenticated_by_radius_and_accounted() {
+    let Some(mut fr) = freeradius() else { return };
+    fr.wait_ready().await.expect("FreeRADIUS ready");
+    let dir = temp_dir("pppoe");
+    let cfg = radius_config(
+        vec![server(fr.auth_addr(), &fr)],
+        vec![server(fr.acct_addr(), &fr)],
+        &dir,
+    );
+    let (up, access, running) = setup(cfg).await;
+    let mut client = common::pppoe_client::PppoeClient {
+        sock: access.sock,
+        cp: access.cp,
+        mac: [2, 0, 0, 0, 0, 0x61],
+        session_id: 0,
+    };
+    client.discover().await;
+    let (ip, _) = client
+        .negotiate(b"ppp-user", b"ppp-pass")
+        .await
+        .expect("CHAP accepted by RADIUS, IPCP done");
+    assert_eq!(ip, Ipv4Addr::new(100, 64, 0, 99), "Framed-IP-Address");
+    let s = wait_for("active PPPoE session", || {
+        running
+            .sessions
+            .snapshot()
+            .into_iter()
+            .find(|s| s.state == "active")
+    })
+    .await;
+    assert_eq!(s.pppoe_session_id, Some(client.session_id));
+    let aaa = s.aaa.clone().unwrap();
+    assert_eq!(
+        (aaa.authentic.as_str(), aaa.username.as_str()),
+        ("radius", "ppp-user")
+    );
+    assert_eq!(aaa.idle_timeout_s, Some(900));
+    assert_eq!(s.rate.map(|r| r.down_kbps), Some(30_000));
+    let acct_id = aaa.acct_session_id.unwrap();
+    let start = detail_record(&fr, "Start", |r| is(r, "Start", &acct_id)).await;
+    assert_eq!(start.get("Framed-Protocol"), Some("PPP"), "{start:#?}");
+    assert_eq!(start.get("NAS-Port-Type"), Some("Virtual"), "{start:#?}");
+    assert_eq!(start.get("Framed-IP-Address"), Some("100.64.0.99"));
+
+    // The client hangs up with PADT: Stop with User-Request.
+    client
+        .send(
+            vbng_dataplane::wire::EtherType::PppoeDiscovery,
+            &vbng_access::pppoe::wire::emit(
+                vbng_access::pppoe::wire::Code::Padt,
+                client.session_id,
+                &[],
+            ),
+        )
+        .await;
+    let stop = detail_record(&fr, "Stop", |r| is(r, "Stop", &acct_id)).await;
+    assert_eq!(
+        stop.get("Acct-Terminate-Cause"),
+        Some("User-Request"),
+        "{stop:#?}"
+    );
+    assert!(
+        up.messages()
+            .iter()
+            .any(|(_, _, m)| matches!(m, Message::SessionDeletionRequest(_)))
+    );
+    running.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounting_survives_a_control_plane_restart_during_an_outage() {
+    let Some(mut auth) = freeradius() else { return };
+    let Some(mut acct) = freeradius() else { return };
+    auth.wait_ready().await.expect("auth FreeRADIUS ready");
+    acct.wait_ready().await.expect("acct FreeRADIUS ready");
+    let dir = temp_dir("restart");
+    let mut cfg = radius_config(
+        vec![server(auth.auth_addr(), &auth)],
+        vec![server(acct.acct_addr(), &acct)],
+        &dir,
+    );
+    cfg.dhcp.lease_file = Some(dir.join("leases.jsonl"));
+    acct.stop();
+    let up = FakeUp::start(Ipv4Addr::LOCALHOST).await;
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let running = start_cp(&up, &sock, LocalSubscribers::default(), cfg.clone()).await;
+    let access = Access {
+        sock,
+        cp: running.gtpu_addr,
+    };
+    access.bind(GOLD, 1).await;
+    let id = session_of(&running, GOLD)
+        .await
+        .aaa
+        .unwrap()
+        .acct_session_id
+        .unwrap();
+    let spool = running.radius.clone().unwrap().spool;
+    wait_for("Start spooled", || (spool.pending() == 1).then_some(())).await;
+    drop(spool);
+    // The control plane stops with the Start still undelivered.
+    running.shutdown().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // A new one on the same spool and lease file: the session is restored
+    // under the same Acct-Session-Id and the Start goes out once the
+    // server is back.
+    let Access { sock, .. } = access;
+    let running = start_cp(&up, &sock, LocalSubscribers::default(), cfg).await;
+    let restored = session_of(&running, GOLD).await;
+    assert_eq!(
+        restored.aaa.unwrap().acct_session_id.as_deref(),
+        Some(id.as_str())
+    );
+    acct.restart().expect("restart FreeRADIUS");
+    detail_record(&acct, "Start after the restart", |r| is(r, "Start", &id)).await;
+    let restored_id = restored.id;
+    running.sessions.delete(restored_id).await.unwrap();
+    detail_record(&acct, "Stop", |r| is(r, "Stop", &id)).await;
+    let records: Vec<_> = acct
+        .detail_records()
+        .into_iter()
+        .filter(|r| r.get("Acct-Status-Type") != Some("Interim-Update"))
+        .map(|r| r.get("Acct-Status-Type").unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(records, ["Start", "Stop"], "each record once");
+    running.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A "server" that answers every Access-Request with an Access-Accept
 /// signed with the wrong secret.
 async fn forging_server() -> (SocketAddr, tokio::task::JoinHandle<()>) {

@@ -2,6 +2,8 @@
 //! control plane service started against it, and DHCP/GTP-U frame builders.
 #![allow(dead_code)]
 
+pub mod pppoe_client;
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
