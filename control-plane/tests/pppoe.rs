@@ -148,3 +148,84 @@ async fn network_side_end_sends_terminate_and_padt_and_wrong_password_gets_nothi
     assert!(running.sessions.snapshot().is_empty());
     running.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn padi_storm_is_limited_and_the_established_session_keeps_answering() {
+    let (up, mut client, running) = setup().await;
+    client.discover().await;
+    client
+        .negotiate(b"alice", b"alice-secret")
+        .await
+        .expect("session up");
+    wait_for("active PPPoE session", || {
+        running
+            .sessions
+            .snapshot()
+            .into_iter()
+            .find(|s| s.state == "active")
+    })
+    .await;
+    // 5,000 PADIs from as many MACs on the same line, as fast as they go.
+    let padi = ow::emit(
+        Code::Padi,
+        0,
+        &ow::emit_tags(&[ow::Tag::ServiceName(Vec::new())]),
+    );
+    let sent_before = running.metrics.redirect_out.get();
+    let storm = std::time::Instant::now();
+    for n in 0..5_000u32 {
+        let [_, a, b, c] = n.to_be_bytes();
+        client
+            .send_from([2, 0x55, 0, a, b, c], EtherType::PppoeDiscovery, &padi)
+            .await;
+    }
+    let storm_s = storm.elapsed().as_secs_f64();
+    // The established session still answers its LCP echo (re-sent every
+    // 300 ms, as the storm may fill the socket buffers on the way).
+    let echo = vbng_access::ppp::wire::emit_packet(9, 77, &0x1234_5678u32.to_be_bytes());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut next_echo = tokio::time::Instant::now();
+    loop {
+        let now = tokio::time::Instant::now();
+        assert!(now < deadline, "no Echo-Reply within 5 s of the storm");
+        if now >= next_echo {
+            client.send_ppp(proto::LCP, &echo).await;
+            next_echo = now + Duration::from_millis(300);
+        }
+        let Some((et, h, payload)) = client.recv(Duration::from_millis(300)).await else {
+            continue;
+        };
+        if et == EtherType::PppoeDiscovery {
+            panic!("a discovery frame to the established client: {h:?}");
+        }
+        if u16::from_be_bytes([payload[0], payload[1]]) == proto::LCP
+            && payload[2] == 10
+            && payload[3] == 77
+        {
+            break;
+        }
+    }
+    let limited = running
+        .metrics
+        .pppoe_dropped
+        .get_or_create(&vbng_cp::metrics::ReasonLabels {
+            reason: "rate_limited",
+        })
+        .get();
+    // Everything the control plane sent since is PADOs (and the echo
+    // replies): at most the port's 500 per second plus its burst.
+    let pados = running.metrics.redirect_out.get() - sent_before;
+    let allowed = (500.0 * (storm_s + 1.5)) as u64 + 20;
+    assert!(
+        limited >= 1_000 && pados <= allowed,
+        "{limited} PADIs rate limited, {pados} PADOs in a {storm_s:.2} s storm (at most {allowed})"
+    );
+    assert!(
+        !up.messages()
+            .iter()
+            .any(|(_, _, m)| matches!(m, Message::SessionDeletionRequest(_))),
+        "the storm ended the established session"
+    );
+    assert_eq!(running.sessions.snapshot().len(), 1);
+    running.shutdown().await.unwrap();
+}

@@ -29,9 +29,14 @@ pub struct PppoeClient {
 
 impl PppoeClient {
     pub async fn send(&self, ethertype: EtherType, payload: &[u8]) {
+        self.send_from(self.mac, ethertype, payload).await;
+    }
+
+    /// Send a frame as another client, `mac`, on the same line.
+    pub async fn send_from(&self, mac: [u8; 6], ethertype: EtherType, payload: &[u8]) {
         let l2 = L2Header {
             dst: EthernetAddress([2, 0, 0x5e, 0, 1, 1]),
-            src: EthernetAddress(self.mac),
+            src: EthernetAddress(mac),
             svlan: None,
             cvlan: Some(100),
             ethertype,
@@ -49,19 +54,25 @@ impl PppoeClient {
         self.send(EtherType::PppoeSession, &frame).await;
     }
 
-    /// Next frame: (ethertype, PPPoE header, PPPoE payload).
+    /// Next frame to this client's MAC (frames to other MACs on the line
+    /// are passed over, as a NIC does): (ethertype, PPPoE header, payload).
     pub async fn recv(&self, within: Duration) -> Option<(EtherType, ow::Header, Vec<u8>)> {
+        let deadline = tokio::time::Instant::now() + within;
         let mut buf = [0u8; 4096];
-        let (n, _) = tokio::time::timeout(within, self.sock.recv_from(&mut buf))
-            .await
-            .ok()?
-            .unwrap();
-        let (_, frame) = GtpuRepr::parse_payload(&buf[..n]).unwrap();
-        let (l2, off) = L2Header::parse(frame).unwrap();
-        assert_eq!(l2.dst.0, self.mac, "reply to the client's MAC");
-        assert_eq!(l2.cvlan, Some(100), "reply on the client's VLAN");
-        let (h, payload) = ow::parse(&frame[off..]).unwrap();
-        Some((l2.ethertype, h, payload.to_vec()))
+        loop {
+            let (n, _) = tokio::time::timeout_at(deadline, self.sock.recv_from(&mut buf))
+                .await
+                .ok()?
+                .unwrap();
+            let (_, frame) = GtpuRepr::parse_payload(&buf[..n]).unwrap();
+            let (l2, off) = L2Header::parse(frame).unwrap();
+            if l2.dst.0 != self.mac {
+                continue;
+            }
+            assert_eq!(l2.cvlan, Some(100), "reply on the client's VLAN");
+            let (h, payload) = ow::parse(&frame[off..]).unwrap();
+            return Some((l2.ethertype, h, payload.to_vec()));
+        }
     }
 
     /// Discovery: PADI, PADO, PADR (with the cookie), PADS.
