@@ -19,19 +19,16 @@
 //! The user plane clamps the TCP MSS of the session's SYNs to MTU - 40 in
 //! both directions and drops downlink IPv4 packets longer than the MTU.
 
-use alloc::string::ToString;
-use alloc::vec;
 use core::net::Ipv4Addr;
 
 pub use super::ipoe::{
     FAR_TO_ACCESS, FAR_TO_CORE, PDR_DOWNLINK, PDR_UPLINK, PRECEDENCE, QER_ID, URR_ID,
     modify_qer_request, query_usage_request, rate_change_request, update_mbr,
 };
+use super::ipoe::{IpoeSession, establishment_request};
 use super::{
-    ApplyAction, BbfOuterHeaderCreation, BbfOuterHeaderRemoval, CreateFar, CreatePdr, CreateQer,
-    CreateUrr, EthernetPacketFilter, FSeid, ForwardingParameters, GateStatus, Interface,
-    MacAddress, Mbr, MeasurementMethod, NodeId, Pdi, PppProtocol, SessionEstablishmentRequest,
-    UeIpAddress,
+    BbfOuterHeaderCreation, BbfOuterHeaderRemoval, Mbr, NodeId, PppProtocol,
+    SessionEstablishmentRequest,
 };
 
 /// The MTU the user plane assumes for a PPPoE session whose downlink FAR
@@ -66,95 +63,44 @@ pub struct PppoeSessionSpec {
 }
 
 /// Session Establishment Request for PPPoE session `spec`; `cp_ip` is the
-/// control plane's IPv4 address, sent in the CP F-SEID.
+/// control plane's IPv4 address, sent in the CP F-SEID. It is the IPoE
+/// establishment ([`super::ipoe::establishment_request`]) with the PPPoE IEs
+/// added to its uplink PDR and downlink FAR.
 pub fn session_establishment(
     cp_ip: Ipv4Addr,
     spec: &PppoeSessionSpec,
 ) -> SessionEstablishmentRequest {
-    let nonzero = |v: u16| (v != 0).then_some(v);
-    let uplink = CreatePdr {
-        pdr_id: PDR_UPLINK,
-        precedence: PRECEDENCE,
-        pdi: Pdi {
-            source_interface: Interface::Access,
-            ue_ip_address: Some(UeIpAddress {
-                ipv4: Some(spec.ue_ipv4),
-                ipv6: None,
-                is_destination: false,
-            }),
-            ethernet_packet_filter: Some(EthernetPacketFilter {
-                mac_address: Some(MacAddress::source(spec.mac)),
-                c_tag: nonzero(spec.cvlan),
-                s_tag: nonzero(spec.svlan),
-                ..Default::default()
-            }),
-            logical_port: Some(spec.port.to_string().into_bytes()),
-            pppoe_session_id: Some(spec.session_id),
-            ppp_protocol: Some(PppProtocol::DATA),
-            ..Default::default()
-        },
-        bbf_outer_header_removal: Some(BbfOuterHeaderRemoval::PPP_PPPOE_ETHERNET),
-        far_id: Some(FAR_TO_CORE),
-        urr_ids: vec![URR_ID],
-        qer_ids: vec![QER_ID],
-        ..Default::default()
-    };
-    let downlink = CreatePdr {
-        pdr_id: PDR_DOWNLINK,
-        precedence: PRECEDENCE,
-        pdi: Pdi {
-            source_interface: Interface::Core,
-            ue_ip_address: Some(UeIpAddress {
-                ipv4: Some(spec.ue_ipv4),
-                ipv6: None,
-                is_destination: true,
-            }),
-            ..Default::default()
-        },
-        far_id: Some(FAR_TO_ACCESS),
-        urr_ids: vec![URR_ID],
-        qer_ids: vec![QER_ID],
-        ..Default::default()
-    };
-    SessionEstablishmentRequest {
+    let mut req = establishment_request(&IpoeSession {
+        cp_seid: spec.cp_seid,
+        cp_ipv4: cp_ip,
         node_id: spec.node_id.clone(),
-        cp_f_seid: FSeid {
-            seid: spec.cp_seid,
-            ipv4: Some(cp_ip),
-            ipv6: None,
-        },
-        create_pdrs: vec![uplink, downlink],
-        create_fars: vec![
-            CreateFar {
-                far_id: FAR_TO_CORE,
-                apply_action: ApplyAction::FORW,
-                forwarding_parameters: Some(ForwardingParameters {
-                    destination_interface: Interface::Core,
-                    ..Default::default()
-                }),
-            },
-            CreateFar {
-                far_id: FAR_TO_ACCESS,
-                apply_action: ApplyAction::FORW,
-                forwarding_parameters: Some(ForwardingParameters {
-                    destination_interface: Interface::Access,
-                    bbf_outer_header_creation: Some(BbfOuterHeaderCreation::pppoe(spec.session_id)),
-                    bbf_mtu: nonzero(spec.mtu),
-                    ..Default::default()
-                }),
-            },
-        ],
-        create_urrs: vec![CreateUrr {
-            urr_id: URR_ID,
-            measurement_method: MeasurementMethod::VOLUM,
-            ..Default::default()
-        }],
-        create_qers: vec![CreateQer {
-            qer_id: QER_ID,
-            gate_status: GateStatus::OPEN,
-            mbr: spec.rate,
-        }],
+        ue_ipv4: spec.ue_ipv4,
+        mac: spec.mac,
+        port: spec.port,
+        svlan: spec.svlan,
+        cvlan: spec.cvlan,
+        rate: spec.rate,
+    });
+    for pdr in req
+        .create_pdrs
+        .iter_mut()
+        .filter(|p| p.pdr_id == PDR_UPLINK)
+    {
+        pdr.pdi.pppoe_session_id = Some(spec.session_id);
+        pdr.pdi.ppp_protocol = Some(PppProtocol::DATA);
+        pdr.bbf_outer_header_removal = Some(BbfOuterHeaderRemoval::PPP_PPPOE_ETHERNET);
     }
+    for far in req
+        .create_fars
+        .iter_mut()
+        .filter(|f| f.far_id == FAR_TO_ACCESS)
+    {
+        if let Some(fp) = far.forwarding_parameters.as_mut() {
+            fp.bbf_outer_header_creation = Some(BbfOuterHeaderCreation::pppoe(spec.session_id));
+            fp.bbf_mtu = (spec.mtu != 0).then_some(spec.mtu);
+        }
+    }
+    req
 }
 
 #[cfg(test)]
