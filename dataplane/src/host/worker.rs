@@ -570,19 +570,7 @@ impl SessionBackend for WorkerHandle {
         if !self.push(SessionCommand::Remove(id)) {
             return None;
         }
-        let deadline = Instant::now() + self.deletion_wait;
-        loop {
-            while let Some((rid, counters)) = self.shared.removed.pop() {
-                if rid == id {
-                    return counters;
-                }
-                // A late answer to an earlier removal that timed out: nobody waits for it.
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_micros(200));
-        }
+        self.wait_answer(&self.shared.removed, id)
     }
 
     fn query(&mut self, id: SessionId) -> Option<UsageCounters> {
@@ -592,13 +580,25 @@ impl SessionBackend for WorkerHandle {
             return None;
         }
         self.shared.waker.wake();
+        self.wait_answer(&self.shared.queried, ticket)
+    }
+}
+
+impl WorkerHandle {
+    /// Waits up to the deletion wait for the worker's answer tagged `tag`
+    /// on `answers`. Answers with other tags are late ones to requests that
+    /// timed out: nobody waits for them, they are dropped.
+    fn wait_answer(
+        &self,
+        answers: &ArrayQueue<(u64, Option<UsageCounters>)>,
+        tag: u64,
+    ) -> Option<UsageCounters> {
         let deadline = Instant::now() + self.deletion_wait;
         loop {
-            while let Some((t, counters)) = self.shared.queried.pop() {
-                if t == ticket {
+            while let Some((t, counters)) = answers.pop() {
+                if t == tag {
                     return counters;
                 }
-                // The late answer to an earlier query that timed out: nobody waits for it.
             }
             if Instant::now() >= deadline {
                 return None;
@@ -692,25 +692,30 @@ mod tests {
         assert_eq!(shared.stats.port(0).rx_packets, 1);
     }
 
-    #[test]
-    fn commands_are_applied_and_removals_answered() {
-        let (mut w, shared) = worker();
-        let entry = SessionEntry {
-            id: 5,
+    /// An open, unlimited session of `SUB_MAC` on port 0.
+    fn sub_entry(id: SessionId, cvlan: u16, ip_last: u8) -> SessionEntry {
+        SessionEntry {
+            id,
             access: AccessKey {
                 port: 0,
                 svlan: 0,
-                cvlan: 100,
+                cvlan,
                 mac: SUB_MAC,
                 pppoe_session: 0,
             },
-            ipv4: Ipv4Addr::new(100, 64, 0, 10),
+            ipv4: Ipv4Addr::new(100, 64, 0, ip_last),
             gate_open: true,
             qos: crate::session::SessionQos::UNLIMITED,
             mtu: 0,
             mss_clamp: 0,
             counters: UsageCounters::default(),
-        };
+        }
+    }
+
+    #[test]
+    fn commands_are_applied_and_removals_answered() {
+        let (mut w, shared) = worker();
+        let entry = sub_entry(5, 100, 10);
         shared.commands.push(SessionCommand::Upsert(entry)).unwrap();
         w.run_once(1);
         assert_eq!(w.pipeline().session_count(), 1);
@@ -733,22 +738,7 @@ mod tests {
         };
         let t = std::thread::spawn(move || w.run(timing));
         let mut h = WorkerHandle::new(shared.clone(), Duration::from_secs(10));
-        let entry = SessionEntry {
-            id: 9,
-            access: AccessKey {
-                port: 0,
-                svlan: 0,
-                cvlan: 0,
-                mac: SUB_MAC,
-                pppoe_session: 0,
-            },
-            ipv4: Ipv4Addr::new(100, 64, 0, 11),
-            gate_open: true,
-            qos: crate::session::SessionQos::UNLIMITED,
-            mtu: 0,
-            mss_clamp: 0,
-            counters: UsageCounters::default(),
-        };
+        let entry = sub_entry(9, 0, 11);
         assert!(h.upsert(entry));
         assert_eq!(h.remove(9), Some(UsageCounters::default()));
         assert_eq!(h.remove(9), None, "already gone");
@@ -761,22 +751,7 @@ mod tests {
     #[test]
     fn queries_read_live_counters_without_disturbing_the_session() {
         let (mut w, shared) = worker();
-        let entry = SessionEntry {
-            id: 5,
-            access: AccessKey {
-                port: 0,
-                svlan: 0,
-                cvlan: 100,
-                mac: SUB_MAC,
-                pppoe_session: 0,
-            },
-            ipv4: Ipv4Addr::new(100, 64, 0, 10),
-            gate_open: true,
-            qos: crate::session::SessionQos::UNLIMITED,
-            mtu: 0,
-            mss_clamp: 0,
-            counters: UsageCounters::default(),
-        };
+        let entry = sub_entry(5, 100, 10);
         shared.commands.push(SessionCommand::Upsert(entry)).unwrap();
         shared.queries.push((1, 5)).unwrap();
         shared.queries.push((2, 6)).unwrap();
@@ -837,22 +812,7 @@ mod tests {
         shared.queried.push((u64::MAX, None)).unwrap();
         let t = std::thread::spawn(move || w.run(timing));
         let mut h = WorkerHandle::new(shared.clone(), Duration::from_secs(10));
-        let entry = SessionEntry {
-            id: 9,
-            access: AccessKey {
-                port: 0,
-                svlan: 0,
-                cvlan: 0,
-                mac: SUB_MAC,
-                pppoe_session: 0,
-            },
-            ipv4: Ipv4Addr::new(100, 64, 0, 11),
-            gate_open: true,
-            qos: crate::session::SessionQos::UNLIMITED,
-            mtu: 0,
-            mss_clamp: 0,
-            counters: UsageCounters::default(),
-        };
+        let entry = sub_entry(9, 0, 11);
         assert!(h.upsert(entry));
         assert_eq!(h.query(9), Some(UsageCounters::default()));
         assert_eq!(h.query(9), Some(UsageCounters::default()));
