@@ -12,19 +12,13 @@ use std::net::Ipv4Addr;
 
 use tokio::sync::{mpsc, oneshot};
 use tracing::error;
-use vbng_aaa::dictionary::{
-    ADSL_AGENT_CIRCUIT_ID, ADSL_AGENT_REMOTE_ID, ADSL_FORUM_VENDOR_ID, VBNG_USER_PLANE,
-};
+use vbng_aaa::dictionary::VBNG_USER_PLANE;
 use vbng_aaa::radius::{AttrType, Attribute, acct_status};
 use vbng_aaa::spool::Spool;
+use vbng_access::dhcpv4::ClientKey;
 
 use super::attributes::SessionAttributes;
 use crate::cups::Usage;
-
-/// Service-Type Framed-User.
-const SERVICE_TYPE_FRAMED: u32 = 2;
-/// NAS-Port-Type Ethernet.
-const NAS_PORT_TYPE_ETHERNET: u32 = 15;
 
 /// The session facts a record carries.
 #[derive(Debug, Clone)]
@@ -33,10 +27,8 @@ pub struct AcctSession {
     pub attrs: SessionAttributes,
     /// Framed-IP-Address.
     pub ipv4: Ipv4Addr,
-    /// Calling-Station-Id.
-    pub mac: [u8; 6],
-    /// NAS-Port-Id.
-    pub nas_port_id: String,
+    /// The access line and MAC (Calling-Station-Id, NAS-Port-Id).
+    pub key: ClientKey,
     /// Option-82 circuit-id.
     pub circuit_id: Option<Vec<u8>>,
     /// Option-82 remote-id.
@@ -88,10 +80,7 @@ impl Accounting {
         });
         Accounting {
             tx,
-            nas: vec![
-                Attribute::new(AttrType::NasIdentifier, nas_identifier.as_bytes()),
-                Attribute::new(AttrType::NasIpAddress, nas_ip.octets()),
-            ],
+            nas: super::radius::nas_attributes(nas_identifier, nas_ip),
             vendor_id,
         }
     }
@@ -138,17 +127,6 @@ impl Accounting {
             Attribute::new(AttrType::AcctSessionId, s.attrs.acct_session_id.as_bytes()),
             Attribute::new(AttrType::UserName, s.attrs.username.as_bytes()),
             Attribute::new(AttrType::FramedIpAddress, s.ipv4.octets()),
-            Attribute::new(AttrType::CallingStationId, super::radius::mac_text(&s.mac)),
-            Attribute::new(AttrType::NasPortId, s.nas_port_id.as_bytes()),
-            Attribute::u32(
-                AttrType::NasPortType,
-                if s.pppoe {
-                    super::radius::NAS_PORT_TYPE_VIRTUAL
-                } else {
-                    NAS_PORT_TYPE_ETHERNET
-                },
-            ),
-            Attribute::u32(AttrType::ServiceType, SERVICE_TYPE_FRAMED),
             Attribute::u32(AttrType::AcctAuthentic, s.attrs.authentic.acct_authentic()),
             Attribute::u32(
                 AttrType::EventTimestamp,
@@ -157,24 +135,12 @@ impl Accounting {
             Attribute::vendor(self.vendor_id, VBNG_USER_PLANE, s.user_plane.as_bytes()),
         ];
         a.extend(self.nas.iter().cloned());
-        if s.pppoe {
-            // Framed-Protocol PPP.
-            a.push(Attribute::u32(AttrType::FramedProtocol, 1));
-        }
-        if let Some(c) = &s.circuit_id {
-            a.push(Attribute::vendor(
-                ADSL_FORUM_VENDOR_ID,
-                ADSL_AGENT_CIRCUIT_ID,
-                c,
-            ));
-        }
-        if let Some(r) = &s.remote_id {
-            a.push(Attribute::vendor(
-                ADSL_FORUM_VENDOR_ID,
-                ADSL_AGENT_REMOTE_ID,
-                r,
-            ));
-        }
+        a.extend(super::radius::access_line_attributes(
+            &s.key,
+            s.circuit_id.as_deref(),
+            s.remote_id.as_deref(),
+        ));
+        a.extend(super::radius::service_attributes(s.pppoe));
         for class in &s.attrs.class {
             a.push(Attribute::new(AttrType::Class, class.clone()));
         }

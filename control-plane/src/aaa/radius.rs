@@ -37,7 +37,7 @@ use crate::config::{IpoeUserName, RadiusSection, RadiusServer};
 /// NAS-Port-Type Ethernet (RFC 2865 5.41, IANA value 15).
 const NAS_PORT_TYPE_ETHERNET: u32 = 15;
 /// NAS-Port-Type Virtual (PPPoE sessions, IANA value 5).
-pub const NAS_PORT_TYPE_VIRTUAL: u32 = 5;
+const NAS_PORT_TYPE_VIRTUAL: u32 = 5;
 /// Service-Type Framed-User (RFC 2865 5.6).
 const SERVICE_TYPE_FRAMED: u32 = 2;
 /// Framed-Protocol PPP (RFC 2865 5.7).
@@ -310,13 +310,7 @@ impl RadiusAaa {
 
     /// Attributes every request of this NAS carries.
     fn nas_attributes(&self) -> Vec<Attribute> {
-        vec![
-            Attribute::new(
-                AttrType::NasIdentifier,
-                self.settings.nas_identifier.as_bytes(),
-            ),
-            Attribute::new(AttrType::NasIpAddress, self.settings.nas_ip.octets()),
-        ]
+        nas_attributes(&self.settings.nas_identifier, self.settings.nas_ip)
     }
 
     /// Authenticate an IPoE client (User-Name from its MAC or circuit-id,
@@ -325,13 +319,12 @@ impl RadiusAaa {
         let user = self.ipoe_username(ctx);
         let mut req = Request::pap(&user, &self.settings.password);
         req.attributes.extend(self.nas_attributes());
-        req.attributes.extend(line_attributes(ctx));
-        req.attributes.push(Attribute::u32(
-            AttrType::NasPortType,
-            NAS_PORT_TYPE_ETHERNET,
+        req.attributes.extend(access_line_attributes(
+            &ctx.key,
+            ctx.circuit_id.as_deref(),
+            ctx.remote_id.as_deref(),
         ));
-        req.attributes
-            .push(Attribute::u32(AttrType::ServiceType, SERVICE_TYPE_FRAMED));
+        req.attributes.extend(service_attributes(false));
         self.exchange(req, user).await
     }
 
@@ -376,14 +369,7 @@ impl RadiusAaa {
     fn ppp_attributes(&self, req: &mut Request, line: &[Attribute]) {
         req.attributes.extend(self.nas_attributes());
         req.attributes.extend_from_slice(line);
-        req.attributes
-            .push(Attribute::u32(AttrType::NasPortType, NAS_PORT_TYPE_VIRTUAL));
-        req.attributes
-            .push(Attribute::u32(AttrType::ServiceType, SERVICE_TYPE_FRAMED));
-        req.attributes.push(Attribute::u32(
-            AttrType::FramedProtocol,
-            FRAMED_PROTOCOL_PPP,
-        ));
+        req.attributes.extend(service_attributes(true));
     }
 
     async fn exchange(&self, req: Request, user: String) -> Result<Accepted, AuthError> {
@@ -424,33 +410,10 @@ impl RadiusAaa {
     }
 }
 
-/// Calling-Station-Id, NAS-Port-Id and the option-82 identities of an IPoE
-/// client (also sent in accounting).
-pub fn line_attributes(ctx: &ClientContext) -> Vec<Attribute> {
-    let mut out = vec![
-        Attribute::new(AttrType::CallingStationId, mac_text(&ctx.key.mac)),
-        Attribute::new(AttrType::NasPortId, nas_port_id(&ctx.key)),
-    ];
-    if let Some(c) = &ctx.circuit_id {
-        out.push(Attribute::vendor(
-            ADSL_FORUM_VENDOR_ID,
-            ADSL_AGENT_CIRCUIT_ID,
-            c,
-        ));
-    }
-    if let Some(r) = &ctx.remote_id {
-        out.push(Attribute::vendor(
-            ADSL_FORUM_VENDOR_ID,
-            ADSL_AGENT_REMOTE_ID,
-            r,
-        ));
-    }
-    out
-}
-
-/// NAS-Port-Id and the access-loop identities of a PPPoE session (its
-/// Calling-Station-Id is the client MAC).
-pub fn ppp_line_attributes(
+/// Calling-Station-Id, NAS-Port-Id and the access-loop identities
+/// (option 82, or the PPPoE TR-101 tags) of a subscriber line, as sent in
+/// Access-Requests and accounting.
+pub fn access_line_attributes(
     key: &ClientKey,
     circuit_id: Option<&[u8]>,
     remote_id: Option<&[u8]>,
@@ -471,6 +434,37 @@ pub fn ppp_line_attributes(
             ADSL_FORUM_VENDOR_ID,
             ADSL_AGENT_REMOTE_ID,
             r,
+        ));
+    }
+    out
+}
+
+/// NAS-Identifier and NAS-IP-Address, carried by every request of this NAS.
+pub fn nas_attributes(identifier: &str, ip: Ipv4Addr) -> Vec<Attribute> {
+    vec![
+        Attribute::new(AttrType::NasIdentifier, identifier.as_bytes()),
+        Attribute::new(AttrType::NasIpAddress, ip.octets()),
+    ]
+}
+
+/// The kind of service: Service-Type Framed-User, NAS-Port-Type Ethernet
+/// (IPoE) or Virtual with Framed-Protocol PPP (PPPoE).
+pub fn service_attributes(pppoe: bool) -> Vec<Attribute> {
+    let mut out = vec![
+        Attribute::u32(
+            AttrType::NasPortType,
+            if pppoe {
+                NAS_PORT_TYPE_VIRTUAL
+            } else {
+                NAS_PORT_TYPE_ETHERNET
+            },
+        ),
+        Attribute::u32(AttrType::ServiceType, SERVICE_TYPE_FRAMED),
+    ];
+    if pppoe {
+        out.push(Attribute::u32(
+            AttrType::FramedProtocol,
+            FRAMED_PROTOCOL_PPP,
         ));
     }
     out

@@ -111,7 +111,6 @@ struct PppState {
     ipv4: Option<Ipv4Addr>,
     dns: [Option<Ipv4Addr>; 2],
     gateway: Option<Ipv4Addr>,
-    address_wanted: bool,
     registry_id: Option<u64>,
 }
 
@@ -270,7 +269,6 @@ impl PppoeService {
                                 ipv4: None,
                                 dns: [None, None],
                                 gateway: None,
-                                address_wanted: false,
                                 registry_id: None,
                             },
                         );
@@ -334,19 +332,10 @@ impl PppoeService {
                 PppEvent::Authenticate { user, credentials } => {
                     self.authenticate(*key, user, credentials)
                 }
+                // Before authentication the address is not known yet: it is
+                // given as soon as AAA accepts (see `on_auth`).
                 PppEvent::NeedAddress => {
-                    let now = crate::monotonic_ms();
-                    let Some(st) = self.sessions.get_mut(key) else {
-                        continue;
-                    };
-                    match (st.ipv4, st.gateway) {
-                        (Some(ip), Some(gw)) => {
-                            let dns = st.dns;
-                            let out = st.ppp.set_address(now, ip, gw, dns);
-                            Box::pin(self.emit(key, out)).await;
-                        }
-                        _ => st.address_wanted = true,
-                    }
+                    Box::pin(self.assign_address(key, crate::monotonic_ms())).await
                 }
                 PppEvent::Up { ipv4 } => self.program(*key, ipv4),
                 PppEvent::Down { reason } => {
@@ -375,7 +364,7 @@ impl PppoeService {
         st.user = Some(user.clone());
         let aaa = self.aaa.clone();
         let tx = self.tx.clone();
-        let line = crate::aaa::radius::ppp_line_attributes(
+        let line = crate::aaa::radius::access_line_attributes(
             &client_key(&key),
             st.access_loop.circuit_id.as_deref(),
             st.access_loop.remote_id.as_deref(),
@@ -423,14 +412,23 @@ impl PppoeService {
         };
         let out = st.ppp.auth_result(now, accepted, &message);
         self.emit(&key, out).await;
-        if let Some(st) = self.sessions.get_mut(&key)
-            && st.address_wanted
-            && let (Some(ip), Some(gw)) = (st.ipv4, st.gateway)
-        {
-            st.address_wanted = false;
+        if accepted {
+            // PPP holds an IPCP request that came early until it has the
+            // address, so giving it now never costs a retransmission.
+            self.assign_address(&key, now).await;
+        }
+    }
+
+    /// Give session `key` its address, once AAA accepted it and the pool
+    /// gave one.
+    async fn assign_address(&mut self, key: &SessionKey, now: u64) {
+        let Some(st) = self.sessions.get_mut(key) else {
+            return;
+        };
+        if let (Some(ip), Some(gw)) = (st.ipv4, st.gateway) {
             let dns = st.dns;
             let out = st.ppp.set_address(now, ip, gw, dns);
-            self.emit(&key, out).await;
+            self.emit(key, out).await;
         }
     }
 

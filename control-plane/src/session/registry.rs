@@ -150,8 +150,7 @@ impl Session {
         crate::aaa::accounting::AcctSession {
             attrs: self.attrs.clone(),
             ipv4: self.ipv4,
-            mac: self.key.mac,
-            nas_port_id: crate::aaa::radius::nas_port_id(&self.key),
+            key: self.key,
             circuit_id: self.circuit_id.clone(),
             remote_id: self.remote_id.clone(),
             user_plane: self.user_plane.clone(),
