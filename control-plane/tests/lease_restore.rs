@@ -9,15 +9,13 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
-use common::{CLIENT_MAC, FakeUp, dhcp_frame, dhcp_msg, gtpu, start_cp, wait_for};
+use common::{CLIENT_MAC, FakeUp, dhcp_frame, dhcp_msg, gtpu, recv_dhcp, start_cp, wait_for};
 use tokio::net::UdpSocket;
 use vbng_access::dhcproto::v4::{DhcpOption, MessageType as DhcpType};
-use vbng_access::dhcpv4;
 use vbng_cp::aaa::LocalSubscribers;
 use vbng_cp::config::Config;
 use vbng_cp::service::Running;
 use vbng_cups::pfcp::Message;
-use vbng_dataplane::wire::{GtpuRepr, L2Header};
 
 fn client(dhcp: Vec<u8>) -> Vec<u8> {
     gtpu(1, &dhcp_frame(CLIENT_MAC, Some(20), Some(200), &dhcp))
@@ -33,17 +31,6 @@ fn request(ip: Ipv4Addr, xid: u32) -> Vec<u8> {
             DhcpOption::RequestedIpAddress(ip),
         ],
     ))
-}
-
-async fn recv_dhcp(sock: &UdpSocket) -> vbng_access::dhcproto::v4::Message {
-    let mut buf = [0u8; 4096];
-    let (n, _) = tokio::time::timeout(Duration::from_secs(10), sock.recv_from(&mut buf))
-        .await
-        .expect("reply within 10 s")
-        .unwrap();
-    let (_, frame) = GtpuRepr::parse_payload(&buf[..n]).unwrap();
-    let (_, off) = L2Header::parse(frame).unwrap();
-    dhcpv4::decode(&frame[off + 28..]).unwrap()
 }
 
 async fn start(up: &FakeUp, up_gtpu: &UdpSocket, leases: &Path) -> Running {

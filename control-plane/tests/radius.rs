@@ -13,17 +13,15 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{FakeUp, dhcp_frame, dhcp_msg, gtpu, start_cp, wait_for};
+use common::{FakeUp, dhcp_frame, dhcp_msg, gtpu, recv_dhcp_within, start_cp, wait_for};
 use tokio::net::UdpSocket;
 use vbng_aaa::lab::{DetailRecord, FreeRadius, FreeRadiusOptions};
 use vbng_access::dhcproto::v4::{DhcpOption, Message as Dhcp, MessageType as DhcpType};
-use vbng_access::dhcpv4;
 use vbng_cp::aaa::LocalSubscribers;
 use vbng_cp::api::SessionView;
 use vbng_cp::config::{AaaBackend, Config, RadiusServer};
 use vbng_cp::service::Running;
 use vbng_cups::pfcp::Message;
-use vbng_dataplane::wire::{GtpuRepr, L2Header};
 
 const GOLD: [u8; 6] = [2, 0, 0, 0, 0, 0x51];
 const SILVER: [u8; 6] = [2, 0, 0, 0, 0, 0x52];
@@ -130,14 +128,7 @@ impl Access {
     }
 
     async fn recv(&self, within: Duration) -> Option<Dhcp> {
-        let mut buf = [0u8; 4096];
-        let (n, _) = tokio::time::timeout(within, self.sock.recv_from(&mut buf))
-            .await
-            .ok()?
-            .unwrap();
-        let (_, frame) = GtpuRepr::parse_payload(&buf[..n]).unwrap();
-        let (_, off) = L2Header::parse(frame).unwrap();
-        Some(dhcpv4::decode(&frame[off + 28..]).unwrap())
+        recv_dhcp_within(&self.sock, within).await
     }
 
     /// DISCOVER, OFFER, REQUEST, ACK; returns the address.

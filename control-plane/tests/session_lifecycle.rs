@@ -9,14 +9,12 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{CLIENT_MAC, FakeUp, dhcp_frame, dhcp_msg, gtpu, start_cp, wait_for};
+use common::{CLIENT_MAC, FakeUp, dhcp_frame, dhcp_msg, gtpu, recv_dhcp, start_cp, wait_for};
 use tokio::net::UdpSocket;
 use vbng_access::dhcproto::v4::{DhcpOption, MessageType as DhcpType};
-use vbng_access::dhcpv4;
 use vbng_cp::aaa::LocalSubscribers;
 use vbng_cp::config::Config;
 use vbng_cp::service::Running;
-use vbng_dataplane::wire::{GtpuRepr, L2Header};
 
 async fn start(up: &FakeUp, up_gtpu: &UdpSocket) -> Running {
     start_with(up, up_gtpu, Config::default()).await
@@ -29,14 +27,13 @@ async fn start_with(up: &FakeUp, up_gtpu: &UdpSocket, cfg: Config) -> Running {
 /// DISCOVER + REQUEST through the redirect; returns the DHCP type of the
 /// answer to the REQUEST and the offered address.
 async fn dora(sock: &UdpSocket, cp: SocketAddr, xid: u32) -> (DhcpType, Ipv4Addr) {
-    let mut buf = vec![0u8; 4096];
     let ask = |dhcp: Vec<u8>| {
         let d = gtpu(1, &dhcp_frame(CLIENT_MAC, Some(20), Some(200), &dhcp));
         async move { d }
     };
     let d = ask(dhcp_msg(DhcpType::Discover, CLIENT_MAC, xid, vec![])).await;
     sock.send_to(&d, cp).await.unwrap();
-    let offer = recv_dhcp(sock, &mut buf).await;
+    let offer = recv_dhcp(sock).await;
     let ip = offer.yiaddr();
     let d = ask(dhcp_msg(
         DhcpType::Request,
@@ -49,7 +46,7 @@ async fn dora(sock: &UdpSocket, cp: SocketAddr, xid: u32) -> (DhcpType, Ipv4Addr
     ))
     .await;
     sock.send_to(&d, cp).await.unwrap();
-    let ack = recv_dhcp(sock, &mut buf).await;
+    let ack = recv_dhcp(sock).await;
     (ack.opts().msg_type().unwrap(), ip)
 }
 
@@ -71,7 +68,7 @@ async fn discover(sock: &UdpSocket, cp: SocketAddr, xid: u32) -> Ipv4Addr {
     let dhcp = dhcp_msg(DhcpType::Discover, CLIENT_MAC, xid, vec![]);
     let d = gtpu(1, &dhcp_frame(CLIENT_MAC, Some(20), Some(200), &dhcp));
     sock.send_to(&d, cp).await.unwrap();
-    let offer = recv_dhcp(sock, &mut [0u8; 4096]).await;
+    let offer = recv_dhcp(sock).await;
     assert_eq!(offer.opts().msg_type(), Some(DhcpType::Offer));
     offer.yiaddr()
 }
@@ -110,19 +107,9 @@ async fn assert_ack_withheld(running: &Running, sock: &UdpSocket, ip: Ipv4Addr) 
     sock.send_to(&request(ip, 900), running.gtpu_addr)
         .await
         .unwrap();
-    let nak = recv_dhcp(sock, &mut buf).await;
+    let nak = recv_dhcp(sock).await;
     assert_eq!(nak.opts().msg_type(), Some(DhcpType::Nak));
     assert_eq!(running.dhcp.lock().unwrap().leases().count(), 0);
-}
-
-async fn recv_dhcp(sock: &UdpSocket, buf: &mut [u8]) -> vbng_access::dhcproto::v4::Message {
-    let (n, _) = tokio::time::timeout(Duration::from_secs(10), sock.recv_from(buf))
-        .await
-        .expect("reply within 10 s")
-        .unwrap();
-    let (_, frame) = GtpuRepr::parse_payload(&buf[..n]).unwrap();
-    let (_, off) = L2Header::parse(frame).unwrap();
-    dhcpv4::decode(&frame[off + 28..]).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -199,10 +186,9 @@ async fn acks_wait_for_the_accepted_establishment() {
         .send_to(&request(ip, 402), running.gtpu_addr)
         .await
         .unwrap();
-    let mut buf = [0u8; 4096];
     let mut xids = Vec::new();
     for _ in 0..2 {
-        let ack = recv_dhcp(&up_gtpu, &mut buf).await;
+        let ack = recv_dhcp(&up_gtpu).await;
         let at = std::time::Instant::now();
         assert_eq!(ack.opts().msg_type(), Some(DhcpType::Ack));
         let answered = up.establish_answered.lock().unwrap().clone();
@@ -228,7 +214,7 @@ async fn acks_wait_for_the_accepted_establishment() {
         .send_to(&request(ip, 403), running.gtpu_addr)
         .await
         .unwrap();
-    let ack = recv_dhcp(&up_gtpu, &mut buf).await;
+    let ack = recv_dhcp(&up_gtpu).await;
     assert_eq!(
         (ack.opts().msg_type(), ack.xid()),
         (Some(DhcpType::Ack), 403)

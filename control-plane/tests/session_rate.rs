@@ -8,18 +8,15 @@ mod common;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
-use common::{CLIENT_MAC, FakeUp, dhcp_frame, dhcp_msg, gtpu, start_cp, wait_for};
+use common::{CLIENT_MAC, FakeUp, dhcp_frame, dhcp_msg, gtpu, recv_dhcp, start_cp, wait_for};
 use tokio::net::UdpSocket;
 use vbng_access::dhcproto::v4::{DhcpOption, MessageType as DhcpType};
-use vbng_access::dhcpv4;
 use vbng_cp::aaa::LocalSubscribers;
 use vbng_cp::api::{RateView, SessionView};
 use vbng_cp::config::Config;
 use vbng_cp::service::Running;
 use vbng_cups::pfcp::{Mbr, SessionModificationRequest, UpdateQer};
-use vbng_dataplane::wire::{GtpuRepr, L2Header};
 
 /// Every subscriber starts at 10 Mbit/s up, 50 Mbit/s down.
 const SUBSCRIBERS: &str = "[default]\nrate = { up_kbps = 10000, down_kbps = 50000 }\n";
@@ -27,17 +24,6 @@ const SUBSCRIBERS: &str = "[default]\nrate = { up_kbps = 10000, down_kbps = 5000
 async fn start(up: &FakeUp, up_gtpu: &UdpSocket, cfg: Config) -> Running {
     let subs = LocalSubscribers::parse("subscribers.toml", SUBSCRIBERS).unwrap();
     start_cp(up, up_gtpu, subs, cfg).await
-}
-
-async fn recv_dhcp(sock: &UdpSocket) -> vbng_access::dhcproto::v4::Message {
-    let mut buf = [0u8; 4096];
-    let (n, _) = tokio::time::timeout(Duration::from_secs(10), sock.recv_from(&mut buf))
-        .await
-        .expect("reply within 10 s")
-        .unwrap();
-    let (_, frame) = GtpuRepr::parse_payload(&buf[..n]).unwrap();
-    let (_, off) = L2Header::parse(frame).unwrap();
-    dhcpv4::decode(&frame[off + 28..]).unwrap()
 }
 
 /// DISCOVER, OFFER, then REQUEST through the redirect (the ACK, if any,

@@ -298,6 +298,26 @@ pub async fn start_cp(
     running
 }
 
+/// The DHCP message of the next GTP-U datagram on `sock`, if one comes
+/// within `within`.
+pub async fn recv_dhcp_within(sock: &UdpSocket, within: Duration) -> Option<Dhcp> {
+    let mut buf = [0u8; 4096];
+    let (n, _) = tokio::time::timeout(within, sock.recv_from(&mut buf))
+        .await
+        .ok()?
+        .unwrap();
+    let (_, frame) = GtpuRepr::parse_payload(&buf[..n]).unwrap();
+    let (_, off) = L2Header::parse(frame).unwrap();
+    Some(vbng_access::dhcpv4::decode(&frame[off + 28..]).unwrap())
+}
+
+/// The DHCP message of the next GTP-U datagram on `sock` (within 10 s).
+pub async fn recv_dhcp(sock: &UdpSocket) -> Dhcp {
+    recv_dhcp_within(sock, Duration::from_secs(10))
+        .await
+        .expect("reply within 10 s")
+}
+
 pub const CLIENT_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x42];
 
 /// A DHCP client message of `kind` from `mac` with transaction id `xid`.
