@@ -1,7 +1,7 @@
 //! Checks our PFCP encoding against Wireshark's dissector: every message kind
 //! vbng emits goes into a pcap (Ethernet/IPv4/UDP 8805) that `tshark -V` must
-//! decode without "Malformed" or expert errors/warnings, naming every message
-//! and the BBF TR-459 IEs.
+//! decode without "Malformed" or expert errors/warnings, naming every message,
+//! the BBF TR-459 IEs and the predefined rules (ACL names).
 
 use std::net::Ipv4Addr;
 use std::process::Command;
@@ -51,6 +51,7 @@ fn establishment() -> SessionEstablishmentRequest {
                 far_id: Some(1),
                 urr_ids: vec![1],
                 qer_ids: vec![1],
+                activate_predefined_rules: Vec::new(),
             },
             CreatePdr {
                 pdr_id: 2,
@@ -69,6 +70,7 @@ fn establishment() -> SessionEstablishmentRequest {
                 far_id: Some(2),
                 urr_ids: vec![1],
                 qer_ids: vec![1],
+                activate_predefined_rules: Vec::new(),
             },
         ],
         create_fars: vec![
@@ -111,7 +113,8 @@ fn establishment() -> SessionEstablishmentRequest {
 }
 
 /// The establishment the control plane sends for one IPoE subscriber
-/// ([`ipoe::establishment_request`]), QinQ 2000/100 with a rate.
+/// ([`ipoe::establishment_request`]), QinQ 2000/100 with a rate and the ACL
+/// "web-only".
 fn cp_establishment() -> SessionEstablishmentRequest {
     ipoe::establishment_request(&ipoe::IpoeSession {
         cp_seid: 0x1002,
@@ -126,6 +129,7 @@ fn cp_establishment() -> SessionEstablishmentRequest {
             ul_kbps: 10_000,
             dl_kbps: 50_000,
         }),
+        acl: Some("web-only".into()),
     })
 }
 
@@ -149,6 +153,7 @@ fn cp_pppoe_establishment() -> SessionEstablishmentRequest {
             }),
             session_id: 0x0042,
             mtu: 1492,
+            acl: None,
         },
     )
 }
@@ -387,6 +392,16 @@ fn messages() -> Vec<(Ipv4Addr, Message, u32, Option<u64>)> {
             12,
             Some(0),
         ),
+        // A live ACL change as the control plane sends it (Update PDR).
+        (
+            CP,
+            Message::SessionModificationRequest(ipoe::acl_change_request(
+                Some("web-only"),
+                Some("block-smtp"),
+            )),
+            13,
+            Some(0x2002),
+        ),
     ]
 }
 
@@ -557,4 +572,20 @@ fn tshark_decodes_every_message() {
     assert_eq!(set("QAURR (Query All URRs)"), 1, "{text}");
     assert_eq!(set("IMMER (Immediate Report)"), 1, "{text}");
     assert_eq!(set("TERMR (Termination Report)"), 3, "{text}");
+    // The ACL as predefined rules: "web-only" activated in both PDRs of the
+    // IPoE establishment, then replaced by "block-smtp" in both PDRs.
+    let count = |needle: &str| text.matches(needle).count();
+    assert_eq!(count("Update PDR : [Grouped IE]"), 2, "{text}");
+    assert_eq!(
+        count("IE Type: Activate Predefined Rules (106)"),
+        4,
+        "{text}"
+    );
+    assert_eq!(
+        count("IE Type: Deactivate Predefined Rules (107)"),
+        2,
+        "{text}"
+    );
+    assert_eq!(count("Predefined Rules Name: \"web-only\""), 4, "{text}");
+    assert_eq!(count("Predefined Rules Name: \"block-smtp\""), 2, "{text}");
 }

@@ -24,15 +24,28 @@
 //!   MBR UL = 0, DL = 0 rather than by leaving the IE out.
 //!
 //! The user plane (vbng-dataplane's PFCP agent) gives 0 the same meaning.
+//!
+//! # ACLs: predefined rules
+//!
+//! A session's ACL is named, not sent: the user plane loads its ACLs from its
+//! own file, and the control plane selects one by name (the RADIUS Filter-Id)
+//! with an Activate Predefined Rules IE (TS 29.244 section 8.2.72) in **both**
+//! PDRs, so uplink and downlink packets see the same ACL.
+//!
+//! - Establishment ([`establishment_request`]): `acl` becomes the Activate
+//!   Predefined Rules of both Create PDRs; no ACL, no IE.
+//! - Live change ([`acl_change_request`]): an Update PDR for each PDR that
+//!   deactivates the old name and activates the new one.
 
-use alloc::string::ToString;
+use alloc::string::{String, ToString};
 use alloc::vec;
+use alloc::vec::Vec;
 use core::net::Ipv4Addr;
 
 use super::{
     ApplyAction, CreateFar, CreatePdr, CreateQer, CreateUrr, EthernetPacketFilter, FSeid,
     ForwardingParameters, GateStatus, Interface, MacAddress, Mbr, MeasurementMethod, NodeId, Pdi,
-    SessionEstablishmentRequest, SessionModificationRequest, UeIpAddress, UpdateQer,
+    SessionEstablishmentRequest, SessionModificationRequest, UeIpAddress, UpdatePdr, UpdateQer,
 };
 
 /// Uplink PDR id.
@@ -72,11 +85,15 @@ pub struct IpoeSession {
     pub cvlan: u16,
     /// Peak rates (the QER's MBR), `None` for no MBR IE.
     pub rate: Option<Mbr>,
+    /// Name of the user plane ACL applied to the session's traffic (the
+    /// Activate Predefined Rules of both PDRs), `None` for no ACL IE.
+    pub acl: Option<String>,
 }
 
 /// Session Establishment Request for `s`.
 pub fn establishment_request(s: &IpoeSession) -> SessionEstablishmentRequest {
     let nonzero = |v: u16| (v != 0).then_some(v);
+    let acl: Vec<String> = s.acl.iter().cloned().collect();
     let uplink = CreatePdr {
         pdr_id: PDR_UPLINK,
         precedence: PRECEDENCE,
@@ -99,6 +116,7 @@ pub fn establishment_request(s: &IpoeSession) -> SessionEstablishmentRequest {
         far_id: Some(FAR_TO_CORE),
         urr_ids: vec![URR_ID],
         qer_ids: vec![QER_ID],
+        activate_predefined_rules: acl.clone(),
         ..Default::default()
     };
     let downlink = CreatePdr {
@@ -116,6 +134,7 @@ pub fn establishment_request(s: &IpoeSession) -> SessionEstablishmentRequest {
         far_id: Some(FAR_TO_ACCESS),
         urr_ids: vec![URR_ID],
         qer_ids: vec![QER_ID],
+        activate_predefined_rules: acl,
         ..Default::default()
     };
     let far = |far_id, dest| CreateFar {
@@ -192,6 +211,29 @@ pub fn modify_qer_request(
 pub fn query_usage_request() -> SessionModificationRequest {
     SessionModificationRequest {
         query_urrs: vec![URR_ID],
+        ..Default::default()
+    }
+}
+
+/// Session Modification Request replacing the session's ACL `old` by `new`
+/// live: one Update PDR for [`PDR_UPLINK`] and one for [`PDR_DOWNLINK`], each
+/// deactivating `old` (when it is set and differs from `new`) and activating
+/// `new` (when set). `None` means "no ACL": `(Some(a), None)` removes the ACL.
+/// With `old == new` nothing is deactivated, so the ACL is never briefly off.
+pub fn acl_change_request(old: Option<&str>, new: Option<&str>) -> SessionModificationRequest {
+    let deactivate: Vec<String> = old
+        .filter(|&old| Some(old) != new)
+        .map(String::from)
+        .into_iter()
+        .collect();
+    let activate: Vec<String> = new.map(String::from).into_iter().collect();
+    let update = |pdr_id| UpdatePdr {
+        pdr_id,
+        activate_predefined_rules: activate.clone(),
+        deactivate_predefined_rules: deactivate.clone(),
+    };
+    SessionModificationRequest {
+        update_pdrs: vec![update(PDR_UPLINK), update(PDR_DOWNLINK)],
         ..Default::default()
     }
 }

@@ -17,8 +17,8 @@ use super::ie::node::{
 };
 use super::ie::report::{PfcpSmReqFlags, ReportType, UsageReport};
 use super::ie::rules::{
-    CreateFar, CreatePdr, CreateQer, CreateUrr, CreatedPdr, UpdateFar, UpdateQer, emit_remove,
-    parse_remove,
+    CreateFar, CreatePdr, CreateQer, CreateUrr, CreatedPdr, UpdateFar, UpdatePdr, UpdateQer,
+    emit_remove, parse_remove,
 };
 use super::ie::tlv::{Ctx, IeIter, RawIe, Writer, required};
 
@@ -137,6 +137,8 @@ pub struct SessionModificationRequest {
     pub create_urrs: Vec<CreateUrr>,
     /// QERs to add.
     pub create_qers: Vec<CreateQer>,
+    /// PDR changes (which predefined rules apply, e.g. a new ACL).
+    pub update_pdrs: Vec<UpdatePdr>,
     /// FAR changes (apply action, forwarding parameters).
     pub update_fars: Vec<UpdateFar>,
     /// QER changes (gate, MBR).
@@ -512,6 +514,7 @@ impl Message {
                         ids::CREATE_FAR => r.create_fars.push(CreateFar::parse(ie.data, ctx)?),
                         ids::CREATE_URR => r.create_urrs.push(CreateUrr::parse(ie.data, ctx)?),
                         ids::CREATE_QER => r.create_qers.push(CreateQer::parse(ie.data, ctx)?),
+                        ids::UPDATE_PDR => r.update_pdrs.push(UpdatePdr::parse(ie.data, ctx)?),
                         ids::UPDATE_FAR => r.update_fars.push(UpdateFar::parse(ie.data, ctx)?),
                         ids::UPDATE_QER => r.update_qers.push(UpdateQer::parse(ie.data, ctx)?),
                         ids::PFCPSMREQ_FLAGS => r.flags = Some(PfcpSmReqFlags::parse(ie.data)?),
@@ -682,6 +685,7 @@ impl Message {
                 m.create_fars.iter().for_each(|x| x.emit(w));
                 m.create_urrs.iter().for_each(|x| x.emit(w));
                 m.create_qers.iter().for_each(|x| x.emit(w));
+                m.update_pdrs.iter().for_each(|x| x.emit(w));
                 m.update_fars.iter().for_each(|x| x.emit(w));
                 m.update_qers.iter().for_each(|x| x.emit(w));
                 if let Some(f) = m.flags {

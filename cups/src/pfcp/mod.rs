@@ -30,7 +30,7 @@ pub use ie::rules::{
     ApplyAction, CreateFar, CreatePdr, CreateQer, CreateUrr, CreatedPdr, DestinationInterface,
     EthernetPacketFilter, ForwardingParameters, GateStatus, Interface, MacAddress, Mbr,
     MeasurementMethod, OuterHeaderCreation, OuterHeaderRemoval, Pdi, ReportingTriggers,
-    SourceInterface, UeIpAddress, UpdateFar, UpdateQer,
+    SourceInterface, UeIpAddress, UpdateFar, UpdatePdr, UpdateQer,
 };
 pub use message::{
     AssociationReleaseRequest, AssociationReleaseResponse, AssociationSetupRequest,

@@ -1,7 +1,8 @@
 //! The PFCP messages that program one PPPoE subscriber (BBF TR-459 over
-//! TS 29.244). Rule ids, the URR, the QER and its MBR semantics are those of
-//! [`super::ipoe`] (re-exported here), so rate changes and usage queries of a
-//! PPPoE session use the same modification requests.
+//! TS 29.244). Rule ids, the URR, the QER and its MBR semantics, and the ACL as
+//! predefined rules are those of [`super::ipoe`] (re-exported here), so rate
+//! changes, ACL changes and usage queries of a PPPoE session use the same
+//! modification requests.
 //!
 //! What differs from an IPoE session:
 //!
@@ -19,11 +20,12 @@
 //! The user plane clamps the TCP MSS of the session's SYNs to MTU - 40 in
 //! both directions and drops downlink IPv4 packets longer than the MTU.
 
+use alloc::string::String;
 use core::net::Ipv4Addr;
 
 pub use super::ipoe::{
     FAR_TO_ACCESS, FAR_TO_CORE, PDR_DOWNLINK, PDR_UPLINK, PRECEDENCE, QER_ID, URR_ID,
-    modify_qer_request, query_usage_request, rate_change_request, update_mbr,
+    acl_change_request, modify_qer_request, query_usage_request, rate_change_request, update_mbr,
 };
 use super::ipoe::{IpoeSession, establishment_request};
 use super::{
@@ -60,6 +62,9 @@ pub struct PppoeSessionSpec {
     /// Session MTU (the negotiated MRU, usually 1492), 0 to leave the BBF MTU
     /// IE out.
     pub mtu: u16,
+    /// Name of the user plane ACL applied to the session's traffic (the
+    /// Activate Predefined Rules of both PDRs), `None` for no ACL IE.
+    pub acl: Option<String>,
 }
 
 /// Session Establishment Request for PPPoE session `spec`; `cp_ip` is the
@@ -80,6 +85,7 @@ pub fn session_establishment(
         svlan: spec.svlan,
         cvlan: spec.cvlan,
         rate: spec.rate,
+        acl: spec.acl.clone(),
     });
     for pdr in req
         .create_pdrs
@@ -123,6 +129,7 @@ mod tests {
             }),
             session_id: 0x0042,
             mtu: 1492,
+            acl: Some("web-only".into()),
         }
     }
 
@@ -144,6 +151,9 @@ mod tests {
         );
         assert_eq!(fp.bbf_mtu, Some(1492));
         assert_eq!(req.cp_f_seid.ipv4, Some(Ipv4Addr::new(127, 0, 0, 1)));
+        for pdr in &req.create_pdrs {
+            assert_eq!(pdr.activate_predefined_rules, ["web-only"]);
+        }
 
         let msg = Message::SessionEstablishmentRequest(req);
         let bytes = msg.encode(7, Some(0));

@@ -5,6 +5,7 @@
 //! checked with `tshark -V` (Wireshark 4.0 PFCP dissector), which decodes every
 //! field to the values named in the comments (see `tests/tshark.rs`).
 
+use alloc::format;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -148,6 +149,7 @@ fn contract_establishment() -> SessionEstablishmentRequest {
                 far_id: Some(1),
                 urr_ids: vec![1],
                 qer_ids: vec![1],
+                activate_predefined_rules: Vec::new(),
             },
             CreatePdr {
                 pdr_id: 2,
@@ -392,6 +394,127 @@ fn malformed_usage_queries_are_errors() {
 }
 
 #[test]
+fn golden_session_modification_request_changing_the_acl() {
+    // Update PDR (IE 9) per PDR: PDR ID (56), Activate Predefined Rules (106)
+    // "web", Deactivate Predefined Rules (107) "a".
+    let update = |pdr: &str| format!("0009 0012 0038 0002 {pdr} 006a 0003 776562 006b 0001 61 ");
+    check_golden(
+        &format!(
+            "21340038 0000000000002001 00000800 {}{}",
+            update("0001"),
+            update("0002")
+        ),
+        &Message::SessionModificationRequest(ipoe::acl_change_request(Some("a"), Some("web"))),
+        8,
+        Some(0x2001),
+    );
+}
+
+#[test]
+fn acl_change_deactivates_only_a_different_old_acl() {
+    let change = |old, new| {
+        let req = ipoe::acl_change_request(old, new);
+        let pdrs: Vec<u16> = req.update_pdrs.iter().map(|u| u.pdr_id).collect();
+        assert_eq!(pdrs, [ipoe::PDR_UPLINK, ipoe::PDR_DOWNLINK]);
+        let [u, d] = &req.update_pdrs[..] else {
+            panic!("{req:?}")
+        };
+        assert_eq!(u.activate_predefined_rules, d.activate_predefined_rules);
+        assert_eq!(u.deactivate_predefined_rules, d.deactivate_predefined_rules);
+        (
+            u.activate_predefined_rules.clone(),
+            u.deactivate_predefined_rules.clone(),
+        )
+    };
+    let names = |n: &[&str]| n.iter().map(|s| String::from(*s)).collect::<Vec<_>>();
+    assert_eq!(change(None, Some("a")), (names(&["a"]), names(&[])));
+    assert_eq!(change(Some("a"), Some("b")), (names(&["b"]), names(&["a"])));
+    assert_eq!(change(Some("a"), None), (names(&[]), names(&["a"])));
+    assert_eq!(change(Some("a"), Some("a")), (names(&["a"]), names(&[])));
+    assert_eq!(change(None, None), (names(&[]), names(&[])));
+}
+
+#[test]
+fn establishment_activates_the_acl_in_both_pdrs() {
+    let session = |acl: Option<&str>| ipoe::IpoeSession {
+        cp_seid: 1,
+        cp_ipv4: CP,
+        node_id: NodeId::Ipv4(CP),
+        ue_ipv4: Ipv4Addr::new(100, 64, 0, 10),
+        mac: [2, 0, 0, 0, 0, 0x10],
+        port: 0,
+        svlan: 0,
+        cvlan: 0,
+        rate: None,
+        acl: acl.map(String::from),
+    };
+    let with = ipoe::establishment_request(&session(Some("web-only")));
+    assert_eq!(with.create_pdrs.len(), 2);
+    for pdr in &with.create_pdrs {
+        assert_eq!(pdr.activate_predefined_rules, ["web-only"]);
+    }
+    let bytes = Message::SessionEstablishmentRequest(with.clone()).encode(1, Some(0));
+    // Activate Predefined Rules "web-only" in each Create PDR.
+    let ie = unhex("006a 0008 7765622d6f6e6c79");
+    let count = bytes.windows(ie.len()).filter(|w| *w == ie).count();
+    assert_eq!(count, 2);
+    let (_, back, stats) = Message::parse_counting(&bytes).unwrap();
+    assert_eq!(back, Message::SessionEstablishmentRequest(with));
+    assert_eq!(stats.skipped_ies, 0);
+
+    let without = ipoe::establishment_request(&session(None));
+    assert!(
+        without
+            .create_pdrs
+            .iter()
+            .all(|p| p.activate_predefined_rules.is_empty())
+    );
+}
+
+#[test]
+fn malformed_predefined_rules_are_errors() {
+    // Update PDR without its PDR ID.
+    assert_eq!(
+        Message::parse(&unhex(
+            "21340015 0000000000002001 00000800 0009 0005 006a 0001 61"
+        )),
+        Err(Error::MissingIe {
+            ie: 56,
+            name: "PDR ID",
+            context: "Update PDR"
+        })
+    );
+    // Activate / Deactivate Predefined Rules that are not UTF-8.
+    for ie in ["006a", "006b"] {
+        assert_eq!(
+            Message::parse(&unhex(&format!(
+                "2134001b 0000000000002001 00000800 0009 000b 0038 0002 0001 {ie} 0001 ff"
+            ))),
+            Err(Error::InvalidIe {
+                ie: u16::from_str_radix(ie, 16).unwrap(),
+                reason: "predefined rule name is not UTF-8"
+            })
+        );
+    }
+    // Unmodelled Update PDR IEs (here Precedence) are skipped and counted.
+    let (_, m, stats) = Message::parse_counting(&unhex(
+        "2134001e 0000000000002001 00000800 0009 000e 0038 0002 0001 001d 0004 00000064",
+    ))
+    .unwrap();
+    assert_eq!(stats.skipped_ies, 1);
+    let Message::SessionModificationRequest(r) = m else {
+        panic!("{m:?}")
+    };
+    assert_eq!(
+        r.update_pdrs,
+        [UpdatePdr {
+            pdr_id: 1,
+            ..Default::default()
+        }]
+    );
+}
+
+#[test]
 fn unknown_ies_are_skipped_and_counted() {
     // Heartbeat Request with Source IP Address (IE 192, not modelled) and an
     // unknown vendor IE before the Recovery Time Stamp.
@@ -625,9 +748,10 @@ fn create_pdr() -> impl Strategy<Value = CreatePdr> {
         proptest::option::of(any::<u32>()),
         ids32(),
         ids32(),
+        rule_names(),
     )
         .prop_map(
-            |(pdr_id, precedence, pdi, ohr, bbf_ohr, far_id, urr_ids, qer_ids)| CreatePdr {
+            |(pdr_id, precedence, pdi, ohr, bbf_ohr, far_id, urr_ids, qer_ids, rules)| CreatePdr {
                 pdr_id,
                 precedence,
                 pdi,
@@ -636,8 +760,25 @@ fn create_pdr() -> impl Strategy<Value = CreatePdr> {
                 far_id,
                 urr_ids,
                 qer_ids,
+                activate_predefined_rules: rules,
             },
         )
+}
+
+/// Predefined rule names: any UTF-8 text, empty included (the IE is an
+/// octet string of any length).
+fn rule_names() -> impl Strategy<Value = Vec<String>> {
+    proptest::collection::vec(".{0,8}", 0..3)
+}
+
+fn update_pdr() -> impl Strategy<Value = UpdatePdr> {
+    (any::<u16>(), rule_names(), rule_names()).prop_map(|(pdr_id, activate, deactivate)| {
+        UpdatePdr {
+            pdr_id,
+            activate_predefined_rules: activate,
+            deactivate_predefined_rules: deactivate,
+        }
+    })
 }
 
 fn ohc() -> impl Strategy<Value = OuterHeaderCreation> {
@@ -945,13 +1086,14 @@ fn message() -> impl Strategy<Value = Message> {
                 v(create_far(), 0..2),
                 v(create_urr(), 0..2),
                 v(create_qer(), 0..2),
+                v(update_pdr(), 0..2),
                 v(update_far(), 0..2),
                 v(update_qer(), 0..2)
             ),
             (proptest::option::of(any::<u8>()), ids32())
         )
             .prop_map(
-                |((f, rp, rf, ru, rq), (cp, cf, cu, cq, uf, uq), (fl, qu))| {
+                |((f, rp, rf, ru, rq), (cp, cf, cu, cq, up, uf, uq), (fl, qu))| {
                     Message::SessionModificationRequest(SessionModificationRequest {
                         cp_f_seid: f,
                         remove_pdrs: rp,
@@ -962,6 +1104,7 @@ fn message() -> impl Strategy<Value = Message> {
                         create_fars: cf,
                         create_urrs: cu,
                         create_qers: cq,
+                        update_pdrs: up,
                         update_fars: uf,
                         update_qers: uq,
                         flags: fl.map(PfcpSmReqFlags),

@@ -99,6 +99,11 @@ pub const OUTER_HEADER_REMOVAL: u16 = 95;
 pub const RECOVERY_TIME_STAMP: u16 = 96;
 /// UR-SEQN.
 pub const UR_SEQN: u16 = 104;
+/// Activate Predefined Rules (8.2.72): the name of a rule set the user plane
+/// already knows (vbng: an ACL name).
+pub const ACTIVATE_PREDEFINED_RULES: u16 = 106;
+/// Deactivate Predefined Rules (8.2.73): the name of a rule set to stop applying.
+pub const DEACTIVATE_PREDEFINED_RULES: u16 = 107;
 /// FAR ID.
 pub const FAR_ID: u16 = 108;
 /// QER ID.

@@ -130,6 +130,9 @@ pub struct CreatePdr {
     pub urr_ids: Vec<u32>,
     /// QERs applied to matched packets.
     pub qer_ids: Vec<u32>,
+    /// Names of predefined rules the user plane applies to matched packets
+    /// (one Activate Predefined Rules IE each; vbng: the subscriber's ACL).
+    pub activate_predefined_rules: Vec<String>,
 }
 
 impl CreatePdr {
@@ -154,6 +157,11 @@ impl CreatePdr {
             for &id in &self.qer_ids {
                 emit_u32(w, ids::QER_ID, id);
             }
+            emit_predefined_rules(
+                w,
+                ids::ACTIVATE_PREDEFINED_RULES,
+                &self.activate_predefined_rules,
+            );
         });
     }
 
@@ -175,6 +183,13 @@ impl CreatePdr {
                 (None, ids::FAR_ID) => pdr.far_id = Some(parse_u32(ie.data, ids::FAR_ID)?),
                 (None, ids::URR_ID) => pdr.urr_ids.push(parse_u32(ie.data, ids::URR_ID)?),
                 (None, ids::QER_ID) => pdr.qer_ids.push(parse_u32(ie.data, ids::QER_ID)?),
+                (None, ids::ACTIVATE_PREDEFINED_RULES) => {
+                    pdr.activate_predefined_rules
+                        .push(parse_predefined_rule_name(
+                            ie.data,
+                            ids::ACTIVATE_PREDEFINED_RULES,
+                        )?)
+                }
                 _ => ctx.skipped += 1,
             }
         }
@@ -183,6 +198,81 @@ impl CreatePdr {
         pdr.pdi = required(pdi, ids::PDI, "PDI", "Create PDR")?;
         Ok(pdr)
     }
+}
+
+/// Update PDR (grouped, Table 7.5.4.2-1): vbng changes only which predefined
+/// rules apply to a PDR; the other Update PDR IEs are skipped as unmodelled.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct UpdatePdr {
+    /// PDR to change.
+    pub pdr_id: u16,
+    /// Predefined rules to start applying (one Activate Predefined Rules IE each).
+    pub activate_predefined_rules: Vec<String>,
+    /// Predefined rules to stop applying (one Deactivate Predefined Rules IE each).
+    pub deactivate_predefined_rules: Vec<String>,
+}
+
+impl UpdatePdr {
+    /// Writes the grouped IE.
+    pub fn emit(&self, w: &mut Writer) {
+        w.ie(ids::UPDATE_PDR, |w| {
+            emit_u16(w, ids::PDR_ID, self.pdr_id);
+            emit_predefined_rules(
+                w,
+                ids::ACTIVATE_PREDEFINED_RULES,
+                &self.activate_predefined_rules,
+            );
+            emit_predefined_rules(
+                w,
+                ids::DEACTIVATE_PREDEFINED_RULES,
+                &self.deactivate_predefined_rules,
+            );
+        });
+    }
+
+    pub(crate) fn parse(data: &[u8], ctx: &mut Ctx) -> Result<Self, Error> {
+        let mut pdr_id = None;
+        let mut u = Self::default();
+        for ie in IeIter::new(data) {
+            let ie = ie?;
+            match (ie.enterprise_id, ie.ie_type) {
+                (None, ids::PDR_ID) => pdr_id = Some(parse_u16(ie.data, ids::PDR_ID)?),
+                (None, ids::ACTIVATE_PREDEFINED_RULES) => u.activate_predefined_rules.push(
+                    parse_predefined_rule_name(ie.data, ids::ACTIVATE_PREDEFINED_RULES)?,
+                ),
+                (None, ids::DEACTIVATE_PREDEFINED_RULES) => {
+                    u.deactivate_predefined_rules
+                        .push(parse_predefined_rule_name(
+                            ie.data,
+                            ids::DEACTIVATE_PREDEFINED_RULES,
+                        )?)
+                }
+                _ => ctx.skipped += 1,
+            }
+        }
+        u.pdr_id = required(pdr_id, ids::PDR_ID, "PDR ID", "Update PDR")?;
+        Ok(u)
+    }
+}
+
+/// Writes one (De)Activate Predefined Rules IE (8.2.72/8.2.73) per name: the
+/// IE body is the name's octets, nothing else.
+fn emit_predefined_rules(w: &mut Writer, ie_type: u16, names: &[String]) {
+    for name in names {
+        w.ie(ie_type, |w| w.bytes(name.as_bytes()));
+    }
+}
+
+/// The predefined rule name in an (De)Activate Predefined Rules IE body.
+/// TS 29.244 types it as an octet string; vbng names ACLs in text, so a name
+/// that is not UTF-8 cannot name anything and is rejected.
+fn parse_predefined_rule_name(data: &[u8], ie_type: u16) -> Result<String, Error> {
+    core::str::from_utf8(data)
+        .map(String::from)
+        .map_err(|_| Error::InvalidIe {
+            ie: ie_type,
+            reason: "predefined rule name is not UTF-8",
+        })
 }
 
 /// Created PDR (grouped, Table 7.5.3.2-1): what the user plane allocated for a PDR.
