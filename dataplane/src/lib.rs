@@ -16,6 +16,8 @@
 //!   ARP, downstream lookup and VLAN push, control-frame redirect under a rate limit, and
 //!   per-subscriber QoS ([`pipeline::Pipeline::with_qos`]: downstream shaping through a
 //!   `vbng_qos` scheduler over a preallocated frame pool, upstream srTCM policing).
+//! - [`acl`]: named access control lists, compiled into a first-match classifier whose cost
+//!   stays nearly flat up to a thousand rules, and the [`acl::AclSet`] of them a pipeline holds.
 //! - `host` (feature `std`): the hosted `vbng-up` runtime.
 //!
 //! Per-packet code never allocates, never logs and never panics on input bytes.
@@ -29,6 +31,7 @@
 
 extern crate alloc;
 
+pub mod acl;
 pub mod packet;
 pub mod pipeline;
 pub mod port;
