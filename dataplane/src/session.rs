@@ -162,6 +162,9 @@ pub struct SessionEntry {
     /// TCP MSS announced in the session's SYNs and SYN/ACKs is lowered to this, both
     /// directions. 0 = off (IPoE); PPPoE default 1452 (MTU - 40).
     pub mss_clamp: u16,
+    /// The session's ACL in the pipeline's [`crate::acl::AclSet`], or
+    /// [`crate::acl::NO_ACL`]; checked after the global ACL, both directions.
+    pub acl: crate::acl::AclId,
     /// Usage so far.
     pub counters: UsageCounters,
 }
@@ -447,6 +450,7 @@ mod tests {
             qos: SessionQos::UNLIMITED,
             mtu: 0,
             mss_clamp: 0,
+            acl: crate::acl::NO_ACL,
             counters: UsageCounters::default(),
         }
     }

@@ -42,6 +42,7 @@ fn pipeline() -> Pipeline {
             gate_open: true,
             mtu: 0,
             mss_clamp: 0,
+            acl: vbng_dataplane::acl::NO_ACL,
             counters: UsageCounters::default(),
             qos: SessionQos::UNLIMITED,
         }));
@@ -82,6 +83,7 @@ fuzz_target!(|data: &[u8]| {
                     gate_open: bytes.len() % 3 != 0,
                     mtu: 0,
                     mss_clamp: 0,
+                    acl: vbng_dataplane::acl::NO_ACL,
                     counters: UsageCounters::default(),
                     qos: SessionQos::UNLIMITED,
                 }));

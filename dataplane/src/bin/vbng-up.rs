@@ -2,7 +2,9 @@
 //!
 //! Threads: one poll-mode worker (ports + pipeline), the PFCP agent, the GTP-U redirect
 //! sender and receiver, the metrics server; the main thread waits for SIGINT/SIGTERM and
-//! shuts everything down in order.
+//! shuts everything down in order. SIGHUP reloads the ACL file (`acl_file`): the new ACLs
+//! apply to every session at once, or, if the file is bad or drops an ACL in use, the old
+//! ones stay and one warning line says why.
 //!
 //! Exit codes: 0 after a signal-requested shutdown (or `--help`, `--version`, `--check`),
 //! 1 when the runtime fails (a port cannot be opened, an address cannot be bound, a thread
@@ -22,8 +24,11 @@ use clap::error::ErrorKind;
 use vbng_cups::pfcp::{NodeId, RecoveryTimeStamp};
 use vbng_dataplane::host::afpacket::{AfPacketPort, RingConfig};
 use vbng_dataplane::host::config::{Cli, Config, NodeIdConfig};
-use vbng_dataplane::host::metrics::{self, Snapshot};
-use vbng_dataplane::host::pfcp_agent::{self, AgentConfig, AgentPublished, PfcpAgent};
+use vbng_dataplane::host::metrics::{self, AclMatchSample, Snapshot};
+use vbng_dataplane::acl::AclSet;
+use vbng_dataplane::host::pfcp_agent::{
+    self, AclReload, AgentConfig, AgentPublished, PfcpAgent,
+};
 use vbng_dataplane::host::redirect::{self, RedirectStats};
 use vbng_dataplane::host::signals;
 use vbng_dataplane::host::worker::{Worker, WorkerHandle, WorkerShared, WorkerTiming};
@@ -53,18 +58,43 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let acls = match load_acls(&cfg) {
+        Ok(acls) => acls,
+        Err(e) => {
+            eprintln!("vbng-up: {e}");
+            return ExitCode::from(2);
+        }
+    };
     if cli.check {
         println!("vbng-up: configuration from {} is valid", cfg.origin);
         println!("{cfg:#?}");
+        if let Some(path) = &cfg.acl_file {
+            println!(
+                "acl file {}: {} ACLs, global {}",
+                path.display(),
+                acls.len(),
+                acls.name(acls.global()).unwrap_or("none")
+            );
+        }
         return ExitCode::SUCCESS;
     }
-    match run(&cfg) {
+    match run(&cfg, acls) {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => {
             up_error!("{msg}");
             ExitCode::from(1)
         }
     }
+}
+
+/// Reads and compiles the ACL file, if the configuration names one.
+fn load_acls(cfg: &Config) -> Result<AclSet, String> {
+    let Some(path) = &cfg.acl_file else {
+        return Ok(AclSet::empty());
+    };
+    let file = vbng_dataplane::host::config::acl::load_acl_file(path).map_err(|e| e.to_string())?;
+    AclSet::build(file.global.as_deref(), &file.acls, None)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Binds a UDP socket, naming the config key on failure.
@@ -84,7 +114,7 @@ fn spawn<T: Send + 'static>(
         .map_err(|e| format!("cannot start thread {name}: {e}"))
 }
 
-fn run(cfg: &Config) -> Result<(), String> {
+fn run(cfg: &Config, acls: AclSet) -> Result<(), String> {
     signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
     up_info!(
         "starting version={} config={} access_ports={} core_port={}",
@@ -190,6 +220,17 @@ fn run(cfg: &Config) -> Result<(), String> {
             Pipeline::new(pcfg, seed)
         }
     };
+    let acls = Arc::new(acls);
+    if let Some(path) = &cfg.acl_file {
+        up_info!(
+            "acl file loaded path={} acls={} global={}",
+            path.display(),
+            acls.len(),
+            acls.name(acls.global()).unwrap_or("-")
+        );
+    }
+    let mut pipeline = pipeline;
+    pipeline.set_acls(acls.clone());
     let worker = Worker::new(
         pipeline,
         ports,
@@ -211,7 +252,8 @@ fn run(cfg: &Config) -> Result<(), String> {
             .map(|d| d.as_secs())
             .unwrap_or(0),
     );
-    let agent = PfcpAgent::new(AgentConfig {
+    let agent = PfcpAgent::with_acls(
+        AgentConfig {
         node_id: match &cfg.pfcp.node_id {
             NodeIdConfig::Ipv4(a) => NodeId::Ipv4(*a),
             NodeIdConfig::Fqdn(s) => NodeId::Fqdn(s.clone()),
@@ -222,6 +264,12 @@ fn run(cfg: &Config) -> Result<(), String> {
         recovery_time_stamp: recovery,
         heartbeat_interval_ms: u64::from(cfg.pfcp.heartbeat_interval_s) * 1000,
         heartbeat_misses: cfg.pfcp.heartbeat_misses,
+        },
+        acls,
+    );
+    let acl_reload = cfg.acl_file.clone().map(|path| AclReload {
+        path,
+        requested: Box::new(signals::take_reload_request),
     });
     let agent_published = Arc::new(AgentPublished::default());
     let agent_thread = {
@@ -229,7 +277,14 @@ fn run(cfg: &Config) -> Result<(), String> {
         let wait = Duration::from_millis(u64::from(cfg.pfcp.deletion_wait_ms));
         spawn("vbng-pfcp", move || {
             let mut backend = WorkerHandle::new(shared, wait);
-            pfcp_agent::run(pfcp_sock, agent, &mut backend, &published, &stop)
+            pfcp_agent::run(
+                pfcp_sock,
+                agent,
+                &mut backend,
+                &published,
+                &stop,
+                acl_reload,
+            )
         })?
     };
 
@@ -248,7 +303,7 @@ fn run(cfg: &Config) -> Result<(), String> {
             })
         })?
     };
-    up_info!("running; send SIGINT or SIGTERM to stop");
+    up_info!("running; send SIGINT or SIGTERM to stop, SIGHUP to reload the ACL file");
 
     // Wait for a signal or a thread that ended on its own (a failure).
     let mut failure = None;
@@ -355,5 +410,11 @@ fn snapshot(
         qos_pool_free_frames: pool_free,
         qos_pool_frames: pool,
         qos_unshaped_sessions: unshaped,
+        acl_matches: {
+            let (acls, hits) = shared.stats.acl_hits();
+            AclMatchSample::from_hits(&acls, &hits)
+        },
+        acl_reloads: ld(&a.acl_reloads),
+        acl_reload_failures: ld(&a.acl_reload_failures),
     }
 }

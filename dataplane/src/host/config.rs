@@ -78,6 +78,9 @@ pub struct Cli {
     /// Virtual gateway MAC on the access side (gateway_mac).
     #[arg(long, value_name = "MAC")]
     pub gateway_mac: Option<String>,
+    /// ACL file (acl_file): named ACLs sessions select, and the global ACL.
+    #[arg(long, value_name = "FILE")]
+    pub acl_file: Option<PathBuf>,
     /// Validate the configuration, print it and exit.
     #[arg(long)]
     pub check: bool,
@@ -106,6 +109,9 @@ struct FileConfig {
     worker: FileWorker,
     #[serde(default)]
     qos: qos::FileQos,
+    /// ACL file (see configs/acl.toml); a relative path is taken from this file's
+    /// directory. Default: none (no ACLs; sessions that name one are refused).
+    acl_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -308,6 +314,8 @@ pub struct Config {
     pub worker: WorkerConfig,
     /// Per-subscriber QoS.
     pub qos: QosConfig,
+    /// The ACL file, if any (reloaded on SIGHUP).
+    pub acl_file: Option<PathBuf>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -922,6 +930,23 @@ impl Config {
         };
 
         let qos = qos::resolve(&r, &file.qos)?;
+        let acl_file = match (&cli.acl_file, &file.acl_file) {
+            (Some(p), _) => Some(p.clone()),
+            (None, Some(p)) if p.is_empty() => {
+                return Err(ConfigError {
+                    origin: r.file_origin("acl_file"),
+                    message: "expected the path of an ACL file, found an empty string".into(),
+                });
+            }
+            (None, Some(p)) => {
+                let p = PathBuf::from(p);
+                Some(match path.and_then(Path::parent) {
+                    Some(dir) if p.is_relative() => dir.join(p),
+                    _ => p,
+                })
+            }
+            (None, None) => None,
+        };
 
         Ok(Config {
             origin: path_s.unwrap_or_else(|| "defaults and flags".into()),
@@ -942,6 +967,7 @@ impl Config {
             },
             worker,
             qos,
+            acl_file,
         })
     }
 
@@ -991,6 +1017,7 @@ fn label(s: &str) -> Result<String, String> {
     }
 }
 
+pub mod acl;
 mod qos;
 pub use qos::QosConfig;
 

@@ -83,6 +83,50 @@ pub struct Snapshot {
     pub qos_pool_frames: u64,
     /// Sessions left unshaped because every shaper was in use.
     pub qos_unshaped_sessions: u64,
+    /// Matches per ACL rule (and per ACL default) since the ACLs were last (re)loaded.
+    pub acl_matches: Vec<AclMatchSample>,
+    /// ACL file reloads applied.
+    pub acl_reloads: u64,
+    /// ACL file reloads refused.
+    pub acl_reload_failures: u64,
+}
+
+/// Packets one ACL rule (or an ACL's default action) decided.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AclMatchSample {
+    /// ACL name.
+    pub acl: String,
+    /// "ingress" (from subscribers) or "egress" (to subscribers).
+    pub direction: &'static str,
+    /// Rule index in its list (0-based), or "default".
+    pub rule: String,
+    /// "permit" or "deny".
+    pub action: &'static str,
+    /// Packets matched.
+    pub packets: u64,
+}
+
+impl AclMatchSample {
+    /// The samples of an ACL set's hit counters (`hits` indexed as
+    /// [`crate::acl::AclSet::counter_labels`] says).
+    pub fn from_hits(acls: &crate::acl::AclSet, hits: &[u64]) -> Vec<AclMatchSample> {
+        use crate::acl::{AclAction, Direction};
+        acls.counter_labels()
+            .map(|l| AclMatchSample {
+                acl: l.acl.to_string(),
+                direction: match l.direction {
+                    Direction::Ingress => "ingress",
+                    Direction::Egress => "egress",
+                },
+                rule: l.rule.map_or_else(|| "default".to_string(), |r| r.to_string()),
+                action: match l.action {
+                    AclAction::Permit => "permit",
+                    AclAction::Deny => "deny",
+                },
+                packets: hits.get(l.index).copied().unwrap_or(0),
+            })
+            .collect()
+    }
 }
 
 /// Renders a snapshot in Prometheus text format. Pure.
@@ -158,7 +202,7 @@ pub fn render(s: &Snapshot) -> String {
         &drops,
     );
 
-    let plain: [(&str, &str, &str, u64); 22] = [
+    let plain: [(&str, &str, &str, u64); 24] = [
         (
             "vbng_up_redirected_total",
             "counter",
@@ -291,12 +335,46 @@ pub fn render(s: &Snapshot) -> String {
             "Times a session's downlink rate was left unapplied (session forwarded unshaped) because every shaper (qos.max_shaped_sessions) was in use.",
             s.qos_unshaped_sessions,
         ),
+        (
+            "vbng_up_acl_reloads_total",
+            "counter",
+            "ACL file reloads (SIGHUP) applied.",
+            s.acl_reloads,
+        ),
+        (
+            "vbng_up_acl_reload_failures_total",
+            "counter",
+            "ACL file reloads refused (bad file, or an ACL in use removed); the old ACLs stayed.",
+            s.acl_reload_failures,
+        ),
     ];
     for (name, kind, help, v) in plain {
         family(name, kind, help, &[(None, v)]);
     }
     render_qos(&mut out, &s.qos_sessions);
+    render_acl(&mut out, &s.acl_matches);
     out
+}
+
+/// Matches per ACL rule: one sample per rule and per ACL default, by direction.
+fn render_acl(out: &mut String, matches: &[AclMatchSample]) {
+    let name = "vbng_up_acl_matches_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Packets decided by an ACL rule (rule = index in its list, or default when none matched) since the ACL file was last loaded."
+    );
+    let _ = writeln!(out, "# TYPE {name} counter");
+    for m in matches {
+        let _ = writeln!(
+            out,
+            "{name}{{acl=\"{}\",direction=\"{}\",rule=\"{}\",action=\"{}\"}} {}",
+            escape_label(&m.acl),
+            m.direction,
+            m.rule,
+            m.action,
+            m.packets
+        );
+    }
 }
 
 /// The per-session QoS families: one sample per session (label `session` = the worker's
@@ -531,6 +609,13 @@ mod tests {
             sessions: 2,
             pfcp_associated: 1,
             pfcp_sessions_adopted: 3,
+            acl_matches: vec![AclMatchSample {
+                acl: "web-only".into(),
+                direction: "ingress",
+                rule: "default".into(),
+                action: "deny",
+                packets: 5,
+            }],
             qos_sessions: vec![SessionQosStats {
                 id: 42,
                 qos: crate::session::SessionQos {
@@ -558,6 +643,9 @@ mod tests {
         assert!(text.contains("# TYPE vbng_up_port_rx_packets_total counter\n"));
         assert!(text.contains("vbng_up_port_rx_packets_total{port=\"acc0\"} 3\n"));
         assert!(text.contains("vbng_up_port_tx_bytes_total{port=\"acc0\"} 200\n"));
+        assert!(text.contains(
+            "vbng_up_acl_matches_total{acl=\"web-only\",direction=\"ingress\",rule=\"default\",action=\"deny\"} 5\n"
+        ));
         assert!(text.contains("vbng_up_port_rx_bytes_total{port=\"core\"} 0\n"));
         assert!(text.contains("vbng_up_drops_total{reason=\"anti_spoof\"} 7\n"));
         assert!(text.contains("# TYPE vbng_up_sessions gauge\nvbng_up_sessions 2\n"));

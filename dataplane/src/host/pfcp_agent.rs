@@ -19,6 +19,13 @@
 //!   Update QER with an MBR changes the rate live (the worker keeps queued packets); an
 //!   Update QER without MBR leaves it unchanged, so the CP lifts a limit with MBR ul=0, dl=0.
 //!
+//! ACLs: a PDR's Activate Predefined Rules names an ACL of the user plane's ACL file (see
+//! [`translate`]'s docs); Update PDR activates and deactivates names live. An unknown name
+//! is a Rule creation/modification failure (cause 73) and changes nothing.
+//! [`PfcpAgent::replace_acls`] swaps in a reloaded ACL file (SIGHUP): names keep their ids,
+//! so installed sessions follow the new rules at once; a file that drops an ACL some session
+//! uses is refused as a whole.
+//!
 //! Session adoption (a CP that restarted re-programs the subscribers it recovers): an
 //! establishment whose access key and IPv4 address both equal an existing session's takes
 //! that session over instead of being refused. It gets a new UP F-SEID and keeps the new CP
@@ -42,6 +49,7 @@
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 
 use vbng_cups::pfcp::node::{
     AssociationConfig, AssociationEvent, AssociationState, ResponseCache, SequenceAllocator,
@@ -55,6 +63,7 @@ use vbng_cups::pfcp::{
 };
 use vbng_cups::pfcp::{CreateUrr, MeasurementMethod, PfcpSmReqFlags, UsageReportTrigger};
 
+use crate::acl::{AclError, AclSet, AclSpec, NO_ACL};
 use crate::session::{SessionEntry, SessionId, UsageCounters};
 
 /// Where the agent's session changes go.
@@ -68,6 +77,28 @@ pub trait SessionBackend {
     /// The current counters of a session, which keeps forwarding undisturbed; `None` if the
     /// session does not exist or the counters did not arrive in time.
     fn query(&mut self, id: SessionId) -> Option<UsageCounters>;
+    /// Installs a new ACL set before any session change queued after this call. False if
+    /// the worker could not take it.
+    fn set_acls(&mut self, acls: Arc<AclSet>) -> bool;
+}
+
+/// Why [`PfcpAgent::replace_acls`] refused a new ACL file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AclReplaceError {
+    /// The file does not compile.
+    #[error(transparent)]
+    Invalid(#[from] AclError),
+    /// The file no longer has an ACL that sessions use.
+    #[error("ACL {name:?} is removed but {sessions} session(s) use it; keep it until they end")]
+    InUse {
+        /// The ACL's name.
+        name: String,
+        /// Sessions that use it.
+        sessions: usize,
+    },
+    /// The worker did not take the new set.
+    #[error("the worker did not take the new ACL set in time")]
+    WorkerBusy,
 }
 
 /// Agent settings.
@@ -170,6 +201,8 @@ pub struct PfcpAgent {
     caches: HashMap<SocketAddr, ResponseCache>,
     events: Vec<AgentEvent>,
     stats: AgentStats,
+    /// The ACLs sessions may name (the worker holds the same set).
+    acls: Arc<AclSet>,
 }
 
 /// How long responses stay cached for retransmissions (T1 3 s x (N1 3 + 1) = 12 s, rounded).
@@ -193,7 +226,54 @@ impl PfcpAgent {
             caches: HashMap::new(),
             events: Vec::new(),
             stats: AgentStats::default(),
+            acls: Arc::new(AclSet::empty()),
         }
+    }
+
+    /// A fresh agent whose sessions may name the ACLs of `acls`, which the worker's pipeline
+    /// must already hold ([`crate::pipeline::Pipeline::set_acls`]).
+    pub fn with_acls(cfg: AgentConfig, acls: Arc<AclSet>) -> PfcpAgent {
+        PfcpAgent {
+            acls,
+            ..PfcpAgent::new(cfg)
+        }
+    }
+
+    /// The ACLs in force.
+    pub fn acls(&self) -> &Arc<AclSet> {
+        &self.acls
+    }
+
+    /// Replaces the ACLs by a new file's (`global` and `specs`), compiled so that names
+    /// that stay keep their ids: every session follows its ACL's new rules at once. Refused
+    /// as a whole, changing nothing, if the file does not compile or drops an ACL a session
+    /// uses. Returns the new set.
+    pub fn replace_acls(
+        &mut self,
+        global: Option<&str>,
+        specs: &[AclSpec],
+        backend: &mut dyn SessionBackend,
+    ) -> Result<Arc<AclSet>, AclReplaceError> {
+        let new = AclSet::build(global, specs, Some(&self.acls))?;
+        let mut missing: Vec<(String, usize)> = Vec::new();
+        for s in self.sessions.values().filter(|s| s.entry.acl != NO_ACL) {
+            if new.name(s.entry.acl).is_none() {
+                let name = self.acls.name(s.entry.acl).unwrap_or("?").to_string();
+                match missing.iter_mut().find(|(n, _)| *n == name) {
+                    Some((_, count)) => *count += 1,
+                    None => missing.push((name, 1)),
+                }
+            }
+        }
+        if let Some((name, sessions)) = missing.into_iter().next() {
+            return Err(AclReplaceError::InUse { name, sessions });
+        }
+        let new = Arc::new(new);
+        if !backend.set_acls(new.clone()) {
+            return Err(AclReplaceError::WorkerBusy);
+        }
+        self.acls = new.clone();
+        Ok(new)
     }
 
     /// True while a CP association exists and its heartbeats are answered.
@@ -591,7 +671,7 @@ impl PfcpAgent {
             urrs: req.create_urrs,
             qers: req.create_qers,
         };
-        let mut entry = match derive_entry(0, &rules, self.cfg.access_ports) {
+        let mut entry = match derive_entry(0, &rules, self.cfg.access_ports, &self.acls) {
             Ok(e) => e,
             Err(e) => return self.reject_rules(from, header, e, cp_seid),
         };
@@ -774,6 +854,24 @@ impl PfcpAgent {
                 });
             }
         }
+        for u in &req.update_pdrs {
+            let Some(pdr) = rules.pdrs.iter_mut().find(|p| p.pdr_id == u.pdr_id) else {
+                return self.reject(
+                    from,
+                    header.msg_type,
+                    Cause::RuleCreationModificationFailure,
+                    format!("Update PDR {} names no existing PDR", u.pdr_id),
+                    Some(cp_seid),
+                );
+            };
+            let active = &mut pdr.activate_predefined_rules;
+            active.retain(|n| !u.deactivate_predefined_rules.contains(n));
+            for n in &u.activate_predefined_rules {
+                if !active.contains(n) {
+                    active.push(n.clone());
+                }
+            }
+        }
         for u in &req.update_qers {
             let Some(qer) = rules.qers.iter_mut().find(|q| q.qer_id == u.qer_id) else {
                 return self.reject(
@@ -791,7 +889,7 @@ impl PfcpAgent {
                 qer.mbr = u.mbr;
             }
         }
-        let entry = match derive_entry(worker_id, &rules, self.cfg.access_ports)
+        let entry = match derive_entry(worker_id, &rules, self.cfg.access_ports, &self.acls)
             .and_then(|e| self.check_conflicts(&e).map(|()| e))
         {
             Ok(e) => e,
@@ -942,7 +1040,7 @@ mod runtime;
 mod translate;
 
 pub use event::AgentEvent;
-pub use runtime::{AgentPublished, run};
+pub use runtime::{AclReload, AgentPublished, run};
 pub use translate::{
     PPPOE_DEFAULT_MTU, RuleError, SessionRules, UrSeqns, apply_mbr, deletion_reports, derive_entry,
     parse_logical_port, usage_reports,

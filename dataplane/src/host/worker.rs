@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
 
+use crate::acl::AclSet;
 use crate::host::afpacket::AfPacketPort;
 use crate::host::channel::FrameQueue;
 use crate::host::metrics::PortSample;
@@ -95,6 +96,8 @@ pub struct PublishedStats {
     qos_totals: [AtomicU64; 4],
     /// Per-session QoS counters (reused buffer; the worker only `try_lock`s it).
     qos_sessions: Mutex<Vec<SessionQosStats>>,
+    /// The ACLs in force and their rule hit counters (the worker only `try_lock`s it).
+    acl_hits: Mutex<(Arc<AclSet>, Vec<u64>)>,
 }
 
 impl Default for PublishedStats {
@@ -111,6 +114,7 @@ impl Default for PublishedStats {
             sleeps: AtomicU64::new(0),
             qos_totals: std::array::from_fn(|_| AtomicU64::new(0)),
             qos_sessions: Mutex::new(Vec::new()),
+            acl_hits: Mutex::new((Arc::new(AclSet::empty()), Vec::new())),
         }
     }
 }
@@ -162,6 +166,27 @@ impl PublishedStats {
             v.clear();
             v.extend(p.qos_stats());
         }
+    }
+
+    /// Worker: copies the ACL rule hit counters in (skipped if the metrics thread holds
+    /// them; allocates only when an ACL set with more rules arrived).
+    pub fn publish_acls(&self, p: &Pipeline) {
+        if let Ok(mut g) = self.acl_hits.try_lock() {
+            let (set, hits) = &mut *g;
+            if !Arc::ptr_eq(set, p.acls()) {
+                *set = p.acls().clone();
+            }
+            hits.clear();
+            hits.extend_from_slice(p.acl_hits());
+        }
+    }
+
+    /// The ACL set last published and its rule hit counters.
+    pub fn acl_hits(&self) -> (Arc<AclSet>, Vec<u64>) {
+        self.acl_hits
+            .lock()
+            .map(|g| (g.0.clone(), g.1.clone()))
+            .unwrap_or_else(|_| (Arc::new(AclSet::empty()), Vec::new()))
     }
 
     /// Shaper totals: (backlog packets, free pool frames, pool frames, unshaped sessions).
@@ -219,6 +244,9 @@ impl PublishedStats {
 /// State shared between the worker and the other threads.
 #[derive(Debug)]
 pub struct WorkerShared {
+    /// Control thread -> worker: a new ACL set, installed before the session commands
+    /// queued after it (the control thread waits until the worker took it).
+    pub acls: ArrayQueue<Arc<AclSet>>,
     /// Control thread -> worker: session changes.
     pub commands: ArrayQueue<SessionCommand>,
     /// Worker -> control thread: final counters of removed sessions.
@@ -244,6 +272,7 @@ impl WorkerShared {
     /// Shared state with `queue_len` frame buffers per direction.
     pub fn new(queue_len: usize) -> std::io::Result<WorkerShared> {
         Ok(WorkerShared {
+            acls: ArrayQueue::new(1),
             commands: ArrayQueue::new(1024),
             removed: ArrayQueue::new(1024),
             queries: ArrayQueue::new(1024),
@@ -326,6 +355,7 @@ impl<P: WorkerPort> Worker<P> {
             &lost,
         );
         self.shared.stats.publish_qos(&self.pipeline);
+        self.shared.stats.publish_acls(&self.pipeline);
     }
 
     /// One loop iteration at `now_ns`; returns the number of frames handled (0 = idle).
@@ -342,7 +372,11 @@ impl<P: WorkerPort> Worker<P> {
         } = self;
         let mut work = 0;
 
-        // 1. Session commands (one empty check per loop).
+        // 1. A new ACL set, then session commands (one empty check each per loop).
+        if let Some(acls) = shared.acls.pop() {
+            work += 1;
+            pipeline.set_acls(acls);
+        }
         while let Some(cmd) = shared.commands.pop() {
             work += 1;
             if let SessionCommand::Remove(id) = cmd {
@@ -478,6 +512,7 @@ impl<P: WorkerPort> Worker<P> {
                 let waker = &self.shared.waker;
                 waker.prepare_sleep();
                 if self.shared.commands.is_empty()
+                    && self.shared.acls.is_empty()
                     && self.shared.from_cp.is_empty()
                     && !self.shared.stop.load(Ordering::Relaxed)
                 {
@@ -571,6 +606,27 @@ impl SessionBackend for WorkerHandle {
             return None;
         }
         self.wait_answer(&self.shared.removed, id)
+    }
+
+    fn set_acls(&mut self, acls: Arc<AclSet>) -> bool {
+        // One set in flight at a time: the agent sends the next only after this returns.
+        let deadline = Instant::now() + self.deletion_wait;
+        let mut set = acls;
+        while let Err(back) = self.shared.acls.push(set) {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            set = back;
+            self.shared.waker.wake();
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        // Session commands queued from now on may name new ids: let the worker take the set
+        // first (it always takes the set before the commands of the same loop).
+        while !self.shared.acls.is_empty() && Instant::now() < deadline {
+            self.shared.waker.wake();
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        true
     }
 
     fn query(&mut self, id: SessionId) -> Option<UsageCounters> {
@@ -708,6 +764,7 @@ mod tests {
             qos: crate::session::SessionQos::UNLIMITED,
             mtu: 0,
             mss_clamp: 0,
+            acl: crate::acl::NO_ACL,
             counters: UsageCounters::default(),
         }
     }
@@ -875,6 +932,7 @@ mod tests {
             },
             mtu: 0,
             mss_clamp: 0,
+            acl: crate::acl::NO_ACL,
             counters: UsageCounters::default(),
         };
         shared.commands.push(SessionCommand::Upsert(entry)).unwrap();

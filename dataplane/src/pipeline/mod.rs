@@ -22,6 +22,12 @@
 //! and PPP protocol 0x0021. A packet longer than the session's MTU is dropped as
 //! [`DropReason::MtuExceeded`].
 //!
+//! ACLs ([`crate::acl`]): a known session's IPv4 packet, after the anti-spoof and gate
+//! checks, is classified against the global ACL and then the session's ACL (its ingress
+//! rules upstream, egress rules downstream); a deny from either drops it as
+//! [`DropReason::AclDenied`], before policing or shaping spends tokens on it. Without a
+//! global ACL and a session ACL this costs one branch.
+//!
 //! MSS clamping: a session with `mss_clamp` set has the MSS option of its TCP SYNs
 //! (upstream) and SYN/ACKs (downstream) lowered to that value, with the TCP checksum
 //! updated incrementally (RFC 1624).
@@ -139,11 +145,13 @@ pub enum DropReason {
     UnsupportedPppProtocol,
     /// Downstream IPv4 packet longer than the session's MTU.
     MtuExceeded,
+    /// Denied by the global ACL or the session's ACL.
+    AclDenied,
 }
 
 impl DropReason {
     /// Number of reasons (length of [`Counters::drops`]).
-    pub const COUNT: usize = 15;
+    pub const COUNT: usize = 16;
     /// Every reason, in index order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
         DropReason::Malformed,
@@ -161,6 +169,7 @@ impl DropReason {
         DropReason::QosQueueFull,
         DropReason::UnsupportedPppProtocol,
         DropReason::MtuExceeded,
+        DropReason::AclDenied,
     ];
 
     /// snake_case label for metrics (`reason="anti_spoof"`).
@@ -181,6 +190,7 @@ impl DropReason {
             DropReason::QosQueueFull => "qos_queue_full",
             DropReason::UnsupportedPppProtocol => "unsupported_ppp_protocol",
             DropReason::MtuExceeded => "mtu_exceeded",
+            DropReason::AclDenied => "acl_denied",
         }
     }
 

@@ -3,12 +3,16 @@
 use core::net::Ipv4Addr;
 
 use alloc::boxed::Box;
+use alloc::sync::Arc;
+use alloc::vec;
+use alloc::vec::Vec;
 
 use super::qos::{NO_SUB, QosState, SessionQosStats, Shaped};
 use super::{
     BURST, Counters, DropReason, PipelineConfig, SchedulerConfig, SessionCommand, TokenBucket,
     Verdict,
 };
+use crate::acl::{AclAction, AclId, AclSet, Direction, FlowV4, NO_ACL};
 use crate::packet::{Frame, MAX_PORTS, PortId};
 use crate::session::{
     AccessKey, SessionEntry, SessionError, SessionId, SessionTable, Slot, UsageCounters,
@@ -73,6 +77,10 @@ pub struct Pipeline {
     last_arp_ns: Option<u64>,
     redirect: TokenBucket,
     qos: Option<Box<QosState>>,
+    /// Compiled ACLs; replaced whole by [`Pipeline::set_acls`].
+    acls: Arc<AclSet>,
+    /// Matches per rule of `acls`, indexed as [`AclSet::counter_labels`] says.
+    acl_hits: Vec<u64>,
     /// Latest time seen (for commands applied without one).
     now_ns: u64,
 }
@@ -95,6 +103,8 @@ impl Pipeline {
             next_hop_mac: None,
             last_arp_ns: None,
             qos: None,
+            acls: Arc::new(AclSet::empty()),
+            acl_hits: Vec::new(),
             now_ns: 0,
         }
     }
@@ -117,6 +127,25 @@ impl Pipeline {
     /// The configuration.
     pub fn config(&self) -> &PipelineConfig {
         &self.cfg
+    }
+
+    /// Replaces the ACLs (between bursts; the rule hit counters restart from 0). Sessions
+    /// keep their [`crate::session::SessionEntry::acl`] ids, so `acls` must give every id in
+    /// use the ACL it names ([`AclSet::build`] with the previous set keeps ids stable).
+    pub fn set_acls(&mut self, acls: Arc<AclSet>) {
+        self.acl_hits = vec![0; acls.counter_len()];
+        self.acls = acls;
+    }
+
+    /// The ACLs in force.
+    pub fn acls(&self) -> &Arc<AclSet> {
+        &self.acls
+    }
+
+    /// Matches per ACL rule since the last [`Pipeline::set_acls`], indexed as
+    /// [`AclSet::counter_labels`] describes.
+    pub fn acl_hits(&self) -> &[u64] {
+        &self.acl_hits
     }
 
     /// The session table (read-only; change it with [`Pipeline::apply`]).
@@ -440,7 +469,8 @@ impl Pipeline {
             // Unknown subscriber: the control plane decides (DHCP, PPPoE, or nothing).
             return self.redirect(now_ns);
         };
-        let (sess_ip, gate_open, mss_clamp) = (entry.ipv4, entry.gate_open, entry.mss_clamp);
+        let (sess_ip, gate_open, mss_clamp, acl) =
+            (entry.ipv4, entry.gate_open, entry.mss_clamp, entry.acl);
         let policed = entry.qos.ul_rate_bps.is_some();
         let l3 = m.l3;
         let data = frame.data();
@@ -456,6 +486,9 @@ impl Pipeline {
         }
         if !gate_open {
             return self.drop(DropReason::GateClosed);
+        }
+        if !acls_permit(&self.acls, &mut self.acl_hits, acl, Direction::Ingress, &data[l3..]) {
+            return self.drop(DropReason::AclDenied);
         }
         if h.ttl() <= 1 {
             return self.drop(DropReason::TtlExceeded);
@@ -502,7 +535,7 @@ impl Pipeline {
             return self.drop(DropReason::NoSession);
         };
         let (access, gate_open) = (entry.access, entry.gate_open);
-        let (mtu, mss_clamp) = (entry.mtu, entry.mss_clamp);
+        let (mtu, mss_clamp, acl) = (entry.mtu, entry.mss_clamp, entry.acl);
         // Shaped: the session has a downlink rate, or a lifted limit is still draining (its
         // new frames queue behind the old ones to keep their order).
         let shaped = self
@@ -516,6 +549,15 @@ impl Pipeline {
         let Some(h) = ipv4_at(frame.data(), l3) else {
             return self.drop(DropReason::Malformed);
         };
+        if !acls_permit(
+            &self.acls,
+            &mut self.acl_hits,
+            acl,
+            Direction::Egress,
+            &frame.data()[l3..],
+        ) {
+            return self.drop(DropReason::AclDenied);
+        }
         if h.ttl() <= 1 {
             return self.drop(DropReason::TtlExceeded);
         }
@@ -661,6 +703,62 @@ fn valid_ipv4(data: &[u8], l3: usize) -> Option<&ipv4::Header> {
     let ip = data.get(l3..)?;
     let h = ipv4::Header::parse(ip).ok()?;
     ipv4::verify_checksum(ip).then_some(h)
+}
+
+/// Checks the IPv4 packet `ip` against the global ACL and then the session's ACL `session`
+/// (either may be [`NO_ACL`]), counting the rule (or default) that decided in `hits`. True
+/// if every ACL that applies permits it. Costs one branch when no ACL applies.
+#[inline]
+fn acls_permit(
+    acls: &AclSet,
+    hits: &mut [u64],
+    session: AclId,
+    direction: Direction,
+    ip: &[u8],
+) -> bool {
+    let global = acls.global();
+    if global == NO_ACL && session == NO_ACL {
+        return true;
+    }
+    let Some(flow) = flow_v4(ip) else {
+        return false;
+    };
+    for id in [global, session] {
+        if let Some((action, counter)) = acls.evaluate_v4(id, direction, &flow) {
+            if let Some(c) = hits.get_mut(counter) {
+                *c += 1;
+            }
+            if action == AclAction::Deny {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// The ACL key of the IPv4 packet `ip`: addresses, protocol and, for the first fragment
+/// of TCP, UDP or SCTP (whose ports lead the header), the ports; 0 otherwise.
+#[inline]
+fn flow_v4(ip: &[u8]) -> Option<FlowV4> {
+    const SCTP: u8 = 132;
+    let h = ipv4_at(ip, 0)?;
+    let protocol = u8::from(h.protocol());
+    let mut flow = FlowV4 {
+        src: h.src().to_bits(),
+        dst: h.dst().to_bits(),
+        protocol,
+        src_port: 0,
+        dst_port: 0,
+    };
+    let has_ports = matches!(protocol, 6 | 17 | SCTP);
+    if has_ports
+        && h.frag_offset() == 0
+        && let Some(p) = ip.get(h.header_len()..h.header_len() + 4)
+    {
+        flow.src_port = u16::from_be_bytes([p[0], p[1]]);
+        flow.dst_port = u16::from_be_bytes([p[2], p[3]]);
+    }
+    Some(flow)
 }
 
 /// The IPv4 header at `data[l3..]` if it parses (no checksum check).

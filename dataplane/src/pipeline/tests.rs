@@ -58,6 +58,7 @@ fn sub(n: u8, port: PortId, svlan: u16, cvlan: u16) -> SessionEntry {
         qos: crate::session::SessionQos::UNLIMITED,
         mtu: 0,
         mss_clamp: 0,
+        acl: crate::acl::NO_ACL,
         counters: UsageCounters::default(),
     }
 }

@@ -56,6 +56,7 @@ pub fn session(i: u32, dl_rate_bps: Option<u64>) -> SessionEntry {
         },
         mtu: 0,
         mss_clamp: 0,
+        acl: vbng_dataplane::acl::NO_ACL,
         counters: UsageCounters::default(),
     }
 }

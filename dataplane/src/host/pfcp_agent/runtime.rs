@@ -1,6 +1,8 @@
-//! The agent's thread: owns the PFCP socket, drives [`PfcpAgent`], logs its events.
+//! The agent's thread: owns the PFCP socket, drives [`PfcpAgent`], logs its events, and
+//! reloads the ACL file when asked (SIGHUP).
 
 use std::net::UdpSocket;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -23,6 +25,10 @@ pub struct AgentPublished {
     pub peer_lost: AtomicU64,
     /// Sessions adopted by a re-programming CP.
     pub adopted: AtomicU64,
+    /// ACL file reloads applied.
+    pub acl_reloads: AtomicU64,
+    /// ACL file reloads refused (the old ACLs stay).
+    pub acl_reload_failures: AtomicU64,
 }
 
 impl AgentPublished {
@@ -39,14 +45,64 @@ impl AgentPublished {
     }
 }
 
+/// Where the agent reloads its ACLs from, and when.
+pub struct AclReload {
+    /// The ACL file.
+    pub path: PathBuf,
+    /// True when a reload was asked for since the last call
+    /// ([`crate::host::signals::take_reload_request`] at run time).
+    pub requested: Box<dyn FnMut() -> bool + Send>,
+}
+
+impl std::fmt::Debug for AclReload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AclReload")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads `reload.path` and replaces the agent's ACLs; logs one line either way.
+fn reload_acls(
+    reload: &AclReload,
+    agent: &mut PfcpAgent,
+    backend: &mut dyn SessionBackend,
+    published: &AgentPublished,
+) {
+    let result = crate::host::config::acl::load_acl_file(&reload.path)
+        .map_err(|e| e.to_string())
+        .and_then(|file| {
+            agent
+                .replace_acls(file.global.as_deref(), &file.acls, backend)
+                .map_err(|e| format!("{}: {e}", reload.path.display()))
+        });
+    match result {
+        Ok(set) => {
+            published.acl_reloads.fetch_add(1, Ordering::Relaxed);
+            crate::up_info!(
+                "acl file reloaded path={} acls={} global={}",
+                reload.path.display(),
+                set.len(),
+                set.name(set.global()).unwrap_or("-")
+            );
+        }
+        Err(e) => {
+            published.acl_reload_failures.fetch_add(1, Ordering::Relaxed);
+            crate::up_warn!("acl file reload refused, the old ACLs stay: {e}");
+        }
+    }
+}
+
 /// Runs the agent on `socket` (the PFCP listen socket) until `stop`: answers requests,
-/// sends heartbeats, logs events and publishes counters.
+/// sends heartbeats, logs events, reloads ACLs when `acl_reload` says so and publishes
+/// counters.
 pub fn run(
     socket: UdpSocket,
     mut agent: PfcpAgent,
     backend: &mut dyn SessionBackend,
     published: &AgentPublished,
     stop: &AtomicBool,
+    mut acl_reload: Option<AclReload>,
 ) -> std::io::Result<()> {
     socket.set_read_timeout(Some(Duration::from_millis(100)))?;
     let start = Instant::now();
@@ -69,6 +125,11 @@ pub fn run(
             Err(_) => Vec::new(),
         };
         out.extend(agent.poll(now_ms));
+        if let Some(reload) = acl_reload.as_mut()
+            && (reload.requested)()
+        {
+            reload_acls(reload, &mut agent, backend, published);
+        }
         for (to, bytes) in out {
             if let Err(e) = socket.send_to(&bytes, to) {
                 crate::up_warn!("pfcp send failed peer={to} error={e:?}");

@@ -103,6 +103,11 @@ impl SessionBackend for PipelineBackend {
         self.pipeline.apply(SessionCommand::Remove(id))
     }
 
+    fn set_acls(&mut self, acls: Arc<AclSet>) -> bool {
+        self.pipeline.set_acls(acls);
+        true
+    }
+
     fn query(&mut self, id: SessionId) -> Option<UsageCounters> {
         self.queried.push(id);
         if self.silent_queries {
@@ -175,6 +180,7 @@ fn subscriber() -> IpoeSession {
         svlan: 0,
         cvlan: 100,
         rate: None,
+        acl: None,
     }
 }
 
@@ -252,6 +258,7 @@ fn establishment_installs_the_subscriber() {
         qos: crate::session::SessionQos::UNLIMITED,
         mtu: 0,
         mss_clamp: 0,
+        acl: crate::acl::NO_ACL,
         counters: UsageCounters::default(),
     };
     assert_eq!(b.log, vec![SessionCommand::Upsert(expected)]);
@@ -523,20 +530,24 @@ fn pure_helpers() {
         urrs: establishment().create_urrs,
         qers: establishment().create_qers,
     };
-    assert!(derive_entry(1, &rules, 2).unwrap().gate_open);
+    assert!(
+        derive_entry(1, &rules, 2, &AclSet::empty())
+            .unwrap()
+            .gate_open
+    );
     rules.pdrs[1].pdi.ue_ip_address = Some(UeIpAddress {
         ipv4: Some(Ipv4Addr::new(100, 64, 0, 99)),
         ipv6: None,
         is_destination: true,
     });
     assert!(matches!(
-        derive_entry(1, &rules, 2),
+        derive_entry(1, &rules, 2, &AclSet::empty()),
         Err(RuleError::UeIpv4Mismatch { .. })
     ));
     rules.pdrs[1].far_id = Some(9);
     rules.pdrs[1].pdi.ue_ip_address = None;
     assert!(matches!(
-        derive_entry(1, &rules, 2),
+        derive_entry(1, &rules, 2, &AclSet::empty()),
         Err(RuleError::DanglingReference {
             what: "FAR",
             id: 9,
@@ -584,7 +595,7 @@ fn runtime_over_udp_with_worker_thread() {
         let (shared, stop, published) = (shared.clone(), stop.clone(), published.clone());
         std::thread::spawn(move || {
             let mut backend = WorkerHandle::new(shared, Duration::from_secs(10));
-            run(up, agent(), &mut backend, &published, &stop)
+            run(up, agent(), &mut backend, &published, &stop, None)
         })
     };
 
@@ -960,6 +971,7 @@ fn restarted_cp_reusing_old_cp_seids_neither_hijacks_nor_blocks() {
     assert_eq!(b.traffic(10), [Verdict::Forward(2), Verdict::Forward(1)]);
 }
 
+mod acl;
 mod pppoe;
 mod qos;
 mod usage;

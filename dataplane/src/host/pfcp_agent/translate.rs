@@ -6,6 +6,12 @@
 //! name the same session; its BBF MTU (any FAR's, else [`PPPOE_DEFAULT_MTU`] for PPPoE, 0
 //! for IPoE) becomes the entry's `mtu`, and the MSS clamp is MTU - 40 (IPv4 and TCP
 //! headers without options).
+//!
+//! ACL: the session's PDRs may activate one predefined rule (TS 29.244 Activate Predefined
+//! Rules), the name of an ACL in the user plane's ACL file; the control plane names it on
+//! both PDRs (RADIUS Filter-Id or the subscriber's `filter`). It becomes the entry's `acl`
+//! (its ingress rules for uplink packets, its egress rules for downlink). A name the user
+//! plane does not know, or two different names, fail the rules.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -15,6 +21,7 @@ use vbng_cups::pfcp::{
     MeasurementMethod, UsageReport, UsageReportTrigger, VolumeMeasurement,
 };
 
+use crate::acl::{AclSet, NO_ACL};
 use crate::packet::PortId;
 use crate::session::{AccessKey, SessionEntry, SessionId, SessionQos, UsageCounters};
 use crate::wire::EthernetAddress;
@@ -72,6 +79,12 @@ pub enum RuleError {
         /// Session of the downlink FAR's outer header creation.
         downlink: u16,
     },
+    /// The PDRs activate a predefined rule (ACL) the user plane does not have.
+    #[error("no ACL named {0:?} in the user plane's ACL file")]
+    UnknownAcl(String),
+    /// The PDRs activate more than one predefined rule: a session has one ACL.
+    #[error("the PDRs activate ACLs {0:?} and {1:?}; a session takes one")]
+    SeveralAcls(String, String),
     /// Another session already owns this access key or address.
     #[error("conflicts with session {other:#x}: same {what}")]
     Conflict {
@@ -118,11 +131,34 @@ pub fn parse_logical_port(data: &[u8], access_ports: usize) -> Result<PortId, Ru
     Ok(idx as PortId)
 }
 
-/// Derives the worker's session entry from the CP's rules. Pure.
+/// The ACL the session's PDRs activate, resolved in `acls` ([`NO_ACL`] for none). Pure.
+pub fn session_acl(rules: &SessionRules, acls: &AclSet) -> Result<crate::acl::AclId, RuleError> {
+    let mut name: Option<&str> = None;
+    for n in rules
+        .pdrs
+        .iter()
+        .flat_map(|p| p.activate_predefined_rules.iter())
+    {
+        match name {
+            Some(first) if first != n => {
+                return Err(RuleError::SeveralAcls(first.to_string(), n.clone()));
+            }
+            _ => name = Some(n),
+        }
+    }
+    match name {
+        None => Ok(NO_ACL),
+        Some(n) => acls.id(n).ok_or_else(|| RuleError::UnknownAcl(n.to_string())),
+    }
+}
+
+/// Derives the worker's session entry from the CP's rules, resolving its ACL in `acls`.
+/// Pure.
 pub fn derive_entry(
     id: SessionId,
     rules: &SessionRules,
     access_ports: usize,
+    acls: &AclSet,
 ) -> Result<SessionEntry, RuleError> {
     let mut access = None;
     let (mut ul_ip, mut dl_ip) = (None, None);
@@ -216,6 +252,7 @@ pub fn derive_entry(
         }
     }
     let access = access.ok_or(RuleError::NoAccessMatch)?;
+    let acl = session_acl(rules, acls)?;
     if let Some(downlink) = ohc_session
         && downlink != access.pppoe_session
     {
@@ -242,6 +279,7 @@ pub fn derive_entry(
         qos,
         mtu,
         mss_clamp: mtu.saturating_sub(TCP_IPV4_HEADERS),
+        acl,
         counters: UsageCounters::default(),
     })
 }

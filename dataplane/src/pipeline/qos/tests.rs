@@ -70,6 +70,7 @@ fn session(qos: SessionQos) -> SessionEntry {
         qos,
         mtu: 0,
         mss_clamp: 0,
+        acl: crate::acl::NO_ACL,
         counters: UsageCounters::default(),
     }
 }

@@ -24,6 +24,7 @@ fn spec() -> PppoeSessionSpec {
         rate: None,
         session_id: SID,
         mtu: 1492,
+        acl: None,
     }
 }
 
@@ -324,7 +325,8 @@ fn bad_pppoe_rules_are_rule_failures() {
                 pdrs: vec![],
                 ..Default::default()
             },
-            2
+            2,
+            &crate::acl::AclSet::empty()
         ),
         Err(RuleError::NoAccessMatch)
     );
