@@ -101,6 +101,7 @@ async fn association_heartbeat_session_loss_and_restart() {
             down_kbps: 8000,
         }),
         pppoe: None,
+        acl: None,
     };
     let up_seid = h.establish(&spec).await.expect("establishment accepted");
     assert_eq!(up_seid, 0x1001);

@@ -2,9 +2,10 @@
 //! user plane: a scripted client (the frames pppd sends) goes through
 //! discovery, LCP, CHAP or PAP against the subscriber file's `[[users]]`,
 //! and IPCP; the user plane then receives the PPPoE session (BBF PPPoE
-//! Session ID in the PDI) and the session is listed with its PPPoE id. A
-//! PADT from the client removes it from the user plane; a REST-side end
-//! sends LCP Terminate and PADT; a wrong password gets no session.
+//! Session ID in the PDI, the user's ACL on both PDRs) and the session is
+//! listed with its PPPoE id. A PADT from the client removes it from the
+//! user plane; a REST-side end sends LCP Terminate and PADT; a wrong
+//! password gets no session.
 
 mod common;
 
@@ -23,7 +24,7 @@ use vbng_cups::pfcp::Message;
 use vbng_dataplane::wire::EtherType;
 
 const MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x77];
-const USERS: &str = "[default]\npolicy = \"deny\"\n\n[[users]]\nname = \"alice\"\npassword = \"alice-secret\"\nrate = { up_kbps = 3000, down_kbps = 9000 }\n";
+const USERS: &str = "[default]\npolicy = \"deny\"\n\n[[users]]\nname = \"alice\"\npassword = \"alice-secret\"\nrate = { up_kbps = 3000, down_kbps = 9000 }\nfilter = \"block-smtp\"\n";
 
 async fn setup() -> (FakeUp, PppoeClient, Running) {
     let up = FakeUp::start(Ipv4Addr::LOCALHOST).await;
@@ -81,6 +82,14 @@ async fn pppoe_session_with_chap_is_programmed_and_ends_on_padt() {
         .find(|p| p.pdi.pppoe_session_id.is_some())
         .expect("an uplink PDR matching the PPPoE session");
     assert_eq!(uplink.pdi.pppoe_session_id, Some(client.session_id));
+    // The user's `filter` is its Filter-Id, activated on both PDRs.
+    assert_eq!(
+        s.aaa.as_ref().unwrap().filter_id.as_deref(),
+        Some("block-smtp")
+    );
+    for pdr in &est.create_pdrs {
+        assert_eq!(pdr.activate_predefined_rules, ["block-smtp"]);
+    }
 
     // The client hangs up: PADT removes the session from the user plane.
     client
@@ -227,5 +236,37 @@ async fn padi_storm_is_limited_and_the_established_session_keeps_answering() {
         "the storm ended the established session"
     );
     assert_eq!(running.sessions.snapshot().len(), 1);
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_whose_acl_the_user_plane_lacks_is_terminated() {
+    let (up, mut client, running) = setup().await;
+    up.know_acls(&["web-only"]);
+    client.discover().await;
+    // IPCP opens, then the user plane refuses the session (cause 73): PPP
+    // is terminated and a PADT sent, nothing is left behind.
+    // (The refusal may already end the negotiation.)
+    let _ = client.negotiate(b"alice", b"alice-secret").await;
+    let mut saw_padt = false;
+    while let Some((et, h, _)) = client.recv(Duration::from_secs(3)).await {
+        if et == EtherType::PppoeDiscovery && h.code == Code::Padt {
+            saw_padt = true;
+            break;
+        }
+    }
+    assert!(saw_padt, "no PADT after the refused establishment");
+    assert_eq!(up.establishment_requests(), 1);
+    let metrics = vbng_cp::metrics::encode(&running.metrics.registry());
+    assert!(
+        metrics.contains("vbng_cp_session_establish_failures_total 1"),
+        "{metrics}"
+    );
+    assert!(running.sessions.snapshot().is_empty());
+    assert!(
+        !up.messages()
+            .iter()
+            .any(|(_, _, m)| matches!(m, Message::SessionDeletionRequest(_)))
+    );
     running.shutdown().await.unwrap();
 }

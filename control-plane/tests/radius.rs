@@ -2,15 +2,16 @@
 //! FreeRADIUS 3.2 (started here from the project's config directory) and
 //! an in-test user plane: IPoE authorization, the Access-Accept mapped to
 //! the session, accounting Start/Interim/Stop in FreeRADIUS's detail file
-//! with the user plane's counters, `radclient` CoA and Disconnect, bad
-//! secrets dropped and counted, a 30 s accounting outage with nothing lost,
-//! and failover past a forging primary server.
+//! with the user plane's counters, `radclient` CoA (rate, Filter-Id ACL)
+//! and Disconnect, bad secrets dropped and counted, a 30 s accounting
+//! outage with nothing lost, and failover past a forging primary server.
 
 mod common;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::{FakeUp, dhcp_frame, dhcp_msg, gtpu, recv_dhcp_within, start_cp, wait_for};
@@ -22,6 +23,7 @@ use vbng_cp::api::SessionView;
 use vbng_cp::config::{AaaBackend, Config, RadiusServer};
 use vbng_cp::service::Running;
 use vbng_cups::pfcp::Message;
+use vbng_cups::pfcp::ipoe::acl_change_request;
 
 const GOLD: [u8; 6] = [2, 0, 0, 0, 0, 0x51];
 const SILVER: [u8; 6] = [2, 0, 0, 0, 0, 0x52];
@@ -276,7 +278,9 @@ async fn ipoe_session_authorized_accounted_changed_and_disconnected() {
     let radius = running.radius.clone().unwrap();
     let coa_addr = radius.coa.as_ref().unwrap().0;
 
-    // Authorized: the Accept's rate, Class, Filter-Id and interim reach the session.
+    // Authorized: the Accept's rate, Class, Filter-Id and interim reach the
+    // session; its PDRs activate the Filter-Id's ACL.
+    up.know_acls(&["web-and-mail", "block-smtp"]);
     let ip = access.bind(GOLD, 1).await;
     let s = session_of(&running, GOLD).await;
     assert_eq!(s.ipv4, ip);
@@ -287,6 +291,18 @@ async fn ipoe_session_authorized_accounted_changed_and_disconnected() {
     assert_eq!(aaa.username, "02:00:00:00:00:51");
     assert_eq!(aaa.interim_interval_s, Some(2));
     assert_eq!(aaa.filter_id.as_deref(), Some("web-and-mail"));
+    let pdrs_acls: Vec<_> = up
+        .messages()
+        .into_iter()
+        .find_map(|(_, _, m)| match m {
+            Message::SessionEstablishmentRequest(r) => Some(r.create_pdrs),
+            _ => None,
+        })
+        .expect("an establishment")
+        .into_iter()
+        .map(|p| p.activate_predefined_rules)
+        .collect();
+    assert_eq!(pdrs_acls, [["web-and-mail"], ["web-and-mail"]]);
     let acct_id = aaa.acct_session_id.clone().unwrap();
 
     // Refused: no OFFER, counted.
@@ -353,7 +369,29 @@ async fn ipoe_session_authorized_accounted_changed_and_disconnected() {
         Some((10_000, 20_000))
     );
 
-    // A Filter-Id the user planes cannot apply: NAK 405. An unknown session: NAK 503.
+    // CoA Filter-Id: the user plane swaps the ACL on both PDRs.
+    let before = up.modification_requests().len();
+    let out = radclient(
+        &fr,
+        coa_addr,
+        "coa",
+        COA_SECRET,
+        &format!("Acct-Session-Id = \"{acct_id}\", Filter-Id = \"block-smtp\""),
+    )
+    .await;
+    assert!(out.contains("CoA-ACK"), "{out}");
+    let s = session_of(&running, GOLD).await;
+    assert_eq!(s.aaa.unwrap().filter_id.as_deref(), Some("block-smtp"));
+    let mods = up.modification_requests();
+    assert_eq!(mods.len(), before + 1, "one Session Modification Request");
+    assert_eq!(
+        mods[before].1,
+        acl_change_request(Some("web-and-mail"), Some("block-smtp"))
+    );
+
+    // A Filter-Id the user plane does not know (cause 73): NAK 407, the
+    // session keeps its ACL. Another refusal: NAK 506. An unknown
+    // session: NAK 503.
     let out = radclient(
         &fr,
         coa_addr,
@@ -363,9 +401,25 @@ async fn ipoe_session_authorized_accounted_changed_and_disconnected() {
     )
     .await;
     assert!(
-        out.contains("CoA-NAK") && out.contains("Unsupported-Service"),
+        out.contains("CoA-NAK") && out.contains("Invalid-Attribute-Value"),
         "{out}"
     );
+    up.reject_modify.store(true, Ordering::SeqCst);
+    let out = radclient(
+        &fr,
+        coa_addr,
+        "coa",
+        COA_SECRET,
+        &format!("Acct-Session-Id = \"{acct_id}\", Filter-Id = \"web-and-mail\""),
+    )
+    .await;
+    assert!(
+        out.contains("CoA-NAK") && out.contains("Resources-Unavailable"),
+        "{out}"
+    );
+    up.reject_modify.store(false, Ordering::SeqCst);
+    let s = session_of(&running, GOLD).await;
+    assert_eq!(s.aaa.unwrap().filter_id.as_deref(), Some("block-smtp"));
     let out = radclient(
         &fr,
         coa_addr,
@@ -674,6 +728,17 @@ async fn accounting_survives_a_control_plane_restart_during_an_outage() {
     let spool = running.radius.clone().unwrap().spool;
     wait_for("Start spooled", || (spool.pending() == 1).then_some(())).await;
     drop(spool);
+    // An ACL changed live is journalled with the lease.
+    let session = session_of(&running, GOLD).await;
+    let changed = running
+        .sessions
+        .set_filter(session.id, Some("block-smtp".into()))
+        .await
+        .expect("ACL change accepted");
+    assert_eq!(
+        changed.aaa.unwrap().filter_id.as_deref(),
+        Some("block-smtp")
+    );
     // The control plane stops with the Start still undelivered.
     running.shutdown().await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -684,10 +749,22 @@ async fn accounting_survives_a_control_plane_restart_during_an_outage() {
     let Access { sock, .. } = access;
     let running = start_cp(&up, &sock, LocalSubscribers::default(), cfg).await;
     let restored = session_of(&running, GOLD).await;
-    assert_eq!(
-        restored.aaa.unwrap().acct_session_id.as_deref(),
-        Some(id.as_str())
-    );
+    let aaa = restored.aaa.clone().unwrap();
+    assert_eq!(aaa.acct_session_id.as_deref(), Some(id.as_str()));
+    // With the ACL it had, programmed again on both PDRs.
+    assert_eq!(aaa.filter_id.as_deref(), Some("block-smtp"));
+    let last_establishment = up
+        .messages()
+        .into_iter()
+        .rev()
+        .find_map(|(_, _, m)| match m {
+            Message::SessionEstablishmentRequest(r) => Some(r),
+            _ => None,
+        })
+        .expect("the restored session re-established");
+    for pdr in &last_establishment.create_pdrs {
+        assert_eq!(pdr.activate_predefined_rules, ["block-smtp"]);
+    }
     acct.restart().expect("restart FreeRADIUS");
     detail_record(&acct, "Start after the restart", |r| is(r, "Start", &id)).await;
     let restored_id = restored.id;

@@ -51,7 +51,8 @@ pub struct SessionAttributes {
     /// Acct-Interim-Interval: seconds between Interim-Updates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interim_interval_s: Option<u32>,
-    /// Filter-Id: the name of the ACL the session is to get.
+    /// Filter-Id: the name of the user plane ACL the session gets (both
+    /// PDRs activate it as a predefined rule); changed live by CoA or REST.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter_id: Option<String>,
     /// Framed-IPv6-Prefix (RFC 3162), as `addr/len`.

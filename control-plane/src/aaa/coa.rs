@@ -3,14 +3,27 @@
 //! authenticators, reply cache) is [`vbng_aaa::coa::CoaServer`].
 //!
 //! A request names its sessions by Acct-Session-Id, User-Name and/or
-//! Framed-IP-Address (all that are given must match). Disconnect ends them
-//! (Acct-Terminate-Cause Admin-Reset). CoA applies, live:
-//! - the vbng rate attributes: a PFCP Session Modification (Update QER);
-//!   a missing direction keeps its current rate, 0 lifts the limit;
+//! Framed-IP-Address (all that are given must match); none matching is
+//! NAKed with Error-Cause 503 (Session Context Not Found). Disconnect ends
+//! them (Acct-Terminate-Cause Admin-Reset). CoA applies, live:
+//! - the vbng rate attributes: Update QER; a missing direction keeps its
+//!   current rate, 0 lifts the limit;
+//! - Filter-Id: the user plane ACL of that name replaces the session's
+//!   (Update PDR deactivating the old name and activating the new one on
+//!   both PDRs);
 //! - Session-Timeout, Idle-Timeout, Acct-Interim-Interval.
 //!
-//! Filter-Id is refused with Error-Cause 405 (Unsupported Service): the
-//! user planes have no ACL classifier to apply it to yet.
+//! The rate and the ACL of a session go to its user plane in one PFCP
+//! Session Modification Request, taken or refused as a whole. A refusal
+//! is NAKed and the session keeps what it had:
+//! - Error-Cause 407 (Invalid Attribute Value) when the request has a
+//!   Filter-Id the user plane could not apply (PFCP cause 73, Rule
+//!   creation/modification failure: it has no ACL of that name), and for a
+//!   Filter-Id that is empty, not UTF-8 or given more than once (a session
+//!   has one ACL);
+//! - Error-Cause 506 (Resources Unavailable) for any other failure (the
+//!   session is not active, the user plane refused otherwise or did not
+//!   answer).
 
 use std::future::Future;
 use std::net::Ipv4Addr;
@@ -22,7 +35,7 @@ use vbng_aaa::radius::{AttrType, Attribute, Repr, error_cause, terminate_cause};
 
 use super::Rate;
 use super::radius::rate_from;
-use crate::session::Sessions;
+use crate::session::{SessionChange, SessionChangeError, Sessions};
 
 /// Applies CoA and Disconnect requests to the sessions of this control
 /// plane.
@@ -112,9 +125,10 @@ impl SessionCoa {
             error_cause,
             attributes: Vec::new(),
         };
-        if packet.find(AttrType::FilterId).is_some() {
-            return nak(error_cause::UNSUPPORTED_SERVICE);
-        }
+        let filter_id = match filter_id_of(packet) {
+            Ok(f) => f,
+            Err(()) => return nak(error_cause::INVALID_ATTRIBUTE_VALUE),
+        };
         let int = |t| packet.find(t).and_then(Attribute::as_u32);
         let timers = (
             int(AttrType::SessionTimeout),
@@ -126,13 +140,24 @@ impl SessionCoa {
                 up_kbps: r.up_kbps,
                 down_kbps: r.down_kbps,
             });
-            if let Some(rate) = rate_from(packet, self.vendor_id, current) {
-                let rate = (rate.up_kbps > 0 || rate.down_kbps > 0).then_some(rate);
-                if let Err(e) = self.sessions.set_rate(id, rate).await {
-                    warn!(id, error = %e, "CoA rate change failed");
-                    return nak(error_cause::RESOURCES_UNAVAILABLE);
+            let rate = rate_from(packet, self.vendor_id, current)
+                .map(|r| (r.up_kbps > 0 || r.down_kbps > 0).then_some(r));
+            let change = SessionChange {
+                rate,
+                filter_id: filter_id.clone().map(Some),
+            };
+            if change != SessionChange::default() {
+                if let Err(e) = self.sessions.change(id, change.clone()).await {
+                    warn!(id, error = %e, "CoA change failed");
+                    return nak(match e {
+                        SessionChangeError::NotFound(_) => error_cause::SESSION_CONTEXT_NOT_FOUND,
+                        e if e.is_rule_failure() && change.filter_id.is_some() => {
+                            error_cause::INVALID_ATTRIBUTE_VALUE
+                        }
+                        _ => error_cause::RESOURCES_UNAVAILABLE,
+                    });
                 }
-                info!(id, ?rate, "CoA applied a new rate");
+                info!(id, rate = ?change.rate, filter_id = ?change.filter_id, "CoA applied");
             }
             self.sessions
                 .update_timers(id, timers.0, timers.1, timers.2);
@@ -143,8 +168,58 @@ impl SessionCoa {
     }
 }
 
+/// The ACL name a CoA-Request's Filter-Id asks for (`None` without one);
+/// `Err` if it is empty, not UTF-8, or given more than once.
+fn filter_id_of(packet: &Repr) -> Result<Option<String>, ()> {
+    let mut values = packet.all(AttrType::FilterId);
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() || first.value.is_empty() {
+        return Err(());
+    }
+    String::from_utf8(first.value.clone())
+        .map(Some)
+        .map_err(|_| ())
+}
+
 impl CoaHandler for SessionCoa {
     fn handle(&self, req: CoaRequest) -> Pin<Box<dyn Future<Output = CoaDecision> + Send + '_>> {
         Box::pin(async move { self.apply(req.kind, &req.packet).await })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vbng_aaa::radius::Code;
+
+    fn coa(attributes: Vec<Attribute>) -> Repr {
+        Repr {
+            code: Code::CoaRequest,
+            identifier: 1,
+            authenticator: [0; 16],
+            attributes,
+        }
+    }
+
+    fn filter_id(value: &[u8]) -> Attribute {
+        Attribute::new(AttrType::FilterId, value.to_vec())
+    }
+
+    #[test]
+    fn one_non_empty_utf8_filter_id_names_the_acl() {
+        assert_eq!(filter_id_of(&coa(vec![])), Ok(None));
+        assert_eq!(
+            filter_id_of(&coa(vec![filter_id(b"web-only")])),
+            Ok(Some("web-only".to_string()))
+        );
+        for bad in [
+            vec![filter_id(b"")],
+            vec![filter_id(b"\xff\xfe")],
+            vec![filter_id(b"web-only"), filter_id(b"block-smtp")],
+        ] {
+            assert_eq!(filter_id_of(&coa(bad)), Err(()));
+        }
     }
 }

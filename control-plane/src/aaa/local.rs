@@ -10,6 +10,7 @@
 //! pool = "default"
 //! ipv4 = "100.64.0.20"      # optional fixed address
 //! rate = { up_kbps = 10000, down_kbps = 50000 }   # optional, into the QER MBR
+//! filter = "web-only"       # optional user plane ACL, see below
 //!
 //! [[subscribers]]
 //! circuit_id = "olt1/1/1:100" # ... or by option-82 circuit-id
@@ -27,7 +28,14 @@
 //! pool = "default"            # optional, as for [[subscribers]]
 //! ipv4 = "100.64.0.21"        # optional fixed address
 //! rate = { up_kbps = 20000, down_kbps = 100000 }
+//! filter = "block-smtp"       # optional user plane ACL (like RADIUS Filter-Id)
 //! ```
+//!
+//! `filter` (also allowed in `[default]`, for clients no entry matches)
+//! names an ACL of the user plane's ACL file: the session's PDRs
+//! activate it, and a user plane that does not know the name refuses the
+//! session. It is the session's Filter-Id, changed live by REST
+//! `PATCH /sessions/{id}`.
 
 use std::collections::HashMap;
 use std::collections::HashSet;
@@ -61,6 +69,9 @@ pub struct SubscriberProfile {
     pub fixed_ipv4: Option<Ipv4Addr>,
     /// Peak rates, if limited.
     pub rate: Option<Rate>,
+    /// Name of the user plane ACL the subscriber's sessions get (their
+    /// Filter-Id), if any.
+    pub filter: Option<String>,
 }
 
 impl SubscriberProfile {
@@ -110,6 +121,9 @@ struct FileDefault {
     /// Default: none (no rate limit).
     #[serde(default)]
     rate: Option<Rate>,
+    /// Default: none (no ACL).
+    #[serde(default)]
+    filter: Option<String>,
 }
 
 impl Default for FileDefault {
@@ -118,6 +132,7 @@ impl Default for FileDefault {
             policy: DefaultPolicy::Allow,
             pool: default_pool(),
             rate: None,
+            filter: None,
         }
     }
 }
@@ -143,6 +158,9 @@ struct FileEntry {
     /// Default: none (no rate limit).
     #[serde(default)]
     rate: Option<Rate>,
+    /// Default: none (no ACL; the `[default]` one is for unmatched clients).
+    #[serde(default)]
+    filter: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -176,6 +194,9 @@ struct FileUser {
     /// Default: none (no rate limit).
     #[serde(default)]
     rate: Option<Rate>,
+    /// Default: none (no ACL; the `[default]` one is for unmatched clients).
+    #[serde(default)]
+    filter: Option<String>,
 }
 
 /// PPP credentials to check against the file.
@@ -202,6 +223,19 @@ fn default_pool() -> String {
 }
 fn default_true() -> bool {
     true
+}
+
+/// A `filter` must name an ACL: an empty name would match none.
+fn check_filter(file: &str, key: &str, filter: Option<&str>) -> Result<(), ConfigError> {
+    if filter.is_some_and(str::is_empty) {
+        return Err(ConfigError::new(
+            file,
+            key,
+            "expected the name of an ACL of the user plane's ACL file, found \"\"",
+            "name an ACL, or remove the key for none",
+        ));
+    }
+    Ok(())
 }
 
 mod opt_mac {
@@ -240,6 +274,7 @@ impl Default for LocalSubscribers {
                 pool: default_pool(),
                 fixed_ipv4: None,
                 rate: None,
+                filter: None,
             },
         }
     }
@@ -264,11 +299,13 @@ impl LocalSubscribers {
     pub fn parse(file: &str, text: &str) -> Result<Self, ConfigError> {
         let f: File = toml::from_str(text).map_err(|e| toml_error(file, text, &e))?;
         let policy = f.default.policy;
+        check_filter(file, "default.filter", f.default.filter.as_deref())?;
         let default = SubscriberProfile {
             allow: policy == DefaultPolicy::Allow,
             pool: f.default.pool.clone(),
             fixed_ipv4: None,
             rate: f.default.rate,
+            filter: f.default.filter.clone(),
         };
         let mut out = LocalSubscribers {
             users: HashMap::new(),
@@ -298,21 +335,25 @@ impl LocalSubscribers {
                     "give each subscriber its own fixed address",
                 ));
             }
+            check_filter(file, &key("filter"), u.filter.as_deref())?;
             let profile = SubscriberProfile {
                 allow: u.allow,
                 pool: u.pool.unwrap_or_else(|| f.default.pool.clone()),
                 fixed_ipv4: u.ipv4,
                 rate: u.rate,
+                filter: u.filter,
             };
             out.users.insert(u.name, (u.password.into_bytes(), profile));
         }
         for (i, e) in f.subscribers.into_iter().enumerate() {
             let key = |k: &str| format!("subscribers[{i}].{k}");
+            check_filter(file, &key("filter"), e.filter.as_deref())?;
             let profile = SubscriberProfile {
                 allow: e.allow,
                 pool: e.pool.unwrap_or_else(|| f.default.pool.clone()),
                 fixed_ipv4: e.ipv4,
                 rate: e.rate,
+                filter: e.filter,
             };
             if let Some(ip) = e.ipv4
                 && !fixed.insert(ip)
@@ -540,6 +581,13 @@ mod tests {
                 down_kbps: 50_000
             })
         );
+        assert_eq!(p.filter, None);
+        let (p, _) = subs.lookup(&[0x02, 0, 0, 0, 0, 0x02], None);
+        assert_eq!(p.filter.as_deref(), Some("web-only"));
+        let alice = subs
+            .authenticate_ppp("alice", PppCredentials::Pap(b"alice-secret"))
+            .unwrap();
+        assert_eq!(alice.filter.as_deref(), Some("block-smtp"));
         let (p, by) = subs.lookup(&[0x02, 0, 0, 0, 0, 0x99], Some(b"olt1/1/1:666"));
         assert_eq!(by, MatchedBy::CircuitId);
         assert!(!p.allow);
@@ -606,5 +654,47 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.key, "subscribers[0].rate");
+    }
+
+    #[test]
+    fn filters_name_the_acl_of_users_entries_and_unmatched_clients() {
+        let s = LocalSubscribers::parse(
+            "s",
+            "[default]\nfilter = \"guest\"\n\
+             [[subscribers]]\nmac = \"02:00:00:00:00:07\"\nfilter = \"web-only\"\n\
+             [[subscribers]]\nmac = \"02:00:00:00:00:08\"\n\
+             [[users]]\nname = \"alice\"\npassword = \"pw\"\nfilter = \"block-smtp\"\n",
+        )
+        .unwrap();
+        let filter = |mac| s.lookup(&mac, None).0.filter.clone();
+        assert_eq!(filter([2, 0, 0, 0, 0, 7]).as_deref(), Some("web-only"));
+        // An entry without one has none: the default's is for clients no
+        // entry matches.
+        assert_eq!(filter([2, 0, 0, 0, 0, 8]), None);
+        assert_eq!(filter([2, 0, 0, 0, 0, 9]).as_deref(), Some("guest"));
+        let alice = s
+            .authenticate_ppp("alice", PppCredentials::Pap(b"pw"))
+            .unwrap();
+        assert_eq!(alice.filter.as_deref(), Some("block-smtp"));
+        for (text, key) in [
+            ("[default]\nfilter = \"\"\n", "default.filter"),
+            (
+                "[[users]]\nname = \"a\"\npassword = \"x\"\nfilter = \"\"\n",
+                "users[0].filter",
+            ),
+            (
+                "[[subscribers]]\nmac = \"02:00:00:00:00:01\"\nfilter = \"\"\n",
+                "subscribers[0].filter",
+            ),
+        ] {
+            let e = LocalSubscribers::parse("s", text).unwrap_err();
+            assert_eq!(e.key, key, "{e}");
+        }
+        let e = LocalSubscribers::parse(
+            "s",
+            "[[users]]\nname = \"a\"\npassword = \"x\"\nfilter = 3\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "users[0].filter", "{e}");
     }
 }

@@ -94,6 +94,7 @@ impl Aaa {
                     rate: profile.rate,
                     attrs: SessionAttributes {
                         username: user.to_string(),
+                        filter_id: profile.filter.clone(),
                         ..SessionAttributes::default()
                     },
                 };
@@ -132,6 +133,7 @@ impl Aaa {
                     rate: profile.rate,
                     attrs: SessionAttributes {
                         username,
+                        filter_id: profile.filter.clone(),
                         ..SessionAttributes::default()
                     },
                 }

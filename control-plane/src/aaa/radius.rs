@@ -524,6 +524,7 @@ pub fn map_accept(reply: &Repr, user: String, default_pool: &str, vendor_id: u32
         pool: text(AttrType::FramedPool).unwrap_or_else(|| default_pool.to_string()),
         fixed_ipv4,
         rate: rate_from(reply, vendor_id, None),
+        filter: text(AttrType::FilterId),
     };
     let attrs = SessionAttributes {
         authentic: Authentic::Radius,

@@ -7,6 +7,7 @@ use vbng_cups::pfcp::ie::rules::MBR_MAX_KBPS;
 
 use crate::aaa::Rate;
 use crate::cups::Usage;
+use crate::session::SessionChange;
 
 /// One subscriber session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,47 +133,78 @@ impl From<RateView> for Rate {
     }
 }
 
-/// Body of `PATCH /sessions/{id}`: `{"rate": {"up_kbps": N, "down_kbps": N}}`
-/// sets the peak rates, `{"rate": null}` lifts the limit. The `rate` key is
-/// required (an empty object is refused rather than read as "unlimited").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Body of `PATCH /sessions/{id}`: what to change live, at least one of
+/// - `"rate": {"up_kbps": N, "down_kbps": N}` sets the peak rates,
+///   `"rate": null` lifts the limit;
+/// - `"filter_id": "name"` gives the session the user plane ACL `name`,
+///   `"filter_id": null` removes its ACL.
+///
+/// A key left out is left unchanged (an empty object is refused rather
+/// than read as "change nothing").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionPatch {
-    /// The new rate; `None` (JSON `null`) for unlimited.
-    #[serde(deserialize_with = "required_option")]
-    pub rate: Option<RateView>,
+    /// The new rate: `Some(None)` (JSON `null`) for unlimited, `None`
+    /// (key absent) to keep the current one.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub rate: Option<Option<RateView>>,
+    /// The new ACL name: `Some(None)` (JSON `null`) for no ACL, `None`
+    /// (key absent) to keep the current one.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub filter_id: Option<Option<String>>,
 }
 
-/// An `Option` field that must be present (`null` allowed): serde's
-/// default would read a missing key as `None`.
-fn required_option<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+/// A key that is present, its value possibly `null`: serde alone reads a
+/// `null` as absent.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
 {
-    Option::<T>::deserialize(d)
+    Option::<T>::deserialize(d).map(Some)
 }
 
 impl SessionPatch {
     /// Parse and check a PATCH body; the error is one line saying what was
     /// expected and what was wrong. A rate of 0/0 is read as unlimited.
-    pub fn parse(body: &[u8]) -> Result<Option<Rate>, String> {
-        const EXPECTED: &str =
-            r#"expected {"rate": {"up_kbps": N, "down_kbps": N}} or {"rate": null}"#;
+    pub fn parse(body: &[u8]) -> Result<SessionChange, String> {
+        const EXPECTED: &str = r#"expected {"rate": {"up_kbps": N, "down_kbps": N} or null, "filter_id": "name" or null} with at least one key"#;
         let patch: SessionPatch =
             serde_json::from_slice(body).map_err(|e| format!("bad PATCH body: {e}; {EXPECTED}"))?;
-        let Some(r) = patch.rate else {
-            return Ok(None);
-        };
-        for (key, v) in [("up_kbps", r.up_kbps), ("down_kbps", r.down_kbps)] {
-            if v > MBR_MAX_KBPS {
-                return Err(format!(
-                    "bad PATCH body: rate.{key} = {v} exceeds the PFCP MBR maximum of \
-                     {MBR_MAX_KBPS} kbit/s; use 0 or null for no limit"
-                ));
+        if patch.rate.is_none() && patch.filter_id.is_none() {
+            return Err(format!("bad PATCH body: nothing to change; {EXPECTED}"));
+        }
+        if let Some(Some(r)) = patch.rate {
+            for (key, v) in [("up_kbps", r.up_kbps), ("down_kbps", r.down_kbps)] {
+                if v > MBR_MAX_KBPS {
+                    return Err(format!(
+                        "bad PATCH body: rate.{key} = {v} exceeds the PFCP MBR maximum of \
+                         {MBR_MAX_KBPS} kbit/s; use 0 or null for no limit"
+                    ));
+                }
             }
         }
-        Ok((r.up_kbps != 0 || r.down_kbps != 0).then(|| r.into()))
+        if patch.filter_id == Some(Some(String::new())) {
+            return Err(
+                "bad PATCH body: filter_id is \"\"; expected an ACL name, or null for no ACL"
+                    .into(),
+            );
+        }
+        Ok(SessionChange {
+            rate: patch.rate.map(|r| {
+                r.filter(|r| r.up_kbps != 0 || r.down_kbps != 0)
+                    .map(Rate::from)
+            }),
+            filter_id: patch.filter_id,
+        })
     }
 }
 
@@ -223,24 +255,51 @@ mod tests {
 
     #[test]
     fn patch_bodies() {
-        let rate = |up, down| {
-            Some(Rate {
+        let rate = |up, down| SessionChange {
+            rate: Some(Some(Rate {
                 up_kbps: up,
                 down_kbps: down,
-            })
+            })),
+            filter_id: None,
+        };
+        let unlimited = SessionChange {
+            rate: Some(None),
+            filter_id: None,
+        };
+        let filter = |f: Option<&str>| SessionChange {
+            rate: None,
+            filter_id: Some(f.map(str::to_string)),
         };
         assert_eq!(
             SessionPatch::parse(br#"{"rate": {"up_kbps": 20000, "down_kbps": 100000}}"#),
             Ok(rate(20_000, 100_000))
         );
-        assert_eq!(SessionPatch::parse(br#"{"rate": null}"#), Ok(None));
+        assert_eq!(SessionPatch::parse(br#"{"rate": null}"#), Ok(unlimited));
         assert_eq!(
             SessionPatch::parse(br#"{"rate": {"up_kbps": 0, "down_kbps": 0}}"#),
-            Ok(None)
+            Ok(SessionChange {
+                rate: Some(None),
+                filter_id: None
+            })
         );
         assert_eq!(
             SessionPatch::parse(br#"{"rate": {"up_kbps": 0, "down_kbps": 5000}}"#),
             Ok(rate(0, 5000))
+        );
+        assert_eq!(
+            SessionPatch::parse(br#"{"filter_id": "web-only"}"#),
+            Ok(filter(Some("web-only")))
+        );
+        assert_eq!(
+            SessionPatch::parse(br#"{"filter_id": null}"#),
+            Ok(filter(None))
+        );
+        assert_eq!(
+            SessionPatch::parse(br#"{"rate": null, "filter_id": "block-smtp"}"#),
+            Ok(SessionChange {
+                rate: Some(None),
+                filter_id: Some(Some("block-smtp".into()))
+            })
         );
         for bad in [
             &b"{"[..],
@@ -251,6 +310,8 @@ mod tests {
             br#"{"rate": {"up_kbps": 1, "down_kbps": 1, "burst": 3}}"#,
             br#"{"rate": null, "gate": "closed"}"#,
             br#"{"rate": {"up_kbps": 1099511627776, "down_kbps": 1}}"#,
+            br#"{"filter_id": ""}"#,
+            br#"{"filter_id": 7}"#,
             br#"[1]"#,
         ] {
             let e = SessionPatch::parse(bad).unwrap_err();
@@ -260,10 +321,21 @@ mod tests {
         assert!(
             SessionPatch::parse(b"{}")
                 .unwrap_err()
-                .contains("missing field `rate`")
+                .contains("nothing to change")
         );
         // vbngctl sends what the service reads.
-        let body = serde_json::to_vec(&SessionPatch { rate: None }).unwrap();
+        let body = serde_json::to_vec(&SessionPatch {
+            rate: Some(None),
+            filter_id: None,
+        })
+        .unwrap();
         assert_eq!(body, br#"{"rate":null}"#);
+        let body = serde_json::to_vec(&SessionPatch {
+            rate: None,
+            filter_id: Some(None),
+        })
+        .unwrap();
+        assert_eq!(body, br#"{"filter_id":null}"#);
+        assert_eq!(SessionPatch::parse(&body), Ok(filter(None)));
     }
 }

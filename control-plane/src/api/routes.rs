@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use super::model::{SessionPatch, SessionView, UserPlaneView};
 use crate::cups::CupsError;
 use crate::metrics::{Metrics, encode};
-use crate::session::{DeleteError, RateChangeError, Sessions};
+use crate::session::{DeleteError, SessionChangeError, Sessions};
 
 /// State shared by the handlers.
 #[derive(Debug, Clone)]
@@ -68,26 +68,34 @@ async fn delete_session(State(st): State<ApiState>, Path(id): Path<u64>) -> Resp
 }
 
 async fn patch_session(State(st): State<ApiState>, Path(id): Path<u64>, body: Bytes) -> Response {
-    let rate = match SessionPatch::parse(&body) {
-        Ok(r) => r,
+    let change = match SessionPatch::parse(&body) {
+        Ok(c) => c,
         Err(reason) => return error(StatusCode::BAD_REQUEST, reason),
     };
-    match st.sessions.set_rate(id, rate).await {
+    let changes_filter = change.filter_id.is_some();
+    match st.sessions.change(id, change).await {
         Ok(v) => Json(v).into_response(),
-        Err(RateChangeError::NotFound(id)) => not_found(id),
-        Err(e @ (RateChangeError::NotActive { .. } | RateChangeError::InProgress(_))) => {
+        Err(SessionChangeError::NotFound(id)) => not_found(id),
+        Err(e @ (SessionChangeError::NotActive { .. } | SessionChangeError::InProgress(_))) => {
             error(StatusCode::CONFLICT, e.to_string())
         }
-        Err(e @ RateChangeError::Interrupted(_)) => {
+        Err(e @ SessionChangeError::Interrupted(_)) => {
             error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
         }
-        Err(ref e @ RateChangeError::UserPlane { ref source, .. }) => {
+        Err(ref e @ SessionChangeError::UserPlane { ref source, .. }) => {
             let cause = match source {
                 CupsError::Rejected { cause, .. } => Some(*cause),
                 _ => None,
             };
+            // The user plane has no ACL of that name: the request is at
+            // fault, not the gateway.
+            let status = if changes_filter && e.is_rule_failure() {
+                StatusCode::UNPROCESSABLE_ENTITY
+            } else {
+                StatusCode::BAD_GATEWAY
+            };
             (
-                StatusCode::BAD_GATEWAY,
+                status,
                 Json(serde_json::json!({
                     "error": e.to_string(),
                     "pfcp_cause": cause.map(u8::from),

@@ -51,6 +51,18 @@ enum Cmd {
         #[arg(long, conflicts_with_all = ["up_kbps", "down_kbps"])]
         unlimited: bool,
     },
+    /// Give a session another user plane ACL live (PFCP Update PDR), or
+    /// none.
+    SessionFilter {
+        /// Session id (see `vbngctl sessions`).
+        id: u64,
+        /// ACL name (from the user plane's ACL file).
+        #[arg(required_unless_present = "none")]
+        name: Option<String>,
+        /// Remove the session's ACL.
+        #[arg(long, conflicts_with = "name")]
+        none: bool,
+    },
     /// Run the namespace lab demo.
     Demo {
         /// Keep the lab running after the demo.
@@ -104,42 +116,63 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             unlimited,
         } => {
             let patch = SessionPatch {
-                rate: match (*unlimited, up_kbps, down_kbps) {
+                rate: Some(match (*unlimited, up_kbps, down_kbps) {
                     (false, Some(up), Some(down)) => Some(RateView {
                         up_kbps: *up,
                         down_kbps: *down,
                     }),
                     // clap requires both rates unless --unlimited.
                     _ => None,
-                },
+                }),
+                filter_id: None,
             };
-            let url = format!("{base}/sessions/{id}");
-            let mut resp = ureq::patch(&url)
-                .config()
-                .http_status_as_error(false)
-                .build()
-                .send_json(patch)
-                .map_err(|e| anyhow::anyhow!("PATCH {url}: {e} (is vbng-cp running? see --api)"))?;
-            let status = resp.status();
-            if !status.is_success() {
-                let body = resp.body_mut().read_to_string().unwrap_or_default();
-                let reason = serde_json::from_str::<serde_json::Value>(&body)
-                    .ok()
-                    .and_then(|v| v.get("error")?.as_str().map(str::to_string))
-                    .unwrap_or(body);
-                anyhow::bail!("rate of session {id} unchanged: {reason} (HTTP {status})");
-            }
-            let view: SessionView = resp
-                .body_mut()
-                .read_json()
-                .map_err(|e| anyhow::anyhow!("PATCH {url}: bad JSON: {e}"))?;
+            let view = patch_session(base, *id, &patch, "rate")?;
             println!("session {id} rate {}", rate(view.rate));
+        }
+        Cmd::SessionFilter { id, name, none } => {
+            let patch = SessionPatch {
+                rate: None,
+                // clap requires a name unless --none.
+                filter_id: Some(name.clone().filter(|_| !*none)),
+            };
+            let view = patch_session(base, *id, &patch, "ACL")?;
+            let filter = view.aaa.and_then(|a| a.filter_id);
+            println!("session {id} ACL {}", filter.as_deref().unwrap_or("-"));
         }
         Cmd::Demo { keep } => {
             vbng_cp::lab::run_demo(&vbng_cp::lab::DemoOptions { keep: *keep })?;
         }
     }
     Ok(())
+}
+
+/// Send `patch` to session `id` and return its updated view; on a refusal
+/// the error says that the session's `what` is unchanged, and why.
+fn patch_session(
+    base: &str,
+    id: u64,
+    patch: &SessionPatch,
+    what: &str,
+) -> anyhow::Result<SessionView> {
+    let url = format!("{base}/sessions/{id}");
+    let mut resp = ureq::patch(&url)
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .send_json(patch)
+        .map_err(|e| anyhow::anyhow!("PATCH {url}: {e} (is vbng-cp running? see --api)"))?;
+    let status = resp.status();
+    if !status.is_success() {
+        let body = resp.body_mut().read_to_string().unwrap_or_default();
+        let reason = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("error")?.as_str().map(str::to_string))
+            .unwrap_or(body);
+        anyhow::bail!("{what} of session {id} unchanged: {reason} (HTTP {status})");
+    }
+    resp.body_mut()
+        .read_json()
+        .map_err(|e| anyhow::anyhow!("PATCH {url}: bad JSON: {e}"))
 }
 
 fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> anyhow::Result<T> {

@@ -2,9 +2,10 @@
 //!
 //! - [`program`]: the subscriber session messages, exactly as the
 //!   interface contract's "PFCP programming of one IPoE subscriber", and the
-//!   live rate change (Update QER; an MBR of 0 means "no limit", see
-//!   [`vbng_cups::pfcp::ipoe`]'s "Rates"), built by `vbng_cups::pfcp::ipoe`
-//!   from a [`SubscriberSession`].
+//!   live changes ([`LiveChange`]): the rate (Update QER; an MBR of 0 means
+//!   "no limit", see [`vbng_cups::pfcp::ipoe`]'s "Rates") and the ACL
+//!   (Update PDR with Activate/Deactivate Predefined Rules), built by
+//!   `vbng_cups::pfcp::ipoe` from a [`SubscriberSession`].
 //! - [`peer`]: one task per configured user plane: Association Setup
 //!   (retried until answered), heartbeats both ways, loss detection and
 //!   restart detection, request/response matching with T1/N1 retransmission
@@ -54,6 +55,32 @@ pub struct SubscriberSession {
     pub rate: Option<Rate>,
     /// PPPoE session id and MTU, for a PPPoE subscriber.
     pub pppoe: Option<PppoeAccess>,
+    /// Name of the user plane ACL the session gets (RADIUS Filter-Id or
+    /// the subscriber file's `filter`): both PDRs carry it as Activate
+    /// Predefined Rules. A user plane that does not know the name refuses
+    /// the establishment (cause 73, Rule creation/modification failure).
+    pub acl: Option<String>,
+}
+
+/// A change of a programmed session, sent as one PFCP Session Modification
+/// Request so that the user plane accepts or refuses it as a whole. A
+/// `None` field is left as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveChange {
+    /// New peak rates; `Some(None)` lifts the limit.
+    pub rate: Option<Option<Rate>>,
+    /// New ACL.
+    pub acl: Option<AclChange>,
+}
+
+/// Replacing a session's ACL: the name programmed now is deactivated and
+/// the new one activated, on both PDRs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AclChange {
+    /// The ACL the session has now, if any.
+    pub from: Option<String>,
+    /// The ACL it is to get; `None` leaves it without one.
+    pub to: Option<String>,
 }
 
 /// Traffic volume from a usage report.

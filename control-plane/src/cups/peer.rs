@@ -18,7 +18,7 @@ use vbng_cups::pfcp::{
     SessionModificationRequest, SessionReportResponse,
 };
 
-use super::{CupsError, SubscriberSession, UpEvent, Usage, program};
+use super::{AclChange, CupsError, LiveChange, SubscriberSession, UpEvent, Usage, program};
 use crate::aaa::Rate;
 use crate::api::model::UserPlaneView;
 use crate::metrics::{Metrics, UpLabels};
@@ -196,6 +196,23 @@ impl UpHandle {
     /// QER with the new MBR, or MBR 0/0 ("no limit") for `None`.
     pub async fn set_rate(&self, up_seid: u64, rate: Option<Rate>) -> Result<(), CupsError> {
         self.modify(up_seid, program::rate_change(rate))
+            .await
+            .map(|_| ())
+    }
+
+    /// Replace the session's ACL live ([`program::acl_change`]): Update PDR
+    /// on both PDRs. A user plane that does not know the new name refuses
+    /// with cause 73 (Rule creation/modification failure).
+    pub async fn set_acl(&self, up_seid: u64, change: &AclChange) -> Result<(), CupsError> {
+        self.modify(up_seid, program::acl_change(change))
+            .await
+            .map(|_| ())
+    }
+
+    /// Apply every part of `change` in one Session Modification Request
+    /// ([`program::live_change`]): the user plane takes or refuses it whole.
+    pub async fn apply_change(&self, up_seid: u64, change: &LiveChange) -> Result<(), CupsError> {
+        self.modify(up_seid, program::live_change(change))
             .await
             .map(|_| ())
     }
@@ -620,7 +637,10 @@ impl PeerTask {
             }
             (Kind::Client, msg) => {
                 let cp_seid = self.establishing.remove(&h.sequence);
+                // A refused establishment left nothing on the user plane,
+                // whatever F-SEID its answer may carry.
                 if let (Some(cp), Message::SessionEstablishmentResponse(r)) = (cp_seid, &msg)
+                    && r.cause.is_accepted()
                     && let Some(up) = r.up_f_seid
                 {
                     self.up_seids.insert(cp, up.seid);

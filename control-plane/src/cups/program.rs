@@ -3,6 +3,11 @@
 //! [`vbng_cups::pfcp::ipoe`], which builds the messages (and whose docs
 //! say what each rule is and what the QER's MBR means, including "0 is no
 //! limit" and why a change to "unlimited" is sent as MBR 0/0).
+//!
+//! A session's ACL is a name the user plane knows from its ACL file (a
+//! "predefined rule" in TS 29.244 terms): the establishment activates it on
+//! both PDRs, a live change deactivates the old name and activates the new
+//! one with Update PDR.
 
 use std::net::Ipv4Addr;
 
@@ -16,7 +21,7 @@ pub use vbng_cups::pfcp::ipoe::{
     FAR_TO_ACCESS, FAR_TO_CORE, PDR_DOWNLINK, PDR_UPLINK, PRECEDENCE, QER_ID, URR_ID,
 };
 
-use super::SubscriberSession;
+use super::{AclChange, LiveChange, SubscriberSession};
 use crate::aaa::Rate;
 
 /// MBR IE from a profile rate (`None` when there is no rate).
@@ -45,6 +50,7 @@ pub fn establishment(cp_ip: Ipv4Addr, s: &SubscriberSession) -> SessionEstablish
                 rate: mbr(s.rate),
                 session_id: p.session_id,
                 mtu: p.mtu,
+                acl: s.acl.clone(),
             },
         );
     }
@@ -58,6 +64,7 @@ pub fn establishment(cp_ip: Ipv4Addr, s: &SubscriberSession) -> SessionEstablish
         svlan: s.svlan,
         cvlan: s.cvlan,
         rate: mbr(s.rate),
+        acl: s.acl.clone(),
     })
 }
 
@@ -72,6 +79,27 @@ pub fn update_mbr(rate: Option<Rate>) -> Mbr {
 /// gate is left as it is); see [`ipoe::rate_change_request`].
 pub fn rate_change(rate: Option<Rate>) -> SessionModificationRequest {
     ipoe::rate_change_request(mbr(rate))
+}
+
+/// Session Modification Request replacing the subscriber's ACL live:
+/// Update PDR for the uplink and downlink PDRs, deactivating `change.from`
+/// (unless it is also `change.to`) and activating `change.to`; see
+/// [`ipoe::acl_change_request`].
+pub fn acl_change(change: &AclChange) -> SessionModificationRequest {
+    ipoe::acl_change_request(change.from.as_deref(), change.to.as_deref())
+}
+
+/// One Session Modification Request carrying every part of `change`: the
+/// Update QER of [`rate_change`] and the Update PDRs of [`acl_change`].
+pub fn live_change(change: &LiveChange) -> SessionModificationRequest {
+    let mut req = SessionModificationRequest::default();
+    if let Some(rate) = change.rate {
+        req.update_qers = rate_change(rate).update_qers;
+    }
+    if let Some(acl) = &change.acl {
+        req.update_pdrs = acl_change(acl).update_pdrs;
+    }
+    req
 }
 
 /// Session Modification Request updating the QER (gate and/or MBR); a
@@ -111,6 +139,7 @@ mod tests {
                 down_kbps: 5000,
             }),
             pppoe: None,
+            acl: Some("web-only".into()),
         }
     }
 
@@ -139,6 +168,9 @@ mod tests {
             })
         );
         assert_eq!(req.cp_f_seid.seid, 7);
+        for pdr in &req.create_pdrs {
+            assert_eq!(pdr.activate_predefined_rules, vec!["web-only".to_string()]);
+        }
         let msg = Message::SessionEstablishmentRequest(req);
         let bytes = msg.encode(42, Some(0));
         let (h, parsed) = Message::parse(&bytes).unwrap();
@@ -198,6 +230,70 @@ mod tests {
         assert_eq!(
             establishment(Ipv4Addr::LOCALHOST, &s).create_qers[0].mbr,
             None
+        );
+    }
+
+    #[test]
+    fn establishment_without_an_acl_activates_nothing() {
+        let mut s = sub();
+        s.acl = None;
+        let req = establishment(Ipv4Addr::LOCALHOST, &s);
+        assert!(
+            req.create_pdrs
+                .iter()
+                .all(|p| p.activate_predefined_rules.is_empty())
+        );
+        s.pppoe = Some(crate::cups::PppoeAccess {
+            session_id: 5,
+            mtu: 1492,
+        });
+        s.acl = Some("block-smtp".into());
+        let req = establishment(Ipv4Addr::LOCALHOST, &s);
+        assert!(
+            req.create_pdrs
+                .iter()
+                .all(|p| p.activate_predefined_rules == ["block-smtp"])
+        );
+    }
+
+    #[test]
+    fn live_change_carries_rate_and_acl_in_one_request() {
+        let change = LiveChange {
+            rate: Some(None),
+            acl: Some(AclChange {
+                from: Some("web-only".into()),
+                to: Some("block-smtp".into()),
+            }),
+        };
+        let req = live_change(&change);
+        assert_eq!(req.update_qers, rate_change(None).update_qers);
+        let pdrs: Vec<_> = req.update_pdrs.iter().map(|u| u.pdr_id).collect();
+        assert_eq!(pdrs, vec![PDR_UPLINK, PDR_DOWNLINK]);
+        for u in &req.update_pdrs {
+            assert_eq!(u.deactivate_predefined_rules, ["web-only"]);
+            assert_eq!(u.activate_predefined_rules, ["block-smtp"]);
+        }
+        let msg = Message::SessionModificationRequest(req);
+        let (_, parsed) = Message::parse(&msg.encode(4, Some(0x1001))).unwrap();
+        assert_eq!(parsed, msg);
+
+        // Only the ACL: no QER is touched; removing it activates nothing.
+        let req = live_change(&LiveChange {
+            rate: None,
+            acl: Some(AclChange {
+                from: Some("web-only".into()),
+                to: None,
+            }),
+        });
+        assert!(req.update_qers.is_empty());
+        for u in &req.update_pdrs {
+            assert_eq!(u.deactivate_predefined_rules, ["web-only"]);
+            assert!(u.activate_predefined_rules.is_empty());
+        }
+        // Nothing to change: an empty request.
+        assert_eq!(
+            live_change(&LiveChange::default()),
+            SessionModificationRequest::default()
         );
     }
 }

@@ -80,8 +80,9 @@ pub enum Input {
     AuthDone {
         /// The session.
         key: SessionKey,
-        /// Profile, or why not.
-        result: Result<(crate::aaa::SubscriberProfile, SessionProfile), String>,
+        /// Profile, or why not (boxed: the profiles would make every
+        /// input as large).
+        result: Box<Result<(crate::aaa::SubscriberProfile, SessionProfile), String>>,
     },
     /// The user plane accepted (session id) or refused the session.
     Programmed {
@@ -200,7 +201,7 @@ impl PppoeService {
         let now = crate::monotonic_ms();
         match input {
             Input::Frame(f) => self.on_frame(now, f).await,
-            Input::AuthDone { key, result } => self.on_auth(now, key, result).await,
+            Input::AuthDone { key, result } => self.on_auth(now, key, *result).await,
             Input::Programmed { key, result } => self.on_programmed(now, key, result).await,
             Input::Terminate { id, cause } => {
                 if let Some(key) = self.by_id.remove(&id) {
@@ -371,7 +372,10 @@ impl PppoeService {
         );
         tokio::spawn(async move {
             let result = aaa.authenticate_ppp(&user, &credentials, &line).await;
-            let _ = tx.send(Input::AuthDone { key, result });
+            let _ = tx.send(Input::AuthDone {
+                key,
+                result: Box::new(result),
+            });
         });
     }
 

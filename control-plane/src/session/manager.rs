@@ -13,11 +13,12 @@ use vbng_access::dhcpv4::{Lease, LeaseEvent};
 use super::journal::{LeaseStore, Record};
 use super::{DeferredReply, LeaseUpdate, Registry, Session, SessionState};
 use vbng_aaa::radius::terminate_cause;
+use vbng_cups::pfcp::Cause;
 
 use crate::aaa::accounting::Accounting;
 use crate::aaa::{Aaa, Authentic, Rate, SessionProfile};
 use crate::api::model::SessionView;
-use crate::cups::{CupsError, SubscriberSession, UpEvent, UpHandle, Usage};
+use crate::cups::{AclChange, CupsError, LiveChange, SubscriberSession, UpEvent, UpHandle, Usage};
 use crate::metrics::{DirectionLabels, EventLabels, Metrics};
 use crate::redirect::SharedDhcp;
 
@@ -29,23 +30,23 @@ pub enum DeleteError {
     NotFound(u64),
 }
 
-/// Why a live rate change (REST `PATCH /sessions/{id}`) failed. In every
-/// case the session keeps the rate it had.
+/// Why a live change of a session (REST `PATCH /sessions/{id}`, CoA)
+/// failed. In every case the session keeps the rate and ACL it had.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RateChangeError {
+pub enum SessionChangeError {
     /// No session has this id.
     #[error("no session with id {0}")]
     NotFound(u64),
     /// The session is not programmed on a reachable user plane.
-    #[error("session {id} is {state}; a rate change needs an active session")]
+    #[error("session {id} is {state}; a live change needs an active session")]
     NotActive {
         /// Session id.
         id: u64,
         /// Its state name ([`SessionState::name`]).
         state: &'static str,
     },
-    /// Another rate change of this session is still waiting for its answer.
-    #[error("session {0} already has a rate change in progress; retry when it completes")]
+    /// Another change of this session is still waiting for its answer.
+    #[error("session {0} already has a change in progress; retry when it completes")]
     InProgress(u64),
     /// The user plane refused the change or did not answer.
     #[error("session {id}: {source}")]
@@ -56,8 +57,35 @@ pub enum RateChangeError {
         source: CupsError,
     },
     /// The service shut down before the user plane answered.
-    #[error("session {0}: the rate change was interrupted by shutdown")]
+    #[error("session {0}: the change was interrupted by shutdown")]
     Interrupted(u64),
+}
+
+impl SessionChangeError {
+    /// Whether the user plane refused the change because it could not
+    /// create or modify a rule (PFCP cause 73): with an ACL change, the
+    /// user plane does not know the ACL name.
+    pub fn is_rule_failure(&self) -> bool {
+        matches!(
+            self,
+            SessionChangeError::UserPlane {
+                source: CupsError::Rejected {
+                    cause: Cause::RuleCreationModificationFailure,
+                    ..
+                },
+                ..
+            }
+        )
+    }
+}
+
+/// What a live change of a session sets; a `None` field is left as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionChange {
+    /// New peak rates; `Some(None)` lifts the limit.
+    pub rate: Option<Option<Rate>>,
+    /// New ACL name (the session's Filter-Id); `Some(None)` removes it.
+    pub filter_id: Option<Option<String>>,
 }
 
 /// The session service: registry plus programming logic. Cheap to clone.
@@ -527,6 +555,7 @@ impl Sessions {
                     cvlan: s.key.cvlan,
                     rate: s.rate,
                     pppoe: s.pppoe,
+                    acl: s.attrs.filter_id.clone(),
                 },
                 s.key.up,
             )
@@ -597,7 +626,9 @@ impl Sessions {
                     self.refresh_gauge(&reg);
                     s
                 };
-                if let Some(w) = self.pppoe_waiters().remove(&id) {
+                let waiter = self.pppoe_waiters().remove(&id);
+                let opening_pppoe = waiter.is_some();
+                if let Some(w) = waiter {
                     let _ = w.send(Err(format!("the user plane refused the session: {e}")));
                 }
                 let withheld = removed.as_ref().map_or(0, |s| s.held_replies.len());
@@ -606,10 +637,22 @@ impl Sessions {
                     acks_withheld = withheld,
                     "session establishment failed; removing the lease, DHCPACK not sent"
                 );
-                if let Some(s) = removed.filter(|s| s.pppoe.is_none()) {
+                let Some(s) = removed else { return };
+                if s.pppoe.is_none() {
                     let mut dhcp = self.inner.dhcp.lock().unwrap_or_else(|p| p.into_inner());
                     let _ = dhcp.release(&s.key);
                     self.persist_detached(Record::remove(s.key));
+                } else if !opening_pppoe && let Some(h) = self.inner.pppoe_hook.get() {
+                    // A re-establishment (user plane restart, restored
+                    // session) of a running PPP session: end PPP too, or
+                    // the client would keep a link that forwards nothing.
+                    let _ = h.send((id, terminate_cause::NAS_ERROR));
+                }
+                // A session accounted before (re-established, or restored
+                // from the lease file) ends here: its Start gets a Stop.
+                if let Some(a) = self.inner.accounting.get().filter(|_| s.acct_started) {
+                    a.accounting
+                        .stop(&s.acct(), s.last_usage, terminate_cause::NAS_ERROR);
                 }
             }
         }
@@ -708,38 +751,71 @@ impl Sessions {
     }
 
     /// Change the peak rates of session `id` live (REST
-    /// `PATCH /sessions/{id}`): one PFCP Session Modification Request with
-    /// Update QER ([`crate::cups::program::rate_change`]; `None` is sent as
-    /// MBR 0/0, no limit). The session must be active, with no other rate
-    /// change in flight. Only when the user plane accepts does the session
-    /// take the new rate (and keep it across re-establishments); on any
-    /// failure it keeps its old one. Returns the updated view.
-    ///
-    /// The exchange runs in its own task: a caller that goes away (an HTTP
-    /// client hanging up) does not leave the registry out of step with what
-    /// the user plane was told.
+    /// `PATCH /sessions/{id}`, CoA): [`Sessions::change`] with only a rate;
+    /// `None` is sent as MBR 0/0, no limit.
     pub async fn set_rate(
         &self,
         id: u64,
         rate: Option<Rate>,
-    ) -> Result<SessionView, RateChangeError> {
+    ) -> Result<SessionView, SessionChangeError> {
+        let change = SessionChange {
+            rate: Some(rate),
+            ..SessionChange::default()
+        };
+        self.change(id, change).await
+    }
+
+    /// Give session `id` the user plane ACL named `filter_id` live, or none
+    /// (REST `PATCH /sessions/{id}`, CoA Filter-Id): [`Sessions::change`]
+    /// with only an ACL. A user plane that does not know the name refuses
+    /// ([`SessionChangeError::is_rule_failure`]).
+    pub async fn set_filter(
+        &self,
+        id: u64,
+        filter_id: Option<String>,
+    ) -> Result<SessionView, SessionChangeError> {
+        let change = SessionChange {
+            filter_id: Some(filter_id),
+            ..SessionChange::default()
+        };
+        self.change(id, change).await
+    }
+
+    /// Change the rate and/or ACL of session `id` live, in one PFCP Session
+    /// Modification Request ([`crate::cups::program::live_change`]: Update
+    /// QER, Update PDR) that the user plane takes or refuses as a whole. The
+    /// session must be active, with no other change in flight. Only when
+    /// the user plane accepts does the session take the new values (and
+    /// keep them across re-establishments; with the RADIUS backend the lease
+    /// journal records them before this returns, so a restarted control
+    /// plane restores them); on any failure it keeps its old ones. An ACL
+    /// equal to the current one is not sent. Returns the updated view.
+    ///
+    /// The exchange runs in its own task: a caller that goes away (an HTTP
+    /// client hanging up) does not leave the registry out of step with what
+    /// the user plane was told.
+    pub async fn change(
+        &self,
+        id: u64,
+        change: SessionChange,
+    ) -> Result<SessionView, SessionChangeError> {
         let this = self.clone();
-        match tokio::spawn(async move { this.change_rate(id, rate).await }).await {
+        match tokio::spawn(async move { this.apply_change(id, change).await }).await {
             Ok(r) => r,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(_) => Err(RateChangeError::Interrupted(id)),
+            Err(_) => Err(SessionChangeError::Interrupted(id)),
         }
     }
 
-    async fn change_rate(
+    async fn apply_change(
         &self,
         id: u64,
-        rate: Option<Rate>,
-    ) -> Result<SessionView, RateChangeError> {
-        let (up_seid, handle) = {
+        change: SessionChange,
+    ) -> Result<SessionView, SessionChangeError> {
+        let (up_seid, handle, live) = {
             let mut reg = self.registry();
-            let s = reg.get_mut(id).ok_or(RateChangeError::NotFound(id))?;
-            let not_active = RateChangeError::NotActive {
+            let s = reg.get_mut(id).ok_or(SessionChangeError::NotFound(id))?;
+            let not_active = SessionChangeError::NotActive {
                 id,
                 state: s.state.name(),
             };
@@ -751,49 +827,97 @@ impl Sessions {
             else {
                 return Err(not_active);
             };
-            if s.rate_change_pending {
-                return Err(RateChangeError::InProgress(id));
+            if s.change_pending {
+                return Err(SessionChangeError::InProgress(id));
             }
-            s.rate_change_pending = true;
-            (up_seid, handle)
+            let live = LiveChange {
+                rate: change.rate,
+                acl: change
+                    .filter_id
+                    .clone()
+                    .filter(|to| *to != s.attrs.filter_id)
+                    .map(|to| AclChange {
+                        from: s.attrs.filter_id.clone(),
+                        to,
+                    }),
+            };
+            if live == LiveChange::default() {
+                return Ok(s.view(crate::monotonic_ms(), crate::unix_now()));
+            }
+            s.change_pending = true;
+            (up_seid, handle, live)
         };
         let span = info_span!("session", id, up = handle.name(), up_seid);
         let result = handle
-            .set_rate(up_seid, rate)
+            .apply_change(up_seid, &live)
             .instrument(span.clone())
             .await;
         let _e = span.enter();
-        let (up_kbps, down_kbps) = rate.map_or((0, 0), |r| (r.up_kbps, r.down_kbps));
         let m = &self.inner.metrics;
-        let mut reg = self.registry();
-        let session = reg.get_mut(id);
-        match result {
-            Ok(()) => {
-                m.session_modification("ok");
-                let Some(s) = session else {
-                    // Deleted while the change was in flight.
-                    return Err(RateChangeError::NotFound(id));
-                };
-                s.rate_change_pending = false;
-                s.rate = rate;
-                info!(up_kbps, down_kbps, "session rate changed (0 = no limit)");
-                Ok(s.view(crate::monotonic_ms(), crate::unix_now()))
-            }
-            Err(e) => {
-                let result = match e {
+        let (view, lease_profile) = {
+            let mut reg = self.registry();
+            let session = reg.get_mut(id);
+            if let Err(e) = result {
+                let outcome = match e {
                     CupsError::Rejected { .. } | CupsError::Unexpected { .. } => "refused",
                     CupsError::Timeout { .. }
                     | CupsError::NotAssociated(_)
                     | CupsError::Stopped(_) => "timeout",
                 };
-                m.session_modification(result);
+                m.session_modification(outcome);
                 if let Some(s) = session {
-                    s.rate_change_pending = false;
+                    s.change_pending = false;
                 }
-                warn!(up_kbps, down_kbps, error = %e, "session rate change failed; old rate kept");
-                Err(RateChangeError::UserPlane { id, source: e })
+                warn!(?live, error = %e, "live session change failed; the old rate and ACL kept");
+                return Err(SessionChangeError::UserPlane { id, source: e });
             }
+            m.session_modification("ok");
+            let Some(s) = session else {
+                // Deleted while the change was in flight.
+                return Err(SessionChangeError::NotFound(id));
+            };
+            s.change_pending = false;
+            if let Some(rate) = live.rate {
+                s.rate = rate;
+                let (up_kbps, down_kbps) = rate.map_or((0, 0), |r| (r.up_kbps, r.down_kbps));
+                info!(up_kbps, down_kbps, "session rate changed (0 = no limit)");
+            }
+            if let Some(acl) = live.acl {
+                info!(from = ?acl.from, to = ?acl.to, "session ACL changed");
+                s.attrs.filter_id = acl.to;
+            }
+            let view = s.view(crate::monotonic_ms(), crate::unix_now());
+            // A PPPoE session has no lease to keep its profile with.
+            let lease_profile = s.pppoe.is_none().then(|| (s.key, s.ipv4, s.profile()));
+            (view, lease_profile)
+        };
+        if let Some((key, ipv4, profile)) = lease_profile
+            && let Some(on_disk) = self.journal_profile(key, ipv4, profile)
+        {
+            // On disk before the change is acknowledged.
+            let _ = on_disk.await;
         }
+        Ok(view)
+    }
+
+    /// Journal `profile` with the lease of `key` on `ipv4`, so a restarted
+    /// control plane programs what the session has now; resolves once it is
+    /// on disk. `None` without a lease file, if that lease is gone, and with
+    /// the local backend, whose profiles come from the subscriber file at
+    /// restart.
+    fn journal_profile(
+        &self,
+        key: vbng_access::dhcpv4::ClientKey,
+        ipv4: std::net::Ipv4Addr,
+        profile: SessionProfile,
+    ) -> Option<oneshot::Receiver<()>> {
+        let store = self.inner.store.get()?;
+        self.inner.aaa.radius()?;
+        // Queued under the DHCP server's lock: a release of the lease is
+        // journalled after this record, never overtaken by it.
+        let dhcp = self.inner.dhcp.lock().unwrap_or_else(|p| p.into_inner());
+        let lease = dhcp.lease(&key).filter(|l| l.ipv4 == ipv4)?;
+        Some(store.append(Record::put_with(lease, Some(profile))))
     }
 
     /// A user plane went down or came back.

@@ -5,12 +5,13 @@
 //! - [`journal`]: [`LeaseStore`], the lease file that lets leases and
 //!   their sessions survive a control plane restart.
 //! - [`manager`]: [`Sessions`], which applies lease events, REST deletes,
-//!   live rate changes and user plane state changes, and runs the 1 s DHCP
-//!   tick.
+//!   live rate and ACL changes and user plane state changes, and runs the
+//!   1 s DHCP tick.
 //!
 //! A session becomes [`SessionState::Active`] only when its user plane
-//! accepted the establishment; when it refused or did not answer, the lease
-//! is removed and the failure counted, so nothing stays half-programmed.
+//! accepted the establishment; when it refused (for instance cause 73 for
+//! an ACL name it does not know) or did not answer, the lease is removed
+//! and the failure counted, so nothing stays half-programmed.
 //!
 //! The DHCPACK that binds a lease is held until then. The redirect task
 //! hands it over with the lease event ([`LeaseUpdate::deferred_reply`]);
@@ -31,7 +32,7 @@ use std::net::SocketAddr;
 use vbng_access::dhcpv4::LeaseEvent;
 
 pub use journal::{JournalError, LeaseStore};
-pub use manager::{DeleteError, RateChangeError, Sessions};
+pub use manager::{DeleteError, SessionChange, SessionChangeError, Sessions};
 pub use registry::{Registry, Session, SessionState};
 
 /// A GTP-U datagram (a DHCP reply to a client) whose sending waits for the

@@ -66,8 +66,9 @@ pub struct Session {
     /// [`Sessions::set_rate`](super::Sessions::set_rate). A re-establishment
     /// (user plane restart) programs this rate.
     pub rate: Option<Rate>,
-    /// A live rate change is in flight (at most one per session).
-    pub rate_change_pending: bool,
+    /// A live change (rate, ACL) is in flight: at most one per session,
+    /// since an ACL change names the ACL it replaces.
+    pub change_pending: bool,
     /// The last usage report received.
     pub last_usage: Option<Usage>,
     /// A deletion was requested while establishing.
@@ -76,7 +77,9 @@ pub struct Session {
     /// then, dropped with the session if it fails or is deleted first.
     pub held_replies: Vec<DeferredReply>,
     /// What AAA gave the session (User-Name, Acct-Session-Id, Class,
-    /// timeouts, Filter-Id, IPv6 prefixes).
+    /// timeouts, Filter-Id, IPv6 prefixes). Its `filter_id` names the user
+    /// plane ACL programmed for the session, changed live by
+    /// [`Sessions::set_filter`](super::Sessions::set_filter).
     pub attrs: SessionAttributes,
     /// Its accounting Start is spooled (a Stop is due when it ends).
     pub acct_started: bool,
@@ -122,7 +125,7 @@ impl Session {
             cp_seid: id,
             up_seid: None,
             rate: profile.rate,
-            rate_change_pending: false,
+            change_pending: false,
             last_usage: None,
             delete_pending: false,
             held_replies: Vec::new(),
@@ -296,7 +299,7 @@ mod tests {
             cp_seid: id,
             up_seid: None,
             rate: None,
-            rate_change_pending: false,
+            change_pending: false,
             last_usage: None,
             delete_pending: false,
             held_replies: Vec::new(),

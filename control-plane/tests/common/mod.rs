@@ -36,8 +36,9 @@ pub fn fake_query_usage(n: u64) -> (u64, u64, u64, u64) {
 /// A minimal PFCP user plane: answers association, heartbeats, session
 /// establishment (UP SEID 0x1000 + n), modification (with an immediate usage
 /// report of [`fake_query_usage`] when it queries URRs) and deletion (with a
-/// usage report),
-/// and records everything it receives and when it answered establishments.
+/// usage report), and records everything it receives and when it answered
+/// establishments. With [`FakeUp::know_acls`] it also checks the ACL names
+/// that PDRs activate, as vbng-up does against its ACL file.
 #[derive(Clone)]
 pub struct FakeUp {
     pub socket: Arc<UdpSocket>,
@@ -61,6 +62,10 @@ pub struct FakeUp {
     pub ignore_modify: Arc<AtomicBool>,
     /// Usage queries answered so far (Query URR or QAURR).
     pub usage_queries: Arc<AtomicU64>,
+    /// The ACLs this user plane has, if it checks them: an establishment
+    /// or modification activating another name is refused with cause 73
+    /// (Rule creation/modification failure). `None`: every name is taken.
+    pub known_acls: Arc<Mutex<Option<std::collections::HashSet<String>>>>,
 }
 
 impl FakeUp {
@@ -80,6 +85,7 @@ impl FakeUp {
             reject_modify: Arc::default(),
             ignore_modify: Arc::default(),
             usage_queries: Arc::default(),
+            known_acls: Arc::default(),
         };
         let u = up.clone();
         tokio::spawn(async move { u.serve().await });
@@ -125,11 +131,18 @@ impl FakeUp {
                 {
                     None
                 }
-                Message::SessionEstablishmentRequest(r) if self.reject.load(Ordering::SeqCst) => {
+                Message::SessionEstablishmentRequest(r)
+                    if self.reject.load(Ordering::SeqCst) || !self.knows_acls_of(&r) =>
+                {
+                    let cause = if self.reject.load(Ordering::SeqCst) {
+                        Cause::RequestRejected
+                    } else {
+                        Cause::RuleCreationModificationFailure
+                    };
                     Some((
                         Message::SessionEstablishmentResponse(SessionEstablishmentResponse {
                             node_id,
-                            cause: Cause::RequestRejected,
+                            cause,
                             ..Default::default()
                         }),
                         Some(r.cp_f_seid.seid),
@@ -158,8 +171,14 @@ impl FakeUp {
                     None
                 }
                 Message::SessionModificationRequest(r) => {
+                    let activated = r
+                        .update_pdrs
+                        .iter()
+                        .flat_map(|u| &u.activate_predefined_rules);
                     let cause = if self.reject_modify.load(Ordering::SeqCst) {
                         Cause::RequestRejected
+                    } else if !self.knows_all(activated) {
+                        Cause::RuleCreationModificationFailure
                     } else {
                         Cause::RequestAccepted
                     };
@@ -216,6 +235,30 @@ impl FakeUp {
                 None => {}
             }
         }
+    }
+
+    /// Check ACL names from now on: only `names` exist on this user plane.
+    pub fn know_acls(&self, names: &[&str]) {
+        let names = names.iter().map(|n| n.to_string()).collect();
+        *self.known_acls.lock().unwrap() = Some(names);
+    }
+
+    /// Whether every name in `names` is a known ACL (always, when ACLs are
+    /// not checked).
+    fn knows_all<'a>(&self, mut names: impl Iterator<Item = &'a String>) -> bool {
+        match &*self.known_acls.lock().unwrap() {
+            Some(known) => names.all(|n| known.contains(n)),
+            None => true,
+        }
+    }
+
+    /// Whether the ACLs the PDRs of establishment `r` activate are known.
+    fn knows_acls_of(&self, r: &vbng_cups::pfcp::SessionEstablishmentRequest) -> bool {
+        self.knows_all(
+            r.create_pdrs
+                .iter()
+                .flat_map(|p| &p.activate_predefined_rules),
+        )
     }
 
     /// Session Establishment Requests received so far.
