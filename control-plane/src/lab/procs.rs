@@ -76,6 +76,22 @@ impl Daemon {
         all[all.len().saturating_sub(lines)..].join("\n")
     }
 
+    /// Sends `signal` (such as `libc::SIGHUP`) to the daemon.
+    pub fn signal(&mut self, signal: i32) -> Result<(), LabError> {
+        self.check_running()?;
+        let pid = i32::try_from(self.child.id())
+            .map_err(|_| LabError::Command(format!("{}: pid out of range", self.name)))?;
+        // SAFETY: kill(2) with a pid we spawned and have not reaped (it is still running).
+        if unsafe { libc::kill(pid, signal) } != 0 {
+            return Err(LabError::Command(format!(
+                "signal {signal} to {}: {}",
+                self.name,
+                std::io::Error::last_os_error()
+            )));
+        }
+        Ok(())
+    }
+
     /// Stops the daemon: SIGTERM, then SIGKILL after two seconds.
     pub fn stop(&mut self) {
         if let Ok(Some(_)) = self.child.try_wait() {

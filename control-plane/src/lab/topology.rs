@@ -171,7 +171,13 @@ impl Lab {
 
     /// Starts vbng-up on the lab's ports with its embedded defaults.
     pub fn start_user_plane(&mut self, bin: &Path) -> Result<(), LabError> {
-        let args = [
+        self.start_user_plane_with(bin, &[])
+    }
+
+    /// [`Lab::start_user_plane`] with further `vbng-up` flags (such as
+    /// `--acl-file FILE`).
+    pub fn start_user_plane_with(&mut self, bin: &Path, extra: &[&str]) -> Result<(), LabError> {
+        let ports = [
             "--access",
             "acc0",
             "--access",
@@ -184,6 +190,7 @@ impl Lab {
             "198.51.100.1",
         ];
         let log = self.dir.join("vbng-up.log");
+        let args = [&ports[..], extra].concat();
         let daemon = Daemon::start("vbng-up", self.bng.name(), bin, &args, log)?;
         self.daemons.push(daemon);
         Ok(())
@@ -282,6 +289,15 @@ impl Lab {
         });
     }
 
+    /// Sends `signal` to the daemon started under `name`.
+    pub fn signal_daemon(&mut self, name: &str, signal: i32) -> Result<(), LabError> {
+        self.daemons
+            .iter_mut()
+            .find(|d| d.name() == name)
+            .ok_or_else(|| LabError::Command(format!("no daemon named {name}")))?
+            .signal(signal)
+    }
+
     /// The last lines of every daemon's log, for failure reports.
     pub fn logs(&self) -> String {
         let mut out = String::new();
@@ -373,6 +389,44 @@ impl Lab {
             std::thread::sleep(Duration::from_millis(50));
         }
         Err(LabError::Command("iperf3 server did not start".into()))
+    }
+
+    /// Starts another iperf3 server on the Internet host, on TCP `port`
+    /// (daemon name `iperf3-<port>`): a second service for tests that tell
+    /// flows apart by port.
+    pub fn start_tcp_service(&mut self, port: u16) -> Result<(), LabError> {
+        let iperf3 =
+            which("iperf3").ok_or_else(|| LabError::Command("iperf3 is not installed".into()))?;
+        let (host, port_s) = (INTERNET_HOST.to_string(), port.to_string());
+        let name = format!("iperf3-{port}");
+        let log = self.dir.join(format!("{name}.log"));
+        let args = ["-s", "-B", host.as_str(), "-p", port_s.as_str(), "--forceflush"];
+        let daemon = Daemon::start(&name, self.inet.name(), &iperf3, &args, log.clone())?;
+        self.daemons.push(daemon);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("listening")
+            {
+                return Ok(());
+            }
+            self.check_daemons()?;
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(LabError::Command(format!("{name} did not start")))
+    }
+
+    /// True if a subscriber completes a TCP handshake with the Internet host
+    /// on `port` within `timeout_s` seconds (bash's /dev/tcp, then closed).
+    pub fn tcp_connects(&self, who: Subscriber, port: u16, timeout_s: u32) -> bool {
+        let script = format!("exec 3<>/dev/tcp/{INTERNET_HOST}/{port}");
+        self.ns(who)
+            .exec(
+                "timeout",
+                &[&timeout_s.to_string(), "bash", "-c", script.as_str()],
+            )
+            .is_ok_and(|o| o.status.success())
     }
 
     /// Runs an iperf3 TCP test from a subscriber to the Internet host's
