@@ -400,7 +400,14 @@ impl Lab {
         let (host, port_s) = (INTERNET_HOST.to_string(), port.to_string());
         let name = format!("iperf3-{port}");
         let log = self.dir.join(format!("{name}.log"));
-        let args = ["-s", "-B", host.as_str(), "-p", port_s.as_str(), "--forceflush"];
+        let args = [
+            "-s",
+            "-B",
+            host.as_str(),
+            "-p",
+            port_s.as_str(),
+            "--forceflush",
+        ];
         let daemon = Daemon::start(&name, self.inet.name(), &iperf3, &args, log.clone())?;
         self.daemons.push(daemon);
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -22,13 +22,11 @@ use clap::Parser;
 use clap::error::ErrorKind;
 
 use vbng_cups::pfcp::{NodeId, RecoveryTimeStamp};
+use vbng_dataplane::acl::AclSet;
 use vbng_dataplane::host::afpacket::{AfPacketPort, RingConfig};
 use vbng_dataplane::host::config::{Cli, Config, NodeIdConfig};
 use vbng_dataplane::host::metrics::{self, AclMatchSample, Snapshot};
-use vbng_dataplane::acl::AclSet;
-use vbng_dataplane::host::pfcp_agent::{
-    self, AclReload, AgentConfig, AgentPublished, PfcpAgent,
-};
+use vbng_dataplane::host::pfcp_agent::{self, AclReload, AgentConfig, AgentPublished, PfcpAgent};
 use vbng_dataplane::host::redirect::{self, RedirectStats};
 use vbng_dataplane::host::signals;
 use vbng_dataplane::host::worker::{Worker, WorkerHandle, WorkerShared, WorkerTiming};
@@ -254,16 +252,16 @@ fn run(cfg: &Config, acls: AclSet) -> Result<(), String> {
     );
     let agent = PfcpAgent::with_acls(
         AgentConfig {
-        node_id: match &cfg.pfcp.node_id {
-            NodeIdConfig::Ipv4(a) => NodeId::Ipv4(*a),
-            NodeIdConfig::Fqdn(s) => NodeId::Fqdn(s.clone()),
-        },
-        pfcp_ipv4: *cfg.pfcp.listen.ip(),
-        gtpu_ipv4: *cfg.gtpu.listen.ip(),
-        access_ports: cfg.access_ports.len(),
-        recovery_time_stamp: recovery,
-        heartbeat_interval_ms: u64::from(cfg.pfcp.heartbeat_interval_s) * 1000,
-        heartbeat_misses: cfg.pfcp.heartbeat_misses,
+            node_id: match &cfg.pfcp.node_id {
+                NodeIdConfig::Ipv4(a) => NodeId::Ipv4(*a),
+                NodeIdConfig::Fqdn(s) => NodeId::Fqdn(s.clone()),
+            },
+            pfcp_ipv4: *cfg.pfcp.listen.ip(),
+            gtpu_ipv4: *cfg.gtpu.listen.ip(),
+            access_ports: cfg.access_ports.len(),
+            recovery_time_stamp: recovery,
+            heartbeat_interval_ms: u64::from(cfg.pfcp.heartbeat_interval_s) * 1000,
+            heartbeat_misses: cfg.pfcp.heartbeat_misses,
         },
         acls,
     );

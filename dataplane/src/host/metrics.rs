@@ -118,7 +118,9 @@ impl AclMatchSample {
                     Direction::Ingress => "ingress",
                     Direction::Egress => "egress",
                 },
-                rule: l.rule.map_or_else(|| "default".to_string(), |r| r.to_string()),
+                rule: l
+                    .rule
+                    .map_or_else(|| "default".to_string(), |r| r.to_string()),
                 action: match l.action {
                     AclAction::Permit => "permit",
                     AclAction::Deny => "deny",

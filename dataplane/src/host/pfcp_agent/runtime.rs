@@ -87,7 +87,9 @@ fn reload_acls(
             );
         }
         Err(e) => {
-            published.acl_reload_failures.fetch_add(1, Ordering::Relaxed);
+            published
+                .acl_reload_failures
+                .fetch_add(1, Ordering::Relaxed);
             crate::up_warn!("acl file reload refused, the old ACLs stay: {e}");
         }
     }

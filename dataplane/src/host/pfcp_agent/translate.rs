@@ -148,7 +148,9 @@ pub fn session_acl(rules: &SessionRules, acls: &AclSet) -> Result<crate::acl::Ac
     }
     match name {
         None => Ok(NO_ACL),
-        Some(n) => acls.id(n).ok_or_else(|| RuleError::UnknownAcl(n.to_string())),
+        Some(n) => acls
+            .id(n)
+            .ok_or_else(|| RuleError::UnknownAcl(n.to_string())),
     }
 }
 

@@ -65,7 +65,15 @@ fn establish_acl(
         acl: acl.map(str::to_string),
         ..subscriber()
     });
-    match exchange(a, b, &Message::SessionEstablishmentRequest(req), seq, Some(0)).1 {
+    match exchange(
+        a,
+        b,
+        &Message::SessionEstablishmentRequest(req),
+        seq,
+        Some(0),
+    )
+    .1
+    {
         Message::SessionEstablishmentResponse(r) => r,
         other => panic!("unexpected {other:?}"),
     }
