@@ -7,8 +7,10 @@
 //! [`PipelineConfig::redirect_pps`]. PPP data in a PPPoE session (0x8864, code 0, protocol
 //! 0x0021) is looked up by access key + PPPoE session id; it is dropped as
 //! [`DropReason::NoSession`] if the session is unknown, and otherwise stripped of its
-//! PPPoE and PPP headers and takes the IPoE path below. PPP IPv6 (0x0057) and other data
-//! protocols are dropped as [`DropReason::UnsupportedPppProtocol`].
+//! PPPoE and PPP headers and takes the IPoE path below. PPP IPv6 (0x0057) carrying an
+//! ICMPv6 Router or Neighbor Solicitation or DHCPv6 (UDP port 547) goes to the control plane
+//! (under the same redirect limit); other IPv6 and other data protocols are dropped as
+//! [`DropReason::UnsupportedPppProtocol`].
 //! A known session's frame must be addressed to the gateway MAC, carry the session's IPv4
 //! source (anti-spoof), pass the gate and have TTL > 1; it leaves on the core port with TTL
 //! decremented (RFC 1624 checksum update), VLAN tags stripped, source MAC = core MAC and

@@ -439,6 +439,16 @@ impl Pipeline {
         if protocol.is_control() {
             return Some(self.redirect(now_ns));
         }
+        if protocol == PppProtocol::Ipv6 {
+            // IPv6 data is not forwarded yet; the session's IPv6 set-up (router and
+            // neighbor solicitations, DHCPv6) is the control plane's.
+            let ip = data.get(l3 + pppoe::SESSION_HEADER_LEN..).unwrap_or(&[]);
+            return Some(if is_ipv6_control(ip) {
+                self.redirect(now_ns)
+            } else {
+                self.drop(DropReason::UnsupportedPppProtocol)
+            });
+        }
         if protocol != PppProtocol::Ipv4 {
             return Some(self.drop(DropReason::UnsupportedPppProtocol));
         }
@@ -487,7 +497,13 @@ impl Pipeline {
         if !gate_open {
             return self.drop(DropReason::GateClosed);
         }
-        if !acls_permit(&self.acls, &mut self.acl_hits, acl, Direction::Ingress, &data[l3..]) {
+        if !acls_permit(
+            &self.acls,
+            &mut self.acl_hits,
+            acl,
+            Direction::Ingress,
+            &data[l3..],
+        ) {
             return self.drop(DropReason::AclDenied);
         }
         if h.ttl() <= 1 {
@@ -780,6 +796,34 @@ fn clamp_ipv4_mss(ip: &mut [u8], mss: u16) {
     let (hl, total) = (h.header_len(), usize::from(h.total_len()));
     if let Some(seg) = ip.get_mut(hl..total) {
         tcp::clamp_mss(seg, mss);
+    }
+}
+
+/// True for an IPv6 packet the control plane answers for a PPP session: an ICMPv6 Router
+/// Solicitation or Neighbor Solicitation, or UDP to the DHCPv6 server port 547, right after
+/// the fixed header (RFC 4861 and RFC 8415 messages carry no extension headers in practice;
+/// anything else is data).
+#[inline]
+fn is_ipv6_control(ip: &[u8]) -> bool {
+    const IPV6_HEADER_LEN: usize = 40;
+    const ICMPV6: u8 = 58;
+    const UDP: u8 = 17;
+    const ROUTER_SOLICITATION: u8 = 133;
+    const NEIGHBOR_SOLICITATION: u8 = 135;
+    const DHCPV6_SERVER_PORT: u16 = 547;
+    if ip.len() < IPV6_HEADER_LEN || ip[0] >> 4 != 6 {
+        return false;
+    }
+    let payload = &ip[IPV6_HEADER_LEN..];
+    match ip[6] {
+        ICMPV6 => matches!(
+            payload.first(),
+            Some(&(ROUTER_SOLICITATION | NEIGHBOR_SOLICITATION))
+        ),
+        UDP => payload
+            .get(2..4)
+            .is_some_and(|p| u16::from_be_bytes([p[0], p[1]]) == DHCPV6_SERVER_PORT),
+        _ => false,
     }
 }
 

@@ -556,3 +556,45 @@ proptest! {
         }
     }
 }
+
+/// An IPv6 packet from the subscriber's link-local address with `next_header` and
+/// `payload` right after the fixed header (checksums are not the pipeline's business).
+fn ipv6_packet(next_header: u8, payload: &[u8]) -> Vec<u8> {
+    let mut ip = vec![0u8; 40];
+    ip[0] = 0x60;
+    ip[4..6].copy_from_slice(&(payload.len() as u16).to_be_bytes());
+    ip[6] = next_header;
+    ip[7] = 255;
+    ip[8] = 0xfe;
+    ip[9] = 0x80;
+    ip[23] = 1;
+    ip[24] = 0xff;
+    ip[25] = 0x02;
+    ip[39] = 2;
+    ip.extend_from_slice(payload);
+    ip
+}
+
+#[test]
+fn ipv6_set_up_goes_to_the_control_plane_and_ipv6_data_is_dropped() {
+    let mut p = pppoe_pipeline();
+    let s = pppoe_sub();
+    let router_solicitation = ipv6_packet(58, &[133, 0, 0, 0, 0, 0, 0, 0]);
+    let neighbor_solicitation = ipv6_packet(58, &[135, 0, 0, 0, 0, 0, 0, 0]);
+    let dhcpv6_solicit = ipv6_packet(17, &[2, 0x22, 2, 0x23, 0, 12, 0, 0, 1, 0, 0, 1]);
+    for ip in [&router_solicitation, &neighbor_solicitation, &dhcpv6_solicit] {
+        let f = pppoe_frame(&s, SID, PppProtocol::Ipv6, ip);
+        assert_eq!(run1(&mut p, 0, ACCESS1, &f).0, Verdict::ToControlPlane);
+    }
+    // An echo request, a DHCPv6 reply toward a client port, a truncated header: data.
+    let echo = ipv6_packet(58, &[128, 0, 0, 0, 0, 1, 0, 1]);
+    let to_client_port = ipv6_packet(17, &[2, 0x23, 2, 0x22, 0, 8, 0, 0]);
+    for ip in [&echo, &to_client_port, &router_solicitation[..39].to_vec()] {
+        let f = pppoe_frame(&s, SID, PppProtocol::Ipv6, ip);
+        assert_eq!(
+            run1(&mut p, 0, ACCESS1, &f).0,
+            Verdict::Drop(DropReason::UnsupportedPppProtocol)
+        );
+    }
+    assert_eq!(p.counters().redirected, 3);
+}
