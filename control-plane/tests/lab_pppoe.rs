@@ -8,16 +8,52 @@
 //!
 //! Needs root, network namespaces, `linux.uml` with its modules and `pppd`;
 //! prints a `SKIPPED:` line and passes without them.
+//!
+//! With `VBNG_PPPD_CAPTURE_DIR=<dir>` set (and `tcpdump` installed) the
+//! subscriber's line is captured into `<dir>/pppd-pap.pcap` and
+//! `<dir>/pppd-chap.pcap`: discovery and PPP control frames only, IP
+//! packets left out, with each session held up long enough for LCP echoes
+//! both ways. That is how `pppoe-ipoe/tests/data/` was made.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use vbng_cp::lab::netns::which;
+use vbng_cp::lab::procs::Daemon;
 use vbng_cp::lab::topology::{INTERNET_HOST, Lab, PPP_PASSWORD, PPP_USER, Subscriber};
 use vbng_cp::lab::uml::{PppAuth, PppClient, PppdOptions, uml_unavailable};
 use vbng_cp::lab::{find_binary, netns};
 
+/// Where to write the golden captures, when asked for.
+const CAPTURE_DIR_VAR: &str = "VBNG_PPPD_CAPTURE_DIR";
+
+/// Discovery frames and PPP session frames that do not carry IPv4 (libpcap
+/// reads the PPP protocol after `pppoes`).
+const CONTROL_FRAMES: &str = "pppoed or (pppoes and not ip)";
+
+/// The server sends LCP Echo-Requests every 10 s (vbng-cp's default),
+/// pppd every 5 s: a captured session stays up past both.
+const CAPTURE_HOLD: Duration = Duration::from_secs(12);
+
 fn skip(why: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED: lab_pppoe: {why}");
+}
+
+/// tcpdump writing the control frames of `iface` in `ns` to `pcap`
+/// (classic pcap format), returned once it listens.
+fn capture_control_frames(ns: &str, iface: &str, pcap: &Path, log: PathBuf) -> Daemon {
+    let tcpdump = which("tcpdump").expect("tcpdump, needed by VBNG_PPPD_CAPTURE_DIR");
+    let pcap = pcap.display().to_string();
+    let args = ["-i", iface, "-U", "-n", "-w", &pcap, CONTROL_FRAMES];
+    let mut daemon = Daemon::start("tcpdump", ns, &tcpdump, &args, log).expect("start tcpdump");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !daemon.log_tail(5).contains("listening on") {
+        daemon.check_running().expect("tcpdump running");
+        assert!(Instant::now() < deadline, "tcpdump did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    daemon
 }
 
 fn wait_sessions(lab: &Lab, want: usize) -> Vec<serde_json::Value> {
@@ -69,10 +105,20 @@ fn pppd_in_uml_gets_a_session_through_vbng_and_ends_it() {
     lab.wait_associated(Duration::from_secs(15))
         .expect("PFCP association");
     let ns = lab.ns(Subscriber::One).name().to_string();
+    let capture_dir = std::env::var_os(CAPTURE_DIR_VAR).map(PathBuf::from);
 
     for (n, auth) in [PppAuth::Pap, PppAuth::Chap].into_iter().enumerate() {
         let guest_dir = dir.join(format!("uml-{n}"));
         std::fs::create_dir_all(&guest_dir).unwrap();
+        let mut tcpdump = capture_dir.as_ref().map(|out| {
+            let name = format!("pppd-{}.pcap", format!("{auth:?}").to_lowercase());
+            capture_control_frames(
+                &ns,
+                Subscriber::One.iface(),
+                &out.join(name),
+                dir.join(format!("tcpdump-{n}.log")),
+            )
+        });
         let mut opts = PppdOptions::new(PPP_USER, PPP_PASSWORD, auth);
         opts.ping = Some((INTERNET_HOST, 3));
         let started = Instant::now();
@@ -107,6 +153,9 @@ fn pppd_in_uml_gets_a_session_through_vbng_and_ends_it() {
         assert_eq!(s["aaa"]["username"], PPP_USER, "{s}");
         assert_eq!(s["ipv4"], info.local.to_string(), "{s}");
         wait_up_sessions(&lab, 1.0);
+        if tcpdump.is_some() {
+            std::thread::sleep(CAPTURE_HOLD);
+        }
 
         // pppd ends with LCP Terminate (it sends no PADT): the session
         // leaves the control plane and the user plane.
@@ -115,6 +164,11 @@ fn pppd_in_uml_gets_a_session_through_vbng_and_ends_it() {
             .unwrap_or_else(|e| panic!("{e}\n{}", client.log()));
         wait_sessions(&lab, 0);
         wait_up_sessions(&lab, 0.0);
+        if let Some(mut t) = tcpdump.take() {
+            // The PADT that follows the Terminate-Ack is on its way out.
+            std::thread::sleep(Duration::from_millis(500));
+            t.stop();
+        }
         println!("lab_pppoe: {auth:?}: IPCP up {up_after:.1?} after boot, {info:?}; {ping}");
         drop(client);
     }
