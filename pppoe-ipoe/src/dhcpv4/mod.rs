@@ -1,5 +1,7 @@
 //! DHCPv4 server (RFC 2131) with relay agent information (RFC 3046).
 //!
+//! - [`client`]: [`client::DhcpClient`], the client's side (DORA, RELEASE),
+//!   for load tools and tests.
 //! - [`pool`]: address pool allocator over one configured range.
 //! - [`server`]: [`DhcpServer`], the sans-IO server state machine.
 //! - [`counters`]: [`ServerCounters`] and the [`DropReason`] labels.
@@ -17,6 +19,7 @@ use std::net::Ipv4Addr;
 
 use serde::Deserialize;
 
+pub mod client;
 pub mod counters;
 pub mod decode;
 pub mod pool;

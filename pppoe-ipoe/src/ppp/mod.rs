@@ -3,6 +3,8 @@
 //! - [`wire`]: the control packet format shared by LCP and the NCPs
 //!   (RFC 1661 section 5), configuration options, PAP (RFC 1334) and
 //!   CHAP (RFC 1994) packets.
+//! - [`client`]: [`client::PppClient`], the subscriber's side (LCP, PAP or
+//!   CHAP-MD5, IPCP asking for an address and DNS), for load tools and tests.
 //! - [`fsm`]: the option negotiation automaton of RFC 1661 section 4 as a
 //!   pure transition table, with its restart counter and timer.
 //! - [`session`]: [`PppSession`], one subscriber's PPP: LCP (MRU,
@@ -18,6 +20,7 @@
 
 use std::net::Ipv4Addr;
 
+pub mod client;
 pub mod fsm;
 pub mod session;
 pub mod wire;

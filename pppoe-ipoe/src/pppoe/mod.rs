@@ -6,6 +6,8 @@
 //! - [`discovery`]: [`DiscoveryServer`], the access concentrator's side of
 //!   PADI/PADO/PADR/PADS/PADT with stateless cookies, rate limits and
 //!   session caps.
+//! - [`client`]: [`client::DiscoveryClient`], the host's side (PADI, PADR,
+//!   PADT), for load tools and tests.
 //! - [`counters`]: [`DiscoveryCounters`] and the [`DiscoveryDrop`] labels.
 //! - [`cookie`]: the keyed hash (SipHash-2-4) behind the AC-Cookie.
 //!
@@ -15,6 +17,7 @@
 //! any) back to that MAC on that line with EtherType
 //! [`ETHERTYPE_DISCOVERY`]. Time is passed in as monotonic milliseconds.
 
+pub mod client;
 pub mod cookie;
 pub mod counters;
 pub mod discovery;
