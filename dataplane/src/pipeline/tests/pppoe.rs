@@ -582,7 +582,11 @@ fn ipv6_set_up_goes_to_the_control_plane_and_ipv6_data_is_dropped() {
     let router_solicitation = ipv6_packet(58, &[133, 0, 0, 0, 0, 0, 0, 0]);
     let neighbor_solicitation = ipv6_packet(58, &[135, 0, 0, 0, 0, 0, 0, 0]);
     let dhcpv6_solicit = ipv6_packet(17, &[2, 0x22, 2, 0x23, 0, 12, 0, 0, 1, 0, 0, 1]);
-    for ip in [&router_solicitation, &neighbor_solicitation, &dhcpv6_solicit] {
+    for ip in [
+        &router_solicitation,
+        &neighbor_solicitation,
+        &dhcpv6_solicit,
+    ] {
         let f = pppoe_frame(&s, SID, PppProtocol::Ipv6, ip);
         assert_eq!(run1(&mut p, 0, ACCESS1, &f).0, Verdict::ToControlPlane);
     }
