@@ -7,13 +7,20 @@
 //! - [`timing`]: wall-clock ns per packet, medians over repetitions, the machine line.
 //! - [`qos`]: `vbng-perf qos`: per-subscriber shaping and scheduling in the downstream
 //!   pipeline against the pipeline without QoS, the scheduler alone, and rate accuracy.
+//! - [`acl`]: `vbng-perf acl`: classifying a packet against 10, 100 and 1000 ACL rules with
+//!   the compiled bit-vector classifier, beside a linear first-match scan of the same rules.
 //! - [`radius`]: `vbng-perf radius`: PAP authentications per second and CPU per request of
 //!   vbng's RADIUS client against FreeRADIUS, beside a raw blaster against the same server.
+//! - [`sessions`]: `vbng-perf sessions`: PPPoE or IPoE sessions set up and torn down per
+//!   second end to end against vbng-cp (in process, with a fake user plane answering PFCP),
+//!   beside the same client emulator against a canned responder.
 //!
 //! The binary (`src/main.rs`) parses the command line; the criterion micro-benchmarks live
 //! in `benches/`.
 
+pub mod acl;
 pub mod qos;
 pub mod radius;
 pub mod report;
+pub mod sessions;
 pub mod timing;

@@ -3,9 +3,12 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use vbng_perf::acl::{self, AclArgs};
 use vbng_perf::qos::{self, QosArgs};
 use vbng_perf::radius::{self, RadiusArgs};
 use vbng_perf::report;
+use vbng_perf::sessions::emulator::Progress;
+use vbng_perf::sessions::{self, Protocol, SessionsArgs};
 use vbng_perf::timing::Machine;
 
 #[derive(Debug, Parser)]
@@ -40,6 +43,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// ns per classification of an IPv4 packet against an ACL with the compiled
+    /// classifier, beside a linear first-match scan of the same rules; heap bytes.
+    Acl {
+        /// Rule counts to measure, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [10usize, 100, 1000],
+              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
+        rules: Vec<usize>,
+        /// Flows per kind (early hit, late hit, miss); the mixed workload holds all.
+        #[arg(long, default_value_t = 1024, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+        flows: usize,
+        /// Classifications per timed repetition of each workload.
+        #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+        lookups: u64,
+        /// Timed repetitions per workload; the median is reported.
+        #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u64).range(1..=1000))]
+        reps: u64,
+        /// One JSON object per line and figure instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// PAP authentications per second and CPU per request of vbng's RADIUS client against
     /// its own FreeRADIUS, beside a raw blaster against the same server (see perf/README.md).
     Radius {
@@ -56,6 +79,41 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// PPPoE or IPoE sessions set up and torn down per second, end to end against vbng-cp
+    /// (in process, fake user plane answering PFCP), beside the same client emulator against
+    /// a canned responder (see perf/README.md).
+    Sessions {
+        /// Which subscribers to emulate.
+        #[arg(long, value_enum, default_value_t = ProtocolArg::Pppoe)]
+        protocol: ProtocolArg,
+        /// Sessions per run.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=65_000))]
+        count: u32,
+        /// Most sessions started per second (default: as fast as the window allows).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Most sessions being set up (or torn down) at once.
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65_000))]
+        window: u32,
+        /// Seconds after which a session not up (or down) counts as failed.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        timeout_s: u64,
+        /// Skip the canned-responder baseline.
+        #[arg(long)]
+        no_baseline: bool,
+        /// One JSON object per line and figure instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `--protocol` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ProtocolArg {
+    /// PPPoE: discovery, LCP, PAP, IPCP; PADT to end.
+    Pppoe,
+    /// IPoE: DHCPv4 DORA; DHCPRELEASE to end.
+    Ipoe,
 }
 
 fn main() -> ExitCode {
@@ -109,6 +167,45 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Command::Acl {
+            rules,
+            flows,
+            lookups,
+            reps,
+            json,
+        } => {
+            let args = AclArgs {
+                rule_counts: rules,
+                flows,
+                lookups,
+                reps: reps as usize,
+            };
+            if !json {
+                println!("{}", Machine::detect().line());
+                println!(
+                    "vbng-perf acl: IPv4, rules {:?}, {flows} flows per kind, {lookups} lookups x {} reps per workload (median), seed {:#x}",
+                    args.rule_counts,
+                    args.reps,
+                    acl::SEED
+                );
+            }
+            match acl::run(&args) {
+                Ok(figures) => {
+                    if json {
+                        for f in &figures {
+                            println!("{}", f.to_json_line());
+                        }
+                    } else {
+                        print!("{}", report::table(&figures));
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("vbng-perf acl: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Radius {
             requests,
             concurrency,
@@ -147,6 +244,48 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("vbng-perf radius: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Sessions {
+            protocol,
+            count,
+            rate,
+            window,
+            timeout_s,
+            no_baseline,
+            json,
+        } => {
+            if rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+                eprintln!("vbng-perf sessions: --rate must be a positive number");
+                return ExitCode::from(2);
+            }
+            let args = SessionsArgs {
+                protocol: match protocol {
+                    ProtocolArg::Pppoe => Protocol::Pppoe,
+                    ProtocolArg::Ipoe => Protocol::Ipoe,
+                },
+                count,
+                rate,
+                window: window as usize,
+                timeout: std::time::Duration::from_secs(timeout_s),
+                progress: Progress::for_stderr(),
+                baseline: !no_baseline,
+            };
+            match sessions::run(&args) {
+                Ok((figures, runs)) => {
+                    if json {
+                        for f in &figures {
+                            println!("{}", f.to_json_line());
+                        }
+                    } else {
+                        print!("{}", sessions::text_report(&args, &runs));
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("vbng-perf sessions: {e}");
                     ExitCode::FAILURE
                 }
             }
