@@ -18,6 +18,12 @@
 //! - [`ppp`]: PPP negotiation on the server side: the RFC 1661 option
 //!   negotiation automaton, LCP (MRU, magic, echo keepalive), PAP
 //!   (RFC 1334), CHAP-MD5 (RFC 1994) and IPCP with DNS (RFC 1332/1877).
+//!   IPv6CP (RFC 5072) when the caller offers IPv6.
+//! - [`ipv6`]: IPv6 prefixes, packets (UDP, ICMPv6 checksums) and the
+//!   per-session router ([`ipv6::ra::RouterAdvertiser`], RFC 4861).
+//! - [`dhcpv6`]: stateful DHCPv6 server (RFC 8415) for PPP links: IA_NA
+//!   from an address pool or the session's /64, IA_PD from a
+//!   delegated-prefix pool, DNS servers.
 //!
 //! The `dhcproto` crate is re-exported so that callers (and the fuzz
 //! targets) use the exact version this crate was built against.
@@ -26,5 +32,7 @@
 pub use dhcproto;
 
 pub mod dhcpv4;
+pub mod dhcpv6;
+pub mod ipv6;
 pub mod ppp;
 pub mod pppoe;

@@ -26,9 +26,11 @@ pub mod session;
 pub mod wire;
 
 #[cfg(test)]
+mod ipv6cp_tests;
+#[cfg(test)]
 mod tests;
 
-pub use session::{PppCounters, PppSession};
+pub use session::{NegotiatedLink, PppCounters, PppSession};
 
 /// PPP protocol field values (RFC 1661 section 2, IANA "PPP DLL Protocol Numbers").
 pub mod proto {
@@ -40,7 +42,8 @@ pub mod proto {
     pub const CHAP: u16 = 0xc223;
     /// IP Control Protocol (RFC 1332).
     pub const IPCP: u16 = 0x8021;
-    /// IPv6 Control Protocol (RFC 5072); Protocol-Rejected for now.
+    /// IPv6 Control Protocol (RFC 5072); Protocol-Rejected unless
+    /// [`PppSession::enable_ipv6`] offered IPv6.
     pub const IPV6CP: u16 = 0x8057;
     /// IPv4 datagrams.
     pub const IPV4: u16 = 0x0021;

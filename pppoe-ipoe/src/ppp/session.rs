@@ -5,8 +5,10 @@
 //! RFC 2516 section 7 forbids ACCM, PFC and ACFC on PPPoE. Once LCP is
 //! Opened the peer authenticates with PAP (RFC 1334) or CHAP-MD5
 //! (RFC 1994); the verdict comes from the caller. Then IPCP (RFC 1332)
-//! gives the peer its address and DNS servers (RFC 1877). Any other
-//! protocol is Protocol-Rejected while LCP is Opened.
+//! gives the peer its address and DNS servers (RFC 1877). If the caller
+//! offered IPv6 ([`PppSession::enable_ipv6`]), IPv6CP (RFC 5072) agrees on
+//! interface identifiers alongside IPCP; its failure leaves IPv4 up. Any
+//! other protocol is Protocol-Rejected while LCP is Opened.
 //!
 //! Departures from a general-purpose PPP implementation, chosen for a BNG:
 //! - LCP renegotiation after Opened (a Configure-Request, -Ack, -Nak or
@@ -21,8 +23,8 @@ use std::net::Ipv4Addr;
 
 use super::fsm::{Action, Automaton, Event, State};
 use super::wire::{
-    Code, ConfigOption, chap_code, emit_chap_value, emit_option, emit_packet, ipcp_opt, lcp_opt,
-    pap_code, parse_chap_value, parse_options, parse_packet, parse_pap_request,
+    Code, ConfigOption, chap_code, emit_chap_value, emit_option, emit_packet, ipcp_opt, ipv6cp_opt,
+    lcp_opt, pap_code, parse_chap_value, parse_options, parse_packet, parse_pap_request,
 };
 use super::{
     AuthMethod, CHAP_CHALLENGE_LEN, CHAP_NAME, Credentials, DownReason, Output, Phase, PppConfig,
@@ -53,10 +55,36 @@ pub struct PppCounters {
     pub echo_replies_received: u64,
 }
 
+/// What LCP, authentication and IPCP agreed on for a session in the
+/// Network phase with IPCP open: enough to carry on the link from another
+/// process ([`PppSession::negotiated`], [`PppSession::restore`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NegotiatedLink {
+    /// Our LCP Magic-Number as the peer acknowledged it; `None` if the peer
+    /// rejected the option (our Echo packets then carry 0).
+    pub magic: Option<u32>,
+    /// The peer's Magic-Number, if it sent one.
+    pub peer_magic: Option<u32>,
+    /// The MRU we asked for as acknowledged; `None` if the peer rejected it.
+    pub mru: Option<u16>,
+    /// The MRU the peer asked for (1500 if it sent none).
+    pub peer_mru: u16,
+    /// How the peer authenticated: [`AuthMethod::Pap`] or
+    /// [`AuthMethod::Chap`].
+    pub auth: AuthMethod,
+    /// The peer's address.
+    pub ipv4: Ipv4Addr,
+    /// Our (gateway) address, as sent in our IPCP Configure-Request.
+    pub gateway: Ipv4Addr,
+    /// The DNS servers offered (RFC 1877).
+    pub dns: [Option<Ipv4Addr>; 2],
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Layer {
     Lcp,
     Ipcp,
+    Ipv6cp,
 }
 
 impl Layer {
@@ -64,6 +92,7 @@ impl Layer {
         match self {
             Layer::Lcp => proto::LCP,
             Layer::Ipcp => proto::IPCP,
+            Layer::Ipv6cp => proto::IPV6CP,
         }
     }
 }
@@ -116,6 +145,17 @@ enum AuthStage {
     Failed,
 }
 
+/// IPv6CP interface identifiers (RFC 5072 section 4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Ipv6Ids {
+    /// Ours: sent in our Configure-Request, the low half of our link-local.
+    ours: u64,
+    /// Send the Interface-Identifier option (false once the peer rejected it).
+    send_ours: bool,
+    /// The peer's, as we acknowledged it.
+    peer: Option<u64>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Assigned {
     peer: Ipv4Addr,
@@ -149,6 +189,9 @@ pub struct PppSession {
     magic: u32,
     lcp: Negotiation,
     ipcp: Negotiation,
+    ipv6cp: Negotiation,
+    ipv6: Option<Ipv6Ids>,
+    ipv6cp_started: bool,
     want_mru: Option<u16>,
     want_auth: Option<AuthProto>,
     want_magic: bool,
@@ -191,6 +234,9 @@ impl PppSession {
             magic: if magic == 0 { next_magic(0) } else { magic },
             lcp: Negotiation::new(&cfg),
             ipcp: Negotiation::new(&cfg),
+            ipv6cp: Negotiation::new(&cfg),
+            ipv6: None,
+            ipv6cp_started: false,
             want_mru: Some(cfg.mru),
             want_auth,
             want_magic: true,
@@ -221,6 +267,78 @@ impl PppSession {
         }
     }
 
+    /// A session carried on from another process: LCP Opened with `link`'s
+    /// options, the peer authenticated, IPCP Opened with `link`'s
+    /// addresses, the Network phase. Echo-Requests are answered with (and
+    /// sent, every `echo_interval_ms` from `now_ms`, with) `link.magic`;
+    /// [`PppEvent::Up`] is not sent again. Only IPCP is restored: other
+    /// network protocols start from their Initial state.
+    pub fn restore(
+        cfg: PppConfig,
+        link: &NegotiatedLink,
+        chap_challenge_seed: [u8; 16],
+        now_ms: u64,
+    ) -> Self {
+        let mut s = PppSession::new(cfg, link.magic.unwrap_or(0), chap_challenge_seed);
+        s.phase = Phase::Network;
+        s.want_magic = link.magic.is_some();
+        s.peer_magic = link.peer_magic;
+        s.want_mru = link.mru;
+        s.peer_mru = link.peer_mru;
+        s.want_auth = Some(match link.auth {
+            AuthMethod::Pap => AuthProto::Pap,
+            AuthMethod::Chap | AuthMethod::ChapThenPap => AuthProto::Chap,
+        });
+        s.auth_stage = AuthStage::Accepted {
+            message: Vec::new(),
+        };
+        s.addr = Some(Assigned {
+            peer: link.ipv4,
+            gateway: link.gateway,
+            dns: link.dns,
+        });
+        s.need_address_asked = true;
+        s.addr_hint_sent = true;
+        s.ipcp_started = true;
+        s.up_sent = true;
+        s.lcp.fsm.force_state(now_ms, State::Opened, 0);
+        s.lcp.last_req = s.lcp_request();
+        s.lcp.seen_ack = true;
+        s.ipcp.fsm.force_state(now_ms, State::Opened, 0);
+        s.ipcp.last_req = s.ipcp_request();
+        s.ipcp.seen_ack = true;
+        if cfg.echo_interval_ms > 0 {
+            s.echo_at = Some(now_ms + cfg.echo_interval_ms);
+        }
+        s
+    }
+
+    /// What was negotiated, once the session is in the Network phase with
+    /// IPCP open (`None` before, and once it is ending).
+    pub fn negotiated(&self) -> Option<NegotiatedLink> {
+        if self.phase != Phase::Network
+            || self.reason.is_some()
+            || self.lcp.fsm.state() != State::Opened
+            || self.ipcp.fsm.state() != State::Opened
+        {
+            return None;
+        }
+        let addr = self.addr?;
+        Some(NegotiatedLink {
+            magic: self.want_magic.then_some(self.magic),
+            peer_magic: self.peer_magic,
+            mru: self.want_mru,
+            peer_mru: self.peer_mru,
+            auth: match self.want_auth? {
+                AuthProto::Pap => AuthMethod::Pap,
+                AuthProto::Chap => AuthMethod::Chap,
+            },
+            ipv4: addr.peer,
+            gateway: addr.gateway,
+            dns: addr.dns,
+        })
+    }
+
     /// Starts LCP: the lower layer (the PPPoE session) is up and we Open,
     /// so the first LCP Configure-Request goes out.
     pub fn start(&mut self, now_ms: u64) -> Output {
@@ -247,6 +365,11 @@ impl PppSession {
                 self.auth_input(now_ms, protocol, payload)
             }
             proto::IPCP if self.phase == Phase::Network => self.ipcp_input(now_ms, payload),
+            proto::IPV6CP if self.ipv6.is_some() && self.phase == Phase::Network => {
+                self.ipv6cp_input(now_ms, payload)
+            }
+            // Offered IPv6: early IPv6CP and IPv6 data are not rejected.
+            proto::IPV6CP | proto::IPV6 if self.ipv6.is_some() => self.counters.discarded += 1,
             proto::PAP | proto::CHAP | proto::IPCP | proto::IPV4 => self.counters.discarded += 1,
             _ => self.protocol_reject(protocol, payload),
         }
@@ -264,6 +387,9 @@ impl PppSession {
         }
         if let Some(ev) = self.ipcp.fsm.timeout_event(now_ms) {
             self.run(now_ms, Layer::Ipcp, ev, &Rx::default());
+        }
+        if let Some(ev) = self.ipv6cp.fsm.timeout_event(now_ms) {
+            self.run(now_ms, Layer::Ipv6cp, ev, &Rx::default());
         }
         if self.phase == Phase::Authenticate {
             if self.auth_deadline.is_some_and(|d| now_ms >= d) {
@@ -321,6 +447,9 @@ impl PppSession {
                 self.start_ipcp(now_ms);
             } else {
                 self.ask_address();
+            }
+            if self.ipv6.is_some() {
+                self.start_ipv6cp(now_ms);
             }
         } else {
             self.auth_stage = AuthStage::Failed;
@@ -384,6 +513,7 @@ impl PppSession {
             None,
             None,
             None,
+            self.ipv6cp.fsm.deadline(),
         ];
         if self.phase == Phase::Authenticate {
             d[2] = self.auth_deadline;
@@ -408,6 +538,44 @@ impl PppSession {
     /// The IPCP automaton's state.
     pub fn ipcp_state(&self) -> State {
         self.ipcp.fsm.state()
+    }
+
+    /// Offers IPv6 (RFC 5072) with our non-zero `interface_id` (0 is
+    /// replaced): IPv6CP starts with the Network phase (now, if the peer is
+    /// already authenticated), and IPv6CP and IPv6 packets are no longer
+    /// Protocol-Rejected. Without this call they are. A second call is
+    /// ignored.
+    pub fn enable_ipv6(&mut self, now_ms: u64, interface_id: u64) -> Output {
+        if self.down_sent || self.ipv6.is_some() {
+            return Output::default();
+        }
+        self.ipv6 = Some(Ipv6Ids {
+            ours: if interface_id == 0 {
+                next_interface_id(u64::from(self.magic))
+            } else {
+                interface_id
+            },
+            send_ours: true,
+            peer: None,
+        });
+        if self.phase == Phase::Network && self.reason.is_none() {
+            self.start_ipv6cp(now_ms);
+        }
+        self.finish()
+    }
+
+    /// The IPv6CP automaton's state.
+    pub fn ipv6cp_state(&self) -> State {
+        self.ipv6cp.fsm.state()
+    }
+
+    /// (our, the peer's) interface identifiers while IPv6CP is Opened: the
+    /// link-local addresses are `fe80::` plus each. The peer's is 0 if it
+    /// did not negotiate one.
+    pub fn ipv6_interface_ids(&self) -> Option<(u64, u64)> {
+        let ids = self.ipv6?;
+        (self.ipv6cp.fsm.state() == State::Opened && self.reason.is_none())
+            .then(|| (ids.ours, ids.peer.unwrap_or(0)))
     }
 
     /// Drop and protocol counters.
@@ -470,6 +638,7 @@ impl PppSession {
         match layer {
             Layer::Lcp => &mut self.lcp,
             Layer::Ipcp => &mut self.ipcp,
+            Layer::Ipv6cp => &mut self.ipv6cp,
         }
     }
 
@@ -489,6 +658,7 @@ impl PppSession {
                     let options = match layer {
                         Layer::Lcp => self.lcp_request(),
                         Layer::Ipcp => self.ipcp_request(),
+                        Layer::Ipv6cp => self.ipv6cp_request(),
                     };
                     let n = self.nego(layer);
                     let id = n.take_id();
@@ -573,6 +743,9 @@ impl PppSession {
         self.retransmit_at = None;
         if !matches!(self.ipcp.fsm.state(), State::Initial | State::Starting) {
             self.run(now_ms, Layer::Ipcp, Event::Down, &Rx::default());
+        }
+        if !matches!(self.ipv6cp.fsm.state(), State::Initial | State::Starting) {
+            self.run(now_ms, Layer::Ipv6cp, Event::Down, &Rx::default());
         }
         if self.reason.is_none() {
             self.phase = Phase::Terminate;
@@ -688,6 +861,13 @@ impl PppSession {
                     proto::IPCP | proto::PAP | proto::CHAP => {
                         self.lcp_event(now_ms, Event::RxjGood, &rx);
                         self.close_with(now_ms, DownReason::NegotiationFailed);
+                    }
+                    // IPv6 refused: IPv6CP stops, IPv4 carries on.
+                    proto::IPV6CP => {
+                        self.lcp_event(now_ms, Event::RxjGood, &rx);
+                        if self.ipv6cp_started {
+                            self.run(now_ms, Layer::Ipv6cp, Event::RxjBad, &Rx::default());
+                        }
                     }
                     _ => self.lcp_event(now_ms, Event::RxjGood, &rx),
                 }
@@ -1127,6 +1307,160 @@ impl PppSession {
         self.reply_to_request(Layer::Ipcp, rej, nak, nak_raw, all, |_| {})
     }
 
+    fn start_ipv6cp(&mut self, now_ms: u64) {
+        if self.ipv6cp_started {
+            return;
+        }
+        self.ipv6cp_started = true;
+        self.run(now_ms, Layer::Ipv6cp, Event::Up, &Rx::default());
+        self.run(now_ms, Layer::Ipv6cp, Event::Open, &Rx::default());
+    }
+
+    fn ipv6cp_request(&self) -> Vec<u8> {
+        let mut o = Vec::with_capacity(10);
+        if let Some(ids) = self.ipv6.filter(|i| i.send_ours) {
+            emit_option(
+                &mut o,
+                ipv6cp_opt::INTERFACE_IDENTIFIER,
+                &ids.ours.to_be_bytes(),
+            );
+        }
+        o
+    }
+
+    /// IPv6CP packets once the Network phase started (RFC 5072: the RFC
+    /// 1661 automaton with the Interface-Identifier option only).
+    fn ipv6cp_input(&mut self, now_ms: u64, payload: &[u8]) {
+        let Ok(pkt) = parse_packet(payload) else {
+            self.counters.malformed += 1;
+            return;
+        };
+        let rx = Rx {
+            id: pkt.id,
+            packet: payload,
+            ..Rx::default()
+        };
+        match Code::from(pkt.code) {
+            Code::ConfigureRequest => {
+                let Ok(opts) = parse_options(pkt.data) else {
+                    self.counters.malformed += 1;
+                    return;
+                };
+                let (good, reply) = self.check_ipv6cp_request(&opts, pkt.data);
+                let ev = if good { Event::RcrGood } else { Event::RcrBad };
+                self.run(
+                    now_ms,
+                    Layer::Ipv6cp,
+                    ev,
+                    &Rx {
+                        reply: Some(reply),
+                        ..rx
+                    },
+                );
+            }
+            Code::ConfigureAck => {
+                if pkt.id != self.ipv6cp.req_id
+                    || self.ipv6cp.seen_ack
+                    || pkt.data != self.ipv6cp.last_req
+                {
+                    self.counters.discarded += 1;
+                    return;
+                }
+                self.ipv6cp.seen_ack = true;
+                self.ipv6cp.naks_received = 0;
+                self.run(now_ms, Layer::Ipv6cp, Event::Rca, &rx);
+            }
+            Code::ConfigureNak | Code::ConfigureReject => {
+                if pkt.id != self.ipv6cp.req_id || self.ipv6cp.seen_ack {
+                    self.counters.discarded += 1;
+                    return;
+                }
+                let Ok(opts) = parse_options(pkt.data) else {
+                    self.counters.malformed += 1;
+                    return;
+                };
+                self.ipv6cp.naks_received += 1;
+                if self.ipv6cp.naks_received > self.cfg.max_configure {
+                    // IPv6 could not be agreed: IPv6CP gives up, IPv4 stays.
+                    self.run(now_ms, Layer::Ipv6cp, Event::Close, &Rx::default());
+                    return;
+                }
+                let reject = pkt.code == u8::from(Code::ConfigureReject);
+                if opts
+                    .iter()
+                    .any(|o| o.typ != ipv6cp_opt::INTERFACE_IDENTIFIER)
+                {
+                    self.counters.discarded += 1;
+                    return;
+                }
+                if let Some(ids) = self.ipv6.as_mut() {
+                    for o in &opts {
+                        if reject {
+                            ids.send_ours = false;
+                        } else if let Ok(v) = <[u8; 8]>::try_from(o.value) {
+                            // The peer found ours in use: take its suggestion
+                            // unless it is unusable (RFC 5072 section 4.1).
+                            let v = u64::from_be_bytes(v);
+                            if v != 0 && Some(v) != ids.peer {
+                                ids.ours = v;
+                            }
+                        }
+                    }
+                }
+                self.ipv6cp.seen_ack = true;
+                self.run(now_ms, Layer::Ipv6cp, Event::Rcn, &rx);
+            }
+            Code::TerminateRequest => self.run(now_ms, Layer::Ipv6cp, Event::Rtr, &rx),
+            Code::TerminateAck => self.run(now_ms, Layer::Ipv6cp, Event::Rta, &rx),
+            Code::CodeReject => self.code_reject_received(now_ms, Layer::Ipv6cp, pkt.data),
+            _ => self.run(now_ms, Layer::Ipv6cp, Event::Ruc, &rx),
+        }
+    }
+
+    /// Classifies the peer's IPv6CP Configure-Request (RFC 5072 section
+    /// 4.1): a zero identifier, or ours, is Naked with a suggestion; the
+    /// IPv6-Compression-Protocol and anything else is rejected.
+    fn check_ipv6cp_request(
+        &mut self,
+        opts: &[ConfigOption<'_>],
+        all: &[u8],
+    ) -> (bool, (Code, Vec<u8>)) {
+        let Some(ids) = self.ipv6 else {
+            return (false, (Code::ConfigureReject, all.to_vec()));
+        };
+        let mut rej = Vec::new();
+        let mut nak = Vec::new();
+        let mut nak_raw = Vec::new();
+        let mut peer = None;
+        for o in opts {
+            match (o.typ, <[u8; 8]>::try_from(o.value)) {
+                (ipv6cp_opt::INTERFACE_IDENTIFIER, Ok(v)) => {
+                    let v = u64::from_be_bytes(v);
+                    if v == 0 || v == ids.ours {
+                        let mut suggest = next_interface_id(v ^ ids.ours ^ u64::from(self.magic));
+                        if suggest == ids.ours {
+                            suggest = next_interface_id(suggest);
+                        }
+                        emit_option(
+                            &mut nak,
+                            ipv6cp_opt::INTERFACE_IDENTIFIER,
+                            &suggest.to_be_bytes(),
+                        );
+                        nak_raw.extend_from_slice(o.raw);
+                    } else {
+                        peer = Some(v);
+                    }
+                }
+                _ => rej.extend_from_slice(o.raw),
+            }
+        }
+        self.reply_to_request(Layer::Ipv6cp, rej, nak, nak_raw, all, |s| {
+            if let Some(ids) = s.ipv6.as_mut() {
+                ids.peer = peer;
+            }
+        })
+    }
+
     fn protocol_reject(&mut self, protocol: u16, payload: &[u8]) {
         // RFC 1661 section 5.7: only in the LCP Opened state.
         if self.lcp.fsm.state() != State::Opened {
@@ -1148,6 +1482,15 @@ impl PppSession {
 fn split_magic(data: &[u8]) -> Option<(u32, &[u8])> {
     let (m, rest) = data.split_first_chunk::<4>()?;
     Some((u32::from_be_bytes(*m), rest))
+}
+
+/// Another non-zero interface identifier (splitmix64 of `x`).
+fn next_interface_id(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    if z == 0 { 0x0200_5eff_fe00_0001 } else { z }
 }
 
 /// Another nonzero magic number (a fixed bijective mix; the caller seeds

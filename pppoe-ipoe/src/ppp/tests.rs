@@ -1317,3 +1317,85 @@ fn ipcp_renegotiation_keeps_the_session_and_up_is_sent_once() {
     assert_eq!(o, Output::default(), "no second Up");
     assert_eq!(s.phase(), Phase::Network);
 }
+
+#[test]
+fn restored_session_carries_on_with_the_negotiated_link() {
+    let s = up_session(cfg(AuthMethod::Pap));
+    let link = s.negotiated().expect("Network phase with IPCP open");
+    assert_eq!(
+        link,
+        NegotiatedLink {
+            magic: Some(MAGIC),
+            peer_magic: Some(u32::from_be_bytes(PEER_MAGIC)),
+            mru: Some(1492),
+            peer_mru: 1492,
+            auth: AuthMethod::Pap,
+            ipv4: PEER,
+            gateway: GW,
+            dns: DNS,
+        }
+    );
+
+    // Another process, another random magic: the restored one is used.
+    let mut r = PppSession::restore(cfg(AuthMethod::Pap), &link, [3; 16], 100_000);
+    assert_eq!(r.phase(), Phase::Network);
+    assert_eq!(r.lcp_state(), State::Opened);
+    assert_eq!(r.ipcp_state(), State::Opened);
+    assert_eq!(r.peer_mru(), 1492);
+    assert_eq!(r.negotiated(), Some(link));
+    // The peer's Echo-Request is answered with the old magic number.
+    let mut req = vec![0x09, 0x40, 0x00, 0x08];
+    req.extend_from_slice(&PEER_MAGIC);
+    let o = r.input(100_001, proto::LCP, &req);
+    let mut expect = vec![0x0a, 0x40, 0x00, 0x08];
+    expect.extend_from_slice(&MAGIC.to_be_bytes());
+    assert_eq!(only(&o, proto::LCP), expect);
+    assert!(o.events.is_empty(), "no second Up");
+    // IPv4 is forwarded by the user plane; a late PAP retransmission is
+    // acknowledged again, not re-authenticated.
+    let o = r.input(
+        100_002,
+        proto::PAP,
+        &emit_packet(1, 7, &emit_pap_request(b"alice", b"secret")),
+    );
+    assert_eq!(only(&o, proto::PAP)[..2], [2, 7]);
+    assert!(o.events.is_empty());
+    // Our keepalive starts one interval after the restore, old magic.
+    assert_eq!(r.next_deadline(), Some(110_000));
+    let echo = only(&r.tick(110_000), proto::LCP);
+    assert_eq!(echo[0], 9);
+    assert_eq!(&echo[4..], &MAGIC.to_be_bytes());
+    // A Terminate-Request from the peer ends it as usual.
+    let o = r.input(110_010, proto::LCP, &[0x05, 0x09, 0x00, 0x04]);
+    assert_eq!(only(&o, proto::LCP), [0x06, 0x09, 0x00, 0x04]);
+    assert_eq!(
+        o.events,
+        vec![PppEvent::Down {
+            reason: DownReason::PeerTerminated
+        }]
+    );
+    assert_eq!(r.negotiated(), None);
+}
+
+#[test]
+fn negotiated_is_none_before_ipcp_opens_and_after_a_rejected_magic() {
+    let mut s = PppSession::new(cfg(AuthMethod::Pap), MAGIC, SEED);
+    assert_eq!(s.negotiated(), None);
+    open_lcp(&mut s, &OUR_LCP_PAP);
+    assert_eq!(s.negotiated(), None, "authenticating");
+    let link = NegotiatedLink {
+        magic: None,
+        peer_magic: None,
+        mru: None,
+        peer_mru: 1500,
+        auth: AuthMethod::Chap,
+        ipv4: PEER,
+        gateway: GW,
+        dns: [None, None],
+    };
+    let mut r = PppSession::restore(cfg(AuthMethod::Chap), &link, SEED, 0);
+    assert_eq!(r.negotiated(), Some(link));
+    // Without a magic number, Echo packets carry 0.
+    let echo = only(&r.tick(10_000), proto::LCP);
+    assert_eq!(&echo[4..], &[0, 0, 0, 0]);
+}

@@ -122,6 +122,14 @@ pub mod ipcp_opt {
     pub const SECONDARY_NBNS: u8 = 132;
 }
 
+/// IPv6CP configuration option types (RFC 5072 section 4).
+pub mod ipv6cp_opt {
+    /// Interface-Identifier (length 10: 8 bytes of identifier).
+    pub const INTERFACE_IDENTIFIER: u8 = 1;
+    /// IPv6-Compression-Protocol (rejected).
+    pub const IPV6_COMPRESSION: u8 = 2;
+}
+
 /// PAP codes (RFC 1334 section 2.2).
 pub mod pap_code {
     /// Authenticate-Request.

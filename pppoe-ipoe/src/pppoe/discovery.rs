@@ -336,6 +336,46 @@ impl DiscoveryServer {
         }
     }
 
+    /// Take over a session opened by another process (a restarted control
+    /// plane): its SESSION_ID counts as used for its client and it counts
+    /// towards the caps (which do not refuse it: the session exists). A
+    /// retransmitted PADR with its Host-Uniq gets a PADS rebuilt from
+    /// `service_name`, `host_uniq` and `max_payload`. False, with nothing
+    /// changed, if the key is taken or its SESSION_ID is 0 or 0xffff.
+    pub fn restore(
+        &mut self,
+        key: SessionKey,
+        service_name: Vec<u8>,
+        host_uniq: Option<Vec<u8>>,
+        max_payload: Option<u16>,
+    ) -> bool {
+        if matches!(key.session_id, 0 | 0xffff) || self.sessions.contains_key(&key) {
+            return false;
+        }
+        let mut tags = vec![Tag::ServiceName(service_name)];
+        if let Some(h) = &host_uniq {
+            tags.push(Tag::HostUniq(h.clone()));
+        }
+        if let Some(m) = max_payload {
+            tags.push(Tag::PppMaxPayload(m));
+        }
+        let pads = wire::emit(Code::Pads, key.session_id, &wire::emit_tags(&tags));
+        self.sessions.insert(
+            key,
+            Session {
+                host_uniq,
+                relay_session_id: None,
+                pads,
+            },
+        );
+        self.by_client
+            .entry((key.line, key.mac))
+            .or_default()
+            .push(key.session_id);
+        *self.by_line.entry(key.line).or_default() += 1;
+        true
+    }
+
     /// True if the session is open.
     pub fn contains(&self, key: &SessionKey) -> bool {
         self.sessions.contains_key(key)

@@ -732,3 +732,49 @@ fn pcap_bytes(frames: &[([u8; 6], [u8; 6], Vec<u8>)]) -> Vec<u8> {
     }
     out
 }
+
+#[test]
+fn restored_session_is_known_and_its_id_not_reallocated() {
+    let mut srv = DiscoveryServer::new(cfg());
+    // The first id a fresh server hands out, taken by a restored session.
+    let restored = SessionKey {
+        line: LINE,
+        mac: MAC,
+        session_id: 1,
+    };
+    assert!(srv.restore(restored, vec![], Some(HOST_UNIQ.to_vec()), None));
+    assert!(!srv.restore(restored, vec![], None, None), "already there");
+    let no_id = SessionKey {
+        session_id: 0,
+        ..restored
+    };
+    assert!(!srv.restore(no_id, vec![], None, None));
+    assert!(srv.contains(&restored));
+    assert_eq!(srv.session_count(), 1);
+    let other = open(&mut srv, 0, LINE, MAC, b"other");
+    assert_ne!(other.session_id, restored.session_id);
+    // A PADR repeated with its Host-Uniq gets its PADS again.
+    let padr = padr_with(&[
+        Tag::ServiceName(vec![]),
+        Tag::HostUniq(HOST_UNIQ.to_vec()),
+        cookie_for(10, &LINE, &MAC),
+    ]);
+    let again = srv.handle(10, LINE, MAC, &padr);
+    assert_eq!(again.event, None);
+    let (h, body) = parse(again.reply.as_deref().unwrap()).unwrap();
+    assert_eq!((h.code, h.session_id), (Code::Pads, 1));
+    assert!(
+        parse_tags(body)
+            .unwrap()
+            .contains(&Tag::HostUniq(HOST_UNIQ.to_vec()))
+    );
+    // Server-side end: a PADT echoing the Host-Uniq.
+    let padt = srv.close(&restored, "").unwrap();
+    let (h, body) = parse(&padt).unwrap();
+    assert_eq!((h.code, h.session_id), (Code::Padt, 1));
+    assert_eq!(
+        parse_tags(body).unwrap(),
+        vec![Tag::HostUniq(HOST_UNIQ.to_vec())]
+    );
+    assert_eq!(open_ids(&srv, LINE, MAC), vec![other.session_id]);
+}
