@@ -131,12 +131,16 @@ pub async fn start(cfg: Config, subs: LocalSubscribers) -> anyhow::Result<Runnin
         }
         None => None,
     };
-    if let Some(path) = cfg.dhcp.lease_file.clone() {
-        restore_leases(&path, &dhcp, &sessions).await?;
-    }
+    let (journal, stored_pppoe) = match cfg.dhcp.lease_file.clone() {
+        Some(path) => {
+            let (store, pppoe) = restore_leases(&path, &dhcp, &sessions).await?;
+            (Some(store), pppoe)
+        }
+        None => (None, Vec::new()),
+    };
 
     let pppoe_tx = if cfg.pppoe.enabled {
-        let (svc, tx, rx) = crate::pppoe::PppoeService::new(
+        let (mut svc, tx, rx) = crate::pppoe::PppoeService::new(
             pppoe_settings(&cfg),
             gtpu.clone(),
             dhcp.clone(),
@@ -144,6 +148,10 @@ pub async fn start(cfg: Config, subs: LocalSubscribers) -> anyhow::Result<Runnin
             sessions.clone(),
             metrics.clone(),
         );
+        if let Some(store) = journal {
+            svc.set_journal(store);
+            svc.restore(stored_pppoe).await;
+        }
         let (hook_tx, mut hook_rx) = mpsc::unbounded_channel::<(u64, u32)>();
         sessions.set_pppoe_hook(hook_tx);
         let forward = tx.clone();
@@ -155,6 +163,15 @@ pub async fn start(cfg: Config, subs: LocalSubscribers) -> anyhow::Result<Runnin
         tokio::spawn(svc.run(rx, shutdown_rx.clone()));
         Some(tx)
     } else {
+        if let Some(store) = &journal {
+            for p in &stored_pppoe {
+                warn!(
+                    session_id = p.key.session_id,
+                    "PPPoE session in the lease file, but [pppoe] is disabled; dropped"
+                );
+                store.append_detached(Record::pppoe_remove(p.key.into()));
+            }
+        }
         None
     };
     let (lease_tx, lease_rx) = mpsc::unbounded_channel();
@@ -232,6 +249,11 @@ fn pppoe_settings(cfg: &Config) -> crate::pppoe::PppoeSettings {
         },
         gateway_mac: cfg.gateway_mac,
         mtu: p.mtu,
+        ipv6_pools: cfg.ipv6_pools.clone(),
+        ra: vbng_access::ipv6::ra::RaConfig {
+            mtu: p.mtu,
+            ..Default::default()
+        },
     }
 }
 
@@ -325,21 +347,22 @@ async fn start_radius(
 /// Open the lease file (replay, drop expired leases, compact), restore its
 /// leases into the DHCP server and their sessions into the registry, and
 /// journal every lease change from now on. The sessions are re-established
-/// once their user plane associates.
+/// once their user plane associates. Returns the journal and the PPPoE
+/// sessions it holds, for the PPPoE service to restore.
 async fn restore_leases(
     path: &std::path::Path,
     dhcp: &crate::redirect::SharedDhcp,
     sessions: &Sessions,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<(LeaseStore, Vec<crate::session::journal::StoredPppoe>)> {
     let p = path.to_path_buf();
-    let (store, stored) = tokio::task::spawn_blocking(move || {
+    let (store, replayed) = tokio::task::spawn_blocking(move || {
         LeaseStore::open(&p, crate::session::journal::Clock::now())
     })
     .await
     .context("lease file task")??;
     let clock = crate::session::journal::Clock::now();
     let mut restored = 0usize;
-    for s in &stored {
+    for s in &replayed.leases {
         let lease = s.to_lease(clock);
         let ok = {
             let mut d = dhcp.lock().unwrap_or_else(|p| p.into_inner());
@@ -358,8 +381,8 @@ async fn restore_leases(
         }
     }
     info!(file = %path.display(), restored, "leases restored from the lease file");
-    sessions.set_lease_store(store);
-    Ok(())
+    sessions.set_lease_store(store.clone());
+    Ok((store, replayed.pppoe))
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -5,7 +5,9 @@
 //! Session ID in the PDI, the user's ACL on both PDRs) and the session is
 //! listed with its PPPoE id. A PADT from the client removes it from the
 //! user plane; a REST-side end sends LCP Terminate and PADT; a wrong
-//! password gets no session.
+//! password gets no session. With a lease file, an established session
+//! survives a restart of the control plane: restored, adopted by the user
+//! plane, and still answering LCP with its magic number.
 
 mod common;
 
@@ -269,4 +271,219 @@ async fn a_user_whose_acl_the_user_plane_lacks_is_terminated() {
             .any(|(_, _, m)| matches!(m, Message::SessionDeletionRequest(_)))
     );
     running.shutdown().await.unwrap();
+}
+
+/// Sends an LCP Echo-Request with identifier `id` and returns the magic
+/// number of the Echo-Reply; the control plane's own Echo-Requests that
+/// arrive meanwhile are answered, and their magic numbers returned too.
+async fn echo_magic(client: &PppoeClient, id: u8) -> (u32, Vec<u32>) {
+    let echo = vbng_access::ppp::wire::emit_packet(9, id, &0x1234_5678u32.to_be_bytes());
+    client.send_ppp(proto::LCP, &echo).await;
+    let mut theirs = Vec::new();
+    loop {
+        let (et, h, payload) = client
+            .recv(Duration::from_secs(3))
+            .await
+            .expect("an Echo-Reply");
+        assert_eq!(et, EtherType::PppoeSession, "{h:?}");
+        if u16::from_be_bytes([payload[0], payload[1]]) != proto::LCP {
+            continue;
+        }
+        let magic = u32::from_be_bytes(payload[6..10].try_into().unwrap());
+        match (payload[2], payload[3]) {
+            (10, i) if i == id => return (magic, theirs),
+            (9, i) => {
+                theirs.push(magic);
+                let mut reply = vec![10, i, 0, 8];
+                reply.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+                client.send_ppp(proto::LCP, &reply).await;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The uplink PDR's PDI of every Session Establishment Request so far.
+fn uplink_pdis(up: &FakeUp) -> Vec<vbng_cups::pfcp::ie::pdi::Pdi> {
+    up.messages()
+        .into_iter()
+        .filter_map(|(_, _, m)| match m {
+            Message::SessionEstablishmentRequest(r) => r
+                .create_pdrs
+                .into_iter()
+                .find(|p| p.pdi.pppoe_session_id.is_some())
+                .map(|p| p.pdi),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn established_session_survives_a_control_plane_restart() {
+    let dir = std::env::temp_dir().join(format!("vbng-pppoe-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let leases = dir.join("leases.jsonl");
+    let mut cfg = Config::default();
+    cfg.dhcp.lease_file = Some(leases.clone());
+    // Keepalives every second; enough failures allowed that the restart
+    // (when nobody answers) cannot end the session.
+    cfg.pppoe.echo_interval_s = 1;
+    cfg.pppoe.echo_failures = 30;
+    let subs = || LocalSubscribers::parse("subscribers.toml", USERS).unwrap();
+    let up = FakeUp::start(Ipv4Addr::LOCALHOST).await;
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+
+    let first = start_cp(&up, &sock, subs(), cfg.clone()).await;
+    let mut client = PppoeClient {
+        sock,
+        cp: first.gtpu_addr,
+        mac: MAC,
+        session_id: 0,
+    };
+    client.discover().await;
+    let (ip, _) = client
+        .negotiate(b"alice", b"alice-secret")
+        .await
+        .expect("session up");
+    let before = wait_for("active PPPoE session", || {
+        first
+            .sessions
+            .snapshot()
+            .into_iter()
+            .find(|s| s.state == "active")
+    })
+    .await;
+    let (magic, _) = echo_magic(&client, 1).await;
+    wait_for("the session in the lease file", || {
+        let text = std::fs::read_to_string(&leases).unwrap_or_default();
+        text.contains("pppoe_put").then_some(())
+    })
+    .await;
+    first.shutdown().await.unwrap();
+
+    // A new control plane, same lease file.
+    let second = start_cp(&up, &client.sock, subs(), cfg.clone()).await;
+    client.cp = second.gtpu_addr;
+    let after = wait_for("restored PPPoE session active", || {
+        second
+            .sessions
+            .snapshot()
+            .into_iter()
+            .find(|s| s.state == "active")
+    })
+    .await;
+    assert_eq!(after.pppoe_session_id, Some(client.session_id));
+    assert_eq!(after.ipv4, ip);
+    assert_eq!((after.port, after.cvlan, &after.mac), (1, 100, &before.mac));
+    assert_eq!(after.aaa.as_ref().unwrap().username, "alice");
+    assert_eq!(after.rate, before.rate);
+    assert_eq!(
+        after.started, before.started,
+        "the same session, started then"
+    );
+    // The user plane got a second establishment for the same access key,
+    // PPPoE session id and address: it adopts its session.
+    let pdis = uplink_pdis(&up);
+    assert_eq!(pdis.len(), 2, "{pdis:?}");
+    assert_eq!(pdis[0], pdis[1]);
+    assert_eq!(pdis[1].pppoe_session_id, Some(client.session_id));
+    assert_eq!(pdis[1].ue_ip_address.as_ref().unwrap().ipv4, Some(ip));
+
+    // LCP goes on with the magic number of before the restart, both ways.
+    let (after_magic, _) = echo_magic(&client, 2).await;
+    assert_eq!(after_magic, magic, "Echo-Reply with the old magic number");
+    let mut theirs = Vec::new();
+    for id in 3..20 {
+        let (_, seen) = echo_magic(&client, id).await;
+        theirs.extend(seen);
+        if !theirs.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(!theirs.is_empty(), "no Echo-Request from the restarted CP");
+    assert!(
+        theirs.iter().all(|&m| m == magic),
+        "{theirs:x?} vs {magic:x}"
+    );
+
+    // The client hangs up: the session and its user plane session go, and
+    // the lease file forgets it.
+    client
+        .send(
+            EtherType::PppoeDiscovery,
+            &ow::emit(Code::Padt, client.session_id, &[]),
+        )
+        .await;
+    wait_for("session gone", || {
+        second.sessions.snapshot().is_empty().then_some(())
+    })
+    .await;
+    wait_for("deletion on the user plane", || {
+        up.messages()
+            .iter()
+            .any(|(_, _, m)| matches!(m, Message::SessionDeletionRequest(_)))
+            .then_some(())
+    })
+    .await;
+    wait_for("the session out of the lease file", || {
+        let state = vbng_cp::session::journal::replay(&leases).unwrap();
+        state.pppoe.is_empty().then_some(())
+    })
+    .await;
+    second.shutdown().await.unwrap();
+
+    // A third start has nothing to restore.
+    let third = start_cp(&up, &client.sock, subs(), cfg).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(third.sessions.snapshot().is_empty());
+    assert_eq!(uplink_pdis(&up).len(), 2);
+    third.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incomplete_journalled_session_is_dropped_with_a_padt() {
+    let dir = std::env::temp_dir().join(format!("vbng-pppoe-incomplete-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let leases = dir.join("leases.jsonl");
+    let up = FakeUp::start(Ipv4Addr::LOCALHOST).await;
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    // Written by a control plane that knew no more than discovery.
+    let record = format!(
+        r#"{{"op":"pppoe_put","key":{{"up":0,"port":1,"svlan":0,"cvlan":100,"mac":{MAC:?},"session_id":9}},"up_gtpu":"{}","host_uniq":[104,117],"started_unix":5}}"#,
+        sock.local_addr().unwrap()
+    );
+    std::fs::write(&leases, format!("{record}\n")).unwrap();
+    let mut cfg = Config::default();
+    cfg.dhcp.lease_file = Some(leases.clone());
+    let subs = LocalSubscribers::parse("subscribers.toml", USERS).unwrap();
+    let running = start_cp(&up, &sock, subs, cfg).await;
+    let client = PppoeClient {
+        sock,
+        cp: running.gtpu_addr,
+        mac: MAC,
+        session_id: 9,
+    };
+    let (et, h, payload) = client.recv(Duration::from_secs(3)).await.expect("a PADT");
+    assert_eq!(
+        (et, h.code, h.session_id),
+        (EtherType::PppoeDiscovery, Code::Padt, 9)
+    );
+    assert_eq!(
+        ow::parse_tags(&payload).unwrap(),
+        vec![ow::Tag::HostUniq(b"hu".to_vec())]
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(running.sessions.snapshot().is_empty());
+    assert_eq!(up.establishment_requests(), 0, "nothing half-programmed");
+    wait_for("the record out of the lease file", || {
+        let state = vbng_cp::session::journal::replay(&leases).unwrap();
+        state.pppoe.is_empty().then_some(())
+    })
+    .await;
+    running.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -837,3 +837,92 @@ async fn forged_primary_is_ignored_and_the_secondary_answers_within_3s() {
     task.abort();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pppoe_session_is_accounted_on_across_a_control_plane_restart() {
+    let Some(mut fr) = freeradius() else { return };
+    fr.wait_ready().await.expect("FreeRADIUS ready");
+    let dir = temp_dir("pppoe-restart");
+    let mut cfg = radius_config(
+        vec![server(fr.auth_addr(), &fr)],
+        vec![server(fr.acct_addr(), &fr)],
+        &dir,
+    );
+    cfg.dhcp.lease_file = Some(dir.join("leases.jsonl"));
+    let up = FakeUp::start(Ipv4Addr::LOCALHOST).await;
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let running = start_cp(&up, &sock, LocalSubscribers::default(), cfg.clone()).await;
+    let mut client = common::pppoe_client::PppoeClient {
+        sock,
+        cp: running.gtpu_addr,
+        mac: [2, 0, 0, 0, 0, 0x62],
+        session_id: 0,
+    };
+    client.discover().await;
+    client
+        .negotiate(b"ppp-user", b"ppp-pass")
+        .await
+        .expect("CHAP accepted by RADIUS, IPCP done");
+    let active = || {
+        running
+            .sessions
+            .snapshot()
+            .into_iter()
+            .find(|s| s.state == "active")
+    };
+    let acct_id = wait_for("active PPPoE session", active)
+        .await
+        .aaa
+        .unwrap()
+        .acct_session_id
+        .unwrap();
+    detail_record(&fr, "Start", |r| is(r, "Start", &acct_id)).await;
+    let leases = dir.join("leases.jsonl");
+    wait_for("the session in the lease file", || {
+        let text = std::fs::read_to_string(&leases).unwrap_or_default();
+        text.contains("pppoe_put").then_some(())
+    })
+    .await;
+    running.shutdown().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Restarted on the same lease file and spool: the same session, the
+    // same Acct-Session-Id, no second Start.
+    let running = start_cp(&up, &client.sock, LocalSubscribers::default(), cfg).await;
+    client.cp = running.gtpu_addr;
+    let restored = wait_for("restored PPPoE session active", || {
+        running
+            .sessions
+            .snapshot()
+            .into_iter()
+            .find(|s| s.state == "active")
+    })
+    .await;
+    assert_eq!(restored.pppoe_session_id, Some(client.session_id));
+    let aaa = restored.aaa.unwrap();
+    assert_eq!(aaa.acct_session_id.as_deref(), Some(acct_id.as_str()));
+    assert_eq!(aaa.idle_timeout_s, Some(900));
+
+    // The client hangs up after the restart: Stop under the same id.
+    client
+        .send(
+            vbng_dataplane::wire::EtherType::PppoeDiscovery,
+            &vbng_access::pppoe::wire::emit(
+                vbng_access::pppoe::wire::Code::Padt,
+                client.session_id,
+                &[],
+            ),
+        )
+        .await;
+    let stop = detail_record(&fr, "Stop", |r| is(r, "Stop", &acct_id)).await;
+    assert_eq!(stop.get("Acct-Terminate-Cause"), Some("User-Request"));
+    let records: Vec<_> = fr
+        .detail_records()
+        .into_iter()
+        .filter(|r| is(r, "Start", &acct_id) || is(r, "Stop", &acct_id))
+        .map(|r| r.get("Acct-Status-Type").unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(records, ["Start", "Stop"], "each record once");
+    running.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

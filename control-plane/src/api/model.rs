@@ -1,6 +1,6 @@
 //! JSON types of the REST API, also decoded by `vbngctl`.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Deserializer, Serialize};
 use vbng_cups::pfcp::ie::rules::MBR_MAX_KBPS;
@@ -53,6 +53,27 @@ pub struct SessionView {
     /// PPPoE session id of a PPPoE subscriber; `null` for IPoE.
     #[serde(default)]
     pub pppoe_session_id: Option<u16>,
+    /// IPv6 of a PPPoE session whose IPv6CP opened; `null` otherwise.
+    #[serde(default)]
+    pub ipv6: Option<Ipv6View>,
+}
+
+/// The IPv6 side of a PPPoE session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ipv6View {
+    /// Our link-local address (fe80:: plus our IPv6CP interface identifier).
+    pub link_local: Ipv6Addr,
+    /// The subscriber's link-local address (its IPv6CP identifier).
+    pub peer_link_local: Ipv6Addr,
+    /// The /64 advertised to the session, `addr/len`.
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// The DHCPv6 IA_NA address bound.
+    #[serde(default)]
+    pub address: Option<Ipv6Addr>,
+    /// The DHCPv6 IA_PD prefix bound, `addr/len`.
+    #[serde(default)]
+    pub delegated_prefix: Option<String>,
 }
 
 /// The AAA attributes of a session.

@@ -20,8 +20,9 @@ pub struct Cli {
     /// Default: none (allow every client into pool `default`).
     #[arg(long, value_name = "FILE")]
     pub subscribers: Option<PathBuf>,
-    /// Lease journal (JSON lines); overrides `dhcp.lease_file` of the
-    /// config. Default: none (leases in memory only, lost on restart).
+    /// Lease journal (JSON lines: leases and established PPPoE sessions);
+    /// overrides `dhcp.lease_file` of the config. Default: none (in memory
+    /// only, lost on restart).
     #[arg(long, value_name = "PATH")]
     pub lease_file: Option<PathBuf>,
     /// REST API and /metrics listen address. Default: 127.0.0.1:8080.

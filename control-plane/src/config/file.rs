@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use vbng_access::dhcpv4::PoolConfig;
+use vbng_access::dhcpv6::Ipv6PoolConfig;
 use vbng_dataplane::wire::EthernetAddress;
 
 /// The whole `vbng-cp` configuration.
@@ -57,6 +58,12 @@ pub struct Config {
     /// 100.64.0.0/24, gateway .1, range .10-.250, DNS 192.0.2.53, lease 600 s.
     #[serde(default = "default_pools")]
     pub pools: Vec<PoolConfig>,
+    /// The IPv6 parts of the pools: the `[[pools]]` keys `ipv6_prefix`,
+    /// `pd_prefix`, `pd_length`, `dns6` and `ipv6_slaac` (split off by
+    /// [`parse_config`](super::parse_config), as the IPv4 pool keys are
+    /// [`PoolConfig`]'s). Default: none (no IPv6 for PPPoE sessions).
+    #[serde(skip)]
+    pub ipv6_pools: Vec<Ipv6PoolConfig>,
     /// User planes this control plane programs. Default: one, `up0` with
     /// PFCP at 127.0.0.2:8805.
     #[serde(default = "default_user_planes")]
@@ -82,6 +89,7 @@ impl Default for Config {
             api: ApiSection::default(),
             dhcp: DhcpSection::default(),
             pools: default_pools(),
+            ipv6_pools: Vec::new(),
             user_planes: default_user_planes(),
             aaa: Default::default(),
             radius: Default::default(),
@@ -206,9 +214,10 @@ pub struct DhcpSection {
     /// Lease journal: every bound, renewed and removed lease is appended
     /// here (and fsync'd before its DHCPACK leaves), so that a restarted
     /// control plane restores its leases and re-establishes their sessions
-    /// without waiting for the clients. A relative path is resolved against
-    /// the directory of this config file. Default: none (leases are kept in
-    /// memory only and lost on restart).
+    /// without waiting for the clients; established PPPoE sessions are
+    /// journalled here too, and restored likewise. A relative path is
+    /// resolved against the directory of this config file. Default: none
+    /// (leases are kept in memory only and lost on restart).
     #[serde(default)]
     pub lease_file: Option<PathBuf>,
 }

@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use vbng_access::dhcpv4::DhcpServer;
+use vbng_access::dhcpv6::{Dhcpv6Server, Ipv6PoolKeys};
 
 use super::{Config, ConfigError};
 
@@ -47,9 +48,54 @@ pub fn load_config(path: &Path) -> Result<Config, ConfigError> {
 
 /// Parse and validate config `text`; `file` names it in errors.
 pub fn parse_config(file: &str, text: &str) -> Result<Config, ConfigError> {
-    let cfg: Config = toml::from_str(text).map_err(|e| toml_error(file, text, &e))?;
+    use serde::Deserialize;
+    let mut doc = toml::de::DeTable::parse(text).map_err(|e| toml_error(file, text, &e))?;
+    let ipv6_keys = split_ipv6_pool_keys(&mut doc).map_err(|e| toml_error(file, text, &e))?;
+    let mut cfg = Config::deserialize(toml::de::Deserializer::from(doc))
+        .map_err(|e| toml_error(file, text, &e))?;
+    cfg.ipv6_pools = ipv6_keys
+        .into_iter()
+        .filter_map(|(i, keys)| {
+            let pool = cfg.pools.get(i)?;
+            keys.into_config(&pool.name, pool.lease_time_s)
+        })
+        .collect();
     validate(file, &cfg)?;
     Ok(cfg)
+}
+
+/// Take the IPv6 keys ([`Ipv6PoolKeys::NAMES`]) out of every `[[pools]]`
+/// table of `doc` and read them, keeping their positions in the text for
+/// errors; returns them with the index of their pool.
+fn split_ipv6_pool_keys(
+    doc: &mut toml::Spanned<toml::de::DeTable<'_>>,
+) -> Result<Vec<(usize, Ipv6PoolKeys)>, toml::de::Error> {
+    use serde::Deserialize;
+    use toml::de::{DeTable, DeValue};
+    let mut found = Vec::new();
+    let Some(pools) = doc.get_mut().get_mut("pools") else {
+        return Ok(found);
+    };
+    let DeValue::Array(pools) = pools.get_mut() else {
+        return Ok(found);
+    };
+    for (i, pool) in pools.iter_mut().enumerate() {
+        let span = pool.span();
+        let DeValue::Table(table) = pool.get_mut() else {
+            continue;
+        };
+        let mut keys = DeTable::new();
+        for name in Ipv6PoolKeys::NAMES {
+            if let Some((k, v)) = table.remove_entry(name) {
+                keys.insert(k, v);
+            }
+        }
+        if !keys.is_empty() {
+            let de = toml::de::Deserializer::from(toml::Spanned::new(span, keys));
+            found.push((i, Ipv6PoolKeys::deserialize(de)?));
+        }
+    }
+    Ok(found)
 }
 
 /// Semantic checks serde cannot express.
@@ -69,6 +115,14 @@ pub fn validate(file: &str, cfg: &Config) -> Result<(), ConfigError> {
             "pools",
             e.to_string(),
             "correct the pool addresses (see configs/vbng-cp.toml)",
+        ));
+    }
+    if let Err(e) = Dhcpv6Server::new(Vec::new(), cfg.ipv6_pools.clone(), false) {
+        return Err(ConfigError::new(
+            file,
+            "pools",
+            e.to_string(),
+            "correct ipv6_prefix, pd_prefix and pd_length (see configs/vbng-cp.toml)",
         ));
     }
     if cfg.user_planes.is_empty() {
@@ -399,6 +453,40 @@ mod tests {
         assert!(e.problem.contains("gateway"), "{}", e.problem);
         let e = parse_config("x.toml", "[pfcp]\nheartbeat_interval_s = 0\n").unwrap_err();
         assert_eq!(e.key, "pfcp.heartbeat_interval_s");
+    }
+
+    #[test]
+    fn ipv6_pool_keys_are_read_and_checked() {
+        let base = "[[pools]]\nname = \"p\"\nnetwork = \"10.0.0.0\"\nprefix_len = 24\n\
+                    gateway = \"10.0.0.1\"\nrange_start = \"10.0.0.10\"\nrange_end = \"10.0.0.20\"\n";
+        let ok = format!(
+            "{base}ipv6_prefix = \"2001:db8:100::/56\"\npd_prefix = \"2001:db8:200::/48\"\n\
+             pd_length = 60\ndns6 = [\"2001:db8::53\"]\nipv6_slaac = true\n"
+        );
+        let cfg = parse_config("t.toml", &ok).unwrap();
+        assert_eq!(cfg.ipv6_pools.len(), 1);
+        let v6 = &cfg.ipv6_pools[0];
+        assert_eq!(v6.name, "p");
+        assert_eq!(v6.pd_length, 60);
+        assert!(v6.slaac && v6.per_session_prefix());
+        assert!(parse_config("t.toml", base).unwrap().ipv6_pools.is_empty());
+        // A bad prefix names its key and line.
+        let e =
+            parse_config("t.toml", &format!("{base}pd_prefix = \"2001:db8::1/48\"\n")).unwrap_err();
+        assert_eq!(e.key, "pools[0].pd_prefix", "{e}");
+        assert!(e.to_string().contains("host bits"), "{e}");
+        // A pd_length that does not fit is a semantic error on `pools`.
+        let e = parse_config(
+            "t.toml",
+            &format!("{base}pd_prefix = \"2001:db8::/48\"\npd_length = 40\n"),
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "pools", "{e}");
+        assert!(e.to_string().contains("pd_length"), "{e}");
+        // Other unknown keys are still refused.
+        let e =
+            parse_config("t.toml", &format!("{base}ipv6_prefx = \"2001:db8::/48\"\n")).unwrap_err();
+        assert_eq!(e.key, "pools[0].ipv6_prefx", "{e}");
     }
 
     #[test]

@@ -199,6 +199,7 @@ mod tests {
             }),
             aaa: None,
             pppoe_session_id: None,
+            ipv6: None,
         };
         let mut unlimited = s.clone();
         unlimited.rate = None;

@@ -18,6 +18,16 @@
 //! Ends: PADT or LCP Terminate from the client, LCP echo failure, the
 //! network side ([`Sessions::terminate`]: REST delete, Disconnect-Request,
 //! Session-/Idle-Timeout) — each spools the accounting Stop with its cause.
+//!
+//! Restart: with a lease file, a session the user plane accepted is
+//! journalled ([`StoredPppoe`]: discovery, the negotiated LCP options, the
+//! user, IPCP addresses, pool and AAA profile) and removed from it when it
+//! ends. A restarted control plane restores each one
+//! ([`PppoeService::restore`]) straight into the Network phase: the same
+//! session id, magic numbers and address, its registry session re-programmed
+//! (the user plane adopts it) and accounted on under its Acct-Session-Id.
+//! The subscriber notices nothing; a session that cannot be restored gets a
+//! PADT.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -41,7 +51,10 @@ use crate::cups::PppoeAccess;
 use crate::metrics::Metrics;
 use crate::redirect::SharedDhcp;
 use crate::session::Sessions;
+use crate::session::journal::{LeaseStore, Record, StoredPppoe};
 use crate::session::manager::PppoeOpen;
+
+mod ipv6;
 
 /// A redirected PPPoE frame.
 #[derive(Debug, Clone)]
@@ -69,6 +82,12 @@ pub struct PppoeSettings {
     pub gateway_mac: EthernetAddress,
     /// MTU of PPPoE sessions' IPv4 packets.
     pub mtu: u16,
+    /// The IPv6 parts of the pools (IPv6CP, RAs and DHCPv6 for their
+    /// sessions); empty: IPv6CP is Protocol-Rejected, unless AAA gives a
+    /// session an IPv6 prefix.
+    pub ipv6_pools: Vec<vbng_access::dhcpv6::Ipv6PoolConfig>,
+    /// Router Advertisement settings (the MTU option is `mtu`).
+    pub ra: vbng_access::ipv6::ra::RaConfig,
 }
 
 /// Messages into the PPPoE task.
@@ -113,6 +132,20 @@ struct PppState {
     dns: [Option<Ipv4Addr>; 2],
     gateway: Option<Ipv4Addr>,
     registry_id: Option<u64>,
+    /// What discovery agreed on, journalled with the session.
+    opened: OpenedWith,
+    /// The pool the address was claimed from.
+    pool: Option<String>,
+    /// The session is in the lease journal (a removal is due at its end).
+    journalled: bool,
+}
+
+/// Discovery's part of a session, as the PADS gave it.
+#[derive(Debug, Clone, Default)]
+struct OpenedWith {
+    service_name: Vec<u8>,
+    host_uniq: Option<Vec<u8>>,
+    max_payload: Option<u16>,
 }
 
 /// The PPPoE task.
@@ -127,6 +160,8 @@ pub struct PppoeService {
     registry: Sessions,
     metrics: Metrics,
     tx: mpsc::UnboundedSender<Input>,
+    journal: Option<LeaseStore>,
+    ipv6: ipv6::Ipv6Service,
 }
 
 impl std::fmt::Debug for PppoeService {
@@ -166,6 +201,11 @@ impl PppoeService {
     ) {
         let (tx, rx) = mpsc::unbounded_channel();
         let svc = PppoeService {
+            ipv6: ipv6::Ipv6Service::new(
+                settings.gateway_mac,
+                settings.ipv6_pools.clone(),
+                settings.ra,
+            ),
             discovery: DiscoveryServer::new(settings.discovery.clone()),
             settings,
             sessions: HashMap::new(),
@@ -176,8 +216,166 @@ impl PppoeService {
             registry,
             metrics,
             tx: tx.clone(),
+            journal: None,
         };
         (svc, tx, rx)
+    }
+
+    /// Journal established sessions to `store` from now on (the lease
+    /// file), so that a restarted control plane restores them.
+    pub fn set_journal(&mut self, store: LeaseStore) {
+        self.journal = Some(store);
+    }
+
+    /// Take over the sessions a previous control plane journalled (call
+    /// before [`PppoeService::run`], with the user planes not yet
+    /// re-programmed): each gets its address back from its pool, its
+    /// discovery session and a PPP session in the Network phase, and its
+    /// registry session, which the user plane adopts once it associates.
+    /// A session that cannot be restored (record incomplete, address or
+    /// user plane gone, duplicate) gets a PADT and leaves the journal.
+    pub async fn restore(&mut self, stored: Vec<StoredPppoe>) {
+        let now = crate::monotonic_ms();
+        let mut restored = 0usize;
+        for rec in stored {
+            let key = SessionKey::from(rec.key);
+            match self.restore_one(now, &rec) {
+                Ok(()) => restored += 1,
+                Err(why) => {
+                    warn!(session_id = key.session_id, mac = %EthernetAddress(key.mac), why,
+                        "PPPoE session from the lease file not restored; sending PADT");
+                    let mut tags = Vec::new();
+                    if let Some(h) = &rec.host_uniq {
+                        tags.push(pppoe_wire::Tag::HostUniq(h.clone()));
+                    }
+                    let padt =
+                        pppoe_wire::emit(Code::Padt, key.session_id, &pppoe_wire::emit_tags(&tags));
+                    let l2 = line_l2(&key);
+                    self.send(
+                        rec.up_gtpu,
+                        key.line.port,
+                        &l2,
+                        key.mac,
+                        EtherType::PppoeDiscovery,
+                        &padt,
+                    )
+                    .await;
+                    if let Some(j) = &self.journal {
+                        j.append_detached(Record::pppoe_remove(key));
+                    }
+                }
+            }
+        }
+        if restored > 0 {
+            info!(restored, "PPPoE sessions restored from the lease file");
+        }
+    }
+
+    /// Restore one journalled session; on failure nothing is left taken.
+    fn restore_one(&mut self, now: u64, rec: &StoredPppoe) -> Result<(), &'static str> {
+        let key = SessionKey::from(rec.key);
+        let (Some(link), Some(pool), Some(profile)) = (rec.link, &rec.pool, &rec.profile) else {
+            return Err("incomplete record");
+        };
+        if self.sessions.contains_key(&key) {
+            return Err("duplicate record");
+        }
+        {
+            let mut dhcp = self.dhcp.lock().unwrap_or_else(|p| p.into_inner());
+            if dhcp.claim_external(pool, Some(link.ipv4), now).is_err() {
+                return Err("the address is no longer free in its pool");
+            }
+        }
+        let release = |svc: &Self| {
+            let mut dhcp = svc.dhcp.lock().unwrap_or_else(|p| p.into_inner());
+            dhcp.release_external(link.ipv4);
+        };
+        if !self.discovery.restore(
+            key,
+            rec.service_name.clone(),
+            rec.host_uniq.clone(),
+            rec.max_payload,
+        ) {
+            release(self);
+            return Err("invalid session id");
+        }
+        let open = PppoeOpen {
+            key: client_key(&key),
+            access: PppoeAccess {
+                session_id: key.session_id,
+                mtu: self.settings.mtu,
+            },
+            ipv4: link.ipv4,
+            circuit_id: rec.circuit_id.clone(),
+            remote_id: rec.remote_id.clone(),
+            profile: profile.clone(),
+        };
+        let Some(id) = self.registry.restore_pppoe(open, rec.started_unix) else {
+            self.discovery.forget(&key);
+            release(self);
+            return Err("its user plane is not configured");
+        };
+        let ppp = PppSession::restore(self.settings.ppp, &link.into(), random_16(), now);
+        self.sessions.insert(
+            key,
+            PppState {
+                ppp,
+                up: key.line.up,
+                src: rec.up_gtpu,
+                l2: line_l2(&key),
+                access_loop: AccessLoop {
+                    circuit_id: rec.circuit_id.clone(),
+                    remote_id: rec.remote_id.clone(),
+                    ..AccessLoop::default()
+                },
+                user: Some(rec.username.clone()),
+                profile: None,
+                ipv4: Some(link.ipv4),
+                dns: link.dns,
+                gateway: Some(link.gateway),
+                registry_id: Some(id),
+                opened: OpenedWith {
+                    service_name: rec.service_name.clone(),
+                    host_uniq: rec.host_uniq.clone(),
+                    max_payload: rec.max_payload,
+                },
+                pool: Some(pool.clone()),
+                journalled: true,
+            },
+        );
+        self.by_id.insert(id, key);
+        info!(id, session_id = key.session_id, ipv4 = %link.ipv4, "PPPoE session restored");
+        Ok(())
+    }
+
+    /// Journal session `key`, programmed as registry session `id`.
+    fn journal_put(&mut self, key: &SessionKey, id: u64) {
+        let Some(journal) = &self.journal else {
+            return;
+        };
+        let Some(st) = self.sessions.get_mut(key) else {
+            return;
+        };
+        let started_unix = self
+            .registry
+            .view(id)
+            .map_or_else(crate::unix_now, |v| v.started);
+        let record = StoredPppoe {
+            key: (*key).into(),
+            up_gtpu: st.src,
+            service_name: st.opened.service_name.clone(),
+            host_uniq: st.opened.host_uniq.clone(),
+            max_payload: st.opened.max_payload,
+            circuit_id: st.access_loop.circuit_id.clone(),
+            remote_id: st.access_loop.remote_id.clone(),
+            username: st.user.clone().unwrap_or_default(),
+            pool: st.pool.clone(),
+            link: st.ppp.negotiated().map(Into::into),
+            profile: st.profile.as_ref().map(|(_, p)| p.clone()),
+            started_unix,
+        };
+        journal.append_detached(Record::PppoePut(record));
+        st.journalled = true;
     }
 
     /// Run until `shutdown`.
@@ -231,6 +429,7 @@ impl PppoeService {
                 self.emit(&key, out).await;
             }
         }
+        self.tick_ipv6(now).await;
     }
 
     async fn on_frame(&mut self, now: u64, f: PppoeFrame) {
@@ -253,7 +452,11 @@ impl PppoeService {
                 }
                 match out.event {
                     Some(DiscoveryEvent::Opened {
-                        key, access_loop, ..
+                        key,
+                        access_loop,
+                        service_name,
+                        max_payload,
+                        host_uniq,
                     }) => {
                         let mut ppp = PppSession::new(self.settings.ppp, random_u32(), random_16());
                         let start = ppp.start(now);
@@ -271,6 +474,13 @@ impl PppoeService {
                                 dns: [None, None],
                                 gateway: None,
                                 registry_id: None,
+                                opened: OpenedWith {
+                                    service_name,
+                                    host_uniq,
+                                    max_payload,
+                                },
+                                pool: None,
+                                journalled: false,
                             },
                         );
                         info!(session_id = key.session_id, mac = %EthernetAddress(mac), "PPPoE session opened (PADS sent)");
@@ -298,13 +508,19 @@ impl PppoeService {
                     session_id: h.session_id,
                 };
                 let protocol = u16::from_be_bytes([payload[0], payload[1]]);
-                let Some(st) = self.sessions.get_mut(&key) else {
+                if !self.sessions.contains_key(&key) {
                     // A session we do not know (lost, or forged): tell the
                     // client it is over so it rediscovers.
                     self.metrics.pppoe_drop("unknown_session");
                     let padt = pppoe_wire::emit(Code::Padt, h.session_id, &[]);
                     self.send(f.src, f.port, &f.l2, mac, EtherType::PppoeDiscovery, &padt)
                         .await;
+                    return;
+                }
+                if protocol == ppp::proto::IPV6 && self.ipv6_frame(&key, &payload[2..]).await {
+                    return;
+                }
+                let Some(st) = self.sessions.get_mut(&key) else {
                     return;
                 };
                 let out = st.ppp.input(now, protocol, &payload[2..]);
@@ -355,6 +571,7 @@ impl PppoeService {
                 }
             }
         }
+        Box::pin(self.sync_ipv6(key)).await;
     }
 
     /// Start the AAA request for a session.
@@ -397,6 +614,7 @@ impl PppoeService {
                 };
                 match claim {
                     Ok((ip, gw, dns)) => {
+                        st.pool = Some(profile.pool.clone());
                         st.ipv4 = Some(ip);
                         st.gateway = Some(gw);
                         st.dns = [dns.first().copied(), dns.get(1).copied()];
@@ -413,6 +631,12 @@ impl PppoeService {
                 info!(user = ?st.user, %reason, "PPP authentication refused");
                 (false, "authentication failed".to_string())
             }
+        };
+        if accepted {
+            self.offer_ipv6(now, &key);
+        }
+        let Some(st) = self.sessions.get_mut(&key) else {
+            return;
         };
         let out = st.ppp.auth_result(now, accepted, &message);
         self.emit(&key, out).await;
@@ -470,6 +694,8 @@ impl PppoeService {
                     st.registry_id = Some(id);
                     self.by_id.insert(id, key);
                     info!(id, session_id = key.session_id, ipv4 = ?st.ipv4, "PPPoE session programmed");
+                    self.journal_put(&key, id);
+                    self.push_ipv6(&key).await;
                 } else {
                     // Ended while being programmed.
                     self.registry
@@ -495,6 +721,7 @@ impl PppoeService {
         let Some(st) = self.sessions.remove(key) else {
             return;
         };
+        self.close_ipv6(key);
         if let Some(padt) = self.discovery.close(key, "session ended") {
             self.send(
                 st.src,
@@ -509,6 +736,11 @@ impl PppoeService {
         if let Some(ip) = st.ipv4 {
             let mut dhcp = self.dhcp.lock().unwrap_or_else(|p| p.into_inner());
             dhcp.release_external(ip);
+        }
+        if st.journalled
+            && let Some(j) = &self.journal
+        {
+            j.append_detached(Record::pppoe_remove(*key));
         }
         if let Some(id) = st.registry_id {
             self.by_id.remove(&id);
@@ -553,6 +785,18 @@ impl PppoeService {
             }
             Err(e) => debug!(error = %e, %src, "GTP-U send failed"),
         }
+    }
+}
+
+/// The Ethernet header of frames to session `key`'s line: its VLAN tags
+/// (the addresses and EtherType are set when sending).
+fn line_l2(key: &SessionKey) -> L2Header {
+    L2Header {
+        dst: EthernetAddress(key.mac),
+        src: EthernetAddress([0; 6]),
+        svlan: (key.line.svlan != 0).then_some(key.line.svlan),
+        cvlan: (key.line.cvlan != 0).then_some(key.line.cvlan),
+        ethertype: EtherType::PppoeSession,
     }
 }
 

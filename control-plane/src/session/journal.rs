@@ -1,10 +1,13 @@
 //! The lease journal (`[dhcp] lease_file`): an append-only file of JSON
 //! lines, one [`Record`] each, that lets a restarted control plane restore
-//! its leases.
+//! its leases and its established PPPoE sessions.
 //!
 //! - A bound or renewed lease appends a [`Record::Put`] with the whole lease
 //!   (the last one of a client wins); a released, declined, expired or
 //!   administratively deleted one appends a [`Record::Remove`].
+//! - A PPPoE session programmed on its user plane appends a
+//!   [`Record::PppoePut`] ([`StoredPppoe`]: what discovery, LCP,
+//!   authentication and IPCP agreed on); its end, a [`Record::PppoeRemove`].
 //! - Records are written in submission order by one dedicated thread, which
 //!   fsyncs each batch before it acknowledges it: the caller awaits that
 //!   acknowledgement before the DHCPACK leaves (or the deletion is
@@ -20,7 +23,7 @@
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead as _, BufReader, Write as _};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc as std_mpsc;
 
@@ -28,6 +31,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use tracing::{error, warn};
 use vbng_access::dhcpv4::{ClientKey, Lease};
+use vbng_access::ppp::{AuthMethod, NegotiatedLink};
+use vbng_access::pppoe::discovery::{LineKey, SessionKey};
 
 /// Why the lease journal cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +138,164 @@ pub struct StoredLease {
     pub profile: Option<crate::aaa::SessionProfile>,
 }
 
+/// The PPPoE session a record is about ([`SessionKey`] in the file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct StoredPppoeKey {
+    /// User plane index.
+    pub up: u32,
+    /// Access port on that user plane.
+    pub port: u8,
+    /// Outer VLAN id, 0 if none.
+    pub svlan: u16,
+    /// Inner VLAN id, 0 if none.
+    pub cvlan: u16,
+    /// Client MAC.
+    pub mac: [u8; 6],
+    /// PPPoE SESSION_ID.
+    pub session_id: u16,
+}
+
+impl From<SessionKey> for StoredPppoeKey {
+    fn from(k: SessionKey) -> Self {
+        StoredPppoeKey {
+            up: k.line.up,
+            port: k.line.port,
+            svlan: k.line.svlan,
+            cvlan: k.line.cvlan,
+            mac: k.mac,
+            session_id: k.session_id,
+        }
+    }
+}
+
+impl From<StoredPppoeKey> for SessionKey {
+    fn from(k: StoredPppoeKey) -> Self {
+        SessionKey {
+            line: LineKey {
+                up: k.up,
+                port: k.port,
+                svlan: k.svlan,
+                cvlan: k.cvlan,
+            },
+            mac: k.mac,
+            session_id: k.session_id,
+        }
+    }
+}
+
+/// How the peer authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoredAuth {
+    /// PAP.
+    Pap,
+    /// CHAP-MD5.
+    Chap,
+}
+
+/// What LCP, authentication and IPCP agreed on ([`NegotiatedLink`] in the
+/// file): what keeps the link talking after a restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredLink {
+    /// Our LCP Magic-Number; absent if the peer rejected it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub magic: Option<u32>,
+    /// The peer's Magic-Number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_magic: Option<u32>,
+    /// Our MRU as acknowledged; absent if the peer rejected it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mru: Option<u16>,
+    /// The peer's MRU.
+    pub peer_mru: u16,
+    /// How the peer authenticated.
+    pub auth: StoredAuth,
+    /// The peer's address.
+    pub ipv4: Ipv4Addr,
+    /// Our (gateway) address in IPCP.
+    pub gateway: Ipv4Addr,
+    /// DNS servers offered.
+    pub dns: [Option<Ipv4Addr>; 2],
+}
+
+impl From<NegotiatedLink> for StoredLink {
+    fn from(l: NegotiatedLink) -> Self {
+        StoredLink {
+            magic: l.magic,
+            peer_magic: l.peer_magic,
+            mru: l.mru,
+            peer_mru: l.peer_mru,
+            auth: match l.auth {
+                AuthMethod::Pap => StoredAuth::Pap,
+                AuthMethod::Chap | AuthMethod::ChapThenPap => StoredAuth::Chap,
+            },
+            ipv4: l.ipv4,
+            gateway: l.gateway,
+            dns: l.dns,
+        }
+    }
+}
+
+impl From<StoredLink> for NegotiatedLink {
+    fn from(l: StoredLink) -> Self {
+        NegotiatedLink {
+            magic: l.magic,
+            peer_magic: l.peer_magic,
+            mru: l.mru,
+            peer_mru: l.peer_mru,
+            auth: match l.auth {
+                StoredAuth::Pap => AuthMethod::Pap,
+                StoredAuth::Chap => AuthMethod::Chap,
+            },
+            ipv4: l.ipv4,
+            gateway: l.gateway,
+            dns: l.dns,
+        }
+    }
+}
+
+/// An established PPPoE session as written to the file. The parts a
+/// restore cannot do without beyond the key and the user plane address
+/// (`link`, `pool`, `profile`) may be absent: such a session is ended with
+/// a PADT at restore instead of failing the whole file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredPppoe {
+    /// The session.
+    pub key: StoredPppoeKey,
+    /// The GTP-U address of its user plane (where its frames go).
+    pub up_gtpu: SocketAddr,
+    /// The Service-Name the client asked for in discovery.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub service_name: Vec<u8>,
+    /// The client's Host-Uniq.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_uniq: Option<Vec<u8>>,
+    /// PPP-Max-Payload granted (RFC 4638).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_payload: Option<u16>,
+    /// Agent-Circuit-Id from the access loop tags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub circuit_id: Option<Vec<u8>>,
+    /// Agent-Remote-Id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_id: Option<Vec<u8>>,
+    /// The name the peer authenticated with.
+    #[serde(default)]
+    pub username: String,
+    /// The pool the address came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
+    /// The negotiated link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<StoredLink>,
+    /// What AAA gave the session (rate, Acct-Session-Id, Class, timeouts),
+    /// so that it is accounted on as the same session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<crate::aaa::SessionProfile>,
+    /// When the session started, Unix seconds.
+    pub started_unix: u64,
+}
+
 /// Converts between the process's monotonic milliseconds and Unix ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Clock {
@@ -224,6 +387,13 @@ pub enum Record {
         /// The client.
         key: StoredKey,
     },
+    /// This PPPoE session is established (programmed on its user plane).
+    PppoePut(StoredPppoe),
+    /// This PPPoE session ended.
+    PppoeRemove {
+        /// The session.
+        key: StoredPppoeKey,
+    },
 }
 
 impl Record {
@@ -243,22 +413,37 @@ impl Record {
     pub fn remove(key: ClientKey) -> Record {
         Record::Remove { key: key.into() }
     }
+
+    /// A `PppoeRemove` of `key`.
+    pub fn pppoe_remove(key: SessionKey) -> Record {
+        Record::PppoeRemove { key: key.into() }
+    }
+}
+
+/// What the file holds once replayed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Replayed {
+    /// Leases, in key order.
+    pub leases: Vec<StoredLease>,
+    /// Established PPPoE sessions, in key order.
+    pub pppoe: Vec<StoredPppoe>,
 }
 
 /// Replay the records of `path` (missing file: none) and return the leases
-/// still held, in key order, including expired ones.
-pub fn replay(path: &Path) -> Result<Vec<StoredLease>, JournalError> {
+/// still held, including expired ones, and the PPPoE sessions not ended.
+pub fn replay(path: &Path) -> Result<Replayed, JournalError> {
     let io = |what| {
         let path = path.to_path_buf();
         move |source| JournalError::Io { path, what, source }
     };
     let file = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Replayed::default()),
         Err(e) => return Err(io("open")(e)),
     };
     let mut reader = BufReader::new(file);
     let mut live = BTreeMap::new();
+    let mut pppoe = BTreeMap::new();
     let mut line = Vec::new();
     let mut n = 0;
     loop {
@@ -280,6 +465,12 @@ pub fn replay(path: &Path) -> Result<Vec<StoredLease>, JournalError> {
             Ok(Record::Remove { key }) => {
                 live.remove(&key);
             }
+            Ok(Record::PppoePut(p)) => {
+                pppoe.insert(p.key, p);
+            }
+            Ok(Record::PppoeRemove { key }) => {
+                pppoe.remove(&key);
+            }
             Err(e) if !complete => {
                 // Only the last line can lack its newline: the write of it
                 // was cut short. Its DHCPACK (or deletion) never left.
@@ -294,12 +485,15 @@ pub fn replay(path: &Path) -> Result<Vec<StoredLease>, JournalError> {
             }
         }
     }
-    Ok(live.into_values().collect())
+    Ok(Replayed {
+        leases: live.into_values().collect(),
+        pppoe: pppoe.into_values().collect(),
+    })
 }
 
-/// Rewrite `path` to hold exactly `leases` (temporary file, fsync, rename,
+/// Rewrite `path` to hold exactly `state` (temporary file, fsync, rename,
 /// fsync of the directory).
-pub fn compact(path: &Path, leases: &[StoredLease]) -> Result<(), JournalError> {
+pub fn compact(path: &Path, state: &Replayed) -> Result<(), JournalError> {
     let io = |what| {
         let path = path.to_path_buf();
         move |source| JournalError::Io { path, what, source }
@@ -308,9 +502,10 @@ pub fn compact(path: &Path, leases: &[StoredLease]) -> Result<(), JournalError> 
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
     let mut buf = Vec::new();
-    for l in leases {
-        serde_json::to_writer(&mut buf, &Record::Put(l.clone()))
-            .map_err(|e| io("encode")(e.into()))?;
+    let records = (state.leases.iter().cloned().map(Record::Put))
+        .chain(state.pppoe.iter().cloned().map(Record::PppoePut));
+    for r in records {
+        serde_json::to_writer(&mut buf, &r).map_err(|e| io("encode")(e.into()))?;
         buf.push(b'\n');
     }
     let mut f = File::create(&tmp).map_err(io("create the temporary file"))?;
@@ -352,13 +547,12 @@ impl std::fmt::Debug for Job {
 
 impl LeaseStore {
     /// Replay and compact `path`, then open it for appending. Returns the
-    /// store and the leases unexpired at `now`, in key order. Blocking.
-    pub fn open(path: &Path, now: Clock) -> Result<(LeaseStore, Vec<StoredLease>), JournalError> {
-        let leases: Vec<_> = replay(path)?
-            .into_iter()
-            .filter(|l| l.expires_unix_ms > now.unix_ms)
-            .collect();
-        compact(path, &leases)?;
+    /// store, the leases unexpired at `now` and the PPPoE sessions, in key
+    /// order. Blocking.
+    pub fn open(path: &Path, now: Clock) -> Result<(LeaseStore, Replayed), JournalError> {
+        let mut state = replay(path)?;
+        state.leases.retain(|l| l.expires_unix_ms > now.unix_ms);
+        compact(path, &state)?;
         let file = OpenOptions::new()
             .append(true)
             .open(path)
@@ -382,7 +576,7 @@ impl LeaseStore {
                 tx,
                 path: path.to_path_buf(),
             },
-            leases,
+            state,
         ))
     }
 
@@ -499,8 +693,8 @@ mod tests {
     #[tokio::test]
     async fn appended_records_replay_in_order() {
         let path = dir("round").join("leases.jsonl");
-        let (store, leases) = LeaseStore::open(&path, NOW).unwrap();
-        assert!(leases.is_empty());
+        let (store, state) = LeaseStore::open(&path, NOW).unwrap();
+        assert_eq!(state, Replayed::default());
         let far = u64::MAX / 2;
         store.append_detached(Record::Put(lease(1, far)));
         store.append_detached(Record::Put(lease(2, far)));
@@ -513,7 +707,7 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(replay(&path).unwrap(), vec![renewed]);
+        assert_eq!(replay(&path).unwrap().leases, vec![renewed]);
         assert_eq!(
             std::fs::read_to_string(&path).unwrap().lines().count(),
             4,
@@ -537,11 +731,11 @@ mod tests {
                 Record::Put(live.clone()),
             ],
         );
-        let (_store, leases) = LeaseStore::open(&path, NOW).unwrap();
-        assert_eq!(leases, vec![live.clone()]);
+        let (_store, state) = LeaseStore::open(&path, NOW).unwrap();
+        assert_eq!(state.leases, vec![live.clone()]);
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 1, "{text}");
-        assert_eq!(replay(&path).unwrap(), vec![live]);
+        assert_eq!(replay(&path).unwrap().leases, vec![live]);
         assert!(!path.with_extension("jsonl.tmp").exists());
     }
 
@@ -554,8 +748,8 @@ mod tests {
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(&full.as_bytes()[..full.len() / 2]).unwrap();
         drop(f);
-        let (_store, leases) = LeaseStore::open(&path, NOW).unwrap();
-        assert_eq!(leases, vec![kept]);
+        let (_store, state) = LeaseStore::open(&path, NOW).unwrap();
+        assert_eq!(state.leases, vec![kept]);
         // Compaction dropped the torn line.
         assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1);
     }
@@ -573,5 +767,85 @@ mod tests {
         assert!(!e.contains('\n'), "one line: {e}");
         // Nothing was rewritten.
         assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 3);
+    }
+
+    fn pppoe(session_id: u16) -> StoredPppoe {
+        StoredPppoe {
+            key: StoredPppoeKey {
+                up: 0,
+                port: 1,
+                svlan: 0,
+                cvlan: 100,
+                mac: [2, 0, 0, 0, 0, 0x77],
+                session_id,
+            },
+            up_gtpu: "192.0.2.1:2152".parse().unwrap(),
+            service_name: Vec::new(),
+            host_uniq: Some(b"hu-1".to_vec()),
+            max_payload: None,
+            circuit_id: Some(b"eth 1/1".to_vec()),
+            remote_id: None,
+            username: "alice".into(),
+            pool: Some("default".into()),
+            link: Some(StoredLink {
+                magic: Some(0x1122_3344),
+                peer_magic: Some(0x1234_5678),
+                mru: Some(1492),
+                peer_mru: 1492,
+                auth: StoredAuth::Chap,
+                ipv4: Ipv4Addr::new(100, 64, 0, 10),
+                gateway: Ipv4Addr::new(100, 64, 0, 1),
+                dns: [Some(Ipv4Addr::new(192, 0, 2, 53)), None],
+            }),
+            profile: Some(crate::aaa::SessionProfile::default()),
+            started_unix: 1_700_000_000,
+        }
+    }
+
+    #[test]
+    fn pppoe_sessions_round_trip_and_survive_compaction() {
+        let p = pppoe(7);
+        let text = serde_json::to_string(&Record::PppoePut(p.clone())).unwrap();
+        assert!(text.starts_with(r#"{"op":"pppoe_put","#), "{text}");
+        assert_eq!(
+            serde_json::from_str::<Record>(&text).unwrap(),
+            Record::PppoePut(p.clone())
+        );
+        let link = p.link.unwrap();
+        assert_eq!(StoredLink::from(NegotiatedLink::from(link)), link);
+        let key = SessionKey::from(p.key);
+        assert_eq!(StoredPppoeKey::from(key), p.key);
+
+        let path = dir("pppoe").join("leases.jsonl");
+        let lease = lease(1, NOW.unix_ms + 60_000);
+        write_lines(
+            &path,
+            &[
+                Record::Put(lease.clone()),
+                Record::PppoePut(pppoe(7)),
+                Record::PppoePut(pppoe(8)),
+                Record::pppoe_remove(SessionKey::from(pppoe(7).key)),
+            ],
+        );
+        let (_store, state) = LeaseStore::open(&path, NOW).unwrap();
+        assert_eq!(
+            state,
+            Replayed {
+                leases: vec![lease],
+                pppoe: vec![pppoe(8)],
+            }
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 2);
+        assert_eq!(replay(&path).unwrap(), state);
+    }
+
+    #[test]
+    fn incomplete_pppoe_record_still_parses() {
+        let text = r#"{"op":"pppoe_put","key":{"up":0,"port":1,"svlan":0,"cvlan":100,"mac":[2,0,0,0,0,119],"session_id":3},"up_gtpu":"192.0.2.1:2152","started_unix":5}"#;
+        let Record::PppoePut(p) = serde_json::from_str::<Record>(text).unwrap() else {
+            panic!("not a pppoe_put");
+        };
+        assert_eq!((p.link, p.pool, p.profile), (None, None, None));
+        assert_eq!(p.key.session_id, 3);
     }
 }

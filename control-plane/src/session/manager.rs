@@ -186,29 +186,12 @@ impl Sessions {
         let id = {
             let mut reg = self.registry();
             let id = reg.next_id();
-            let lease = Lease {
-                key: open.key,
-                ipv4: open.ipv4,
-                pool: String::new(),
-                gateway: std::net::Ipv4Addr::UNSPECIFIED,
-                prefix_len: 32,
-                lease_time_s: 0,
-                bound_at_ms: crate::monotonic_ms(),
-                expires_at_ms: u64::MAX,
-                circuit_id: open.circuit_id,
-                remote_id: open.remote_id,
-                client_id: None,
-                hostname: None,
-            };
-            let mut s = Session::from_lease(
+            reg.insert(pppoe_session(
                 id,
-                &lease,
+                open,
                 up.name(),
                 SessionState::Establishing,
-                open.profile,
-            );
-            s.pppoe = Some(open.access);
-            reg.insert(s);
+            ));
             id
         };
         self.pppoe_waiters().insert(id, tx);
@@ -218,6 +201,35 @@ impl Sessions {
             Ok(Ok(())) => Ok(id),
             Ok(Err(e)) => Err(e),
             Err(_) => Err("the session was removed before it was programmed".into()),
+        }
+    }
+
+    /// Re-create PPPoE session `open`, established before a restart of the
+    /// control plane (it started at `started_unix`) and restored from the
+    /// lease journal by the PPPoE task. Like a restored lease's session, it
+    /// waits as [`SessionState::UserPlaneDown`] until its user plane
+    /// associates and then adopts it (same access key, PPPoE session id
+    /// and address); a RADIUS session is accounted on under its
+    /// Acct-Session-Id. Returns its new id, or `None` if its user plane
+    /// index is not configured.
+    pub fn restore_pppoe(&self, open: PppoeOpen, started_unix: u64) -> Option<u64> {
+        let up = self.inner.ups.get(open.key.up as usize)?;
+        let ipv4 = open.ipv4;
+        let mut reg = self.registry();
+        let id = reg.next_id();
+        let mut session = pppoe_session(id, open, up.name(), SessionState::UserPlaneDown);
+        session.started_unix = started_unix;
+        session.acct_started = session.attrs.authentic == Authentic::Radius
+            && !session.attrs.acct_session_id.is_empty();
+        reg.insert(session);
+        info!(id, %ipv4, up = up.name(), "PPPoE session restored from the lease file");
+        Some(id)
+    }
+
+    /// Show `ipv6` as PPPoE session `id`'s IPv6 side (`None`: none).
+    pub fn set_ipv6(&self, id: u64, ipv6: Option<crate::api::model::Ipv6View>) {
+        if let Some(s) = self.registry().get_mut(id) {
+            s.ipv6 = ipv6;
         }
     }
 
@@ -1164,6 +1176,28 @@ impl Sessions {
 /// interims every Acct-Interim-Interval (else the configured default; at
 /// least the configured minimum), polls at the interim time and, with an
 /// Idle-Timeout, at least every third of it.
+/// The registry session of PPPoE session `open`, not yet programmed: a
+/// lease of its address that never expires, started now.
+fn pppoe_session(id: u64, open: PppoeOpen, user_plane: &str, state: SessionState) -> Session {
+    let lease = Lease {
+        key: open.key,
+        ipv4: open.ipv4,
+        pool: String::new(),
+        gateway: std::net::Ipv4Addr::UNSPECIFIED,
+        prefix_len: 32,
+        lease_time_s: 0,
+        bound_at_ms: crate::monotonic_ms(),
+        expires_at_ms: u64::MAX,
+        circuit_id: open.circuit_id,
+        remote_id: open.remote_id,
+        client_id: None,
+        hostname: None,
+    };
+    let mut s = Session::from_lease(id, &lease, user_plane, state, open.profile);
+    s.pppoe = Some(open.access);
+    s
+}
+
 fn schedule_timers(s: &mut Session, a: &AccountingSettings, now_ms: u64) {
     let interim_s = s.attrs.interim_interval_s.unwrap_or(a.default_interim_s);
     let interim_ms = (interim_s > 0).then(|| u64::from(interim_s.max(a.min_interim_s)) * 1000);

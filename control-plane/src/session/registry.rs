@@ -96,6 +96,9 @@ pub struct Session {
     /// The PPPoE session id and MTU of a PPPoE subscriber (`None`: IPoE,
     /// the session of a DHCP lease).
     pub pppoe: Option<crate::cups::PppoeAccess>,
+    /// The IPv6 side of a PPPoE session (IPv6CP opened), as the PPPoE
+    /// service last reported it.
+    pub ipv6: Option<crate::api::model::Ipv6View>,
 }
 
 impl Session {
@@ -136,6 +139,7 @@ impl Session {
             next_interim_ms: None,
             poll_pending: false,
             pppoe: None,
+            ipv6: None,
         }
     }
 
@@ -185,6 +189,7 @@ impl Session {
             rate: self.rate.map(RateView::from),
             aaa: Some(crate::api::model::AaaView::from(&self.attrs)),
             pppoe_session_id: self.pppoe.map(|p| p.session_id),
+            ipv6: self.ipv6.clone(),
         }
     }
 }
@@ -310,6 +315,7 @@ mod tests {
             next_interim_ms: None,
             poll_pending: false,
             pppoe: None,
+            ipv6: None,
         }
     }
 

@@ -226,7 +226,81 @@ impl PppoeClient {
                     return Some((addr, dns));
                 }
                 (proto::PAP, _) | (proto::CHAP, _) | (proto::IPCP, _) | (proto::LCP, _) => {}
+                // IPv6CP is negotiated afterwards (`negotiate_ipv6cp`).
+                (proto::IPV6CP, _) => {}
                 other => panic!("unexpected PPP frame {other:?}"),
+            }
+        }
+    }
+}
+
+impl PppoeClient {
+    /// IPv6CP as pppd `+ipv6` does it, asking for interface identifier
+    /// `iid` first: a Nak's suggestion is taken, the server's request
+    /// acknowledged. Returns (ours as agreed, the server's).
+    pub async fn negotiate_ipv6cp(&self, iid: u64) -> (u64, u64) {
+        use vbng_access::ppp::wire::ipv6cp_opt;
+        let request = |id: u8, iid: u64| {
+            let mut o = Vec::new();
+            emit_option(&mut o, ipv6cp_opt::INTERFACE_IDENTIFIER, &iid.to_be_bytes());
+            emit_packet(1, id, &o)
+        };
+        let mut ours = iid;
+        let mut id = 1u8;
+        self.send_ppp(proto::IPV6CP, &request(id, ours)).await;
+        let (mut acked, mut peer) = (false, None);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while !(acked && peer.is_some()) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "IPv6CP not done within 20 s"
+            );
+            let Some((et, _, payload)) = self.recv(Duration::from_secs(5)).await else {
+                continue;
+            };
+            let protocol = u16::from_be_bytes([payload[0], payload[1]]);
+            if et != EtherType::PppoeSession || protocol != proto::IPV6CP {
+                continue;
+            }
+            let p = parse_packet(&payload[2..]).unwrap();
+            let value = || {
+                let opts = parse_options(p.data).unwrap();
+                u64::from_be_bytes(opts[0].value.try_into().unwrap())
+            };
+            match p.code {
+                1 => {
+                    peer = Some(value());
+                    self.send_ppp(proto::IPV6CP, &emit_packet(2, p.id, p.data))
+                        .await;
+                }
+                2 if p.id == id => acked = true,
+                3 if p.id == id => {
+                    ours = value();
+                    id += 1;
+                    self.send_ppp(proto::IPV6CP, &request(id, ours)).await;
+                }
+                _ => {}
+            }
+        }
+        (ours, peer.unwrap())
+    }
+
+    /// Send an IPv6 packet in a PPP 0x0057 frame.
+    pub async fn send_ipv6(&self, packet: &[u8]) {
+        self.send_ppp(proto::IPV6, packet).await;
+    }
+
+    /// The next IPv6 packet to this client within `within` (other frames
+    /// are passed over).
+    pub async fn recv_ipv6(&self, within: Duration) -> Option<Vec<u8>> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let (et, _, payload) = self.recv(left).await?;
+            if et == EtherType::PppoeSession
+                && u16::from_be_bytes([payload[0], payload[1]]) == proto::IPV6
+            {
+                return Some(payload[2..].to_vec());
             }
         }
     }

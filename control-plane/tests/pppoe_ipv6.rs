@@ -1,0 +1,310 @@
+//! IPv6 over PPPoE sessions end to end in the control plane, against an
+//! in-test user plane: a scripted client (the frames pppd `+ipv6` and a
+//! DHCPv6 client send) negotiates IPv6CP (its zero interface identifier is
+//! Naked with a suggestion), receives Router Advertisements unsolicited and
+//! on Router Solicitation (M and O set, the session's /64, the MTU), and
+//! leases an address (IA_NA) and a delegated prefix (IA_PD) by DHCPv6; a
+//! second session gets others; Release gives them back.
+
+mod common;
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use common::pppoe_client::PppoeClient;
+use common::{FakeUp, start_cp, wait_for};
+use tokio::net::UdpSocket;
+use vbng_access::dhcproto::v6::{
+    DhcpOption, DhcpOptions, IAAddr, IANA, IAPD, IAPrefix, Message, MessageType, ORO, OptionCode,
+    Status,
+};
+use vbng_access::dhcproto::{Decodable, Encodable};
+use vbng_access::dhcpv6::Ipv6PoolConfig;
+use vbng_access::ipv6::packet::{self, emit_icmpv6, emit_udp, parse_icmpv6, parse_udp};
+use vbng_access::ipv6::ra::{ROUTER_ADVERTISEMENT, ROUTER_SOLICITATION, parse_advertisement};
+use vbng_access::ipv6::{ALL_DHCP_SERVERS, ALL_NODES, ALL_ROUTERS, Ipv6Prefix, link_local};
+use vbng_cp::aaa::LocalSubscribers;
+use vbng_cp::config::Config;
+use vbng_cp::service::Running;
+
+const USERS: &str =
+    "[default]\npolicy = \"deny\"\n\n[[users]]\nname = \"alice\"\npassword = \"alice-secret\"\n";
+/// The modified EUI-64 of the default gateway MAC 02:00:5e:00:01:01.
+const GATEWAY_IID: u64 = 0x0000_5eff_fe00_0101;
+const DUID: [u8; 10] = [0, 3, 0, 1, 2, 0, 0, 0, 0, 0x61];
+
+fn prefix(s: &str) -> Ipv6Prefix {
+    s.parse().unwrap()
+}
+
+async fn setup() -> (FakeUp, UdpSocket, Running) {
+    let up = FakeUp::start(Ipv4Addr::LOCALHOST).await;
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let subs = LocalSubscribers::parse("subscribers.toml", USERS).unwrap();
+    let ipv6_pools = vec![Ipv6PoolConfig {
+        name: "default".into(),
+        prefix: Some(prefix("2001:db8:100::/56")),
+        // Room for two delegated /56s.
+        pd_prefix: Some(prefix("2001:db8:200::/55")),
+        pd_length: 56,
+        dns: vec!["2001:db8::53".parse().unwrap()],
+        slaac: false,
+        lease_time_s: 600,
+    }];
+    let cfg = Config {
+        ipv6_pools,
+        ..Config::default()
+    };
+    let running = start_cp(&up, &sock, subs, cfg).await;
+    (up, sock, running)
+}
+
+/// A PPPoE session up with IPv4 and IPv6CP for `mac`; returns the client
+/// and the interface identifier it ended up with.
+async fn session(sock: UdpSocket, running: &Running, mac: u8) -> (PppoeClient, u64) {
+    let mut c = PppoeClient {
+        sock,
+        cp: running.gtpu_addr,
+        mac: [2, 0, 0, 0, 0, mac],
+        session_id: 0,
+    };
+    c.discover().await;
+    c.negotiate(b"alice", b"alice-secret")
+        .await
+        .expect("session up");
+    // pppd with a zero identifier: the server suggests one.
+    let (ours, server) = c.negotiate_ipv6cp(0).await;
+    assert_ne!(ours, 0);
+    assert_ne!(ours, GATEWAY_IID);
+    assert_eq!(server, GATEWAY_IID);
+    (c, ours)
+}
+
+/// The next Router Advertisement: (destination, what it says).
+async fn next_ra(c: &PppoeClient) -> (Ipv6Addr, vbng_access::ipv6::ra::Advertisement) {
+    loop {
+        let bytes = c.recv_ipv6(Duration::from_secs(5)).await.expect("an RA");
+        let p = packet::parse(&bytes).unwrap();
+        let Ok(m) = parse_icmpv6(&p) else { continue };
+        if m.typ != ROUTER_ADVERTISEMENT {
+            continue;
+        }
+        assert_eq!(p.src, link_local(GATEWAY_IID));
+        assert_eq!(p.hop_limit, 255);
+        return (p.dst, parse_advertisement(m.body).unwrap());
+    }
+}
+
+fn client_msg(kind: MessageType, server: Option<Vec<u8>>, ias: Vec<DhcpOption>) -> Vec<u8> {
+    let mut m = Message::new_with_id(kind, [7, 7, 7]);
+    let o = m.opts_mut();
+    o.insert(DhcpOption::ClientId(DUID.to_vec()));
+    if let Some(s) = server {
+        o.insert(DhcpOption::ServerId(s));
+    }
+    o.insert(DhcpOption::ORO(ORO {
+        opts: vec![OptionCode::DomainNameServers],
+    }));
+    for ia in ias {
+        o.insert(ia);
+    }
+    m.to_vec().unwrap()
+}
+
+fn ias(addr: Option<Ipv6Addr>, pd: Option<Ipv6Prefix>) -> Vec<DhcpOption> {
+    let mut na = DhcpOptions::new();
+    if let Some(addr) = addr {
+        na.insert(DhcpOption::IAAddr(IAAddr {
+            addr,
+            preferred_life: 0,
+            valid_life: 0,
+            opts: DhcpOptions::new(),
+        }));
+    }
+    let mut pdo = DhcpOptions::new();
+    if let Some(p) = pd {
+        pdo.insert(DhcpOption::IAPrefix(IAPrefix {
+            preferred_lifetime: 0,
+            valid_lifetime: 0,
+            prefix_len: p.len(),
+            prefix_ip: p.addr(),
+            opts: DhcpOptions::new(),
+        }));
+    }
+    vec![
+        DhcpOption::IANA(IANA {
+            id: 1,
+            t1: 0,
+            t2: 0,
+            opts: na,
+        }),
+        DhcpOption::IAPD(IAPD {
+            id: 2,
+            t1: 0,
+            t2: 0,
+            opts: pdo,
+        }),
+    ]
+}
+
+/// Send a DHCPv6 message from `src` and return the server's answer.
+async fn dhcpv6(c: &PppoeClient, src: Ipv6Addr, msg: &[u8]) -> Message {
+    c.send_ipv6(&emit_udp(src, ALL_DHCP_SERVERS, 546, 547, 1, msg))
+        .await;
+    loop {
+        let bytes = c
+            .recv_ipv6(Duration::from_secs(5))
+            .await
+            .expect("a DHCPv6 answer");
+        let p = packet::parse(&bytes).unwrap();
+        let Ok(udp) = parse_udp(&p) else { continue };
+        assert_eq!((p.src, p.dst), (link_local(GATEWAY_IID), src));
+        assert_eq!((udp.src_port, udp.dst_port), (547, 546));
+        return Message::from_bytes(udp.payload).unwrap();
+    }
+}
+
+/// (address, delegated prefix, DNS, statuses) of a server message.
+fn leased(
+    m: &Message,
+) -> (
+    Option<Ipv6Addr>,
+    Option<Ipv6Prefix>,
+    Vec<Ipv6Addr>,
+    Vec<Status>,
+) {
+    let (mut a, mut p, mut dns, mut st) = (None, None, Vec::new(), Vec::new());
+    for o in m.opts().iter() {
+        match o {
+            DhcpOption::IANA(ia) => ia.opts.iter().for_each(|i| match i {
+                DhcpOption::IAAddr(x) => a = Some(x.addr),
+                DhcpOption::StatusCode(s) => st.push(s.status),
+                _ => {}
+            }),
+            DhcpOption::IAPD(ia) => ia.opts.iter().for_each(|i| match i {
+                DhcpOption::IAPrefix(x) => {
+                    p = Some(Ipv6Prefix::new(x.prefix_ip, x.prefix_len).unwrap())
+                }
+                DhcpOption::StatusCode(s) => st.push(s.status),
+                _ => {}
+            }),
+            DhcpOption::DomainNameServers(d) => dns = d.clone(),
+            DhcpOption::StatusCode(s) => st.push(s.status),
+            _ => {}
+        }
+    }
+    (a, p, dns, st)
+}
+
+/// Solicit/Advertise/Request/Reply; returns the server DUID, address and prefix.
+async fn lease(c: &PppoeClient, src: Ipv6Addr) -> (Vec<u8>, Ipv6Addr, Ipv6Prefix) {
+    let adv = dhcpv6(
+        c,
+        src,
+        &client_msg(MessageType::Solicit, None, ias(None, None)),
+    )
+    .await;
+    assert_eq!(adv.msg_type(), MessageType::Advertise);
+    let Some(DhcpOption::ServerId(server)) = adv.opts().get(OptionCode::ServerId).cloned() else {
+        panic!("no Server Identifier in {adv:?}");
+    };
+    assert_eq!(
+        server,
+        [0, 3, 0, 1, 2, 0, 0x5e, 0, 1, 1],
+        "DUID-LL of the gateway MAC"
+    );
+    let (a, p, dns, _) = leased(&adv);
+    let (a, p) = (a.expect("an address"), p.expect("a prefix"));
+    assert_eq!(dns, vec!["2001:db8::53".parse::<Ipv6Addr>().unwrap()]);
+    let req = client_msg(
+        MessageType::Request,
+        Some(server.clone()),
+        ias(Some(a), Some(p)),
+    );
+    let reply = dhcpv6(c, src, &req).await;
+    assert_eq!(reply.msg_type(), MessageType::Reply);
+    let (a2, p2, _, _) = leased(&reply);
+    assert_eq!((a2, p2), (Some(a), Some(p)));
+    (server, a, p)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6cp_ra_and_dhcpv6_over_pppoe() {
+    let (_up, sock, running) = setup().await;
+    let (c1, iid1) = session(sock, &running, 0x61).await;
+    let ll1 = link_local(iid1);
+
+    // The unsolicited RA once IPv6CP opened, then one answering an RS.
+    let (dst, ad) = next_ra(&c1).await;
+    assert_eq!(dst, ALL_NODES);
+    assert!(ad.managed && ad.other, "M and O: use DHCPv6");
+    assert_eq!(ad.mtu, Some(1492));
+    assert_eq!(ad.router_lifetime_s, 1800);
+    let (p64, on_link, autonomous, _, _) = ad.prefixes[0];
+    assert_eq!(p64, prefix("2001:db8:100::/64"));
+    assert!(on_link && !autonomous);
+    let rs = emit_icmpv6(ll1, ALL_ROUTERS, 255, ROUTER_SOLICITATION, 0, &[0; 4]);
+    c1.send_ipv6(&rs).await;
+    let (dst, ad) = next_ra(&c1).await;
+    assert_eq!(dst, ll1, "a solicited RA goes to the soliciting host");
+    assert_eq!(ad.prefixes[0].0, p64);
+
+    // DHCPv6: the address is the /64 plus the client's identifier, the
+    // delegated prefix the pool's first /56.
+    let (server, a1, pd1) = lease(&c1, ll1).await;
+    assert_eq!(
+        a1,
+        Ipv6Addr::from(u128::from(p64.addr()) | u128::from(iid1))
+    );
+    assert_eq!(pd1, prefix("2001:db8:200::/56"));
+    let v = wait_for("IPv6 in GET /sessions", || {
+        running
+            .sessions
+            .snapshot()
+            .into_iter()
+            .find(|s| s.pppoe_session_id == Some(c1.session_id))
+            .and_then(|s| s.ipv6.filter(|v| v.delegated_prefix.is_some()))
+    })
+    .await;
+    assert_eq!(v.address, Some(a1));
+    assert_eq!(v.prefix.as_deref(), Some("2001:db8:100::/64"));
+    assert_eq!(v.delegated_prefix.as_deref(), Some("2001:db8:200::/56"));
+    assert_eq!(v.link_local, link_local(GATEWAY_IID));
+    assert_eq!(v.peer_link_local, ll1);
+    let s1 = c1.session_id;
+
+    // A second session: another /64, the other delegated prefix.
+    let (c2, iid2) = session(c1.sock, &running, 0x62).await;
+    let ll2 = link_local(iid2);
+    let (_, ad2) = next_ra(&c2).await;
+    assert_eq!(ad2.prefixes[0].0, prefix("2001:db8:100:1::/64"));
+    let (_, a2, pd2) = lease(&c2, ll2).await;
+    assert_ne!(a2, a1);
+    assert_eq!(pd2, prefix("2001:db8:200:100::/56"));
+
+    // Session 1 releases: the registry shows nothing bound, and a third
+    // session gets the delegated prefix it gave back (the pool has two).
+    let c1 = PppoeClient {
+        sock: c2.sock,
+        cp: running.gtpu_addr,
+        mac: [2, 0, 0, 0, 0, 0x61],
+        session_id: s1,
+    };
+    let rel = client_msg(MessageType::Release, Some(server), ias(Some(a1), Some(pd1)));
+    let reply = dhcpv6(&c1, ll1, &rel).await;
+    assert_eq!(leased(&reply).3, vec![Status::Success]);
+    wait_for("release shown", || {
+        running
+            .sessions
+            .snapshot()
+            .into_iter()
+            .find(|s| s.pppoe_session_id == Some(s1))
+            .and_then(|s| s.ipv6)
+            .filter(|v| v.address.is_none() && v.delegated_prefix.is_none())
+    })
+    .await;
+    let (c3, iid3) = session(c1.sock, &running, 0x63).await;
+    let (_, _, pd3) = lease(&c3, link_local(iid3)).await;
+    assert_eq!(pd3, pd1, "the released prefix is handed out again");
+    running.shutdown().await.unwrap();
+}
