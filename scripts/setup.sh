@@ -4,7 +4,7 @@
 # decoder, and the Rust components the checks use. Quiet when all is present.
 set -euo pipefail
 
-packages=(iproute2 isc-dhcp-client iputils-ping ethtool tshark tcpdump iperf3 curl pkg-config gcc freeradius freeradius-utils ppp pppoe user-mode-linux)
+packages=(iproute2 isc-dhcp-client iputils-ping ethtool tshark tcpdump iperf3 curl pkg-config gcc freeradius freeradius-utils ppp pppoe user-mode-linux dhcpcd-base)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -39,6 +39,10 @@ use super::netns::which;
 const UML_MODULES: &str = "/usr/lib/uml/modules";
 
 /// Modules the PPPoE client needs, in load order (paths under `kernel/`).
+/// The guest kernel's IPv6 (a module in Debian's UML kernel, needing
+/// crc-ccitt), loaded when the client negotiates IPv6CP.
+const IPV6_MODULE: &str = "net/ipv6/ipv6";
+
 const CLIENT_MODULES: &[&str] = &[
     "lib/crc-ccitt",
     "drivers/net/slip/slhc",
@@ -84,6 +88,11 @@ pub struct PppdOptions {
     pub mtu: u16,
     /// Once IPCP is up, ping this address this many times through `ppp0`.
     pub ping: Option<(Ipv4Addr, u32)>,
+    /// Negotiate IPv6CP too (`+ipv6`, the guest loads its IPv6 module); once
+    /// it is up, record `ppp0`'s IPv6 addresses (SLAAC from the router
+    /// advertisements) and run a DHCPv6 client asking for an address and a
+    /// delegated prefix (see [`PppClient::wait_ipv6`]).
+    pub ipv6: bool,
 }
 
 impl PppdOptions {
@@ -95,8 +104,23 @@ impl PppdOptions {
             auth,
             mtu: 1492,
             ping: None,
+            ipv6: false,
         }
     }
+}
+
+/// What IPv6 over the PPP link gave the client (see [`PppdOptions::ipv6`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PppIpv6Info {
+    /// The client's link-local address, as IPv6CP negotiated it.
+    pub local_link_local: std::net::Ipv6Addr,
+    /// The access concentrator's link-local address.
+    pub remote_link_local: std::net::Ipv6Addr,
+    /// `ip -6 addr show dev ppp0` a few seconds after IPv6CP came up.
+    pub addresses: String,
+    /// The DHCPv6 client's log (dhcpcd, debug level): the address (IA_NA)
+    /// and delegated prefix (IA_PD) it got, empty if it did not run.
+    pub dhcpv6_log: String,
 }
 
 /// The addresses IPCP gave the client, as `pppd` handed them to `ip-up`.
@@ -156,8 +180,21 @@ impl PppClient {
             &client_pppd_options(&d, &opts),
             0o600,
         )?;
+        // pppd runs its scripts with a bare environment: name the client by
+        // its path (the guest shares the host's root file system).
+        let dhcpcd = which("dhcpcd").map_or_else(
+            || "/usr/sbin/dhcpcd".to_string(),
+            |p| p.display().to_string(),
+        );
+        write_file(&dir.join("ipv6-up"), &ipv6_up_script(&d, &dhcpcd), 0o755)?;
+        write_file(&dir.join("dhcpcd.conf"), DHCPCD_CONF, 0o644)?;
         let init = client_init(opts.ping);
-        let guest = Guest::boot("pppd client", ns, iface, &dir, CLIENT_MODULES, &init)?;
+        let mut modules = CLIENT_MODULES.to_vec();
+        if opts.ipv6 {
+            // After crc-ccitt, whose symbol it needs.
+            modules.insert(1, IPV6_MODULE);
+        }
+        let guest = Guest::boot("pppd client", ns, iface, &dir, &modules, &init)?;
         Ok(PppClient {
             guest,
             ping: opts.ping.is_some(),
@@ -175,6 +212,32 @@ impl PppClient {
             LabError::Command(format!(
                 "ip-up wrote {text:?}, expected \"<local> <remote> [dns1] [dns2]\""
             ))
+        })
+    }
+
+    /// Waits until IPv6CP is up and the guest has recorded what IPv6 gave it
+    /// (asked for with [`PppdOptions::ipv6`]): the link-local addresses, the
+    /// addresses on `ppp0` and the DHCPv6 lease.
+    pub fn wait_ipv6(&mut self, timeout: Duration) -> Result<PppIpv6Info, LabError> {
+        let text =
+            self.guest
+                .wait_for_file("ipv6done", &["pppd.exit"], timeout, "IPv6 over ppp0")?;
+        let mut words = text.split_whitespace();
+        let mut link_local = || -> Result<std::net::Ipv6Addr, LabError> {
+            words.next().and_then(|w| w.parse().ok()).ok_or_else(|| {
+                LabError::Command(format!(
+                    "ipv6-up wrote {text:?}, expected \"<local LL> <remote LL>\""
+                ))
+            })
+        };
+        let (local_link_local, remote_link_local) = (link_local()?, link_local()?);
+        let read =
+            |name: &str| std::fs::read_to_string(self.guest.dir.join(name)).unwrap_or_default();
+        Ok(PppIpv6Info {
+            local_link_local,
+            remote_link_local,
+            addresses: read("ipv6addr"),
+            dhcpv6_log: read("dhcpcd6.log"),
         })
     }
 
@@ -397,6 +460,10 @@ impl Guest {
         for stale in [
             "ipup",
             "ipup.tmp",
+            "ipv6done",
+            "ipv6done.tmp",
+            "ipv6addr",
+            "dhcpcd6.log",
             "ping",
             "ping.tmp",
             "ready",
@@ -631,7 +698,8 @@ fn client_init(ping: Option<(Ipv4Addr, u32)>) -> String {
     format!(
         "{etc}\
          cp $D/ip-up /etc/ppp/ip-up\n\
-         chmod 755 /etc/ppp/ip-up\n\
+         cp $D/ipv6-up /etc/ppp/ipv6-up\n\
+         chmod 755 /etc/ppp/ip-up /etc/ppp/ipv6-up\n\
          stage pppd\n\
          ( sh -c 'echo $$ > /run/pppd.pid; exec pppd file /etc/ppp/pppd.opts'; \
          echo $? > $D/pppd.exit.tmp; mv $D/pppd.exit.tmp $D/pppd.exit ) &\n\
@@ -651,8 +719,9 @@ fn client_pppd_options(d: &str, opts: &PppdOptions) -> String {
         PppAuth::Pap => "refuse-chap\nrefuse-mschap\nrefuse-mschap-v2\nrefuse-eap\n",
         PppAuth::Chap => "refuse-pap\nrefuse-mschap\nrefuse-mschap-v2\nrefuse-eap\n",
     };
-    // noipv6: the guest has no IPv6 module, so IPv6CP could not configure
-    // the interface anyway. maxfail 1: one attempt, then the guest halts.
+    // IPv6CP only when asked for: the guest loads its IPv6 module then.
+    // maxfail 1: one attempt, then the guest halts.
+    let ipv6 = if opts.ipv6 { "+ipv6" } else { "noipv6" };
     format!(
         "plugin rp-pppoe.so\n\
          nic-vec0\n\
@@ -662,7 +731,7 @@ fn client_pppd_options(d: &str, opts: &PppdOptions) -> String {
          usepeerdns\n\
          defaultroute\n\
          noipdefault\n\
-         noipv6\n\
+         {ipv6}\n\
          mtu {mtu}\n\
          mru {mtu}\n\
          lcp-echo-interval 5\n\
@@ -673,6 +742,32 @@ fn client_pppd_options(d: &str, opts: &PppdOptions) -> String {
          logfile {d}/pppd.log\n",
         user = opts.user,
         mtu = opts.mtu,
+    )
+}
+
+/// dhcpcd as a DHCPv6-only client asking for an address (IA_NA) and a /56
+/// (IA_PD) it keeps to itself (`-`: no downstream interface to number).
+/// ISC dhclient cannot: it refuses PPP interfaces ("Unsupported device
+/// type 512").
+const DHCPCD_CONF: &str = "ipv6only\nnoipv6rs\nia_na 1\nia_pd 2 -\n";
+
+/// `ipv6-up` gets interface, tty, speed, local and remote link-local
+/// addresses, ipparam (pppd(8), "SCRIPTS"). In the background it waits for
+/// the kernel to take an address from the router advertisements, records
+/// `ppp0`'s addresses, runs dhcpcd once for DHCPv6 (its log in the scratch
+/// directory), then writes `ipv6done` with the two link-local addresses.
+fn ipv6_up_script(d: &str, dhcpcd: &str) -> String {
+    format!(
+        "#!/bin/sh\n\
+         echo \"ipv6-up $(cat /proc/uptime)\" >> {d}/stages\n\
+         (\n\
+         sleep 4\n\
+         ip -6 addr show dev \"$1\" > {d}/ipv6addr 2>&1\n\
+         timeout 20 {dhcpcd} -f {d}/dhcpcd.conf -6 -1 -B -d -c /bin/true \"$1\" \
+         > {d}/dhcpcd6.log 2>&1\n\
+         echo \"$4 $5\" > {d}/ipv6done.tmp\n\
+         mv {d}/ipv6done.tmp {d}/ipv6done\n\
+         ) > /dev/null 2>&1 &\n"
     )
 }
 

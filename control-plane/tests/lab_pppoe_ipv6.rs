@@ -1,0 +1,133 @@
+//! IPv6 over PPPoE with the real client: pppd 2.4.9 with `+ipv6` in a
+//! User-Mode Linux guest negotiates IPv6CP with vbng-cp, the guest kernel
+//! configures a global address from vbng-cp's router advertisements (sent
+//! through vbng-up's redirect and injected on the session), and the
+//! guest's dhcpcd gets an address (IA_NA) and a delegated prefix
+//! (IA_PD) from vbng-cp's DHCPv6 server; the control plane lists all of it
+//! with the session.
+//!
+//! Needs root, network namespaces, `linux.uml` with its modules, `pppd` and
+//! `dhcpcd`; prints a `SKIPPED:` line and passes without them.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use vbng_cp::lab::topology::{Lab, PPP_PASSWORD, PPP_USER, Subscriber};
+use vbng_cp::lab::uml::{PppAuth, PppClient, PppdOptions, uml_unavailable};
+use vbng_cp::lab::{find_binary, netns};
+
+/// The session's /64 comes from here (one per session), its delegated
+/// prefix from [`PD_PREFIX`].
+const IPV6_PREFIX: &str = "2001:db8:100::/48";
+const PD_PREFIX: &str = "2001:db8:8000::/40";
+
+fn skip(why: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIPPED: lab_pppoe_ipv6: {why}");
+}
+
+fn config() -> String {
+    format!(
+        "[[pools]]\nname = \"default\"\nnetwork = \"100.64.0.0\"\nprefix_len = 24\n\
+         gateway = \"100.64.0.1\"\nrange_start = \"100.64.0.10\"\nrange_end = \"100.64.0.250\"\n\
+         dns = [\"192.0.2.53\"]\nipv6_prefix = \"{IPV6_PREFIX}\"\npd_prefix = \"{PD_PREFIX}\"\n\
+         pd_length = 56\ndns6 = [\"2001:db8::53\"]\nipv6_slaac = true\n"
+    )
+}
+
+#[test]
+fn pppd_gets_ipv6cp_slaac_and_dhcpv6_through_vbng() {
+    if let Some(why) = netns::lab_unavailable() {
+        skip(&why);
+        return;
+    }
+    if let Some(why) = uml_unavailable() {
+        skip(&why);
+        return;
+    }
+    if netns::which("dhcpcd").is_none() {
+        skip("dhcpcd (Debian package dhcpcd-base) is not installed");
+        return;
+    }
+    let up_bin = find_binary("vbng-up").expect("vbng-up binary");
+    let cp_bin = find_binary("vbng-cp").expect("vbng-cp binary");
+    let prefix = format!("vb6{}-", std::process::id());
+    let dir = std::env::temp_dir().join(format!("vbng-pppoe6-lab-{}", std::process::id()));
+    let mut lab = Lab::build(&prefix, &dir).expect("build the lab");
+    let config_path = dir.join("vbng-cp-ipv6.toml");
+    std::fs::write(&config_path, config()).unwrap();
+    lab.start_user_plane(&up_bin).expect("start vbng-up");
+    lab.start_control_plane_with(&cp_bin, &["--config", &config_path.display().to_string()])
+        .expect("start vbng-cp");
+    lab.wait_associated(Duration::from_secs(15))
+        .expect("PFCP association");
+
+    let ns = lab.ns(Subscriber::One).name().to_string();
+    let guest_dir = dir.join("uml");
+    std::fs::create_dir_all(&guest_dir).unwrap();
+    let mut opts = PppdOptions::new(PPP_USER, PPP_PASSWORD, PppAuth::Pap);
+    opts.ipv6 = true;
+    let started = Instant::now();
+    let mut client =
+        PppClient::start(&ns, Subscriber::One.iface(), &guest_dir, opts).expect("boot pppd in UML");
+    let info = client
+        .wait_up(Duration::from_secs(40))
+        .unwrap_or_else(|e| panic!("{e}\n{}\n{}", client.log(), lab.logs()));
+    let v6 = client
+        .wait_ipv6(Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}\n{}\n{}", client.log(), lab.logs()));
+    let up_after = started.elapsed();
+
+    // IPv6CP: both link-local addresses, ours derived from the gateway MAC.
+    assert!(
+        v6.local_link_local.is_unicast_link_local(),
+        "{v6:?}\n{}",
+        client.log()
+    );
+    assert!(v6.remote_link_local.is_unicast_link_local(), "{v6:?}");
+    assert_ne!(v6.local_link_local, v6.remote_link_local);
+    // SLAAC from the router advertisement: a global address in the
+    // session's /64, carved out of the pool's /48.
+    assert!(
+        v6.addresses.contains("inet6 2001:db8:100:") && v6.addresses.contains("scope global"),
+        "no address from the RA on ppp0: {}\n{}",
+        v6.addresses,
+        client.log()
+    );
+    // DHCPv6: an address from the session's /64 and a /56 from the PD pool.
+    assert!(
+        v6.dhcpv6_log.contains("adding address 2001:db8:100:"),
+        "no IA_NA address from DHCPv6:\n{}",
+        v6.dhcpv6_log
+    );
+    assert!(
+        v6.dhcpv6_log.contains("delegated prefix 2001:db8:80") && v6.dhcpv6_log.contains("/56"),
+        "no delegated /56 from DHCPv6:\n{}",
+        v6.dhcpv6_log
+    );
+
+    // The control plane shows the same session with its IPv6.
+    let sessions = lab.sessions().expect("sessions");
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    let s = &sessions[0];
+    assert_eq!(s["ipv4"], info.local.to_string(), "{s}");
+    let shown = s["ipv6"].to_string();
+    assert!(shown.contains("2001:db8:100:"), "{s}");
+    assert!(shown.contains("2001:db8:80"), "{s}");
+
+    client
+        .stop(Duration::from_secs(15))
+        .unwrap_or_else(|e| panic!("{e}\n{}", client.log()));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !lab.sessions().expect("sessions").is_empty() {
+        assert!(Instant::now() < deadline, "the session outlived pppd");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    println!(
+        "lab_pppoe_ipv6: IPv6CP, SLAAC and DHCPv6 done {up_after:.1?} after boot: local {} remote {}; \
+         session ipv6 {shown}",
+        v6.local_link_local, v6.remote_link_local
+    );
+    drop(client);
+    drop(lab);
+    let _ = std::fs::remove_dir_all(&dir);
+}
