@@ -53,6 +53,9 @@ pub struct PppCounters {
     pub echo_requests_sent: u64,
     /// LCP Echo-Replies received.
     pub echo_replies_received: u64,
+    /// Our first LCP Configure-Request sent again at once because the
+    /// peer's first request showed it had not seen ours.
+    pub lcp_requests_repeated: u64,
 }
 
 /// What LCP, authentication and IPCP agreed on for a session in the
@@ -108,6 +111,10 @@ struct Negotiation {
     seen_ack: bool,
     naks_sent: u32,
     naks_received: u32,
+    /// Configure-Requests sent in this session.
+    requests_sent: u32,
+    /// A Configure-Request from the peer arrived at least once.
+    peer_requested: bool,
 }
 
 impl Negotiation {
@@ -120,6 +127,8 @@ impl Negotiation {
             seen_ack: false,
             naks_sent: 0,
             naks_received: 0,
+            requests_sent: 0,
+            peer_requested: false,
         }
     }
 
@@ -664,6 +673,7 @@ impl PppSession {
                     let id = n.take_id();
                     n.req_id = id;
                     n.seen_ack = false;
+                    n.requests_sent += 1;
                     n.last_req.clone_from(&options);
                     self.send(
                         protocol,
@@ -790,6 +800,27 @@ impl PppSession {
         o
     }
 
+    /// On the peer's first LCP Configure-Request, while our only one is
+    /// unanswered: sends ours again, unchanged (same identifier, RFC 1661
+    /// section 5.1 allows it), ahead of the answer to the peer's. Our first
+    /// request leaves right after the PADS, and pppd's rp-pppoe plugin only
+    /// connects its PPPoE socket after the PADS, so it never sees that
+    /// request; without the repeat, LCP waits a whole restart interval (3 s)
+    /// before it opens. A peer that did see it acknowledges one of the two
+    /// copies; the other Ack carries the same identifier and is discarded.
+    /// Sent before our Ack, the copy reaches the peer before it can open, so
+    /// it never restarts negotiation.
+    fn repeat_lost_first_request(&mut self) {
+        let lcp = &mut self.lcp;
+        let first = !lcp.peer_requested;
+        lcp.peer_requested = true;
+        if first && lcp.fsm.state() == State::ReqSent && lcp.requests_sent == 1 && !lcp.seen_ack {
+            let packet = emit_packet(Code::ConfigureRequest.into(), lcp.req_id, &lcp.last_req);
+            self.counters.lcp_requests_repeated += 1;
+            self.send(proto::LCP, packet);
+        }
+    }
+
     fn lcp_input(&mut self, now_ms: u64, payload: &[u8]) {
         let Ok(pkt) = parse_packet(payload) else {
             self.counters.malformed += 1;
@@ -806,6 +837,7 @@ impl PppSession {
                     self.counters.malformed += 1;
                     return;
                 };
+                self.repeat_lost_first_request();
                 let (good, reply) = self.check_lcp_request(&opts, pkt.data);
                 let ev = if good { Event::RcrGood } else { Event::RcrBad };
                 self.lcp_event(

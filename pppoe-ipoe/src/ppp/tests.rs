@@ -318,7 +318,11 @@ fn open_lcp(s: &mut PppSession, our_request: &[u8]) -> (Output, Output) {
     let ack = s.input(10, proto::LCP, &pppd_lcp_request(1));
     let mut expect = pppd_lcp_request(1);
     expect[0] = 2;
-    assert_eq!(only(&ack, proto::LCP), expect);
+    // pppd's PPPoE socket was not connected yet when our request left: it
+    // goes again, unchanged, ahead of the Ack.
+    assert_eq!(frames(&ack, proto::LCP), [our_request.to_vec(), expect]);
+    assert_eq!(ack.frames.len(), 2, "{ack:?}");
+    assert_eq!(s.counters().lcp_requests_repeated, 1);
     let mut their_ack = our_request.to_vec();
     their_ack[0] = 2;
     let opened = s.input(20, proto::LCP, &their_ack);
@@ -647,8 +651,11 @@ fn lcp_rejects_options_forbidden_on_pppoe_and_naks_bad_values() {
     ];
     opts.extend_from_slice(&[0x01, 0x04, 0x05, 0xdc, 0x05, 0x06, 1, 2, 3, 4]);
     let o = s.input(10, proto::LCP, &emit_packet(1, 7, &opts));
+    // The peer's first request: ours goes again ahead of the answer.
+    let answers = frames(&o, proto::LCP);
+    assert_eq!(answers.len(), 2, "{o:?}");
     assert_eq!(
-        only(&o, proto::LCP),
+        answers[1],
         emit_packet(
             4,
             7,
@@ -688,7 +695,9 @@ fn max_failure_turns_naks_into_rejects() {
     let req = [0x01, 0x04, 0x05, 0xdc];
     for id in 0..5 {
         let o = s.input(10, proto::LCP, &emit_packet(1, id, &req));
-        assert_eq!(only(&o, proto::LCP)[0], 3, "Nak {id}");
+        // The first one also brings our request again (see open_lcp).
+        let answer = frames(&o, proto::LCP).pop().expect("an answer");
+        assert_eq!(answer[0], 3, "Nak {id}");
     }
     let o = s.input(10, proto::LCP, &emit_packet(1, 5, &req));
     assert_eq!(only(&o, proto::LCP), emit_packet(4, 5, &req));
@@ -1398,4 +1407,26 @@ fn negotiated_is_none_before_ipcp_opens_and_after_a_rejected_magic() {
     // Without a magic number, Echo packets carry 0.
     let echo = only(&r.tick(10_000), proto::LCP);
     assert_eq!(&echo[4..], &[0, 0, 0, 0]);
+}
+
+#[test]
+fn first_request_repeated_once_and_a_peer_that_saw_it_is_not_disturbed() {
+    // A peer that did see our first request: its own request crosses ours,
+    // then it acknowledges ours; the repeat gets a second Ack with the same
+    // identifier, which is discarded without restarting negotiation.
+    let mut s = PppSession::new(cfg(AuthMethod::Pap), 0x1122_3344, [0; 16]);
+    let ours = only(&s.start(0), proto::LCP);
+    assert_eq!(ours, OUR_LCP_PAP);
+    let o = s.input(10, proto::LCP, &pppd_lcp_request(1));
+    assert_eq!(frames(&o, proto::LCP)[0], ours, "repeated ahead of the Ack");
+    let mut their_ack = ours.clone();
+    their_ack[0] = 2;
+    s.input(20, proto::LCP, &their_ack);
+    assert_eq!(s.lcp_state(), State::Opened);
+    let late = s.input(30, proto::LCP, &their_ack);
+    assert!(late.frames.is_empty(), "{late:?}");
+    assert_eq!(s.lcp_state(), State::Opened);
+    assert_eq!(s.phase(), Phase::Authenticate);
+    assert_eq!(s.counters().discarded, 1);
+    assert_eq!(s.counters().lcp_requests_repeated, 1);
 }
