@@ -118,6 +118,7 @@ async fn list_user_planes(State(st): State<ApiState>) -> Json<Vec<UserPlaneView>
 }
 
 async fn metrics(State(st): State<ApiState>) -> Response {
+    st.sessions.refresh_session_gauge();
     let text = encode(&st.metrics.registry());
     (
         [(

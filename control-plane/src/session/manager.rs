@@ -380,8 +380,12 @@ impl Sessions {
         &self.inner.ups
     }
 
-    fn refresh_gauge(&self, reg: &Registry) {
-        let active = reg.count(SessionState::Active);
+    /// Sets the `vbng_cp_sessions` gauge to the number of active sessions.
+    /// Called when metrics are read, not on every session change: counting
+    /// walks the registry, which per change made setting up N sessions cost
+    /// O(N^2) under the registry lock.
+    pub fn refresh_session_gauge(&self) {
+        let active = self.registry().count(SessionState::Active);
         self.inner
             .metrics
             .sessions
@@ -583,7 +587,7 @@ impl Sessions {
                 let acct = self.inner.accounting.get();
                 let (pending, replies, start) = {
                     let mut reg = self.registry();
-                    let outcome = match reg.get_mut(id) {
+                    match reg.get_mut(id) {
                         Some(s) => {
                             s.up_seid = Some(up_seid);
                             if s.delete_pending {
@@ -599,9 +603,7 @@ impl Sessions {
                             }
                         }
                         None => (true, Vec::new(), None),
-                    };
-                    self.refresh_gauge(&reg);
-                    outcome
+                    }
                 };
                 if let (Some(a), Some(start)) = (acct, start) {
                     // On disk before the client learns its address: every
@@ -632,12 +634,7 @@ impl Sessions {
             }
             Err(e) => {
                 self.inner.metrics.session_establish_failures.inc();
-                let removed = {
-                    let mut reg = self.registry();
-                    let s = reg.remove(id);
-                    self.refresh_gauge(&reg);
-                    s
-                };
+                let removed = self.registry().remove(id);
                 let waiter = self.pppoe_waiters().remove(&id);
                 let opening_pppoe = waiter.is_some();
                 if let Some(w) = waiter {
@@ -724,7 +721,6 @@ impl Sessions {
                 add(&m.usage_packets, "downlink", u.dl_packets);
             }
         }
-        self.refresh_gauge(&reg);
         usage
     }
 
@@ -966,7 +962,6 @@ impl Sessions {
                     _ => {}
                 }
             }
-            self.refresh_gauge(&reg);
         }
         for id in reestablish {
             let this = self.clone();
