@@ -4,7 +4,8 @@
 //! Naked with a suggestion), receives Router Advertisements unsolicited and
 //! on Router Solicitation (M and O set, the session's /64, the MTU), and
 //! leases an address (IA_NA) and a delegated prefix (IA_PD) by DHCPv6; a
-//! second session gets others; Release gives them back.
+//! second session gets others; Release gives them back. With a lease
+//! file, the session's IPv6 survives a restart of the control plane.
 
 mod common;
 
@@ -23,24 +24,37 @@ use vbng_access::dhcpv6::Ipv6PoolConfig;
 use vbng_access::ipv6::packet::{self, emit_icmpv6, emit_udp, parse_icmpv6, parse_udp};
 use vbng_access::ipv6::ra::{ROUTER_ADVERTISEMENT, ROUTER_SOLICITATION, parse_advertisement};
 use vbng_access::ipv6::{ALL_DHCP_SERVERS, ALL_NODES, ALL_ROUTERS, Ipv6Prefix, link_local};
+use vbng_access::pppoe::wire::{self as pppoe_wire, Code};
 use vbng_cp::aaa::LocalSubscribers;
 use vbng_cp::config::Config;
 use vbng_cp::service::Running;
+use vbng_dataplane::wire::EtherType;
 
 const USERS: &str =
     "[default]\npolicy = \"deny\"\n\n[[users]]\nname = \"alice\"\npassword = \"alice-secret\"\n";
 /// The modified EUI-64 of the default gateway MAC 02:00:5e:00:01:01.
 const GATEWAY_IID: u64 = 0x0000_5eff_fe00_0101;
+/// The PPP code of a Terminate-Request (RFC 1661 section 5.5).
+const TERMINATE_REQUEST: u8 = 5;
 const DUID: [u8; 10] = [0, 3, 0, 1, 2, 0, 0, 0, 0, 0x61];
 
 fn prefix(s: &str) -> Ipv6Prefix {
     s.parse().unwrap()
 }
 
+fn subscribers() -> LocalSubscribers {
+    LocalSubscribers::parse("subscribers.toml", USERS).unwrap()
+}
+
 async fn setup() -> (FakeUp, UdpSocket, Running) {
     let up = FakeUp::start(Ipv4Addr::LOCALHOST).await;
     let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let subs = LocalSubscribers::parse("subscribers.toml", USERS).unwrap();
+    let running = start_cp(&up, &sock, subscribers(), dual_stack_config()).await;
+    (up, sock, running)
+}
+
+/// IPv4 and, in pool `default`, per-session /64s and delegated /56s.
+fn dual_stack_config() -> Config {
     let ipv6_pools = vec![Ipv6PoolConfig {
         name: "default".into(),
         prefix: Some(prefix("2001:db8:100::/56")),
@@ -51,12 +65,10 @@ async fn setup() -> (FakeUp, UdpSocket, Running) {
         slaac: false,
         lease_time_s: 600,
     }];
-    let cfg = Config {
+    Config {
         ipv6_pools,
         ..Config::default()
-    };
-    let running = start_cp(&up, &sock, subs, cfg).await;
-    (up, sock, running)
+    }
 }
 
 /// A PPPoE session up with IPv4 and IPv6CP for `mac`; returns the client
@@ -307,4 +319,179 @@ async fn ipv6cp_ra_and_dhcpv6_over_pppoe() {
     let (_, _, pd3) = lease(&c3, link_local(iid3)).await;
     assert_eq!(pd3, pd1, "the released prefix is handed out again");
     running.shutdown().await.unwrap();
+}
+
+/// The IPv6 that GET /sessions shows for PPPoE session `session_id`, once
+/// its delegated prefix is bound.
+async fn shown_ipv6(running: &Running, session_id: u16) -> vbng_cp::api::model::Ipv6View {
+    wait_for("IPv6 in GET /sessions", || {
+        running
+            .sessions
+            .snapshot()
+            .into_iter()
+            .find(|s| s.pppoe_session_id == Some(session_id))
+            .and_then(|s| s.ipv6.filter(|v| v.delegated_prefix.is_some()))
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dual_stack_session_keeps_its_ipv6_across_a_control_plane_restart() {
+    let dir = std::env::temp_dir().join(format!("vbng-pppoe-v6-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let leases = dir.join("leases.jsonl");
+    let mut cfg = dual_stack_config();
+    cfg.dhcp.lease_file = Some(leases.clone());
+    let up = FakeUp::start(Ipv4Addr::LOCALHOST).await;
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+
+    // The second delegated prefix of the pool, so that a fresh allocation
+    // after the restart would not come up with it by chance.
+    let first = start_cp(&up, &sock, subscribers(), cfg.clone()).await;
+    let (c0, iid0) = session(sock, &first, 0x60).await;
+    next_ra(&c0).await;
+    let (_, _, pd0) = lease(&c0, link_local(iid0)).await;
+    let (mut c1, iid1) = session(c0.sock, &first, 0x61).await;
+    let ll1 = link_local(iid1);
+    let (_, ad) = next_ra(&c1).await;
+    let p64 = ad.prefixes[0].0;
+    assert_eq!(p64, prefix("2001:db8:100:1::/64"));
+    let (server, a1, pd1) = lease(&c1, ll1).await;
+    assert_eq!(pd1, prefix("2001:db8:200:100::/56"));
+    assert_ne!(pd1, pd0);
+    let before = shown_ipv6(&first, c1.session_id).await;
+    wait_for("the session's IPv6 bindings in the lease file", || {
+        let state = vbng_cp::session::journal::replay(&leases).unwrap();
+        state
+            .pppoe
+            .into_iter()
+            .find(|p| p.key.session_id == c1.session_id)
+            .and_then(|p| p.ipv6)
+            .filter(|v| v.address == Some(a1) && v.delegated_prefix == Some(pd1))
+    })
+    .await;
+    // Session 0 ends: after the restart only session 1 holds anything.
+    c1.send_from(
+        c0.mac,
+        EtherType::PppoeDiscovery,
+        &pppoe_wire::emit(Code::Padt, c0.session_id, &[]),
+    )
+    .await;
+    wait_for("session 0 gone, also from the lease file", || {
+        let journalled = vbng_cp::session::journal::replay(&leases).unwrap().pppoe;
+        (first.sessions.snapshot().len() == 1 && journalled.len() == 1).then_some(())
+    })
+    .await;
+    first.shutdown().await.unwrap();
+
+    // A new control plane, same lease file.
+    let second = start_cp(&up, &c1.sock, subscribers(), cfg).await;
+    c1.cp = second.gtpu_addr;
+    // An RA with the same /64 comes unsolicited soon after the restore.
+    let (dst, ad) = next_ra(&c1).await;
+    assert_eq!(dst, ALL_NODES);
+    assert_eq!(ad.prefixes[0].0, p64);
+    assert!(ad.managed && ad.other);
+    // GET /sessions shows the IPv6 again.
+    let after = shown_ipv6(&second, c1.session_id).await;
+    assert_eq!(after.address, Some(a1));
+    assert_eq!(after.prefix, before.prefix);
+    assert_eq!(after.delegated_prefix, before.delegated_prefix);
+    assert_eq!(
+        (after.link_local, after.peer_link_local),
+        (before.link_local, ll1)
+    );
+    // The client's Renew (same DUID and IAIDs) is answered with the same
+    // address and prefix, and so is a Rebind.
+    let renew = client_msg(
+        MessageType::Renew,
+        Some(server.clone()),
+        ias(Some(a1), Some(pd1)),
+    );
+    let reply = dhcpv6(&c1, ll1, &renew).await;
+    assert_eq!(reply.msg_type(), MessageType::Reply);
+    let (a, pd, dns, statuses) = leased(&reply);
+    assert_eq!((a, pd), (Some(a1), Some(pd1)));
+    assert_eq!(dns, vec!["2001:db8::53".parse::<Ipv6Addr>().unwrap()]);
+    assert!(
+        statuses.iter().all(|s| *s == Status::Success),
+        "{statuses:?}"
+    );
+    let rebind = client_msg(MessageType::Rebind, None, ias(Some(a1), Some(pd1)));
+    let (a, pd, _, _) = leased(&dhcpv6(&c1, ll1, &rebind).await);
+    assert_eq!((a, pd), (Some(a1), Some(pd1)));
+
+    // A new session gets neither the restored /64 nor the restored prefix.
+    let s1 = c1.session_id;
+    let (c2, iid2) = session(c1.sock, &second, 0x62).await;
+    let (_, ad2) = next_ra(&c2).await;
+    assert_ne!(ad2.prefixes[0].0, p64);
+    let (_, a2, pd2) = lease(&c2, link_local(iid2)).await;
+    assert_ne!(a2, a1);
+    assert_ne!(pd2, pd1);
+    assert_eq!(shown_ipv6(&second, s1).await.address, Some(a1));
+    second.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_that_cannot_be_restored_is_closed_and_ipv4_kept() {
+    let dir = std::env::temp_dir().join(format!("vbng-pppoe-v6-gone-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let leases = dir.join("leases.jsonl");
+    let mut cfg = dual_stack_config();
+    cfg.dhcp.lease_file = Some(leases.clone());
+    let up = FakeUp::start(Ipv4Addr::LOCALHOST).await;
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+
+    let first = start_cp(&up, &sock, subscribers(), cfg.clone()).await;
+    let (mut c, iid) = session(sock, &first, 0x61).await;
+    next_ra(&c).await;
+    lease(&c, link_local(iid)).await;
+    let session_id = c.session_id;
+    let journalled_ipv6 = || {
+        vbng_cp::session::journal::replay(&leases)
+            .unwrap()
+            .pppoe
+            .into_iter()
+            .find(|p| p.key.session_id == session_id)
+            .map(|p| p.ipv6)
+    };
+    wait_for("the IPv6 bindings in the lease file", || {
+        journalled_ipv6()
+            .flatten()
+            .filter(|v| v.delegated_prefix.is_some())
+    })
+    .await;
+    first.shutdown().await.unwrap();
+
+    // The pool lost its IPv6 part: the session comes back with IPv4 only.
+    cfg.ipv6_pools.clear();
+    let second = start_cp(&up, &c.sock, subscribers(), cfg).await;
+    c.cp = second.gtpu_addr;
+    let terminate = loop {
+        let (_, _, payload) = c
+            .recv(Duration::from_secs(5))
+            .await
+            .expect("an IPv6CP Terminate-Request");
+        if u16::from_be_bytes([payload[0], payload[1]]) == vbng_access::ppp::proto::IPV6CP {
+            break payload[2];
+        }
+    };
+    assert_eq!(terminate, TERMINATE_REQUEST);
+    let s = wait_for("the restored session", || {
+        second
+            .sessions
+            .snapshot()
+            .into_iter()
+            .find(|s| s.pppoe_session_id == Some(session_id) && s.state == "active")
+    })
+    .await;
+    assert!(s.ipv6.is_none(), "{:?}", s.ipv6);
+    wait_for("the record without IPv6", || {
+        (journalled_ipv6() == Some(None)).then_some(())
+    })
+    .await;
+    second.shutdown().await.unwrap();
 }

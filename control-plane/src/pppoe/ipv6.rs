@@ -10,6 +10,11 @@
 //! Delegated-IPv6-Prefix from AAA are preferred to the pool's prefixes.
 //! What a session holds is shown in its registry session (`GET
 //! /sessions`, `ipv6`) and goes back to the pools when it ends.
+//!
+//! With a lease file, the session's record carries its IPv6
+//! ([`StoredIpv6`]), appended again whenever IPv6CP opens or closes or a
+//! DHCPv6 binding changes; a restored session gets IPv6CP, its bindings and
+//! its router back ([`PppoeService::restore_ipv6`]).
 
 use std::collections::HashMap;
 
@@ -26,6 +31,7 @@ use vbng_dataplane::wire::{EtherType, EthernetAddress};
 
 use super::PppoeService;
 use crate::api::model::Ipv6View;
+use crate::session::journal::{Record, StoredIpv6, StoredPppoe};
 
 /// Hop limit of our DHCPv6 replies (link-local, any value works).
 const DHCPV6_HOP_LIMIT: u8 = 64;
@@ -142,7 +148,7 @@ impl PppoeService {
             }
             (None, Some(link)) => {
                 link.active = false;
-                return;
+                Vec::new()
             }
             (None, None) => return,
             (Some((_, peer)), None) => {
@@ -179,7 +185,105 @@ impl PppoeService {
                 packets
             }
         };
+        self.journal_ipv6(key);
         self.send_ipv6(key, packets).await;
+    }
+
+    /// Give restored session `key` (already in `sessions`) the IPv6 its
+    /// record `rec` holds: IPv6CP Opened with the old interface
+    /// identifiers, the DHCPv6 bindings taken again, the router advertising
+    /// at once. If the bindings cannot be had (taken, or their pool gone),
+    /// IPv6CP is closed with a Terminate-Request, IPv4 stays, and the
+    /// record loses its IPv6 part.
+    pub(super) async fn restore_ipv6(&mut self, now: u64, key: &SessionKey, rec: &StoredPppoe) {
+        let (Some(stored), Some(pool), Some(profile)) = (&rec.ipv6, &rec.pool, &rec.profile) else {
+            return;
+        };
+        let Some(st) = self.sessions.get_mut(key) else {
+            return;
+        };
+        if !st
+            .ppp
+            .restore_ipv6(now, stored.interface_id, stored.peer_interface_id)
+        {
+            return;
+        }
+        let req = LinkRequest {
+            pool: pool.clone(),
+            peer_interface_id: stored.peer_interface_id,
+            framed_prefix: aaa_prefix(profile.attrs.framed_ipv6_prefix.as_ref()),
+            delegated_prefix: aaa_prefix(profile.attrs.delegated_ipv6_prefix.as_ref()),
+        };
+        let v6 = &mut self.ipv6;
+        let id = v6.next_link;
+        let state = match v6.server.restore_link(id, req.clone(), &stored.bindings()) {
+            Ok(s) => s.clone(),
+            Err(e) => {
+                warn!(session_id = key.session_id, error = %e,
+                    "IPv6 of the restored PPPoE session not restored; closing IPv6CP, IPv4 stays");
+                let out = st.ppp.close_ipv6(now);
+                self.emit(key, out).await;
+                self.journal_ipv6(key);
+                return;
+            }
+        };
+        v6.next_link += 1;
+        v6.offered.insert(*key, req);
+        let mut ra = v6.ra;
+        ra.autonomous = state.slaac;
+        let mut router = RouterAdvertiser::new(ra, v6.interface_id, state.link_prefix);
+        let packets = router.start(now);
+        info!(session_id = key.session_id, prefix = ?state.link_prefix, address = ?state.address,
+            delegated = ?state.delegated_prefix, "IPv6 of the PPPoE session restored");
+        v6.links.insert(
+            *key,
+            Ipv6Link {
+                id,
+                peer: link_local(stored.peer_interface_id),
+                router,
+                active: true,
+            },
+        );
+        self.push_ipv6(key).await;
+        self.send_ipv6(key, packets).await;
+    }
+
+    /// Session `key`'s IPv6 as its journal record holds it: `None` unless
+    /// IPv6CP is Opened. Only bound addresses and prefixes are kept.
+    pub(super) fn stored_ipv6(&self, key: &SessionKey) -> Option<StoredIpv6> {
+        let link = self.ipv6.links.get(key).filter(|l| l.active)?;
+        let s = self.ipv6.server.link(link.id)?;
+        let (interface_id, peer_interface_id) = self.sessions.get(key)?.ppp.ipv6_interface_ids()?;
+        Some(StoredIpv6 {
+            interface_id,
+            peer_interface_id,
+            prefix: s.link_prefix,
+            address: s.address.filter(|_| s.address_bound),
+            address_iaid: s.address_iaid.filter(|_| s.address_bound),
+            delegated_prefix: s.delegated_prefix.filter(|_| s.delegated_bound),
+            delegated_iaid: s.delegated_iaid.filter(|_| s.delegated_bound),
+            client_duid: s.client_id.clone(),
+        })
+    }
+
+    /// Append session `key`'s record again if its IPv6 changed (once it is
+    /// journalled at all: its first record already carries the IPv6).
+    fn journal_ipv6(&mut self, key: &SessionKey) {
+        let Some(journal) = &self.journal else {
+            return;
+        };
+        let ipv6 = self.stored_ipv6(key);
+        let Some(record) = self
+            .sessions
+            .get_mut(key)
+            .and_then(|s| s.journalled.as_mut())
+        else {
+            return;
+        };
+        if record.ipv6 != ipv6 {
+            record.ipv6 = ipv6;
+            journal.append_detached(Record::PppoePut(record.clone()));
+        }
     }
 
     /// A PPP 0x0057 frame of session `key`: true if the IPv6 side took it
@@ -214,6 +318,11 @@ impl PppoeService {
             },
             _ => None,
         };
+        if changed {
+            // Queued before the Reply leaves, so that a binding the client
+            // holds is in the file as soon as the journal writes it.
+            self.journal_ipv6(key);
+        }
         match reply {
             Some(r) => self.send_ipv6(key, vec![r]).await,
             None => {

@@ -26,8 +26,10 @@
 //! ([`PppoeService::restore`]) straight into the Network phase: the same
 //! session id, magic numbers and address, its registry session re-programmed
 //! (the user plane adopts it) and accounted on under its Acct-Session-Id.
-//! The subscriber notices nothing; a session that cannot be restored gets a
-//! PADT.
+//! IPv6 is restored with it (IPv6CP Opened, the DHCPv6 bindings, the
+//! router advertising again) or, if its prefixes are no longer available,
+//! closed alone. The subscriber notices nothing; a session that cannot be
+//! restored gets a PADT.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -136,8 +138,9 @@ struct PppState {
     opened: OpenedWith,
     /// The pool the address was claimed from.
     pool: Option<String>,
-    /// The session is in the lease journal (a removal is due at its end).
-    journalled: bool,
+    /// The session's last record in the lease journal (a removal is due at
+    /// its end); appended again with the IPv6 part when that changes.
+    journalled: Option<StoredPppoe>,
 }
 
 /// Discovery's part of a session, as the PADS gave it.
@@ -240,7 +243,10 @@ impl PppoeService {
         for rec in stored {
             let key = SessionKey::from(rec.key);
             match self.restore_one(now, &rec) {
-                Ok(()) => restored += 1,
+                Ok(()) => {
+                    restored += 1;
+                    self.restore_ipv6(now, &key, &rec).await;
+                }
                 Err(why) => {
                     warn!(session_id = key.session_id, mac = %EthernetAddress(key.mac), why,
                         "PPPoE session from the lease file not restored; sending PADT");
@@ -340,7 +346,7 @@ impl PppoeService {
                     max_payload: rec.max_payload,
                 },
                 pool: Some(pool.clone()),
-                journalled: true,
+                journalled: Some(rec.clone()),
             },
         );
         self.by_id.insert(id, key);
@@ -353,6 +359,7 @@ impl PppoeService {
         let Some(journal) = &self.journal else {
             return;
         };
+        let ipv6 = self.stored_ipv6(key);
         let Some(st) = self.sessions.get_mut(key) else {
             return;
         };
@@ -373,9 +380,10 @@ impl PppoeService {
             link: st.ppp.negotiated().map(Into::into),
             profile: st.profile.as_ref().map(|(_, p)| p.clone()),
             started_unix,
+            ipv6,
         };
-        journal.append_detached(Record::PppoePut(record));
-        st.journalled = true;
+        journal.append_detached(Record::PppoePut(record.clone()));
+        st.journalled = Some(record);
     }
 
     /// Run until `shutdown`.
@@ -480,7 +488,7 @@ impl PppoeService {
                                     max_payload,
                                 },
                                 pool: None,
-                                journalled: false,
+                                journalled: None,
                             },
                         );
                         info!(session_id = key.session_id, mac = %EthernetAddress(mac), "PPPoE session opened (PADS sent)");
@@ -737,7 +745,7 @@ impl PppoeService {
             let mut dhcp = self.dhcp.lock().unwrap_or_else(|p| p.into_inner());
             dhcp.release_external(ip);
         }
-        if st.journalled
+        if st.journalled.is_some()
             && let Some(j) = &self.journal
         {
             j.append_detached(Record::pppoe_remove(*key));

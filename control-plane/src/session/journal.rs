@@ -7,7 +7,9 @@
 //!   administratively deleted one appends a [`Record::Remove`].
 //! - A PPPoE session programmed on its user plane appends a
 //!   [`Record::PppoePut`] ([`StoredPppoe`]: what discovery, LCP,
-//!   authentication and IPCP agreed on); its end, a [`Record::PppoeRemove`].
+//!   authentication and IPCP agreed on, and its IPv6: IPv6CP identifiers
+//!   and DHCPv6 bindings, appended again when they change); its end, a
+//!   [`Record::PppoeRemove`].
 //! - Records are written in submission order by one dedicated thread, which
 //!   fsyncs each batch before it acknowledges it: the caller awaits that
 //!   acknowledgement before the DHCPACK leaves (or the deletion is
@@ -23,7 +25,7 @@
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead as _, BufReader, Write as _};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc as std_mpsc;
 
@@ -31,6 +33,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use tracing::{error, warn};
 use vbng_access::dhcpv4::{ClientKey, Lease};
+use vbng_access::dhcpv6::LinkBindings;
+use vbng_access::ipv6::Ipv6Prefix;
 use vbng_access::ppp::{AuthMethod, NegotiatedLink};
 use vbng_access::pppoe::discovery::{LineKey, SessionKey};
 
@@ -294,6 +298,52 @@ pub struct StoredPppoe {
     pub profile: Option<crate::aaa::SessionProfile>,
     /// When the session started, Unix seconds.
     pub started_unix: u64,
+    /// Its IPv6, once IPv6CP opened. Absent in files of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<StoredIpv6>,
+}
+
+/// A PPPoE session's IPv6 as written to the file: what IPv6CP agreed on
+/// and what the DHCPv6 server holds bound for it. Lifetimes are not kept:
+/// bindings live as long as the session, and Replies carry the pool's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredIpv6 {
+    /// Our IPv6CP interface identifier.
+    pub interface_id: u64,
+    /// The peer's, 0 if it negotiated none.
+    pub peer_interface_id: u64,
+    /// The /64 advertised to the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<Ipv6Prefix>,
+    /// The bound IA_NA address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Ipv6Addr>,
+    /// The IAID of the IA_NA it was bound in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address_iaid: Option<u32>,
+    /// The bound delegated prefix (IA_PD).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delegated_prefix: Option<Ipv6Prefix>,
+    /// The IAID of the IA_PD it was bound in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delegated_iaid: Option<u32>,
+    /// The DHCPv6 client's DUID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_duid: Option<Vec<u8>>,
+}
+
+impl StoredIpv6 {
+    /// The DHCPv6 bindings to restore.
+    pub fn bindings(&self) -> LinkBindings {
+        LinkBindings {
+            link_prefix: self.prefix,
+            address: self.address,
+            address_iaid: self.address_iaid,
+            delegated_prefix: self.delegated_prefix,
+            delegated_iaid: self.delegated_iaid,
+            client_id: self.client_duid.clone(),
+        }
+    }
 }
 
 /// Converts between the process's monotonic milliseconds and Unix ones.
@@ -799,7 +849,69 @@ mod tests {
             }),
             profile: Some(crate::aaa::SessionProfile::default()),
             started_unix: 1_700_000_000,
+            ipv6: None,
         }
+    }
+
+    fn dual_stack(session_id: u16) -> StoredPppoe {
+        StoredPppoe {
+            ipv6: Some(StoredIpv6 {
+                interface_id: 0x0000_5eff_fe00_0101,
+                peer_interface_id: 0x1234_56ff_fe78_9abc,
+                prefix: Some("2001:db8:100::/64".parse().unwrap()),
+                address: Some("2001:db8:100:0:1234:56ff:fe78:9abc".parse().unwrap()),
+                address_iaid: Some(1),
+                delegated_prefix: Some("2001:db8:200::/56".parse().unwrap()),
+                delegated_iaid: Some(2),
+                client_duid: Some(vec![0, 3, 0, 1, 2, 0, 0, 0, 0, 0x61]),
+            }),
+            ..pppoe(session_id)
+        }
+    }
+
+    #[test]
+    fn pppoe_ipv6_round_trips_and_the_last_record_wins() {
+        let p = dual_stack(9);
+        let text = serde_json::to_string(&Record::PppoePut(p.clone())).unwrap();
+        assert!(
+            text.contains(r#""prefix":"2001:db8:100::/64""#)
+                && text.contains(r#""delegated_prefix":"2001:db8:200::/56""#),
+            "{text}"
+        );
+        assert_eq!(
+            serde_json::from_str::<Record>(&text).unwrap(),
+            Record::PppoePut(p.clone())
+        );
+        let v6 = p.ipv6.clone().unwrap();
+        let b = v6.bindings();
+        assert_eq!(
+            (b.link_prefix, b.address, b.delegated_prefix),
+            (v6.prefix, v6.address, v6.delegated_prefix)
+        );
+        assert_eq!((b.address_iaid, b.delegated_iaid), (Some(1), Some(2)));
+        assert_eq!(b.client_id, v6.client_duid);
+
+        // IPv4 first, then the same session with its IPv6: the second
+        // record is the one restored, and compaction keeps it.
+        let path = dir("pppoe-ipv6").join("leases.jsonl");
+        write_lines(
+            &path,
+            &[Record::PppoePut(pppoe(9)), Record::PppoePut(p.clone())],
+        );
+        let (_store, state) = LeaseStore::open(&path, NOW).unwrap();
+        assert_eq!(state.pppoe, vec![p.clone()]);
+        assert_eq!(replay(&path).unwrap().pppoe, vec![p]);
+    }
+
+    #[test]
+    fn pppoe_record_of_an_older_version_has_no_ipv6() {
+        let mut old = serde_json::to_value(Record::PppoePut(pppoe(4))).unwrap();
+        assert!(old.get("ipv6").is_none(), "absent, not null: {old}");
+        old.as_object_mut().unwrap().remove("ipv6");
+        let Record::PppoePut(p) = serde_json::from_value::<Record>(old).unwrap() else {
+            panic!("not a pppoe_put");
+        };
+        assert_eq!(p, pppoe(4));
     }
 
     #[test]

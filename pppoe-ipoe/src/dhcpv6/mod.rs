@@ -33,7 +33,7 @@ mod tests;
 
 pub use decode::decode;
 pub use pool::PrefixPool;
-pub use server::{Dhcpv6Counters, Dhcpv6Server, LinkId, LinkRequest, LinkState};
+pub use server::{Dhcpv6Counters, Dhcpv6Server, LinkBindings, LinkId, LinkRequest, LinkState};
 
 /// UDP port of DHCPv6 servers and relay agents.
 pub const SERVER_PORT: u16 = 547;

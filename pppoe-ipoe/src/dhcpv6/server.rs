@@ -80,6 +80,10 @@ pub struct LinkState {
     pub slaac: bool,
     /// The client's DUID, once it sent one.
     pub client_id: Option<Vec<u8>>,
+    /// The IAID of the IA_NA the address was last bound in.
+    pub address_iaid: Option<u32>,
+    /// The IAID of the IA_PD the delegated prefix was last bound in.
+    pub delegated_iaid: Option<u32>,
     link_prefix_source: Source,
     address_source: Source,
     delegated_source: Source,
@@ -97,6 +101,33 @@ pub enum OpenError {
     /// The pool's per-session /64s are all in use.
     #[error("pool {0:?} has no free /64")]
     NoLinkPrefix(String),
+    /// A prefix or address to restore is in use by another link, or no
+    /// longer in the pool (or from AAA).
+    #[error("{prefix} is taken or no longer in pool {pool:?}")]
+    Unavailable {
+        /// The session's pool.
+        pool: String,
+        /// The prefix (/128: the address).
+        prefix: Ipv6Prefix,
+    },
+}
+
+/// What a link held bound, for [`Dhcpv6Server::restore_link`] (from
+/// [`Dhcpv6Server::link`] in a previous process).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkBindings {
+    /// The /64 advertised to the link.
+    pub link_prefix: Option<Ipv6Prefix>,
+    /// The bound IA_NA address.
+    pub address: Option<Ipv6Addr>,
+    /// The IAID it was bound in.
+    pub address_iaid: Option<u32>,
+    /// The bound delegated prefix.
+    pub delegated_prefix: Option<Ipv6Prefix>,
+    /// The IAID it was bound in.
+    pub delegated_iaid: Option<u32>,
+    /// The client's DUID.
+    pub client_id: Option<Vec<u8>>,
 }
 
 /// What the server received, sent and refused.
@@ -245,6 +276,8 @@ impl Dhcpv6Server {
             delegated_bound: false,
             slaac: pool.as_ref().is_some_and(|p| p.cfg.slaac),
             client_id: None,
+            address_iaid: None,
+            delegated_iaid: None,
             link_prefix_source: Source::Fixed,
             address_source: Source::Fixed,
             delegated_source: Source::Fixed,
@@ -271,12 +304,116 @@ impl Dhcpv6Server {
         Ok(self.links.entry(link).or_insert(state))
     }
 
+    /// Re-open link `link` of a session carried on from another process,
+    /// with what it held bound then (`held`): the /64, address and
+    /// delegated prefix are taken from their pools again (or accepted as
+    /// AAA's, or derived from the /64) and bound, so that the client's
+    /// Renew or Rebind is answered with them. Fails, taking nothing, if one
+    /// of them is in use or no longer in its pool. Re-opening an open link
+    /// returns it unchanged.
+    pub fn restore_link(
+        &mut self,
+        link: LinkId,
+        req: LinkRequest,
+        held: &LinkBindings,
+    ) -> Result<&LinkState, OpenError> {
+        if self.links.contains_key(&link) {
+            return Ok(&self.links[&link]);
+        }
+        if !self.pools.contains_key(&req.pool)
+            && req.framed_prefix.is_none()
+            && req.delegated_prefix.is_none()
+        {
+            return Err(OpenError::NoIpv6(req.pool));
+        }
+        let mut state = LinkState {
+            pool: req.pool.clone(),
+            link_prefix: None,
+            address: None,
+            address_bound: false,
+            delegated_prefix: None,
+            delegated_bound: false,
+            slaac: self.pools.get(&req.pool).is_some_and(|p| p.cfg.slaac),
+            client_id: held.client_id.clone(),
+            address_iaid: held.address_iaid,
+            delegated_iaid: held.delegated_iaid,
+            link_prefix_source: Source::Fixed,
+            address_source: Source::Fixed,
+            delegated_source: Source::Fixed,
+            peer_interface_id: req.peer_interface_id,
+            aaa_address: req.framed_prefix.filter(|f| f.len() > 64).map(|f| f.addr()),
+            aaa_delegated: req.delegated_prefix,
+        };
+        let unavailable = |prefix| OpenError::Unavailable {
+            pool: req.pool.clone(),
+            prefix,
+        };
+        let (mut link_prefixes, mut addresses, mut delegated) = match self.pools.get_mut(&req.pool)
+        {
+            Some(p) => (
+                p.link_prefixes.as_mut(),
+                p.addresses.as_mut(),
+                p.delegated.as_mut(),
+            ),
+            None => (None, None, None),
+        };
+        let mut result = Ok(());
+        if let Some(p) = held.link_prefix {
+            let framed = req
+                .framed_prefix
+                .filter(|f| f.len() <= 64)
+                .map(|f| Ipv6Prefix::containing(f.addr(), 64));
+            if framed == Some(p) {
+                state.link_prefix = Some(p);
+            } else if link_prefixes.as_mut().is_some_and(|pool| pool.take(p)) {
+                state.link_prefix = Some(p);
+                state.link_prefix_source = Source::Pool;
+            } else {
+                result = Err(unavailable(p));
+            }
+        }
+        if let (Ok(()), Some(a)) = (&result, held.address) {
+            let single = Ipv6Prefix::containing(a, 128);
+            if state.aaa_address == Some(a) || state.link_prefix.is_some_and(|p| p.covers(&single))
+            {
+                state.address = Some(a);
+            } else if addresses.as_mut().is_some_and(|pool| pool.take(single)) {
+                state.address = Some(a);
+                state.address_source = Source::Pool;
+            } else {
+                result = Err(unavailable(single));
+            }
+            state.address_bound = state.address.is_some();
+        }
+        if let (Ok(()), Some(p)) = (&result, held.delegated_prefix) {
+            if state.aaa_delegated == Some(p) {
+                state.delegated_prefix = Some(p);
+            } else if delegated.as_mut().is_some_and(|pool| pool.take(p)) {
+                state.delegated_prefix = Some(p);
+                state.delegated_source = Source::Pool;
+            } else {
+                result = Err(unavailable(p));
+            }
+            state.delegated_bound = state.delegated_prefix.is_some();
+        }
+        if let Err(e) = result {
+            self.give_back_all(&mut state);
+            return Err(e);
+        }
+        Ok(self.links.entry(link).or_insert(state))
+    }
+
     /// Close link `link` (the session ended): everything it held goes back
     /// to the pools.
     pub fn close_link(&mut self, link: LinkId) -> Option<LinkState> {
         let mut state = self.links.remove(&link)?;
-        self.give_back_address(&mut state);
-        self.give_back_delegated(&mut state);
+        self.give_back_all(&mut state);
+        Some(state)
+    }
+
+    fn give_back_all(&mut self, state: &mut LinkState) {
+        self.give_back_address(state);
+        self.give_back_delegated(state);
         if let (Some(prefix), Source::Pool) = (state.link_prefix, state.link_prefix_source)
             && let Some(pool) = self
                 .pools
@@ -285,7 +422,6 @@ impl Dhcpv6Server {
         {
             pool.release(prefix);
         }
-        Some(state)
     }
 
     /// Link `link`'s state.
@@ -429,6 +565,7 @@ impl Dhcpv6Server {
                         Some(addr) => {
                             if bind && let Some(s) = self.links.get_mut(&link) {
                                 s.address_bound = true;
+                                s.address_iaid = Some(ia.id);
                             }
                             ia_opts.insert(DhcpOption::IAAddr(IAAddr {
                                 addr,
@@ -461,6 +598,7 @@ impl Dhcpv6Server {
                         Some(p) => {
                             if bind && let Some(s) = self.links.get_mut(&link) {
                                 s.delegated_bound = true;
+                                s.delegated_iaid = Some(ia.id);
                             }
                             ia_opts.insert(DhcpOption::IAPrefix(IAPrefix {
                                 preferred_lifetime: lease,

@@ -405,3 +405,105 @@ proptest! {
         prop_assert_eq!(decode(&bytes).unwrap(), m);
     }
 }
+
+/// What link `link` holds bound, as a restore gets it from the journal.
+fn bindings(srv: &Dhcpv6Server, link: LinkId) -> LinkBindings {
+    let s = srv.link(link).unwrap();
+    LinkBindings {
+        link_prefix: s.link_prefix,
+        address: s.address.filter(|_| s.address_bound),
+        address_iaid: s.address_iaid,
+        delegated_prefix: s.delegated_prefix.filter(|_| s.delegated_bound),
+        delegated_iaid: s.delegated_iaid,
+        client_id: s.client_id.clone(),
+    }
+}
+
+#[test]
+fn restored_link_renews_the_same_bindings_and_keeps_them_from_others() {
+    let mut before = server("2001:db8:100::/56", false);
+    before.open_link(1, link_request()).unwrap();
+    lease(&mut before, 1);
+    // The second of the pool's delegated prefixes, so that a new server
+    // would not hand out the same one first.
+    before.open_link(2, link_request()).unwrap();
+    let (a2, pd2) = lease(&mut before, 2);
+    let held = bindings(&before, 2);
+    assert_eq!(
+        (held.address_iaid, held.delegated_iaid),
+        (Some(1), Some(2)),
+        "the IAIDs of the Request"
+    );
+    assert_eq!(held.client_id.as_deref(), Some(CLIENT_DUID));
+
+    let mut after = server("2001:db8:100::/56", false);
+    let st = after.restore_link(7, link_request(), &held).unwrap();
+    assert_eq!(st.link_prefix, held.link_prefix);
+    assert!(st.address_bound && st.delegated_bound);
+    assert_eq!(bindings(&after, 7), held);
+    let renew = client(
+        MessageType::Renew,
+        Some(&duid_ll(MAC)),
+        vec![ia_na(a2), ia_pd(pd2)],
+    );
+    let h = after.handle(7, &renew);
+    assert_eq!(
+        read(&h.reply.unwrap()),
+        (
+            MessageType::Reply,
+            a2,
+            pd2,
+            vec!["2001:db8::53".parse::<Ipv6Addr>().unwrap()]
+        )
+    );
+    assert!(!h.bindings_changed);
+    assert_eq!(after.pool_usage("default"), Some((1, 0, 1)));
+
+    // A new link gets neither the restored /64 nor the restored prefix.
+    let other = after.open_link(8, link_request()).unwrap().clone();
+    assert_ne!(other.link_prefix, held.link_prefix);
+    let (_, pd) = lease(&mut after, 8);
+    assert_ne!(pd, pd2);
+
+    // Restoring the same bindings again fails and takes nothing.
+    let e = after.restore_link(9, link_request(), &held).unwrap_err();
+    assert!(matches!(e, OpenError::Unavailable { .. }), "{e}");
+    assert_eq!(after.pool_usage("default"), Some((2, 0, 2)));
+    assert!(after.link(9).is_none());
+    // Closing the restored link gives everything back.
+    after.close_link(7);
+    assert_eq!(after.pool_usage("default"), Some((1, 0, 1)));
+}
+
+#[test]
+fn restore_of_a_prefix_outside_the_pool_fails() {
+    let mut srv = server("2001:db8:100::/56", false);
+    let held = LinkBindings {
+        link_prefix: Some(p("2001:db8:100:5::/64")),
+        delegated_prefix: Some(p("2001:db8:999::/56")),
+        ..LinkBindings::default()
+    };
+    let e = srv.restore_link(1, link_request(), &held).unwrap_err();
+    assert_eq!(
+        e,
+        OpenError::Unavailable {
+            pool: "default".into(),
+            prefix: p("2001:db8:999::/56")
+        }
+    );
+    assert_eq!(
+        srv.pool_usage("default"),
+        Some((0, 0, 0)),
+        "the /64 given back"
+    );
+    let mut gone = LinkRequest {
+        pool: "gone".into(),
+        ..link_request()
+    };
+    assert!(matches!(
+        srv.restore_link(1, gone.clone(), &held),
+        Err(OpenError::NoIpv6(_))
+    ));
+    gone.pool = "default".into();
+    assert!(srv.restore_link(1, gone, &LinkBindings::default()).is_ok());
+}

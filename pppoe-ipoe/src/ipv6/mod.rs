@@ -13,7 +13,7 @@ use std::fmt;
 use std::net::Ipv6Addr;
 use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub mod packet;
 pub mod ra;
@@ -176,6 +176,12 @@ impl FromStr for Ipv6Prefix {
             .filter(|l| *l <= 128)
             .ok_or_else(|| PrefixError::Length(len.to_string()))?;
         Ipv6Prefix::new(addr, len)
+    }
+}
+
+impl Serialize for Ipv6Prefix {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 

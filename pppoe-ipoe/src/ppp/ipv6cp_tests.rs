@@ -172,3 +172,53 @@ fn peer_protocol_reject_of_ipv6cp_stops_it_only() {
     assert!(matches!(s.ipv6cp_state(), State::Stopped | State::Closed));
     assert_eq!(s.phase(), Phase::Network);
 }
+
+fn restored() -> PppSession {
+    let link = NegotiatedLink {
+        magic: Some(0x1111_2222),
+        peer_magic: Some(0x3333_4444),
+        mru: Some(1492),
+        peer_mru: 1492,
+        auth: AuthMethod::Pap,
+        ipv4: std::net::Ipv4Addr::new(100, 64, 0, 10),
+        gateway: std::net::Ipv4Addr::new(100, 64, 0, 1),
+        dns: [None, None],
+    };
+    PppSession::restore(pap(), &link, [3; 16], 100)
+}
+
+#[test]
+fn restored_ipv6cp_is_open_with_the_old_identifiers() {
+    let mut s = restored();
+    assert_eq!(s.ipv6_interface_ids(), None);
+    assert!(s.restore_ipv6(100, OURS, PEER));
+    assert!(!s.restore_ipv6(100, OURS, PEER), "only once");
+    assert_eq!(s.ipv6cp_state(), State::Opened);
+    assert_eq!(s.ipv6_interface_ids(), Some((OURS, PEER)));
+    // The peer renegotiating gets our old identifier offered again.
+    let o = s.input(200, proto::IPV6CP, &v6cp_request(5, PEER));
+    let ours = frames(&o, proto::IPV6CP)
+        .into_iter()
+        .find(|f| f[0] == u8::from(Code::ConfigureRequest))
+        .expect("our Configure-Request");
+    let opts = parse_options(parse_packet(&ours).unwrap().data)
+        .unwrap()
+        .iter()
+        .map(|o| o.value.to_vec())
+        .collect::<Vec<_>>();
+    assert_eq!(opts, vec![OURS.to_be_bytes().to_vec()]);
+}
+
+#[test]
+fn restored_ipv6cp_can_be_closed_alone() {
+    let mut s = restored();
+    assert!(s.restore_ipv6(100, OURS, 0));
+    assert_eq!(s.ipv6_interface_ids(), Some((OURS, 0)));
+    let o = s.close_ipv6(101);
+    let sent = frames(&o, proto::IPV6CP);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0][0], u8::from(Code::TerminateRequest));
+    assert!(o.events.is_empty(), "IPv4 stays up");
+    assert_eq!(s.ipv6_interface_ids(), None);
+    assert_eq!((s.phase(), s.ipcp_state()), (Phase::Network, State::Opened));
+}

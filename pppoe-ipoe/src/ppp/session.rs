@@ -280,8 +280,9 @@ impl PppSession {
     /// options, the peer authenticated, IPCP Opened with `link`'s
     /// addresses, the Network phase. Echo-Requests are answered with (and
     /// sent, every `echo_interval_ms` from `now_ms`, with) `link.magic`;
-    /// [`PppEvent::Up`] is not sent again. Only IPCP is restored: other
-    /// network protocols start from their Initial state.
+    /// [`PppEvent::Up`] is not sent again. Only IPCP is restored (IPv6CP
+    /// with [`PppSession::restore_ipv6`]): other network protocols start
+    /// from their Initial state.
     pub fn restore(
         cfg: PppConfig,
         link: &NegotiatedLink,
@@ -569,6 +570,41 @@ impl PppSession {
         });
         if self.phase == Phase::Network && self.reason.is_none() {
             self.start_ipv6cp(now_ms);
+        }
+        self.finish()
+    }
+
+    /// Carries on IPv6CP from another process, on a session made by
+    /// [`PppSession::restore`]: IPv6 enabled and IPv6CP Opened with our
+    /// `interface_id` and the peer's `peer_interface_id` (0: it negotiated
+    /// none), nothing sent. False, and nothing changed, if the session is
+    /// not in the Network phase or IPv6 is already enabled.
+    pub fn restore_ipv6(&mut self, now_ms: u64, interface_id: u64, peer_interface_id: u64) -> bool {
+        if self.phase != Phase::Network || self.reason.is_some() || self.ipv6.is_some() {
+            return false;
+        }
+        self.ipv6 = Some(Ipv6Ids {
+            ours: if interface_id == 0 {
+                next_interface_id(u64::from(self.magic))
+            } else {
+                interface_id
+            },
+            send_ours: true,
+            peer: (peer_interface_id != 0).then_some(peer_interface_id),
+        });
+        self.ipv6cp_started = true;
+        self.ipv6cp.fsm.force_state(now_ms, State::Opened, 0);
+        self.ipv6cp.last_req = self.ipv6cp_request();
+        self.ipv6cp.seen_ack = true;
+        true
+    }
+
+    /// Closes IPv6CP alone (Terminate-Request to the peer); IPv4 stays up.
+    pub fn close_ipv6(&mut self, now_ms: u64) -> Output {
+        if self.ipv6.is_some()
+            && !matches!(self.ipv6cp.fsm.state(), State::Initial | State::Starting)
+        {
+            self.run(now_ms, Layer::Ipv6cp, Event::Close, &Rx::default());
         }
         self.finish()
     }
