@@ -4,7 +4,8 @@
 //! (0x8863), PPP control protocols in PPPoE sessions (LCP, PAP, CHAP, IPCP, IPv6CP, any
 //! protocol >= 0x8000) and DHCP (UDP port 67) go to the control plane; an IPoE frame from
 //! an unknown access key goes to the control plane too; redirects pass a token bucket of
-//! [`PipelineConfig::redirect_pps`]. PPP data in a PPPoE session (0x8864, code 0, protocol
+//! [`PipelineConfig::redirect_pps`] (PPP control of the PPPoE sessions the user plane
+//! holds has its own, so that a PADI or DHCP storm cannot starve their LCP echoes). PPP data in a PPPoE session (0x8864, code 0, protocol
 //! 0x0021) is looked up by access key + PPPoE session id; it is dropped as
 //! [`DropReason::NoSession`] if the session is unknown, and otherwise stripped of its
 //! PPPoE and PPP headers and takes the IPoE path below. PPP IPv6 (0x0057) carrying an
@@ -88,7 +89,9 @@ pub struct PipelineConfig {
     /// Virtual gateway MAC on the access side, lab default 02:00:5e:00:01:01.
     pub gateway_mac: EthernetAddress,
     /// Token bucket rate (frames per second, burst of the same size) for frames sent to the
-    /// control plane. 0 disables redirects entirely.
+    /// control plane. 0 disables redirects entirely. PPP control frames (and IPv6 set-up)
+    /// of the PPPoE sessions the user plane holds have a second bucket of the same rate,
+    /// so a storm of new subscribers cannot starve established sessions' LCP echoes.
     pub redirect_pps: u32,
     /// Interval between next-hop ARP requests while the next hop is unresolved, in ns.
     pub arp_retry_ns: u64,

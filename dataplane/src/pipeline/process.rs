@@ -76,6 +76,10 @@ pub struct Pipeline {
     next_hop_mac: Option<EthernetAddress>,
     last_arp_ns: Option<u64>,
     redirect: TokenBucket,
+    /// Redirect budget of the sessions the user plane already holds (their PPP control
+    /// and IPv6 set-up): a storm of new subscribers (PADIs, DHCP) spends `redirect`
+    /// and cannot starve the LCP echoes that keep established sessions up.
+    session_redirect: TokenBucket,
     qos: Option<Box<QosState>>,
     /// Compiled ACLs; replaced whole by [`Pipeline::set_acls`].
     acls: Arc<AclSet>,
@@ -96,6 +100,7 @@ impl Pipeline {
             .fold(0u32, |m, p| m | 1 << p);
         Pipeline {
             redirect: TokenBucket::new(cfg.redirect_pps),
+            session_redirect: TokenBucket::new(cfg.redirect_pps),
             cfg,
             access_mask,
             sessions: SessionTable::new(hash_seed),
@@ -352,6 +357,29 @@ impl Pipeline {
         Verdict::Drop(reason)
     }
 
+    /// Redirects a PPPoE session's control frame: one of a session the user plane holds
+    /// spends the established sessions' budget, any other (a session still negotiating,
+    /// or a forged id) the shared one.
+    fn redirect_session_control(
+        &mut self,
+        now_ns: u64,
+        port: PortId,
+        l2: &L2Header,
+        session_id: u16,
+    ) -> Verdict {
+        let key = AccessKey::from_l2(port, l2).with_pppoe_session(session_id);
+        let established = session_id != 0 && self.sessions.lookup_access(&key).is_some();
+        if !established {
+            return self.redirect(now_ns);
+        }
+        if self.session_redirect.take(now_ns) {
+            self.counters.redirected += 1;
+            Verdict::ToControlPlane
+        } else {
+            self.drop(DropReason::RedirectRateLimited)
+        }
+    }
+
     #[inline]
     fn redirect(&mut self, now_ns: u64) -> Verdict {
         if self.redirect.take(now_ns) {
@@ -436,15 +464,16 @@ impl Pipeline {
             return Some(self.drop(DropReason::Malformed));
         };
         let protocol = h.protocol();
+        let session_id = h.session_id();
         if protocol.is_control() {
-            return Some(self.redirect(now_ns));
+            return Some(self.redirect_session_control(now_ns, port, l2, session_id));
         }
         if protocol == PppProtocol::Ipv6 {
             // IPv6 data is not forwarded yet; the session's IPv6 set-up (router and
             // neighbor solicitations, DHCPv6) is the control plane's.
             let ip = data.get(l3 + pppoe::SESSION_HEADER_LEN..).unwrap_or(&[]);
             return Some(if is_ipv6_control(ip) {
-                self.redirect(now_ns)
+                self.redirect_session_control(now_ns, port, l2, session_id)
             } else {
                 self.drop(DropReason::UnsupportedPppProtocol)
             });

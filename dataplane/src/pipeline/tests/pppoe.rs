@@ -602,3 +602,40 @@ fn ipv6_set_up_goes_to_the_control_plane_and_ipv6_data_is_dropped() {
     }
     assert_eq!(p.counters().redirected, 3);
 }
+
+#[test]
+fn a_padi_storm_cannot_starve_established_sessions_lcp() {
+    let mut p = pppoe_pipeline();
+    let s = pppoe_sub();
+    // New subscribers spend the shared budget (redirect_pps 100, full at start).
+    let padi = {
+        let l2 = L2Header {
+            dst: EthernetAddress::BROADCAST,
+            src: mac(77),
+            svlan: None,
+            cvlan: None,
+            ethertype: EtherType::PppoeDiscovery,
+        };
+        let mut f = vec![0u8; 60];
+        l2.emit(&mut f);
+        f
+    };
+    let storm: Vec<Verdict> = (0..150)
+        .map(|_| run1(&mut p, 0, ACCESS1, &padi).0)
+        .collect();
+    let passed = storm
+        .iter()
+        .filter(|v| **v == Verdict::ToControlPlane)
+        .count();
+    assert_eq!(passed, 100, "the shared budget");
+    // An LCP Echo-Request of the session the user plane holds still reaches the
+    // control plane; one of a session it does not hold shares the exhausted budget.
+    let echo = [9, 1, 0, 8, 0x11, 0x22, 0x33, 0x44];
+    let f = pppoe_frame(&s, SID, PppProtocol::Lcp, &echo);
+    assert_eq!(run1(&mut p, 0, ACCESS1, &f).0, Verdict::ToControlPlane);
+    let f = pppoe_frame(&s, SID + 1, PppProtocol::Lcp, &echo);
+    assert_eq!(
+        run1(&mut p, 0, ACCESS1, &f).0,
+        Verdict::Drop(DropReason::RedirectRateLimited)
+    );
+}
