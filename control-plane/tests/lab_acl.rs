@@ -21,6 +21,18 @@ const ALLOWED_PORT: u16 = 5201;
 /// A second service the subscriber's first ACL blocks.
 const BLOCKED_PORT: u16 = 5202;
 
+/// `radclient` against vbng-cp's CoA server; see [`Lab::radclient`].
+fn radclient(lab: &Lab, fr: &FreeRadius, kind: &str, attrs: &str) -> String {
+    lab.radclient(
+        fr.dir(),
+        &format!("127.0.0.1:{COA_PORT}"),
+        kind,
+        COA_SECRET,
+        attrs,
+    )
+    .expect("radclient")
+}
+
 fn skip(why: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED: lab_acl: {why}");
 }
@@ -44,18 +56,6 @@ fn users() -> String {
         "\"{SUB1_MAC}\"\tCleartext-Password := \"vbng\"\n\
          \tFilter-Id := \"block-{BLOCKED_PORT}\"\n"
     )
-}
-
-/// `radclient` inside the BNG namespace; returns its output.
-fn radclient(lab: &Lab, fr: &FreeRadius, kind: &str, attrs: &str) -> String {
-    let dir = fr.dir().display().to_string();
-    let script = format!(
-        "echo '{attrs}, Message-Authenticator = 0x00' | radclient -x -t 2 -r 1 -d {dir} 127.0.0.1:{COA_PORT} {kind} {COA_SECRET} 2>&1; exit 0"
-    );
-    // radclient exits non-zero on a NAK: the script always succeeds so that
-    // its whole output (the reply's attributes) comes back.
-    let out = lab.bng().exec("sh", &["-c", &script]).expect("radclient");
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Waits until the subscriber's TCP handshakes on `port` succeed (`true`)

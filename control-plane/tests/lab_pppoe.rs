@@ -56,35 +56,6 @@ fn capture_control_frames(ns: &str, iface: &str, pcap: &Path, log: PathBuf) -> D
     daemon
 }
 
-fn wait_sessions(lab: &Lab, want: usize) -> Vec<serde_json::Value> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let s = lab.sessions().expect("sessions");
-        if s.len() == want {
-            return s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "expected {want} sessions, have {}: {s:?}\n{}",
-            s.len(),
-            lab.logs()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn wait_up_sessions(lab: &Lab, want: f64) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while lab.up_metric("vbng_up_sessions").unwrap_or(-1.0) != want {
-        assert!(
-            Instant::now() < deadline,
-            "the user plane does not hold {want} sessions\n{}",
-            lab.logs()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn pppd_in_uml_gets_a_session_through_vbng_and_ends_it() {
     if let Some(why) = netns::lab_unavailable() {
@@ -143,7 +114,9 @@ fn pppd_in_uml_gets_a_session_through_vbng_and_ends_it() {
             lab.logs()
         );
 
-        let sessions = wait_sessions(&lab, 1);
+        let sessions = lab
+            .wait_sessions(1, Duration::from_secs(15))
+            .unwrap_or_else(|e| panic!("{e}"));
         let s = &sessions[0];
         assert_eq!(s["state"], "active", "{s}");
         assert!(
@@ -152,7 +125,8 @@ fn pppd_in_uml_gets_a_session_through_vbng_and_ends_it() {
         );
         assert_eq!(s["aaa"]["username"], PPP_USER, "{s}");
         assert_eq!(s["ipv4"], info.local.to_string(), "{s}");
-        wait_up_sessions(&lab, 1.0);
+        lab.wait_up_sessions(1, Duration::from_secs(15))
+            .unwrap_or_else(|e| panic!("{e}"));
         if tcpdump.is_some() {
             std::thread::sleep(CAPTURE_HOLD);
         }
@@ -162,8 +136,10 @@ fn pppd_in_uml_gets_a_session_through_vbng_and_ends_it() {
         client
             .stop(Duration::from_secs(15))
             .unwrap_or_else(|e| panic!("{e}\n{}", client.log()));
-        wait_sessions(&lab, 0);
-        wait_up_sessions(&lab, 0.0);
+        lab.wait_sessions(0, Duration::from_secs(15))
+            .unwrap_or_else(|e| panic!("{e}"));
+        lab.wait_up_sessions(0, Duration::from_secs(15))
+            .unwrap_or_else(|e| panic!("{e}"));
         if let Some(mut t) = tcpdump.take() {
             // The PADT that follows the Terminate-Ack is on its way out.
             std::thread::sleep(Duration::from_millis(500));

@@ -117,11 +117,8 @@ fn pppd_gets_ipv6cp_slaac_and_dhcpv6_through_vbng() {
     client
         .stop(Duration::from_secs(15))
         .unwrap_or_else(|e| panic!("{e}\n{}", client.log()));
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !lab.sessions().expect("sessions").is_empty() {
-        assert!(Instant::now() < deadline, "the session outlived pppd");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    lab.wait_sessions(0, Duration::from_secs(15))
+        .unwrap_or_else(|e| panic!("the session outlived pppd: {e}"));
     println!(
         "lab_pppoe_ipv6: IPv6CP, SLAAC and DHCPv6 done {up_after:.1?} after boot: local {} remote {}; \
          session ipv6 {shown}",

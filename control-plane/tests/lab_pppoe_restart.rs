@@ -48,18 +48,6 @@ fn active_session(lab: &Lab, pppoe_id: Option<u64>) -> serde_json::Value {
     }
 }
 
-fn wait_up_sessions(lab: &Lab, want: f64) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while lab.up_metric("vbng_up_sessions").unwrap_or(-1.0) != want {
-        assert!(
-            Instant::now() < deadline,
-            "the user plane does not hold {want} sessions\n{}",
-            lab.logs()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn pppd_session_survives_a_control_plane_restart() {
     if let Some(why) = netns::lab_unavailable() {
@@ -92,7 +80,8 @@ fn pppd_session_survives_a_control_plane_restart() {
     let before = active_session(&lab, None);
     let pppoe_id = before["pppoe_session_id"].as_u64().expect("a PPPoE id");
     assert_eq!(before["ipv4"], info.local.to_string(), "{before}");
-    wait_up_sessions(&lab, 1.0);
+    lab.wait_up_sessions(1, Duration::from_secs(15))
+        .unwrap_or_else(|e| panic!("{e}"));
     std::thread::sleep(Duration::from_secs(3));
 
     lab.stop_daemon("vbng-cp");
@@ -104,7 +93,8 @@ fn pppd_session_survives_a_control_plane_restart() {
     let after = active_session(&lab, Some(pppoe_id));
     assert_eq!(after["ipv4"], before["ipv4"], "{after}");
     assert_eq!(after["started"], before["started"], "{after}");
-    wait_up_sessions(&lab, 1.0);
+    lab.wait_up_sessions(1, Duration::from_secs(15))
+        .unwrap_or_else(|e| panic!("{e}"));
 
     let ping = client
         .ping_result(Duration::from_secs(60))
@@ -138,7 +128,8 @@ fn pppd_session_survives_a_control_plane_restart() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    wait_up_sessions(&lab, 0.0);
+    lab.wait_up_sessions(0, Duration::from_secs(15))
+        .unwrap_or_else(|e| panic!("{e}"));
     println!(
         "lab_pppoe_restart: {ping}; pppd up {:.1?} after the restart",
         restarted.elapsed()

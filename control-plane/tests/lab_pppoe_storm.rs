@@ -296,23 +296,6 @@ impl StormCounters {
     }
 }
 
-fn wait_sessions(lab: &Lab, want: usize) -> Vec<serde_json::Value> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let s = lab.sessions().expect("sessions");
-        if s.len() == want {
-            return s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "expected {want} sessions, have {}: {s:?}\n{}",
-            s.len(),
-            lab.logs()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn padi_storm_leaves_a_pppd_session_undisturbed() {
     if let Some(why) = netns::lab_unavailable() {
@@ -344,7 +327,8 @@ fn padi_storm_leaves_a_pppd_session_undisturbed() {
     let info = victim
         .wait_up(Duration::from_secs(40))
         .unwrap_or_else(|e| panic!("{e}\n{}\n{}", victim.log(), lab.logs()));
-    wait_sessions(&lab, 1);
+    lab.wait_sessions(1, Duration::from_secs(15))
+        .unwrap_or_else(|e| panic!("{e}"));
 
     let before = ping(&inet, info.local, BASELINE_PINGS);
     assert!(
@@ -415,7 +399,9 @@ fn padi_storm_leaves_a_pppd_session_undisturbed() {
         "pppd ended during the storm:\n{}",
         victim.log()
     );
-    let sessions = wait_sessions(&lab, 1);
+    let sessions = lab
+        .wait_sessions(1, Duration::from_secs(15))
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(sessions[0]["state"], "active", "{}", sessions[0]);
     let most = tally.values().map(|(sent, _)| *sent).max().unwrap_or(0);
     assert!(
@@ -466,7 +452,8 @@ fn padi_storm_leaves_a_pppd_session_undisturbed() {
         .wait_up(Duration::from_secs(40))
         .unwrap_or_else(|e| panic!("second pppd: {e}\n{}\n{}", second.log(), lab.logs()));
     assert_ne!(second_info.local, info.local, "two sessions, two addresses");
-    wait_sessions(&lab, 2);
+    lab.wait_sessions(2, Duration::from_secs(15))
+        .unwrap_or_else(|e| panic!("{e}"));
     let after = ping(&inet, second_info.local, 10);
     assert_eq!(after.lost(), 0, "second session's pings: {after}");
     note(&format!(
@@ -480,7 +467,8 @@ fn padi_storm_leaves_a_pppd_session_undisturbed() {
     victim
         .stop(Duration::from_secs(15))
         .unwrap_or_else(|e| panic!("{e}\n{}", victim.log()));
-    wait_sessions(&lab, 0);
+    lab.wait_sessions(0, Duration::from_secs(15))
+        .unwrap_or_else(|e| panic!("{e}"));
     drop((second, victim, lab));
     let _ = std::fs::remove_dir_all(&dir);
 }

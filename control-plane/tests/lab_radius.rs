@@ -19,6 +19,18 @@ const MBIT: f64 = 1e6;
 const COA_SECRET: &str = "lab-coa-secret";
 const COA_PORT: u16 = 3799;
 
+/// `radclient` against vbng-cp's CoA server; see [`Lab::radclient`].
+fn radclient(lab: &Lab, fr: &FreeRadius, kind: &str, attrs: &str) -> String {
+    lab.radclient(
+        fr.dir(),
+        &format!("127.0.0.1:{COA_PORT}"),
+        kind,
+        COA_SECRET,
+        attrs,
+    )
+    .expect("radclient")
+}
+
 fn skip(why: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED: lab_radius: {why}");
 }
@@ -42,20 +54,6 @@ fn received(report: &Value) -> (f64, u64) {
         sum["bytes"]
             .as_u64()
             .unwrap_or_else(|| panic!("no bytes: {report}")),
-    )
-}
-
-/// `radclient` inside the BNG namespace; returns its output.
-fn radclient(lab: &Lab, fr: &FreeRadius, kind: &str, attrs: &str) -> String {
-    let dir = fr.dir().display().to_string();
-    let script = format!(
-        "echo '{attrs}, Message-Authenticator = 0x00' | radclient -x -t 2 -r 1 -d {dir} 127.0.0.1:{COA_PORT} {kind} {COA_SECRET}"
-    );
-    let out = lab.bng().exec("sh", &["-c", &script]).expect("radclient");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
     )
 }
 
@@ -216,14 +214,8 @@ fn radius_subscriber_rate_changes_by_coa_and_is_accounted_and_disconnected() {
         &format!("Acct-Session-Id = \"{acct_id}\""),
     );
     assert!(out.contains("Disconnect-ACK"), "{out}\n{}", lab.logs());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !lab.sessions().expect("sessions").is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "the session outlived its Disconnect"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    lab.wait_sessions(0, Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("the session outlived its Disconnect: {e}"));
     let stop = wait_record(&fr, "Stop", |r| is(r, "Stop"));
     assert_eq!(
         stop.get("Acct-Terminate-Cause"),

@@ -470,6 +470,71 @@ impl Lab {
             .map_err(|e| LabError::Command(format!("GET /sessions returned bad JSON: {e}: {body}")))
     }
 
+    /// Sends one CoA or Disconnect request (`kind` "coa" or "disconnect")
+    /// with `attrs` (radclient syntax, a Message-Authenticator is added)
+    /// from the BNG namespace to the dynamic-authorization server at
+    /// `server`, using the dictionaries in `raddb`; returns radclient's
+    /// whole output (`-x`: the reply's code and attributes), NAKs included.
+    pub fn radclient(
+        &self,
+        raddb: &Path,
+        server: &str,
+        kind: &str,
+        secret: &str,
+        attrs: &str,
+    ) -> Result<String, LabError> {
+        // radclient exits non-zero on a NAK: the script always succeeds so
+        // that the reply's attributes come back either way.
+        let script = format!(
+            "echo '{attrs}, Message-Authenticator = 0x00' | radclient -x -t 2 -r 1 -d {} \
+             {server} {kind} {secret} 2>&1; exit 0",
+            raddb.display()
+        );
+        let out = self.bng.exec("sh", &["-c", &script])?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Waits up to `timeout` until the control plane lists exactly `want`
+    /// sessions and returns them; the error quotes the last list and the
+    /// daemons' logs.
+    pub fn wait_sessions(
+        &self,
+        want: usize,
+        timeout: Duration,
+    ) -> Result<Vec<serde_json::Value>, LabError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let sessions = self.sessions()?;
+            if sessions.len() == want {
+                return Ok(sessions);
+            }
+            if Instant::now() >= deadline {
+                return Err(LabError::Command(format!(
+                    "expected {want} sessions, have {}: {sessions:?}\n{}",
+                    sessions.len(),
+                    self.logs()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits up to `timeout` until the user plane holds `want` sessions
+    /// (`vbng_up_sessions`); the error quotes the daemons' logs.
+    pub fn wait_up_sessions(&self, want: u64, timeout: Duration) -> Result<(), LabError> {
+        let deadline = Instant::now() + timeout;
+        while self.up_metric("vbng_up_sessions").ok() != Some(want as f64) {
+            if Instant::now() >= deadline {
+                return Err(LabError::Command(format!(
+                    "the user plane does not hold {want} sessions\n{}",
+                    self.logs()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
+    }
+
     /// One sample of the user plane's Prometheus metrics, `name{labels}` as
     /// written on the exposition line (for example
     /// `vbng_up_drops_total{reason="anti_spoof"}`); 0 when absent.
