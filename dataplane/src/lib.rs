@@ -16,6 +16,8 @@
 //!   ARP, downstream lookup and VLAN push, control-frame redirect under a rate limit, and
 //!   per-subscriber QoS ([`pipeline::Pipeline::with_qos`]: downstream shaping through a
 //!   `vbng_qos` scheduler over a preallocated frame pool, upstream srTCM policing).
+//! - [`rss`]: which worker owns a frame (Toeplitz hash of the subscriber address and a
+//!   redirection table, as NIC receive side scaling computes it).
 //! - [`acl`]: named access control lists, compiled into a first-match classifier whose cost
 //!   stays nearly flat up to a thousand rules, and the [`acl::AclSet`] of them a pipeline holds.
 //! - `host` (feature `std`): the hosted `vbng-up` runtime.
@@ -35,6 +37,7 @@ pub mod acl;
 pub mod packet;
 pub mod pipeline;
 pub mod port;
+pub mod rss;
 pub mod session;
 pub mod wire;
 

@@ -3,13 +3,24 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use std::sync::OnceLock;
+use vbng_dataplane::rss::{DEFAULT_RSS_KEY, Owner, WorkerMap, frame_owner};
 use vbng_dataplane::wire::frame::L2Header;
 use vbng_dataplane::wire::{
     ArpRepr, EthernetRepr, GtpuRepr, Icmpv4Repr, Ipv4Repr, TcpRepr, UdpRepr, VlanRepr, arp,
     checksum, ethernet, icmpv4, ipv4, tcp, udp, vlan,
 };
 
+static WORKER_MAP: OnceLock<WorkerMap> = OnceLock::new();
+
 fuzz_target!(|data: &[u8]| {
+    // Worker ownership reads the same headers; any bytes give some owner in range.
+    let map = WORKER_MAP.get_or_init(|| WorkerMap::new(&DEFAULT_RSS_KEY, 3));
+    for from_access in [true, false] {
+        if let Owner::Worker(w) = frame_owner(map, data, from_access) {
+            assert!(w < 3);
+        }
+    }
     if let Ok((l2, off)) = L2Header::parse(data) {
         assert!(off <= data.len());
         let mut b = [0u8; 22];

@@ -15,6 +15,15 @@
 //!    there);
 //! 6. flushes every port once.
 //!
+//! Several workers: each owns one receive and one transmit queue of every port, its own
+//! pipeline (session table, counters, shaper) and its own [`WorkerShared`]. A session lives
+//! in the worker [`crate::rss::WorkerMap`] names for its IPv4 address; a worker that
+//! receives a frame of a session it does not own (the NIC's hash differs, or the device
+//! spreads nothing) copies it into the owner's [`WorkerShared::handoff_in`] queue in step 2
+//! and the owner processes it in its next loop ([`Handoff`]), so a flow's frames, which
+//! arrive on one queue, stay in order. [`WorkerGroup`] is the control thread's handle on all
+//! of them.
+//!
 //! Clock: [`Worker::run`] reads `std::time::Instant` (CLOCK_MONOTONIC through the vDSO,
 //! tens of ns) once per loop iteration and passes nanoseconds since the worker started to
 //! everything in that iteration: the redirect limiter, the policers and the shaper.
@@ -48,6 +57,7 @@ use crate::pipeline::{
     BURST, Counters, DropReason, Pipeline, SessionCommand, SessionQosStats, Verdict,
 };
 use crate::port::{MemoryPort, Port};
+use crate::rss::{Owner, WorkerMap, frame_owner};
 use crate::session::{SessionEntry, SessionId, UsageCounters};
 
 /// A port the worker can drive: a [`Port`] that may be moved to the worker thread and may
@@ -92,6 +102,8 @@ pub struct PublishedStats {
     arp_requests: AtomicU64,
     sessions: AtomicU64,
     sleeps: AtomicU64,
+    /// Frames handed to other workers, taken from them, lost to a full queue.
+    handoffs: [AtomicU64; 3],
     /// Shaper: [backlog packets, free pool frames, pool frames, unshaped sessions].
     qos_totals: [AtomicU64; 4],
     /// Per-session QoS counters (reused buffer; the worker only `try_lock`s it).
@@ -112,6 +124,7 @@ impl Default for PublishedStats {
             arp_requests: AtomicU64::new(0),
             sessions: AtomicU64::new(0),
             sleeps: AtomicU64::new(0),
+            handoffs: std::array::from_fn(|_| AtomicU64::new(0)),
             qos_totals: std::array::from_fn(|_| AtomicU64::new(0)),
             qos_sessions: Mutex::new(Vec::new()),
             acl_hits: Mutex::new((Arc::new(AclSet::empty()), Vec::new())),
@@ -126,6 +139,12 @@ pub struct HostCounters {
     pub inject_failed: u64,
     /// Times the worker slept in poll(2).
     pub sleeps: u64,
+    /// Frames handed to the worker owning their session.
+    pub handoff_out: u64,
+    /// Frames other workers handed to this one.
+    pub handoff_in: u64,
+    /// Frames lost because the owner's handoff queue was full.
+    pub handoff_dropped: u64,
 }
 
 impl PublishedStats {
@@ -150,6 +169,14 @@ impl PublishedStats {
         self.sessions.store(sessions as u64, r);
         self.inject_failed.store(host.inject_failed, r);
         self.sleeps.store(host.sleeps, r);
+        self.handoffs[0].store(host.handoff_out, r);
+        self.handoffs[1].store(host.handoff_in, r);
+        self.handoffs[2].store(host.handoff_dropped, r);
+    }
+
+    /// Frames (handed to other workers, taken from other workers, lost to a full queue).
+    pub fn handoffs(&self) -> [u64; 3] {
+        self.handoffs.each_ref().map(|v| v.load(Ordering::Relaxed))
     }
 
     /// Worker: copies the pipeline's QoS counters in. The per-session list is skipped (left
@@ -260,6 +287,9 @@ pub struct WorkerShared {
     pub to_cp: Arc<FrameQueue>,
     /// GTP-U receiver -> worker: frames from the CP (port = access port to send on).
     pub from_cp: Arc<FrameQueue>,
+    /// Other workers -> this worker: frames of sessions this worker owns (port = the port
+    /// they arrived on). One slot when there is a single worker.
+    pub handoff_in: FrameQueue,
     /// Wakes the worker when it sleeps.
     pub waker: Arc<IdleWaker>,
     /// Counters for the metrics exporter.
@@ -269,9 +299,16 @@ pub struct WorkerShared {
 }
 
 impl WorkerShared {
-    /// Shared state with `queue_len` frame buffers per direction.
+    /// Shared state with `queue_len` frame buffers per direction, for a single worker.
     pub fn new(queue_len: usize) -> std::io::Result<WorkerShared> {
+        Self::with_handoff(queue_len, 1)
+    }
+
+    /// Shared state of one of several workers: `handoff_len` buffers for frames other
+    /// workers hand over.
+    pub fn with_handoff(queue_len: usize, handoff_len: usize) -> std::io::Result<WorkerShared> {
         Ok(WorkerShared {
+            handoff_in: FrameQueue::new(handoff_len.max(1)),
             acls: ArrayQueue::new(1),
             commands: ArrayQueue::new(1024),
             removed: ArrayQueue::new(1024),
@@ -308,6 +345,86 @@ pub struct Worker<P: WorkerPort> {
     frames: Vec<Frame>,
     verdicts: [Verdict; BURST],
     host: HostCounters,
+    handoff: Option<Handoff>,
+}
+
+/// A worker's place among several: its index, the session map, every worker's shared state
+/// (to reach their handoff queues and wake them).
+#[derive(Debug)]
+pub struct Handoff {
+    index: usize,
+    map: Arc<WorkerMap>,
+    peers: Vec<Arc<WorkerShared>>,
+    /// Peers that were handed frames in this loop (woken once at its end).
+    to_wake: Vec<bool>,
+}
+
+impl Handoff {
+    /// Worker `index` of `peers.len()` workers sharing `map`.
+    pub fn new(index: usize, map: Arc<WorkerMap>, peers: Vec<Arc<WorkerShared>>) -> Handoff {
+        let to_wake = vec![false; peers.len()];
+        Handoff {
+            index,
+            map,
+            peers,
+            to_wake,
+        }
+    }
+
+    fn give(&mut self, owner: usize, frame: &Frame, host: &mut HostCounters) {
+        if let Some(peer) = self.peers.get(owner) {
+            if peer.handoff_in.push(frame.port, frame.data()) {
+                host.handoff_out += 1;
+                self.to_wake[owner] = true;
+            } else {
+                host.handoff_dropped += 1;
+            }
+        }
+    }
+
+    /// Hands the frames of `frames[..n]` owned by other workers to them and keeps the rest,
+    /// in their order, at the front; returns how many were kept.
+    fn keep_local(
+        &mut self,
+        frames: &mut [Frame],
+        n: usize,
+        from_access: bool,
+        host: &mut HostCounters,
+    ) -> usize {
+        let mut kept = 0;
+        for i in 0..n {
+            let keep = match frame_owner(&self.map, frames[i].data(), from_access) {
+                Owner::Local => true,
+                Owner::Worker(owner) if owner == self.index => true,
+                Owner::Worker(owner) => {
+                    self.give(owner, &frames[i], host);
+                    false
+                }
+                Owner::All => {
+                    for peer in 0..self.peers.len() {
+                        if peer != self.index {
+                            self.give(peer, &frames[i], host);
+                        }
+                    }
+                    true
+                }
+            };
+            if keep {
+                // Frames before `i` that stay are already at the front: order is kept.
+                frames.swap(kept, i);
+                kept += 1;
+            }
+        }
+        kept
+    }
+
+    fn wake_peers(&mut self) {
+        for (peer, wake) in self.peers.iter().zip(self.to_wake.iter_mut()) {
+            if std::mem::take(wake) {
+                peer.waker.wake();
+            }
+        }
+    }
 }
 
 impl<P: WorkerPort> Worker<P> {
@@ -329,7 +446,14 @@ impl<P: WorkerPort> Worker<P> {
             frames: (0..BURST).map(|_| Frame::new()).collect(),
             verdicts: [Verdict::Drop(DropReason::Malformed); BURST],
             host: HostCounters::default(),
+            handoff: None,
         }
+    }
+
+    /// Makes this worker one of several (see [`Handoff`]).
+    pub fn with_handoff(mut self, handoff: Handoff) -> Self {
+        self.handoff = (handoff.peers.len() > 1).then_some(handoff);
+        self
     }
 
     /// The pipeline (tests and final reporting).
@@ -369,6 +493,7 @@ impl<P: WorkerPort> Worker<P> {
             frames,
             verdicts,
             host,
+            handoff,
         } = self;
         let mut work = 0;
 
@@ -395,34 +520,42 @@ impl<P: WorkerPort> Worker<P> {
                 .force_push((ticket, pipeline.session_counters(id)));
         }
 
-        // 2. Receive, process, dispatch.
+        // 2. Receive, hand over what other workers own, process, dispatch.
         let mut queued_for_cp = false;
         for p in 0..ports.len() {
-            let n = ports[p].recv_burst(frames);
+            let mut n = ports[p].recv_burst(frames);
             if n == 0 {
                 continue;
             }
             work += n;
-            pipeline.process_burst(now_ns, &mut frames[..n], &mut verdicts[..n]);
-            for (frame, verdict) in frames[..n].iter().zip(verdicts[..n].iter()) {
-                match *verdict {
-                    Verdict::Forward(out) => {
-                        let counters = pipeline.counters_mut();
-                        match ports.get_mut(usize::from(out)) {
-                            Some(port) => match port.send(frame.data()) {
-                                Ok(()) => counters.count_tx(out, frame.len()),
-                                Err(_) => counters.count_tx_error(out),
-                            },
-                            None => counters.count_drop(DropReason::NotForUs),
-                        }
-                    }
-                    Verdict::ToControlPlane => {
-                        // A full queue is counted by the queue itself.
-                        queued_for_cp |= shared.to_cp.push(frame.port, frame.data());
-                    }
-                    // In the shaper; the slot holds a spare buffer.
-                    Verdict::Queued | Verdict::Drop(_) => {}
+            if let Some(h) = handoff.as_mut() {
+                n = h.keep_local(frames, n, p < *access_ports, host);
+                if n == 0 {
+                    continue;
                 }
+            }
+            pipeline.process_burst(now_ns, &mut frames[..n], &mut verdicts[..n]);
+            queued_for_cp |= dispatch(pipeline, ports, &shared.to_cp, &frames[..n], verdicts);
+        }
+        // 2b. Frames other workers handed over, at most one burst per loop.
+        if let Some(h) = handoff.as_mut() {
+            h.wake_peers();
+            let mut n = 0;
+            while n < frames.len() {
+                let Some(buf) = shared.handoff_in.pop() else {
+                    break;
+                };
+                if frames[n].set_data(buf.data()).is_ok() {
+                    frames[n].port = buf.port();
+                    n += 1;
+                }
+                shared.handoff_in.recycle(buf);
+            }
+            if n > 0 {
+                work += n;
+                host.handoff_in += n as u64;
+                pipeline.process_burst(now_ns, &mut frames[..n], &mut verdicts[..n]);
+                queued_for_cp |= dispatch(pipeline, ports, &shared.to_cp, &frames[..n], verdicts);
             }
         }
 
@@ -514,6 +647,7 @@ impl<P: WorkerPort> Worker<P> {
                 if self.shared.commands.is_empty()
                     && self.shared.acls.is_empty()
                     && self.shared.from_cp.is_empty()
+                    && self.shared.handoff_in.is_empty()
                     && !self.shared.stop.load(Ordering::Relaxed)
                 {
                     self.host.sleeps += 1;
@@ -530,6 +664,40 @@ impl<P: WorkerPort> Worker<P> {
         self.publish();
         self
     }
+}
+
+/// Acts on the pipeline's verdicts for `frames`: `Forward` -> the port's transmit queue,
+/// `ToControlPlane` -> a copy toward the GTP-U sender. Returns whether anything was queued
+/// for the CP.
+fn dispatch<P: WorkerPort>(
+    pipeline: &mut Pipeline,
+    ports: &mut [P],
+    to_cp: &FrameQueue,
+    frames: &[Frame],
+    verdicts: &[Verdict],
+) -> bool {
+    let mut queued_for_cp = false;
+    for (frame, verdict) in frames.iter().zip(verdicts.iter()) {
+        match *verdict {
+            Verdict::Forward(out) => {
+                let counters = pipeline.counters_mut();
+                match ports.get_mut(usize::from(out)) {
+                    Some(port) => match port.send(frame.data()) {
+                        Ok(()) => counters.count_tx(out, frame.len()),
+                        Err(_) => counters.count_tx_error(out),
+                    },
+                    None => counters.count_drop(DropReason::NotForUs),
+                }
+            }
+            Verdict::ToControlPlane => {
+                // A full queue is counted by the queue itself.
+                queued_for_cp |= to_cp.push(frame.port, frame.data());
+            }
+            // In the shaper; the slot holds a spare buffer.
+            Verdict::Queued | Verdict::Drop(_) => {}
+        }
+    }
+    queued_for_cp
 }
 
 /// Sleeps shorter than this are not worth a syscall (the kernel's default timer slack): the
@@ -661,6 +829,88 @@ impl WorkerHandle {
             }
             std::thread::sleep(Duration::from_micros(200));
         }
+    }
+}
+
+/// The control thread's handle on several workers: each session goes to the worker owning
+/// its IPv4 address ([`WorkerMap::owner_of_ipv4`]), and follows it there if a modification
+/// changes the address (its counters move with it); ACL sets go to every worker.
+#[derive(Debug)]
+pub struct WorkerGroup {
+    handles: Vec<WorkerHandle>,
+    map: Arc<WorkerMap>,
+    owners: std::collections::HashMap<SessionId, usize>,
+}
+
+impl WorkerGroup {
+    /// A group over `workers` (index = worker index of `map`), waiting at most
+    /// `deletion_wait` for a worker's answer.
+    pub fn new(
+        workers: &[Arc<WorkerShared>],
+        map: Arc<WorkerMap>,
+        deletion_wait: Duration,
+    ) -> Self {
+        WorkerGroup {
+            handles: workers
+                .iter()
+                .map(|w| WorkerHandle::new(w.clone(), deletion_wait))
+                .collect(),
+            map,
+            owners: std::collections::HashMap::new(),
+        }
+    }
+
+    /// The worker holding session `id`, if the group installed it.
+    pub fn owner(&self, id: SessionId) -> Option<usize> {
+        self.owners.get(&id).copied()
+    }
+
+    fn owner_of(&self, entry: &SessionEntry) -> usize {
+        if entry.ipv4.is_unspecified() {
+            // No address to hash (not forwarded yet): any fixed choice works.
+            (entry.id as usize) % self.handles.len()
+        } else {
+            self.map.owner_of_ipv4(entry.ipv4) % self.handles.len()
+        }
+    }
+}
+
+impl SessionBackend for WorkerGroup {
+    fn upsert(&mut self, mut entry: SessionEntry) -> bool {
+        let owner = self.owner_of(&entry);
+        if let Some(&previous) = self.owners.get(&entry.id)
+            && previous != owner
+        {
+            // The address moved the session to another worker: take its counters along.
+            if let Some(counters) = self.handles[previous].remove(entry.id) {
+                entry.counters = counters;
+            }
+            self.owners.remove(&entry.id);
+        }
+        let id = entry.id;
+        let ok = self.handles[owner].upsert(entry);
+        if ok {
+            self.owners.insert(id, owner);
+        }
+        ok
+    }
+
+    fn remove(&mut self, id: SessionId) -> Option<UsageCounters> {
+        let owner = self.owners.remove(&id)?;
+        self.handles[owner].remove(id)
+    }
+
+    fn set_acls(&mut self, acls: Arc<AclSet>) -> bool {
+        let mut all = true;
+        for handle in &mut self.handles {
+            all &= handle.set_acls(acls.clone());
+        }
+        all
+    }
+
+    fn query(&mut self, id: SessionId) -> Option<UsageCounters> {
+        let owner = *self.owners.get(&id)?;
+        self.handles[owner].query(id)
     }
 }
 
@@ -992,5 +1242,129 @@ mod tests {
                 .map(|(id, c)| (id, c.map(|c| c.dl_packets))),
             Some((5, Some(3)))
         );
+    }
+
+    /// Two workers; every frame arrives at worker 0 (a device that spreads nothing) or at the
+    /// wrong worker, and still each session's frames are processed by its owner, none lost,
+    /// each flow in order.
+    #[test]
+    fn two_workers_split_sessions_without_loss_or_reordering() {
+        use crate::rss::{DEFAULT_RSS_KEY, WorkerMap};
+        const NEXT_HOP_MAC: EthernetAddress = EthernetAddress([2, 0, 0x5e, 0, 2, 1]);
+        let map = Arc::new(WorkerMap::new(&DEFAULT_RSS_KEY, 2));
+        let shared: Vec<Arc<WorkerShared>> = (0..2)
+            .map(|_| Arc::new(WorkerShared::with_handoff(8, 256).unwrap()))
+            .collect();
+        let mut workers: Vec<Worker<MemoryPort>> =
+            (0..2)
+                .map(|i| {
+                    let (w, _) = worker();
+                    let mut pipeline = Pipeline::new(w.pipeline().config().clone(), 7);
+                    pipeline.set_next_hop_mac(Some(NEXT_HOP_MAC));
+                    let ports = vec![
+                        MemoryPort::new(0, EthernetAddress([2, 0, 0, 0, 0xa0, 0])),
+                        MemoryPort::new(1, CORE_MAC),
+                    ];
+                    Worker::new(pipeline, ports, 1, shared[i].clone(), None)
+                        .with_handoff(Handoff::new(i, map.clone(), shared.clone()))
+                })
+                .collect();
+        let mut group = WorkerGroup::new(&shared, map.clone(), Duration::from_millis(200));
+        let sessions: Vec<SessionEntry> = (0..20u8)
+            .map(|i| sub_entry(SessionId::from(i) + 1, 100 + u16::from(i), 10 + i))
+            .collect();
+        for e in &sessions {
+            assert!(group.upsert(*e));
+        }
+        let owners: Vec<usize> = sessions.iter().map(|e| map.owner_of_ipv4(e.ipv4)).collect();
+        assert!(owners.contains(&0) && owners.contains(&1));
+        for w in &mut workers {
+            w.run_once(1);
+        }
+        assert_eq!(
+            workers
+                .iter()
+                .map(|w| w.pipeline().session_count())
+                .sum::<usize>(),
+            20
+        );
+
+        // Five frames per session and direction, numbered in the UDP destination port.
+        // Upstream all reach worker 0, downstream all reach worker 1.
+        for seq in 0..5u16 {
+            for e in &sessions {
+                let l2 = L2Header {
+                    dst: GW,
+                    src: SUB_MAC,
+                    svlan: None,
+                    cvlan: Some(e.access.cvlan),
+                    ethertype: EtherType::Ipv4,
+                };
+                let server = Ipv4Addr::new(203, 0, 113, 1);
+                let up = build_ipv4_udp(&l2, e.ipv4, server, 7000, 5000 + seq, 64, &[0; 8]);
+                workers[0].ports_mut()[0].inject(&up);
+                let l2 = L2Header {
+                    dst: CORE_MAC,
+                    src: NEXT_HOP_MAC,
+                    svlan: None,
+                    cvlan: None,
+                    ethertype: EtherType::Ipv4,
+                };
+                let down = build_ipv4_udp(&l2, server, e.ipv4, 7000, 5000 + seq, 64, &[0; 8]);
+                workers[1].ports_mut()[1].inject(&down);
+            }
+        }
+        for round in 0..20 {
+            for w in &mut workers {
+                w.run_once(10 + round);
+            }
+        }
+
+        // (owner worker, sequence numbers) per session address, per direction.
+        let mut seen: std::collections::HashMap<(bool, Ipv4Addr), (usize, Vec<u16>)> =
+            std::collections::HashMap::new();
+        for (index, w) in workers.iter_mut().enumerate() {
+            for (port, upstream) in [(1usize, true), (0usize, false)] {
+                while let Some(f) = w.ports_mut()[port].pop_sent() {
+                    let (l2, l3) = L2Header::parse(&f).unwrap();
+                    if l2.ethertype != EtherType::Ipv4 {
+                        continue; // next-hop ARP
+                    }
+                    let ip = crate::wire::ipv4::Header::parse(&f[l3..]).unwrap();
+                    let sub = if upstream { ip.src() } else { ip.dst() };
+                    let seq = u16::from_be_bytes([f[l3 + 22], f[l3 + 23]]) - 5000;
+                    let slot = seen.entry((upstream, sub)).or_insert((index, Vec::new()));
+                    assert_eq!(slot.0, index, "{sub} forwarded by two workers");
+                    slot.1.push(seq);
+                }
+            }
+        }
+        for (e, &owner) in sessions.iter().zip(&owners) {
+            for upstream in [true, false] {
+                let (by, seqs) = &seen[&(upstream, e.ipv4)];
+                assert_eq!(*by, owner, "{} processed by its owner", e.ipv4);
+                assert_eq!(seqs, &[0, 1, 2, 3, 4], "{} in order, none lost", e.ipv4);
+            }
+        }
+        let handed_up = owners.iter().filter(|&&o| o == 1).count() as u64 * 5;
+        let handed_down = owners.iter().filter(|&&o| o == 0).count() as u64 * 5;
+        assert_eq!(workers[0].host.handoff_out, handed_up);
+        assert_eq!(workers[1].host.handoff_out, handed_down);
+        assert_eq!(workers[1].host.handoff_in, handed_up);
+        assert_eq!(workers[0].host.handoff_in, handed_down);
+
+        // Removal and queries reach the owner.
+        let id = sessions[3].id;
+        assert!(group.owner(id).is_some());
+        let counters = std::thread::scope(|scope| {
+            let t = scope.spawn(|| group.remove(id));
+            while !t.is_finished() {
+                for w in &mut workers {
+                    w.run_once(100);
+                }
+            }
+            t.join().unwrap()
+        });
+        assert_eq!(counters.map(|c| (c.ul_packets, c.dl_packets)), Some((5, 5)));
     }
 }

@@ -1,0 +1,277 @@
+//! Which worker owns a frame: the subscriber's IPv4 address hashed the way a NIC's receive
+//! side scaling (RSS) hashes it.
+//!
+//! With several workers, every session lives in exactly one worker's tables (its counters,
+//! policer and shaper are not shared). Upstream frames name the subscriber by their source
+//! address, downstream frames by their destination, so both directions of a session map to
+//! the same worker through [`WorkerMap::owner_of_ipv4`]: the Toeplitz hash (the function
+//! NICs implement for RSS) of that one address, looked up in a redirection table (RETA)
+//! whose entry `i` names worker `i % workers`. A NIC programmed with the same key, the same
+//! table and a hash over the source address only (access side) or the destination address
+//! only (core side) delivers every frame straight to its owner; on devices that cannot
+//! (software devices, PPPoE, other hash inputs) the receiving worker hands the frame to the
+//! owner ([`frame_owner`] tells it which).
+
+use crate::wire::EtherType;
+use crate::wire::arp::{self, ArpOperation};
+use crate::wire::frame::L2Header;
+use crate::wire::ipv4;
+use crate::wire::pppoe::{self, PppProtocol};
+use core::net::Ipv4Addr;
+
+/// The 40-byte RSS key most NIC drivers default to (the one in Microsoft's RSS
+/// specification); any key works as long as the NIC is given the same one.
+pub const DEFAULT_RSS_KEY: [u8; 40] = [
+    0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f, 0xb0,
+    0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30, 0xf2, 0x0c,
+    0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
+];
+
+/// Entries of the redirection table (a power of two; NICs have 64 to 512, and a table of
+/// 128 repeated fills any of them identically).
+pub const RETA_SIZE: usize = 128;
+
+/// The Toeplitz hash of `input` under `key` (Microsoft RSS specification): for every set
+/// bit of the input, XOR in the 32 key bits starting at that bit's position. `key` must be
+/// at least `input.len() + 4` bytes long; missing key bytes count as zero.
+pub fn toeplitz(key: &[u8], input: &[u8]) -> u32 {
+    let key_bit = |i: usize| -> u32 {
+        key.get(i / 8)
+            .map_or(0, |b| u32::from((b >> (7 - (i % 8))) & 1))
+    };
+    let mut window: u32 = (0..32).fold(0, |w, i| (w << 1) | key_bit(i));
+    let mut hash = 0;
+    for (byte_index, &byte) in input.iter().enumerate() {
+        for bit in 0..8 {
+            if byte & (0x80 >> bit) != 0 {
+                hash ^= window;
+            }
+            window = (window << 1) | key_bit(byte_index * 8 + bit + 32);
+        }
+    }
+    hash
+}
+
+/// The owner of one frame, as seen by the worker that received it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// Process it here: it names no subscriber (control frames for the CP, ARP requests).
+    Local,
+    /// This worker owns the subscriber the frame belongs to.
+    Worker(usize),
+    /// Every worker needs it (the next hop's ARP reply: each worker resolves it on its own).
+    All,
+}
+
+/// The session-to-worker map: Toeplitz over an IPv4 address, then the redirection table.
+/// Lookup is four table reads and one more for the RETA.
+#[derive(Clone)]
+pub struct WorkerMap {
+    /// Hash contribution of each byte value at each of the four address positions.
+    byte_hashes: [[u32; 256]; 4],
+    reta: [u8; RETA_SIZE],
+    workers: usize,
+}
+
+impl core::fmt::Debug for WorkerMap {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("WorkerMap")
+            .field("workers", &self.workers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WorkerMap {
+    /// A map over `workers` workers (at least 1, at most 256) with `key`.
+    pub fn new(key: &[u8; 40], workers: usize) -> WorkerMap {
+        let workers = workers.clamp(1, 256);
+        let mut byte_hashes = [[0u32; 256]; 4];
+        for (position, table) in byte_hashes.iter_mut().enumerate() {
+            for (value, slot) in table.iter_mut().enumerate() {
+                let mut input = [0u8; 4];
+                input[position] = value as u8;
+                *slot = toeplitz(key, &input);
+            }
+        }
+        let mut reta = [0u8; RETA_SIZE];
+        for (i, entry) in reta.iter_mut().enumerate() {
+            *entry = (i % workers) as u8;
+        }
+        WorkerMap {
+            byte_hashes,
+            reta,
+            workers,
+        }
+    }
+
+    /// Number of workers.
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// The redirection table: entry `i` is the worker (queue) of hash values whose low bits
+    /// are `i`. Program a NIC with it (repeated to the NIC's table size).
+    pub fn reta(&self) -> &[u8; RETA_SIZE] {
+        &self.reta
+    }
+
+    /// The Toeplitz hash of one IPv4 address (the NIC's hash with the source-only or
+    /// destination-only input).
+    #[inline]
+    pub fn hash_ipv4(&self, addr: Ipv4Addr) -> u32 {
+        let [a, b, c, d] = addr.octets();
+        self.byte_hashes[0][usize::from(a)]
+            ^ self.byte_hashes[1][usize::from(b)]
+            ^ self.byte_hashes[2][usize::from(c)]
+            ^ self.byte_hashes[3][usize::from(d)]
+    }
+
+    /// The worker owning the subscriber with address `addr`.
+    #[inline]
+    pub fn owner_of_ipv4(&self, addr: Ipv4Addr) -> usize {
+        usize::from(self.reta[self.hash_ipv4(addr) as usize % RETA_SIZE])
+    }
+}
+
+/// Which worker must process `frame`, received on an access port (`from_access`) or on the
+/// core port. Upstream IPv4 (plain, VLAN-tagged or in a PPPoE session) belongs to the owner
+/// of its source address, downstream IPv4 to the owner of its destination; the next hop's ARP
+/// replies go to every worker; everything else (and anything unparsable, which the pipeline
+/// then drops and counts) stays where it arrived.
+pub fn frame_owner(map: &WorkerMap, frame: &[u8], from_access: bool) -> Owner {
+    let Ok((l2, l3)) = L2Header::parse(frame) else {
+        return Owner::Local;
+    };
+    let ip_at = match l2.ethertype {
+        EtherType::Ipv4 => l3,
+        EtherType::PppoeSession if from_access => {
+            match frame.get(l3..).and_then(|b| pppoe::Header::parse(b).ok()) {
+                Some(h) if h.protocol() == PppProtocol::Ipv4 => l3 + pppoe::SESSION_HEADER_LEN,
+                _ => return Owner::Local,
+            }
+        }
+        EtherType::Arp if !from_access => {
+            return match frame.get(l3..).and_then(|b| arp::Header::parse(b).ok()) {
+                Some(h) if h.operation() == ArpOperation::Reply => Owner::All,
+                _ => Owner::Local,
+            };
+        }
+        _ => return Owner::Local,
+    };
+    let Some(h) = frame.get(ip_at..).and_then(|b| ipv4::Header::parse(b).ok()) else {
+        return Owner::Local;
+    };
+    let subscriber = if from_access { h.src() } else { h.dst() };
+    Owner::Worker(map.owner_of_ipv4(subscriber))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::EthernetAddress;
+    use crate::wire::frame::{L2Header, build_ipv4_udp};
+    use alloc::vec::Vec;
+
+    #[test]
+    fn toeplitz_matches_the_specification_vectors() {
+        // IPv4-only inputs (source address then destination address) and their hashes from
+        // the RSS verification table of Microsoft's specification.
+        let cases: [([u8; 4], [u8; 4], u32); 3] = [
+            ([66, 9, 149, 187], [161, 142, 100, 80], 0x323e_8fc2),
+            ([199, 92, 111, 2], [65, 69, 140, 83], 0xd718_262a),
+            ([24, 19, 198, 95], [12, 22, 207, 184], 0xd2d0_a5de),
+        ];
+        for (src, dst, expected) in cases {
+            let mut input = Vec::new();
+            input.extend_from_slice(&src);
+            input.extend_from_slice(&dst);
+            assert_eq!(toeplitz(&DEFAULT_RSS_KEY, &input), expected);
+        }
+    }
+
+    #[test]
+    fn table_hash_equals_the_bitwise_hash() {
+        let map = WorkerMap::new(&DEFAULT_RSS_KEY, 4);
+        for i in 0..2000u32 {
+            let addr = Ipv4Addr::from_bits(0x6440_0001u32.wrapping_add(i.wrapping_mul(7919)));
+            assert_eq!(
+                map.hash_ipv4(addr),
+                toeplitz(&DEFAULT_RSS_KEY, &addr.octets())
+            );
+        }
+    }
+
+    #[test]
+    fn sessions_spread_over_workers() {
+        let map = WorkerMap::new(&DEFAULT_RSS_KEY, 2);
+        let mut per_worker = [0u32; 2];
+        for i in 0..10_000u32 {
+            per_worker[map.owner_of_ipv4(Ipv4Addr::from_bits(0x6440_0001 + i))] += 1;
+        }
+        assert!(
+            per_worker.iter().all(|&n| n > 4000),
+            "uneven: {per_worker:?}"
+        );
+        let one = WorkerMap::new(&DEFAULT_RSS_KEY, 1);
+        assert_eq!(one.owner_of_ipv4(Ipv4Addr::new(100, 64, 0, 1)), 0);
+    }
+
+    #[test]
+    fn both_directions_of_a_session_have_one_owner() {
+        let map = WorkerMap::new(&DEFAULT_RSS_KEY, 3);
+        let sub = Ipv4Addr::new(100, 64, 1, 77);
+        let server = Ipv4Addr::new(203, 0, 113, 9);
+        let mac = EthernetAddress([2, 0x10, 0, 0, 1, 77]);
+        let gw = EthernetAddress([2, 0, 0x5e, 0, 1, 1]);
+        let plain = L2Header {
+            dst: gw,
+            src: mac,
+            svlan: None,
+            cvlan: None,
+            ethertype: EtherType::Ipv4,
+        };
+        let qinq = L2Header {
+            svlan: Some(100),
+            cvlan: Some(7),
+            ..plain
+        };
+        let up = build_ipv4_udp(&qinq, sub, server, 10000, 5201, 64, &[0; 18]);
+        let down_l2 = L2Header {
+            dst: mac,
+            src: gw,
+            ..plain
+        };
+        let down = build_ipv4_udp(&down_l2, server, sub, 5201, 10000, 64, &[0; 18]);
+        let owner = map.owner_of_ipv4(sub);
+        assert_eq!(frame_owner(&map, &up, true), Owner::Worker(owner));
+        assert_eq!(frame_owner(&map, &down, false), Owner::Worker(owner));
+        // A PPPoE session frame: the inner source address decides.
+        let plain_up = build_ipv4_udp(&plain, sub, server, 10000, 5201, 64, &[0; 18]);
+        let mut ppp = Vec::new();
+        ppp.extend_from_slice(&plain_up[..12]);
+        ppp.extend_from_slice(&[0x88, 0x64, 0x11, 0x00, 0x00, 0x05]);
+        let ip = &plain_up[14..];
+        ppp.extend_from_slice(&((ip.len() + 2) as u16).to_be_bytes());
+        ppp.extend_from_slice(&[0x00, 0x21]);
+        ppp.extend_from_slice(ip);
+        assert_eq!(frame_owner(&map, &ppp, true), Owner::Worker(owner));
+    }
+
+    #[test]
+    fn control_frames_stay_and_next_hop_replies_go_everywhere() {
+        let map = WorkerMap::new(&DEFAULT_RSS_KEY, 2);
+        let mut arp_frame = Vec::new();
+        arp_frame.extend_from_slice(&[0xff; 6]);
+        arp_frame.extend_from_slice(&[2, 0, 0, 0, 0, 1]);
+        arp_frame.extend_from_slice(&[0x08, 0x06]);
+        arp_frame.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 2]);
+        arp_frame.extend_from_slice(&[2, 0, 0, 0, 0, 1, 198, 51, 100, 1]);
+        arp_frame.extend_from_slice(&[2, 0, 0, 0, 0, 2, 198, 51, 100, 2]);
+        assert_eq!(frame_owner(&map, &arp_frame, false), Owner::All);
+        assert_eq!(frame_owner(&map, &arp_frame, true), Owner::Local);
+        arp_frame[21] = 1; // a request
+        assert_eq!(frame_owner(&map, &arp_frame, false), Owner::Local);
+        assert_eq!(frame_owner(&map, &[0u8; 5], true), Owner::Local);
+        assert_eq!(frame_owner(&map, &arp_frame[..30], false), Owner::Local);
+    }
+}
