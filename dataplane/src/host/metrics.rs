@@ -89,6 +89,48 @@ pub struct Snapshot {
     pub acl_reloads: u64,
     /// ACL file reloads refused.
     pub acl_reload_failures: u64,
+    /// Per poll-mode worker, in worker order.
+    pub workers: Vec<WorkerSample>,
+    /// Per DPDK device (empty with AF_PACKET ports), in port order.
+    pub devices: Vec<DeviceSample>,
+}
+
+/// One worker's share of the work.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerSample {
+    /// Frames the worker received from its queues.
+    pub rx_packets: u64,
+    /// Sessions in the worker's tables.
+    pub sessions: u64,
+    /// Frames handed to the worker owning their session.
+    pub handoff_out: u64,
+    /// Frames other workers handed to this one.
+    pub handoff_in: u64,
+    /// Frames lost because the owner's handoff queue was full.
+    pub handoff_dropped: u64,
+}
+
+/// A DPDK device's own view: link and the driver's counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceSample {
+    /// Port label.
+    pub port: String,
+    /// Driver name (net_af_packet, net_ice, ...).
+    pub driver: String,
+    /// Link up.
+    pub link_up: bool,
+    /// Link speed in Mbit/s (0 unknown).
+    pub speed_mbps: u32,
+    /// Frames the device dropped because no receive descriptor was free.
+    pub rx_missed: u64,
+    /// Receive errors.
+    pub rx_errors: u64,
+    /// Transmit errors.
+    pub tx_errors: u64,
+    /// Receive failures for lack of mbufs.
+    pub rx_nombuf: u64,
+    /// The driver's extended statistics (name, value).
+    pub xstats: Vec<(String, u64)>,
 }
 
 /// Packets one ACL rule (or an ACL's default action) decided.
@@ -355,7 +397,127 @@ pub fn render(s: &Snapshot) -> String {
     }
     render_qos(&mut out, &s.qos_sessions);
     render_acl(&mut out, &s.acl_matches);
+    render_workers(&mut out, &s.workers);
+    render_devices(&mut out, &s.devices);
     out
+}
+
+fn head(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// Per-worker families (label `worker` = index).
+fn render_workers(out: &mut String, workers: &[WorkerSample]) {
+    let name = "vbng_up_worker_rx_packets_total";
+    head(
+        out,
+        name,
+        "counter",
+        "Frames a worker received from its queues.",
+    );
+    for (i, w) in workers.iter().enumerate() {
+        let _ = writeln!(out, "{name}{{worker=\"{i}\"}} {}", w.rx_packets);
+    }
+    let name = "vbng_up_worker_sessions";
+    head(out, name, "gauge", "Sessions a worker owns.");
+    for (i, w) in workers.iter().enumerate() {
+        let _ = writeln!(out, "{name}{{worker=\"{i}\"}} {}", w.sessions);
+    }
+    let name = "vbng_up_worker_handoffs_total";
+    head(
+        out,
+        name,
+        "counter",
+        "Frames received by a worker that does not own their session: handed out to the owner (out), taken from another worker (in), lost to a full handoff queue (dropped).",
+    );
+    for (i, w) in workers.iter().enumerate() {
+        for (direction, v) in [
+            ("out", w.handoff_out),
+            ("in", w.handoff_in),
+            ("dropped", w.handoff_dropped),
+        ] {
+            let _ = writeln!(
+                out,
+                "{name}{{worker=\"{i}\",direction=\"{direction}\"}} {v}"
+            );
+        }
+    }
+}
+
+/// DPDK device families (label `port` = port label).
+fn render_devices(out: &mut String, devices: &[DeviceSample]) {
+    if devices.is_empty() {
+        return;
+    }
+    type Field = fn(&DeviceSample) -> u64;
+    let families: [(&str, &str, &str, Field); 6] = [
+        (
+            "vbng_up_port_link_up",
+            "gauge",
+            "1 if the DPDK device reports its link up.",
+            |d| u64::from(d.link_up),
+        ),
+        (
+            "vbng_up_port_link_speed_mbps",
+            "gauge",
+            "Link speed the DPDK device reports, Mbit/s (0 unknown).",
+            |d| u64::from(d.speed_mbps),
+        ),
+        (
+            "vbng_up_port_rx_missed_total",
+            "counter",
+            "Frames the DPDK device dropped for lack of a free receive descriptor.",
+            |d| d.rx_missed,
+        ),
+        (
+            "vbng_up_port_rx_errors_total",
+            "counter",
+            "Receive errors the DPDK device counted.",
+            |d| d.rx_errors,
+        ),
+        (
+            "vbng_up_port_tx_errors_total",
+            "counter",
+            "Transmit errors the DPDK device counted.",
+            |d| d.tx_errors,
+        ),
+        (
+            "vbng_up_port_rx_nombuf_total",
+            "counter",
+            "Receive failures for lack of mbufs.",
+            |d| d.rx_nombuf,
+        ),
+    ];
+    for (name, kind, help, field) in families {
+        head(out, name, kind, help);
+        for d in devices {
+            let _ = writeln!(
+                out,
+                "{name}{{port=\"{}\",driver=\"{}\"}} {}",
+                escape_label(&d.port),
+                escape_label(&d.driver),
+                field(d)
+            );
+        }
+    }
+    let name = "vbng_up_port_xstat";
+    head(
+        out,
+        name,
+        "untyped",
+        "The DPDK driver's extended statistics, by the driver's own names.",
+    );
+    for d in devices {
+        for (stat, v) in &d.xstats {
+            let _ = writeln!(
+                out,
+                "{name}{{port=\"{}\",name=\"{}\"}} {v}",
+                escape_label(&d.port),
+                escape_label(stat)
+            );
+        }
+    }
 }
 
 /// Matches per ACL rule: one sample per rule and per ACL default, by direction.
@@ -634,6 +796,29 @@ mod tests {
                 policed_packets: 6,
                 policer_passed_packets: 60,
             }],
+            workers: vec![
+                WorkerSample {
+                    rx_packets: 10,
+                    sessions: 1,
+                    handoff_out: 4,
+                    ..WorkerSample::default()
+                },
+                WorkerSample {
+                    rx_packets: 2,
+                    sessions: 1,
+                    handoff_in: 4,
+                    ..WorkerSample::default()
+                },
+            ],
+            devices: vec![DeviceSample {
+                port: "acc0".into(),
+                driver: "net_af_packet".into(),
+                link_up: true,
+                speed_mbps: 10_000,
+                rx_missed: 3,
+                xstats: vec![("rx_q0_packets".into(), 12)],
+                ..DeviceSample::default()
+            }],
             ..Snapshot::default()
         }
     }
@@ -650,6 +835,15 @@ mod tests {
         ));
         assert!(text.contains("vbng_up_port_rx_bytes_total{port=\"core\"} 0\n"));
         assert!(text.contains("vbng_up_drops_total{reason=\"anti_spoof\"} 7\n"));
+        assert!(text.contains("vbng_up_worker_rx_packets_total{worker=\"1\"} 2\n"));
+        assert!(text.contains("vbng_up_worker_handoffs_total{worker=\"0\",direction=\"out\"} 4\n"));
+        assert!(text.contains("vbng_up_port_link_up{port=\"acc0\",driver=\"net_af_packet\"} 1\n"));
+        assert!(
+            text.contains(
+                "vbng_up_port_rx_missed_total{port=\"acc0\",driver=\"net_af_packet\"} 3\n"
+            )
+        );
+        assert!(text.contains("vbng_up_port_xstat{port=\"acc0\",name=\"rx_q0_packets\"} 12\n"));
         assert!(text.contains("# TYPE vbng_up_sessions gauge\nvbng_up_sessions 2\n"));
         assert!(text.contains("vbng_up_pfcp_associated 1\n"));
         assert!(text.contains(
