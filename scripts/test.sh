@@ -27,6 +27,9 @@ section "tests"
 cargo test --workspace --locked
 cargo test -p vbng-dataplane -p vbng-cups --no-default-features --lib --locked
 
+section "traffic profiles (scapy packet builders, TRex profile loading, pcap writer)"
+(cd trex-profiles && /usr/bin/python3 -m unittest discover -s tests)
+
 section "fuzz targets: build and replay the seed corpora"
 fuzz_targets=(dataplane_pipeline wire_views gtpu pfcp_message dhcpv4_server dhcpv6_server radius_packet radius_request spool_replay ppp_session pppoe_discovery)
 # An explicit target dir: a CARGO_TARGET_DIR in the caller's environment must
