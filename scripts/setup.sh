@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Installs what vbng's build, demo and tests need on Debian (run as root):
 # the lab's real peers (dhclient, ping, iproute2), tshark as an independent
-# decoder, and the Rust components the checks use. Quiet when all is present.
+# decoder, DPDK, scapy for the traffic profiles, and the Rust components the
+# checks use. Quiet when all is present.
 set -euo pipefail
 
-packages=(iproute2 isc-dhcp-client iputils-ping ethtool tshark tcpdump iperf3 curl pkg-config gcc freeradius freeradius-utils ppp pppoe user-mode-linux dhcpcd-base)
+packages=(iproute2 isc-dhcp-client iputils-ping ethtool tshark tcpdump iperf3 curl pkg-config gcc freeradius freeradius-utils ppp pppoe user-mode-linux dhcpcd-base
+    # DPDK (headers for the bindings, the PMD libraries, dpdk-testpmd) and libclang for bindgen
+    dpdk dpdk-dev libdpdk-dev clang libclang-dev
+    # The TRex profiles' packet builders and the benchmark plots (Debian's python3)
+    python3-scapy python3-matplotlib)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,7 +1,8 @@
 //! The hosted `vbng-up` runtime (feature `std`): real ports, threads, PFCP, metrics.
 //!
 //! ```text
-//!   AF_PACKET ports ──► worker thread (Pipeline, poll-mode) ──► AF_PACKET ports
+//!   AF_PACKET or DPDK ──► worker threads (one Pipeline each, ──► AF_PACKET or DPDK
+//!   port queues           poll-mode; frames handed to owner)     port queues
 //!                        ▲ commands   │ ToControlPlane frames    ▲ frames from the CP
 //!                        │            ▼                          │
 //!   PFCP agent thread ───┘     GTP-U sender ──► CP       GTP-U receiver ◄── CP
@@ -13,6 +14,8 @@
 //! blocks, allocates or logs per packet.
 //!
 //! - [`afpacket`]: AF_PACKET port with PACKET_MMAP TPACKET_V2 RX/TX rings.
+//! - `dpdk` (feature `dpdk`): EAL, mbuf pools, ethdev ports with several queues and RSS,
+//!   and the per-worker queue port, over `dpdk-sys`.
 //! - [`config`]: TOML file + flags + embedded defaults, one-line errors.
 //! - [`worker`]: the poll-mode loop and the state it shares with the other threads.
 //! - [`pfcp_agent`]: the PFCP user-plane function: association, heartbeats, sessions.
@@ -27,6 +30,8 @@
 pub mod afpacket;
 pub mod channel;
 pub mod config;
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 pub mod log;
 pub mod metrics;
 pub mod pfcp_agent;
