@@ -196,6 +196,31 @@ impl Lab {
         Ok(())
     }
 
+    /// Starts vbng-up with exactly `args` and none of the lab's port flags: for a
+    /// configuration file that names the ports itself (DPDK devices, for example).
+    pub fn start_user_plane_args(&mut self, bin: &Path, args: &[&str]) -> Result<(), LabError> {
+        let log = self.dir.join("vbng-up.log");
+        let daemon = Daemon::start("vbng-up", self.bng.name(), bin, args, log)?;
+        self.daemons.push(daemon);
+        Ok(())
+    }
+
+    /// Starts another long-running program inside namespace `ns` under `name`, logging
+    /// to `<dir>/<name>.log`; the lab stops it (SIGTERM, then SIGKILL) like its own
+    /// daemons, in start order, before the namespaces go away.
+    pub fn start_daemon(
+        &mut self,
+        name: &str,
+        ns: &str,
+        program: &Path,
+        args: &[&str],
+    ) -> Result<(), LabError> {
+        let log = self.dir.join(format!("{name}.log"));
+        let daemon = Daemon::start(name, ns, program, args, log)?;
+        self.daemons.push(daemon);
+        Ok(())
+    }
+
     /// Starts vbng-cp with its embedded defaults and the lab's subscriber file.
     pub fn start_control_plane(&mut self, bin: &Path) -> Result<(), LabError> {
         self.start_control_plane_with(bin, &[])
@@ -209,10 +234,21 @@ impl Lab {
     /// [`Lab::start_control_plane`] with further `vbng-cp` flags (such as
     /// `--config FILE`).
     pub fn start_control_plane_with(&mut self, bin: &Path, extra: &[&str]) -> Result<(), LabError> {
-        let subscribers = self.dir.join("subscribers.toml");
-        std::fs::write(&subscribers, lab_subscribers())
-            .map_err(|e| LabError::Command(format!("write {}: {e}", subscribers.display())))?;
-        let subscribers = subscribers.to_string_lossy().into_owned();
+        self.start_control_plane_with_subscribers(bin, &lab_subscribers(), extra)
+    }
+
+    /// [`Lab::start_control_plane_with`] with `subscribers` as the subscriber file
+    /// (for example [`lab_subscribers`] plus further MACs).
+    pub fn start_control_plane_with_subscribers(
+        &mut self,
+        bin: &Path,
+        subscribers: &str,
+        extra: &[&str],
+    ) -> Result<(), LabError> {
+        let file = self.dir.join("subscribers.toml");
+        std::fs::write(&file, subscribers)
+            .map_err(|e| LabError::Command(format!("write {}: {e}", file.display())))?;
+        let subscribers = file.to_string_lossy().into_owned();
         // Leases survive a restart of the control plane (same file).
         let leases = self.dir.join("leases.jsonl");
         let leases = leases.to_string_lossy().into_owned();

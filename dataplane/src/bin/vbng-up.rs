@@ -1,6 +1,7 @@
-//! `vbng-up`: the hosted vbng user plane on AF_PACKET ports.
+//! `vbng-up`: the hosted vbng user plane on AF_PACKET or DPDK ports.
 //!
-//! Threads: one poll-mode worker (ports + pipeline), the PFCP agent, the GTP-U redirect
+//! Threads: one or more poll-mode workers (each with its queues of every port and its own
+//! pipeline; see `vbng_dataplane::host::worker`), the PFCP agent, the GTP-U redirect
 //! sender and receiver, the metrics server; the main thread waits for SIGINT/SIGTERM and
 //! shuts everything down in order. SIGHUP reloads the ACL file (`acl_file`): the new ACLs
 //! apply to every session at once, or, if the file is bad or drops an ACL in use, the old
@@ -24,14 +25,19 @@ use clap::error::ErrorKind;
 use vbng_cups::pfcp::{NodeId, RecoveryTimeStamp};
 use vbng_dataplane::acl::AclSet;
 use vbng_dataplane::host::afpacket::{AfPacketPort, RingConfig};
-use vbng_dataplane::host::config::{Cli, Config, NodeIdConfig};
-use vbng_dataplane::host::metrics::{self, AclMatchSample, Snapshot};
+use vbng_dataplane::host::config::{Cli, Config, NodeIdConfig, PortBackend};
+use vbng_dataplane::host::metrics::{
+    self, AclMatchSample, DeviceSample, PortSample, Snapshot, WorkerSample,
+};
 use vbng_dataplane::host::pfcp_agent::{self, AclReload, AgentConfig, AgentPublished, PfcpAgent};
 use vbng_dataplane::host::redirect::{self, RedirectStats};
 use vbng_dataplane::host::signals;
-use vbng_dataplane::host::worker::{Worker, WorkerHandle, WorkerShared, WorkerTiming};
+use vbng_dataplane::host::worker::{
+    Handoff, Worker, WorkerGroup, WorkerPort, WorkerShared, WorkerTiming,
+};
 use vbng_dataplane::packet::PortId;
 use vbng_dataplane::pipeline::Pipeline;
+use vbng_dataplane::rss::{DEFAULT_RSS_KEY, WorkerMap};
 use vbng_dataplane::{up_error, up_info};
 
 fn main() -> ExitCode {
@@ -115,14 +121,41 @@ fn spawn<T: Send + 'static>(
 fn run(cfg: &Config, acls: AclSet) -> Result<(), String> {
     signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
     up_info!(
-        "starting version={} config={} access_ports={} core_port={}",
+        "starting version={} config={} backend={} workers={} access_ports={} core_port={}",
         env!("CARGO_PKG_VERSION"),
         cfg.origin,
+        match cfg.backend {
+            PortBackend::AfPacket => "af_packet",
+            PortBackend::Dpdk => "dpdk",
+        },
+        cfg.worker.workers,
         cfg.access_ports.len(),
-        cfg.core_port.iface
+        cfg.core_port.name
     );
+    match cfg.backend {
+        PortBackend::AfPacket => {
+            let ports = open_af_packet(cfg)?;
+            serve(cfg, acls, vec![ports], Box::new(Vec::new), || Ok(()))
+        }
+        #[cfg(feature = "dpdk")]
+        PortBackend::Dpdk => {
+            let (queues, devices) = dpdk_ports::open(cfg)?;
+            let devices = Arc::new(devices);
+            serve(
+                cfg,
+                acls,
+                queues,
+                Box::new(move || devices.samples()),
+                dpdk_ports::register_worker,
+            )
+        }
+        #[cfg(not(feature = "dpdk"))]
+        PortBackend::Dpdk => Err("this vbng-up was built without DPDK (feature dpdk)".into()),
+    }
+}
 
-    // Ports: access 0..n, then core.
+/// One AF_PACKET socket per port (a single worker owns them all).
+fn open_af_packet(cfg: &Config) -> Result<Vec<AfPacketPort>, String> {
     let rings = RingConfig {
         rx_slots: cfg.worker.rx_ring_slots,
         tx_slots: cfg.worker.tx_ring_slots,
@@ -145,7 +178,23 @@ fn run(cfg: &Config, acls: AclSet) -> Result<(), String> {
         );
         ports.push(port);
     }
-    let core_mac = vbng_dataplane::port::Port::mac(&ports[usize::from(cfg.core_port_id())]);
+    Ok(ports)
+}
+
+/// Reads the DPDK devices' own counters for a scrape (empty with AF_PACKET).
+type DeviceSampler = Box<dyn Fn() -> Vec<DeviceSample> + Send>;
+
+/// Runs the user plane over `port_sets` (one set per worker, index = port id) until a
+/// signal or a thread failure. `worker_init` runs first on every worker thread.
+fn serve<P: WorkerPort + 'static>(
+    cfg: &Config,
+    acls: AclSet,
+    port_sets: Vec<Vec<P>>,
+    devices: DeviceSampler,
+    worker_init: fn() -> Result<(), String>,
+) -> Result<(), String> {
+    let workers = port_sets.len();
+    let core_mac = vbng_dataplane::port::Port::mac(&port_sets[0][usize::from(cfg.core_port_id())]);
     let pcfg = cfg.pipeline_config(core_mac);
     up_info!(
         "core ipv4={}/{} next_hop={} gateway_mac={} redirect_pps={}",
@@ -170,10 +219,21 @@ fn run(cfg: &Config, acls: AclSet) -> Result<(), String> {
     );
 
     let stop = Arc::new(AtomicBool::new(false));
-    let shared = Arc::new(
-        WorkerShared::new(cfg.worker.redirect_queue as usize)
-            .map_err(|e| format!("cannot create eventfd: {e}"))?,
+    // Worker 0 takes the CP's frames; every worker queues frames for the CP on one queue.
+    let handoff_len = if workers > 1 { HANDOFF_QUEUE } else { 1 };
+    let eventfd_error = |e: std::io::Error| format!("cannot create eventfd: {e}");
+    let first = Arc::new(
+        WorkerShared::with_handoff(cfg.worker.redirect_queue as usize, handoff_len)
+            .map_err(eventfd_error)?,
     );
+    let mut shared = vec![first.clone()];
+    for _ in 1..workers {
+        let own = WorkerShared::with_handoff(1, handoff_len).map_err(eventfd_error)?;
+        shared.push(Arc::new(WorkerShared {
+            to_cp: first.to_cp.clone(),
+            ..own
+        }));
+    }
     let redirect_stats = Arc::new(RedirectStats::default());
     let gtpu_tx_sock = gtpu_sock
         .try_clone()
@@ -181,7 +241,7 @@ fn run(cfg: &Config, acls: AclSet) -> Result<(), String> {
     let sender = redirect::spawn_sender(
         gtpu_tx_sock,
         cfg.gtpu.cp_address,
-        shared.to_cp.clone(),
+        first.to_cp.clone(),
         redirect_stats.clone(),
         stop.clone(),
     )
@@ -190,34 +250,28 @@ fn run(cfg: &Config, acls: AclSet) -> Result<(), String> {
         gtpu_sock,
         *cfg.gtpu.cp_address.ip(),
         cfg.access_ports.len(),
-        shared.from_cp.clone(),
-        shared.waker.clone(),
+        first.from_cp.clone(),
+        first.waker.clone(),
         redirect_stats.clone(),
         stop.clone(),
     )
     .map_err(|e| format!("cannot start the GTP-U receiver: {e}"))?;
 
-    // Worker.
     let seed = {
         use std::hash::BuildHasher;
         std::collections::hash_map::RandomState::new().hash_one(std::process::id())
     };
-    let pipeline = match cfg.qos.scheduler_config() {
-        Some(sched) => {
-            up_info!(
-                "qos enabled max_shaped_sessions={} frame_pool={} class_queue_limit={:?} drr_quantum={:?}",
-                sched.max_subscribers,
-                sched.max_packets,
-                sched.class_queue_limit,
-                sched.drr_quantum
-            );
-            Pipeline::with_qos(pcfg, seed, sched)
-        }
-        None => {
-            up_info!("qos disabled: session rates are ignored");
-            Pipeline::new(pcfg, seed)
-        }
-    };
+    let scheduler = cfg.qos.scheduler_config();
+    match &scheduler {
+        Some(sched) => up_info!(
+            "qos enabled max_shaped_sessions={} frame_pool={} class_queue_limit={:?} drr_quantum={:?} (per worker)",
+            sched.max_subscribers,
+            sched.max_packets,
+            sched.class_queue_limit,
+            sched.drr_quantum
+        ),
+        None => up_info!("qos disabled: session rates are ignored"),
+    }
     let acls = Arc::new(acls);
     if let Some(path) = &cfg.acl_file {
         up_info!(
@@ -227,23 +281,33 @@ fn run(cfg: &Config, acls: AclSet) -> Result<(), String> {
             acls.name(acls.global()).unwrap_or("-")
         );
     }
-    let mut pipeline = pipeline;
-    pipeline.set_acls(acls.clone());
-    let worker = Worker::new(
-        pipeline,
-        ports,
-        cfg.access_ports.len(),
-        shared.clone(),
-        Some(sender.thread().clone()),
-    );
+    let map = Arc::new(WorkerMap::new(&DEFAULT_RSS_KEY, workers));
     let timing = WorkerTiming {
         busy_poll: Duration::from_micros(u64::from(cfg.worker.busy_poll_us)),
         poll_timeout: Duration::from_millis(u64::from(cfg.worker.poll_timeout_ms)),
         stats_interval: Duration::from_millis(u64::from(cfg.worker.stats_interval_ms)),
     };
-    let worker_thread = spawn("vbng-worker", move || worker.run(timing))?;
+    let mut worker_threads = Vec::with_capacity(workers);
+    for (index, ports) in port_sets.into_iter().enumerate() {
+        let mut pipeline = match scheduler.clone() {
+            Some(sched) => Pipeline::with_qos(pcfg.clone(), seed.wrapping_add(index as u64), sched),
+            None => Pipeline::new(pcfg.clone(), seed.wrapping_add(index as u64)),
+        };
+        pipeline.set_acls(acls.clone());
+        let worker = Worker::new(
+            pipeline,
+            ports,
+            cfg.access_ports.len(),
+            shared[index].clone(),
+            Some(sender.thread().clone()),
+        )
+        .with_handoff(Handoff::new(index, map.clone(), shared.clone()));
+        let thread = spawn(&format!("vbng-worker{index}"), move || {
+            worker_init().map(|()| worker.run(timing))
+        })?;
+        worker_threads.push(thread);
+    }
 
-    // PFCP agent.
     let recovery = RecoveryTimeStamp::from_unix_secs(
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -273,8 +337,9 @@ fn run(cfg: &Config, acls: AclSet) -> Result<(), String> {
     let agent_thread = {
         let (shared, stop, published) = (shared.clone(), stop.clone(), agent_published.clone());
         let wait = Duration::from_millis(u64::from(cfg.pfcp.deletion_wait_ms));
+        let map = map.clone();
         spawn("vbng-pfcp", move || {
-            let mut backend = WorkerHandle::new(shared, wait);
+            let mut backend = WorkerGroup::new(&shared, map, wait);
             pfcp_agent::run(
                 pfcp_sock,
                 agent,
@@ -286,7 +351,6 @@ fn run(cfg: &Config, acls: AclSet) -> Result<(), String> {
         })?
     };
 
-    // Metrics.
     let metrics_thread = {
         let (shared, rstats, astats) = (
             shared.clone(),
@@ -297,17 +361,16 @@ fn run(cfg: &Config, acls: AclSet) -> Result<(), String> {
         let stop = stop.clone();
         spawn("vbng-metrics", move || {
             metrics::serve(metrics_listener, stop, || {
-                snapshot(&names, &shared, &rstats, &astats)
+                snapshot(&names, &shared, &rstats, &astats, devices())
             })
         })?
     };
     up_info!("running; send SIGINT or SIGTERM to stop, SIGHUP to reload the ACL file");
 
-    // Wait for a signal or a thread that ended on its own (a failure).
     let mut failure = None;
     while !signals::shutdown_requested() {
-        if worker_thread.is_finished() {
-            failure = Some("the worker thread stopped unexpectedly");
+        if worker_threads.iter().any(|t| t.is_finished()) {
+            failure = Some("a worker thread stopped unexpectedly");
             break;
         }
         if agent_thread.is_finished() {
@@ -328,70 +391,128 @@ fn run(cfg: &Config, acls: AclSet) -> Result<(), String> {
     }
 
     stop.store(true, Ordering::Relaxed);
-    shared.stop.store(true, Ordering::Relaxed);
-    shared.waker.wake();
+    for w in &shared {
+        w.stop.store(true, Ordering::Relaxed);
+        w.waker.wake();
+    }
     sender.thread().unpark();
-    let worker = worker_thread.join();
+    let results: Vec<_> = worker_threads.into_iter().map(|t| t.join()).collect();
     let agent_result = agent_thread.join();
     let _ = sender.join();
     let _ = receiver.join();
     let _ = metrics_thread.join();
 
-    if let Ok(w) = &worker {
-        let c = w.pipeline().counters();
-        up_info!(
-            "stopped sessions={} redirected={} injected={} drops={}",
-            w.pipeline().session_count(),
-            c.redirected,
-            c.injected,
-            c.total_drops()
-        );
+    let mut worker_error = None;
+    for (index, result) in results.iter().enumerate() {
+        match result {
+            Ok(Ok(w)) => {
+                let c = w.pipeline().counters();
+                up_info!(
+                    "stopped worker={index} sessions={} redirected={} injected={} drops={}",
+                    w.pipeline().session_count(),
+                    c.redirected,
+                    c.injected,
+                    c.total_drops()
+                );
+            }
+            Ok(Err(e)) => worker_error = Some(format!("worker {index} could not start: {e}")),
+            Err(_) => worker_error = Some(format!("worker {index} panicked")),
+        }
     }
     if let Some(msg) = failure {
-        let detail = match agent_result {
-            Ok(Err(e)) => format!(": {e}"),
+        let detail = match (agent_result, worker_error) {
+            (Ok(Err(e)), _) => format!(": {e}"),
+            (_, Some(e)) => format!(": {e}"),
             _ => String::new(),
         };
         return Err(format!("{msg}{detail}"));
     }
-    if worker.is_err() {
-        return Err("the worker thread panicked".into());
-    }
-    Ok(())
+    worker_error.map_or(Ok(()), Err)
 }
 
-/// Gathers everything `/metrics` shows.
+/// Frame buffers (2 KiB each) of each worker's queue for frames other workers hand over.
+const HANDOFF_QUEUE: usize = 4096;
+
+/// Gathers everything `/metrics` shows, summing the workers' counters.
 fn snapshot(
     names: &[String],
-    shared: &WorkerShared,
+    workers: &[Arc<WorkerShared>],
     r: &RedirectStats,
     a: &AgentPublished,
+    devices: Vec<DeviceSample>,
 ) -> Snapshot {
     let ld = |v: &std::sync::atomic::AtomicU64| v.load(Ordering::Relaxed);
-    let [backlog, pool_free, pool, unshaped] = shared.stats.qos_totals();
-    let [
-        redirected,
-        injected,
-        inject_failed,
-        arp_replies,
-        arp_requests,
-        sessions,
-        sleeps,
-    ] = shared.stats.totals();
+    let first = &workers[0];
+    let sum_array = |f: &dyn Fn(&WorkerShared) -> Vec<u64>| -> Vec<u64> {
+        let mut total: Vec<u64> = Vec::new();
+        for w in workers {
+            let v = f(w);
+            total.resize(total.len().max(v.len()), 0);
+            for (t, x) in total.iter_mut().zip(v) {
+                *t += x;
+            }
+        }
+        total
+    };
+    let qos = sum_array(&|w| w.stats.qos_totals().to_vec());
+    let totals = sum_array(&|w| w.stats.totals().to_vec());
+    let total = |i: usize| totals.get(i).copied().unwrap_or(0);
+    let ports = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let mut sum = PortSample::default();
+            for w in workers {
+                let p = w.stats.port(i as PortId);
+                sum.rx_packets += p.rx_packets;
+                sum.rx_bytes += p.rx_bytes;
+                sum.tx_packets += p.tx_packets;
+                sum.tx_bytes += p.tx_bytes;
+                sum.rx_lost += p.rx_lost;
+            }
+            (n.clone(), sum)
+        })
+        .collect();
+    let worker_samples = workers
+        .iter()
+        .map(|w| {
+            let [out, taken, dropped] = w.stats.handoffs();
+            WorkerSample {
+                // The pipeline counts what it processed: its own frames kept plus those
+                // handed in; the worker received its own kept plus those handed out.
+                rx_packets: (0..names.len())
+                    .map(|i| w.stats.port(i as PortId).rx_packets)
+                    .sum::<u64>()
+                    .saturating_sub(taken)
+                    + out,
+                sessions: w.stats.totals()[5],
+                handoff_out: out,
+                handoff_in: taken,
+                handoff_dropped: dropped,
+            }
+        })
+        .collect();
+    // Every worker holds the same ACL set once a reload reached them all; until then the
+    // first worker's set is shown with its own counters.
+    let (acls, mut hits) = first.stats.acl_hits();
+    for w in &workers[1..] {
+        let (theirs, more) = w.stats.acl_hits();
+        if Arc::ptr_eq(&acls, &theirs) {
+            for (h, m) in hits.iter_mut().zip(more) {
+                *h += m;
+            }
+        }
+    }
     Snapshot {
-        ports: names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.clone(), shared.stats.port(i as PortId)))
-            .collect(),
-        drops: shared.stats.drops(),
-        redirected,
-        redirect_queue_drops: shared.to_cp.dropped(),
-        injected,
-        inject_failed: inject_failed + ld(&r.inject_queue_full),
-        arp_replies,
-        arp_requests,
-        sessions,
+        ports,
+        drops: sum_array(&|w| w.stats.drops()),
+        redirected: total(0),
+        redirect_queue_drops: first.to_cp.dropped(),
+        injected: total(1),
+        inject_failed: total(2) + ld(&r.inject_queue_full),
+        arp_replies: total(3),
+        arp_requests: total(4),
+        sessions: total(5),
         gtpu_tx_packets: ld(&r.tx_packets),
         gtpu_rx_packets: ld(&r.rx_packets),
         gtpu_malformed: ld(&r.malformed) + ld(&r.foreign),
@@ -402,17 +523,180 @@ fn snapshot(
         pfcp_tx_messages: ld(&a.tx_messages),
         pfcp_rejected: ld(&a.rejected),
         pfcp_sessions_adopted: ld(&a.adopted),
-        worker_sleeps: sleeps,
-        qos_sessions: shared.stats.qos_sessions(),
-        qos_backlog_packets: backlog,
-        qos_pool_free_frames: pool_free,
-        qos_pool_frames: pool,
-        qos_unshaped_sessions: unshaped,
-        acl_matches: {
-            let (acls, hits) = shared.stats.acl_hits();
-            AclMatchSample::from_hits(&acls, &hits)
-        },
+        worker_sleeps: total(6),
+        qos_sessions: workers
+            .iter()
+            .flat_map(|w| w.stats.qos_sessions())
+            .collect(),
+        qos_backlog_packets: qos[0],
+        qos_pool_free_frames: qos[1],
+        qos_pool_frames: qos[2],
+        qos_unshaped_sessions: qos[3],
+        acl_matches: AclMatchSample::from_hits(&acls, &hits),
         acl_reloads: ld(&a.acl_reloads),
         acl_reload_failures: ld(&a.acl_reload_failures),
+        workers: worker_samples,
+        devices,
+    }
+}
+
+/// The DPDK port backend: EAL, one mbuf pool, every port started with one receive and one
+/// transmit queue per worker.
+#[cfg(feature = "dpdk")]
+mod dpdk_ports {
+    use std::sync::Arc;
+
+    use vbng_dataplane::host::config::Config;
+    use vbng_dataplane::host::dpdk::{self, DpdkQueue, EthPort, Mempool, PortSetup, RssSetup};
+    use vbng_dataplane::host::metrics::DeviceSample;
+    use vbng_dataplane::packet::{BUFFER_LEN, PortId};
+    use vbng_dataplane::rss::{DEFAULT_RSS_KEY, WorkerMap};
+    use vbng_dataplane::up_info;
+
+    /// RTE_ETH_RSS_IPV4, FRAG_IPV4 and NONFRAG_IPV4_{TCP,UDP,SCTP,OTHER}: every IPv4 frame.
+    const RSS_ALL_IPV4: u64 = 0b1111_1100;
+    /// RTE_ETH_RSS_L3_SRC_ONLY: hash the source address alone (access side: the subscriber).
+    const RSS_L3_SRC_ONLY: u64 = 1 << 63;
+    /// RTE_ETH_RSS_L3_DST_ONLY: hash the destination address alone (core side).
+    const RSS_L3_DST_ONLY: u64 = 1 << 62;
+    /// Mbufs each lcore keeps in its pool cache.
+    const POOL_CACHE: u32 = 256;
+
+    /// The started devices (scrapes read their counters) and the pool behind their queues.
+    pub struct Devices {
+        ports: Vec<(String, EthPort)>,
+        _pool: Arc<Mempool>,
+    }
+
+    impl Devices {
+        /// Link, counters and extended statistics of every device.
+        pub fn samples(&self) -> Vec<DeviceSample> {
+            self.ports
+                .iter()
+                .map(|(label, port)| {
+                    let link = port.link();
+                    let stats = port.stats();
+                    DeviceSample {
+                        port: label.clone(),
+                        driver: port.driver(),
+                        link_up: link.up,
+                        speed_mbps: link.speed_mbps,
+                        rx_missed: stats.rx_missed,
+                        rx_errors: stats.rx_errors,
+                        tx_errors: stats.tx_errors,
+                        rx_nombuf: stats.rx_nombuf,
+                        xstats: port.xstats(),
+                    }
+                })
+                .collect()
+        }
+    }
+
+    /// Starts EAL and every configured device; returns each worker's queues (index = port
+    /// id) and the devices.
+    pub fn open(cfg: &Config) -> Result<(Vec<Vec<DpdkQueue>>, Devices), String> {
+        let args = cfg.eal_args();
+        up_info!("dpdk eal args=\"{}\"", args.join(" "));
+        let affinity = affinity::current();
+        let eal = dpdk::eal_init(&args).map_err(|e| format!("cannot initialise DPDK: {e}"))?;
+        // EAL pinned this thread to its main lcore; the workers and the other threads
+        // started from here inherit the CPUs the process was given instead.
+        if let Some(set) = affinity {
+            affinity::restore(&set);
+        }
+        let workers = usize::from(cfg.worker.workers.max(1));
+        let pool = Mempool::new(
+            eal,
+            "vbng-up",
+            cfg.dpdk.mbufs,
+            POOL_CACHE,
+            BUFFER_LEN as u16,
+        )
+        .map_err(|e| format!("cannot create the mbuf pool (dpdk.mbufs): {e}"))?;
+        let map = WorkerMap::new(&DEFAULT_RSS_KEY, workers);
+        let mut queues: Vec<Vec<DpdkQueue>> = (0..workers).map(|_| Vec::new()).collect();
+        let mut ports = Vec::new();
+        let access_ports = cfg.access_ports.len();
+        for (id, (device, label)) in cfg
+            .port_device_names()
+            .into_iter()
+            .zip(cfg.port_names())
+            .enumerate()
+        {
+            let mut port = EthPort::by_name(eal, &device)
+                .map_err(|e| format!("port {label}: device {device}: {e}"))?;
+            let (max_rx, max_tx) = port.max_queues();
+            if usize::from(max_rx) < workers || usize::from(max_tx) < workers {
+                return Err(format!(
+                    "port {label}: device {device} (driver {}) has {max_rx} receive and {max_tx} transmit queues; {workers} workers need one of each",
+                    port.driver()
+                ));
+            }
+            let access = id < access_ports;
+            let rss = (workers > 1).then(|| RssSetup {
+                key: DEFAULT_RSS_KEY,
+                hash_functions: RSS_ALL_IPV4
+                    | if access {
+                        RSS_L3_SRC_ONLY
+                    } else {
+                        RSS_L3_DST_ONLY
+                    },
+                reta: map.reta().iter().map(|&q| u16::from(q)).collect(),
+            });
+            let setup = PortSetup {
+                rx_queues: workers as u16,
+                tx_queues: workers as u16,
+                rx_descriptors: cfg.dpdk.rx_descriptors,
+                tx_descriptors: cfg.dpdk.tx_descriptors,
+                rss,
+                // Subscribers send to the virtual gateway MAC, not the device's.
+                promiscuous: access,
+            };
+            let outcome = port
+                .configure_and_start(&setup, &pool)
+                .map_err(|e| format!("port {label}: device {device}: {e}"))?;
+            let link = port.link();
+            up_info!(
+                "port started id={id} name={label} device={device} driver={} mac={} link={} speed_mbps={} queues={workers} rss={outcome:?}",
+                port.driver(),
+                port.mac(),
+                if link.up { "up" } else { "down" },
+                link.speed_mbps
+            );
+            for (worker, set) in queues.iter_mut().enumerate() {
+                set.push(port.queue(worker as u16, id as PortId, &pool));
+            }
+            ports.push((label, port));
+        }
+        Ok((queues, Devices { ports, _pool: pool }))
+    }
+
+    /// Runs first on every worker thread: gives it a DPDK lcore id, so that it has its own
+    /// mbuf cache.
+    pub fn register_worker() -> Result<(), String> {
+        dpdk::register_thread()
+            .map(|_| ())
+            .map_err(|e| format!("cannot register the worker thread with DPDK: {e}"))
+    }
+
+    /// The calling thread's CPU set.
+    mod affinity {
+        /// The CPUs the calling thread may run on (None if the kernel refused to say).
+        pub fn current() -> Option<libc::cpu_set_t> {
+            // SAFETY: cpu_set_t is plain bits; all-zero is a valid (empty) set.
+            let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+            // SAFETY: the pointer and size describe `set`, which outlives the call.
+            let rc = unsafe {
+                libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set)
+            };
+            (rc == 0).then_some(set)
+        }
+
+        /// Lets the calling thread run on `set` again.
+        pub fn restore(set: &libc::cpu_set_t) {
+            // SAFETY: the pointer and size describe `set`, valid for the call.
+            let _ =
+                unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set) };
+        }
     }
 }

@@ -9,7 +9,10 @@
 //! /etc/vbng/up.toml: key core_port.ipv4: expected an IPv4 address with prefix like 198.51.100.2/24, found "abc"
 //! ```
 //!
-//! The example `configs/vbng-up.toml` documents every key; a test loads it.
+//! The example `configs/vbng-up.toml` documents every key, `configs/vbng-up-dpdk.toml` the
+//! same lab on DPDK ports; a test loads both. Submodules: [`parse`] (pure parsers of single
+//! settings), [`ports`] (the port backend, `[dpdk]` and EAL arguments), [`acl`] (the ACL
+//! file), `qos` (`[qos]`).
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -42,7 +45,7 @@ pub const DEFAULT_NEXT_HOP: &str = "198.51.100.1";
 #[command(
     name = "vbng-up",
     version,
-    about = "vbng hosted user plane (AF_PACKET)"
+    about = "vbng hosted user plane (AF_PACKET or DPDK ports)"
 )]
 pub struct Cli {
     /// TOML configuration file (see configs/vbng-up.toml).
@@ -81,6 +84,9 @@ pub struct Cli {
     /// ACL file (acl_file): named ACLs sessions select, and the global ACL.
     #[arg(long, value_name = "FILE")]
     pub acl_file: Option<PathBuf>,
+    /// Poll-mode worker threads (worker.workers), 1-16; more than 1 needs backend "dpdk".
+    #[arg(long, value_name = "N")]
+    pub workers: Option<u16>,
     /// Validate the configuration, print it and exit.
     #[arg(long)]
     pub check: bool,
@@ -101,6 +107,10 @@ struct FileConfig {
     gtpu: FileGtpu,
     #[serde(default)]
     metrics: FileMetrics,
+    #[serde(default)]
+    ports: ports::FilePorts,
+    #[serde(default)]
+    dpdk: ports::FileDpdk,
     /// Access ports, in port-index order (index 0 first). No default: at least one needed.
     #[serde(default)]
     access_port: Vec<FileAccessPort>,
@@ -148,8 +158,10 @@ struct FileMetrics {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileAccessPort {
-    /// Kernel interface name. Required.
+    /// Kernel interface name. Required with the af_packet backend.
     iface: Option<String>,
+    /// DPDK device (vdev specification or PCI address). Required with the dpdk backend.
+    device: Option<String>,
     /// Metric label. Default "acc<index>".
     name: Option<String>,
 }
@@ -157,8 +169,10 @@ struct FileAccessPort {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileCorePort {
-    /// Kernel interface name. Required.
+    /// Kernel interface name. Required with the af_packet backend.
     iface: Option<String>,
+    /// DPDK device (vdev specification or PCI address). Required with the dpdk backend.
+    device: Option<String>,
     /// Metric label. Default "core".
     name: Option<String>,
     /// UP core address with prefix length. Default "198.51.100.2/24".
@@ -170,6 +184,8 @@ struct FileCorePort {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileWorker {
+    /// Poll-mode worker threads, 1-16 (more than 1 needs the dpdk backend). Default 1.
+    workers: Option<u32>,
     /// Frames per second the worker may redirect to the CP. Default 2000.
     redirect_pps: Option<u32>,
     /// Milliseconds between next-hop ARP requests while unresolved. Default 1000.
@@ -236,19 +252,24 @@ pub struct GtpuConfig {
 /// One access port (`[[access_port]]`); its index in the list is its port id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessPortConfig {
-    /// Kernel interface name.
+    /// Kernel interface name (af_packet backend); empty with the dpdk backend.
     pub iface: String,
     /// Metric label. Default "acc<index>".
     pub name: String,
+    /// DPDK device (dpdk backend): a vdev specification such as
+    /// `net_af_packet0,iface=acc0` or a PCI address; None with the af_packet backend.
+    pub device: Option<String>,
 }
 
 /// The core port (`[core_port]`); its port id follows the access ports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CorePortConfig {
-    /// Kernel interface name.
+    /// Kernel interface name (af_packet backend); empty with the dpdk backend.
     pub iface: String,
     /// Metric label. Default "core".
     pub name: String,
+    /// DPDK device (dpdk backend), as for [`AccessPortConfig::device`].
+    pub device: Option<String>,
     /// UP core address. Default 198.51.100.2.
     pub ipv4: Ipv4Addr,
     /// Prefix length of the core subnet. Default 24.
@@ -260,6 +281,8 @@ pub struct CorePortConfig {
 /// Worker settings (`[worker]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WorkerConfig {
+    /// Poll-mode worker threads, 1..=16; more than 1 only with the dpdk backend. Default 1.
+    pub workers: u16,
     /// Frames per second redirected to the CP (token bucket). Default 2000.
     pub redirect_pps: u32,
     /// Next-hop ARP retry interval, milliseconds. Default 1000.
@@ -281,6 +304,7 @@ pub struct WorkerConfig {
 impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {
+            workers: 1,
             redirect_pps: 2000,
             arp_retry_ms: 1000,
             busy_poll_us: 500,
@@ -306,6 +330,10 @@ pub struct Config {
     pub gtpu: GtpuConfig,
     /// Prometheus endpoint. Default 127.0.0.2:9100.
     pub metrics_listen: SocketAddrV4,
+    /// How the ports are driven (`[ports] backend`). Default af_packet.
+    pub backend: PortBackend,
+    /// DPDK settings (`[dpdk]`), used with the dpdk backend.
+    pub dpdk: DpdkConfig,
     /// Access ports (port ids 0..n).
     pub access_ports: Vec<AccessPortConfig>,
     /// Core port (port id n).
@@ -366,183 +394,6 @@ impl fmt::Display for ConfigError {
             Origin::Default => f.write_str(&self.message),
         }
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Pure parsers (unit tested).
-
-/// Parses `a.b.c.d/len` (len 1..=30 so that there is room for a next hop). Pure.
-pub fn parse_ipv4_prefix(s: &str) -> Result<(Ipv4Addr, u8), String> {
-    let err = || format!("expected an IPv4 address with prefix like 198.51.100.2/24, found {s:?}");
-    let (addr, len) = s.split_once('/').ok_or_else(err)?;
-    let addr: Ipv4Addr = addr.trim().parse().map_err(|_| err())?;
-    let len: u8 = len.trim().parse().map_err(|_| err())?;
-    if !(1..=30).contains(&len) {
-        return Err(format!(
-            "expected a prefix length between 1 and 30 like 198.51.100.2/24, found {s:?}"
-        ));
-    }
-    Ok((addr, len))
-}
-
-/// Parses a bare IPv4 address. Pure.
-pub fn parse_ipv4(s: &str) -> Result<Ipv4Addr, String> {
-    s.trim()
-        .parse()
-        .map_err(|_| format!("expected an IPv4 address like 198.51.100.1, found {s:?}"))
-}
-
-/// Parses `a.b.c.d:port`. Pure.
-pub fn parse_socket_v4(s: &str) -> Result<SocketAddrV4, String> {
-    s.trim().parse().map_err(|_| {
-        format!("expected an IPv4 address and UDP/TCP port like 127.0.0.2:8805, found {s:?}")
-    })
-}
-
-/// Parses a MAC address. Pure.
-pub fn parse_mac(s: &str) -> Result<EthernetAddress, String> {
-    let mac: EthernetAddress = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("expected a MAC address like 02:00:5e:00:01:01, found {s:?}"))?;
-    if mac.is_multicast() {
-        return Err(format!(
-            "expected a unicast MAC address (first octet even) like 02:00:5e:00:01:01, found {s:?}"
-        ));
-    }
-    Ok(mac)
-}
-
-/// Parses an interface name (1-15 bytes, no '/', whitespace or NUL). Pure.
-pub fn parse_iface(s: &str) -> Result<String, String> {
-    let ok = !s.is_empty()
-        && s.len() < 16
-        && s.bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'/' && b != b':');
-    if ok {
-        Ok(s.to_string())
-    } else {
-        Err(format!(
-            "expected an interface name of 1-15 printable characters like veth-acc0, found {s:?}"
-        ))
-    }
-}
-
-/// The PFCP Node ID: the explicit value if given (IPv4 literal or FQDN), else the listen
-/// address. Pure.
-pub fn node_id_for(
-    explicit: Option<&str>,
-    pfcp_listen: SocketAddrV4,
-) -> Result<NodeIdConfig, String> {
-    let Some(s) = explicit else {
-        return Ok(NodeIdConfig::Ipv4(*pfcp_listen.ip()));
-    };
-    let s = s.trim();
-    if let Ok(a) = s.parse::<Ipv4Addr>() {
-        return Ok(NodeIdConfig::Ipv4(a));
-    }
-    let fqdn_ok = !s.is_empty()
-        && s.len() <= 253
-        && s.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        });
-    if fqdn_ok {
-        Ok(NodeIdConfig::Fqdn(s.to_string()))
-    } else {
-        Err(format!(
-            "expected an IPv4 address or a domain name like up1.vbng.example, found {s:?}"
-        ))
-    }
-}
-
-/// True if `addr` lies in `net/len`. Pure.
-pub fn in_subnet(addr: Ipv4Addr, net: Ipv4Addr, len: u8) -> bool {
-    let mask = if len == 0 {
-        0
-    } else {
-        u32::MAX << (32 - u32::from(len))
-    };
-    u32::from(addr) & mask == u32::from(net) & mask
-}
-
-/// Checks the core addressing: the next hop is on the core subnet and is neither the UP's
-/// own address nor the subnet's network or broadcast address. Pure.
-pub fn check_core_addressing(
-    ipv4: Ipv4Addr,
-    prefix_len: u8,
-    next_hop: Ipv4Addr,
-) -> Result<(), String> {
-    if !in_subnet(next_hop, ipv4, prefix_len) {
-        return Err(format!(
-            "expected a next hop inside the core subnet {ipv4}/{prefix_len}, found {next_hop}"
-        ));
-    }
-    if next_hop == ipv4 {
-        return Err(format!(
-            "expected a next hop other than the UP's own core address, found {next_hop}"
-        ));
-    }
-    let host_mask = u32::MAX >> prefix_len;
-    let host = u32::from(next_hop) & host_mask;
-    if host == 0 || host == host_mask {
-        return Err(format!(
-            "expected a host address, found {next_hop} (network or broadcast of {ipv4}/{prefix_len})"
-        ));
-    }
-    Ok(())
-}
-
-/// Finds the dotted key path at byte `offset` of a TOML document: the innermost table
-/// header above it and the key on its line. Pure; used to name keys in serde errors.
-pub fn key_at(src: &str, offset: usize) -> Option<String> {
-    let offset = offset.min(src.len());
-    let before = src.get(..offset)?;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let line_end = src[line_start..]
-        .find('\n')
-        .map_or(src.len(), |i| line_start + i);
-    let line = src[line_start..line_end].trim();
-
-    let table_of = |header: &str| -> Option<String> {
-        let h = header.trim();
-        let inner = h
-            .strip_prefix("[[")
-            .and_then(|r| r.strip_suffix("]]"))
-            .or_else(|| h.strip_prefix('[').and_then(|r| r.strip_suffix(']')))?;
-        Some(inner.trim().to_string())
-    };
-    if line.starts_with('[') {
-        return table_of(line.split('#').next().unwrap_or(line));
-    }
-    let key = line
-        .split_once('=')
-        .map(|(k, _)| k.trim().trim_matches('"').to_string())
-        .filter(|k| !k.is_empty())?;
-    let table = src[..line_start]
-        .lines()
-        .rev()
-        .map(str::trim)
-        .find(|l| l.starts_with('['))
-        .and_then(|h| table_of(h.split('#').next().unwrap_or(h)));
-    Some(match table {
-        Some(t) => format!("{t}.{key}"),
-        None => key,
-    })
-}
-
-/// 1-based line number of byte `offset`. Pure.
-fn line_of(src: &str, offset: usize) -> usize {
-    src.as_bytes()[..offset.min(src.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -741,6 +592,22 @@ impl Config {
             )?,
         };
 
+        let backend = file.ports.backend.unwrap_or_default();
+        let dpdk_only_files = |flag: &'static str| ConfigError {
+            origin: Origin::Flag(flag),
+            message: "expected no interface flags with backend = \"dpdk\": name each port's \
+                      device in the config file, e.g. device = \"net_af_packet0,iface=acc0\""
+                .into(),
+        };
+        if backend == PortBackend::Dpdk {
+            if !cli.access.is_empty() {
+                return Err(dpdk_only_files("--access"));
+            }
+            if cli.core.is_some() {
+                return Err(dpdk_only_files("--core"));
+            }
+        }
+
         // Access ports: flags replace the file's list.
         let mut access_ports = Vec::new();
         if !cli.access.is_empty() {
@@ -752,20 +619,19 @@ impl Config {
                 access_ports.push(AccessPortConfig {
                     iface,
                     name: format!("acc{i}"),
+                    device: None,
                 });
             }
         } else {
             for (i, p) in file.access_port.iter().enumerate() {
-                let key = format!("access_port[{i}].iface");
-                let iface = p.iface.as_deref().ok_or_else(|| ConfigError {
-                    origin: r.file_origin(&key),
-                    message: "missing: expected the interface name, e.g. iface = \"veth-acc0\""
-                        .into(),
-                })?;
-                let iface = parse_iface(iface).map_err(|message| ConfigError {
-                    origin: r.file_origin(&key),
-                    message,
-                })?;
+                let (iface, device) = ports::resolve_port(
+                    &r,
+                    backend,
+                    &format!("access_port[{i}]"),
+                    i,
+                    p.iface.as_deref(),
+                    p.device.as_deref(),
+                )?;
                 let name = match &p.name {
                     Some(n) => label(n).map_err(|message| ConfigError {
                         origin: r.file_origin(&format!("access_port[{i}].name")),
@@ -773,7 +639,11 @@ impl Config {
                     })?,
                     None => format!("acc{i}"),
                 };
-                access_ports.push(AccessPortConfig { iface, name });
+                access_ports.push(AccessPortConfig {
+                    iface,
+                    name,
+                    device,
+                });
             }
         }
         let missing_origin = |key: &str| match &path_s {
@@ -813,18 +683,49 @@ impl Config {
             message,
         })?;
 
-        let core_iface = r
-            .get(
-                Some(("--core", cli.core.as_deref())),
-                "core_port.iface",
+        let (core_iface, core_device) = match backend {
+            PortBackend::AfPacket => {
+                if fcore.device.is_some() {
+                    // Reported as for an access port.
+                    let id = access_ports.len();
+                    ports::resolve_port(
+                        &r,
+                        backend,
+                        "core_port",
+                        id,
+                        None,
+                        fcore.device.as_deref(),
+                    )?;
+                }
+                let iface = r
+                    .get(
+                        Some(("--core", cli.core.as_deref())),
+                        "core_port.iface",
+                        fcore.iface.as_deref(),
+                        None,
+                        parse_iface,
+                    )?
+                    .ok_or_else(|| ConfigError {
+                        origin: missing_origin("core_port.iface"),
+                        message: "no core port: expected [core_port] iface = \"...\" in the config or --core <iface>".into(),
+                    })?;
+                (iface, None)
+            }
+            PortBackend::Dpdk if fcore.iface.is_none() && fcore.device.is_none() => {
+                return Err(ConfigError {
+                    origin: missing_origin("core_port.device"),
+                    message: "no core port: expected [core_port] device = \"...\" with backend = \"dpdk\", e.g. device = \"net_af_packet2,iface=core0\"".into(),
+                });
+            }
+            PortBackend::Dpdk => ports::resolve_port(
+                &r,
+                backend,
+                "core_port",
+                access_ports.len(),
                 fcore.iface.as_deref(),
-                None,
-                parse_iface,
-            )?
-            .ok_or_else(|| ConfigError {
-                origin: missing_origin("core_port.iface"),
-                message: "no core port: expected [core_port] iface = \"...\" in the config or --core <iface>".into(),
-            })?;
+                fcore.device.as_deref(),
+            )?,
+        };
         let core_name = match &fcore.name {
             Some(n) => label(n).map_err(|message| ConfigError {
                 origin: r.file_origin("core_port.name"),
@@ -833,9 +734,17 @@ impl Config {
             None => "core".to_string(),
         };
         if access_ports.is_empty() {
+            let message = match backend {
+                PortBackend::AfPacket => {
+                    "no access port: expected at least one [[access_port]] iface = \"...\" in the config or --access <iface>"
+                }
+                PortBackend::Dpdk => {
+                    "no access port: expected at least one [[access_port]] device = \"...\" in the config"
+                }
+            };
             return Err(ConfigError {
                 origin: missing_origin("access_port"),
-                message: "no access port: expected at least one [[access_port]] iface = \"...\" in the config or --access <iface>".into(),
+                message: message.into(),
             });
         }
         if access_ports.len() + 1 > MAX_PORTS {
@@ -849,14 +758,15 @@ impl Config {
             });
         }
 
-        // Interfaces and labels must be distinct.
+        // Interfaces (af_packet), devices (dpdk) and labels must be distinct.
         let mut seen: Vec<(&str, &str)> = Vec::new();
         for (iface, name) in access_ports
             .iter()
             .map(|p| (p.iface.as_str(), p.name.as_str()))
             .chain([(core_iface.as_str(), core_name.as_str())])
         {
-            if let Some(dup) = seen.iter().find(|(i, n)| *i == iface || *n == name) {
+            let same = |(i, n): &&(&str, &str)| (!iface.is_empty() && *i == iface) || *n == name;
+            if let Some(dup) = seen.iter().find(same) {
                 let what = if dup.0 == iface { iface } else { name };
                 return Err(ConfigError {
                     origin: missing_origin("access_port"),
@@ -867,10 +777,25 @@ impl Config {
             }
             seen.push((iface, name));
         }
+        let devices: Vec<(String, &str)> = access_ports
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| Some((format!("access_port[{i}].device"), p.device.as_deref()?)))
+            .chain(
+                core_device
+                    .as_deref()
+                    .map(|d| ("core_port.device".to_string(), d)),
+            )
+            .collect();
+        ports::check_distinct_devices(&devices).map_err(|(key, message)| ConfigError {
+            origin: r.file_origin(&key),
+            message,
+        })?;
 
         let w = &file.worker;
         let d = WorkerConfig::default();
         let worker = WorkerConfig {
+            workers: ports::resolve_workers(&r, backend, cli.workers, w.workers)?,
             redirect_pps: r.num(
                 "worker.redirect_pps",
                 w.redirect_pps,
@@ -929,6 +854,15 @@ impl Config {
             )?,
         };
 
+        let dpdk = ports::resolve_dpdk(&r, &file.dpdk)?;
+        if backend == PortBackend::Dpdk {
+            ports::check_mbufs(&dpdk, access_ports.len() + 1, worker.workers).map_err(
+                |message| ConfigError {
+                    origin: r.file_origin("dpdk.mbufs"),
+                    message,
+                },
+            )?;
+        }
         let qos = qos::resolve(&r, &file.qos)?;
         let acl_file = match (&cli.acl_file, &file.acl_file) {
             (Some(p), _) => Some(p.clone()),
@@ -957,10 +891,13 @@ impl Config {
                 cp_address: cp_gtpu,
             },
             metrics_listen,
+            backend,
+            dpdk,
             access_ports,
             core_port: CorePortConfig {
                 iface: core_iface,
                 name: core_name,
+                device: core_device,
                 ipv4: core_ip,
                 prefix_len,
                 next_hop,
@@ -983,6 +920,39 @@ impl Config {
             .map(|p| p.name.clone())
             .chain([self.core_port.name.clone()])
             .collect()
+    }
+
+    /// The DPDK devices of the ports in port order (access ports, then core); empty with
+    /// the af_packet backend.
+    fn port_devices(&self) -> impl Iterator<Item = &str> {
+        self.access_ports
+            .iter()
+            .filter_map(|p| p.device.as_deref())
+            .chain(self.core_port.device.as_deref())
+    }
+
+    /// The `rte_eal_init` arguments: the program name, `dpdk.eal_args`, then each port's
+    /// device in port order, `--vdev=<device>` for a virtual device (`net_*`) and
+    /// `-a <device>` for a PCI address. Pure.
+    pub fn eal_args(&self) -> Vec<String> {
+        let mut args = vec!["vbng-up".to_string()];
+        args.extend(self.dpdk.eal_args.iter().cloned());
+        for device in self.port_devices() {
+            if device.starts_with("net_") {
+                args.push(format!("--vdev={device}"));
+            } else {
+                args.push("-a".into());
+                args.push(device.to_string());
+            }
+        }
+        args
+    }
+
+    /// The ethdev name of each port in port order (what `rte_eth_dev_get_port_by_name`
+    /// takes): the vdev specification's part before the first ',' (`net_af_packet0`), or
+    /// the PCI address in lower case. Empty with the af_packet backend. Pure.
+    pub fn port_device_names(&self) -> Vec<String> {
+        self.port_devices().map(ports::device_name).collect()
     }
 
     /// The pipeline configuration these settings describe, given the core interface's MAC.
@@ -1018,7 +988,15 @@ fn label(s: &str) -> Result<String, String> {
 }
 
 pub mod acl;
+pub mod parse;
+pub mod ports;
 mod qos;
+use parse::line_of;
+pub use parse::{
+    check_core_addressing, in_subnet, key_at, node_id_for, parse_iface, parse_ipv4,
+    parse_ipv4_prefix, parse_mac, parse_socket_v4,
+};
+pub use ports::{DpdkConfig, PortBackend};
 pub use qos::QosConfig;
 
 #[cfg(test)]

@@ -300,3 +300,318 @@ fn example_config_loads() {
     // The example documents the defaults.
     assert_eq!(c.qos, QosConfig::default());
 }
+
+const DPDK: &str = "[ports]\nbackend = \"dpdk\"\n\
+    [[access_port]]\ndevice = \"net_af_packet0,iface=acc0,qdisc_bypass=1\"\n\
+    [[access_port]]\ndevice = \"0000:00:08.0\"\n\
+    [core_port]\ndevice = \"net_vhost0,iface=/tmp/core.sock,queues=1\"\n";
+
+#[test]
+fn af_packet_is_the_default_backend() {
+    let c = load(MINIMAL).unwrap();
+    assert_eq!(c.backend, PortBackend::AfPacket);
+    assert_eq!(c.dpdk, DpdkConfig::default());
+    assert_eq!(c.worker.workers, 1);
+    assert_eq!(c.access_ports[0].device, None);
+    assert_eq!(c.core_port.device, None);
+    assert!(c.port_device_names().is_empty());
+    assert_eq!(c.eal_args(), ["vbng-up"]);
+}
+
+#[test]
+fn dpdk_backend_reads_devices() {
+    let text = format!(
+        "{DPDK}[dpdk]\neal_args = [\"--no-huge\", \"-m\", \"512\", \"-l\", \"0\"]\n\
+         mbufs = 32768\nrx_descriptors = 512\ntx_descriptors = 256\n[worker]\nworkers = 2\n"
+    );
+    let c = load(&text).unwrap();
+    assert_eq!(c.backend, PortBackend::Dpdk);
+    assert_eq!(
+        c.dpdk,
+        DpdkConfig {
+            eal_args: ["--no-huge", "-m", "512", "-l", "0"]
+                .map(String::from)
+                .to_vec(),
+            mbufs: 32768,
+            rx_descriptors: 512,
+            tx_descriptors: 256,
+        }
+    );
+    assert_eq!(c.worker.workers, 2);
+    assert_eq!(c.access_ports[0].iface, "");
+    assert_eq!(
+        c.access_ports[0].device.as_deref(),
+        Some("net_af_packet0,iface=acc0,qdisc_bypass=1")
+    );
+    assert_eq!(c.port_names(), ["acc0", "acc1", "core"]);
+    assert_eq!(
+        c.port_device_names(),
+        ["net_af_packet0", "0000:00:08.0", "net_vhost0"]
+    );
+    assert_eq!(
+        c.eal_args(),
+        [
+            "vbng-up",
+            "--no-huge",
+            "-m",
+            "512",
+            "-l",
+            "0",
+            "--vdev=net_af_packet0,iface=acc0,qdisc_bypass=1",
+            "-a",
+            "0000:00:08.0",
+            "--vdev=net_vhost0,iface=/tmp/core.sock,queues=1",
+        ]
+    );
+    // The flag overrides the file.
+    let cli = Cli {
+        workers: Some(4),
+        ..Cli::default()
+    };
+    let c = Config::from_toml(&text, None, &cli).unwrap();
+    assert_eq!(c.worker.workers, 4);
+}
+
+#[test]
+fn unknown_backend_names_the_key() {
+    let e = load(&format!("[ports]\nbackend = \"netmap\"\n{MINIMAL}"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("/etc/x.toml: key ports.backend: "), "{e}");
+    assert!(e.contains("af_packet") && e.contains("dpdk"), "{e}");
+    assert!(!e.contains('\n'), "{e}");
+}
+
+/// The error line for `text`, which must be a single line.
+fn error_line(text: &str) -> String {
+    let e = load(text).unwrap_err().to_string();
+    assert!(!e.contains('\n'), "{e}");
+    e
+}
+
+#[test]
+fn iface_missing_with_af_packet() {
+    let e = error_line("[[access_port]]\nname = \"a\"\n[core_port]\niface = \"c0\"\n");
+    assert_eq!(
+        e,
+        "/etc/x.toml: key access_port[0].iface: missing: expected the interface name, e.g. \
+         iface = \"veth-acc0\""
+    );
+}
+
+#[test]
+fn device_missing_with_dpdk() {
+    let e = error_line(&DPDK.replace("device = \"0000:00:08.0\"", "name = \"x\""));
+    assert!(
+        e.starts_with(
+            "/etc/x.toml: key access_port[1].device: missing: expected a DPDK device with \
+             backend = \"dpdk\""
+        ),
+        "{e}"
+    );
+    let e = error_line("[ports]\nbackend = \"dpdk\"\n[[access_port]]\ndevice = \"net_null0\"\n");
+    assert!(
+        e.starts_with(
+            "/etc/x.toml: key core_port.device: no core port: expected [core_port] device"
+        ),
+        "{e}"
+    );
+    let e = error_line("[ports]\nbackend = \"dpdk\"\n[core_port]\ndevice = \"net_null0\"\n");
+    assert!(
+        e.starts_with("/etc/x.toml: key access_port: no access port: expected at least one [[access_port]] device"),
+        "{e}"
+    );
+}
+
+#[test]
+fn device_given_with_af_packet() {
+    let text =
+        "[[access_port]]\niface = \"a0\"\ndevice = \"net_null0\"\n[core_port]\niface = \"c0\"\n";
+    let e = error_line(text);
+    assert!(
+        e.starts_with(
+            "/etc/x.toml: key access_port[0].device: expected no device with the af_packet \
+             backend: set [ports] backend = \"dpdk\""
+        ),
+        "{e}"
+    );
+    let e = error_line(&format!("{MINIMAL}device = \"net_null0\"\n"));
+    assert!(
+        e.starts_with("/etc/x.toml: key core_port.device: expected no device"),
+        "{e}"
+    );
+}
+
+#[test]
+fn iface_given_with_dpdk() {
+    let text = DPDK.replace("device = \"0000:00:08.0\"", "iface = \"acc1\"");
+    let e = error_line(&text);
+    assert!(
+        e.starts_with(
+            "/etc/x.toml: key access_port[1].iface: expected no iface with backend = \"dpdk\""
+        ),
+        "{e}"
+    );
+    assert!(e.contains("device = \"net_af_packet1,iface=acc1\""), "{e}");
+    // Interface flags do not name DPDK devices.
+    let cli = Cli {
+        core: Some("core0".into()),
+        ..Cli::default()
+    };
+    let e = Config::from_toml(DPDK, None, &cli).unwrap_err();
+    assert_eq!(e.origin, Origin::Flag("--core"));
+    let cli = Cli {
+        access: vec!["acc0".into()],
+        ..Cli::default()
+    };
+    let e = Config::from_toml(DPDK, None, &cli).unwrap_err().to_string();
+    assert!(
+        e.starts_with("flag --access: expected no interface flags"),
+        "{e}"
+    );
+}
+
+#[test]
+fn workers_out_of_range() {
+    let e = error_line(&format!("{DPDK}[worker]\nworkers = 0\n"));
+    assert_eq!(
+        e,
+        "/etc/x.toml: key worker.workers: expected an integer between 1 and 16, found 0"
+    );
+    let e = error_line(&format!("{DPDK}[worker]\nworkers = 17\n"));
+    assert!(e.ends_with("between 1 and 16, found 17"), "{e}");
+    let cli = Cli {
+        workers: Some(40),
+        ..Cli::default()
+    };
+    let e = Config::from_toml(DPDK, None, &cli).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "flag --workers: expected an integer between 1 and 16, found 40"
+    );
+}
+
+#[test]
+fn several_workers_need_dpdk() {
+    let e = error_line(&format!("{MINIMAL}[worker]\nworkers = 2\n"));
+    assert_eq!(
+        e,
+        "/etc/x.toml: key worker.workers: expected 1 worker with the af_packet backend; set \
+         [ports] backend = \"dpdk\" for more, found 2"
+    );
+    let cli = Cli {
+        workers: Some(2),
+        ..Cli::default()
+    };
+    let e = Config::from_toml(MINIMAL, None, &cli).unwrap_err();
+    assert_eq!(e.origin, Origin::Flag("--workers"));
+    assert_eq!(
+        load(&format!("{MINIMAL}[worker]\nworkers = 1\n"))
+            .unwrap()
+            .worker
+            .workers,
+        1
+    );
+}
+
+#[test]
+fn duplicate_devices_rejected() {
+    let text = DPDK.replace("0000:00:08.0", "net_af_packet0,iface=acc1");
+    let e = error_line(&text);
+    assert_eq!(
+        e,
+        "/etc/x.toml: key access_port[1].device: expected each port to have its own device, \
+         found \"net_af_packet0\" twice"
+    );
+    let text = DPDK.replace("0000:00:08.0", "net_af_packet1,iface=acc0");
+    let e = error_line(&text);
+    assert!(
+        e.starts_with("/etc/x.toml: key access_port[1].device: expected each device to have its own iface, found iface=acc0"),
+        "{e}"
+    );
+    let text = DPDK.replace(
+        "net_vhost0,iface=/tmp/core.sock,queues=1",
+        "0000:00:08.0,txq_inline=64",
+    );
+    let e = error_line(&text);
+    assert!(e.starts_with("/etc/x.toml: key core_port.device: "), "{e}");
+    assert!(e.contains("\"0000:00:08.0\" twice"), "{e}");
+}
+
+#[test]
+fn bad_device_rejected() {
+    for bad in ["acc0", "eth0,iface=acc0", "00:08.0", "net_ null0"] {
+        let text = DPDK.replace("0000:00:08.0", bad);
+        let e = error_line(&text);
+        assert!(
+            e.starts_with("/etc/x.toml: key access_port[1].device: expected a DPDK virtual device like \"net_af_packet0,iface=acc0\" or a PCI address DDDD:BB:DD.F"),
+            "{bad}: {e}"
+        );
+    }
+}
+
+#[test]
+fn dpdk_section_is_checked() {
+    let e = error_line(&format!(
+        "{DPDK}[dpdk]\neal_args = [\"--vdev=net_null0\"]\n"
+    ));
+    assert!(
+        e.starts_with("/etc/x.toml: key dpdk.eal_args: expected EAL arguments without devices"),
+        "{e}"
+    );
+    let e = error_line(&format!("{DPDK}[dpdk]\nrx_descriptors = 70000\n"));
+    assert_eq!(
+        e,
+        "/etc/x.toml: key dpdk.rx_descriptors: expected an integer between 32 and 32768, found 70000"
+    );
+    let e = error_line(&format!("{DPDK}[dpdk]\nmbufs = 4096\n"));
+    assert!(
+        e.starts_with("/etc/x.toml: key dpdk.mbufs: expected at least 6144 mbufs"),
+        "{e}"
+    );
+    let e = error_line(&format!("{DPDK}[dpdk]\nlcores = \"0-1\"\n"));
+    assert!(
+        e.starts_with("/etc/x.toml: key dpdk.lcores: unknown field"),
+        "{e}"
+    );
+    // The af_packet backend ignores [dpdk] apart from checking it.
+    let c = load(&format!("{MINIMAL}[dpdk]\nmbufs = 1024\n")).unwrap();
+    assert_eq!(c.dpdk.mbufs, 1024);
+}
+
+#[test]
+fn dpdk_example_config_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/vbng-up-dpdk.toml");
+    let cli = Cli {
+        config: Some(path),
+        ..Cli::default()
+    };
+    let c = Config::load(&cli).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.backend, PortBackend::Dpdk);
+    assert_eq!(c.port_names(), ["acc0", "acc1", "core"]);
+    assert_eq!(
+        c.port_device_names(),
+        ["net_af_packet0", "net_af_packet1", "net_af_packet2"]
+    );
+    let args = c.eal_args();
+    assert!(args.iter().any(|a| a == "--no-huge"), "{args:?}");
+    assert!(
+        args.iter()
+            .any(|a| a == "--vdev=net_af_packet2,iface=core0,qdisc_bypass=1"),
+        "{args:?}"
+    );
+    // The same lab addressing as the af_packet example.
+    let plain = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/vbng-up.toml");
+    let p = Config::load(&Cli {
+        config: Some(plain),
+        ..Cli::default()
+    })
+    .unwrap();
+    assert_eq!(c.core_port.ipv4, p.core_port.ipv4);
+    assert_eq!(c.core_port.next_hop, p.core_port.next_hop);
+    assert_eq!(c.gateway_mac, p.gateway_mac);
+    assert_eq!(c.pfcp, p.pfcp);
+    assert_eq!(c.gtpu, p.gtpu);
+    assert_eq!(p.backend, PortBackend::AfPacket);
+    assert_eq!(p.worker.workers, 1);
+}
