@@ -11,6 +11,8 @@ use vbng_perf::sessions::emulator::Progress;
 use vbng_perf::sessions::{self, Protocol, SessionsArgs};
 use vbng_perf::timing::Machine;
 
+mod fastpath;
+
 #[derive(Debug, Parser)]
 #[command(name = "vbng-perf", version, about = "vbng benchmark harness")]
 struct Cli {
@@ -104,6 +106,23 @@ enum Command {
         /// One JSON object per line and figure instead of the table.
         #[arg(long)]
         json: bool,
+    },
+    /// Mpps per worker core through the pipeline on DPDK ports (net_pcap replaying the
+    /// lab traffic scheme, or net_null) or from memory, beside dpdk-testpmd on the same
+    /// devices; burst latency, instructions per packet, the scale curve (see perf/README.md).
+    Fastpath(fastpath::FastpathCli),
+    /// The DPDK side of `fastpath`, run by it in a child process (EAL starts once per
+    /// process).
+    #[command(hide = true)]
+    FastpathChild {
+        #[command(flatten)]
+        cli: fastpath::FastpathCli,
+        /// pipeline (workers with the pipeline), io (the same loop without it) or raw.
+        #[arg(long, value_enum)]
+        mode: fastpath::child::ChildMode,
+        /// Directory holding the pcaps.
+        #[arg(long)]
+        dir: std::path::PathBuf,
     },
 }
 
@@ -286,6 +305,26 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("vbng-perf sessions: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Fastpath(cli) => match fastpath::run(&cli) {
+            Ok(out) => {
+                fastpath::print(&cli, &out);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("vbng-perf fastpath: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::FastpathChild { cli, mode, dir } => {
+            match fastpath::child::child_main(&cli, mode, &dir) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    // The parent reads this line; one line, no newline inside.
+                    println!("FASTPATH-ERROR {}", e.replace('\n', " "));
                     ExitCode::FAILURE
                 }
             }

@@ -1,0 +1,466 @@
+//! DPDK runs: the parent writes the pcaps, runs the testpmd baseline, then runs the DPDK
+//! side in child processes of this binary (hidden subcommand `fastpath-child`), because
+//! DPDK's EAL initialises only once per process: one child with the pipeline, one with the
+//! same loop without the pipeline (the `Port`-trait copies alone), one with the raw
+//! `DpdkQueue` rx -> tx loop. A child prints one `FASTPATH-WORKER` line per worker
+//! ([`encode`]) and one `FASTPATH-PORT` line per port (or one `FASTPATH-ERROR` line);
+//! everything else it prints is passed to stderr.
+//!
+//! Devices, per worker `w` (its own ports, its own frames: no frame changes workers):
+//! - pcap: `net_pcap{2w},rx_pcap=<dir>/up{w}.pcap,infinite_rx=1` (access) and
+//!   `net_pcap{2w+1},rx_pcap=<dir>/down{w}.pcap,infinite_rx=1` (core); without a `tx_pcap`
+//!   or `tx_iface` the 22.11 driver counts and frees what is sent ("Dropping packets on tx
+//!   since no tx queues were provided").
+//! - null: `net_null{2w}` and `net_null{2w+1}` (64-byte frames of no protocol: the
+//!   pipeline drops them; only the I/O figures mean something).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use vbng_dataplane::pipeline::DropReason;
+use vbng_perf::timing::Machine;
+
+use super::latency::Histogram;
+use super::worker::{IoCounters, WorkerReport};
+use super::{
+    Device, FastpathCli, MAX_FRAMES_PER_DIRECTION, Output, RunTotals, common_notes, run_figures,
+    testpmd,
+};
+
+/// Mbufs a worker's pool holds beyond the frames its pcaps load: rx and tx descriptors of
+/// both ports, per-lcore caches, frames in flight.
+pub const POOL_SLACK: u32 = 8192;
+/// Bytes of memory an mbuf takes in a pool (2176-byte buffer, header, object overhead).
+const MBUF_BYTES: u64 = 2560;
+
+/// The child's job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ChildMode {
+    /// Workers with the pipeline over `DpdkQueue`s (the `Port` trait: copies in and out).
+    Pipeline,
+    /// The same workers without the pipeline: each frame received through the `Port`
+    /// trait is sent unchanged on the other port (the copies alone).
+    Io,
+    /// Raw `rx_burst_raw` -> `tx_burst_raw` between each worker's two ports (no copies).
+    Raw,
+}
+
+impl ChildMode {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ChildMode::Pipeline => "pipeline",
+            ChildMode::Io => "io",
+            ChildMode::Raw => "raw",
+        }
+    }
+}
+
+/// The devices of a run (the parent and the child compute the same plan).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DevicePlan {
+    /// `--vdev` specs, two per worker (access, core).
+    pub vdevs: Vec<String>,
+    /// Ethdev names, two per worker (access, core).
+    pub names: Vec<String>,
+    /// Frames per direction in each worker's pcaps (0 for null).
+    pub frames: Vec<usize>,
+    /// Mbufs of each worker's pool.
+    pub mbufs_per_worker: u32,
+}
+
+impl DevicePlan {
+    /// The plan for `cli` with pcaps in `dir`.
+    pub fn new(cli: &FastpathCli, dir: &Path) -> DevicePlan {
+        let scheme = cli.scheme(cli.sessions);
+        let mut p = DevicePlan {
+            vdevs: Vec::new(),
+            names: Vec::new(),
+            frames: Vec::new(),
+            mbufs_per_worker: POOL_SLACK,
+        };
+        for w in 0..cli.workers {
+            let (a, c) = (2 * w, 2 * w + 1);
+            match cli.device() {
+                Device::Pcap | Device::Memory => {
+                    let n = scheme
+                        .worker_packets(w, cli.workers, MAX_FRAMES_PER_DIRECTION)
+                        .len();
+                    p.frames.push(n);
+                    p.mbufs_per_worker = p.mbufs_per_worker.max(POOL_SLACK + 2 * n as u32);
+                    for (id, file) in [(a, up_pcap(dir, w)), (c, down_pcap(dir, w))] {
+                        p.names.push(format!("net_pcap{id}"));
+                        p.vdevs.push(format!(
+                            "net_pcap{id},rx_pcap={},infinite_rx=1",
+                            file.display()
+                        ));
+                    }
+                }
+                Device::Null => {
+                    p.frames.push(0);
+                    for id in [a, c] {
+                        p.names.push(format!("net_null{id}"));
+                        p.vdevs.push(format!("net_null{id}"));
+                    }
+                }
+            }
+        }
+        p
+    }
+
+    /// EAL memory (`-m`, MB) for `pools` pools of this plan's size.
+    pub fn mem_mb(&self, pools: u32) -> u32 {
+        let bytes = u64::from(self.mbufs_per_worker) * MBUF_BYTES * u64::from(pools);
+        (bytes / (1 << 20)) as u32 + 512
+    }
+}
+
+/// Worker `w`'s upstream pcap.
+pub fn up_pcap(dir: &Path, w: u32) -> PathBuf {
+    dir.join(format!("up{w}.pcap"))
+}
+
+/// Worker `w`'s downstream pcap.
+pub fn down_pcap(dir: &Path, w: u32) -> PathBuf {
+    dir.join(format!("down{w}.pcap"))
+}
+
+/// Writes every worker's two pcaps into `dir`.
+pub fn write_pcaps(cli: &FastpathCli, dir: &Path) -> Result<(), String> {
+    let s = cli.scheme(cli.sessions);
+    for w in 0..cli.workers {
+        let pkts = s.worker_packets(w, cli.workers, MAX_FRAMES_PER_DIRECTION);
+        let up: Vec<Vec<u8>> = pkts.iter().map(|&(i, k)| s.upstream(i, k)).collect();
+        let down: Vec<Vec<u8>> = pkts.iter().map(|&(i, k)| s.downstream(i, k)).collect();
+        for (path, frames) in [(up_pcap(dir, w), &up), (down_pcap(dir, w), &down)] {
+            super::scheme::write_pcap(&path, frames.iter().map(Vec::as_slice))
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// One worker report as a line: `FASTPATH-WORKER key=value ...`.
+#[cfg_attr(not(feature = "dpdk"), allow(dead_code))]
+pub fn encode(r: &WorkerReport) -> String {
+    let drops: Vec<String> = r.drops.iter().map(u64::to_string).collect();
+    let hist: Vec<String> = r
+        .latency
+        .buckets()
+        .map(|(low, n)| format!("{low}:{n}"))
+        .collect();
+    format!(
+        "FASTPATH-WORKER worker={} sessions={} elapsed_ns={} rx={} tx={} tx_refused={} idle={} ul={} dl={} redirected={} drops={} latency={}",
+        r.worker,
+        r.sessions,
+        r.elapsed_ns,
+        r.io.rx,
+        r.io.tx,
+        r.io.tx_refused,
+        r.io.idle_polls,
+        r.ul_forwarded,
+        r.dl_forwarded,
+        r.redirected,
+        drops.join(","),
+        if hist.is_empty() {
+            "-".to_owned()
+        } else {
+            hist.join(",")
+        }
+    )
+}
+
+/// Parses a line written by [`encode`].
+pub fn decode(line: &str) -> Result<WorkerReport, String> {
+    let rest = line
+        .strip_prefix("FASTPATH-WORKER ")
+        .ok_or_else(|| format!("not a worker line: {line:?}"))?;
+    let get = |key: &str| -> Result<&str, String> {
+        rest.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+            .ok_or_else(|| format!("worker line without {key}: {line:?}"))
+    };
+    let num = |key: &str| -> Result<u64, String> {
+        get(key)?
+            .parse()
+            .map_err(|_| format!("worker line: bad {key}: {line:?}"))
+    };
+    let mut drops = [0u64; DropReason::COUNT];
+    for (d, v) in drops.iter_mut().zip(get("drops")?.split(',')) {
+        *d = v
+            .parse()
+            .map_err(|_| format!("worker line: bad drops: {line:?}"))?;
+    }
+    let mut latency = Histogram::new();
+    let h = get("latency")?;
+    if h != "-" {
+        for b in h.split(',') {
+            let (low, n) = b
+                .split_once(':')
+                .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+                .ok_or_else(|| format!("worker line: bad latency bucket {b:?}"))?;
+            latency.add_bucket(low, n);
+        }
+    }
+    Ok(WorkerReport {
+        worker: num("worker")? as u32,
+        sessions: num("sessions")?,
+        elapsed_ns: num("elapsed_ns")?,
+        io: IoCounters {
+            rx: num("rx")?,
+            tx: num("tx")?,
+            tx_refused: num("tx_refused")?,
+            idle_polls: num("idle")?,
+        },
+        drops,
+        ul_forwarded: num("ul")?,
+        dl_forwarded: num("dl")?,
+        redirected: num("redirected")?,
+        latency,
+    })
+}
+
+/// Runs this binary's `fastpath-child` and collects its worker reports and port lines.
+fn spawn_child(
+    cli: &FastpathCli,
+    dir: &Path,
+    mode: ChildMode,
+) -> Result<(Vec<WorkerReport>, Vec<String>), String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+    let mut child = Command::new(exe)
+        .arg("fastpath-child")
+        .args(cli.child_args(cli.sessions))
+        .arg("--mode")
+        .arg(mode.name())
+        .arg("--dir")
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start the DPDK child: {e}"))?;
+    let stdout = child.stdout.take().ok_or("no child stdout")?;
+    let mut reports = Vec::new();
+    let mut ports = Vec::new();
+    let mut error = None;
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        if line.starts_with("FASTPATH-WORKER ") {
+            match decode(&line) {
+                Ok(r) => reports.push(r),
+                Err(e) => error = Some(e),
+            }
+        } else if let Some(p) = line.strip_prefix("FASTPATH-PORT ") {
+            ports.push(p.to_owned());
+        } else if let Some(e) = line.strip_prefix("FASTPATH-ERROR ") {
+            error = Some(e.to_owned());
+        } else {
+            eprintln!("{line}");
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| format!("waiting for the DPDK child: {e}"))?;
+    remove_eal_runtime_dir(&child_prefix(child.id(), mode));
+    if let Some(e) = error {
+        return Err(format!("DPDK child ({}): {e}", mode.name()));
+    }
+    if !status.success() || reports.len() != cli.workers as usize {
+        return Err(format!(
+            "DPDK child ({}) exited with {status} after reporting {} of {} workers",
+            mode.name(),
+            reports.len(),
+            cli.workers
+        ));
+    }
+    reports.sort_by_key(|r| r.worker);
+    Ok((reports, ports))
+}
+
+/// One point of `--scale --device pcap`: writes the pcaps of `cli` (its `sessions`), runs
+/// the pipeline child and the `Port`-trait I/O child over them; returns their totals and
+/// the frames per direction of worker 0.
+pub fn measure_point(cli: &FastpathCli) -> Result<(RunTotals, RunTotals, usize), String> {
+    let dir = ScratchDir(std::env::temp_dir().join(format!(
+        "vbng-perf-fastpath-{}-{}",
+        std::process::id(),
+        cli.sessions
+    )));
+    std::fs::create_dir_all(&dir.0)
+        .map_err(|e| format!("cannot create {}: {e}", dir.0.display()))?;
+    write_pcaps(cli, &dir.0)?;
+    let plan = DevicePlan::new(cli, &dir.0);
+    let (ours, _) = spawn_child(cli, &dir.0, ChildMode::Pipeline)?;
+    let (io, _) = spawn_child(cli, &dir.0, ChildMode::Io)?;
+    Ok((
+        RunTotals::of(&ours),
+        RunTotals::of(&io),
+        plan.frames.first().copied().unwrap_or(0),
+    ))
+}
+
+/// Removes the runtime directory EAL leaves behind for `--file-prefix=<prefix>` (under
+/// /var/run/dpdk for root, else $XDG_RUNTIME_DIR/dpdk or /tmp/dpdk), after its process
+/// ended.
+pub fn remove_eal_runtime_dir(prefix: &str) {
+    // SAFETY: geteuid only reads the process's credentials.
+    let root = unsafe { libc::geteuid() } == 0;
+    let base = if root {
+        PathBuf::from("/var/run/dpdk")
+    } else {
+        std::env::var_os("XDG_RUNTIME_DIR")
+            .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from)
+            .join("dpdk")
+    };
+    let _ = std::fs::remove_dir_all(base.join(prefix));
+}
+
+/// The `--file-prefix` of the child with process id `pid` in `mode`.
+pub fn child_prefix(pid: u32, mode: ChildMode) -> String {
+    format!("vbng-perf-{pid}-{}", mode.name())
+}
+
+/// A scratch directory removed on drop.
+struct ScratchDir(PathBuf);
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `vbng-perf fastpath --device pcap|null`.
+pub fn run_dpdk(cli: &FastpathCli) -> Result<Output, String> {
+    let m = Machine::detect();
+    let dir =
+        ScratchDir(std::env::temp_dir().join(format!("vbng-perf-fastpath-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0)
+        .map_err(|e| format!("cannot create {}: {e}", dir.0.display()))?;
+    if cli.device() == Device::Pcap {
+        write_pcaps(cli, &dir.0)?;
+    }
+    let plan = DevicePlan::new(cli, &dir.0);
+    let mut out = Output {
+        notes: common_notes(cli, &m),
+        ..Output::default()
+    };
+    let baseline = if cli.no_testpmd {
+        out.skipped("testpmd baseline (--no-testpmd)");
+        None
+    } else {
+        let setup = testpmd::TestpmdSetup {
+            vdevs: plan.vdevs.clone(),
+            cores: cli.workers,
+            mbufs: plan.mbufs_per_worker * cli.workers,
+            mem_mb: plan.mem_mb(cli.workers),
+            prefix: format!("vbng-perf-testpmd-{}", std::process::id()),
+        };
+        eprintln!("fastpath: testpmd baseline ...");
+        match testpmd::run(&setup, cli.warmup, cli.seconds) {
+            Ok((b, window)) => {
+                let per_s: Vec<String> = window.iter().map(|v| format!("{:.2}", v / 1e6)).collect();
+                out.notes.push(format!(
+                    "testpmd: {} (Mpps, each second of the window: {})",
+                    setup.command().join(" "),
+                    per_s.join(" ")
+                ));
+                Some(b)
+            }
+            Err(e) => {
+                out.skipped(&format!("testpmd baseline: {e}"));
+                None
+            }
+        }
+    };
+    eprintln!("fastpath: pipeline workers ...");
+    let (ours, port_lines) = spawn_child(cli, &dir.0, ChildMode::Pipeline)?;
+    let mut io_runs = Vec::new();
+    for (mode, name) in [
+        (ChildMode::Io, "dpdk_port_io"),
+        (ChildMode::Raw, "dpdk_raw_io"),
+    ] {
+        eprintln!("fastpath: {name} ...");
+        match spawn_child(cli, &dir.0, mode) {
+            Ok((r, _)) => io_runs.push((name, RunTotals::of(&r))),
+            Err(e) => out.skipped(&format!("{name}: {e}")),
+        }
+    }
+    let io_refs: Vec<(&str, &RunTotals)> = io_runs.iter().map(|(n, r)| (*n, r)).collect();
+    let totals = RunTotals::of(&ours);
+    out.figures = run_figures(cli, cli.sessions, &totals, &io_refs, baseline.as_ref(), &m);
+    out.notes.push(format!(
+        "devices: {} (frames per direction per worker: {:?})",
+        plan.vdevs.join(" "),
+        plan.frames
+    ));
+    for p in port_lines {
+        out.notes.push(format!("port {p}"));
+    }
+    if cli.device() == Device::Null {
+        out.notes.push(
+            "device null: net_null frames are not the scheme's, the pipeline drops them; \
+             the rate is what parsing and dropping garbage costs, not forwarding"
+                .into(),
+        );
+    }
+    Ok(out)
+}
+
+/// The child side (`vbng-perf fastpath-child`): runs the workers and prints their lines.
+pub fn child_main(cli: &FastpathCli, mode: ChildMode, dir: &Path) -> Result<(), String> {
+    cli.validate()?;
+    #[cfg(feature = "dpdk")]
+    {
+        let plan = DevicePlan::new(cli, dir);
+        let reports = super::dpdk::run_child(cli, mode, &plan)?;
+        for r in &reports {
+            println!("{}", encode(r));
+        }
+        Ok(())
+    }
+    #[cfg(not(feature = "dpdk"))]
+    {
+        let _ = (mode, dir);
+        Err("vbng-perf was built without the dpdk feature".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worker_line_round_trip() {
+        let mut latency = Histogram::new();
+        for v in [900u64, 1000, 1100, 50_000] {
+            latency.record(v);
+        }
+        let mut drops = [0u64; DropReason::COUNT];
+        drops[DropReason::AclDenied.index()] = 7;
+        let r = WorkerReport {
+            worker: 1,
+            sessions: 5000,
+            elapsed_ns: 5_000_000_123,
+            io: IoCounters {
+                rx: 10,
+                tx: 9,
+                tx_refused: 1,
+                idle_polls: 3,
+            },
+            drops,
+            ul_forwarded: 4,
+            dl_forwarded: 5,
+            redirected: 0,
+            latency,
+        };
+        let back = decode(&encode(&r)).unwrap();
+        assert_eq!(back.io, r.io);
+        assert_eq!(back.drops, r.drops);
+        assert_eq!(
+            (back.worker, back.sessions, back.elapsed_ns),
+            (1, 5000, 5_000_000_123)
+        );
+        assert_eq!(back.latency.count(), 4);
+        assert_eq!(back.latency.quantile(0.5), r.latency.quantile(0.5));
+    }
+}

@@ -1,0 +1,257 @@
+//! `--scale`: Mpps per core and ns per packet at 1, 1k, 100k and 1M sessions on the memory
+//! device (default) or DPDK net_pcap, beside the same loop without the pipeline at each
+//! point; a Markdown table, a CSV and a PNG plot (`perf/plot_scale.py`, matplotlib).
+//!
+//! Every point replays at most [`MAX_FRAMES_PER_DIRECTION`] frames per direction and worker:
+//! up to 65,536 sessions every session's frames, beyond that a random sample of 65,536
+//! (subscriber, packet) pairs (fixed seed) while all N sessions are in the table, so the
+//! lookups spread over a table of N entries without keeping N frame buffers.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use vbng_perf::report::Figure;
+use vbng_perf::timing::Machine;
+
+use super::memory::run_threads;
+use super::{
+    Device, FastpathCli, MAX_FRAMES_PER_DIRECTION, Output, RunTotals, base_params, child,
+    common_notes,
+};
+
+/// Session counts of the curve.
+pub const POINTS: [u32; 4] = [1, 1_000, 100_000, 1_000_000];
+
+/// One point of the curve.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point {
+    /// Sessions in the table.
+    pub sessions: u32,
+    /// Pipeline Mpps per worker core.
+    pub mpps: f64,
+    /// I/O-only Mpps per worker core.
+    pub io_mpps: f64,
+    /// Frames per direction in worker 0's loop.
+    pub frames: usize,
+}
+
+impl Point {
+    /// Pipeline ns per packet per core.
+    pub fn ns(&self) -> f64 {
+        1e3 / self.mpps
+    }
+    /// I/O-only ns per packet per core.
+    pub fn io_ns(&self) -> f64 {
+        1e3 / self.io_mpps
+    }
+}
+
+/// The Markdown table of the curve.
+pub fn markdown(points: &[Point]) -> String {
+    let mut s = String::from(
+        "| sessions | Mpps/core | ns/packet | I/O only Mpps/core | I/O only ns/packet | difference ns/packet | frames/direction in loop |\n\
+         |---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for p in points {
+        let _ = writeln!(
+            s,
+            "| {} | {:.2} | {:.1} | {:.2} | {:.1} | {:.1} | {} |",
+            p.sessions,
+            p.mpps,
+            p.ns(),
+            p.io_mpps,
+            p.io_ns(),
+            p.ns() - p.io_ns(),
+            p.frames
+        );
+    }
+    s
+}
+
+/// The CSV of the curve (header + one line per point).
+pub fn csv(points: &[Point]) -> String {
+    let mut s = String::from(
+        "sessions,mpps_per_core,ns_per_packet,io_only_mpps_per_core,io_only_ns_per_packet\n",
+    );
+    for p in points {
+        let _ = writeln!(
+            s,
+            "{},{:.4},{:.3},{:.4},{:.3}",
+            p.sessions,
+            p.mpps,
+            p.ns(),
+            p.io_mpps,
+            p.io_ns()
+        );
+    }
+    s
+}
+
+/// Path of the plot script, next to this crate's Cargo.toml.
+pub fn plot_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("plot_scale.py")
+}
+
+/// Runs `/usr/bin/python3 plot_scale.py <csv> <png> <title>`; Err(why) when it cannot.
+pub fn plot(csv: &Path, png: &Path, title: &str) -> Result<(), String> {
+    let script = plot_script();
+    if !script.exists() {
+        return Err(format!("{} not found", script.display()));
+    }
+    let out = Command::new("/usr/bin/python3")
+        .arg(&script)
+        .arg(csv)
+        .arg(png)
+        .arg(title)
+        .output()
+        .map_err(|e| format!("cannot run /usr/bin/python3: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        let err = String::from_utf8_lossy(&out.stderr);
+        Err(err
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("plot script failed")
+            .trim()
+            .to_owned())
+    }
+}
+
+/// `vbng-perf fastpath --scale`.
+pub fn run(cli: &FastpathCli) -> Result<Output, String> {
+    let m = Machine::detect();
+    let mut points = Vec::new();
+    let mut figures = Vec::new();
+    let io_name = match cli.device() {
+        Device::Memory => "memory_io_only",
+        Device::Pcap => "dpdk_port_io",
+        Device::Null => return Err("--scale needs --device memory or pcap".into()),
+    };
+    for n in POINTS {
+        eprintln!("fastpath --scale: {n} sessions ...");
+        let (ours, io, frames) = match cli.device() {
+            Device::Pcap => child::measure_point(&FastpathCli {
+                sessions: n,
+                ..cli.clone()
+            })?,
+            _ => {
+                let opts = cli.options(n);
+                let (io, _) = run_threads(&opts, cli.workers, false, cli.warmup, cli.seconds)?;
+                let (ours, frames) =
+                    run_threads(&opts, cli.workers, true, cli.warmup, cli.seconds)?;
+                (RunTotals::of(&ours), RunTotals::of(&io), frames)
+            }
+        };
+        let p = Point {
+            sessions: n,
+            mpps: ours.mpps_per_core(),
+            io_mpps: io.mpps_per_core(),
+            frames,
+        };
+        let params = |f: Figure| {
+            let mut f = base_params(f, cli, n, &m);
+            f = f.param("frames_per_direction", frames);
+            f
+        };
+        figures.push(params(
+            Figure::new(
+                &format!("fastpath.scale.mpps_per_core_{n}_sessions"),
+                p.mpps,
+                "Mpps",
+            )
+            .with_baseline(
+                &format!("fastpath.scale.{io_name}_mpps_per_core_{n}_sessions"),
+                p.io_mpps,
+            ),
+        ));
+        figures.push(params(
+            Figure::new(
+                &format!("fastpath.scale.ns_per_packet_{n}_sessions"),
+                p.ns(),
+                "ns/packet",
+            )
+            .with_baseline(
+                &format!("fastpath.scale.{io_name}_ns_per_packet_{n}_sessions"),
+                p.io_ns(),
+            ),
+        ));
+        let drops: u64 = ours.drops.iter().sum();
+        if drops > 0 {
+            eprintln!("fastpath --scale: {n} sessions: {drops} frames dropped");
+        }
+        points.push(p);
+    }
+    let mut notes = common_notes(cli, &m);
+    notes.push(format!(
+        "scale: device {}; up to {MAX_FRAMES_PER_DIRECTION} sessions every session's frames are \
+         replayed, beyond that a fixed-seed random sample of {MAX_FRAMES_PER_DIRECTION} \
+         (subscriber, packet) pairs per direction while all N sessions are in the table; \
+         baseline: the same loop without the pipeline ({io_name})",
+        cli.device().name()
+    ));
+    let stem = format!(
+        "fastpath-scale-{}-{}-{}-{}w",
+        cli.kind().name(),
+        cli.protocol().name(),
+        cli.device().name(),
+        cli.workers
+    );
+    let csv_path = cli.out_dir.join(format!("{stem}.csv"));
+    let png_path = cli.out_dir.join(format!("{stem}.png"));
+    match std::fs::write(&csv_path, csv(&points)) {
+        Ok(()) => {
+            notes.push(format!("scale: CSV written to {}", csv_path.display()));
+            let title = format!(
+                "vbng fastpath, pipeline {}, {}, {} worker(s), device {}",
+                cli.kind().name(),
+                cli.protocol().name(),
+                cli.workers,
+                cli.device().name()
+            );
+            match plot(&csv_path, &png_path, &title) {
+                Ok(()) => notes.push(format!("scale: plot written to {}", png_path.display())),
+                Err(why) => {
+                    eprintln!("SKIPPED: plot: {why}");
+                    notes.push(format!("SKIPPED: plot: {why}"));
+                }
+            }
+        }
+        Err(e) => notes.push(format!(
+            "SKIPPED: plot: cannot write {}: {e}",
+            csv_path.display()
+        )),
+    }
+    Ok(Output {
+        figures,
+        notes,
+        markdown: Some(markdown(&points)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_and_csv() {
+        let pts = [Point {
+            sessions: 1000,
+            mpps: 10.0,
+            io_mpps: 20.0,
+            frames: 1000,
+        }];
+        let md = markdown(&pts);
+        assert!(
+            md.contains("| 1000 | 10.00 | 100.0 | 20.00 | 50.0 | 50.0 | 1000 |"),
+            "{md}"
+        );
+        let c = csv(&pts);
+        assert_eq!(
+            c.lines().nth(1),
+            Some("1000,10.0000,100.000,20.0000,50.000")
+        );
+    }
+}

@@ -1,0 +1,236 @@
+//! The baseline: `dpdk-testpmd` in io forwarding mode over the same devices (same pcap
+//! files, same transmit sink), one forwarding lcore per worker on the CPUs the workers use,
+//! `--stats-period=1`; the forwarded rate is the sum over ports of testpmd's per-second
+//! `Tx-pps`, averaged over the measured seconds after the warm-up ones.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use super::{BaselineRate, worker_cpu};
+
+/// Name of the baseline figure.
+pub const BASELINE_NAME: &str = "testpmd.io_mpps_per_core";
+
+/// What testpmd needs to run over the devices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestpmdSetup {
+    /// `--vdev` specs.
+    pub vdevs: Vec<String>,
+    /// Forwarding lcores (one per worker).
+    pub cores: u32,
+    /// `--total-num-mbufs`.
+    pub mbufs: u32,
+    /// `-m` (MB).
+    pub mem_mb: u32,
+    /// `--file-prefix`.
+    pub prefix: String,
+}
+
+impl TestpmdSetup {
+    /// The command line (program first).
+    pub fn command(&self) -> Vec<String> {
+        // lcore 0 (main, prints the stats and sleeps) on CPU 0, forwarding lcore w + 1 on
+        // the CPU worker w uses.
+        let mut lcores = vec!["0@0".to_owned()];
+        lcores.extend((0..self.cores).map(|w| format!("{}@{}", w + 1, worker_cpu(w))));
+        let mut v = vec![
+            "dpdk-testpmd".to_owned(),
+            "--no-huge".into(),
+            "-m".into(),
+            self.mem_mb.to_string(),
+            "--no-pci".into(),
+            "--no-shconf".into(),
+            format!("--file-prefix={}", self.prefix),
+            format!("--lcores={}", lcores.join(",")),
+            "--no-telemetry".into(),
+            "--log-level=*:error".into(),
+        ];
+        v.extend(self.vdevs.iter().map(|d| format!("--vdev={d}")));
+        v.extend([
+            "--".into(),
+            format!("--total-num-mbufs={}", self.mbufs),
+            "--forward-mode=io".into(),
+            format!("--nb-cores={}", self.cores),
+            "--stats-period=1".into(),
+            "--auto-start".into(),
+        ]);
+        v
+    }
+}
+
+/// The per-second forwarded rates testpmd printed (sum of `Tx-pps` over its ports, one
+/// value per statistics block).
+#[derive(Debug, Default)]
+struct BlockParser {
+    current: Option<f64>,
+}
+
+impl BlockParser {
+    /// Feeds one line; returns a finished block's sum when a new block starts or forwarding
+    /// stops.
+    fn line(&mut self, l: &str) -> Option<f64> {
+        if l.contains("Port statistics ====") || l.contains("Telling cores to stop") {
+            return self.current.replace(0.0);
+        }
+        if let Some(rest) = l.trim_start().strip_prefix("Tx-pps:")
+            && let Some(n) = rest
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse::<f64>().ok())
+            && let Some(c) = self.current.as_mut()
+        {
+            *c += n;
+        }
+        None
+    }
+}
+
+/// A running testpmd, stopped on drop (its EAL runtime directory removed).
+struct Running(Child, String);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let pid = self.0.id() as libc::pid_t;
+        // SAFETY: kill(2) on the pid of our own child, which we have not waited for yet
+        // (so the pid cannot have been reused).
+        unsafe { libc::kill(pid, libc::SIGINT) };
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                super::child::remove_eal_runtime_dir(&self.1);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        super::child::remove_eal_runtime_dir(&self.1);
+    }
+}
+
+/// Runs testpmd for the warm-up and `seconds` measured seconds; returns its rate.
+pub fn run(
+    setup: &TestpmdSetup,
+    warmup: f64,
+    seconds: f64,
+) -> Result<(BaselineRate, Vec<f64>), String> {
+    let mut cmd = setup.command();
+    // Line-buffered stdout through a pipe, so blocks arrive as they are printed.
+    if Command::new("stdbuf")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        cmd.splice(0..0, ["stdbuf".to_owned(), "-oL".to_owned()]);
+    }
+    let mut child = Command::new(&cmd[0])
+        .args(&cmd[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start dpdk-testpmd: {e}"))?;
+    let stdout = child.stdout.take().ok_or("no testpmd stdout")?;
+    let stderr = child.stderr.take().ok_or("no testpmd stderr")?;
+    let running = Running(child, setup.prefix.clone());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut p = BlockParser::default();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(v) = p.line(&line) {
+                let _ = tx.send(Ok(v));
+            }
+        }
+        let _ = tx.send(Err(()));
+    });
+    let err_lines = std::thread::spawn(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<_>>()
+    });
+    // Block 1 is "since start" (0 pps); then the warm-up seconds; then the window.
+    let skip = 1 + warmup.ceil() as usize;
+    let want = seconds.ceil().max(1.0) as usize;
+    let deadline = Instant::now() + Duration::from_secs_f64(warmup + seconds + 30.0);
+    let mut blocks = Vec::new();
+    while blocks.len() < skip + want {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(Ok(v)) => blocks.push(v),
+            Ok(Err(())) | Err(_) => {
+                drop(running);
+                let err = err_lines.join().unwrap_or_default();
+                return Err(format!(
+                    "dpdk-testpmd stopped after {} statistics blocks: {}",
+                    blocks.len(),
+                    err.iter()
+                        .rev()
+                        .take(3)
+                        .rev()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(" | ")
+                ));
+            }
+        }
+    }
+    drop(running);
+    let window: Vec<f64> = blocks[skip..].to_vec();
+    let total = window.iter().sum::<f64>() / window.len() as f64;
+    Ok((
+        BaselineRate {
+            name: BASELINE_NAME.into(),
+            mpps_per_core: total / f64::from(setup.cores.max(1)) / 1e6,
+            mpps_total: total / 1e6,
+        },
+        window,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stats_blocks() {
+        let text = "\
+Port statistics ====================================
+  ######################## NIC statistics for port 0  ########################
+  RX-packets: 382720     RX-missed: 0          RX-bytes:  22963200
+  Throughput (since last show)
+  Rx-pps:            0          Rx-bps:            0
+  Tx-pps:            0          Tx-bps:            0
+Port statistics ====================================
+  Rx-pps:     21926048          Rx-bps:  10524503344
+  Tx-pps:     21926048          Tx-bps:  10524503344
+  Rx-pps:     21926031          Rx-bps:  10524494952
+  Tx-pps:     21926015          Tx-bps:  10524487272
+Telling cores to stop...
+";
+        let mut p = BlockParser::default();
+        let blocks: Vec<f64> = text.lines().filter_map(|l| p.line(l)).collect();
+        // The first marker opens block 1; each later marker closes the previous block.
+        assert_eq!(blocks, [0.0, 43_852_063.0]);
+    }
+
+    #[test]
+    fn command_line() {
+        let s = TestpmdSetup {
+            vdevs: vec!["net_null0".into(), "net_null1".into()],
+            cores: 1,
+            mbufs: 16384,
+            mem_mb: 1024,
+            prefix: "x".into(),
+        };
+        let c = s.command().join(" ");
+        assert!(
+            c.contains("--vdev=net_null0 --vdev=net_null1 -- --total-num-mbufs=16384"),
+            "{c}"
+        );
+        assert!(c.contains("--nb-cores=1"));
+    }
+}
