@@ -11,17 +11,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use vbng_dataplane::packet::Frame;
 use vbng_dataplane::pipeline::{BURST, DropReason, Pipeline, Verdict};
 
-// The scheme and the pipeline set-up of `vbng-perf fastpath` (they live in the binary;
-// `setup` refers to `super::scheme`, which is this crate's `scheme`).
-#[allow(dead_code)]
-#[path = "../src/fastpath/scheme.rs"]
-mod scheme;
-#[allow(dead_code)]
-#[path = "../src/fastpath/setup.rs"]
-mod setup;
-
-use scheme::{FrameSize, Protocol, Scheme, Vlan};
-use setup::{ACCESS_PORT, CORE_PORT, PipelineKind, PipelineOptions, build_pipeline};
+use vbng_perf::fastpath::scheme::{FrameSize, Protocol, Scheme, Vlan};
+use vbng_perf::fastpath::setup::{
+    ACCESS_PORT, CORE_PORT, PipelineKind, PipelineOptions, build_pipeline,
+};
 
 const SESSIONS: u32 = 10_000;
 

@@ -14,11 +14,15 @@
 //! - [`sessions`]: `vbng-perf sessions`: PPPoE or IPoE sessions set up and torn down per
 //!   second end to end against vbng-cp (in process, with a fake user plane answering PFCP),
 //!   beside the same client emulator against a canned responder.
+//! - [`fastpath`]: `vbng-perf fastpath`: Mpps per worker core of the pipeline on DPDK ports
+//!   (net_pcap replaying the trex-profiles traffic scheme) beside dpdk-testpmd io forwarding
+//!   on the same devices; burst latency, instructions per packet, the 1 to 1M session curve.
 //!
 //! The binary (`src/main.rs`) parses the command line; the criterion micro-benchmarks live
 //! in `benches/`.
 
 pub mod acl;
+pub mod fastpath;
 pub mod qos;
 pub mod radius;
 pub mod report;

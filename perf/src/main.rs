@@ -4,14 +4,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use vbng_perf::acl::{self, AclArgs};
+use vbng_perf::fastpath;
 use vbng_perf::qos::{self, QosArgs};
 use vbng_perf::radius::{self, RadiusArgs};
 use vbng_perf::report;
 use vbng_perf::sessions::emulator::Progress;
 use vbng_perf::sessions::{self, Protocol, SessionsArgs};
 use vbng_perf::timing::Machine;
-
-mod fastpath;
 
 #[derive(Debug, Parser)]
 #[command(name = "vbng-perf", version, about = "vbng benchmark harness")]

@@ -5,8 +5,8 @@
 
 use std::process::{Command, Stdio};
 
-use vbng_perf::report::Figure;
-use vbng_perf::timing::Machine;
+use crate::report::Figure;
+use crate::timing::Machine;
 
 use super::{FastpathCli, base_params};
 

@@ -18,8 +18,8 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::timing::Machine;
 use vbng_dataplane::pipeline::DropReason;
-use vbng_perf::timing::Machine;
 
 use super::latency::Histogram;
 use super::worker::{IoCounters, WorkerReport};

@@ -17,9 +17,9 @@
 
 use std::path::PathBuf;
 
+use crate::report::{self, Figure};
+use crate::timing::Machine;
 use vbng_dataplane::pipeline::DropReason;
-use vbng_perf::report::{self, Figure};
-use vbng_perf::timing::Machine;
 
 pub mod callgrind;
 pub mod child;

@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use vbng_perf::report::Figure;
-use vbng_perf::timing::Machine;
+use crate::report::Figure;
+use crate::timing::Machine;
 
 use super::memory::run_threads;
 use super::{

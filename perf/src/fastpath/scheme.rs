@@ -25,10 +25,10 @@ use std::io::{self, Write};
 use std::net::Ipv4Addr;
 use std::path::Path;
 
+use crate::acl::{Rng, random_rules};
 use vbng_dataplane::acl::{AclAction, AclId, AclRule, AclSpec, IpPrefix, PortRange};
 use vbng_dataplane::session::{AccessKey, SessionEntry, SessionQos, UsageCounters};
 use vbng_dataplane::wire::EthernetAddress;
-use vbng_perf::acl::{Rng, random_rules};
 
 /// The user plane's access-side virtual gateway MAC (destination of upstream frames).
 pub const GATEWAY_MAC: EthernetAddress = EthernetAddress([0x02, 0x00, 0x5e, 0x00, 0x01, 0x01]);
@@ -464,7 +464,6 @@ pub fn write_pcap<'a>(path: &Path, frames: impl IntoIterator<Item = &'a [u8]>) -
 
 /// Reads the packets of a classic pcap file (either byte order, micro- or nanosecond
 /// timestamps), captured bytes only.
-#[cfg(test)]
 pub fn read_pcap(path: &Path) -> io::Result<Vec<Vec<u8>>> {
     let data = std::fs::read(path)?;
     let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("{path:?}: {what}"));
