@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, Barrier};
 
-use vbng_perf::timing::Machine;
+use crate::timing::Machine;
 
 use super::setup::{PipelineOptions, build_pipeline};
 use super::worker::{
