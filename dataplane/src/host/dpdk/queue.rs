@@ -20,8 +20,13 @@ use crate::wire::EthernetAddress;
 /// - [`Port::send`] copies the frame into a buffer from the queue's pool and queues it;
 ///   when [`BURST`] are queued it transmits them. [`Port::flush`] transmits what is queued,
 ///   retries once for what the device did not take, then frees and counts the rest.
+///   Transmit buffers come from a per-queue stash refilled [`BURST`] at a time with
+///   `rte_pktmbuf_alloc_bulk` (up to `BURST` buffers stay in the stash until the queue is
+///   dropped).
 ///
-/// Nothing is allocated per packet. After the port is stopped, receive returns nothing and
+/// The per-packet work (buffer fields, copies) is done inline in Rust through the mbuf
+/// layout of the bindings; the C shim is called once per burst. Nothing is allocated per
+/// packet. After the port is stopped, receive returns nothing and
 /// send fails with [`PortError::Down`].
 pub struct DpdkQueue {
     shared: Arc<PortShared>,
@@ -35,6 +40,9 @@ pub struct DpdkQueue {
     mac: EthernetAddress,
     pending: [*mut sys::rte_mbuf; BURST],
     pending_len: usize,
+    /// Transmit buffers allocated in bulk, reset by DPDK, not yet used: `stash[..stash_len]`.
+    stash: [*mut sys::rte_mbuf; BURST],
+    stash_len: usize,
     tx_dropped: u64,
     rx_dropped: u64,
 }
@@ -66,6 +74,8 @@ impl DpdkQueue {
             mac,
             pending: [ptr::null_mut(); BURST],
             pending_len: 0,
+            stash: [ptr::null_mut(); BURST],
+            stash_len: 0,
             tx_dropped: 0,
             rx_dropped: 0,
         }
@@ -149,30 +159,97 @@ impl DpdkQueue {
         }
         self.pending_len = 0;
     }
+
+    /// A reset transmit buffer from the stash (refilled in bulk), or null if the pool is
+    /// empty.
+    #[inline]
+    fn take_mbuf(&mut self) -> *mut sys::rte_mbuf {
+        if self.stash_len == 0 {
+            // SAFETY: the pool is valid (we hold an Arc); stash has room for BURST pointers.
+            let r = unsafe {
+                sys::vbng_pktmbuf_alloc_bulk(
+                    self.pool.as_ptr(),
+                    self.stash.as_mut_ptr(),
+                    BURST as u32,
+                )
+            };
+            if r != 0 {
+                // Not BURST left in the pool: one at a time.
+                // SAFETY: the pool is valid.
+                return unsafe { sys::vbng_pktmbuf_alloc(self.pool.as_ptr()) };
+            }
+            self.stash_len = BURST;
+        }
+        self.stash_len -= 1;
+        self.stash[self.stash_len]
+    }
+}
+
+/// The data of the buffer segment `m`: (pointer, length, next segment or null).
+///
+/// # Safety
+/// `m` is a valid buffer segment.
+#[inline(always)]
+unsafe fn segment(m: *const sys::rte_mbuf) -> (*const u8, usize, *mut sys::rte_mbuf) {
+    // SAFETY: m is valid (the caller's promise).
+    let m = unsafe { &*m };
+    // SAFETY: buf_addr + data_off is where DPDK keeps the segment's data_len bytes
+    // (rte_pktmbuf_mtod), inside the buffer's allocation.
+    let data = unsafe { m.buf_addr.cast::<u8>().add(usize::from(m.data_off)) };
+    (data.cast_const(), usize::from(m.data_len), m.next)
+}
+
+/// Hints the CPU to fetch the first cache line of the data of buffer `m`.
+///
+/// # Safety
+/// `m` is a valid buffer.
+#[inline(always)]
+unsafe fn prefetch_data(m: *const sys::rte_mbuf) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: m is valid (the caller's promise).
+        let m = unsafe { &*m };
+        // A prefetch never faults, whatever the address: no pointer arithmetic promise
+        // needed (wrapping_add).
+        let p = m
+            .buf_addr
+            .cast::<i8>()
+            .wrapping_add(usize::from(m.data_off));
+        // SAFETY: _mm_prefetch only hints the cache; SSE is part of the x86_64 baseline.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast_const()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = m;
 }
 
 /// Copies the buffer chain starting at `m` into `frame`; false if it does not fit.
 ///
 /// # Safety
 /// `m` is a valid received buffer chain.
-#[inline]
+#[inline(always)]
 unsafe fn copy_into_frame(m: *mut sys::rte_mbuf, frame: &mut Frame) -> bool {
+    // SAFETY: m is a valid segment (the caller's promise).
+    let (data, len, next) = unsafe { segment(m) };
+    if next.is_null() {
+        // One segment, the common case: one copy at the frame's headroom.
+        // SAFETY: the segment holds len initialised bytes at data, valid while we hold the
+        // buffer; they do not overlap the frame's own buffer.
+        let src = unsafe { std::slice::from_raw_parts(data, len) };
+        return frame.set_data(src).is_ok();
+    }
     frame.reset();
     let mut seg: *mut sys::rte_mbuf = m;
     loop {
-        let mut len = 0u16;
-        let mut next = ptr::null_mut();
         // SAFETY: seg is a valid segment of the chain (the caller's promise, then `next`
         // links from DPDK).
-        let data = unsafe { sys::vbng_pktmbuf_segment(seg, &mut len, &mut next) };
-        let len = usize::from(len);
+        let (data, len, next) = unsafe { segment(seg) };
         let tail = frame.tail_mut();
         if len > tail.len() {
             frame.reset();
             return false;
         }
-        // SAFETY: the segment holds len initialised bytes at data, valid while we hold the
-        // buffer; they do not overlap the frame's own buffer.
+        // SAFETY: as above.
         let src = unsafe { std::slice::from_raw_parts(data, len) };
         tail[..len].copy_from_slice(src);
         frame.extend(len);
@@ -201,8 +278,20 @@ impl Port for DpdkQueue {
             let n =
                 unsafe { sys::vbng_eth_rx_burst(self.port, self.queue, mbufs.as_mut_ptr(), want) };
             let n = usize::from(n);
-            for &m in &mbufs[..n] {
-                let frame = &mut frames[got];
+            if n > 0 {
+                // SAFETY: mbufs[0] was just received: a valid buffer.
+                unsafe { prefetch_data(mbufs[0]) };
+            }
+            for i in 0..n {
+                let m = mbufs[i];
+                if let Some(&next) = mbufs[..n].get(i + 1) {
+                    // SAFETY: next was just received: a valid buffer.
+                    unsafe { prefetch_data(next) };
+                }
+                // got < frames.len(): at most want = frames.len() - got buffers came.
+                let Some(frame) = frames.get_mut(got) else {
+                    break;
+                };
                 // SAFETY: m was just received, so it is a valid buffer chain we own.
                 if unsafe { copy_into_frame(m, frame) } {
                     frame.port = self.pipeline_port;
@@ -236,15 +325,33 @@ impl Port for DpdkQueue {
         if self.pending_len == BURST {
             self.flush();
         }
-        // SAFETY: the pool is valid (we hold an Arc); data is valid for data.len() bytes,
-        // which fits in u16 and in one buffer (checked against max_frame).
-        let m = unsafe {
-            sys::vbng_pktmbuf_alloc_copy(self.pool.as_ptr(), data.as_ptr(), data.len() as u16)
-        };
+        let m = self.take_mbuf();
         if m.is_null() {
             self.tx_dropped += 1;
             return Err(PortError::TxFull);
         }
+        let len = data.len();
+        // SAFETY: m is a valid buffer we own (from the pool, reset by DPDK: one segment, no
+        // data, data_off at the headroom) that nothing else refers to.
+        let mb = unsafe { &mut *m };
+        let off = usize::from(mb.data_off);
+        if off + len > usize::from(mb.buf_len) {
+            self.stash[self.stash_len] = m;
+            self.stash_len += 1;
+            return Err(PortError::FrameTooLarge {
+                len,
+                max: usize::from(mb.buf_len).saturating_sub(off),
+            });
+        }
+        // SAFETY: the data room is buf_len bytes at buf_addr, of which data_off are headroom;
+        // off + len <= buf_len was checked.
+        let dst = unsafe { mb.buf_addr.cast::<u8>().add(off) };
+        // SAFETY: dst has room for len bytes (above); data is valid for len bytes and does not
+        // overlap a buffer we own.
+        unsafe { ptr::copy_nonoverlapping(data.as_ptr(), dst, len) };
+        // As rte_pktmbuf_append: one segment of len bytes.
+        mb.data_len = len as u16;
+        mb.pkt_len = len as u32;
         self.pending[self.pending_len] = m;
         self.pending_len += 1;
         Ok(())
@@ -288,6 +395,11 @@ impl WorkerPort for DpdkQueue {
 
 impl Drop for DpdkQueue {
     fn drop(&mut self) {
+        if self.stash_len > 0 {
+            // SAFETY: stash[..stash_len] are buffers we own and nobody else refers to.
+            unsafe { sys::rte_pktmbuf_free_bulk(self.stash.as_mut_ptr(), self.stash_len as u32) };
+            self.stash_len = 0;
+        }
         if self.pending_len > 0 {
             let n = self.pending_len;
             // SAFETY: pending[..n] are buffers we own and nobody else refers to.
