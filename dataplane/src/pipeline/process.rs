@@ -21,7 +21,7 @@ use crate::wire::arp::{self, ArpOperation, ArpRepr};
 use crate::wire::frame::{L2Header, write_arp};
 use crate::wire::ipv4::{self, IpProtocol};
 use crate::wire::pppoe::{self, PppProtocol, SessionRepr};
-use crate::wire::{EtherType, EthernetAddress, ethernet, tcp};
+use crate::wire::{EtherType, EthernetAddress, checksum, ethernet, tcp, vlan};
 
 /// DHCP server port (RFC 2131): subscriber frames to it go to the control plane.
 const DHCP_SERVER_PORT: u16 = 67;
@@ -390,9 +390,114 @@ impl Pipeline {
         }
     }
 
+    #[inline(always)]
     fn classify(&mut self, now_ns: u64, frame: &mut Frame, out: &mut Verdict) -> Meta {
         let port = frame.port;
         self.counters.count_rx(port, frame.len());
+        if let Some(m) = self.classify_fast(frame.data(), port) {
+            return m;
+        }
+        self.classify_slow(now_ns, frame, out)
+    }
+
+    /// The common cases of [`Pipeline::classify`] without building an [`L2Header`]: a valid
+    /// IPv4 packet for the core MAC on the core port, or a valid IPv4 packet (not DHCP to
+    /// the server) on an access port, untagged, with one tag or QinQ, for an access port also
+    /// in a PPPoE session. Returns exactly the [`Meta`] the general path would, or None for
+    /// everything else (which the general path then handles: drops, redirects, ARP).
+    #[inline(always)]
+    fn classify_fast(&self, data: &[u8], port: PortId) -> Option<Meta> {
+        const IPV4: u16 = 0x0800;
+        const PPPOE_SESSION: u16 = 0x8864;
+        const CTAG: u16 = 0x8100;
+        const STAG: u16 = 0x88a8;
+        let eth = data.first_chunk::<{ ethernet::HEADER_LEN }>()?;
+        let be16 = |b: &[u8], at: usize| u16::from_be_bytes([b[at], b[at + 1]]);
+        // As `L2Header::parse`: (ethertype, svlan, cvlan, l3), absent tags as 0.
+        let t0 = be16(eth, 12);
+        let (ethertype, svlan, cvlan, l3) = if t0 != CTAG && t0 != STAG {
+            (t0, 0, 0, ethernet::HEADER_LEN)
+        } else {
+            let tags = data.get(..ethernet::HEADER_LEN + 2 * vlan::TAG_LEN);
+            let tag = data.get(..ethernet::HEADER_LEN + vlan::TAG_LEN)?;
+            let vid0 = be16(tag, 14) & vlan::VID_MASK;
+            let t1 = be16(tag, 16);
+            if t1 == STAG {
+                return None;
+            }
+            if t1 != CTAG {
+                let l3 = ethernet::HEADER_LEN + vlan::TAG_LEN;
+                if t0 == STAG {
+                    (t1, vid0, 0, l3)
+                } else {
+                    (t1, 0, vid0, l3)
+                }
+            } else {
+                let tags = tags?;
+                let t2 = be16(tags, 20);
+                if t2 == CTAG || t2 == STAG {
+                    return None;
+                }
+                let vid1 = be16(tags, 18) & vlan::VID_MASK;
+                (t2, vid0, vid1, ethernet::HEADER_LEN + 2 * vlan::TAG_LEN)
+            }
+        };
+        let mut m = META_INIT;
+        if port == self.cfg.core_port {
+            if ethertype != IPV4 || eth[..6] != self.cfg.core_mac.0 {
+                return None;
+            }
+            let h = valid_ipv4(data, l3)?;
+            m.stage = Stage::Downstream;
+            m.key = u128::from(h.dst().to_bits());
+            m.l3 = l3;
+            return Some(m);
+        }
+        if !self.is_access_port(port) {
+            return None;
+        }
+        let src = EthernetAddress([eth[6], eth[7], eth[8], eth[9], eth[10], eth[11]]);
+        let key = AccessKey {
+            port,
+            svlan,
+            cvlan,
+            mac: src,
+            pppoe_session: 0,
+        };
+        match ethertype {
+            IPV4 => {
+                let h = valid_ipv4(data, l3)?;
+                if is_dhcp_to_server(h, &data[l3..]) {
+                    return None;
+                }
+                m.key = key.pack();
+                m.l3 = l3;
+            }
+            PPPOE_SESSION => {
+                let h = data.get(l3..).and_then(|b| pppoe::Header::parse(b).ok())?;
+                let (session_id, ppp_len) = (h.session_id(), h.payload_len());
+                if h.protocol() != PppProtocol::Ipv4 || session_id == 0 {
+                    return None;
+                }
+                let ip = l3 + pppoe::SESSION_HEADER_LEN;
+                let ih = valid_ipv4(data, ip)?;
+                if usize::from(ih.total_len()) > ppp_len {
+                    return None;
+                }
+                m.key = key.with_pppoe_session(session_id).pack();
+                m.l3 = ip;
+                m.pppoe = true;
+            }
+            _ => return None,
+        }
+        m.stage = Stage::Upstream;
+        Some(m)
+    }
+
+    /// [`Pipeline::classify`] for every frame (after the receive counter).
+    #[inline(never)]
+    fn classify_slow(&mut self, now_ns: u64, frame: &mut Frame, out: &mut Verdict) -> Meta {
+        let port = frame.port;
         let mut m = META_INIT;
         let Ok((l2, l3)) = L2Header::parse(frame.data()) else {
             *out = self.drop(DropReason::Malformed);
@@ -516,11 +621,11 @@ impl Pipeline {
         if data.get(..6) != Some(&self.cfg.gateway_mac.0[..]) {
             return self.drop(DropReason::NotForUs);
         }
-        // Validated (checksum included) in the classify stage.
-        let Some(h) = ipv4_at(data, l3) else {
+        // Validated (checksum included) in the classify stage: only its fields are read.
+        let Some(h) = ipv4_fields(data, l3) else {
             return self.drop(DropReason::Malformed);
         };
-        if h.src() != sess_ip {
+        if h.src != sess_ip.octets() {
             return self.drop(DropReason::AntiSpoof);
         }
         if !gate_open {
@@ -535,13 +640,13 @@ impl Pipeline {
         ) {
             return self.drop(DropReason::AclDenied);
         }
-        if h.ttl() <= 1 {
+        if h.ttl <= 1 {
             return self.drop(DropReason::TtlExceeded);
         }
         let Some(nh_mac) = self.next_hop_mac else {
             return self.drop(DropReason::NextHopUnresolved);
         };
-        let total = usize::from(h.total_len());
+        let total = usize::from(h.total_len);
         if policed
             && let Some(q) = self.qos.as_mut()
             && !q.police(now_ns, m.slot, total as u32)
@@ -552,21 +657,17 @@ impl Pipeline {
         // PPPoE and PPP headers of a PPPoE session) by an untagged one ending right before
         // the IPv4 header.
         frame.truncate(l3 + total);
-        if let Some(ip) = frame.data_mut().get_mut(l3..) {
-            if mss_clamp != 0 {
-                clamp_ipv4_mss(ip, mss_clamp);
-            }
-            if let Ok(h) = ipv4::Header::parse_mut(ip) {
-                h.decrement_ttl();
-            }
-        }
+        rewrite_ipv4(frame.data_mut(), l3, mss_clamp);
         frame.pull_front(l3 - ethernet::HEADER_LEN);
-        let Ok(eth) = ethernet::Header::parse_mut(frame.data_mut()) else {
+        let Some(eth) = frame
+            .data_mut()
+            .first_chunk_mut::<{ ethernet::HEADER_LEN }>()
+        else {
             return self.drop(DropReason::Malformed);
         };
-        eth.set_dst(nh_mac);
-        eth.set_src(self.cfg.core_mac);
-        eth.set_ethertype(EtherType::Ipv4);
+        eth[0..6].copy_from_slice(&nh_mac.0);
+        eth[6..12].copy_from_slice(&self.cfg.core_mac.0);
+        eth[12..14].copy_from_slice(&u16::from(EtherType::Ipv4).to_be_bytes());
         if let Some(e) = self.sessions.entry_mut(m.slot) {
             e.counters.ul_packets += 1;
             e.counters.ul_bytes += total as u64;
@@ -591,7 +692,8 @@ impl Pipeline {
             return self.drop(DropReason::GateClosed);
         }
         let l3 = m.l3;
-        let Some(h) = ipv4_at(frame.data(), l3) else {
+        // Validated (checksum included) in the classify stage: only its fields are read.
+        let Some(h) = ipv4_fields(frame.data(), l3) else {
             return self.drop(DropReason::Malformed);
         };
         if !acls_permit(
@@ -603,44 +705,22 @@ impl Pipeline {
         ) {
             return self.drop(DropReason::AclDenied);
         }
-        if h.ttl() <= 1 {
+        if h.ttl <= 1 {
             return self.drop(DropReason::TtlExceeded);
         }
-        let total = usize::from(h.total_len());
+        let total = usize::from(h.total_len);
         if mtu != 0 && total > usize::from(mtu) {
             return self.drop(DropReason::MtuExceeded);
         }
-        let dscp = h.tos() >> 2;
+        let dscp = h.tos >> 2;
         frame.truncate(l3 + total);
-        if let Some(ip) = frame.data_mut().get_mut(l3..) {
-            if mss_clamp != 0 {
-                clamp_ipv4_mss(ip, mss_clamp);
-            }
-            if let Ok(h) = ipv4::Header::parse_mut(ip) {
-                h.decrement_ttl();
-            }
-        }
-        let (svlan, cvlan) = access.tags();
+        rewrite_ipv4(frame.data_mut(), l3, mss_clamp);
         // A PPPoE session's packets carry the PPPoE session header and PPP protocol 0x0021
         // between the Ethernet header and the IPv4 packet (RFC 2516 section 5.4).
-        let ppp = access.is_pppoe().then_some(SessionRepr {
-            session_id: access.pppoe_session,
-            protocol: PppProtocol::Ipv4,
-            payload_len: total as u16,
-        });
-        let l2 = L2Header {
-            dst: access.mac,
-            src: self.cfg.gateway_mac,
-            svlan,
-            cvlan,
-            ethertype: if ppp.is_some() {
-                EtherType::PppoeSession
-            } else {
-                EtherType::Ipv4
-            },
-        };
-        let l2_len = l2.buffer_len();
-        let new_len = l2_len + ppp.map_or(0, |p| p.buffer_len());
+        let pppoe = access.is_pppoe();
+        let tags = usize::from(access.svlan != 0) + usize::from(access.cvlan != 0);
+        let l2_len = ethernet::HEADER_LEN + vlan::TAG_LEN * tags;
+        let new_len = l2_len + if pppoe { pppoe::SESSION_HEADER_LEN } else { 0 };
         if new_len > l3 {
             if frame.push_front(new_len - l3).is_none() {
                 return self.drop(DropReason::Malformed);
@@ -648,14 +728,35 @@ impl Pipeline {
         } else {
             frame.pull_front(l3 - new_len);
         }
-        if frame.len() < new_len {
+        let Some(hdr) = frame.data_mut().get_mut(..new_len) else {
             return self.drop(DropReason::Malformed);
+        };
+        // The Ethernet header with the session's tags (S-tag TPID 0x88a8, C-tag 0x8100,
+        // PCP/DEI 0), as `L2Header::emit` writes it.
+        hdr[0..6].copy_from_slice(&access.mac.0);
+        hdr[6..12].copy_from_slice(&self.cfg.gateway_mac.0);
+        let mut at = 12;
+        for (vid, tpid) in [(access.svlan, 0x88a8u16), (access.cvlan, 0x8100)] {
+            if vid != 0 {
+                let tpid = tpid.to_be_bytes();
+                let vid = (vid & vlan::VID_MASK).to_be_bytes();
+                hdr[at..at + vlan::TAG_LEN].copy_from_slice(&[tpid[0], tpid[1], vid[0], vid[1]]);
+                at += vlan::TAG_LEN;
+            }
         }
-        l2.emit(frame.data_mut());
-        if let Some(p) = ppp
-            && let Some(b) = frame.data_mut().get_mut(l2_len..new_len)
-        {
-            p.emit(b);
+        let ethertype = if pppoe {
+            EtherType::PppoeSession
+        } else {
+            EtherType::Ipv4
+        };
+        hdr[at..at + 2].copy_from_slice(&u16::from(ethertype).to_be_bytes());
+        if pppoe {
+            SessionRepr {
+                session_id: access.pppoe_session,
+                protocol: PppProtocol::Ipv4,
+                payload_len: total as u16,
+            }
+            .emit(&mut hdr[l2_len..]);
         }
         if shaped && let Some(q) = self.qos.as_mut() {
             match q.enqueue(now_ns, m.shaper, frame, total as u32, dscp, access.port) {
@@ -753,7 +854,7 @@ fn valid_ipv4(data: &[u8], l3: usize) -> Option<&ipv4::Header> {
 /// Checks the IPv4 packet `ip` against the global ACL and then the session's ACL `session`
 /// (either may be [`NO_ACL`]), counting the rule (or default) that decided in `hits`. True
 /// if every ACL that applies permits it. Costs one branch when no ACL applies.
-#[inline]
+#[inline(always)]
 fn acls_permit(
     acls: &AclSet,
     hits: &mut [u64],
@@ -765,6 +866,19 @@ fn acls_permit(
     if global == NO_ACL && session == NO_ACL {
         return true;
     }
+    acls_evaluate(acls, hits, global, session, direction, ip)
+}
+
+/// [`acls_permit`] when an ACL applies.
+#[inline(never)]
+fn acls_evaluate(
+    acls: &AclSet,
+    hits: &mut [u64],
+    global: AclId,
+    session: AclId,
+    direction: Direction,
+    ip: &[u8],
+) -> bool {
     let Some(flow) = flow_v4(ip) else {
         return false;
     };
@@ -810,6 +924,58 @@ fn flow_v4(ip: &[u8]) -> Option<FlowV4> {
 #[inline]
 fn ipv4_at(data: &[u8], l3: usize) -> Option<&ipv4::Header> {
     ipv4::Header::parse(data.get(l3..)?).ok()
+}
+
+/// The fields of an IPv4 header the forwarding stages read.
+#[derive(Debug, Clone, Copy)]
+struct Ipv4Fields {
+    total_len: u16,
+    tos: u8,
+    ttl: u8,
+    src: [u8; 4],
+}
+
+/// The fields of the IPv4 header at `data[l3..]`, which the classify stage validated (so
+/// only the length of the fixed header is checked here).
+#[inline(always)]
+fn ipv4_fields(data: &[u8], l3: usize) -> Option<Ipv4Fields> {
+    let h = data.get(l3..)?.first_chunk::<{ ipv4::HEADER_LEN }>()?;
+    Some(Ipv4Fields {
+        total_len: u16::from_be_bytes([h[2], h[3]]),
+        tos: h[1],
+        ttl: h[8],
+        src: [h[12], h[13], h[14], h[15]],
+    })
+}
+
+/// Clamps the MSS (if `mss_clamp` is not 0) and decrements the TTL of the IPv4 packet at
+/// `data[l3..]` (validated by the classify stage, truncated to its total length), updating
+/// the header checksum incrementally (RFC 1624).
+#[inline(always)]
+fn rewrite_ipv4(data: &mut [u8], l3: usize, mss_clamp: u16) {
+    let Some(ip) = data.get_mut(l3..) else {
+        return;
+    };
+    if mss_clamp != 0 {
+        clamp_ipv4_mss(ip, mss_clamp);
+    }
+    if let Some(h) = ip.first_chunk_mut::<{ ipv4::HEADER_LEN }>() {
+        decrement_ttl(h);
+    }
+}
+
+/// [`ipv4::Header::decrement_ttl`] on the raw fixed header: a TTL of 0 stays 0, otherwise
+/// the TTL drops by one and the checksum is updated incrementally (RFC 1624 equation 3).
+#[inline(always)]
+fn decrement_ttl(h: &mut [u8; ipv4::HEADER_LEN]) {
+    if h[8] == 0 {
+        return;
+    }
+    let old = u16::from_be_bytes([h[8], h[9]]);
+    h[8] -= 1;
+    let new = u16::from_be_bytes([h[8], h[9]]);
+    let c = checksum::update_u16(u16::from_be_bytes([h[10], h[11]]), old, new);
+    h[10..12].copy_from_slice(&c.to_be_bytes());
 }
 
 /// Clamps the MSS of a TCP SYN or SYN/ACK carried, unfragmented or as a first fragment, in

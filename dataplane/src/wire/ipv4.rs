@@ -58,6 +58,7 @@ impl Header {
     /// Borrows the header at the start of `buf` and validates version, IHL and total length
     /// against the buffer (RFC 1812 section 5.2.2). The checksum is not verified here; see
     /// [`Header::verify_checksum`].
+    #[inline]
     pub fn parse(buf: &[u8]) -> Result<&Header> {
         check_len(buf, HEADER_LEN)?;
         let (h, _) = Header::ref_from_prefix(buf).map_err(|_| Error::Malformed { what: "ipv4" })?;
@@ -66,6 +67,7 @@ impl Header {
     }
 
     /// Mutable variant of [`Header::parse`].
+    #[inline]
     pub fn parse_mut(buf: &mut [u8]) -> Result<&mut Header> {
         check_len(buf, HEADER_LEN)?;
         let len = buf.len();
@@ -74,6 +76,7 @@ impl Header {
         Ok(h)
     }
 
+    #[inline]
     fn check(&self, buf_len: usize) -> Result<()> {
         if self.ver_ihl >> 4 != 4 {
             return Err(Error::Malformed {
@@ -185,7 +188,7 @@ impl Header {
     }
     /// Decrements the TTL by one and updates the checksum incrementally (RFC 1624; the TTL
     /// shares its 16-bit word with the protocol). Returns the new TTL; a TTL of 0 stays 0.
-    #[inline]
+    #[inline(always)]
     pub fn decrement_ttl(&mut self) -> u8 {
         if self.ttl == 0 {
             return 0;
@@ -213,7 +216,7 @@ pub fn verify_checksum(buf: &[u8]) -> bool {
         None => return false,
     };
     match buf.get(..hl) {
-        Some(h) if hl >= HEADER_LEN => checksum::checksum(h) == 0,
+        Some(h) if hl >= HEADER_LEN => checksum::fold_sum(h) == 0xffff,
         _ => false,
     }
 }
