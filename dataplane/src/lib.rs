@@ -20,6 +20,9 @@
 //!   redirection table, as NIC receive side scaling computes it).
 //! - [`acl`]: named access control lists, compiled into a first-match classifier whose cost
 //!   stays nearly flat up to a thousand rules, and the [`acl::AclSet`] of them a pipeline holds.
+//! - [`nat`]: per-worker NAT44/CGNAT (RFC 6888, 4787, 5382, 5508): paired address pooling,
+//!   per-subscriber port blocks with port-block logging, endpoint-independent mapping and
+//!   filtering, hairpinning, ICMP error translation, bounded expiry.
 //! - `host` (feature `std`): the hosted `vbng-up` runtime.
 //!
 //! Per-packet code never allocates, never logs and never panics on input bytes.
@@ -34,6 +37,7 @@
 extern crate alloc;
 
 pub mod acl;
+pub mod nat;
 pub mod packet;
 pub mod pipeline;
 pub mod port;
