@@ -4,7 +4,7 @@
 //! AF_PACKET/DPDK ports, PFCP agent, metrics) and in the unikernel on virtio-net queues.
 //!
 //! # Module map
-//! - [`wire`]: zero-copy header views and `Repr`s for Ethernet, 802.1Q/802.1ad, ARP, IPv4,
+//! - [`wire`]: zero-copy header views and `Repr`s for Ethernet, 802.1Q/802.1ad, ARP, IPv4, IPv6, ICMPv6,
 //!   UDP, TCP (with MSS clamping), ICMPv4, GTP-U, the PPPoE session header, the Internet checksum (RFC 1071/1624) and whole-frame builders
 //!   ([`wire::frame`]).
 //! - [`packet`]: [`packet::Frame`], the reusable packet buffer with headroom, and port ids.
@@ -23,6 +23,8 @@
 //! - [`nat`]: per-worker NAT44/CGNAT (RFC 6888, 4787, 5382, 5508): paired address pooling,
 //!   per-subscriber port blocks with port-block logging, endpoint-independent mapping and
 //!   filtering, hairpinning, ICMP error translation, bounded expiry.
+//! - [`route`]: longest-prefix match for IPv4 (DIR-24-8, [`route::Lpm4`]) and IPv6 (multibit
+//!   trie, [`route::Lpm6`]), ICMP error generation under a rate limit, TTL / hop-limit decrement.
 //! - `host` (feature `std`): the hosted `vbng-up` runtime.
 //!
 //! Per-packet code never allocates, never logs and never panics on input bytes.
@@ -41,6 +43,7 @@ pub mod nat;
 pub mod packet;
 pub mod pipeline;
 pub mod port;
+pub mod route;
 pub mod rss;
 pub mod session;
 pub mod wire;
