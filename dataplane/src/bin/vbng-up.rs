@@ -70,16 +70,21 @@ fn main() -> ExitCode {
         }
     };
     if cli.check {
-        println!("vbng-up: configuration from {} is valid", cfg.origin);
-        println!("{cfg:#?}");
+        let mut report = format!(
+            "vbng-up: configuration from {} is valid\n{cfg:#?}\n",
+            cfg.origin
+        );
         if let Some(path) = &cfg.acl_file {
-            println!(
-                "acl file {}: {} ACLs, global {}",
+            report += &format!(
+                "acl file {}: {} ACLs, global {}\n",
                 path.display(),
                 acls.len(),
                 acls.name(acls.global()).unwrap_or("none")
             );
         }
+        // A reader that stops early (`| head`) closes the pipe: not an error of the check.
+        use std::io::Write as _;
+        let _ = std::io::stdout().write_all(report.as_bytes());
         return ExitCode::SUCCESS;
     }
     match run(&cfg, acls) {
