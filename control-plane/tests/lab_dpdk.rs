@@ -640,7 +640,11 @@ fn dpdk_vhost_user_core() {
             &file_prefix,
             "--log-level=*:error",
             &virtio,
-            "--vdev=net_af_packet0,iface=core0,qdisc_bypass=1",
+            // libpcap, not net_af_packet: DPDK's af_packet driver names its
+            // PACKET_FANOUT group pid ^ ifindex, which can equal the group of one of
+            // vbng-up's access sockets in this namespace; the kernel then refuses the
+            // second socket (EINVAL, a different device) and the port is not created.
+            "--vdev=net_pcap0,iface=core0",
             "--",
             "--total-num-mbufs=16384",
             "--forward-mode=io",
