@@ -35,6 +35,7 @@ from typing import List, Optional, Sequence
 from . import fieldengine, scheme
 from .fieldengine import Segment
 from .scheme import Params
+from .to_pcap import params_from_args
 
 DEFAULT_PPS_PER_SESSION = 24000.0
 #: Most sessions ``mode=static`` accepts (one TRex stream per session and size).
@@ -102,18 +103,7 @@ def parse_tunables(protocol: str, tunables: Sequence[str]) -> Options:
     """Parse TRex tunables (``["--sessions", "1000", ...]``) for ``protocol``."""
     args = make_parser(protocol).parse_args(list(tunables))
     try:
-        params = Params(
-            sessions=args.sessions,
-            protocol=protocol,
-            vlan=args.vlan,
-            subscriber_base=args.subscriber_base,
-            server_base=args.server_base,
-            server_count=args.server_count,
-            gateway_mac=args.gateway_mac,
-            core_mac=args.core_mac,
-            next_hop_mac=args.next_hop_mac,
-            size=args.size,
-        )
+        params = params_from_args(args, protocol)
     except ValueError as err:
         raise TunableError("%s_sessions.py: %s" % (protocol, err)) from None
     if not args.pps_per_session > 0:

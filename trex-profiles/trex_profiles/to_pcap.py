@@ -51,11 +51,12 @@ def make_parser() -> argparse.ArgumentParser:
     return p
 
 
-def params_from_args(args: argparse.Namespace) -> Params:
-    """Build (and validate) the scheme parameters from parsed options."""
+def params_from_args(args: argparse.Namespace, protocol: Optional[str] = None) -> Params:
+    """Build (and validate) the scheme parameters from parsed options; ``protocol``, when
+    given, is fixed by the caller (a profile) instead of read from the options."""
     return Params(
         sessions=args.sessions,
-        protocol=args.protocol,
+        protocol=protocol or args.protocol,
         vlan=args.vlan,
         subscriber_base=args.subscriber_base,
         server_base=args.server_base,
