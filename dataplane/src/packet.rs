@@ -1,4 +1,6 @@
-//! [`Frame`]: an owned, reusable packet buffer with headroom for pushing headers.
+//! [`Frame`]: an owned, reusable packet buffer with headroom for pushing headers, and
+//! [`PacketBuffer`], what the pipeline needs of any packet buffer (a `Frame`, or a DPDK
+//! buffer processed in place where it was received).
 
 #![forbid(unsafe_code)]
 
@@ -138,6 +140,80 @@ impl Frame {
         if n < self.len() {
             self.end = self.start + n;
         }
+    }
+}
+
+/// A packet the pipeline can process in place: its bytes, room to grow at the front, and the
+/// port it arrived on. [`Frame`] is one; a port backend can process its own receive buffers
+/// through it without copying them into frames (the DPDK queue's buffers do).
+///
+/// Every method must behave like [`Frame`]'s of the same name. An empty buffer (a slot that
+/// holds no packet) has no data and no headroom.
+pub trait PacketBuffer {
+    /// The packet's bytes.
+    fn data(&self) -> &[u8];
+    /// The packet's bytes, writable.
+    fn data_mut(&mut self) -> &mut [u8];
+    /// Grows the packet by `n` bytes at the front and returns them (contents unspecified);
+    /// `None`, changing nothing, if the headroom is smaller than `n`.
+    fn push_front(&mut self, n: usize) -> Option<&mut [u8]>;
+    /// Removes `n` bytes from the front (all of them if the packet is shorter).
+    fn pull_front(&mut self, n: usize);
+    /// Shortens the packet to `n` bytes (no effect if it is already shorter).
+    fn truncate(&mut self, n: usize);
+    /// The pipeline port the packet arrived on.
+    fn port(&self) -> PortId;
+    /// Moves the packet into `spare`, a free buffer of the pipeline's own (the shaper's
+    /// queue), with its port. A `Frame` swaps buffers with it (`self` then holds the spare);
+    /// other buffers copy their bytes and still hold the packet, which their owner then
+    /// frees. False, changing nothing, if the packet is longer than [`DATA_CAPACITY`].
+    fn move_into(&mut self, spare: &mut Frame) -> bool;
+
+    /// Length of the packet in bytes.
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.data().len()
+    }
+    /// True if the buffer holds no bytes.
+    #[inline(always)]
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl PacketBuffer for Frame {
+    #[inline(always)]
+    fn data(&self) -> &[u8] {
+        Frame::data(self)
+    }
+    #[inline(always)]
+    fn data_mut(&mut self) -> &mut [u8] {
+        Frame::data_mut(self)
+    }
+    #[inline(always)]
+    fn push_front(&mut self, n: usize) -> Option<&mut [u8]> {
+        Frame::push_front(self, n)
+    }
+    #[inline(always)]
+    fn pull_front(&mut self, n: usize) {
+        Frame::pull_front(self, n)
+    }
+    #[inline(always)]
+    fn truncate(&mut self, n: usize) {
+        Frame::truncate(self, n)
+    }
+    #[inline(always)]
+    fn port(&self) -> PortId {
+        self.port
+    }
+    #[inline]
+    fn move_into(&mut self, spare: &mut Frame) -> bool {
+        core::mem::swap(self, spare);
+        true
+    }
+    #[inline(always)]
+    fn len(&self) -> usize {
+        Frame::len(self)
     }
 }
 

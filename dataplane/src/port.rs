@@ -1,11 +1,12 @@
-//! The [`Port`] trait every packet I/O backend implements, and [`MemoryPort`] for tests.
+//! The [`Port`] trait every packet I/O backend implements, [`BufferPort`] for the burst path
+//! of a poll loop (in place where the backend allows it), and [`MemoryPort`] for tests.
 
 #![forbid(unsafe_code)]
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
-use crate::packet::{DATA_CAPACITY, Frame, PortId};
+use crate::packet::{DATA_CAPACITY, Frame, PacketBuffer, PortId};
 use crate::wire::EthernetAddress;
 
 /// Transmit errors.
@@ -42,6 +43,61 @@ pub trait Port {
     /// The port's own MAC address.
     fn mac(&self) -> EthernetAddress;
 }
+
+/// The burst path of a poll loop: receive into buffers the pipeline processes in place,
+/// transmit them without another copy when the backend can. A backend whose buffers are
+/// its own (DPDK's) hands them out as [`BufferPort::Buffer`]; one that copies anyway
+/// (AF_PACKET rings, memory) uses [`Frame`] and its [`Port`] methods.
+///
+/// A loop keeps one burst array of `Buffer`s (made with [`BufferPort::empty_buffer`]); per
+/// burst: `recv_buffers`, process, `send_buffer` each packet to send, then `release` the
+/// whole array, which frees whatever was not sent. Between bursts the array holds no
+/// packets.
+pub trait BufferPort: Port {
+    /// The buffer a received packet lives in.
+    type Buffer: PacketBuffer;
+    /// A buffer slot holding no packet.
+    fn empty_buffer(&self) -> Self::Buffer;
+    /// Receives up to `bufs.len()` packets into `bufs[..n]` (slots released since their last
+    /// use), sets their port, returns `n`. Never blocks.
+    fn recv_buffers(&mut self, bufs: &mut [Self::Buffer]) -> usize;
+    /// Queues the packet in `buf` for transmit like [`Port::send`]; a backend that can takes
+    /// the packet out of `buf` instead of copying it (the packet may have been received on
+    /// another port of the same backend). Never blocks.
+    fn send_buffer(&mut self, buf: &mut Self::Buffer) -> Result<(), PortError>;
+    /// Frees the packets `bufs` still hold (received and not sent); cheap when there are
+    /// none.
+    fn release(&mut self, bufs: &mut [Self::Buffer]);
+}
+
+/// [`BufferPort`] for a port that copies: the buffers are [`Frame`]s, received with
+/// [`Port::recv_burst`] and sent with [`Port::send`].
+#[macro_export]
+macro_rules! impl_buffer_port_with_frames {
+    ($port:ty) => {
+        impl $crate::port::BufferPort for $port {
+            type Buffer = $crate::packet::Frame;
+            fn empty_buffer(&self) -> $crate::packet::Frame {
+                $crate::packet::Frame::new()
+            }
+            #[inline]
+            fn recv_buffers(&mut self, bufs: &mut [$crate::packet::Frame]) -> usize {
+                $crate::port::Port::recv_burst(self, bufs)
+            }
+            #[inline]
+            fn send_buffer(
+                &mut self,
+                buf: &mut $crate::packet::Frame,
+            ) -> Result<(), $crate::port::PortError> {
+                $crate::port::Port::send(self, buf.data())
+            }
+            #[inline]
+            fn release(&mut self, _bufs: &mut [$crate::packet::Frame]) {}
+        }
+    };
+}
+
+impl_buffer_port_with_frames!(MemoryPort);
 
 /// An in-memory port for tests: frames injected with [`MemoryPort::inject`] are returned by
 /// `recv_burst`; frames sent are kept until [`MemoryPort::drain`].

@@ -3,10 +3,13 @@
 //! Each loop iteration ([`Worker::run_once`]):
 //! 1. applies queued [`SessionCommand`]s from the control thread (one empty check per loop),
 //!    then answers queued counter reads ([`WorkerShared::queries`]) for the PFCP agent;
-//! 2. receives a burst of up to [`BURST`] frames from each port, runs
-//!    [`Pipeline::process_burst`] and dispatches the verdicts: `Forward` -> `port.send`,
+//! 2. receives a burst of up to [`BURST`] frames from each port into the port's own buffers
+//!    ([`BufferPort::recv_buffers`]; on DPDK the received mbufs themselves), runs
+//!    [`Pipeline::process_burst`] on them in place and dispatches the verdicts: `Forward` ->
+//!    [`BufferPort::send_buffer`] (on DPDK the same mbuf goes to the transmit queue),
 //!    `ToControlPlane` -> a copy into the preallocated queue toward the GTP-U sender (dropped
-//!    and counted when full), `Drop` -> already counted by the pipeline;
+//!    and counted when full), `Drop` -> already counted by the pipeline; then releases what
+//!    was not sent;
 //! 3. transmits frames the CP sent back (queue from the GTP-U receiver) on the access port
 //!    their TEID named;
 //! 4. sends what the pipeline generated itself (next-hop ARP requests);
@@ -52,17 +55,17 @@ use crate::host::channel::FrameQueue;
 use crate::host::metrics::PortSample;
 use crate::host::pfcp_agent::SessionBackend;
 use crate::host::wake::IdleWaker;
-use crate::packet::{Frame, MAX_PORTS, PortId};
+use crate::packet::{Frame, MAX_PORTS, PacketBuffer, PortId};
 use crate::pipeline::{
     BURST, Counters, DropReason, Pipeline, SessionCommand, SessionQosStats, Verdict,
 };
-use crate::port::{MemoryPort, Port};
+use crate::port::{BufferPort, MemoryPort, PortError};
 use crate::rss::{Owner, WorkerMap, frame_owner};
 use crate::session::{SessionEntry, SessionId, UsageCounters};
 
-/// A port the worker can drive: a [`Port`] that may be moved to the worker thread and may
-/// offer a file descriptor to sleep on.
-pub trait WorkerPort: Port + Send {
+/// A port the worker can drive: a [`BufferPort`] that may be moved to the worker thread and
+/// may offer a file descriptor to sleep on.
+pub trait WorkerPort: BufferPort<Buffer: Send> + Send {
     /// A descriptor that becomes readable when frames arrive (None: the worker only wakes
     /// on its timeout for this port).
     fn poll_fd(&self) -> Option<RawFd> {
@@ -89,6 +92,8 @@ impl WorkerPort for AfPacketPort {
 }
 
 impl WorkerPort for MemoryPort {}
+
+crate::impl_buffer_port_with_frames!(AfPacketPort);
 
 /// Counters the worker publishes for the metrics exporter (relaxed atomics, one writer).
 #[derive(Debug)]
@@ -342,6 +347,9 @@ pub struct Worker<P: WorkerPort> {
     access_ports: usize,
     shared: Arc<WorkerShared>,
     redirect_thread: Option<Thread>,
+    /// The receive burst, in the ports' own buffers (empty between loops).
+    bufs: Vec<P::Buffer>,
+    /// Frames handed over by other workers.
     frames: Vec<Frame>,
     verdicts: [Verdict; BURST],
     host: HostCounters,
@@ -371,9 +379,9 @@ impl Handoff {
         }
     }
 
-    fn give(&mut self, owner: usize, frame: &Frame, host: &mut HostCounters) {
+    fn give<B: PacketBuffer>(&mut self, owner: usize, frame: &B, host: &mut HostCounters) {
         if let Some(peer) = self.peers.get(owner) {
-            if peer.handoff_in.push(frame.port, frame.data()) {
+            if peer.handoff_in.push(frame.port(), frame.data()) {
                 host.handoff_out += 1;
                 self.to_wake[owner] = true;
             } else {
@@ -382,11 +390,12 @@ impl Handoff {
         }
     }
 
-    /// Hands the frames of `frames[..n]` owned by other workers to them and keeps the rest,
-    /// in their order, at the front; returns how many were kept.
-    fn keep_local(
+    /// Hands the frames of `frames[..n]` owned by other workers to them (copies) and keeps
+    /// the rest, in their order, at the front; returns how many were kept. The frames handed
+    /// over end up in `frames[kept..n]`, for the caller to release.
+    fn keep_local<B: PacketBuffer>(
         &mut self,
-        frames: &mut [Frame],
+        frames: &mut [B],
         n: usize,
         from_access: bool,
         host: &mut HostCounters,
@@ -437,12 +446,18 @@ impl<P: WorkerPort> Worker<P> {
         shared: Arc<WorkerShared>,
         redirect_thread: Option<Thread>,
     ) -> Self {
+        // Every port of a worker is of one backend: any of them makes the slots.
+        let bufs = match ports.first() {
+            Some(p) => (0..BURST).map(|_| p.empty_buffer()).collect(),
+            None => Vec::new(),
+        };
         Worker {
             pipeline,
             ports,
             access_ports,
             shared,
             redirect_thread,
+            bufs,
             frames: (0..BURST).map(|_| Frame::new()).collect(),
             verdicts: [Verdict::Drop(DropReason::Malformed); BURST],
             host: HostCounters::default(),
@@ -490,6 +505,7 @@ impl<P: WorkerPort> Worker<P> {
             access_ports,
             shared,
             redirect_thread,
+            bufs,
             frames,
             verdicts,
             host,
@@ -523,19 +539,27 @@ impl<P: WorkerPort> Worker<P> {
         // 2. Receive, hand over what other workers own, process, dispatch.
         let mut queued_for_cp = false;
         for p in 0..ports.len() {
-            let mut n = ports[p].recv_burst(frames);
-            if n == 0 {
+            let got = ports[p].recv_buffers(bufs);
+            if got == 0 {
                 continue;
             }
-            work += n;
+            work += got;
+            let mut n = got;
             if let Some(h) = handoff.as_mut() {
-                n = h.keep_local(frames, n, p < *access_ports, host);
-                if n == 0 {
-                    continue;
-                }
+                n = h.keep_local(bufs, got, p < *access_ports, host);
             }
-            pipeline.process_burst(now_ns, &mut frames[..n], &mut verdicts[..n]);
-            queued_for_cp |= dispatch(pipeline, ports, &shared.to_cp, &frames[..n], verdicts);
+            if n > 0 {
+                pipeline.process_burst(now_ns, &mut bufs[..n], &mut verdicts[..n]);
+                queued_for_cp |= dispatch(
+                    pipeline,
+                    ports,
+                    &shared.to_cp,
+                    &mut bufs[..n],
+                    verdicts,
+                    |port, buf| port.send_buffer(buf),
+                );
+            }
+            ports[p].release(&mut bufs[..got]);
         }
         // 2b. Frames other workers handed over, at most one burst per loop.
         if let Some(h) = handoff.as_mut() {
@@ -555,7 +579,14 @@ impl<P: WorkerPort> Worker<P> {
                 work += n;
                 host.handoff_in += n as u64;
                 pipeline.process_burst(now_ns, &mut frames[..n], &mut verdicts[..n]);
-                queued_for_cp |= dispatch(pipeline, ports, &shared.to_cp, &frames[..n], verdicts);
+                queued_for_cp |= dispatch(
+                    pipeline,
+                    ports,
+                    &shared.to_cp,
+                    &mut frames[..n],
+                    verdicts,
+                    |port, frame| port.send(frame.data()),
+                );
             }
         }
 
@@ -666,34 +697,39 @@ impl<P: WorkerPort> Worker<P> {
     }
 }
 
-/// Acts on the pipeline's verdicts for `frames`: `Forward` -> the port's transmit queue,
-/// `ToControlPlane` -> a copy toward the GTP-U sender. Returns whether anything was queued
-/// for the CP.
-fn dispatch<P: WorkerPort>(
+/// Acts on the pipeline's verdicts for `frames`: `Forward` -> the port's transmit queue
+/// through `send` (which may take the packet out of its buffer), `ToControlPlane` -> a copy
+/// toward the GTP-U sender. Returns whether anything was queued for the CP.
+#[inline(always)]
+fn dispatch<P: WorkerPort, B: PacketBuffer>(
     pipeline: &mut Pipeline,
     ports: &mut [P],
     to_cp: &FrameQueue,
-    frames: &[Frame],
+    frames: &mut [B],
     verdicts: &[Verdict],
+    mut send: impl FnMut(&mut P, &mut B) -> Result<(), PortError>,
 ) -> bool {
     let mut queued_for_cp = false;
-    for (frame, verdict) in frames.iter().zip(verdicts.iter()) {
+    for (frame, verdict) in frames.iter_mut().zip(verdicts.iter()) {
         match *verdict {
             Verdict::Forward(out) => {
                 let counters = pipeline.counters_mut();
                 match ports.get_mut(usize::from(out)) {
-                    Some(port) => match port.send(frame.data()) {
-                        Ok(()) => counters.count_tx(out, frame.len()),
-                        Err(_) => counters.count_tx_error(out),
-                    },
+                    Some(port) => {
+                        let len = frame.len();
+                        match send(port, frame) {
+                            Ok(()) => counters.count_tx(out, len),
+                            Err(_) => counters.count_tx_error(out),
+                        }
+                    }
                     None => counters.count_drop(DropReason::NotForUs),
                 }
             }
             Verdict::ToControlPlane => {
                 // A full queue is counted by the queue itself.
-                queued_for_cp |= to_cp.push(frame.port, frame.data());
+                queued_for_cp |= to_cp.push(frame.port(), frame.data());
             }
-            // In the shaper; the slot holds a spare buffer.
+            // In the shaper (moved out of the slot); released by the caller.
             Verdict::Queued | Verdict::Drop(_) => {}
         }
     }

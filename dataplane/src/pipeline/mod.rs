@@ -107,8 +107,9 @@ pub enum Verdict {
     /// Discard the frame; the reason is already counted in [`Counters::drops`].
     Drop(DropReason),
     /// The frame was queued in the downstream shaper and will leave through
-    /// [`Pipeline::drain_shaped`]. The caller's frame slot now holds a spare, empty buffer
-    /// from the shaper's pool: do nothing with it (it is reused for the next receive).
+    /// [`Pipeline::drain_shaped`]. A [`crate::packet::Frame`] slot now holds a spare, empty
+    /// buffer from the shaper's pool (reused for the next receive); any other buffer was
+    /// copied and still holds the bytes: free it, do not send it.
     Queued,
 }
 

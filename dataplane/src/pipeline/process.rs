@@ -13,7 +13,7 @@ use super::{
     Verdict,
 };
 use crate::acl::{AclAction, AclId, AclSet, Direction, FlowV4, NO_ACL};
-use crate::packet::{Frame, MAX_PORTS, PortId};
+use crate::packet::{MAX_PORTS, PacketBuffer, PortId};
 use crate::session::{
     AccessKey, SessionEntry, SessionError, SessionId, SessionTable, Slot, UsageCounters,
 };
@@ -291,9 +291,15 @@ impl Pipeline {
 
     /// Processes `frames[..n]` in place, writing `verdicts[..n]`, where
     /// `n = min(frames.len(), verdicts.len())`. Frames with `Forward` were rewritten and are
-    /// ready to send; `ToControlPlane` frames are unchanged; a `Queued` frame was swapped
-    /// into the shaper and its slot holds a spare buffer. Never panics, never allocates.
-    pub fn process_burst(&mut self, now_ns: u64, frames: &mut [Frame], verdicts: &mut [Verdict]) {
+    /// ready to send; `ToControlPlane` frames are unchanged; a `Queued` frame was moved into
+    /// the shaper ([`PacketBuffer::move_into`]: a `Frame` slot holds a spare buffer, any other
+    /// still holds the bytes, for its owner to free). Never panics, never allocates.
+    pub fn process_burst<B: PacketBuffer>(
+        &mut self,
+        now_ns: u64,
+        frames: &mut [B],
+        verdicts: &mut [Verdict],
+    ) {
         self.tick(now_ns);
         let n = frames.len().min(verdicts.len());
         let mut start = 0;
@@ -304,7 +310,12 @@ impl Pipeline {
         }
     }
 
-    fn process_chunk(&mut self, now_ns: u64, frames: &mut [Frame], verdicts: &mut [Verdict]) {
+    fn process_chunk<B: PacketBuffer>(
+        &mut self,
+        now_ns: u64,
+        frames: &mut [B],
+        verdicts: &mut [Verdict],
+    ) {
         let n = frames.len().min(verdicts.len()).min(BURST);
         let mut meta = [META_INIT; BURST];
         let meta = &mut meta[..n];
@@ -391,8 +402,8 @@ impl Pipeline {
     }
 
     #[inline(always)]
-    fn classify(&mut self, now_ns: u64, frame: &mut Frame, out: &mut Verdict) -> Meta {
-        let port = frame.port;
+    fn classify<B: PacketBuffer>(&mut self, now_ns: u64, frame: &mut B, out: &mut Verdict) -> Meta {
+        let port = frame.port();
         self.counters.count_rx(port, frame.len());
         if let Some(m) = self.classify_fast(frame.data(), port) {
             return m;
@@ -496,8 +507,13 @@ impl Pipeline {
 
     /// [`Pipeline::classify`] for every frame (after the receive counter).
     #[inline(never)]
-    fn classify_slow(&mut self, now_ns: u64, frame: &mut Frame, out: &mut Verdict) -> Meta {
-        let port = frame.port;
+    fn classify_slow<B: PacketBuffer>(
+        &mut self,
+        now_ns: u64,
+        frame: &mut B,
+        out: &mut Verdict,
+    ) -> Meta {
+        let port = frame.port();
         let mut m = META_INIT;
         let Ok((l2, l3)) = L2Header::parse(frame.data()) else {
             *out = self.drop(DropReason::Malformed);
@@ -604,7 +620,7 @@ impl Pipeline {
         }
     }
 
-    fn upstream(&mut self, now_ns: u64, frame: &mut Frame, m: &Meta) -> Verdict {
+    fn upstream<B: PacketBuffer>(&mut self, now_ns: u64, frame: &mut B, m: &Meta) -> Verdict {
         let Some(entry) = self.sessions.entry(m.slot) else {
             if m.pppoe {
                 // PPP data can only belong to a session the control plane installed.
@@ -676,7 +692,7 @@ impl Pipeline {
         Verdict::Forward(self.cfg.core_port)
     }
 
-    fn downstream(&mut self, now_ns: u64, frame: &mut Frame, m: &Meta) -> Verdict {
+    fn downstream<B: PacketBuffer>(&mut self, now_ns: u64, frame: &mut B, m: &Meta) -> Verdict {
         let Some(entry) = self.sessions.entry(m.slot) else {
             return self.drop(DropReason::NoSession);
         };
@@ -775,7 +791,7 @@ impl Pipeline {
     }
 
     /// ARP on the core port: answer for the core address, learn the next hop.
-    fn core_arp(&mut self, frame: &mut Frame, l2: &L2Header, l3: usize) -> Verdict {
+    fn core_arp<B: PacketBuffer>(&mut self, frame: &mut B, l2: &L2Header, l3: usize) -> Verdict {
         let core_mac = self.cfg.core_mac;
         let core_ip = self.cfg.core_ipv4;
         let Some(Ok(h)) = frame.data_mut().get_mut(l3..).map(arp::Header::parse_mut) else {

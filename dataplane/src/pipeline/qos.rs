@@ -5,8 +5,9 @@
 //! conformant fast path ([`Scheduler::try_bypass`]): if the subscriber has nothing queued
 //! and its bucket holds the tokens, they are taken, the frame is counted conformed and it is
 //! forwarded at once like an unshaped one. Otherwise it is not sent at once: the pipeline
-//! rewrites it as usual, then swaps the [`Frame`] out of the caller's burst array into a free
-//! pool buffer (an O(1) swap of two boxes; the caller gets the spare empty buffer back) and
+//! rewrites it as usual, then moves it out of the caller's burst array into a free pool buffer
+//! ([`PacketBuffer::move_into`]: a [`Frame`] is swapped in O(1) and the caller gets the
+//! spare empty buffer back; a port's own buffer is copied and its owner frees it) and
 //! enqueues the pool index in the scheduler under the subscriber and the class of its DSCP.
 //! [`super::Pipeline::drain_shaped`] later sends what the token buckets allow and returns
 //! the buffers to the free list. The pool and the scheduler have the same capacity
@@ -45,7 +46,7 @@ pub fn policer_burst_bytes(rate_bps: u64) -> u32 {
         .unwrap_or(u32::MAX)
         .max(default_burst_bytes(rate_bps))
 }
-use crate::packet::{Frame, PortId};
+use crate::packet::{DATA_CAPACITY, Frame, PacketBuffer, PortId};
 use crate::session::{SessionEntry, SessionId, SessionQos, SessionTable, Slot};
 
 /// "No scheduler subscriber".
@@ -78,7 +79,7 @@ pub(super) enum Shaped {
     /// scheduler's conformant fast path took them and counted the frame conformed; forward
     /// now.
     Conformed,
-    /// Queued; the caller's frame slot now holds a spare buffer.
+    /// Queued: moved into the pool ([`PacketBuffer::move_into`]).
     Queued,
     /// The class queue or the pool is full: drop.
     Full,
@@ -319,13 +320,13 @@ impl QosState {
     /// `port`) to the shaper if the session is shaped: `ahead` is what
     /// [`QosState::lookahead`] said for its slot earlier in the burst. A frame the shaper
     /// lets through at once (no backlog, tokens available) stays where it is
-    /// ([`Shaped::Conformed`]); otherwise it is queued, swapped with a free pool buffer.
+    /// ([`Shaped::Conformed`]); otherwise it is queued, moved into a free pool buffer.
     #[inline]
-    pub(super) fn enqueue(
+    pub(super) fn enqueue<B: PacketBuffer>(
         &mut self,
         now_ns: u64,
         ahead: (SubscriberId, bool),
-        frame: &mut Frame,
+        frame: &mut B,
         len: u32,
         dscp: u8,
         port: PortId,
@@ -340,16 +341,21 @@ impl QosState {
         if idle && self.sched.try_bypass(now_ns, sub, class, len) {
             return Shaped::Conformed;
         }
+        // A pool frame cannot hold it (only a port's own, larger buffer can): it cannot wait.
+        if frame.len() > DATA_CAPACITY {
+            return Shaped::Full;
+        }
         // The pool and the scheduler's node pool have the same size, so with no buffer free
         // the scheduler is full too: offering it a dummy handle makes it count the drop in
         // the class's counters (PoolExhausted) like any other.
         let idx = self.free.pop().unwrap_or(NO_BUFFER);
         match self.sched.enqueue(now_ns, sub, class, len, idx) {
             Ok(()) => {
-                frame.port = port;
-                // Always Some: a dummy handle cannot be accepted (see above).
+                // Always Some: a dummy handle cannot be accepted (see above). The move
+                // cannot fail: the length was checked.
                 if let Some(buf) = self.pool.get_mut(idx as usize) {
-                    core::mem::swap(frame, buf);
+                    frame.move_into(buf);
+                    buf.port = port;
                 }
                 Shaped::Queued
             }

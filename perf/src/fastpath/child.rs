@@ -1,8 +1,8 @@
 //! DPDK runs: the parent writes the pcaps, runs the testpmd baseline, then runs the DPDK
 //! side in child processes of this binary (hidden subcommand `fastpath-child`), because
 //! DPDK's EAL initialises only once per process: one child with the pipeline, one with the
-//! same loop without the pipeline (the `Port`-trait copies alone), one with the raw
-//! `DpdkQueue` rx -> tx loop. A child prints one `FASTPATH-WORKER` line per worker
+//! same loop without the pipeline, one with the pipeline on copies (the design before
+//! zero-copy), one with the raw `DpdkQueue` rx -> tx loop. A child prints one `FASTPATH-WORKER` line per worker
 //! ([`encode`]) and one `FASTPATH-PORT` line per port (or one `FASTPATH-ERROR` line);
 //! everything else it prints is passed to stderr.
 //!
@@ -37,11 +37,15 @@ const MBUF_BYTES: u64 = 2560;
 /// The child's job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ChildMode {
-    /// Workers with the pipeline over `DpdkQueue`s (the `Port` trait: copies in and out).
+    /// Workers with the pipeline over `DpdkQueue`s (the `BufferPort` trait: each mbuf is
+    /// processed where it was received and sent as it is), as vbng-up runs.
     Pipeline,
-    /// The same workers without the pipeline: each frame received through the `Port`
-    /// trait is sent unchanged on the other port (the copies alone).
+    /// The same workers without the pipeline: each mbuf received is sent unchanged on the
+    /// other port.
     Io,
+    /// The pipeline over the queues' copying `Port` methods: each frame is copied from its
+    /// mbuf into a `Frame` and into a new mbuf to send (the design before zero-copy).
+    Copy,
     /// Raw `rx_burst_raw` -> `tx_burst_raw` between each worker's two ports (no copies).
     Raw,
 }
@@ -52,6 +56,7 @@ impl ChildMode {
         match self {
             ChildMode::Pipeline => "pipeline",
             ChildMode::Io => "io",
+            ChildMode::Copy => "copy",
             ChildMode::Raw => "raw",
         }
     }
@@ -278,7 +283,7 @@ fn spawn_child(
 }
 
 /// One point of `--scale --device pcap`: writes the pcaps of `cli` (its `sessions`), runs
-/// the pipeline child and the `Port`-trait I/O child over them; returns their totals and
+/// the pipeline child and the I/O child (no pipeline) over them; returns their totals and
 /// the frames per direction of worker 0.
 pub fn measure_point(cli: &FastpathCli) -> Result<(RunTotals, RunTotals, usize), String> {
     let dir = ScratchDir(std::env::temp_dir().join(format!(
@@ -377,6 +382,7 @@ pub fn run_dpdk(cli: &FastpathCli) -> Result<Output, String> {
     let mut io_runs = Vec::new();
     for (mode, name) in [
         (ChildMode::Io, "dpdk_port_io"),
+        (ChildMode::Copy, "dpdk_copying_pipeline"),
         (ChildMode::Raw, "dpdk_raw_io"),
     ] {
         eprintln!("fastpath: {name} ...");

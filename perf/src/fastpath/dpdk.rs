@@ -1,8 +1,10 @@
 //! The DPDK child (`vbng-perf fastpath-child`): EAL with the plan's devices, per worker a
 //! mempool, its two ports (one rx and one tx queue each) and a thread registered with EAL
-//! and pinned to its CPU, running either the pipeline over `DpdkQueue`s (the `Port` trait,
-//! as vbng-up does) or the raw `rx_burst_raw` -> `tx_burst_raw` loop (no copy, no
-//! pipeline: what the queue layer itself costs).
+//! and pinned to its CPU, running the pipeline over `DpdkQueue`s (the `BufferPort` trait:
+//! mbufs processed in place, as vbng-up does), the same loop without the pipeline, the
+//! pipeline over [`CopyingQueue`]s (each frame copied into a `Frame` and out again: the
+//! design before zero-copy), or the raw `rx_burst_raw` -> `tx_burst_raw` loop (no pipeline:
+//! what the queue layer itself costs).
 
 use std::sync::{Arc, Barrier};
 use std::time::Instant;
@@ -10,7 +12,10 @@ use std::time::Instant;
 use vbng_dataplane::host::dpdk::{
     DEFAULT_DATA_ROOM, DpdkQueue, EthPort, Mempool, PortSetup, eal_init, register_thread, sys,
 };
-use vbng_dataplane::pipeline::{BURST, DropReason};
+use vbng_dataplane::packet::Frame;
+use vbng_dataplane::pipeline::{BURST, DropReason, Pipeline};
+use vbng_dataplane::port::{BufferPort, Port, PortError};
+use vbng_dataplane::wire::EthernetAddress;
 
 use super::child::{ChildMode, DevicePlan, child_prefix};
 use super::latency::Histogram;
@@ -39,6 +44,83 @@ pub fn eal_args(plan: &DevicePlan, workers: u32, mode: ChildMode) -> Vec<String>
     ];
     v.extend(plan.vdevs.iter().map(|d| format!("--vdev={d}")));
     v
+}
+
+/// A [`DpdkQueue`] used only through its copying [`Port`] methods: its [`BufferPort`]
+/// buffers are [`Frame`]s.
+#[derive(Debug)]
+pub struct CopyingQueue(pub DpdkQueue);
+
+impl Port for CopyingQueue {
+    #[inline]
+    fn recv_burst(&mut self, frames: &mut [Frame]) -> usize {
+        self.0.recv_burst(frames)
+    }
+    #[inline]
+    fn send(&mut self, data: &[u8]) -> Result<(), PortError> {
+        self.0.send(data)
+    }
+    #[inline]
+    fn flush(&mut self) {
+        self.0.flush()
+    }
+    fn mac(&self) -> EthernetAddress {
+        self.0.mac()
+    }
+}
+
+vbng_dataplane::impl_buffer_port_with_frames!(CopyingQueue);
+
+/// Transmit drops of a worker's two queues so far.
+trait TxDropped {
+    fn tx_dropped(&self) -> u64;
+}
+
+impl TxDropped for DpdkQueue {
+    fn tx_dropped(&self) -> u64 {
+        DpdkQueue::tx_dropped(self)
+    }
+}
+
+impl TxDropped for CopyingQueue {
+    fn tx_dropped(&self) -> u64 {
+        self.0.tx_dropped()
+    }
+}
+
+/// One worker of the pipeline or I/O modes: builds its loop, warms up, waits for the
+/// others (`barrier`, twice, whatever happens, so no worker waits for ever), measures.
+#[allow(clippy::too_many_arguments)]
+fn measure_worker<P: BufferPort + TxDropped>(
+    pipeline: Result<Option<Pipeline>, String>,
+    access: P,
+    core: P,
+    barrier: &Barrier,
+    warmup: f64,
+    seconds: f64,
+    w: u32,
+) -> WorkerOutcome {
+    let built = pipeline.map(|pl| FastpathWorker::new(pl, access, core));
+    let mut built = built.map(|mut wk| {
+        barrier.wait();
+        wk.run_for(warmup);
+        wk
+    });
+    if built.is_err() {
+        barrier.wait();
+    }
+    barrier.wait();
+    let wk = built.as_mut().map_err(|e| e.clone())?;
+    let dropped = |wk: &mut FastpathWorker<P>| {
+        let q = wk.ports_mut();
+        [q[0].tx_dropped(), q[1].tx_dropped()]
+    };
+    let before = dropped(wk);
+    let mark = wk.mark();
+    wk.run_for(seconds);
+    let report = wk.report_since(&mark, w);
+    let after = dropped(wk);
+    Ok((report, [after[0] - before[0], after[1] - before[1]]))
 }
 
 /// The raw loop of one worker: receive a burst on one port, transmit it on the other.
@@ -156,33 +238,18 @@ pub fn run_child(
                 let registered = register_thread().map_err(|e| e.to_string());
                 pin_to_cpu(worker_cpu(w));
                 match mode {
-                    ChildMode::Pipeline | ChildMode::Io => {
-                        let built = registered
-                            .and_then(|_| match mode {
-                                ChildMode::Pipeline => build_pipeline(&opts, w, workers).map(Some),
-                                _ => Ok(None),
-                            })
-                            .map(|pl| FastpathWorker::new(pl, access, core));
-                        let mut built = built.map(|mut wk| {
-                            barrier.wait();
-                            wk.run_for(warmup);
-                            wk
+                    ChildMode::Pipeline | ChildMode::Io | ChildMode::Copy => {
+                        let pipeline = registered.and_then(|_| match mode {
+                            ChildMode::Io => Ok(None),
+                            _ => build_pipeline(&opts, w, workers).map(Some),
                         });
-                        if built.is_err() {
-                            barrier.wait();
+                        let (b, w8, s8) = (&*barrier, warmup, seconds);
+                        if mode == ChildMode::Copy {
+                            let (a, c) = (CopyingQueue(access), CopyingQueue(core));
+                            measure_worker(pipeline, a, c, b, w8, s8, w)
+                        } else {
+                            measure_worker(pipeline, access, core, b, w8, s8, w)
                         }
-                        barrier.wait();
-                        let wk = built.as_mut().map_err(|e| e.clone())?;
-                        let dropped = |wk: &mut FastpathWorker<DpdkQueue>| {
-                            let q = wk.ports_mut();
-                            [q[0].tx_dropped(), q[1].tx_dropped()]
-                        };
-                        let before = dropped(wk);
-                        let mark = wk.mark();
-                        wk.run_for(seconds);
-                        let report = wk.report_since(&mark, w);
-                        let after = dropped(wk);
-                        Ok((report, [after[0] - before[0], after[1] - before[1]]))
                     }
                     ChildMode::Raw => {
                         let mut raw = RawLoop {

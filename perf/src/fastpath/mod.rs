@@ -426,6 +426,24 @@ pub fn run_figures(
         }
         figs.push(p(f).param("note", io_note(name)));
     }
+    if let Some((name, copying)) = io_baselines
+        .iter()
+        .find(|(n, _)| *n == "dpdk_copying_pipeline")
+    {
+        figs.push(p(Figure::new(
+            "fastpath.zero_copy_mpps_per_core",
+            per_core,
+            "Mpps",
+        )
+        .with_baseline(
+            &format!("fastpath.{name}_mpps_per_core"),
+            copying.mpps_per_core(),
+        )
+        .param(
+            "note",
+            "the pipeline on the received mbufs beside the same pipeline on copies",
+        )));
+    }
     for (name, q) in [("p50", 0.5), ("p99", 0.99), ("p999", 0.999)] {
         let mut f = Figure::new(
             &format!("fastpath.latency_{name}_us"),
@@ -466,8 +484,12 @@ pub fn run_figures(
 fn io_note(name: &str) -> &'static str {
     match name {
         "dpdk_port_io" => {
-            "the same loop over the same DpdkQueues without the pipeline: receive and transmit \
-             copies through the Port trait"
+            "the same loop over the same DpdkQueues without the pipeline: each received mbuf \
+             sent as it is"
+        }
+        "dpdk_copying_pipeline" => {
+            "the same pipeline on copies: each frame copied from its mbuf into a Frame and into \
+             a new mbuf to send (the design before zero-copy)"
         }
         "dpdk_raw_io" => "DpdkQueue rx_burst_raw -> tx_burst_raw to the other port, no copy",
         _ => "the same loop without the pipeline (receive and transmit copies only)",

@@ -1,9 +1,10 @@
 //! [`FastpathWorker`]: the poll loop of one worker core over two ports (0 = access,
 //! 1 = core), the same loop for in-memory replay ([`ReplayPort`]) and DPDK queues.
 //!
-//! One iteration: receive a burst (up to 32) from the access port, read the clock,
-//! `process_burst`, hand every `Forward` frame to its port's `send`; the same for the core
-//! port; with QoS `drain_shaped`; flush both ports; read the clock again and record, per
+//! One iteration: receive a burst (up to 32) from the access port into the port's own
+//! buffers (`BufferPort::recv_buffers`: on DPDK the received mbufs, processed in place), read
+//! the clock, `process_burst`, hand every `Forward` buffer to its port's `send_buffer` and
+//! release the rest; the same for the core port; with QoS `drain_shaped`; flush both ports; read the clock again and record, per
 //! burst received, the time from its receive to the flush in a preallocated
 //! [`Histogram`]. Without a pipeline (the I/O baseline) every received frame is sent on the
 //! other port unchanged, like testpmd's io forwarding. Nothing is allocated in the loop.
@@ -13,9 +14,9 @@
 
 use std::time::Instant;
 
-use vbng_dataplane::packet::{Frame, PortId};
+use vbng_dataplane::packet::{Frame, PacketBuffer, PortId};
 use vbng_dataplane::pipeline::{BURST, Counters, DropReason, Pipeline, Verdict};
-use vbng_dataplane::port::{Port, PortError};
+use vbng_dataplane::port::{BufferPort, Port, PortError};
 use vbng_dataplane::wire::EthernetAddress;
 
 use super::latency::Histogram;
@@ -66,10 +67,10 @@ impl WorkerReport {
 
 /// The poll loop of one worker (see the module docs).
 #[derive(Debug)]
-pub struct FastpathWorker<P: Port> {
+pub struct FastpathWorker<P: BufferPort> {
     pipeline: Option<Pipeline>,
     ports: Vec<P>,
-    frames: Vec<Frame>,
+    bufs: Vec<P::Buffer>,
     verdicts: Vec<Verdict>,
     latency: Histogram,
     io: IoCounters,
@@ -77,14 +78,15 @@ pub struct FastpathWorker<P: Port> {
     now_ns: u64,
 }
 
-impl<P: Port> FastpathWorker<P> {
+impl<P: BufferPort> FastpathWorker<P> {
     /// A worker over `[access, core]`; `pipeline` None forwards frames unchanged to the
     /// other port (the I/O baseline).
     pub fn new(pipeline: Option<Pipeline>, access: P, core: P) -> Self {
+        let bufs = (0..BURST).map(|_| access.empty_buffer()).collect();
         FastpathWorker {
             pipeline,
             ports: vec![access, core],
-            frames: (0..BURST).map(|_| Frame::new()).collect(),
+            bufs,
             verdicts: vec![Verdict::Drop(DropReason::Malformed); BURST],
             latency: Histogram::new(),
             io: IoCounters::default(),
@@ -116,7 +118,7 @@ impl<P: Port> FastpathWorker<P> {
         let mut t_rx = [0u64; 2];
         let mut got = 0usize;
         for p in 0..2 {
-            let n = self.ports[p].recv_burst(&mut self.frames);
+            let n = self.ports[p].recv_buffers(&mut self.bufs);
             if n == 0 {
                 continue;
             }
@@ -127,21 +129,22 @@ impl<P: Port> FastpathWorker<P> {
             let FastpathWorker {
                 pipeline,
                 ports,
-                frames,
+                bufs,
                 verdicts,
                 io,
                 ..
             } = self;
             match pipeline {
                 Some(pl) => {
-                    pl.process_burst(now, &mut frames[..n], &mut verdicts[..n]);
-                    for (f, v) in frames[..n].iter().zip(&verdicts[..n]) {
+                    pl.process_burst(now, &mut bufs[..n], &mut verdicts[..n]);
+                    for (f, v) in bufs[..n].iter_mut().zip(&verdicts[..n]) {
                         if let Verdict::Forward(out) = *v {
                             let counters = pl.counters_mut();
+                            let len = f.len();
                             match ports.get_mut(usize::from(out)) {
-                                Some(port) => match port.send(f.data()) {
+                                Some(port) => match port.send_buffer(f) {
                                     Ok(()) => {
-                                        counters.count_tx(out, f.len());
+                                        counters.count_tx(out, len);
                                         io.tx += 1;
                                     }
                                     Err(_) => {
@@ -156,14 +159,15 @@ impl<P: Port> FastpathWorker<P> {
                 }
                 None => {
                     let out = &mut ports[1 - p];
-                    for f in &frames[..n] {
-                        match out.send(f.data()) {
+                    for f in &mut bufs[..n] {
+                        match out.send_buffer(f) {
                             Ok(()) => io.tx += 1,
                             Err(_) => io.tx_refused += 1,
                         }
                     }
                 }
             }
+            ports[p].release(&mut bufs[..n]);
         }
         if got == 0 {
             self.io.idle_polls += 1;
@@ -275,7 +279,7 @@ pub struct Mark {
 /// Runs `packets` frames through a worker that has a pipeline (callgrind counts this
 /// function: `--toggle-collect='*fastpath::worker::measure_*'`).
 #[inline(never)]
-pub fn measure_pipeline<P: Port>(w: &mut FastpathWorker<P>, packets: u64) -> u64 {
+pub fn measure_pipeline<P: BufferPort>(w: &mut FastpathWorker<P>, packets: u64) -> u64 {
     // The constant keeps the two measure functions distinct (not folded into one symbol).
     w.run_packets(packets) + std::hint::black_box(0)
 }
@@ -283,7 +287,7 @@ pub fn measure_pipeline<P: Port>(w: &mut FastpathWorker<P>, packets: u64) -> u64
 /// Runs `packets` frames through a worker without a pipeline (the I/O baseline; callgrind
 /// pattern `'*fastpath::worker::measure_*'`).
 #[inline(never)]
-pub fn measure_io_only<P: Port>(w: &mut FastpathWorker<P>, packets: u64) -> u64 {
+pub fn measure_io_only<P: BufferPort>(w: &mut FastpathWorker<P>, packets: u64) -> u64 {
     w.run_packets(packets) + std::hint::black_box(1) - 1
 }
 
@@ -324,6 +328,8 @@ impl ReplayPort {
         }
     }
 }
+
+vbng_dataplane::impl_buffer_port_with_frames!(ReplayPort);
 
 impl Port for ReplayPort {
     #[inline]

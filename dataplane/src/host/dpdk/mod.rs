@@ -4,7 +4,8 @@
 //!   eal_init(args) ──► &'static Eal ──► Mempool::new ──► Arc<Mempool>
 //!                                   └─► EthPort::by_name ──► configure_and_start(setup, pool)
 //!                                                        └─► queue(q, port, pool) ──► DpdkQueue
-//!   worker thread: register_thread(), then Port::recv_burst / send / flush on its DpdkQueue
+//!   worker thread: register_thread(), then BufferPort::recv_buffers / send_buffer / release
+//!   and Port::flush on its DpdkQueue (Port::recv_burst / send copy instead)
 //! ```
 //!
 //! - [`eal_init`] starts the Environment Abstraction Layer once per process; later calls
@@ -16,9 +17,11 @@
 //!   per-lcore cache serves it (an unregistered thread still works, through the shared
 //!   ring). The registration ends when the thread exits.
 //! - [`Mempool`] is a pool of packet buffers ([`Mbuf`]); [`EthPort`] is one ethdev port;
-//!   [`DpdkQueue`] is one receive and one transmit queue of a port, owned by one worker, and
-//!   implements [`crate::port::Port`] and [`crate::host::worker::WorkerPort`] by copying
-//!   between mbufs and [`crate::packet::Frame`]s (no allocation per packet).
+//!   [`DpdkQueue`] is one receive and one transmit queue of a port, owned by one worker. It
+//!   implements [`crate::port::BufferPort`] with [`MbufSlot`]s: the pipeline rewrites each
+//!   received mbuf in place and the same mbuf is transmitted (no copy, no allocation).
+//!   [`crate::port::Port`] copies between mbufs and [`crate::packet::Frame`]s, for frames
+//!   that do not come from a receive burst (the control plane's, the handoff queue's).
 //!
 //! # Lifetimes
 //! Queues and ports hold an `Arc` of the mempool their buffers come from, and queues hold
@@ -35,6 +38,7 @@ mod eal;
 mod mempool;
 mod port;
 mod queue;
+mod slot;
 
 use std::ffi::CStr;
 
@@ -43,6 +47,7 @@ pub use eal::{Eal, eal_init, lcore_id, register_thread};
 pub use mempool::{Mbuf, Mempool};
 pub use port::{EthPort, EthStats, LinkStatus, PortSetup, RssOutcome, RssSetup};
 pub use queue::DpdkQueue;
+pub use slot::MbufSlot;
 
 /// Frames one `rte_eth_rx_burst` / `rte_eth_tx_burst` call moves at most, and the number of
 /// frames a [`DpdkQueue`] queues before it transmits on its own.

@@ -5,10 +5,10 @@ use std::ptr;
 use std::sync::Arc;
 
 use super::port::PortShared;
-use super::{BURST, Mempool, sys};
+use super::{BURST, MbufSlot, Mempool, sys};
 use crate::host::worker::WorkerPort;
 use crate::packet::{Frame, PortId};
-use crate::port::{Port, PortError};
+use crate::port::{BufferPort, Port, PortError};
 use crate::wire::EthernetAddress;
 
 /// One receive queue and one transmit queue (same index) of a started port, owned by one
@@ -322,9 +322,6 @@ impl Port for DpdkQueue {
                 max: self.max_frame,
             });
         }
-        if self.pending_len == BURST {
-            self.flush();
-        }
         let m = self.take_mbuf();
         if m.is_null() {
             self.tx_dropped += 1;
@@ -352,8 +349,7 @@ impl Port for DpdkQueue {
         // As rte_pktmbuf_append: one segment of len bytes.
         mb.data_len = len as u16;
         mb.pkt_len = len as u32;
-        self.pending[self.pending_len] = m;
-        self.pending_len += 1;
+        self.queue_tx(m);
         Ok(())
     }
 
@@ -384,6 +380,98 @@ impl Port for DpdkQueue {
 
     fn mac(&self) -> EthernetAddress {
         self.mac
+    }
+}
+
+impl DpdkQueue {
+    /// Queues buffer `m` (owned by the caller, given up) for transmit, transmitting the
+    /// queue first if it is full.
+    #[inline(always)]
+    fn queue_tx(&mut self, m: *mut sys::rte_mbuf) {
+        if self.pending_len == BURST {
+            self.flush();
+        }
+        self.pending[self.pending_len] = m;
+        self.pending_len += 1;
+    }
+}
+
+/// The zero-copy burst path: received buffers go to the pipeline as they are and the
+/// buffers to send go to the transmit queue as they are. A multi-segment buffer (a frame
+/// longer than one buffer's data room, from a device with scattered receive) is freed and
+/// counted in [`DpdkQueue::rx_dropped`], as the copying path drops frames longer than a
+/// [`Frame`].
+impl BufferPort for DpdkQueue {
+    type Buffer = MbufSlot;
+
+    fn empty_buffer(&self) -> MbufSlot {
+        MbufSlot::empty()
+    }
+
+    #[inline]
+    fn recv_buffers(&mut self, bufs: &mut [MbufSlot]) -> usize {
+        let mut mbufs = [ptr::null_mut::<sys::rte_mbuf>(); BURST];
+        let want = bufs.len().min(BURST);
+        let n = self.rx_burst_raw(&mut mbufs[..want]);
+        for &m in &mbufs[..n] {
+            // SAFETY: m was just received: a valid buffer.
+            unsafe { prefetch_data(m) };
+        }
+        let mut got = 0;
+        for &m in &mbufs[..n] {
+            // SAFETY: m was just received: a valid buffer we own.
+            let single = unsafe { (*m).nb_segs } == 1;
+            // At most want <= bufs.len() buffers came, so there is always a slot.
+            match bufs.get_mut(got) {
+                Some(slot) if single => {
+                    // SAFETY: m is a valid single-segment buffer we own and give up; its
+                    // pool outlives the queue.
+                    unsafe { slot.fill(m, self.pipeline_port) };
+                    got += 1;
+                }
+                _ => {
+                    // SAFETY: we own m and nothing else refers to it.
+                    unsafe { sys::vbng_pktmbuf_free(m) };
+                    self.rx_dropped += 1;
+                }
+            }
+        }
+        got
+    }
+
+    #[inline]
+    fn send_buffer(&mut self, buf: &mut MbufSlot) -> Result<(), PortError> {
+        if !self.has_tx || !self.shared.is_started() {
+            return Err(PortError::Down);
+        }
+        let m = buf.take();
+        if m.is_null() {
+            // Nothing to send: a caller's mistake, refused like a stopped port.
+            return Err(PortError::Down);
+        }
+        self.queue_tx(m);
+        Ok(())
+    }
+
+    #[inline]
+    fn release(&mut self, bufs: &mut [MbufSlot]) {
+        let mut left = [ptr::null_mut::<sys::rte_mbuf>(); BURST];
+        let mut n = 0;
+        for slot in bufs.iter_mut() {
+            if slot.is_occupied() {
+                if n == BURST {
+                    // SAFETY: left[..n] are buffers we own and nobody else refers to.
+                    unsafe { sys::rte_pktmbuf_free_bulk(left.as_mut_ptr(), n as u32) };
+                    n = 0;
+                }
+                left[n] = slot.take();
+                n += 1;
+            }
+        }
+        if n > 0 {
+            // SAFETY: as above.
+            unsafe { sys::rte_pktmbuf_free_bulk(left.as_mut_ptr(), n as u32) };
+        }
     }
 }
 

@@ -244,6 +244,39 @@ fn shaped_output_is_within_one_percent_of_the_rate() {
 }
 
 #[test]
+fn a_port_buffer_is_copied_into_the_shaper_and_stays_with_its_owner() {
+    use crate::packet::PacketBuffer;
+    use crate::pipeline::tests::PortBuffer;
+    let mut on_frames = qos_pipeline(dl(10_000_000), 64);
+    let mut on_buffers = qos_pipeline(dl(10_000_000), 64);
+    let input: Vec<Vec<u8>> = (0..8).map(|i| downstream(DSCP_BE, i)).collect();
+    let (want_verdicts, mut want) = offer_sent(&mut on_frames, 0, CORE, &input);
+    want.extend(drain(&mut on_frames, MS, BURST));
+    let mut bufs: Vec<PortBuffer> = input
+        .iter()
+        .map(|b| PortBuffer::new(CORE, b, crate::packet::HEADROOM))
+        .collect();
+    let mut verdicts = vec![Verdict::ToControlPlane; bufs.len()];
+    on_buffers.process_burst(0, &mut bufs, &mut verdicts);
+    assert_eq!(verdicts, want_verdicts);
+    assert_eq!(verdicts[6..], [Verdict::Queued; 2]);
+    let mut got: Vec<Sent> = bufs
+        .iter()
+        .zip(&verdicts)
+        .filter_map(|(b, v)| match *v {
+            Verdict::Forward(port) => Some((port, b.data().to_vec())),
+            _ => None,
+        })
+        .collect();
+    // A queued buffer was copied: its owner still holds the (rewritten) bytes.
+    assert_eq!(bufs[6].data().len(), want[6].1.len());
+    got.extend(drain(&mut on_buffers, MS, BURST));
+    assert_eq!(got, want);
+    assert_eq!(on_buffers.counters(), on_frames.counters());
+    assert_eq!(on_buffers.qos_pool(), on_frames.qos_pool());
+}
+
+#[test]
 fn shaped_frames_are_rewritten_and_leave_on_the_access_port() {
     let mut p = qos_pipeline(dl(10_000_000), 64);
     // The default burst at 10 Mbit/s (6250 bytes) holds six frames: they leave at once
