@@ -413,10 +413,6 @@ impl BufferPort for DpdkQueue {
         let mut mbufs = [ptr::null_mut::<sys::rte_mbuf>(); BURST];
         let want = bufs.len().min(BURST);
         let n = self.rx_burst_raw(&mut mbufs[..want]);
-        for &m in &mbufs[..n] {
-            // SAFETY: m was just received: a valid buffer.
-            unsafe { prefetch_data(m) };
-        }
         let mut got = 0;
         for &m in &mbufs[..n] {
             // SAFETY: m was just received: a valid buffer we own.
@@ -464,7 +460,7 @@ impl BufferPort for DpdkQueue {
                     unsafe { sys::rte_pktmbuf_free_bulk(left.as_mut_ptr(), n as u32) };
                     n = 0;
                 }
-                left[n] = slot.take();
+                left[n] = slot.take_to_free();
                 n += 1;
             }
         }

@@ -1,7 +1,7 @@
 //! [`MbufSlot`]: a received DPDK buffer the pipeline processes where the device wrote it.
 
 use std::fmt;
-use std::ptr;
+use std::ptr::{self, NonNull};
 
 use super::sys;
 use crate::packet::{DATA_CAPACITY, Frame, PacketBuffer, PortId};
@@ -12,9 +12,18 @@ use crate::packet::{DATA_CAPACITY, Frame, PacketBuffer, PortId};
 /// pulled out of the buffer's headroom), and [`super::DpdkQueue`]'s
 /// [`crate::port::BufferPort::send_buffer`] hands the same buffer to the transmit queue.
 ///
-/// Dropping a slot that still holds a buffer frees it; slots are not `Clone`.
+/// The slot keeps the packet's start, length and headroom itself, read from the buffer's
+/// descriptor once when it is filled and written back once when the buffer leaves for the
+/// device ([`MbufSlot::take`]): the pipeline's many reads of the packet never go through
+/// the descriptor. Dropping a slot that still holds a buffer frees it; slots are not
+/// `Clone`.
 pub struct MbufSlot {
     mbuf: *mut sys::rte_mbuf,
+    /// First byte of the packet; dangling (and `len` 0) when empty.
+    data: NonNull<u8>,
+    len: u16,
+    /// Bytes of the buffer in front of `data` (the descriptor's `data_off`).
+    headroom: u16,
     port: PortId,
 }
 
@@ -27,6 +36,9 @@ impl MbufSlot {
     pub const fn empty() -> MbufSlot {
         MbufSlot {
             mbuf: ptr::null_mut(),
+            data: NonNull::dangling(),
+            len: 0,
+            headroom: 0,
             port: 0,
         }
     }
@@ -44,20 +56,54 @@ impl MbufSlot {
     #[inline(always)]
     pub(super) unsafe fn fill(&mut self, mbuf: *mut sys::rte_mbuf, port: PortId) {
         self.clear();
+        // SAFETY: mbuf is valid (the caller's promise); only its fields are read.
+        let m = unsafe { &*mbuf };
+        // buf_addr + data_off is inside the buffer's data room (DPDK's invariant), so it is
+        // not null; wrapping_add needs no promise.
+        let start = m
+            .buf_addr
+            .cast::<u8>()
+            .wrapping_add(usize::from(m.data_off));
+        let Some(data) = NonNull::new(start) else {
+            // SAFETY: we own mbuf (the caller gave it up) and nothing else refers to it.
+            unsafe { sys::vbng_pktmbuf_free(mbuf) };
+            return;
+        };
         self.mbuf = mbuf;
+        self.data = data;
+        self.len = m.data_len;
+        self.headroom = m.data_off;
         self.port = port;
     }
 
-    /// Gives up the buffer (null if the slot was empty); the caller now owns it.
+    /// Gives up the buffer (null if the slot was empty), its descriptor updated to the
+    /// packet's current start and length; the caller now owns it.
     #[inline(always)]
     pub(super) fn take(&mut self) -> *mut sys::rte_mbuf {
+        let m = std::mem::replace(&mut self.mbuf, ptr::null_mut());
+        // SAFETY: a non-null m is a valid buffer the slot owned exclusively until now.
+        if let Some(d) = unsafe { m.as_mut() } {
+            // One segment: the packet is data_len bytes at data_off (rte_pktmbuf_mtod).
+            d.data_off = self.headroom;
+            d.data_len = self.len;
+            d.pkt_len = u32::from(self.len);
+        }
+        self.forget_packet();
+        m
+    }
+
+    /// Gives up the buffer (null if the slot was empty) without updating its descriptor:
+    /// for freeing it (DPDK resets a buffer when it is allocated again).
+    #[inline(always)]
+    pub(super) fn take_to_free(&mut self) -> *mut sys::rte_mbuf {
+        self.forget_packet();
         std::mem::replace(&mut self.mbuf, ptr::null_mut())
     }
 
     /// Frees the buffer, if any.
     #[inline]
     pub fn clear(&mut self) {
-        let m = self.take();
+        let m = self.take_to_free();
         if !m.is_null() {
             // SAFETY: the slot owned m exclusively (fill's contract) and no longer refers to
             // it.
@@ -65,19 +111,11 @@ impl MbufSlot {
         }
     }
 
-    /// The buffer's descriptor, if any.
     #[inline(always)]
-    fn mbuf(&self) -> Option<&sys::rte_mbuf> {
-        // SAFETY: a non-null mbuf is a valid buffer the slot owns (fill's contract); the
-        // shared borrow of self covers the read.
-        unsafe { self.mbuf.as_ref() }
-    }
-
-    /// The buffer's descriptor, writable, if any.
-    #[inline(always)]
-    fn mbuf_mut(&mut self) -> Option<&mut sys::rte_mbuf> {
-        // SAFETY: as in mbuf(); the unique borrow of self makes the write exclusive.
-        unsafe { self.mbuf.as_mut() }
+    fn forget_packet(&mut self) {
+        self.data = NonNull::dangling();
+        self.len = 0;
+        self.headroom = 0;
     }
 }
 
@@ -98,80 +136,59 @@ impl fmt::Debug for MbufSlot {
         f.debug_struct("MbufSlot")
             .field("occupied", &self.is_occupied())
             .field("port", &self.port)
-            .field("len", &self.len())
+            .field("len", &self.len)
+            .field("headroom", &self.headroom)
             .finish()
     }
 }
 
-/// Where the data of buffer `m` starts (`rte_pktmbuf_mtod`): `data_off` bytes into the
-/// data room, which DPDK keeps inside it. Computing the address needs no promise
-/// (`wrapping_add`); the callers' `unsafe` blocks vouch for the bytes they read there.
-#[inline(always)]
-fn data_start(m: &sys::rte_mbuf) -> *mut u8 {
-    m.buf_addr
-        .cast::<u8>()
-        .wrapping_add(usize::from(m.data_off))
-}
-
-// The length fields of a single-segment buffer: DPDK keeps data_off + data_len <= buf_len
-// and pkt_len == data_len; every method here preserves both.
+// The slot's invariant: `data` points at `len` initialised bytes of the buffer the slot
+// owns, with `headroom` bytes of the same buffer in front of them (or, empty, `data` is
+// dangling and both are 0). Every method keeps it.
 impl PacketBuffer for MbufSlot {
     #[inline(always)]
     fn data(&self) -> &[u8] {
-        let Some(m) = self.mbuf() else {
-            return &[];
-        };
-        let len = usize::from(m.data_len);
-        // SAFETY: the segment holds data_len initialised bytes at data_off (DPDK's invariant,
-        // kept by every method here), valid while the slot owns the buffer and is borrowed.
-        unsafe { std::slice::from_raw_parts(data_start(m), len) }
+        // SAFETY: the invariant above; a dangling pointer with length 0 is a valid empty
+        // slice. The bytes stay valid while the slot owns the buffer and is borrowed.
+        unsafe { std::slice::from_raw_parts(self.data.as_ptr(), usize::from(self.len)) }
     }
 
     #[inline(always)]
     fn data_mut(&mut self) -> &mut [u8] {
-        let Some(m) = self.mbuf_mut() else {
-            return &mut [];
-        };
-        let len = usize::from(m.data_len);
         // SAFETY: as in data(); the slot owns the buffer exclusively and is borrowed
         // uniquely, so the bytes may be written through this borrow.
-        unsafe { std::slice::from_raw_parts_mut(data_start(m), len) }
+        unsafe { std::slice::from_raw_parts_mut(self.data.as_ptr(), usize::from(self.len)) }
     }
 
     #[inline(always)]
     fn push_front(&mut self, n: usize) -> Option<&mut [u8]> {
-        let m = self.mbuf_mut()?;
-        let n16 = u16::try_from(n).ok()?;
-        if n16 > m.data_off {
-            return None;
-        }
-        // As rte_pktmbuf_prepend: the headroom shrinks by n, the data grows by n.
-        m.data_off -= n16;
-        m.data_len += n16;
-        m.pkt_len += u32::from(n16);
-        // SAFETY: data_off + n <= the old data_off + data_len <= buf_len; the n bytes are in
-        // the data room the slot owns exclusively (they may hold any old bytes, which is
-        // what push_front promises).
-        Some(unsafe { std::slice::from_raw_parts_mut(data_start(m), n) })
+        let n16 = u16::try_from(n).ok().filter(|&n| n <= self.headroom)?;
+        // SAFETY: the n bytes in front of data are the buffer's headroom (the invariant),
+        // inside the allocation the slot owns; they may hold any old bytes, which is what
+        // push_front promises.
+        let start = unsafe { self.data.as_ptr().sub(n) };
+        // SAFETY: start is inside the buffer, so not null.
+        self.data = unsafe { NonNull::new_unchecked(start) };
+        self.headroom -= n16;
+        self.len += n16;
+        // SAFETY: start..start + n is the old headroom's tail, owned by the slot; the unique
+        // borrow of self covers it.
+        Some(unsafe { std::slice::from_raw_parts_mut(start, n) })
     }
 
     #[inline(always)]
     fn pull_front(&mut self, n: usize) {
-        if let Some(m) = self.mbuf_mut() {
-            let n = n.min(usize::from(m.data_len)) as u16;
-            m.data_off += n;
-            m.data_len -= n;
-            m.pkt_len -= u32::from(n);
-        }
+        let n16 = n.min(usize::from(self.len)) as u16;
+        // SAFETY: n16 <= len, so the new start is within (or one past) the packet's bytes.
+        self.data = unsafe { self.data.add(usize::from(n16)) };
+        self.headroom += n16;
+        self.len -= n16;
     }
 
     #[inline(always)]
     fn truncate(&mut self, n: usize) {
-        if let Some(m) = self.mbuf_mut()
-            && n < usize::from(m.data_len)
-        {
-            m.data_len = n as u16;
-            m.pkt_len = u32::from(m.data_len);
+        if n < usize::from(self.len) {
+            self.len = n as u16;
         }
     }
 
@@ -186,5 +203,10 @@ impl PacketBuffer for MbufSlot {
         }
         spare.port = self.port;
         true
+    }
+
+    #[inline(always)]
+    fn len(&self) -> usize {
+        usize::from(self.len)
     }
 }
