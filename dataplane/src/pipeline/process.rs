@@ -41,8 +41,9 @@ enum Stage {
 #[derive(Debug, Clone, Copy)]
 struct Meta {
     stage: Stage,
-    /// Offset of the IPv4 header in the frame.
-    l3: usize,
+    /// Offset of the IPv4 header in the frame (at most 2 tags + PPPoE: a few dozen bytes;
+    /// u16 keeps the burst's scratch small).
+    l3: u16,
     /// Packed access key (upstream) or destination address (downstream).
     key: u128,
     /// Upstream: the frame is PPP data in a PPPoE session.
@@ -469,7 +470,7 @@ impl Pipeline {
             let h = valid_ipv4(data, l3)?;
             m.stage = Stage::Downstream;
             m.key = u128::from(h.dst().to_bits());
-            m.l3 = l3;
+            m.l3 = l3 as u16;
             return Some(());
         }
         if !self.is_access_port(port) {
@@ -490,7 +491,7 @@ impl Pipeline {
                     return None;
                 }
                 m.key = key.pack();
-                m.l3 = l3;
+                m.l3 = l3 as u16;
             }
             PPPOE_SESSION => {
                 let h = data.get(l3..).and_then(|b| pppoe::Header::parse(b).ok())?;
@@ -504,7 +505,7 @@ impl Pipeline {
                     return None;
                 }
                 m.key = key.with_pppoe_session(session_id).pack();
-                m.l3 = ip;
+                m.l3 = ip as u16;
                 m.pppoe = true;
             }
             _ => return None,
@@ -539,7 +540,7 @@ impl Pipeline {
                         Some(h) => {
                             m.stage = Stage::Downstream;
                             m.key = u128::from(h.dst().to_bits());
-                            m.l3 = l3;
+                            m.l3 = l3 as u16;
                         }
                         None => *out = self.drop(DropReason::Malformed),
                     }
@@ -565,7 +566,7 @@ impl Pipeline {
                     Some(_) => {
                         m.stage = Stage::Upstream;
                         m.key = AccessKey::from_l2(port, &l2).pack();
-                        m.l3 = l3;
+                        m.l3 = l3 as u16;
                     }
                     None => *out = self.drop(DropReason::Malformed),
                 },
@@ -620,7 +621,7 @@ impl Pipeline {
                 m.key = AccessKey::from_l2(port, l2)
                     .with_pppoe_session(session_id)
                     .pack();
-                m.l3 = ip;
+                m.l3 = ip as u16;
                 m.pppoe = true;
                 None
             }
@@ -640,7 +641,7 @@ impl Pipeline {
         let (sess_ip, gate_open, mss_clamp, acl) =
             (entry.ipv4, entry.gate_open, entry.mss_clamp, entry.acl);
         let policed = entry.qos.ul_rate_bps.is_some();
-        let l3 = m.l3;
+        let l3 = usize::from(m.l3);
         let data = frame.data();
         if data.get(..6) != Some(&self.cfg.gateway_mac.0[..]) {
             return self.drop(DropReason::NotForUs);
@@ -715,7 +716,7 @@ impl Pipeline {
         if !gate_open {
             return self.drop(DropReason::GateClosed);
         }
-        let l3 = m.l3;
+        let l3 = usize::from(m.l3);
         // Validated (checksum included) in the classify stage: only its fields are read.
         let Some(h) = ipv4_fields(frame.data(), l3) else {
             return self.drop(DropReason::Malformed);

@@ -55,7 +55,9 @@ impl MbufSlot {
     /// else refers to it or will free it), from a pool that outlives the slot's use of it.
     #[inline(always)]
     pub(super) unsafe fn fill(&mut self, mbuf: *mut sys::rte_mbuf, port: PortId) {
-        self.clear();
+        if self.is_occupied() {
+            self.clear();
+        }
         // SAFETY: mbuf is valid (the caller's promise); only its fields are read.
         let m = unsafe { &*mbuf };
         // buf_addr + data_off is inside the buffer's data room (DPDK's invariant), so it is
