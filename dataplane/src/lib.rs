@@ -43,6 +43,7 @@ pub mod nat;
 pub mod packet;
 pub mod pipeline;
 pub mod port;
+mod prefetch;
 pub mod route;
 pub mod rss;
 pub mod session;

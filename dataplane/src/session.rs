@@ -300,6 +300,14 @@ impl SessionTable {
         self.slab.get(slot as usize).and_then(Option::as_ref)
     }
 
+    /// Hints the CPU to fetch the session in `slot` (see [`crate::prefetch`]).
+    #[inline(always)]
+    pub fn prefetch_entry(&self, slot: Slot) {
+        if let Some(e) = self.slab.get(slot as usize) {
+            crate::prefetch::prefetch(e);
+        }
+    }
+
     /// The session in `slot`, writable (do not change `id`, `access` or `ipv4` through it:
     /// the indexes would go stale; use [`SessionTable::upsert`]).
     #[inline]

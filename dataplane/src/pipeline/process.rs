@@ -326,8 +326,8 @@ impl Pipeline {
         {
             self.classify(now_ns, f, v, m);
         }
-        // Stage 2: hash and probe. The probes of one burst do not depend on each other, so
-        // the CPU overlaps their cache misses.
+        // Stage 2: hash and probe, and ask for each session's entry. The probes of one burst
+        // do not depend on each other, so the CPU overlaps their cache misses.
         for m in meta.iter_mut() {
             m.slot = match m.stage {
                 Stage::Upstream => {
@@ -341,6 +341,8 @@ impl Pipeline {
                 Stage::Done => None,
             }
             .unwrap_or(NO_SLOT);
+            // Read in stage 3, a burst later: by then the line is here.
+            self.sessions.prefetch_entry(m.slot);
         }
         // Stage 2b (QoS): the shapers of the burst's downstream sessions.
         if let Some(q) = self.qos.as_deref() {
