@@ -494,9 +494,25 @@ impl Lab {
         if reverse {
             args.push("-R");
         }
-        let out = self.ns(who).exec("iperf3", &args)?;
-        serde_json::from_slice(&out.stdout)
-            .map_err(|e| LabError::Command(format!("iperf3 printed no JSON report: {e}")))
+        // The iperf3 server answers one test at a time and, after a connection that sent
+        // nothing (a reachability probe), closes and reopens its listening socket: a test
+        // started in that moment is reset before it sends a byte. Such a refusal is tried
+        // again; any failure once data flows is returned as it is.
+        let mut attempt = 1;
+        loop {
+            let out = self.ns(who).exec("iperf3", &args)?;
+            let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+                .map_err(|e| LabError::Command(format!("iperf3 printed no JSON report: {e}")))?;
+            if attempt == 3 || !iperf_refused_before_start(&report) {
+                return Ok(report);
+            }
+            eprintln!(
+                "iperf3 from {who:?}: refused before the test started ({}); trying again",
+                report["error"].as_str().unwrap_or_default()
+            );
+            attempt += 1;
+            std::thread::sleep(Duration::from_millis(500));
+        }
     }
 
     /// The control plane's sessions as JSON values.
@@ -683,4 +699,50 @@ pub fn metric_value(text: &str, series: &str) -> Option<f64> {
             .parse()
             .ok()
     })
+}
+
+/// True if an iperf3 JSON report says the test never started: the control connection was
+/// refused, reset or found the server busy before any interval was measured.
+fn iperf_refused_before_start(report: &serde_json::Value) -> bool {
+    let Some(error) = report["error"].as_str() else {
+        return false;
+    };
+    let started = report["intervals"]
+        .as_array()
+        .is_some_and(|i| !i.is_empty());
+    !started
+        && [
+            "unable to receive control message",
+            "unable to send control message",
+            "unable to connect to server",
+            "unable to send cookie",
+            "the server is busy",
+        ]
+        .iter()
+        .any(|m| error.contains(m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::iperf_refused_before_start;
+
+    #[test]
+    fn only_refusals_before_the_first_interval_are_retried() {
+        let refused = serde_json::json!({
+            "error": "unable to receive control message: Connection reset by peer",
+            "intervals": [],
+        });
+        assert!(iperf_refused_before_start(&refused));
+        let busy =
+            serde_json::json!({"error": "the server is busy running a test. try again later"});
+        assert!(iperf_refused_before_start(&busy));
+        let midway = serde_json::json!({
+            "error": "unable to receive control message: Connection reset by peer",
+            "intervals": [{"sum": {"bytes": 1000}}],
+        });
+        assert!(!iperf_refused_before_start(&midway));
+        let other = serde_json::json!({"error": "unable to create a new stream", "intervals": []});
+        assert!(!iperf_refused_before_start(&other));
+        assert!(!iperf_refused_before_start(&serde_json::json!({"end": {}})));
+    }
 }
