@@ -549,8 +549,8 @@ impl<P: WorkerPort> Worker<P> {
                 n = h.keep_local(bufs, got, p < *access_ports, host);
             }
             if n > 0 {
-                pipeline.process_burst(now_ns, &mut bufs[..n], &mut verdicts[..n]);
-                queued_for_cp |= dispatch(
+                queued_for_cp |= process_and_dispatch(
+                    now_ns,
                     pipeline,
                     ports,
                     &shared.to_cp,
@@ -578,8 +578,8 @@ impl<P: WorkerPort> Worker<P> {
             if n > 0 {
                 work += n;
                 host.handoff_in += n as u64;
-                pipeline.process_burst(now_ns, &mut frames[..n], &mut verdicts[..n]);
-                queued_for_cp |= dispatch(
+                queued_for_cp |= process_and_dispatch(
+                    now_ns,
                     pipeline,
                     ports,
                     &shared.to_cp,
@@ -697,18 +697,23 @@ impl<P: WorkerPort> Worker<P> {
     }
 }
 
-/// Acts on the pipeline's verdicts for `frames`: `Forward` -> the port's transmit queue
-/// through `send` (which may take the packet out of its buffer), `ToControlPlane` -> a copy
-/// toward the GTP-U sender. Returns whether anything was queued for the CP.
+/// Runs the pipeline over `frames` at `now_ns` and acts on its verdicts: `Forward` -> the
+/// port's transmit queue through `send` (which may take the packet out of its buffer),
+/// `ToControlPlane` -> a copy toward the GTP-U sender. Returns whether anything was queued
+/// for the CP.
 #[inline(always)]
-fn dispatch<P: WorkerPort, B: PacketBuffer>(
+fn process_and_dispatch<P: WorkerPort, B: PacketBuffer>(
+    now_ns: u64,
     pipeline: &mut Pipeline,
     ports: &mut [P],
     to_cp: &FrameQueue,
     frames: &mut [B],
-    verdicts: &[Verdict],
+    verdicts: &mut [Verdict],
     mut send: impl FnMut(&mut P, &mut B) -> Result<(), PortError>,
 ) -> bool {
+    let n = frames.len().min(verdicts.len());
+    let (frames, verdicts) = (&mut frames[..n], &mut verdicts[..n]);
+    pipeline.process_burst(now_ns, frames, verdicts);
     let mut queued_for_cp = false;
     for (frame, verdict) in frames.iter_mut().zip(verdicts.iter()) {
         match *verdict {

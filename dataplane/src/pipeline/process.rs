@@ -411,7 +411,7 @@ impl Pipeline {
     ) {
         let port = frame.port();
         self.counters.count_rx(port, frame.len());
-        if !self.classify_fast(frame.data(), port, m) {
+        if self.classify_fast(frame.data(), port, m).is_none() {
             *m = self.classify_slow(now_ns, frame, out);
         }
     }
@@ -420,16 +420,10 @@ impl Pipeline {
     /// IPv4 packet for the core MAC on the core port, or a valid IPv4 packet (not DHCP to
     /// the server) on an access port, untagged, with one tag or QinQ, for an access port also
     /// in a PPPoE session. Writes into `m` (which holds [`META_INIT`]) exactly the [`Meta`]
-    /// the general path would and returns true, or returns false, `m` untouched, for
-    /// everything else (which the general path then handles: drops, redirects, ARP).
+    /// the general path would, or returns None, `m` untouched, for everything else (which
+    /// the general path then handles: drops, redirects, ARP).
     #[inline(always)]
-    fn classify_fast(&self, data: &[u8], port: PortId, m: &mut Meta) -> bool {
-        self.classify_fast_meta(data, port, m).is_some()
-    }
-
-    /// [`Pipeline::classify_fast`], with `?` for "not the common case".
-    #[inline(always)]
-    fn classify_fast_meta(&self, data: &[u8], port: PortId, m: &mut Meta) -> Option<()> {
+    fn classify_fast(&self, data: &[u8], port: PortId, m: &mut Meta) -> Option<()> {
         const IPV4: u16 = 0x0800;
         const PPPOE_SESSION: u16 = 0x8864;
         const CTAG: u16 = 0x8100;

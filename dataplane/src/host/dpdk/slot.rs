@@ -4,7 +4,7 @@ use std::fmt;
 use std::ptr::{self, NonNull};
 
 use super::sys;
-use crate::packet::{DATA_CAPACITY, Frame, PacketBuffer, PortId};
+use crate::packet::{Frame, PacketBuffer, PortId};
 
 /// One slot of a worker's burst array on DPDK ports: empty, or owning one received
 /// single-segment buffer and the pipeline port it arrived on. The pipeline reads and
@@ -200,7 +200,8 @@ impl PacketBuffer for MbufSlot {
     }
 
     fn move_into(&mut self, spare: &mut Frame) -> bool {
-        if self.len() > DATA_CAPACITY || spare.set_data(self.data()).is_err() {
+        // set_data refuses (and leaves `spare` empty) beyond DATA_CAPACITY.
+        if spare.set_data(self.data()).is_err() {
             return false;
         }
         spare.port = self.port;

@@ -139,15 +139,19 @@ fn offer_sent(
         .collect();
     let mut verdicts = vec![Verdict::ToControlPlane; frames.len()];
     p.process_burst(now, &mut frames, &mut verdicts);
-    let sent = frames
-        .iter()
-        .zip(&verdicts)
-        .filter_map(|(f, v)| match *v {
-            Verdict::Forward(port) => Some((port, f.data().to_vec())),
+    let sent = forwarded(&frames, &verdicts);
+    (verdicts, sent)
+}
+
+/// The buffers of `bufs` whose verdict is `Forward`: port and bytes, in order.
+fn forwarded<B: crate::packet::PacketBuffer>(bufs: &[B], verdicts: &[Verdict]) -> Vec<Sent> {
+    bufs.iter()
+        .zip(verdicts)
+        .filter_map(|(b, v)| match *v {
+            Verdict::Forward(port) => Some((port, b.data().to_vec())),
             _ => None,
         })
-        .collect();
-    (verdicts, sent)
+        .collect()
 }
 
 /// One frame the shaper sent: port and bytes.
@@ -260,14 +264,7 @@ fn a_port_buffer_is_copied_into_the_shaper_and_stays_with_its_owner() {
     on_buffers.process_burst(0, &mut bufs, &mut verdicts);
     assert_eq!(verdicts, want_verdicts);
     assert_eq!(verdicts[6..], [Verdict::Queued; 2]);
-    let mut got: Vec<Sent> = bufs
-        .iter()
-        .zip(&verdicts)
-        .filter_map(|(b, v)| match *v {
-            Verdict::Forward(port) => Some((port, b.data().to_vec())),
-            _ => None,
-        })
-        .collect();
+    let mut got = forwarded(&bufs, &verdicts);
     // A queued buffer was copied: its owner still holds the (rewritten) bytes.
     assert_eq!(bufs[6].data().len(), want[6].1.len());
     got.extend(drain(&mut on_buffers, MS, BURST));
