@@ -39,6 +39,7 @@
 extern crate alloc;
 
 pub mod acl;
+mod lanes;
 pub mod nat;
 pub mod packet;
 pub mod pipeline;

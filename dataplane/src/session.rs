@@ -1,11 +1,14 @@
 //! Subscriber sessions: a slab of [`SessionEntry`] indexed by access key, by subscriber IPv4
-//! address and by session id, each index a hashbrown `HashTable` of `(packed key, slot)` with
-//! a seeded foldhash hasher.
+//! address and by session id, hashed with a seeded foldhash hasher.
 //!
-//! Keys are packed into machine words ([`AccessKey::pack`] -> `u128`, IPv4 -> `u32`) so that
-//! probing compares integers and never touches the slab. Callers on the fast path hash a
-//! whole burst first ([`SessionTable::hash_access`]) and then probe
-//! ([`SessionTable::find_access`]).
+//! The two indexes the fast path reads are [`index::TagIndex`]es: one cache line per lookup,
+//! prefetchable from the hash. The IPv4 index holds the address itself and answers exactly;
+//! the access index holds 32 bits of the key's hash, so its answer is a candidate that the
+//! caller confirms against the entry it reads anyway ([`SessionTable::confirm_access`]).
+//! A burst hashes every key and prefetches its bucket ([`SessionTable::prefetch_access`]),
+//! then probes ([`SessionTable::access_candidate`], [`SessionTable::find_ipv4`]) and
+//! prefetches the entries, then reads them. The control plane's index by session id is a
+//! hashbrown `HashTable`.
 
 #![forbid(unsafe_code)]
 
@@ -19,6 +22,9 @@ use hashbrown::HashTable;
 use crate::packet::PortId;
 use crate::wire::EthernetAddress;
 use crate::wire::frame::L2Header;
+
+mod index;
+use index::TagIndex;
 
 /// Session identifier: the UP-allocated F-SEID the session was first established with (the
 /// PFCP agent keeps it when a restarted CP adopts the session under a new F-SEID).
@@ -196,12 +202,21 @@ pub enum SessionError {
 /// Slot index in the slab.
 pub type Slot = u32;
 
+/// The access index's tag for a key's hash: the half the bucket index does not use (the
+/// index would need 2^32 buckets to overlap it).
+#[inline(always)]
+const fn access_tag(hash: u64) -> u32 {
+    (hash >> 32) as u32
+}
+
 /// The session table. Single writer; lookups are O(1).
 pub struct SessionTable {
     slab: Vec<Option<SessionEntry>>,
     free: Vec<Slot>,
-    by_access: HashTable<(u128, Slot)>,
-    by_ipv4: HashTable<(u32, Slot)>,
+    /// Tag: the high half of the key's hash.
+    by_access: TagIndex,
+    /// Tag: the address.
+    by_ipv4: TagIndex,
     by_id: HashTable<(u64, Slot)>,
     hasher: FixedState,
 }
@@ -227,8 +242,8 @@ impl SessionTable {
         SessionTable {
             slab: Vec::with_capacity(capacity),
             free: Vec::new(),
-            by_access: HashTable::with_capacity(capacity),
-            by_ipv4: HashTable::with_capacity(capacity),
+            by_access: TagIndex::with_capacity(capacity),
+            by_ipv4: TagIndex::with_capacity(capacity),
             by_id: HashTable::with_capacity(capacity),
             hasher: FixedState::with_seed(seed),
         }
@@ -263,16 +278,50 @@ impl SessionTable {
         self.hasher.hash_one(id)
     }
 
-    /// Probes the access index with a precomputed hash.
-    #[inline]
-    pub fn find_access(&self, hash: u64, packed: u128) -> Option<Slot> {
-        self.by_access.find(hash, |e| e.0 == packed).map(|e| e.1)
+    /// Asks the CPU for the access index's bucket of `hash` (a key's
+    /// [`SessionTable::hash_access`]).
+    #[inline(always)]
+    pub fn prefetch_access(&self, hash: u64) {
+        self.by_access.prefetch(hash);
     }
 
-    /// Probes the IPv4 index with a precomputed hash.
-    #[inline]
+    /// Asks the CPU for the IPv4 index's bucket of `hash` (an address's
+    /// [`SessionTable::hash_ipv4`]).
+    #[inline(always)]
+    pub fn prefetch_ipv4(&self, hash: u64) {
+        self.by_ipv4.prefetch(hash);
+    }
+
+    /// The slot that probably holds the access key of `hash`, from the index alone: confirm
+    /// it with [`SessionTable::confirm_access`] before use. None means no session has it.
+    #[inline(always)]
+    pub fn access_candidate(&self, hash: u64) -> Option<Slot> {
+        self.by_access.find(hash, access_tag(hash), |_| true)
+    }
+
+    /// The slot of access key `packed` given [`SessionTable::access_candidate`]'s answer:
+    /// `candidate` itself if its entry has that key (reading the entry the caller reads
+    /// next anyway), otherwise the full lookup.
+    #[inline(always)]
+    pub fn confirm_access(&self, candidate: Slot, packed: u128) -> Option<Slot> {
+        match self.entry(candidate) {
+            Some(e) if e.access.pack() == packed => Some(candidate),
+            _ => self.find_access(self.hash_access(packed), packed),
+        }
+    }
+
+    /// Probes the access index with a precomputed hash, confirming every candidate against
+    /// the slab.
+    pub fn find_access(&self, hash: u64, packed: u128) -> Option<Slot> {
+        self.by_access.find(hash, access_tag(hash), |s| {
+            self.entry(s).is_some_and(|e| e.access.pack() == packed)
+        })
+    }
+
+    /// Probes the IPv4 index with a precomputed hash (exact: the index holds the address).
+    #[inline(always)]
     pub fn find_ipv4(&self, hash: u64, ip: u32) -> Option<Slot> {
-        self.by_ipv4.find(hash, |e| e.0 == ip).map(|e| e.1)
+        self.by_ipv4.find(hash, ip, |_| true)
     }
 
     /// Slot of the session attached at `key`.
@@ -358,13 +407,11 @@ impl SessionTable {
             };
             if old.access != entry.access {
                 self.unindex_access(old.access.pack(), slot);
-                self.by_access
-                    .insert_unique(ha, (packed, slot), |e| self.hasher.hash_one(e.0));
+                self.by_access.insert(ha, access_tag(ha), slot);
             }
             if old.ipv4 != entry.ipv4 {
                 self.unindex_ipv4(old.ipv4.to_bits(), slot);
-                self.by_ipv4
-                    .insert_unique(hi, (ip, slot), |e| self.hasher.hash_one(e.0));
+                self.by_ipv4.insert(hi, ip, slot);
             }
             self.slab[slot as usize] = Some(SessionEntry {
                 counters: old.counters,
@@ -372,25 +419,24 @@ impl SessionTable {
             });
             return Ok(slot);
         }
-        let slot = match self.free.pop() {
-            Some(s) => {
-                self.slab[s as usize] = Some(entry);
-                s
-            }
-            None => {
-                let s = Slot::try_from(self.slab.len())
-                    .ok()
-                    .filter(|s| *s != Slot::MAX)
-                    .ok_or(SessionError::Full)?;
-                self.slab.push(Some(entry));
-                s
-            }
+        let slot = match self.free.last() {
+            Some(&s) => s,
+            None => Slot::try_from(self.slab.len())
+                .ok()
+                .filter(|s| *s != Slot::MAX)
+                .ok_or(SessionError::Full)?,
         };
+        if self.by_access.is_full() {
+            self.grow_indexes();
+        }
+        if self.free.pop().is_some() {
+            self.slab[slot as usize] = Some(entry);
+        } else {
+            self.slab.push(Some(entry));
+        }
+        self.by_access.insert(ha, access_tag(ha), slot);
+        self.by_ipv4.insert(hi, ip, slot);
         let hasher = &self.hasher;
-        self.by_access
-            .insert_unique(ha, (packed, slot), |e| hasher.hash_one(e.0));
-        self.by_ipv4
-            .insert_unique(hi, (ip, slot), |e| hasher.hash_one(e.0));
         self.by_id
             .insert_unique(hasher.hash_one(entry.id), (entry.id, slot), |e| {
                 hasher.hash_one(e.0)
@@ -398,21 +444,35 @@ impl SessionTable {
         Ok(slot)
     }
 
+    /// Rebuilds the access and IPv4 indexes with twice the buckets.
+    fn grow_indexes(&mut self) {
+        let capacity = self.by_access.bucket_count() * 2 * index::MAX_LOAD;
+        let mut by_access = TagIndex::with_capacity(capacity);
+        let mut by_ipv4 = TagIndex::with_capacity(capacity);
+        for (slot, e) in self.slab.iter().enumerate() {
+            let Some(e) = e else { continue };
+            let ha = self.hash_access(e.access.pack());
+            let ip = e.ipv4.to_bits();
+            by_access.insert(ha, access_tag(ha), slot as Slot);
+            by_ipv4.insert(self.hash_ipv4(ip), ip, slot as Slot);
+        }
+        self.by_access = by_access;
+        self.by_ipv4 = by_ipv4;
+    }
+
+    /// Bytes the fast path's two indexes occupy (for sizing reports).
+    pub fn index_bytes(&self) -> usize {
+        self.by_access.bytes() + self.by_ipv4.bytes()
+    }
+
     fn unindex_access(&mut self, packed: u128, slot: Slot) {
         let h = self.hash_access(packed);
-        if let Ok(e) = self
-            .by_access
-            .find_entry(h, |e| e.0 == packed && e.1 == slot)
-        {
-            e.remove();
-        }
+        self.by_access.remove(h, access_tag(h), slot);
     }
 
     fn unindex_ipv4(&mut self, ip: u32, slot: Slot) {
         let h = self.hash_ipv4(ip);
-        if let Ok(e) = self.by_ipv4.find_entry(h, |e| e.0 == ip && e.1 == slot) {
-            e.remove();
-        }
+        self.by_ipv4.remove(h, ip, slot);
     }
 
     /// Removes session `id` and returns it (with its final counters).
@@ -537,6 +597,56 @@ mod tests {
         assert!(t.is_empty());
     }
 
+    #[test]
+    fn a_wrong_access_candidate_is_corrected() {
+        let mut t = SessionTable::new(7);
+        let a = entry(1, 0, 10, 1, 10);
+        let b = entry(2, 0, 11, 2, 11);
+        let (sa, sb) = (t.upsert(a).unwrap(), t.upsert(b).unwrap());
+        let (ka, kb) = (a.access.pack(), b.access.pack());
+        assert_eq!(t.access_candidate(t.hash_access(ka)), Some(sa));
+        assert_eq!(t.confirm_access(sa, ka), Some(sa));
+        // A candidate whose entry holds another key (two keys' tags collided) is not taken.
+        assert_eq!(t.confirm_access(sb, ka), Some(sa));
+        assert_eq!(t.confirm_access(sa, kb), Some(sb));
+        assert_eq!(t.confirm_access(Slot::MAX, kb), Some(sb));
+        let unknown = entry(3, 0, 12, 3, 12).access.pack();
+        assert_eq!(t.confirm_access(sa, unknown), None);
+    }
+
+    #[test]
+    fn the_indexes_grow_and_keep_every_session() {
+        let mut t = SessionTable::new(3);
+        let before = t.index_bytes();
+        let mut e = entry(0, 0, 0, 0, 0);
+        for i in 0..20_000u32 {
+            e.id = u64::from(i);
+            e.access.mac = EthernetAddress([2, 0, 0, (i >> 16) as u8, (i >> 8) as u8, i as u8]);
+            e.ipv4 = Ipv4Addr::from_bits(0x6440_0000 + i);
+            assert_eq!(t.upsert(e), Ok(i));
+        }
+        assert!(t.index_bytes() > before);
+        // At most MAX_LOAD entries per 64-byte bucket after growth: 2 indexes, 20k entries.
+        assert!(t.index_bytes() <= 2 * 64 * (2 * 20_000 / index::MAX_LOAD));
+        for i in 0..20_000u32 {
+            let e = t.entry(i).unwrap();
+            let k = e.access.pack();
+            let h = t.hash_access(k);
+            assert_eq!(
+                t.access_candidate(h).and_then(|c| t.confirm_access(c, k)),
+                Some(i)
+            );
+            assert_eq!(t.lookup_ipv4(e.ipv4), Some(i));
+        }
+        for i in (0..20_000u64).step_by(2) {
+            assert!(t.remove(i).is_some());
+        }
+        for i in 0..20_000u32 {
+            let ip = Ipv4Addr::from_bits(0x6440_0000 + i);
+            assert_eq!(t.lookup_ipv4(ip), (i % 2 == 1).then_some(i));
+        }
+    }
+
     #[derive(Debug, Clone)]
     enum Op {
         Upsert(u64, u8, u8),
@@ -600,6 +710,9 @@ mod tests {
                 for e in model.values() {
                     let s = t.lookup_access(&e.access).unwrap();
                     prop_assert_eq!(t.entry(s).unwrap().id, e.id);
+                    let k = e.access.pack();
+                    let fast = t.access_candidate(t.hash_access(k)).and_then(|c| t.confirm_access(c, k));
+                    prop_assert_eq!(fast, Some(s));
                     prop_assert_eq!(t.lookup_ipv4(e.ipv4), Some(s));
                 }
             }

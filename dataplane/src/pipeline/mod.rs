@@ -44,8 +44,9 @@
 //! with an uplink rate passes an srTCM policer (colour-blind); red is dropped as
 //! [`DropReason::Policed`]. Sessions without a rate take exactly the path described above.
 //!
-//! A burst is processed in stages (parse all, hash all keys, probe all, then act), so the
-//! table probes of one burst overlap in the memory system. No allocation, no panics.
+//! A burst is processed in stages: parse and hash all, asking for each key's index bucket;
+//! probe all, asking for each session entry; then act. The cache misses of one burst's
+//! lookups overlap in the memory system. No allocation, no panics.
 
 #![forbid(unsafe_code)]
 

@@ -46,6 +46,8 @@ struct Meta {
     l3: u16,
     /// Packed access key (upstream) or destination address (downstream).
     key: u128,
+    /// The key's hash in its session index.
+    hash: u64,
     /// Upstream: the frame is PPP data in a PPPoE session.
     pppoe: bool,
     slot: Slot,
@@ -58,6 +60,7 @@ const META_INIT: Meta = Meta {
     stage: Stage::Done,
     l3: 0,
     key: 0,
+    hash: 0,
     pppoe: false,
     slot: NO_SLOT,
     shaper: (NO_SUB, false),
@@ -318,30 +321,35 @@ impl Pipeline {
         let n = frames.len().min(verdicts.len()).min(BURST);
         let mut meta = [META_INIT; BURST];
         let meta = &mut meta[..n];
-        // Stage 1: parse and classify; decide everything that needs no table lookup.
+        // Stage 1: parse and classify; decide everything that needs no table lookup. Hash
+        // each key and ask for its index bucket, read in stage 2.
         for ((m, f), v) in meta
             .iter_mut()
             .zip(frames.iter_mut())
             .zip(verdicts.iter_mut())
         {
             self.classify(now_ns, f, v, m);
-        }
-        // Stage 2: hash and probe, and ask for each session's entry. The probes of one burst
-        // do not depend on each other, so the CPU overlaps their cache misses.
-        for m in meta.iter_mut() {
-            m.slot = match m.stage {
+            match m.stage {
                 Stage::Upstream => {
-                    let hash = self.sessions.hash_access(m.key);
-                    self.sessions.find_access(hash, m.key)
+                    m.hash = self.sessions.hash_access(m.key);
+                    self.sessions.prefetch_access(m.hash);
                 }
                 Stage::Downstream => {
-                    let ip = m.key as u32;
-                    self.sessions.find_ipv4(self.sessions.hash_ipv4(ip), ip)
+                    m.hash = self.sessions.hash_ipv4(m.key as u32);
+                    self.sessions.prefetch_ipv4(m.hash);
                 }
+                Stage::Done => {}
+            }
+        }
+        // Stage 2: probe, and ask for each session's entry, read in stage 3. An upstream
+        // slot is a candidate until stage 3 compares the entry's key.
+        for m in meta.iter_mut() {
+            m.slot = match m.stage {
+                Stage::Upstream => self.sessions.access_candidate(m.hash),
+                Stage::Downstream => self.sessions.find_ipv4(m.hash, m.key as u32),
                 Stage::Done => None,
             }
             .unwrap_or(NO_SLOT);
-            // Read in stage 3, a burst later: by then the line is here.
             self.sessions.prefetch_entry(m.slot);
         }
         // Stage 2b (QoS): the shapers of the burst's downstream sessions.
@@ -626,7 +634,14 @@ impl Pipeline {
     }
 
     fn upstream<B: PacketBuffer>(&mut self, now_ns: u64, frame: &mut B, m: &Meta) -> Verdict {
-        let Some(entry) = self.sessions.entry(m.slot) else {
+        let slot = if m.slot == NO_SLOT {
+            NO_SLOT
+        } else {
+            self.sessions
+                .confirm_access(m.slot, m.key)
+                .unwrap_or(NO_SLOT)
+        };
+        let Some(entry) = self.sessions.entry(slot) else {
             if m.pppoe {
                 // PPP data can only belong to a session the control plane installed.
                 return self.drop(DropReason::NoSession);
@@ -670,7 +685,7 @@ impl Pipeline {
         let total = usize::from(h.total_len);
         if policed
             && let Some(q) = self.qos.as_mut()
-            && !q.police(now_ns, m.slot, total as u32)
+            && !q.police(now_ns, slot, total as u32)
         {
             return self.drop(DropReason::Policed);
         }
@@ -689,7 +704,7 @@ impl Pipeline {
         eth[0..6].copy_from_slice(&nh_mac.0);
         eth[6..12].copy_from_slice(&self.cfg.core_mac.0);
         eth[12..14].copy_from_slice(&u16::from(EtherType::Ipv4).to_be_bytes());
-        if let Some(e) = self.sessions.entry_mut(m.slot) {
+        if let Some(e) = self.sessions.entry_mut(slot) {
             e.counters.ul_packets += 1;
             e.counters.ul_bytes += total as u64;
         }
