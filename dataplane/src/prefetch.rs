@@ -5,23 +5,32 @@
 //! `prefetcht0`; other builds (the portable `no_std` core, which has no unsafe code) issue
 //! nothing.
 
-/// Asks for the cache lines of `*r` (the first two: every table entry the pipeline reads
-/// lies within them).
+/// Asks for the cache line holding the start of `*r`.
+#[inline(always)]
+pub fn prefetch_line<T>(r: &T) {
+    prefetch_at((r as *const T).cast::<u8>(), 0);
+}
+
+/// Asks for the first two cache lines of `*r` (one if `T` fits in one line).
 #[inline(always)]
 pub fn prefetch<T>(r: &T) {
+    let p = (r as *const T).cast::<u8>();
+    prefetch_at(p, 0);
+    if size_of::<T>() > 64 {
+        prefetch_at(p, 64);
+    }
+}
+
+#[inline(always)]
+fn prefetch_at(p: *const u8, offset: usize) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     #[allow(unsafe_code)]
     {
         use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        let p = (r as *const T).cast::<i8>();
-        // SAFETY: _mm_prefetch only hints the cache and never faults, whatever the address;
-        // SSE is part of the x86-64 baseline.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(p) };
-        if size_of::<T>() > 64 {
-            // SAFETY: as above (the address is computed with wrapping_add: no promise).
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(64)) };
-        }
+        // SAFETY: _mm_prefetch only hints the cache and never faults, whatever the address
+        // (computed with wrapping_add: no promise); SSE is part of the x86-64 baseline.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(offset).cast::<i8>()) };
     }
     #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
-    let _ = r;
+    let _ = (p, offset);
 }

@@ -150,18 +150,20 @@ impl SessionQos {
 }
 
 /// One subscriber session.
+///
+/// Laid out as two cache lines (`repr(C)`, 64-byte aligned): the first holds everything a
+/// forwarded packet reads or updates without QoS (access key, address, gate, MTU, MSS, ACL,
+/// usage counters), so the fast path asks for one line per packet; the rate limits and the
+/// id are in the second.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, align(64))]
 pub struct SessionEntry {
-    /// Session id (see [`SessionId`]).
-    pub id: SessionId,
     /// Access attachment.
     pub access: AccessKey,
     /// Subscriber IPv4 address.
     pub ipv4: Ipv4Addr,
     /// Forwarding allowed (QER gate; false drops in both directions).
     pub gate_open: bool,
-    /// Rate limits (QER MBR); applied live by [`crate::pipeline::Pipeline::apply`].
-    pub qos: SessionQos,
     /// Largest downstream IPv4 packet (total length) the subscriber's link carries; longer
     /// ones are dropped (`mtu_exceeded`). 0 = no limit (IPoE); PPPoE default 1492.
     pub mtu: u16,
@@ -173,7 +175,14 @@ pub struct SessionEntry {
     pub acl: crate::acl::AclId,
     /// Usage so far.
     pub counters: UsageCounters,
+    /// Rate limits (QER MBR); applied live by [`crate::pipeline::Pipeline::apply`].
+    pub qos: SessionQos,
+    /// Session id (see [`SessionId`]).
+    pub id: SessionId,
 }
+
+/// Bytes of the first line of a [`SessionEntry`]: what the fast path reads without QoS.
+pub const SESSION_HOT_BYTES: usize = 64;
 
 /// Errors from [`SessionTable::upsert`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -211,7 +220,11 @@ const fn access_tag(hash: u64) -> u32 {
 
 /// The session table. Single writer; lookups are O(1).
 pub struct SessionTable {
-    slab: Vec<Option<SessionEntry>>,
+    /// Entries by slot; a free slot keeps a stale entry, marked free in `live`.
+    slab: Vec<SessionEntry>,
+    /// Bit `slot` set: the slot holds a session. A separate bitmap (one bit per session)
+    /// rather than `Option`, whose tag the compiler would place in the entry's second line.
+    live: Vec<u64>,
     free: Vec<Slot>,
     /// Tag: the high half of the key's hash.
     by_access: TagIndex,
@@ -241,6 +254,7 @@ impl SessionTable {
     pub fn with_capacity(seed: u64, capacity: usize) -> Self {
         SessionTable {
             slab: Vec::with_capacity(capacity),
+            live: Vec::with_capacity(capacity.div_ceil(64)),
             free: Vec::new(),
             by_access: TagIndex::with_capacity(capacity),
             by_ipv4: TagIndex::with_capacity(capacity),
@@ -346,14 +360,23 @@ impl SessionTable {
     /// The session in `slot`.
     #[inline]
     pub fn entry(&self, slot: Slot) -> Option<&SessionEntry> {
-        self.slab.get(slot as usize).and_then(Option::as_ref)
+        if self.is_live(slot) {
+            self.slab.get(slot as usize)
+        } else {
+            None
+        }
     }
 
-    /// Hints the CPU to fetch the session in `slot` (see [`crate::prefetch`]).
+    /// Hints the CPU to fetch the first line of the session in `slot` (see
+    /// [`crate::prefetch`]), and with `with_qos` the second line, the rate limits, too.
     #[inline(always)]
-    pub fn prefetch_entry(&self, slot: Slot) {
+    pub fn prefetch_entry(&self, slot: Slot, with_qos: bool) {
         if let Some(e) = self.slab.get(slot as usize) {
-            crate::prefetch::prefetch(e);
+            if with_qos {
+                crate::prefetch::prefetch(e);
+            } else {
+                crate::prefetch::prefetch_line(e);
+            }
         }
     }
 
@@ -361,7 +384,11 @@ impl SessionTable {
     /// the indexes would go stale; use [`SessionTable::upsert`]).
     #[inline]
     pub fn entry_mut(&mut self, slot: Slot) -> Option<&mut SessionEntry> {
-        self.slab.get_mut(slot as usize).and_then(Option::as_mut)
+        if self.is_live(slot) {
+            self.slab.get_mut(slot as usize)
+        } else {
+            None
+        }
     }
 
     /// Session `id`.
@@ -371,7 +398,11 @@ impl SessionTable {
 
     /// All sessions, in slab order.
     pub fn iter(&self) -> impl Iterator<Item = &SessionEntry> {
-        self.slab.iter().filter_map(Option::as_ref)
+        self.slab
+            .iter()
+            .enumerate()
+            .filter(|(s, _)| self.is_live(*s as Slot))
+            .map(|(_, e)| e)
     }
 
     /// Inserts a session, or updates session `entry.id` if it exists. On update the usage
@@ -384,7 +415,7 @@ impl SessionTable {
         let ha = self.hash_access(packed);
         let hi = self.hash_ipv4(ip);
         if let Some(s) = self.find_access(ha, packed) {
-            let owner = self.slab[s as usize].map_or(0, |e| e.id);
+            let owner = self.entry(s).map_or(0, |e| e.id);
             if owner != entry.id {
                 return Err(SessionError::AccessKeyInUse {
                     key: entry.access,
@@ -393,7 +424,7 @@ impl SessionTable {
             }
         }
         if let Some(s) = self.find_ipv4(hi, ip) {
-            let owner = self.slab[s as usize].map_or(0, |e| e.id);
+            let owner = self.entry(s).map_or(0, |e| e.id);
             if owner != entry.id {
                 return Err(SessionError::Ipv4InUse {
                     ipv4: entry.ipv4,
@@ -402,7 +433,7 @@ impl SessionTable {
             }
         }
         if let Some(slot) = self.lookup_id(entry.id) {
-            let Some(old) = self.slab[slot as usize] else {
+            let Some(&old) = self.entry(slot) else {
                 return Err(SessionError::Full);
             };
             if old.access != entry.access {
@@ -413,10 +444,10 @@ impl SessionTable {
                 self.unindex_ipv4(old.ipv4.to_bits(), slot);
                 self.by_ipv4.insert(hi, ip, slot);
             }
-            self.slab[slot as usize] = Some(SessionEntry {
+            self.slab[slot as usize] = SessionEntry {
                 counters: old.counters,
                 ..entry
-            });
+            };
             return Ok(slot);
         }
         let slot = match self.free.last() {
@@ -430,10 +461,14 @@ impl SessionTable {
             self.grow_indexes();
         }
         if self.free.pop().is_some() {
-            self.slab[slot as usize] = Some(entry);
+            self.slab[slot as usize] = entry;
         } else {
-            self.slab.push(Some(entry));
+            self.slab.push(entry);
+            if self.live.len() * 64 < self.slab.len() {
+                self.live.push(0);
+            }
         }
+        self.set_live(slot, true);
         self.by_access.insert(ha, access_tag(ha), slot);
         self.by_ipv4.insert(hi, ip, slot);
         let hasher = &self.hasher;
@@ -450,7 +485,9 @@ impl SessionTable {
         let mut by_access = TagIndex::with_capacity(capacity);
         let mut by_ipv4 = TagIndex::with_capacity(capacity);
         for (slot, e) in self.slab.iter().enumerate() {
-            let Some(e) = e else { continue };
+            if !self.is_live(slot as Slot) {
+                continue;
+            }
             let ha = self.hash_access(e.access.pack());
             let ip = e.ipv4.to_bits();
             by_access.insert(ha, access_tag(ha), slot as Slot);
@@ -458,6 +495,26 @@ impl SessionTable {
         }
         self.by_access = by_access;
         self.by_ipv4 = by_ipv4;
+    }
+
+    #[inline(always)]
+    fn is_live(&self, slot: Slot) -> bool {
+        let i = slot as usize;
+        self.live
+            .get(i / 64)
+            .is_some_and(|w| w >> (i % 64) & 1 != 0)
+    }
+
+    fn set_live(&mut self, slot: Slot, live: bool) {
+        let i = slot as usize;
+        if let Some(w) = self.live.get_mut(i / 64) {
+            let bit = 1u64 << (i % 64);
+            if live {
+                *w |= bit;
+            } else {
+                *w &= !bit;
+            }
+        }
     }
 
     /// Bytes the fast path's two indexes occupy (for sizing reports).
@@ -479,7 +536,8 @@ impl SessionTable {
     pub fn remove(&mut self, id: SessionId) -> Option<SessionEntry> {
         let h = self.hash_id(id);
         let (_, slot) = self.by_id.find_entry(h, |e| e.0 == id).ok()?.remove().0;
-        let entry = self.slab.get_mut(slot as usize)?.take()?;
+        let entry = *self.entry(slot)?;
+        self.set_live(slot, false);
         self.unindex_access(entry.access.pack(), slot);
         self.unindex_ipv4(entry.ipv4.to_bits(), slot);
         self.free.push(slot);
@@ -489,6 +547,7 @@ impl SessionTable {
     /// Removes every session.
     pub fn clear(&mut self) {
         self.slab.clear();
+        self.live.clear();
         self.free.clear();
         self.by_access.clear();
         self.by_ipv4.clear();
@@ -595,6 +654,17 @@ mod tests {
         assert_eq!(t.iter().count(), 2);
         t.clear();
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn the_fast_path_fields_share_the_first_line() {
+        use core::mem::offset_of;
+        let counters_end = offset_of!(SessionEntry, counters) + size_of::<UsageCounters>();
+        assert!(counters_end <= SESSION_HOT_BYTES);
+        assert!(offset_of!(SessionEntry, qos) >= SESSION_HOT_BYTES);
+        assert!(offset_of!(SessionEntry, id) >= SESSION_HOT_BYTES);
+        assert_eq!(size_of::<SessionEntry>(), 128);
+        assert_eq!(align_of::<SessionEntry>(), 64);
     }
 
     #[test]

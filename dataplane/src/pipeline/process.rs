@@ -341,6 +341,7 @@ impl Pipeline {
                 Stage::Done => {}
             }
         }
+        let with_qos = self.qos.is_some();
         // Stage 2: probe, and ask for each session's entry, read in stage 3. An upstream
         // slot is a candidate until stage 3 compares the entry's key.
         for m in meta.iter_mut() {
@@ -350,7 +351,7 @@ impl Pipeline {
                 Stage::Done => None,
             }
             .unwrap_or(NO_SLOT);
-            self.sessions.prefetch_entry(m.slot);
+            self.sessions.prefetch_entry(m.slot, with_qos);
         }
         // Stage 2b (QoS): the shapers of the burst's downstream sessions.
         if let Some(q) = self.qos.as_deref() {
@@ -651,7 +652,8 @@ impl Pipeline {
         };
         let (sess_ip, gate_open, mss_clamp, acl) =
             (entry.ipv4, entry.gate_open, entry.mss_clamp, entry.acl);
-        let policed = entry.qos.ul_rate_bps.is_some();
+        // Without QoS the entry's second line (its rates) is never read.
+        let policed = self.qos.is_some() && entry.qos.ul_rate_bps.is_some();
         let l3 = usize::from(m.l3);
         let data = frame.data();
         if data.get(..6) != Some(&self.cfg.gateway_mac.0[..]) {
