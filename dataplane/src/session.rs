@@ -463,6 +463,11 @@ impl SessionTable {
         if self.free.pop().is_some() {
             self.slab[slot as usize] = entry;
         } else {
+            if self.slab.len() == self.slab.capacity() {
+                // Grow by a quarter, not double: at a million sessions doubling could leave
+                // 128 unused bytes per session.
+                self.slab.reserve_exact(self.slab.len() / 4 + 16);
+            }
             self.slab.push(entry);
             if self.live.len() * 64 < self.slab.len() {
                 self.live.push(0);
@@ -520,6 +525,25 @@ impl SessionTable {
     /// Bytes the fast path's two indexes occupy (for sizing reports).
     pub fn index_bytes(&self) -> usize {
         self.by_access.bytes() + self.by_ipv4.bytes()
+    }
+
+    /// Bytes the table has allocated: the slab and its bitmap and free list at their
+    /// capacity, the two fast-path indexes, and the id index (hashbrown: one 16-byte entry
+    /// and one control byte per bucket, buckets = capacity * 8 / 7, plus one group of
+    /// trailing control bytes).
+    pub fn memory_bytes(&self) -> usize {
+        let id_buckets = match self.by_id.capacity() {
+            0 => 0,
+            c if c < 8 => (c + 1).next_power_of_two(),
+            c => c * 8 / 7,
+        };
+        let id_bytes =
+            id_buckets * (size_of::<(u64, Slot)>() + 1) + if id_buckets > 0 { 16 } else { 0 };
+        self.slab.capacity() * size_of::<SessionEntry>()
+            + self.live.capacity() * size_of::<u64>()
+            + self.free.capacity() * size_of::<Slot>()
+            + self.index_bytes()
+            + id_bytes
     }
 
     fn unindex_access(&mut self, packed: u128, slot: Slot) {
@@ -696,6 +720,12 @@ mod tests {
             assert_eq!(t.upsert(e), Ok(i));
         }
         assert!(t.index_bytes() > before);
+        // Entry (128) + two indexes + id index + slab growth slack: within the 256-byte budget.
+        let per_session = t.memory_bytes() / 20_000;
+        assert!(
+            (128..=256).contains(&per_session),
+            "{per_session} bytes per session"
+        );
         // At most MAX_LOAD entries per 64-byte bucket after growth: 2 indexes, 20k entries.
         assert!(t.index_bytes() <= 2 * 64 * (2 * 20_000 / index::MAX_LOAD));
         for i in 0..20_000u32 {

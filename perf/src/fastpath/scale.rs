@@ -11,6 +11,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use vbng_dataplane::acl::NO_ACL;
+use vbng_dataplane::session::SessionTable;
+
 use crate::report::Figure;
 use crate::timing::Machine;
 
@@ -34,6 +37,9 @@ pub struct Point {
     pub io_mpps: f64,
     /// Frames per direction in worker 0's loop.
     pub frames: usize,
+    /// Bytes the session table allocates per session, grown to this many sessions one
+    /// upsert at a time as the control plane installs them.
+    pub table_bytes_per_session: f64,
 }
 
 impl Point {
@@ -50,20 +56,21 @@ impl Point {
 /// The Markdown table of the curve.
 pub fn markdown(points: &[Point]) -> String {
     let mut s = String::from(
-        "| sessions | Mpps/core | ns/packet | I/O only Mpps/core | I/O only ns/packet | difference ns/packet | frames/direction in loop |\n\
-         |---:|---:|---:|---:|---:|---:|---:|\n",
+        "| sessions | Mpps/core | ns/packet | I/O only Mpps/core | I/O only ns/packet | difference ns/packet | frames/direction in loop | table bytes/session |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for p in points {
         let _ = writeln!(
             s,
-            "| {} | {:.2} | {:.1} | {:.2} | {:.1} | {:.1} | {} |",
+            "| {} | {:.2} | {:.1} | {:.2} | {:.1} | {:.1} | {} | {:.0} |",
             p.sessions,
             p.mpps,
             p.ns(),
             p.io_mpps,
             p.io_ns(),
             p.ns() - p.io_ns(),
-            p.frames
+            p.frames,
+            p.table_bytes_per_session
         );
     }
     s
@@ -86,6 +93,22 @@ pub fn csv(points: &[Point]) -> String {
         );
     }
     s
+}
+
+/// The user plane's memory budget per session (session entry, indexes, ACL reference;
+/// NAT flows excluded).
+pub const SESSION_BUDGET_BYTES: f64 = 256.0;
+
+/// Bytes per session of a session table holding the curve's `n` sessions, inserted one by
+/// one as the control plane installs them (so growth slack counts).
+pub fn table_bytes_per_session(cli: &FastpathCli, n: u32) -> f64 {
+    let scheme = cli.scheme(n);
+    let mut table = SessionTable::new(0x5eed);
+    for i in 0..n {
+        // The scheme's sessions are distinct by construction.
+        let _ = table.upsert(scheme.session(i, NO_ACL));
+    }
+    table.memory_bytes() as f64 / f64::from(n.max(1))
 }
 
 /// Path of the plot script, next to this crate's Cargo.toml.
@@ -150,6 +173,7 @@ pub fn run(cli: &FastpathCli) -> Result<Output, String> {
             mpps: ours.mpps_per_core(),
             io_mpps: io.mpps_per_core(),
             frames,
+            table_bytes_per_session: table_bytes_per_session(cli, n),
         };
         let params = |f: Figure| {
             let mut f = base_params(f, cli, n, &m);
@@ -178,6 +202,11 @@ pub fn run(cli: &FastpathCli) -> Result<Output, String> {
                 p.io_ns(),
             ),
         ));
+        figures.push(params(Figure::new(
+            &format!("fastpath.scale.table_bytes_per_session_{n}_sessions"),
+            p.table_bytes_per_session,
+            "bytes",
+        )));
         let drops: u64 = ours.drops.iter().sum();
         if drops > 0 {
             eprintln!("fastpath --scale: {n} sessions: {drops} frames dropped");
@@ -191,6 +220,11 @@ pub fn run(cli: &FastpathCli) -> Result<Output, String> {
          (subscriber, packet) pairs per direction while all N sessions are in the table; \
          baseline: the same loop without the pipeline ({io_name})",
         cli.device().name()
+    ));
+    notes.push(format!(
+        "scale: table bytes/session is what the session table allocates (entries, free-slot \
+         bitmap and list, the access, IPv4 and id indexes) after the sessions were installed \
+         one by one; the budget is {SESSION_BUDGET_BYTES} bytes"
     ));
     let stem = format!(
         "fastpath-scale-{}-{}-{}-{}w",
@@ -242,10 +276,11 @@ mod tests {
             mpps: 10.0,
             io_mpps: 20.0,
             frames: 1000,
+            table_bytes_per_session: 180.4,
         }];
         let md = markdown(&pts);
         assert!(
-            md.contains("| 1000 | 10.00 | 100.0 | 20.00 | 50.0 | 50.0 | 1000 |"),
+            md.contains("| 1000 | 10.00 | 100.0 | 20.00 | 50.0 | 50.0 | 1000 | 180 |"),
             "{md}"
         );
         let c = csv(&pts);
