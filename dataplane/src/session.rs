@@ -313,14 +313,17 @@ impl SessionTable {
         self.by_access.find(hash, access_tag(hash), |_| true)
     }
 
-    /// The slot of access key `packed` given [`SessionTable::access_candidate`]'s answer:
-    /// `candidate` itself if its entry has that key (reading the entry the caller reads
-    /// next anyway), otherwise the full lookup.
+    /// The slot and session of access key `packed` given
+    /// [`SessionTable::access_candidate`]'s answer: `candidate` itself if its entry has that
+    /// key (reading the entry the caller reads next anyway), otherwise the full lookup.
     #[inline(always)]
-    pub fn confirm_access(&self, candidate: Slot, packed: u128) -> Option<Slot> {
+    pub fn confirm_access(&self, candidate: Slot, packed: u128) -> Option<(Slot, &SessionEntry)> {
         match self.entry(candidate) {
-            Some(e) if e.access.pack() == packed => Some(candidate),
-            _ => self.find_access(self.hash_access(packed), packed),
+            Some(e) if e.access.pack() == packed => Some((candidate, e)),
+            _ => {
+                let s = self.find_access(self.hash_access(packed), packed)?;
+                Some((s, self.entry(s)?))
+            }
         }
     }
 
@@ -388,6 +391,16 @@ impl SessionTable {
             self.slab.get_mut(slot as usize)
         } else {
             None
+        }
+    }
+
+    /// Updates the usage counters of the session in `slot`, a slot the caller just found
+    /// live: it skips the liveness check (a free slot's counters are overwritten when the
+    /// slot is reused, so a stale slot would only change numbers nobody reads).
+    #[inline(always)]
+    pub fn count_usage(&mut self, slot: Slot, update: impl FnOnce(&mut UsageCounters)) {
+        if let Some(e) = self.slab.get_mut(slot as usize) {
+            update(&mut e.counters);
         }
     }
 
@@ -699,13 +712,14 @@ mod tests {
         let (sa, sb) = (t.upsert(a).unwrap(), t.upsert(b).unwrap());
         let (ka, kb) = (a.access.pack(), b.access.pack());
         assert_eq!(t.access_candidate(t.hash_access(ka)), Some(sa));
-        assert_eq!(t.confirm_access(sa, ka), Some(sa));
+        let confirm = |c, k| t.confirm_access(c, k).map(|(s, e)| (s, e.id));
+        assert_eq!(confirm(sa, ka), Some((sa, 1)));
         // A candidate whose entry holds another key (two keys' tags collided) is not taken.
-        assert_eq!(t.confirm_access(sb, ka), Some(sa));
-        assert_eq!(t.confirm_access(sa, kb), Some(sb));
-        assert_eq!(t.confirm_access(Slot::MAX, kb), Some(sb));
+        assert_eq!(confirm(sb, ka), Some((sa, 1)));
+        assert_eq!(confirm(sa, kb), Some((sb, 2)));
+        assert_eq!(confirm(Slot::MAX, kb), Some((sb, 2)));
         let unknown = entry(3, 0, 12, 3, 12).access.pack();
-        assert_eq!(t.confirm_access(sa, unknown), None);
+        assert_eq!(confirm(sa, unknown), None);
     }
 
     #[test]
@@ -732,10 +746,8 @@ mod tests {
             let e = t.entry(i).unwrap();
             let k = e.access.pack();
             let h = t.hash_access(k);
-            assert_eq!(
-                t.access_candidate(h).and_then(|c| t.confirm_access(c, k)),
-                Some(i)
-            );
+            let found = t.access_candidate(h).and_then(|c| t.confirm_access(c, k));
+            assert_eq!(found.map(|(s, _)| s), Some(i));
             assert_eq!(t.lookup_ipv4(e.ipv4), Some(i));
         }
         for i in (0..20_000u64).step_by(2) {
@@ -812,7 +824,7 @@ mod tests {
                     prop_assert_eq!(t.entry(s).unwrap().id, e.id);
                     let k = e.access.pack();
                     let fast = t.access_candidate(t.hash_access(k)).and_then(|c| t.confirm_access(c, k));
-                    prop_assert_eq!(fast, Some(s));
+                    prop_assert_eq!(fast.map(|(s, _)| s), Some(s));
                     prop_assert_eq!(t.lookup_ipv4(e.ipv4), Some(s));
                 }
             }

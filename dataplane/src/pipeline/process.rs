@@ -635,14 +635,12 @@ impl Pipeline {
     }
 
     fn upstream<B: PacketBuffer>(&mut self, now_ns: u64, frame: &mut B, m: &Meta) -> Verdict {
-        let slot = if m.slot == NO_SLOT {
-            NO_SLOT
+        let found = if m.slot == NO_SLOT {
+            None
         } else {
-            self.sessions
-                .confirm_access(m.slot, m.key)
-                .unwrap_or(NO_SLOT)
+            self.sessions.confirm_access(m.slot, m.key)
         };
-        let Some(entry) = self.sessions.entry(slot) else {
+        let Some((slot, entry)) = found else {
             if m.pppoe {
                 // PPP data can only belong to a session the control plane installed.
                 return self.drop(DropReason::NoSession);
@@ -706,10 +704,10 @@ impl Pipeline {
         eth[0..6].copy_from_slice(&nh_mac.0);
         eth[6..12].copy_from_slice(&self.cfg.core_mac.0);
         eth[12..14].copy_from_slice(&u16::from(EtherType::Ipv4).to_be_bytes());
-        if let Some(e) = self.sessions.entry_mut(slot) {
-            e.counters.ul_packets += 1;
-            e.counters.ul_bytes += total as u64;
-        }
+        self.sessions.count_usage(slot, |c| {
+            c.ul_packets += 1;
+            c.ul_bytes += total as u64;
+        });
         self.counters.ul_forwarded += 1;
         Verdict::Forward(self.cfg.core_port)
     }
@@ -804,10 +802,10 @@ impl Pipeline {
                 Shaped::Bypass | Shaped::Conformed => {}
             }
         }
-        if let Some(e) = self.sessions.entry_mut(m.slot) {
-            e.counters.dl_packets += 1;
-            e.counters.dl_bytes += total as u64;
-        }
+        self.sessions.count_usage(m.slot, |c| {
+            c.dl_packets += 1;
+            c.dl_bytes += total as u64;
+        });
         self.counters.dl_forwarded += 1;
         Verdict::Forward(access.port)
     }
