@@ -463,19 +463,18 @@ impl SessionTable {
             };
             return Ok(slot);
         }
-        let slot = match self.free.last() {
-            Some(&s) => s,
+        let slot = match self.free.pop() {
+            Some(s) => s,
             None => Slot::try_from(self.slab.len())
                 .ok()
                 .filter(|s| *s != Slot::MAX)
                 .ok_or(SessionError::Full)?,
         };
         if self.by_access.is_full() {
+            // The new slot is not live yet: the rebuild skips it.
             self.grow_indexes();
         }
-        if self.free.pop().is_some() {
-            self.slab[slot as usize] = entry;
-        } else {
+        if slot as usize == self.slab.len() {
             if self.slab.len() == self.slab.capacity() {
                 // Grow by a quarter, not double: at a million sessions doubling could leave
                 // 128 unused bytes per session.
@@ -485,6 +484,8 @@ impl SessionTable {
             if self.live.len() * 64 < self.slab.len() {
                 self.live.push(0);
             }
+        } else {
+            self.slab[slot as usize] = entry;
         }
         self.set_live(slot, true);
         self.by_access.insert(ha, access_tag(ha), slot);

@@ -105,12 +105,19 @@ impl TagIndex {
 
     /// The first slot holding `tag` for which `is_it` says yes, in probe order.
     #[inline(always)]
-    pub(super) fn find(
+    pub(super) fn find(&self, hash: u64, tag: u32, is_it: impl FnMut(u32) -> bool) -> Option<u32> {
+        self.locate(hash, tag, is_it)
+            .map(|(i, lane)| self.buckets[i].slots[lane])
+    }
+
+    /// Where [`TagIndex::find`]'s answer lies: (bucket, lane).
+    #[inline(always)]
+    fn locate(
         &self,
         hash: u64,
         tag: u32,
         mut is_it: impl FnMut(u32) -> bool,
-    ) -> Option<u32> {
+    ) -> Option<(usize, usize)> {
         let mut i = self.home(hash);
         // Each bucket is visited at most once: a lookup ends at a bucket nothing passed,
         // and there is always one (the load is below a bucket's lanes).
@@ -118,9 +125,9 @@ impl TagIndex {
             let b = &self.buckets[i];
             let mut m = b.matches(tag);
             while m != 0 {
-                let slot = b.slots[m.trailing_zeros() as usize];
-                if is_it(slot) {
-                    return Some(slot);
+                let lane = m.trailing_zeros() as usize;
+                if is_it(b.slots[lane]) {
+                    return Some((i, lane));
                 }
                 m &= m - 1;
             }
@@ -155,35 +162,21 @@ impl TagIndex {
 
     /// Removes (`tag`, `slot`); false if it is not there.
     pub(super) fn remove(&mut self, hash: u64, tag: u32, slot: u32) -> bool {
-        let home = self.home(hash);
-        let mut i = home;
-        for _ in 0..self.buckets.len() {
-            let b = &mut self.buckets[i];
-            let mut m = b.matches(tag);
-            while m != 0 {
-                let lane = m.trailing_zeros() as usize;
-                if b.slots[lane] == slot {
-                    b.used &= !(1u16 << lane);
-                    self.len -= 1;
-                    // It passed every bucket from its home to here.
-                    let mut j = home;
-                    while j != i {
-                        let o = &mut self.buckets[j].overflow;
-                        if *o != u16::MAX {
-                            *o -= 1;
-                        }
-                        j = (j + 1) & self.mask;
-                    }
-                    return true;
-                }
-                m &= m - 1;
+        let Some((at, lane)) = self.locate(hash, tag, |s| s == slot) else {
+            return false;
+        };
+        self.buckets[at].used &= !(1u16 << lane);
+        self.len -= 1;
+        // It passed every bucket from its home to here.
+        let mut j = self.home(hash);
+        while j != at {
+            let o = &mut self.buckets[j].overflow;
+            if *o != u16::MAX {
+                *o -= 1;
             }
-            if b.overflow == 0 {
-                return false;
-            }
-            i = (i + 1) & self.mask;
+            j = (j + 1) & self.mask;
         }
-        false
+        true
     }
 
     /// Removes every entry, keeping the buckets.
