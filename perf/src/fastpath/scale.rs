@@ -11,13 +11,11 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use vbng_dataplane::acl::NO_ACL;
-use vbng_dataplane::session::SessionTable;
-
 use crate::report::Figure;
 use crate::timing::Machine;
 
 use super::memory::run_threads;
+use super::setup::build_pipeline;
 use super::{
     Device, FastpathCli, MAX_FRAMES_PER_DIRECTION, Output, RunTotals, base_params, child,
     common_notes,
@@ -99,16 +97,12 @@ pub fn csv(points: &[Point]) -> String {
 /// NAT flows excluded).
 pub const SESSION_BUDGET_BYTES: f64 = 256.0;
 
-/// Bytes per session of a session table holding the curve's `n` sessions, inserted one by
-/// one as the control plane installs them (so growth slack counts).
-pub fn table_bytes_per_session(cli: &FastpathCli, n: u32) -> f64 {
-    let scheme = cli.scheme(n);
-    let mut table = SessionTable::new(0x5eed);
-    for i in 0..n {
-        // The scheme's sessions are distinct by construction.
-        let _ = table.upsert(scheme.session(i, NO_ACL));
-    }
-    table.memory_bytes() as f64 / f64::from(n.max(1))
+/// Bytes per session of the session table of a pipeline built as the run builds worker 0's
+/// (one worker: all `n` sessions), the sessions installed one by one as the control plane
+/// installs them (so growth slack counts).
+pub fn table_bytes_per_session(cli: &FastpathCli, n: u32) -> Result<f64, String> {
+    let pipeline = build_pipeline(&cli.options(n), 0, 1)?;
+    Ok(pipeline.sessions().memory_bytes() as f64 / f64::from(n.max(1)))
 }
 
 /// Path of the plot script, next to this crate's Cargo.toml.
@@ -173,7 +167,7 @@ pub fn run(cli: &FastpathCli) -> Result<Output, String> {
             mpps: ours.mpps_per_core(),
             io_mpps: io.mpps_per_core(),
             frames,
-            table_bytes_per_session: table_bytes_per_session(cli, n),
+            table_bytes_per_session: table_bytes_per_session(cli, n)?,
         };
         let params = |f: Figure| {
             let mut f = base_params(f, cli, n, &m);
