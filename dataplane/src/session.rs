@@ -47,6 +47,23 @@ pub struct AccessKey {
     pub pppoe_session: u16,
 }
 
+/// [`AccessKey::pack`] from the fields, the MAC address as [`EthernetAddress::to_u64`]
+/// gives it: for a parser that reads the MAC as one word instead of building the key.
+#[inline(always)]
+pub const fn pack_access(
+    port: PortId,
+    svlan: u16,
+    cvlan: u16,
+    mac48: u64,
+    pppoe_session: u16,
+) -> u128 {
+    (pppoe_session as u128) << 88
+        | (port as u128) << 80
+        | (svlan as u128) << 64
+        | (cvlan as u128) << 48
+        | (mac48 & 0xffff_ffff_ffff) as u128
+}
+
 impl AccessKey {
     /// The key of a frame received on `port` with header `l2` (source MAC, tags).
     #[inline]
@@ -79,11 +96,13 @@ impl AccessKey {
     /// cvlan (16) | MAC (48). Injective, so equal packed values mean equal keys.
     #[inline]
     pub const fn pack(&self) -> u128 {
-        (self.pppoe_session as u128) << 88
-            | (self.port as u128) << 80
-            | (self.svlan as u128) << 64
-            | (self.cvlan as u128) << 48
-            | self.mac.to_u64() as u128
+        pack_access(
+            self.port,
+            self.svlan,
+            self.cvlan,
+            self.mac.to_u64(),
+            self.pppoe_session,
+        )
     }
 
     /// Inverse of [`AccessKey::pack`].

@@ -16,6 +16,7 @@ use crate::acl::{AclAction, AclId, AclSet, Direction, FlowV4, NO_ACL};
 use crate::packet::{MAX_PORTS, PacketBuffer, PortId};
 use crate::session::{
     AccessKey, SessionEntry, SessionError, SessionId, SessionTable, Slot, UsageCounters,
+    pack_access,
 };
 use crate::wire::arp::{self, ArpOperation, ArpRepr};
 use crate::wire::frame::{L2Header, write_arp};
@@ -481,21 +482,18 @@ impl Pipeline {
         if !self.is_access_port(port) {
             return None;
         }
-        let src = EthernetAddress([eth[6], eth[7], eth[8], eth[9], eth[10], eth[11]]);
-        let key = AccessKey {
-            port,
-            svlan,
-            cvlan,
-            mac: src,
-            pppoe_session: 0,
-        };
+        // The source MAC is bytes 6..12: the low 48 bits of the big-endian word at 4.
+        let mac48 = u64::from_be_bytes([
+            eth[4], eth[5], eth[6], eth[7], eth[8], eth[9], eth[10], eth[11],
+        ]);
+        let key = |pppoe_session| pack_access(port, svlan, cvlan, mac48, pppoe_session);
         match ethertype {
             IPV4 => {
                 valid_ipv4(data, l3)?;
                 if is_dhcp_to_server(&data[l3..]) {
                     return None;
                 }
-                m.key = key.pack();
+                m.key = key(0);
                 m.l3 = l3 as u16;
             }
             PPPOE_SESSION => {
@@ -509,7 +507,7 @@ impl Pipeline {
                 if usize::from(ih.total_len()) > ppp_len {
                     return None;
                 }
-                m.key = key.with_pppoe_session(session_id).pack();
+                m.key = key(session_id);
                 m.l3 = ip as u16;
                 m.pppoe = true;
             }
@@ -904,19 +902,33 @@ fn valid_ipv4_with_options(ip: &[u8]) -> Option<&ipv4::Header> {
 }
 
 /// True if the 20-byte IPv4 header `h` holds a correct checksum: its one's complement sum
-/// is 0xffff. The sum is taken over native-order 32-bit words: one's complement addition
-/// does not depend on byte order (RFC 1071 section 2), and 0xffff reads the same swapped.
+/// is 0xffff. The sum is taken over native-order words (two of 64 bits and one of 32): one's
+/// complement addition does not depend on byte order or word size (RFC 1071 section 2), as
+/// long as every carry out of the word is added back in, and 0xffff reads the same swapped.
 #[inline(always)]
 fn header_checksum_ok(h: &[u8; ipv4::HEADER_LEN]) -> bool {
-    let word = |i: usize| u64::from(u32::from_ne_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]));
-    let mut acc = word(0) + word(4) + word(8) + word(12) + word(16);
-    // Five 32-bit words: at most 35 bits; three 16-bit folds after one 32-bit fold leave
-    // at most 16 bits.
-    acc = (acc & 0xffff_ffff) + (acc >> 32);
-    acc = (acc & 0xffff) + (acc >> 16);
-    acc = (acc & 0xffff) + (acc >> 16);
-    acc = (acc & 0xffff) + (acc >> 16);
-    acc == 0xffff
+    let word64 = |i: usize| {
+        u64::from_ne_bytes([
+            h[i],
+            h[i + 1],
+            h[i + 2],
+            h[i + 3],
+            h[i + 4],
+            h[i + 5],
+            h[i + 6],
+            h[i + 7],
+        ])
+    };
+    let word32 = u64::from(u32::from_ne_bytes([h[16], h[17], h[18], h[19]]));
+    // Each carry is added back at once: a sum that carried is at most 2^64 - 2, so adding
+    // the carry cannot carry again. The same holds for the folds to 32 and 16 bits.
+    let (sum, carry) = word64(0).overflowing_add(word64(8));
+    let (sum, carry) = (sum + u64::from(carry)).overflowing_add(word32);
+    let sum = sum + u64::from(carry);
+    let (lo, carry) = (sum as u32).overflowing_add((sum >> 32) as u32);
+    let sum = lo + u32::from(carry);
+    let (lo, carry) = (sum as u16).overflowing_add((sum >> 16) as u16);
+    lo + u16::from(carry) == 0xffff
 }
 
 /// Checks the IPv4 packet `ip` against the global ACL and then the session's ACL `session`

@@ -132,14 +132,10 @@ impl EthernetAddress {
     }
 
     /// The address as the low 48 bits of a `u64` (first byte most significant).
+    #[inline]
     pub const fn to_u64(&self) -> u64 {
         let b = self.0;
-        (b[0] as u64) << 40
-            | (b[1] as u64) << 32
-            | (b[2] as u64) << 24
-            | (b[3] as u64) << 16
-            | (b[4] as u64) << 8
-            | b[5] as u64
+        u64::from_be_bytes([0, 0, b[0], b[1], b[2], b[3], b[4], b[5]])
     }
 }
 

@@ -435,9 +435,11 @@ impl BufferPort for DpdkQueue {
         got
     }
 
+    /// A stopped port is not checked for here, per frame, but by [`Port::flush`], which
+    /// frees and counts in [`DpdkQueue::tx_dropped`] what it cannot send.
     #[inline]
     fn send_buffer(&mut self, buf: &mut MbufSlot) -> Result<(), PortError> {
-        if !self.has_tx || !self.shared.is_started() {
+        if !self.has_tx {
             return Err(PortError::Down);
         }
         let m = buf.take();

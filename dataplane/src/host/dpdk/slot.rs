@@ -19,7 +19,7 @@ use crate::packet::{Frame, PacketBuffer, PortId};
 /// `Clone`.
 pub struct MbufSlot {
     mbuf: *mut sys::rte_mbuf,
-    /// First byte of the packet; dangling (and `len` 0) when empty.
+    /// First byte of the packet; when empty (`len` 0) any non-null pointer, never read.
     data: NonNull<u8>,
     len: u16,
     /// Bytes of the buffer in front of `data` (the descriptor's `data_off`).
@@ -113,9 +113,10 @@ impl MbufSlot {
         }
     }
 
+    /// Empties the packet view. `data` keeps its old value: with `len` 0 no byte is read
+    /// through it, and with `headroom` 0 `push_front` refuses.
     #[inline(always)]
     fn forget_packet(&mut self) {
-        self.data = NonNull::dangling();
         self.len = 0;
         self.headroom = 0;
     }
@@ -145,12 +146,12 @@ impl fmt::Debug for MbufSlot {
 }
 
 // The slot's invariant: `data` points at `len` initialised bytes of the buffer the slot
-// owns, with `headroom` bytes of the same buffer in front of them (or, empty, `data` is
-// dangling and both are 0). Every method keeps it.
+// owns, with `headroom` bytes of the same buffer in front of them (or, empty, both are 0
+// and `data` is any non-null pointer). Every method keeps it.
 impl PacketBuffer for MbufSlot {
     #[inline(always)]
     fn data(&self) -> &[u8] {
-        // SAFETY: the invariant above; a dangling pointer with length 0 is a valid empty
+        // SAFETY: the invariant above; any non-null pointer with length 0 is a valid empty
         // slice. The bytes stay valid while the slot owns the buffer and is borrowed.
         unsafe { std::slice::from_raw_parts(self.data.as_ptr(), usize::from(self.len)) }
     }
