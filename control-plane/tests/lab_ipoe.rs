@@ -279,6 +279,60 @@ fn ipoe_subscribers_end_to_end() {
             > 0.0
     );
 
+    // TTL 1 both ways: the user plane answers with ICMP time exceeded from its
+    // core address, to the subscriber (through the access side) and to the
+    // Internet host (through the core side), as Linux's ping reports it.
+    // ping exits 1 when an error, not a reply, comes back: read its output.
+    let ttl1 = |ns: &netns::Netns, to: Ipv4Addr| {
+        let to = to.to_string();
+        let args = [
+            "netns",
+            "exec",
+            ns.name(),
+            "ping",
+            "-n",
+            "-c",
+            "1",
+            "-t",
+            "1",
+            "-W",
+            "2",
+        ];
+        let out = std::process::Command::new("ip")
+            .args(args)
+            .arg(&to)
+            .output()
+            .unwrap_or_else(|e| panic!("ping -t 1 {to}: {e}"));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let up = ttl1(
+        lab.ns(Subscriber::One),
+        vbng_cp::lab::topology::INTERNET_HOST,
+    );
+    assert!(
+        up.contains("From 198.51.100.2") && up.contains("Time to live exceeded"),
+        "subscriber's TTL-1 ping: {up}\n{}",
+        lab.logs()
+    );
+    let down = ttl1(&lab.inet, addr1);
+    assert!(
+        down.contains("From 198.51.100.2") && down.contains("Time to live exceeded"),
+        "Internet host's TTL-1 ping: {down}\n{}",
+        lab.logs()
+    );
+    // The worker publishes its counters every 100 ms.
+    assert!(
+        wait_until(Duration::from_secs(3), || {
+            lab.up_metric("vbng_up_icmp_errors_sent_total").unwrap() >= 2.0
+        }),
+        "vbng_up_icmp_errors_sent_total below 2"
+    );
+    assert!(
+        lab.up_metric("vbng_up_drops_total{reason=\"ttl_exceeded\"}")
+            .unwrap()
+            >= 2.0
+    );
+
     // Anti-spoofing: the real source passes, a spoofed one never arrives and
     // is counted.
     let spoofed = Ipv4Addr::new(100, 64, 0, 251);

@@ -56,6 +56,46 @@ fn capture_control_frames(ns: &str, iface: &str, pcap: &Path, log: PathBuf) -> D
     daemon
 }
 
+/// A 1500-byte ping with DF from the Internet host to the PPPoE subscriber at `to`, whose
+/// session MTU is 1492: the user plane answers with ICMP fragmentation needed carrying
+/// that MTU, which Linux's ping reports.
+fn frag_needed_from_the_user_plane(lab: &Lab, to: std::net::Ipv4Addr) {
+    let to = to.to_string();
+    let args = [
+        "netns",
+        "exec",
+        lab.inet.name(),
+        "ping",
+        "-n",
+        "-c",
+        "1",
+        "-W",
+        "2",
+        "-M",
+        "do",
+        "-s",
+        "1472",
+    ];
+    // ping exits 1 when an error, not a reply, comes back: read its output.
+    let out = std::process::Command::new("ip")
+        .args(args)
+        .arg(&to)
+        .output()
+        .unwrap_or_else(|e| panic!("ping -M do -s 1472 {to}: {e}"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("From 198.51.100.2") && text.contains("Frag needed and DF set (mtu = 1492)"),
+        "Internet host's 1500-byte DF ping: {text}\n{}",
+        lab.logs()
+    );
+    // The worker publishes its counters every 100 ms.
+    let counted = (0..30).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        lab.up_metric("vbng_up_icmp_errors_sent_total").unwrap() >= 1.0
+    });
+    assert!(counted, "vbng_up_icmp_errors_sent_total stayed 0");
+}
+
 #[test]
 fn pppd_in_uml_gets_a_session_through_vbng_and_ends_it() {
     if let Some(why) = netns::lab_unavailable() {
@@ -127,6 +167,9 @@ fn pppd_in_uml_gets_a_session_through_vbng_and_ends_it() {
         assert_eq!(s["ipv4"], info.local.to_string(), "{s}");
         lab.wait_up_sessions(1, Duration::from_secs(15))
             .unwrap_or_else(|e| panic!("{e}"));
+        if n == 0 {
+            frag_needed_from_the_user_plane(&lab, info.local);
+        }
         if tcpdump.is_some() {
             std::thread::sleep(CAPTURE_HOLD);
         }

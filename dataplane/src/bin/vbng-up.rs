@@ -299,6 +299,7 @@ fn serve<P: WorkerPort + 'static>(
             None => Pipeline::new(pcfg.clone(), seed.wrapping_add(index as u64)),
         };
         pipeline.set_acls(acls.clone());
+        pipeline.set_icmp_error_rate(cfg.worker.icmp_errors_pps, cfg.worker.icmp_errors_burst);
         let worker = Worker::new(
             pipeline,
             ports,
@@ -517,6 +518,8 @@ fn snapshot(
         inject_failed: total(2) + ld(&r.inject_queue_full),
         arp_replies: total(3),
         arp_requests: total(4),
+        icmp_errors_sent: total(7),
+        icmp_errors_rate_limited: total(8),
         sessions: total(5),
         gtpu_tx_packets: ld(&r.tx_packets),
         gtpu_rx_packets: ld(&r.rx_packets),

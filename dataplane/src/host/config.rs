@@ -190,6 +190,10 @@ struct FileWorker {
     redirect_pps: Option<u32>,
     /// Milliseconds between next-hop ARP requests while unresolved. Default 1000.
     arp_retry_ms: Option<u32>,
+    /// ICMP errors (time exceeded, fragmentation needed) per second per worker. Default 1000.
+    icmp_errors_pps: Option<u32>,
+    /// ICMP errors back to back; 0 sends none. Default 50.
+    icmp_errors_burst: Option<u32>,
     /// Microseconds the worker busy-polls after the last packet before sleeping. Default 500.
     busy_poll_us: Option<u32>,
     /// Longest sleep in poll(2) when idle, milliseconds. Default 5.
@@ -287,6 +291,10 @@ pub struct WorkerConfig {
     pub redirect_pps: u32,
     /// Next-hop ARP retry interval, milliseconds. Default 1000.
     pub arp_retry_ms: u32,
+    /// ICMP errors per second per worker (RFC 1812 section 4.3.2.8). Default 1000.
+    pub icmp_errors_pps: u32,
+    /// ICMP errors back to back; 0 turns them off. Default 50.
+    pub icmp_errors_burst: u32,
     /// Busy-poll time after the last packet before sleeping, microseconds. Default 500.
     pub busy_poll_us: u32,
     /// Longest poll(2) sleep when idle, milliseconds. Default 5.
@@ -307,6 +315,8 @@ impl Default for WorkerConfig {
             workers: 1,
             redirect_pps: 2000,
             arp_retry_ms: 1000,
+            icmp_errors_pps: 1000,
+            icmp_errors_burst: 50,
             busy_poll_us: 500,
             poll_timeout_ms: 5,
             rx_ring_slots: 4096,
@@ -809,6 +819,20 @@ impl Config {
                 d.arp_retry_ms,
                 10,
                 60_000,
+            )?,
+            icmp_errors_pps: r.num(
+                "worker.icmp_errors_pps",
+                w.icmp_errors_pps,
+                d.icmp_errors_pps,
+                0,
+                10_000_000,
+            )?,
+            icmp_errors_burst: r.num(
+                "worker.icmp_errors_burst",
+                w.icmp_errors_burst,
+                d.icmp_errors_burst,
+                0,
+                1_000_000,
             )?,
             busy_poll_us: r.num(
                 "worker.busy_poll_us",

@@ -49,6 +49,10 @@ pub struct Snapshot {
     pub arp_replies: u64,
     /// ARP requests the pipeline sent for the next hop.
     pub arp_requests: u64,
+    /// ICMP errors the pipeline originated (time exceeded, fragmentation needed).
+    pub icmp_errors_sent: u64,
+    /// ICMP errors the rate limit suppressed.
+    pub icmp_errors_rate_limited: u64,
     /// Installed subscriber sessions.
     pub sessions: u64,
     /// G-PDUs sent to the CP.
@@ -246,7 +250,7 @@ pub fn render(s: &Snapshot) -> String {
         &drops,
     );
 
-    let plain: [(&str, &str, &str, u64); 24] = [
+    let plain: [(&str, &str, &str, u64); 26] = [
         (
             "vbng_up_redirected_total",
             "counter",
@@ -282,6 +286,18 @@ pub fn render(s: &Snapshot) -> String {
             "counter",
             "ARP requests sent for the next hop.",
             s.arp_requests,
+        ),
+        (
+            "vbng_up_icmp_errors_sent_total",
+            "counter",
+            "ICMP errors sent (time exceeded, fragmentation needed).",
+            s.icmp_errors_sent,
+        ),
+        (
+            "vbng_up_icmp_errors_rate_limited_total",
+            "counter",
+            "ICMP errors not sent because of the rate limit.",
+            s.icmp_errors_rate_limited,
         ),
         (
             "vbng_up_sessions",

@@ -107,6 +107,8 @@ pub struct PublishedStats {
     arp_requests: AtomicU64,
     sessions: AtomicU64,
     sleeps: AtomicU64,
+    /// ICMP errors the pipeline sent, and those its rate limit suppressed.
+    icmp_errors: [AtomicU64; 2],
     /// Frames handed to other workers, taken from them, lost to a full queue.
     handoffs: [AtomicU64; 3],
     /// Shaper: [backlog packets, free pool frames, pool frames, unshaped sessions].
@@ -129,6 +131,7 @@ impl Default for PublishedStats {
             arp_requests: AtomicU64::new(0),
             sessions: AtomicU64::new(0),
             sleeps: AtomicU64::new(0),
+            icmp_errors: std::array::from_fn(|_| AtomicU64::new(0)),
             handoffs: std::array::from_fn(|_| AtomicU64::new(0)),
             qos_totals: std::array::from_fn(|_| AtomicU64::new(0)),
             qos_sessions: Mutex::new(Vec::new()),
@@ -171,6 +174,8 @@ impl PublishedStats {
         self.injected.store(c.injected, r);
         self.arp_replies.store(c.arp_replies, r);
         self.arp_requests.store(c.arp_requests, r);
+        self.icmp_errors[0].store(c.icmp_errors_sent, r);
+        self.icmp_errors[1].store(c.icmp_errors_rate_limited, r);
         self.sessions.store(sessions as u64, r);
         self.inject_failed.store(host.inject_failed, r);
         self.sleeps.store(host.sleeps, r);
@@ -258,8 +263,9 @@ impl PublishedStats {
             .collect()
     }
 
-    /// (redirected, injected, inject_failed, arp_replies, arp_requests, sessions, sleeps).
-    pub fn totals(&self) -> [u64; 7] {
+    /// (redirected, injected, inject_failed, arp_replies, arp_requests, sessions, sleeps,
+    /// ICMP errors sent, ICMP errors rate-limited).
+    pub fn totals(&self) -> [u64; 9] {
         let r = Ordering::Relaxed;
         [
             self.redirected.load(r),
@@ -269,6 +275,8 @@ impl PublishedStats {
             self.arp_requests.load(r),
             self.sessions.load(r),
             self.sleeps.load(r),
+            self.icmp_errors[0].load(r),
+            self.icmp_errors[1].load(r),
         ]
     }
 }

@@ -13,7 +13,7 @@
 //! (under the same redirect limit); other IPv6 and other data protocols are dropped as
 //! [`DropReason::UnsupportedPppProtocol`].
 //! A known session's frame must be addressed to the gateway MAC, carry the session's IPv4
-//! source (anti-spoof), pass the gate and have TTL > 1; it leaves on the core port with TTL
+//! source (anti-spoof), pass the gate and have TTL > 1 (see ICMP errors below); it leaves on the core port with TTL
 //! decremented (RFC 1624 checksum update), VLAN tags stripped, source MAC = core MAC and
 //! destination = the next hop's MAC (ARP-resolved by the pipeline itself).
 //!
@@ -24,6 +24,17 @@
 //! session also a PPPoE session header (code 0, the session id, LENGTH = IPv4 length + 2)
 //! and PPP protocol 0x0021. A packet longer than the session's MTU is dropped as
 //! [`DropReason::MtuExceeded`].
+//!
+//! ICMP errors: a packet of a known session with TTL 1 or 0, in either direction, is counted
+//! as [`DropReason::TtlExceeded`] and its buffer is rewritten into an ICMP time exceeded
+//! (RFC 792) from the core address to the packet's source: upstream it goes back to the
+//! subscriber with the session's tags (and PPPoE session), downstream out of the core port to
+//! the next hop. A downstream packet over the session's MTU with DF set is answered the same
+//! way with fragmentation needed carrying that MTU (RFC 1191). No error is sent about an ICMP
+//! error, a non-first fragment or a broadcast or multicast packet (RFC 1812 section
+//! 4.3.2.7), toward an unresolved next hop, or beyond a token bucket
+//! ([`Pipeline::set_icmp_error_rate`], Linux's 1000 per second and bursts of 50 by default);
+//! those packets are only dropped.
 //!
 //! ACLs ([`crate::acl`]): a known session's IPv4 packet, after the anti-spoof and gate
 //! checks, is classified against the global ACL and then the session's ACL (its ingress
@@ -250,6 +261,12 @@ pub struct Counters {
     /// (`SchedulerConfig::max_subscribers`) was in use: the session forwards unshaped until
     /// an upsert finds a free one.
     pub qos_unshaped: u64,
+    /// ICMP errors originated (time exceeded, fragmentation needed); each replaced a
+    /// packet counted as dropped (`ttl_exceeded`, `mtu_exceeded`).
+    pub icmp_errors_sent: u64,
+    /// ICMP errors not sent because of the rate limit
+    /// ([`Pipeline::set_icmp_error_rate`]).
+    pub icmp_errors_rate_limited: u64,
 }
 
 impl Default for Counters {
@@ -266,6 +283,8 @@ impl Default for Counters {
             dl_forwarded: 0,
             session_rejects: 0,
             qos_unshaped: 0,
+            icmp_errors_sent: 0,
+            icmp_errors_rate_limited: 0,
         }
     }
 }

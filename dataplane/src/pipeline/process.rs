@@ -14,6 +14,9 @@ use super::{
 };
 use crate::acl::{AclAction, AclId, AclSet, Direction, FlowV4, NO_ACL};
 use crate::packet::{MAX_PORTS, PacketBuffer, PortId};
+use crate::route::icmp_error::{
+    IPV4_ERROR_MAX_LEN, IcmpErrorLimiter, Icmpv4ErrorKind, icmpv4_error, icmpv4_error_eligible,
+};
 use crate::session::{
     AccessKey, SessionEntry, SessionError, SessionId, SessionTable, Slot, UsageCounters,
     pack_access,
@@ -90,7 +93,23 @@ pub struct Pipeline {
     acl_hits: Vec<u64>,
     /// Latest time seen (for commands applied without one).
     now_ns: u64,
+    /// Bounds the ICMP errors this pipeline originates.
+    icmp_limiter: IcmpErrorLimiter,
+    /// IP identification of the next ICMP error.
+    icmp_ident: u16,
 }
+
+/// Where an ICMP error about a packet goes: back to the subscriber who sent it, or out of
+/// the core port to the next hop.
+#[derive(Debug, Clone, Copy)]
+enum ErrorPath {
+    Subscriber(AccessKey),
+    Core,
+}
+
+/// Room for the longest header in front of an ICMP error: Ethernet with two tags, PPPoE
+/// and PPP.
+const MAX_SESSION_L2: usize = ethernet::HEADER_LEN + 2 * vlan::TAG_LEN + pppoe::SESSION_HEADER_LEN;
 
 impl Pipeline {
     /// A pipeline with an empty session table hashed with `hash_seed`, without QoS: session
@@ -114,6 +133,11 @@ impl Pipeline {
             acls: Arc::new(AclSet::empty()),
             acl_hits: Vec::new(),
             now_ns: 0,
+            icmp_limiter: IcmpErrorLimiter::new(
+                IcmpErrorLimiter::DEFAULT_RATE,
+                IcmpErrorLimiter::DEFAULT_BURST,
+            ),
+            icmp_ident: 0,
         }
     }
 
@@ -130,6 +154,14 @@ impl Pipeline {
     /// True if the pipeline was built with QoS.
     pub fn has_qos(&self) -> bool {
         self.qos.is_some()
+    }
+
+    /// Sets the rate of the ICMP errors (time exceeded, fragmentation needed) the pipeline
+    /// originates: `per_second` on average, at most `burst` back to back (RFC 1812 section
+    /// 4.3.2.8). The default is Linux's, 1000 per second with bursts of 50. A burst of 0
+    /// turns them off.
+    pub fn set_icmp_error_rate(&mut self, per_second: u32, burst: u32) {
+        self.icmp_limiter = IcmpErrorLimiter::new(per_second, burst);
     }
 
     /// The configuration.
@@ -675,7 +707,21 @@ impl Pipeline {
             return self.drop(DropReason::AclDenied);
         }
         if h.ttl <= 1 {
-            return self.drop(DropReason::TtlExceeded);
+            let back = self
+                .sessions
+                .entry(slot)
+                .map(|e| ErrorPath::Subscriber(e.access));
+            return match back {
+                Some(back) => self.icmp_error(
+                    now_ns,
+                    frame,
+                    l3,
+                    Icmpv4ErrorKind::TimeExceeded,
+                    back,
+                    DropReason::TtlExceeded,
+                ),
+                None => self.drop(DropReason::TtlExceeded),
+            };
         }
         let Some(nh_mac) = self.next_hop_mac else {
             return self.drop(DropReason::NextHopUnresolved);
@@ -740,10 +786,31 @@ impl Pipeline {
             return self.drop(DropReason::AclDenied);
         }
         if h.ttl <= 1 {
-            return self.drop(DropReason::TtlExceeded);
+            return self.icmp_error(
+                now_ns,
+                frame,
+                l3,
+                Icmpv4ErrorKind::TimeExceeded,
+                ErrorPath::Core,
+                DropReason::TtlExceeded,
+            );
         }
         let total = usize::from(h.total_len);
         if mtu != 0 && total > usize::from(mtu) {
+            // RFC 1191: a packet that may not be fragmented is answered with the MTU it
+            // must fit; the others are dropped (the user plane does not fragment).
+            let dont_fragment = frame.data().get(l3 + 6).is_some_and(|f| f & 0x40 != 0);
+            if dont_fragment {
+                let kind = Icmpv4ErrorKind::FragmentationNeeded { next_hop_mtu: mtu };
+                return self.icmp_error(
+                    now_ns,
+                    frame,
+                    l3,
+                    kind,
+                    ErrorPath::Core,
+                    DropReason::MtuExceeded,
+                );
+            }
             return self.drop(DropReason::MtuExceeded);
         }
         let dscp = h.tos >> 2;
@@ -751,10 +818,7 @@ impl Pipeline {
         rewrite_ipv4(frame.data_mut(), l3, mss_clamp);
         // A PPPoE session's packets carry the PPPoE session header and PPP protocol 0x0021
         // between the Ethernet header and the IPv4 packet (RFC 2516 section 5.4).
-        let pppoe = access.is_pppoe();
-        let tags = usize::from(access.svlan != 0) + usize::from(access.cvlan != 0);
-        let l2_len = ethernet::HEADER_LEN + vlan::TAG_LEN * tags;
-        let new_len = l2_len + if pppoe { pppoe::SESSION_HEADER_LEN } else { 0 };
+        let (l2_len, new_len) = session_l2_len(&access);
         if new_len > l3 {
             if frame.push_front(new_len - l3).is_none() {
                 return self.drop(DropReason::Malformed);
@@ -765,33 +829,7 @@ impl Pipeline {
         let Some(hdr) = frame.data_mut().get_mut(..new_len) else {
             return self.drop(DropReason::Malformed);
         };
-        // The Ethernet header with the session's tags (S-tag TPID 0x88a8, C-tag 0x8100,
-        // PCP/DEI 0), as `L2Header::emit` writes it.
-        hdr[0..6].copy_from_slice(&access.mac.0);
-        hdr[6..12].copy_from_slice(&self.cfg.gateway_mac.0);
-        let mut at = 12;
-        for (vid, tpid) in [(access.svlan, 0x88a8u16), (access.cvlan, 0x8100)] {
-            if vid != 0 {
-                let tpid = tpid.to_be_bytes();
-                let vid = (vid & vlan::VID_MASK).to_be_bytes();
-                hdr[at..at + vlan::TAG_LEN].copy_from_slice(&[tpid[0], tpid[1], vid[0], vid[1]]);
-                at += vlan::TAG_LEN;
-            }
-        }
-        let ethertype = if pppoe {
-            EtherType::PppoeSession
-        } else {
-            EtherType::Ipv4
-        };
-        hdr[at..at + 2].copy_from_slice(&u16::from(ethertype).to_be_bytes());
-        if pppoe {
-            SessionRepr {
-                session_id: access.pppoe_session,
-                protocol: PppProtocol::Ipv4,
-                payload_len: total as u16,
-            }
-            .emit(&mut hdr[l2_len..]);
-        }
+        write_session_l2(hdr, &access, self.cfg.gateway_mac, l2_len, total as u16);
         if shaped && let Some(q) = self.qos.as_mut() {
             match q.enqueue(now_ns, m.shaper, frame, total as u32, dscp, access.port) {
                 // Usage and forwarding are counted when the frame leaves the shaper.
@@ -806,6 +844,89 @@ impl Pipeline {
         });
         self.counters.dl_forwarded += 1;
         Verdict::Forward(access.port)
+    }
+
+    /// Answers an IPv4 packet the pipeline will not forward (at `frame.data()[l3..]`, as
+    /// received) with the ICMP error `kind`, from the core address to the packet's source,
+    /// written over the frame: the packet is counted as dropped for `reason`, and the
+    /// verdict sends its buffer, now holding the error, back along `back`. No error (the
+    /// verdict is the drop) for a packet that may not be answered (RFC 1812 section
+    /// 4.3.2.7: ICMP errors, non-first fragments, broadcast and multicast), beyond the
+    /// rate limit, or toward an unresolved next hop.
+    #[inline(never)]
+    fn icmp_error<B: PacketBuffer>(
+        &mut self,
+        now_ns: u64,
+        frame: &mut B,
+        l3: usize,
+        kind: Icmpv4ErrorKind,
+        back: ErrorPath,
+        reason: DropReason,
+    ) -> Verdict {
+        let dropped = self.drop(reason);
+        let Some(original) = frame.data().get(l3..) else {
+            return dropped;
+        };
+        if icmpv4_error_eligible(original).is_err() {
+            return dropped;
+        }
+        let (port, l2_len, hdr_len) = match (back, self.next_hop_mac) {
+            (ErrorPath::Subscriber(access), _) => {
+                let (l2_len, hdr_len) = session_l2_len(&access);
+                (access.port, l2_len, hdr_len)
+            }
+            (ErrorPath::Core, Some(_)) => (
+                self.cfg.core_port,
+                ethernet::HEADER_LEN,
+                ethernet::HEADER_LEN,
+            ),
+            (ErrorPath::Core, None) => return dropped,
+        };
+        if !self.icmp_limiter.allow(now_ns) {
+            self.counters.icmp_errors_rate_limited += 1;
+            return dropped;
+        }
+        let mut buf = [0u8; MAX_SESSION_L2 + IPV4_ERROR_MAX_LEN];
+        let ident = self.icmp_ident;
+        let Some(Ok(ip_len)) = buf
+            .get_mut(hdr_len..)
+            .map(|out| icmpv4_error(kind, original, self.cfg.core_ipv4, ident, out))
+        else {
+            return dropped;
+        };
+        self.icmp_ident = ident.wrapping_add(1);
+        match back {
+            ErrorPath::Subscriber(access) => write_session_l2(
+                &mut buf[..hdr_len],
+                &access,
+                self.cfg.gateway_mac,
+                l2_len,
+                ip_len as u16,
+            ),
+            ErrorPath::Core => {
+                let nh_mac = self.next_hop_mac.unwrap_or(EthernetAddress::ZERO);
+                buf[0..6].copy_from_slice(&nh_mac.0);
+                buf[6..12].copy_from_slice(&self.cfg.core_mac.0);
+                buf[12..14].copy_from_slice(&u16::from(EtherType::Ipv4).to_be_bytes());
+            }
+        }
+        // The frame becomes the error: grown at the front (the quote and the new headers
+        // may be longer than a short original) or cut at the end.
+        let new_len = hdr_len + ip_len;
+        let len = frame.len();
+        if new_len > len {
+            if frame.push_front(new_len - len).is_none() {
+                return dropped;
+            }
+        } else {
+            frame.truncate(new_len);
+        }
+        let Some(out) = frame.data_mut().get_mut(..new_len) else {
+            return dropped;
+        };
+        out.copy_from_slice(&buf[..new_len]);
+        self.counters.icmp_errors_sent += 1;
+        Verdict::Forward(port)
     }
 
     /// ARP on the core port: answer for the core address, learn the next hop.
@@ -874,6 +995,63 @@ impl Pipeline {
             self.counters.arp_requests += 1;
             out(self.cfg.core_port, &buf[..n]);
         }
+    }
+}
+
+/// (Ethernet header length with the session's tags, that plus the PPPoE and PPP headers of
+/// a PPPoE session): what goes in front of an IPv4 packet sent to subscriber `access`.
+#[inline(always)]
+fn session_l2_len(access: &AccessKey) -> (usize, usize) {
+    let tags = usize::from(access.svlan != 0) + usize::from(access.cvlan != 0);
+    let l2_len = ethernet::HEADER_LEN + vlan::TAG_LEN * tags;
+    let pppoe = if access.is_pppoe() {
+        pppoe::SESSION_HEADER_LEN
+    } else {
+        0
+    };
+    (l2_len, l2_len + pppoe)
+}
+
+/// Writes into `hdr` ([`session_l2_len`]'s second length) the headers in front of an IPv4
+/// packet of `ip_len` bytes sent to subscriber `access` from `gateway`: Ethernet with the
+/// session's tags (S-tag TPID 0x88a8, C-tag 0x8100, PCP/DEI 0), as `L2Header::emit` writes
+/// it, and for a PPPoE session the PPPoE session header and PPP protocol 0x0021 (RFC 2516
+/// section 5.4). `l2_len` is [`session_l2_len`]'s first length.
+#[inline(always)]
+fn write_session_l2(
+    hdr: &mut [u8],
+    access: &AccessKey,
+    gateway: EthernetAddress,
+    l2_len: usize,
+    ip_len: u16,
+) {
+    let eth = hdr;
+    eth[0..6].copy_from_slice(&access.mac.0);
+    eth[6..12].copy_from_slice(&gateway.0);
+    let mut at = 12;
+    for (vid, tpid) in [(access.svlan, 0x88a8u16), (access.cvlan, 0x8100)] {
+        if vid != 0 {
+            let tpid = tpid.to_be_bytes();
+            let vid = (vid & vlan::VID_MASK).to_be_bytes();
+            eth[at..at + vlan::TAG_LEN].copy_from_slice(&[tpid[0], tpid[1], vid[0], vid[1]]);
+            at += vlan::TAG_LEN;
+        }
+    }
+    let ethertype = if access.is_pppoe() {
+        EtherType::PppoeSession
+    } else {
+        EtherType::Ipv4
+    };
+    eth[at..at + 2].copy_from_slice(&u16::from(ethertype).to_be_bytes());
+    if access.is_pppoe()
+        && let Some(rest) = eth.get_mut(l2_len..)
+    {
+        SessionRepr {
+            session_id: access.pppoe_session,
+            protocol: PppProtocol::Ipv4,
+            payload_len: ip_len,
+        }
+        .emit(&mut rest[..]);
     }
 }
 

@@ -520,13 +520,12 @@ fn downstream_checks() {
         run1(&mut p, 0, CORE, &wrong_mac).0,
         Verdict::Drop(DropReason::NotForUs)
     );
+    // TTL 1 (answered with an ICMP error, see the icmp tests).
     let mut ttl1 = downstream_udp(sessions()[0].ipv4, b"x");
     ttl1[14 + 8] = 1;
     ipv4::fill_checksum(&mut ttl1[14..34]);
-    assert_eq!(
-        run1(&mut p, 0, CORE, &ttl1).0,
-        Verdict::Drop(DropReason::TtlExceeded)
-    );
+    assert_eq!(run1(&mut p, 0, CORE, &ttl1).0, Verdict::Forward(CORE));
+    assert_eq!(p.counters().drop_count(DropReason::TtlExceeded), 1);
     let mut bad_csum = downstream_udp(sessions()[0].ipv4, b"x");
     bad_csum[14 + 10] ^= 0xff;
     assert_eq!(
@@ -564,12 +563,10 @@ fn upstream_checks() {
         run1(&mut p, 0, ACCESS0, &f).0,
         Verdict::Drop(DropReason::NotForUs)
     );
-    // TTL 1.
+    // TTL 1 (answered with an ICMP error, see the icmp tests).
     let f = build_ipv4_udp(&l2_of(&s, GW_MAC), s.ipv4, INTERNET, 1, 2, 1, b"x");
-    assert_eq!(
-        run1(&mut p, 0, ACCESS0, &f).0,
-        Verdict::Drop(DropReason::TtlExceeded)
-    );
+    assert_eq!(run1(&mut p, 0, ACCESS0, &f).0, Verdict::Forward(ACCESS0));
+    assert_eq!(p.counters().drop_count(DropReason::TtlExceeded), 1);
     // Gate closed (update keeps the session).
     p.apply(SessionCommand::Upsert(SessionEntry {
         gate_open: false,
@@ -841,4 +838,5 @@ proptest! {
     }
 }
 
+mod icmp;
 mod pppoe;

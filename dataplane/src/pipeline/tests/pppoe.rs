@@ -7,11 +7,11 @@ use crate::session::SessionQos;
 use crate::wire::pppoe::{PppProtocol, SESSION_HEADER_LEN, SessionRepr};
 use crate::wire::{IpProtocol, tcp};
 
-const SID: u16 = 0x0042;
+pub(super) const SID: u16 = 0x0042;
 const PPP_IP: u8 = 30;
 
 /// A PPPoE subscriber on QinQ 100/300 of ACCESS1, session [`SID`], MTU 1492, MSS 1452.
-fn pppoe_sub() -> SessionEntry {
+pub(super) fn pppoe_sub() -> SessionEntry {
     let mut e = sub(PPP_IP, ACCESS1, 100, 300);
     e.access = e.access.with_pppoe_session(SID);
     e.mtu = 1492;
@@ -19,7 +19,7 @@ fn pppoe_sub() -> SessionEntry {
     e
 }
 
-fn pppoe_pipeline() -> Pipeline {
+pub(super) fn pppoe_pipeline() -> Pipeline {
     let mut p = resolved();
     p.apply(SessionCommand::Upsert(pppoe_sub()));
     p
@@ -27,7 +27,7 @@ fn pppoe_pipeline() -> Pipeline {
 
 /// Wraps the IPv4 packet `ip` as PPP `protocol` in PPPoE session `sid` from `e`'s MAC and
 /// tags, padded to 60 octets like a real Ethernet frame.
-fn pppoe_frame(e: &SessionEntry, sid: u16, protocol: PppProtocol, ip: &[u8]) -> Vec<u8> {
+pub(super) fn pppoe_frame(e: &SessionEntry, sid: u16, protocol: PppProtocol, ip: &[u8]) -> Vec<u8> {
     let l2 = L2Header {
         ethertype: EtherType::PppoeSession,
         ..l2_of(e, GW_MAC)
@@ -48,7 +48,7 @@ fn pppoe_frame(e: &SessionEntry, sid: u16, protocol: PppProtocol, ip: &[u8]) -> 
 }
 
 /// The IPv4 packet inside an IPoE frame built by `build_ipv4_udp` with an untagged header.
-fn udp_packet(src: Ipv4Addr, dst: Ipv4Addr, payload: &[u8]) -> Vec<u8> {
+pub(super) fn udp_packet(src: Ipv4Addr, dst: Ipv4Addr, payload: &[u8]) -> Vec<u8> {
     let l2 = L2Header {
         dst: GW_MAC,
         src: mac(1),
@@ -379,11 +379,9 @@ fn mtu_exceeded_is_dropped_and_counted() {
     let (v, out) = run1(&mut p, 0, CORE, &fits);
     assert_eq!(v, Verdict::Forward(ACCESS1));
     assert_eq!(out.len(), 14 + 8 + SESSION_HEADER_LEN + 1492);
+    // Sent with DF: answered with fragmentation needed (see the icmp tests).
     let too_big = downstream_udp(s.ipv4, &[0u8; 1493 - 28]);
-    assert_eq!(
-        run1(&mut p, 0, CORE, &too_big).0,
-        Verdict::Drop(DropReason::MtuExceeded)
-    );
+    assert_eq!(run1(&mut p, 0, CORE, &too_big).0, Verdict::Forward(CORE));
     assert_eq!(p.counters().drop_count(DropReason::MtuExceeded), 1);
     // A session without an MTU forwards it (IPoE, no PPPoE header).
     let ipoe = sessions()[0];
