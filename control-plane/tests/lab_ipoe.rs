@@ -160,6 +160,33 @@ fn check_decodes_cleanly(file: &std::path::Path) {
     }
 }
 
+/// Adds the second router to the Internet namespace: macvlan `mv0` on `eth0` with
+/// 198.51.100.3, and 203.0.113.1 on the loopback. `arp_ignore` 1 keeps `eth0` from
+/// answering ARP for the macvlan's address with its own MAC.
+fn second_router(inet: &netns::Netns) {
+    inet.exec("sysctl", &["-qw", "net.ipv4.conf.all.arp_ignore=1"])
+        .expect("arp_ignore");
+    inet.ip(&[
+        "link", "add", "mv0", "link", "eth0", "type", "macvlan", "mode", "bridge",
+    ])
+    .expect("macvlan");
+    inet.ip(&["addr", "add", "198.51.100.3/24", "dev", "mv0"])
+        .expect("second router address");
+    inet.ip(&["link", "set", "mv0", "up"]).expect("macvlan up");
+    inet.ip(&["addr", "add", "203.0.113.1/32", "dev", "lo"])
+        .expect("address behind the second router");
+}
+
+/// Frames interface `iface` of `ns` received.
+fn rx_packets(ns: &netns::Netns, iface: &str) -> u64 {
+    let path = format!("/sys/class/net/{iface}/statistics/rx_packets");
+    let out = ns.exec("cat", &[&path]).expect("read rx_packets");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("a count")
+}
+
 fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
@@ -195,7 +222,12 @@ fn ipoe_subscribers_end_to_end() {
         skip("tshark is not installed: the independent decode of PFCP and GTP-U is not checked");
         None
     };
-    lab.start_user_plane(&up_bin).expect("start vbng-up");
+    // A second router on the core link: a macvlan of the Internet host's link
+    // with its own MAC, 198.51.100.3, behind which lies 203.0.113.1. The user
+    // plane has a static route to 203.0.113.0/24 through it.
+    second_router(&lab.inet);
+    lab.start_user_plane_with(&up_bin, &["--route", "203.0.113.0/24,198.51.100.3"])
+        .expect("start vbng-up");
     lab.start_control_plane(&cp_bin).expect("start vbng-cp");
     lab.wait_associated(Duration::from_secs(15))
         .expect("PFCP association");
@@ -277,6 +309,30 @@ fn ipoe_subscribers_end_to_end() {
         lab.up_metric("vbng_up_port_rx_packets_total{port=\"core\"}")
             .unwrap()
             > 0.0
+    );
+
+    // The static route: 203.0.113.1 answers, and what reached it came in
+    // through the second router's MAC (its macvlan counts it), not the default
+    // next hop's.
+    let via_second_before = rx_packets(&lab.inet, "mv0");
+    let routed = lab
+        .ns(Subscriber::One)
+        .exec(
+            "ping",
+            &["-n", "-c", "3", "-i", "0.2", "-W", "2", "203.0.113.1"],
+        )
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_else(|e| {
+            panic!(
+                "ping 203.0.113.1 through the static route: {e}\n{}",
+                lab.logs()
+            )
+        });
+    assert!(routed.contains(" 0% packet loss"), "{routed}");
+    let via_second = rx_packets(&lab.inet, "mv0") - via_second_before;
+    assert!(
+        via_second >= 3,
+        "only {via_second} frames reached the second router's MAC"
     );
 
     // TTL 1 both ways: the user plane answers with ICMP time exceeded from its

@@ -202,10 +202,11 @@ fn serve<P: WorkerPort + 'static>(
     let core_mac = vbng_dataplane::port::Port::mac(&port_sets[0][usize::from(cfg.core_port_id())]);
     let pcfg = cfg.pipeline_config(core_mac);
     up_info!(
-        "core ipv4={}/{} next_hop={} gateway_mac={} redirect_pps={}",
+        "core ipv4={}/{} next_hop={} static_routes={} gateway_mac={} redirect_pps={}",
         pcfg.core_ipv4,
         pcfg.core_prefix_len,
         pcfg.next_hop,
+        cfg.routes.len(),
         pcfg.gateway_mac,
         pcfg.redirect_pps
     );
@@ -300,6 +301,9 @@ fn serve<P: WorkerPort + 'static>(
         };
         pipeline.set_acls(acls.clone());
         pipeline.set_icmp_error_rate(cfg.worker.icmp_errors_pps, cfg.worker.icmp_errors_burst);
+        if let Err(e) = pipeline.set_routes(&cfg.routes) {
+            return Err(format!("static routes: {e}"));
+        }
         let worker = Worker::new(
             pipeline,
             ports,

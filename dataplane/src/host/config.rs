@@ -22,7 +22,7 @@ use clap::Parser;
 use serde::Deserialize;
 
 use crate::packet::{MAX_PORTS, PortId};
-use crate::pipeline::PipelineConfig;
+use crate::pipeline::{PipelineConfig, StaticRoute};
 use crate::wire::EthernetAddress;
 
 /// Default UP PFCP listen address (`pfcp.listen`).
@@ -84,6 +84,10 @@ pub struct Cli {
     /// ACL file (acl_file): named ACLs sessions select, and the global ACL.
     #[arg(long, value_name = "FILE")]
     pub acl_file: Option<PathBuf>,
+    /// Static route on the core side, PREFIX/LEN,NEXT_HOP (repeatable; replaces the file's
+    /// [[route]] list), e.g. 192.0.2.0/24,198.51.100.3.
+    #[arg(long = "route", value_name = "PREFIX/LEN,NEXT_HOP")]
+    pub route: Vec<String>,
     /// Poll-mode worker threads (worker.workers), 1-16; more than 1 needs backend "dpdk".
     #[arg(long, value_name = "N")]
     pub workers: Option<u16>,
@@ -122,6 +126,20 @@ struct FileConfig {
     /// ACL file (see configs/acl.toml); a relative path is taken from this file's
     /// directory. Default: none (no ACLs; sessions that name one are refused).
     acl_file: Option<String>,
+    /// Static routes on the core side (beside the default route through
+    /// `core_port.next_hop`). Default: none.
+    #[serde(default)]
+    route: Vec<FileRoute>,
+}
+
+/// One `[[route]]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRoute {
+    /// Destination prefix, e.g. "192.0.2.0/24".
+    prefix: Option<String>,
+    /// Next hop on the core subnet.
+    next_hop: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -354,6 +372,9 @@ pub struct Config {
     pub qos: QosConfig,
     /// The ACL file, if any (reloaded on SIGHUP).
     pub acl_file: Option<PathBuf>,
+    /// Static routes on the core side, in addition to the default route through the core
+    /// next hop (unless one of them is a /0).
+    pub routes: Vec<StaticRoute>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -693,6 +714,8 @@ impl Config {
             message,
         })?;
 
+        let routes = resolve_routes(&r, cli, &file.route, core_ip, prefix_len)?;
+
         let (core_iface, core_device) = match backend {
             PortBackend::AfPacket => {
                 if fcore.device.is_some() {
@@ -929,6 +952,7 @@ impl Config {
             worker,
             qos,
             acl_file,
+            routes,
         })
     }
 
@@ -994,6 +1018,65 @@ impl Config {
             arp_retry_ns: u64::from(self.worker.arp_retry_ms) * 1_000_000,
         }
     }
+}
+
+/// The static routes: the `--route` flags if any (PREFIX/LEN,NEXT_HOP), else the file's
+/// `[[route]]` list; each next hop must be a host on the core subnet.
+fn resolve_routes(
+    r: &Resolver<'_>,
+    cli: &Cli,
+    file: &[FileRoute],
+    core_ip: Ipv4Addr,
+    prefix_len: u8,
+) -> Result<Vec<StaticRoute>, ConfigError> {
+    let parse = |prefix: &str, next_hop: &str| -> Result<StaticRoute, String> {
+        let (prefix, len) = parse_ipv4_prefix(prefix)?;
+        let next_hop = parse_ipv4(next_hop)?;
+        check_core_addressing(core_ip, prefix_len, next_hop)?;
+        Ok(StaticRoute {
+            prefix,
+            len,
+            next_hop,
+        })
+    };
+    if !cli.route.is_empty() {
+        return cli
+            .route
+            .iter()
+            .map(|v| {
+                let (prefix, next_hop) = v.split_once(',').ok_or_else(|| {
+                    format!(
+                        "expected PREFIX/LEN,NEXT_HOP (e.g. 192.0.2.0/24,198.51.100.3), found {v:?}"
+                    )
+                })?;
+                parse(prefix.trim(), next_hop.trim())
+            })
+            .collect::<Result<_, String>>()
+            .map_err(|message| ConfigError {
+                origin: Origin::Flag("--route"),
+                message,
+            });
+    }
+    file.iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let (Some(prefix), Some(next_hop)) = (&f.prefix, &f.next_hop) else {
+                let missing = if f.prefix.is_none() {
+                    "prefix"
+                } else {
+                    "next_hop"
+                };
+                return Err(ConfigError {
+                    origin: r.file_origin(&format!("route[{i}].{missing}")),
+                    message: "expected a value: every [[route]] needs prefix and next_hop".into(),
+                });
+            };
+            parse(prefix, next_hop).map_err(|message| ConfigError {
+                origin: r.file_origin(&format!("route[{i}]")),
+                message,
+            })
+        })
+        .collect()
 }
 
 /// A metric label value: 1-32 characters of `[A-Za-z0-9_-]`. Pure.

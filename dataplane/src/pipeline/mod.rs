@@ -15,7 +15,10 @@
 //! A known session's frame must be addressed to the gateway MAC, carry the session's IPv4
 //! source (anti-spoof), pass the gate and have TTL > 1 (see ICMP errors below); it leaves on the core port with TTL
 //! decremented (RFC 1624 checksum update), VLAN tags stripped, source MAC = core MAC and
-//! destination = the next hop's MAC (ARP-resolved by the pipeline itself).
+//! destination = the next hop's MAC (ARP-resolved by the pipeline itself). The next hop is
+//! [`PipelineConfig::next_hop`], or with static routes ([`Pipeline::set_routes`]) that of
+//! the longest prefix holding the destination; a destination no route covers is answered
+//! with ICMP net unreachable and counted as [`DropReason::NoRoute`].
 //!
 //! Downstream, on the core port: ARP requests for the core address are answered in place;
 //! ARP from the next hop teaches its MAC; IPv4 to the core MAC whose destination is a
@@ -93,10 +96,12 @@ pub struct PipelineConfig {
     pub core_mac: EthernetAddress,
     /// IPv4 address of the UP on the core side (answered in ARP), lab default 198.51.100.2.
     pub core_ipv4: Ipv4Addr,
-    /// Prefix length of the core subnet, lab default 24. Informational for now: every
-    /// upstream packet goes to the next hop, on-link core destinations included.
+    /// Prefix length of the core subnet, lab default 24. Informational: upstream packets go
+    /// to a next hop (the default one or a static route's), on-link core destinations
+    /// included.
     pub core_prefix_len: u8,
-    /// Next hop for all upstream traffic, lab default 198.51.100.1.
+    /// Next hop of the default route, lab default 198.51.100.1 (every upstream packet's
+    /// unless [`Pipeline::set_routes`] added routes); 0.0.0.0 for none.
     pub next_hop: Ipv4Addr,
     /// Virtual gateway MAC on the access side, lab default 02:00:5e:00:01:01.
     pub gateway_mac: EthernetAddress,
@@ -107,6 +112,18 @@ pub struct PipelineConfig {
     pub redirect_pps: u32,
     /// Interval between next-hop ARP requests while the next hop is unresolved, in ns.
     pub arp_retry_ns: u64,
+}
+
+/// A static route on the core side: `prefix/len` through `next_hop`, a neighbour on the
+/// core link ([`Pipeline::set_routes`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StaticRoute {
+    /// The prefix (host bits are ignored).
+    pub prefix: Ipv4Addr,
+    /// Its length, 0-32.
+    pub len: u8,
+    /// The next hop, on the core link.
+    pub next_hop: Ipv4Addr,
 }
 
 /// What to do with a frame after [`Pipeline::process_burst`].
@@ -165,11 +182,14 @@ pub enum DropReason {
     MtuExceeded,
     /// Denied by the global ACL or the session's ACL.
     AclDenied,
+    /// Upstream destination covered by no route ([`Pipeline::set_routes`] without a
+    /// default route).
+    NoRoute,
 }
 
 impl DropReason {
     /// Number of reasons (length of [`Counters::drops`]).
-    pub const COUNT: usize = 16;
+    pub const COUNT: usize = 17;
     /// Every reason, in index order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
         DropReason::Malformed,
@@ -188,6 +208,7 @@ impl DropReason {
         DropReason::UnsupportedPppProtocol,
         DropReason::MtuExceeded,
         DropReason::AclDenied,
+        DropReason::NoRoute,
     ];
 
     /// snake_case label for metrics (`reason="anti_spoof"`).
@@ -209,6 +230,7 @@ impl DropReason {
             DropReason::UnsupportedPppProtocol => "unsupported_ppp_protocol",
             DropReason::MtuExceeded => "mtu_exceeded",
             DropReason::AclDenied => "acl_denied",
+            DropReason::NoRoute => "no_route",
         }
     }
 

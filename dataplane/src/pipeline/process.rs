@@ -9,14 +9,15 @@ use alloc::vec::Vec;
 
 use super::qos::{NO_SUB, QosState, SessionQosStats, Shaped};
 use super::{
-    BURST, Counters, DropReason, PipelineConfig, SchedulerConfig, SessionCommand, TokenBucket,
-    Verdict,
+    BURST, Counters, DropReason, PipelineConfig, SchedulerConfig, SessionCommand, StaticRoute,
+    TokenBucket, Verdict,
 };
 use crate::acl::{AclAction, AclId, AclSet, Direction, FlowV4, NO_ACL};
 use crate::packet::{MAX_PORTS, PacketBuffer, PortId};
 use crate::route::icmp_error::{
     IPV4_ERROR_MAX_LEN, IcmpErrorLimiter, Icmpv4ErrorKind, icmpv4_error, icmpv4_error_eligible,
 };
+use crate::route::{Lpm4, NextHop, RouteError};
 use crate::session::{
     AccessKey, SessionEntry, SessionError, SessionId, SessionTable, Slot, UsageCounters,
     pack_access,
@@ -79,8 +80,15 @@ pub struct Pipeline {
     access_mask: u32,
     sessions: SessionTable,
     counters: Counters,
-    next_hop_mac: Option<EthernetAddress>,
-    last_arp_ns: Option<u64>,
+    /// The next hops on the core link; 0 is [`PipelineConfig::next_hop`], the default
+    /// route's.
+    neighbors: Vec<Neighbor>,
+    /// Static routes to `neighbors` indexes; `None` while the default route is the only
+    /// one, so that upstream packets skip the lookup.
+    routes: Option<Box<Lpm4>>,
+    /// The default next hop's MAC while it is the only next hop and resolved: the whole
+    /// routing decision of an upstream packet in one load.
+    direct_mac: Option<EthernetAddress>,
     redirect: TokenBucket,
     /// Redirect budget of the sessions the user plane already holds (their PPP control
     /// and IPv6 set-up): a storm of new subscribers (PADIs, DHCP) spends `redirect`
@@ -99,6 +107,14 @@ pub struct Pipeline {
     icmp_ident: u16,
 }
 
+/// A next hop on the core link: its address and, once it answered ARP, its MAC.
+#[derive(Debug, Clone, Copy)]
+struct Neighbor {
+    ip: Ipv4Addr,
+    mac: Option<EthernetAddress>,
+    last_arp_ns: Option<u64>,
+}
+
 /// Where an ICMP error about a packet goes: back to the subscriber who sent it, or out of
 /// the core port to the next hop.
 #[derive(Debug, Clone, Copy)]
@@ -115,6 +131,7 @@ impl Pipeline {
     /// A pipeline with an empty session table hashed with `hash_seed`, without QoS: session
     /// rates are ignored.
     pub fn new(cfg: PipelineConfig, hash_seed: u64) -> Self {
+        let next_hop = cfg.next_hop;
         let access_mask = cfg
             .access_ports
             .iter()
@@ -127,8 +144,13 @@ impl Pipeline {
             access_mask,
             sessions: SessionTable::new(hash_seed),
             counters: Counters::default(),
-            next_hop_mac: None,
-            last_arp_ns: None,
+            neighbors: vec![Neighbor {
+                ip: next_hop,
+                mac: None,
+                last_arp_ns: None,
+            }],
+            routes: None,
+            direct_mac: None,
             qos: None,
             acls: Arc::new(AclSet::empty()),
             acl_hits: Vec::new(),
@@ -195,12 +217,102 @@ impl Pipeline {
 
     /// The next hop's MAC, once learned.
     pub fn next_hop_mac(&self) -> Option<EthernetAddress> {
-        self.next_hop_mac
+        self.neighbors.first().and_then(|n| n.mac)
     }
 
     /// Sets (or forgets) the next hop's MAC, e.g. from static configuration.
     pub fn set_next_hop_mac(&mut self, mac: Option<EthernetAddress>) {
-        self.next_hop_mac = mac;
+        if let Some(n) = self.neighbors.first_mut() {
+            n.mac = mac;
+        }
+        self.refresh_direct_mac();
+    }
+
+    fn refresh_direct_mac(&mut self) {
+        self.direct_mac = match self.routes {
+            None => self.neighbors.first().and_then(|n| n.mac),
+            Some(_) => None,
+        };
+    }
+
+    /// Replaces the static routes (between bursts). Upstream packets go to the next hop of
+    /// the longest prefix that holds their destination; a route whose next hop is new is
+    /// resolved by ARP like [`PipelineConfig::next_hop`], and MACs already learned are kept.
+    /// Unless one of `routes` is a /0, the default route stays, through
+    /// [`PipelineConfig::next_hop`] (when it is set). An upstream packet no route covers is
+    /// answered with ICMP net unreachable and counted as [`DropReason::NoRoute`]. On error
+    /// (more next hops than a [`NextHop`] numbers) nothing changes.
+    pub fn set_routes(&mut self, routes: &[StaticRoute]) -> Result<(), RouteError> {
+        let default_nh = self.cfg.next_hop;
+        let known = |ip: Ipv4Addr| {
+            self.neighbors
+                .iter()
+                .find(|n| n.ip == ip)
+                .and_then(|n| n.mac)
+        };
+        let mut neighbors = vec![Neighbor {
+            ip: default_nh,
+            mac: known(default_nh),
+            last_arp_ns: None,
+        }];
+        // Each route longer than /16 needs at most two groups of the 16-8-8 layout.
+        let groups = u32::try_from(routes.len().saturating_mul(2))
+            .unwrap_or(u32::MAX)
+            .max(1);
+        let mut table = Lpm4::with_first_stride(16, groups)?;
+        let mut has_default = false;
+        for r in routes {
+            let index = match neighbors.iter().position(|n| n.ip == r.next_hop) {
+                Some(i) => i,
+                None => {
+                    neighbors.push(Neighbor {
+                        ip: r.next_hop,
+                        mac: known(r.next_hop),
+                        last_arp_ns: None,
+                    });
+                    neighbors.len() - 1
+                }
+            };
+            let index = NextHop::try_from(index).map_err(|_| RouteError::GroupsExhausted {
+                max_groups: u32::from(NextHop::MAX),
+            })?;
+            table.insert(r.prefix, r.len, index)?;
+            has_default |= r.len == 0;
+        }
+        if !has_default && default_nh != Ipv4Addr::UNSPECIFIED {
+            table.insert(Ipv4Addr::UNSPECIFIED, 0, 0)?;
+        }
+        self.routes = if routes.is_empty() {
+            None
+        } else {
+            Some(Box::new(table))
+        };
+        self.neighbors = neighbors;
+        self.refresh_direct_mac();
+        Ok(())
+    }
+
+    /// The MAC of the next hop toward `dst`: `Err(NoRoute)` if no route covers it,
+    /// `Err(NextHopUnresolved)` while that next hop has not answered ARP.
+    #[inline(always)]
+    fn next_hop_toward(&self, dst: [u8; 4]) -> Result<EthernetAddress, DropReason> {
+        match self.direct_mac {
+            Some(mac) => Ok(mac),
+            None => self.routed_next_hop(dst),
+        }
+    }
+
+    /// [`Pipeline::next_hop_toward`] with routes, or while the next hop is unresolved.
+    #[inline(never)]
+    fn routed_next_hop(&self, dst: [u8; 4]) -> Result<EthernetAddress, DropReason> {
+        let index = match self.routes.as_deref() {
+            None => 0,
+            Some(t) => usize::from(t.lookup(Ipv4Addr::from(dst)).ok_or(DropReason::NoRoute)?),
+        };
+        self.neighbors
+            .get(index)
+            .and_then(|n| n.mac)
+            .ok_or(DropReason::NextHopUnresolved)
     }
 
     /// True if `port` is an access port.
@@ -723,8 +835,33 @@ impl Pipeline {
                 None => self.drop(DropReason::TtlExceeded),
             };
         }
-        let Some(nh_mac) = self.next_hop_mac else {
-            return self.drop(DropReason::NextHopUnresolved);
+        let routed = match self.direct_mac {
+            Some(mac) => Ok(mac),
+            None => {
+                let dst = frame.data().get(l3 + 16..l3 + 20).unwrap_or(&[0; 4]);
+                self.routed_next_hop([dst[0], dst[1], dst[2], dst[3]])
+            }
+        };
+        let nh_mac = match routed {
+            Ok(mac) => mac,
+            Err(DropReason::NoRoute) => {
+                let back = self
+                    .sessions
+                    .entry(slot)
+                    .map(|e| ErrorPath::Subscriber(e.access));
+                return match back {
+                    Some(back) => self.icmp_error(
+                        now_ns,
+                        frame,
+                        l3,
+                        Icmpv4ErrorKind::NetUnreachable,
+                        back,
+                        DropReason::NoRoute,
+                    ),
+                    None => self.drop(DropReason::NoRoute),
+                };
+            }
+            Err(reason) => return self.drop(reason),
         };
         let total = usize::from(h.total_len);
         if policed
@@ -870,17 +1007,22 @@ impl Pipeline {
         if icmpv4_error_eligible(original).is_err() {
             return dropped;
         }
-        let (port, l2_len, hdr_len) = match (back, self.next_hop_mac) {
-            (ErrorPath::Subscriber(access), _) => {
+        // Toward the core, the error goes where a packet to the original's source would.
+        let source = [original[12], original[13], original[14], original[15]];
+        let (port, l2_len, hdr_len, nh_mac) = match back {
+            ErrorPath::Subscriber(access) => {
                 let (l2_len, hdr_len) = session_l2_len(&access);
-                (access.port, l2_len, hdr_len)
+                (access.port, l2_len, hdr_len, EthernetAddress::ZERO)
             }
-            (ErrorPath::Core, Some(_)) => (
-                self.cfg.core_port,
-                ethernet::HEADER_LEN,
-                ethernet::HEADER_LEN,
-            ),
-            (ErrorPath::Core, None) => return dropped,
+            ErrorPath::Core => match self.next_hop_toward(source) {
+                Ok(mac) => (
+                    self.cfg.core_port,
+                    ethernet::HEADER_LEN,
+                    ethernet::HEADER_LEN,
+                    mac,
+                ),
+                Err(_) => return dropped,
+            },
         };
         if !self.icmp_limiter.allow(now_ns) {
             self.counters.icmp_errors_rate_limited += 1;
@@ -904,7 +1046,6 @@ impl Pipeline {
                 ip_len as u16,
             ),
             ErrorPath::Core => {
-                let nh_mac = self.next_hop_mac.unwrap_or(EthernetAddress::ZERO);
                 buf[0..6].copy_from_slice(&nh_mac.0);
                 buf[6..12].copy_from_slice(&self.cfg.core_mac.0);
                 buf[12..14].copy_from_slice(&u16::from(EtherType::Ipv4).to_be_bytes());
@@ -937,13 +1078,16 @@ impl Pipeline {
             return self.drop(DropReason::Malformed);
         };
         let (sender_ip, sender_mac) = (h.sender_ip(), h.sender_mac());
-        if sender_ip == self.cfg.next_hop
+        let neighbor = self.neighbors.iter_mut().find(|n| n.ip == sender_ip);
+        let is_neighbor = neighbor.is_some();
+        if let Some(n) = neighbor
             && sender_mac.is_unicast()
             && sender_mac != EthernetAddress::ZERO
-            && self.next_hop_mac != Some(sender_mac)
+            && n.mac != Some(sender_mac)
         {
-            self.next_hop_mac = Some(sender_mac);
+            n.mac = Some(sender_mac);
             self.counters.arp_learned += 1;
+            self.refresh_direct_mac();
         }
         match h.operation() {
             ArpOperation::Request if h.target_ip() == core_ip => {
@@ -955,45 +1099,46 @@ impl Pipeline {
                 self.counters.arp_replies += 1;
                 Verdict::Forward(self.cfg.core_port)
             }
-            ArpOperation::Reply if sender_ip == self.cfg.next_hop => {
-                self.drop(DropReason::Consumed)
-            }
+            ArpOperation::Reply if is_neighbor => self.drop(DropReason::Consumed),
             _ => self.drop(DropReason::NotForUs),
         }
     }
 
-    /// Frames the pipeline originates: an ARP request for the next hop on the core port,
-    /// while it is unresolved, at most once per [`PipelineConfig::arp_retry_ns`].
+    /// Frames the pipeline originates: an ARP request on the core port for each next hop
+    /// that is still unresolved, at most once per [`PipelineConfig::arp_retry_ns`] each.
     pub fn drain_generated(&mut self, now_ns: u64, out: &mut dyn FnMut(PortId, &[u8])) {
         self.tick(now_ns);
-        if self.next_hop_mac.is_some() || self.cfg.next_hop == Ipv4Addr::UNSPECIFIED {
-            return;
-        }
-        if let Some(last) = self.last_arp_ns
-            && now_ns >= last
-            && now_ns - last < self.cfg.arp_retry_ns
-        {
-            return;
-        }
-        let l2 = L2Header {
-            dst: EthernetAddress::BROADCAST,
-            src: self.cfg.core_mac,
-            svlan: None,
-            cvlan: None,
-            ethertype: EtherType::Arp,
-        };
-        let repr = ArpRepr {
-            operation: ArpOperation::Request,
-            source_hardware_addr: self.cfg.core_mac,
-            source_protocol_addr: self.cfg.core_ipv4,
-            target_hardware_addr: EthernetAddress::ZERO,
-            target_protocol_addr: self.cfg.next_hop,
-        };
-        let mut buf = [0u8; 64];
-        if let Ok(n) = write_arp(&mut buf, &l2, &repr) {
-            self.last_arp_ns = Some(now_ns);
-            self.counters.arp_requests += 1;
-            out(self.cfg.core_port, &buf[..n]);
+        let retry = self.cfg.arp_retry_ns;
+        for n in self.neighbors.iter_mut() {
+            if n.mac.is_some() || n.ip == Ipv4Addr::UNSPECIFIED {
+                continue;
+            }
+            if let Some(last) = n.last_arp_ns
+                && now_ns >= last
+                && now_ns - last < retry
+            {
+                continue;
+            }
+            let l2 = L2Header {
+                dst: EthernetAddress::BROADCAST,
+                src: self.cfg.core_mac,
+                svlan: None,
+                cvlan: None,
+                ethertype: EtherType::Arp,
+            };
+            let repr = ArpRepr {
+                operation: ArpOperation::Request,
+                source_hardware_addr: self.cfg.core_mac,
+                source_protocol_addr: self.cfg.core_ipv4,
+                target_hardware_addr: EthernetAddress::ZERO,
+                target_protocol_addr: n.ip,
+            };
+            let mut buf = [0u8; 64];
+            if let Ok(len) = write_arp(&mut buf, &l2, &repr) {
+                n.last_arp_ns = Some(now_ns);
+                self.counters.arp_requests += 1;
+                out(self.cfg.core_port, &buf[..len]);
+            }
         }
     }
 }

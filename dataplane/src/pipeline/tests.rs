@@ -840,3 +840,4 @@ proptest! {
 
 mod icmp;
 mod pppoe;
+mod route;

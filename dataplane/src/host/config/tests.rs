@@ -615,3 +615,59 @@ fn dpdk_example_config_loads() {
     assert_eq!(p.backend, PortBackend::AfPacket);
     assert_eq!(p.worker.workers, 1);
 }
+
+#[test]
+fn static_routes_from_the_file_and_the_flags() {
+    let text = format!(
+        "{MINIMAL}[[route]]\nprefix = \"192.0.2.0/24\"\nnext_hop = \"198.51.100.3\"\n\
+         [[route]]\nprefix = \"203.0.113.0/25\"\nnext_hop = \"198.51.100.4\"\n"
+    );
+    let c = load(&text).unwrap();
+    assert_eq!(
+        c.routes,
+        [
+            StaticRoute {
+                prefix: Ipv4Addr::new(192, 0, 2, 0),
+                len: 24,
+                next_hop: Ipv4Addr::new(198, 51, 100, 3),
+            },
+            StaticRoute {
+                prefix: Ipv4Addr::new(203, 0, 113, 0),
+                len: 25,
+                next_hop: Ipv4Addr::new(198, 51, 100, 4),
+            },
+        ]
+    );
+    assert!(load(MINIMAL).unwrap().routes.is_empty());
+    // Flags replace the file's list.
+    let mut flags = cli();
+    flags.route = vec!["10.0.0.0/8,198.51.100.9".into()];
+    let c = Config::from_toml(&text, None, &flags).unwrap();
+    assert_eq!(c.routes.len(), 1);
+    assert_eq!(c.routes[0].next_hop, Ipv4Addr::new(198, 51, 100, 9));
+}
+
+#[test]
+fn a_bad_route_is_one_line_naming_it() {
+    let off_link =
+        format!("{MINIMAL}[[route]]\nprefix = \"192.0.2.0/24\"\nnext_hop = \"10.1.1.1\"\n");
+    assert_eq!(
+        load(&off_link).unwrap_err().to_string(),
+        "/etc/x.toml: key route[0]: expected a next hop inside the core subnet \
+         198.51.100.2/24, found 10.1.1.1"
+    );
+    let missing = format!("{MINIMAL}[[route]]\nprefix = \"192.0.2.0/24\"\n");
+    assert_eq!(
+        load(&missing).unwrap_err().to_string(),
+        "/etc/x.toml: key route[0].next_hop: expected a value: every [[route]] needs prefix \
+         and next_hop"
+    );
+    let mut flags = cli();
+    flags.route = vec!["192.0.2.0/24".into()];
+    let e = Config::from_toml(MINIMAL, None, &flags).unwrap_err();
+    assert_eq!(e.origin, Origin::Flag("--route"));
+    assert!(
+        e.to_string().contains("expected PREFIX/LEN,NEXT_HOP"),
+        "{e}"
+    );
+}
