@@ -12,10 +12,11 @@
 //! died), 2 for a bad flag or configuration (one line on stderr naming the file and key or
 //! the flag).
 
+use std::io::Write as _;
 use std::net::{TcpListener, UdpSocket};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -33,8 +34,9 @@ use vbng_dataplane::host::pfcp_agent::{self, AclReload, AgentConfig, AgentPublis
 use vbng_dataplane::host::redirect::{self, RedirectStats};
 use vbng_dataplane::host::signals;
 use vbng_dataplane::host::worker::{
-    Handoff, Worker, WorkerGroup, WorkerPort, WorkerShared, WorkerTiming,
+    Handoff, NatLogRecord, Worker, WorkerGroup, WorkerPort, WorkerShared, WorkerTiming,
 };
+use vbng_dataplane::nat::{Nat, NatDrop};
 use vbng_dataplane::packet::PortId;
 use vbng_dataplane::pipeline::Pipeline;
 use vbng_dataplane::rss::{DEFAULT_RSS_KEY, WorkerMap};
@@ -293,6 +295,10 @@ fn serve<P: WorkerPort + 'static>(
         poll_timeout: Duration::from_millis(u64::from(cfg.worker.poll_timeout_ms)),
         stats_interval: Duration::from_millis(u64::from(cfg.worker.stats_interval_ms)),
     };
+    let nat_logger = match &cfg.nat {
+        Some(n) => Some(start_nat_logger(&n.log_file)?),
+        None => None,
+    };
     let mut worker_threads = Vec::with_capacity(workers);
     for (index, ports) in port_sets.into_iter().enumerate() {
         let mut pipeline = match scheduler.clone() {
@@ -304,7 +310,22 @@ fn serve<P: WorkerPort + 'static>(
         if let Err(e) = pipeline.set_routes(&cfg.routes) {
             return Err(format!("static routes: {e}"));
         }
-        let worker = Worker::new(
+        if let Some(n) = &cfg.nat {
+            // Each worker translates with the pool addresses whose traffic the NIC's hash
+            // gives it, so that answers to them come back to the worker holding the mapping.
+            let nat = Nat::with_address_filter(&n.engine, seed.wrapping_add(index as u64), |a| {
+                map.owner_of_ipv4(a) == index
+            })
+            .map_err(|e| format!("nat.pool: worker {index}: {e}"))?;
+            up_info!(
+                "nat worker={index} outside_addresses={} inside={:?} log={}",
+                nat.addresses(),
+                n.inside,
+                n.log_file.display()
+            );
+            pipeline.set_nat(nat, n.inside.clone(), n.engine.pool.clone());
+        }
+        let mut worker = Worker::new(
             pipeline,
             ports,
             cfg.access_ports.len(),
@@ -312,11 +333,16 @@ fn serve<P: WorkerPort + 'static>(
             Some(sender.thread().clone()),
         )
         .with_handoff(Handoff::new(index, map.clone(), shared.clone()));
+        if let Some((log, _)) = &nat_logger {
+            worker = worker.with_nat_log(log.clone());
+        }
         let thread = spawn(&format!("vbng-worker{index}"), move || {
             worker_init().map(|()| worker.run(timing))
         })?;
         worker_threads.push(thread);
     }
+    // The workers hold the only senders now: the logger ends after the last one is gone.
+    let nat_logger = nat_logger.map(|(_, thread)| thread);
 
     let recovery = RecoveryTimeStamp::from_unix_secs(
         SystemTime::now()
@@ -369,9 +395,10 @@ fn serve<P: WorkerPort + 'static>(
         );
         let names = cfg.port_names();
         let stop = stop.clone();
+        let nat_on = cfg.nat.is_some();
         spawn("vbng-metrics", move || {
             metrics::serve(metrics_listener, stop, || {
-                snapshot(&names, &shared, &rstats, &astats, devices())
+                snapshot(&names, &shared, &rstats, &astats, devices(), nat_on)
             })
         })?
     };
@@ -429,6 +456,13 @@ fn serve<P: WorkerPort + 'static>(
             Err(_) => worker_error = Some(format!("worker {index} panicked")),
         }
     }
+    // Each worker drained its NAT log when it stopped; dropping them closes the log.
+    drop(results);
+    if let Some(t) = nat_logger
+        && t.join().is_err()
+    {
+        up_error!("the NAT log thread panicked");
+    }
     if let Some(msg) = failure {
         let detail = match (agent_result, worker_error) {
             (Ok(Err(e)), _) => format!(": {e}"),
@@ -438,6 +472,47 @@ fn serve<P: WorkerPort + 'static>(
         return Err(format!("{msg}{detail}"));
     }
     worker_error.map_or(Ok(()), Err)
+}
+
+/// Starts the thread that appends the workers' NAT port-block events to `path` as JSON
+/// lines (RFC 6888 REQ-12: who held which outside address and ports, when), flushed after
+/// every batch. Returns the sender the workers use and the thread, which ends when every
+/// sender is gone.
+fn start_nat_logger(
+    path: &std::path::Path,
+) -> Result<(mpsc::Sender<NatLogRecord>, JoinHandle<()>), String> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| format!("nat.log_file {}: {e}", path.display()))?;
+    let (tx, rx) = mpsc::channel::<NatLogRecord>();
+    let shown = path.display().to_string();
+    let thread = spawn("vbng-nat-log", move || {
+        let mut out = std::io::BufWriter::new(file);
+        let mut line = String::with_capacity(256);
+        let mut failed = false;
+        while let Ok(first) = rx.recv() {
+            for r in std::iter::once(first).chain(rx.try_iter()) {
+                line.clear();
+                let _ = r.event.write_json(r.unix_base_ns, &mut line);
+                line.push('\n');
+                if let Err(e) = out.write_all(line.as_bytes())
+                    && !failed
+                {
+                    failed = true;
+                    up_error!("nat log {shown}: {e}");
+                }
+            }
+            if let Err(e) = out.flush()
+                && !failed
+            {
+                failed = true;
+                up_error!("nat log {shown}: {e}");
+            }
+        }
+    })?;
+    Ok((tx, thread))
 }
 
 /// Frame buffers (2 KiB each) of each worker's queue for frames other workers hand over.
@@ -450,6 +525,7 @@ fn snapshot(
     r: &RedirectStats,
     a: &AgentPublished,
     devices: Vec<DeviceSample>,
+    nat_on: bool,
 ) -> Snapshot {
     let ld = |v: &std::sync::atomic::AtomicU64| v.load(Ordering::Relaxed);
     let first = &workers[0];
@@ -522,6 +598,13 @@ fn snapshot(
         inject_failed: total(2) + ld(&r.inject_queue_full),
         arp_replies: total(3),
         arp_requests: total(4),
+        nat: nat_on.then(|| {
+            let mut sum = [0u64; 3 + NatDrop::COUNT];
+            for (t, v) in sum.iter_mut().zip(sum_array(&|w| w.stats.nat().to_vec())) {
+                *t = v;
+            }
+            sum
+        }),
         icmp_errors_sent: total(7),
         icmp_errors_rate_limited: total(8),
         sessions: total(5),

@@ -88,6 +88,12 @@ pub struct Cli {
     /// [[route]] list), e.g. 192.0.2.0/24,198.51.100.3.
     #[arg(long = "route", value_name = "PREFIX/LEN,NEXT_HOP")]
     pub route: Vec<String>,
+    /// NAT44 outside prefix (repeatable; replaces nat.pool and turns NAT on).
+    #[arg(long = "nat-pool", value_name = "PREFIX/LEN")]
+    pub nat_pool: Vec<String>,
+    /// NAT port-block log file, JSON lines (nat.log_file).
+    #[arg(long = "nat-log", value_name = "FILE")]
+    pub nat_log: Option<PathBuf>,
     /// Poll-mode worker threads (worker.workers), 1-16; more than 1 needs backend "dpdk".
     #[arg(long, value_name = "N")]
     pub workers: Option<u16>,
@@ -130,6 +136,8 @@ struct FileConfig {
     /// `core_port.next_hop`). Default: none.
     #[serde(default)]
     route: Vec<FileRoute>,
+    #[serde(default)]
+    nat: nat::FileNat,
 }
 
 /// One `[[route]]`.
@@ -375,6 +383,8 @@ pub struct Config {
     /// Static routes on the core side, in addition to the default route through the core
     /// next hop (unless one of them is a /0).
     pub routes: Vec<StaticRoute>,
+    /// NAT44 (`[nat]`), off without a pool.
+    pub nat: Option<NatSettings>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -911,6 +921,7 @@ impl Config {
             )?;
         }
         let qos = qos::resolve(&r, &file.qos)?;
+        let nat = nat::resolve(&r, cli, &file.nat, path.and_then(Path::parent))?;
         let acl_file = match (&cli.acl_file, &file.acl_file) {
             (Some(p), _) => Some(p.clone()),
             (None, Some(p)) if p.is_empty() => {
@@ -953,6 +964,7 @@ impl Config {
             qos,
             acl_file,
             routes,
+            nat,
         })
     }
 
@@ -1095,9 +1107,11 @@ fn label(s: &str) -> Result<String, String> {
 }
 
 pub mod acl;
+mod nat;
 pub mod parse;
 pub mod ports;
 mod qos;
+pub use nat::NatSettings;
 use parse::line_of;
 pub use parse::{
     check_core_addressing, in_subnet, key_at, node_id_for, parse_iface, parse_ipv4,

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::nat::NatDrop;
 use crate::pipeline::{DropReason, SessionQosStats};
 
 /// Per-port traffic counters (plain values).
@@ -53,6 +54,9 @@ pub struct Snapshot {
     pub icmp_errors_sent: u64,
     /// ICMP errors the rate limit suppressed.
     pub icmp_errors_rate_limited: u64,
+    /// NAT, when on: [mappings, port blocks in use, subscribers holding blocks], then
+    /// refusals by [`NatDrop`] index, summed over the workers.
+    pub nat: Option<[u64; 3 + NatDrop::COUNT]>,
     /// Installed subscriber sessions.
     pub sessions: u64,
     /// G-PDUs sent to the CP.
@@ -249,6 +253,33 @@ pub fn render(s: &Snapshot) -> String {
         "Frames dropped by the user plane, by reason.",
         &drops,
     );
+    if let Some(nat) = &s.nat {
+        let gauges = [
+            ("vbng_up_nat_mappings", "NAT mappings in use."),
+            (
+                "vbng_up_nat_blocks_in_use",
+                "NAT port blocks held by subscribers.",
+            ),
+            (
+                "vbng_up_nat_subscribers",
+                "Subscribers holding NAT port blocks.",
+            ),
+        ];
+        for ((name, help), v) in gauges.into_iter().zip(nat) {
+            family(name, "gauge", help, &[(None, *v)]);
+        }
+        let refused: Vec<_> = NatDrop::ALL
+            .iter()
+            .zip(&nat[3..])
+            .map(|(d, v)| (Some(("cause", d.name())), *v))
+            .collect();
+        family(
+            "vbng_up_nat_refused_total",
+            "counter",
+            "Packets the NAT refused, by cause (port_exhausted, address_exhausted, ...).",
+            &refused,
+        );
+    }
 
     let plain: [(&str, &str, &str, u64); 26] = [
         (
@@ -787,6 +818,12 @@ mod tests {
                 d
             },
             sessions: 2,
+            nat: Some({
+                let mut n = [0; 3 + NatDrop::COUNT];
+                n[0] = 5;
+                n[3 + NatDrop::PortExhausted as usize] = 2;
+                n
+            }),
             pfcp_associated: 1,
             pfcp_sessions_adopted: 3,
             acl_matches: vec![AclMatchSample {
@@ -851,6 +888,8 @@ mod tests {
         ));
         assert!(text.contains("vbng_up_port_rx_bytes_total{port=\"core\"} 0\n"));
         assert!(text.contains("vbng_up_drops_total{reason=\"anti_spoof\"} 7\n"));
+        assert!(text.contains("# TYPE vbng_up_nat_mappings gauge\nvbng_up_nat_mappings 5\n"));
+        assert!(text.contains("vbng_up_nat_refused_total{cause=\"port_exhausted\"} 2\n"));
         assert!(text.contains("vbng_up_worker_rx_packets_total{worker=\"1\"} 2\n"));
         assert!(text.contains("vbng_up_worker_handoffs_total{worker=\"0\",direction=\"out\"} 4\n"));
         assert!(text.contains("vbng_up_port_link_up{port=\"acc0\",driver=\"net_af_packet\"} 1\n"));

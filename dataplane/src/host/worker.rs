@@ -44,8 +44,9 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::Sender;
 use std::thread::Thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_queue::ArrayQueue;
 
@@ -55,6 +56,7 @@ use crate::host::channel::FrameQueue;
 use crate::host::metrics::PortSample;
 use crate::host::pfcp_agent::SessionBackend;
 use crate::host::wake::IdleWaker;
+use crate::nat::{NatDrop, NatLogEvent};
 use crate::packet::{Frame, MAX_PORTS, PacketBuffer, PortId};
 use crate::pipeline::{
     BURST, Counters, DropReason, Pipeline, SessionCommand, SessionQosStats, Verdict,
@@ -109,6 +111,9 @@ pub struct PublishedStats {
     sleeps: AtomicU64,
     /// ICMP errors the pipeline sent, and those its rate limit suppressed.
     icmp_errors: [AtomicU64; 2],
+    /// NAT: [mappings, port blocks in use, subscribers holding blocks], then refusals by
+    /// [`NatDrop`] index.
+    nat: [AtomicU64; 3 + NatDrop::COUNT],
     /// Frames handed to other workers, taken from them, lost to a full queue.
     handoffs: [AtomicU64; 3],
     /// Shaper: [backlog packets, free pool frames, pool frames, unshaped sessions].
@@ -132,6 +137,7 @@ impl Default for PublishedStats {
             sessions: AtomicU64::new(0),
             sleeps: AtomicU64::new(0),
             icmp_errors: std::array::from_fn(|_| AtomicU64::new(0)),
+            nat: std::array::from_fn(|_| AtomicU64::new(0)),
             handoffs: std::array::from_fn(|_| AtomicU64::new(0)),
             qos_totals: std::array::from_fn(|_| AtomicU64::new(0)),
             qos_sessions: Mutex::new(Vec::new()),
@@ -203,6 +209,26 @@ impl PublishedStats {
             v.clear();
             v.extend(p.qos_stats());
         }
+    }
+
+    /// Worker: copies the NAT's gauges and refusal counters in.
+    pub fn publish_nat(&self, p: &Pipeline) {
+        let Some(nat) = p.nat() else {
+            return;
+        };
+        let r = Ordering::Relaxed;
+        self.nat[0].store(nat.mappings_active() as u64, r);
+        self.nat[1].store(nat.blocks_in_use(), r);
+        self.nat[2].store(nat.subscribers_active() as u64, r);
+        for (dst, &src) in self.nat[3..].iter().zip(nat.counters().drops.iter()) {
+            dst.store(src, r);
+        }
+    }
+
+    /// NAT: [mappings, port blocks in use, subscribers holding blocks], then refusals by
+    /// [`NatDrop`] index.
+    pub fn nat(&self) -> [u64; 3 + NatDrop::COUNT] {
+        self.nat.each_ref().map(|v| v.load(Ordering::Relaxed))
     }
 
     /// Worker: copies the ACL rule hit counters in (skipped if the metrics thread holds
@@ -362,6 +388,21 @@ pub struct Worker<P: WorkerPort> {
     verdicts: [Verdict; BURST],
     host: HostCounters,
     handoff: Option<Handoff>,
+    /// Where the NAT's port-block log goes ([`Worker::with_nat_log`]).
+    nat_log: Option<Sender<NatLogRecord>>,
+    /// Unix time in nanoseconds at which the worker's clock read 0 (set by
+    /// [`Worker::run`]).
+    unix_base_ns: u64,
+}
+
+/// One port-block log event of a worker's NAT, with what turns its time into Unix time
+/// ([`crate::nat::NatLogEvent::write_json`]).
+#[derive(Debug, Clone, Copy)]
+pub struct NatLogRecord {
+    /// Unix time in nanoseconds at which the worker's clock read 0.
+    pub unix_base_ns: u64,
+    /// The event.
+    pub event: NatLogEvent,
 }
 
 /// A worker's place among several: its index, the session map, every worker's shared state
@@ -470,7 +511,17 @@ impl<P: WorkerPort> Worker<P> {
             verdicts: [Verdict::Drop(DropReason::Malformed); BURST],
             host: HostCounters::default(),
             handoff: None,
+            nat_log: None,
+            unix_base_ns: 0,
         }
+    }
+
+    /// Sends the pipeline NAT's port-block log events to `log` (drained with the counters,
+    /// every stats interval, and on exit). Events wait in the NAT's own queue until then;
+    /// when that queue is full the NAT refuses new blocks rather than lose an event.
+    pub fn with_nat_log(mut self, log: Sender<NatLogRecord>) -> Self {
+        self.nat_log = Some(log);
+        self
     }
 
     /// Makes this worker one of several (see [`Handoff`]).
@@ -503,6 +554,17 @@ impl<P: WorkerPort> Worker<P> {
         );
         self.shared.stats.publish_qos(&self.pipeline);
         self.shared.stats.publish_acls(&self.pipeline);
+        self.shared.stats.publish_nat(&self.pipeline);
+        if let (Some(log), Some(nat)) = (&self.nat_log, self.pipeline.nat_mut()) {
+            let unix_base_ns = self.unix_base_ns;
+            nat.drain_events(|e| {
+                // A closed log (the logger stopped at shutdown) has nowhere to write.
+                let _ = log.send(NatLogRecord {
+                    unix_base_ns,
+                    event: *e,
+                });
+            });
+        }
     }
 
     /// One loop iteration at `now_ns`; returns the number of frames handled (0 = idle).
@@ -518,6 +580,7 @@ impl<P: WorkerPort> Worker<P> {
             verdicts,
             host,
             handoff,
+            ..
         } = self;
         let mut work = 0;
 
@@ -660,6 +723,9 @@ impl<P: WorkerPort> Worker<P> {
     /// Runs until [`WorkerShared::stop`] is set; publishes counters a last time on exit.
     pub fn run(mut self, timing: WorkerTiming) -> Self {
         let start = Instant::now();
+        self.unix_base_ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
         let busy_ns = timing.busy_poll.as_nanos() as u64;
         let stats_ns = timing.stats_interval.as_nanos() as u64;
         let poll_timeout = timing

@@ -28,6 +28,13 @@
 //! and PPP protocol 0x0021. A packet longer than the session's MTU is dropped as
 //! [`DropReason::MtuExceeded`].
 //!
+//! NAT44 ([`Pipeline::set_nat`], the engine in [`crate::nat`]): after the checks above, an
+//! upstream packet of a session in the NAT's inside prefixes has its source translated
+//! (or, addressed to another subscriber's outside mapping, is hairpinned: it takes the
+//! downstream path to that subscriber); a downstream packet to the NAT's pool is translated
+//! back in the classify stage, before its session lookup. A refusal is counted as
+//! [`DropReason::NatRefused`].
+//!
 //! ICMP errors: a packet of a known session with TTL 1 or 0, in either direction, is counted
 //! as [`DropReason::TtlExceeded`] and its buffer is rewritten into an ICMP time exceeded
 //! (RFC 792) from the core address to the packet's source: upstream it goes back to the
@@ -185,11 +192,14 @@ pub enum DropReason {
     /// Upstream destination covered by no route ([`Pipeline::set_routes`] without a
     /// default route).
     NoRoute,
+    /// Refused by the NAT (no mapping for an inbound packet, ports or addresses exhausted,
+    /// a protocol it does not translate; the engine counts the cause).
+    NatRefused,
 }
 
 impl DropReason {
     /// Number of reasons (length of [`Counters::drops`]).
-    pub const COUNT: usize = 17;
+    pub const COUNT: usize = 18;
     /// Every reason, in index order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
         DropReason::Malformed,
@@ -209,6 +219,7 @@ impl DropReason {
         DropReason::MtuExceeded,
         DropReason::AclDenied,
         DropReason::NoRoute,
+        DropReason::NatRefused,
     ];
 
     /// snake_case label for metrics (`reason="anti_spoof"`).
@@ -231,6 +242,7 @@ impl DropReason {
             DropReason::MtuExceeded => "mtu_exceeded",
             DropReason::AclDenied => "acl_denied",
             DropReason::NoRoute => "no_route",
+            DropReason::NatRefused => "nat_refused",
         }
     }
 

@@ -13,6 +13,7 @@ use super::{
     TokenBucket, Verdict,
 };
 use crate::acl::{AclAction, AclId, AclSet, Direction, FlowV4, NO_ACL};
+use crate::nat::{Ipv4Prefix, Nat, Outbound};
 use crate::packet::{MAX_PORTS, PacketBuffer, PortId};
 use crate::route::icmp_error::{
     IPV4_ERROR_MAX_LEN, IcmpErrorLimiter, Icmpv4ErrorKind, icmpv4_error, icmpv4_error_eligible,
@@ -105,6 +106,42 @@ pub struct Pipeline {
     icmp_limiter: IcmpErrorLimiter,
     /// IP identification of the next ICMP error.
     icmp_ident: u16,
+    /// NAT44 ([`Pipeline::set_nat`]).
+    nat: Option<Box<NatStage>>,
+}
+
+/// The pipeline's NAT: the engine, which subscriber addresses it translates, and which
+/// destinations are its outside addresses.
+#[derive(Debug)]
+struct NatStage {
+    nat: Nat,
+    inside: Vec<Ipv4Prefix>,
+    outside: Vec<Ipv4Prefix>,
+    /// When the engine's idle scan last ran.
+    last_expire_ns: u64,
+}
+
+/// Nanoseconds between two runs of the NAT's idle scan, and the slots each run examines.
+const NAT_EXPIRE_EVERY_NS: u64 = 1_000_000;
+const NAT_EXPIRE_BUDGET: usize = 2048;
+
+impl NatStage {
+    #[inline(always)]
+    fn translates(&self, subscriber: Ipv4Addr) -> bool {
+        prefixes_hold(&self.inside, subscriber.to_bits())
+    }
+
+    #[inline(always)]
+    fn is_outside(&self, addr: u32) -> bool {
+        prefixes_hold(&self.outside, addr)
+    }
+}
+
+#[inline(always)]
+fn prefixes_hold(prefixes: &[Ipv4Prefix], addr: u32) -> bool {
+    prefixes
+        .iter()
+        .any(|p| addr & p.mask() == p.addr.to_bits() & p.mask())
 }
 
 /// A next hop on the core link: its address and, once it answered ARP, its MAC.
@@ -160,6 +197,7 @@ impl Pipeline {
                 IcmpErrorLimiter::DEFAULT_BURST,
             ),
             icmp_ident: 0,
+            nat: None,
         }
     }
 
@@ -184,6 +222,33 @@ impl Pipeline {
     /// turns them off.
     pub fn set_icmp_error_rate(&mut self, per_second: u32, burst: u32) {
         self.icmp_limiter = IcmpErrorLimiter::new(per_second, burst);
+    }
+
+    /// Turns NAT44 on (between bursts): upstream packets of sessions whose address is in
+    /// one of the `inside` prefixes leave with their source translated by `nat` (or, to one
+    /// of its outside mappings, hairpinned down to the receiving subscriber); downstream
+    /// packets to one of `nat`'s `outside` prefixes (its pool) are translated back before
+    /// the session lookup. Refusals are counted as [`DropReason::NatRefused`] and, by
+    /// cause, in the engine's counters. A session's mappings and port blocks are released
+    /// when it is removed. The host drains the port-block log through
+    /// [`Pipeline::nat_mut`].
+    pub fn set_nat(&mut self, nat: Nat, inside: Vec<Ipv4Prefix>, outside: Vec<Ipv4Prefix>) {
+        self.nat = Some(Box::new(NatStage {
+            nat,
+            inside,
+            outside,
+            last_expire_ns: self.now_ns,
+        }));
+    }
+
+    /// The NAT engine, if NAT is on.
+    pub fn nat(&self) -> Option<&Nat> {
+        self.nat.as_deref().map(|n| &n.nat)
+    }
+
+    /// The NAT engine, for draining its port-block log.
+    pub fn nat_mut(&mut self) -> Option<&mut Nat> {
+        self.nat.as_deref_mut().map(|n| &mut n.nat)
     }
 
     /// The configuration.
@@ -357,7 +422,9 @@ impl Pipeline {
                 if let (Some(q), Some(slot)) = (self.qos.as_mut(), self.sessions.lookup_id(id)) {
                     q.remove(slot, &mut self.counters);
                 }
-                self.sessions.remove(id).map(|e| e.counters)
+                let removed = self.sessions.remove(id)?;
+                self.nat_release(removed.ipv4);
+                Some(removed.counters)
             }
         }
     }
@@ -372,8 +439,15 @@ impl Pipeline {
     /// Inserts or updates a session, returning why it was refused. With QoS, the entry's
     /// rates apply at once; a changed downlink rate keeps the packets already queued.
     pub fn try_upsert(&mut self, entry: SessionEntry) -> Result<(), SessionError> {
+        let old_ipv4 = self.sessions.get(entry.id).map(|e| e.ipv4);
         match self.sessions.upsert(entry) {
             Ok(slot) => {
+                // A session that changed address leaves its old translations behind.
+                if let Some(old) = old_ipv4
+                    && old != entry.ipv4
+                {
+                    self.nat_release(old);
+                }
                 if let Some(q) = self.qos.as_mut() {
                     q.configure(self.now_ns, slot, &entry, &mut self.counters);
                 }
@@ -389,6 +463,22 @@ impl Pipeline {
     #[inline]
     fn tick(&mut self, now_ns: u64) {
         self.now_ns = self.now_ns.max(now_ns);
+        if let Some(n) = self.nat.as_deref_mut()
+            && self.now_ns - n.last_expire_ns.min(self.now_ns) >= NAT_EXPIRE_EVERY_NS
+        {
+            n.last_expire_ns = self.now_ns;
+            n.nat.expire(self.now_ns, NAT_EXPIRE_BUDGET);
+        }
+    }
+
+    /// Releases the NAT mappings and port blocks of subscriber address `ipv4`.
+    fn nat_release(&mut self, ipv4: Ipv4Addr) {
+        let now = self.now_ns;
+        if let Some(n) = self.nat.as_deref_mut()
+            && n.translates(ipv4)
+        {
+            n.nat.release_subscriber(ipv4, now);
+        }
     }
 
     /// Sends up to `budget` shaped frames whose subscriber's token bucket allows them at
@@ -486,7 +576,8 @@ impl Pipeline {
                 Stage::Done => {}
             }
         }
-        let with_qos = self.qos.is_some();
+        // NAT reads the session id, in the entry's second line, like QoS reads the rates.
+        let with_qos = self.qos.is_some() || self.nat.is_some();
         // Stage 2: probe, and ask for each session's entry, read in stage 3. An upstream
         // slot is a candidate until stage 3 compares the entry's key.
         for m in meta.iter_mut() {
@@ -567,6 +658,39 @@ impl Pipeline {
         self.counters.count_rx(port, frame.len());
         if self.classify_fast(frame.data(), port, m).is_none() {
             *m = self.classify_slow(now_ns, frame, out);
+        }
+        if self.nat.is_some() && m.stage == Stage::Downstream {
+            self.nat_inbound(now_ns, frame, out, m);
+        }
+    }
+
+    /// A downstream packet to one of the NAT's outside addresses: translated back to the
+    /// inside endpoint, which becomes the key of its session lookup; dropped as
+    /// [`DropReason::NatRefused`] without a mapping.
+    #[inline(never)]
+    fn nat_inbound<B: PacketBuffer>(
+        &mut self,
+        now_ns: u64,
+        frame: &mut B,
+        out: &mut Verdict,
+        m: &mut Meta,
+    ) {
+        let Some(n) = self.nat.as_deref_mut() else {
+            return;
+        };
+        if !n.is_outside(m.key as u32) {
+            return;
+        }
+        let translated = match frame.data_mut().get_mut(usize::from(m.l3)..) {
+            Some(ip) => n.nat.translate_inbound(now_ns, ip).ok(),
+            None => None,
+        };
+        match translated {
+            Some(t) => m.key = u128::from(t.inside.to_bits()),
+            None => {
+                m.stage = Stage::Done;
+                *out = self.drop(DropReason::NatRefused);
+            }
         }
     }
 
@@ -792,6 +916,11 @@ impl Pipeline {
         };
         let (sess_ip, gate_open, mss_clamp, acl) =
             (entry.ipv4, entry.gate_open, entry.mss_clamp, entry.acl);
+        // The NAT logs port blocks by session id (in the entry's second line).
+        let nat_tag = match self.nat.as_deref() {
+            Some(n) if n.translates(sess_ip) => Some(entry.id),
+            _ => None,
+        };
         // Without QoS the entry's second line (its rates) is never read.
         let policed = self.qos.is_some() && entry.qos.ul_rate_bps.is_some();
         let l3 = usize::from(m.l3);
@@ -834,6 +963,13 @@ impl Pipeline {
                 ),
                 None => self.drop(DropReason::TtlExceeded),
             };
+        }
+        if let Some(tag) = nat_tag {
+            match self.nat_outbound(now_ns, frame, l3, sess_ip, tag) {
+                Ok(None) => {}
+                Ok(Some(hairpin)) => return self.downstream(now_ns, frame, &hairpin),
+                Err(v) => return v,
+            }
         }
         let routed = match self.direct_mac {
             Some(mac) => Ok(mac),
@@ -981,6 +1117,52 @@ impl Pipeline {
         });
         self.counters.dl_forwarded += 1;
         Verdict::Forward(access.port)
+    }
+
+    /// Translates the source of subscriber `inside`'s upstream packet at `frame.data()[l3..]`.
+    /// `Ok(None)`: on to the core. `Ok(Some(meta))`: it was addressed to another subscriber's
+    /// outside mapping and now goes down to that subscriber, as `meta` says. `Err`: the
+    /// verdict of a refused packet.
+    #[inline(never)]
+    fn nat_outbound<B: PacketBuffer>(
+        &mut self,
+        now_ns: u64,
+        frame: &mut B,
+        l3: usize,
+        inside: Ipv4Addr,
+        tag: SessionId,
+    ) -> Result<Option<Meta>, Verdict> {
+        let Some(n) = self.nat.as_deref_mut() else {
+            return Ok(None);
+        };
+        let translated = match frame.data_mut().get_mut(l3..) {
+            Some(ip) => n.nat.translate_outbound(now_ns, inside, tag, ip).ok(),
+            None => None,
+        };
+        match translated {
+            Some(Outbound::Forward) => Ok(None),
+            Some(Outbound::Hairpin { inside: to, .. }) => {
+                let hash = self.sessions.hash_ipv4(to.to_bits());
+                let slot = self
+                    .sessions
+                    .find_ipv4(hash, to.to_bits())
+                    .unwrap_or(NO_SLOT);
+                let shaper = match self.qos.as_deref() {
+                    Some(q) if slot != NO_SLOT => q.lookahead(slot),
+                    _ => META_INIT.shaper,
+                };
+                Ok(Some(Meta {
+                    stage: Stage::Downstream,
+                    l3: l3 as u16,
+                    key: u128::from(to.to_bits()),
+                    hash,
+                    slot,
+                    shaper,
+                    ..META_INIT
+                }))
+            }
+            None => Err(self.drop(DropReason::NatRefused)),
+        }
     }
 
     /// Answers an IPv4 packet the pipeline will not forward (at `frame.data()[l3..]`, as

@@ -839,5 +839,6 @@ proptest! {
 }
 
 mod icmp;
+mod nat;
 mod pppoe;
 mod route;

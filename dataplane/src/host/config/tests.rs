@@ -671,3 +671,44 @@ fn a_bad_route_is_one_line_naming_it() {
         "{e}"
     );
 }
+
+#[test]
+fn nat_section_is_read_and_checked() {
+    assert_eq!(load(MINIMAL).unwrap().nat, None, "off without a pool");
+    let text = format!(
+        "{MINIMAL}[nat]\npool = [\"192.0.2.0/28\"]\nblock_size = 256\nlog_file = \"nat.jsonl\"\n"
+    );
+    let c = load(&text).unwrap();
+    let n = c.nat.expect("NAT on");
+    assert_eq!(n.engine.pool, ["192.0.2.0/28".parse().unwrap()]);
+    assert_eq!(n.engine.block_size, 256);
+    assert_eq!(n.engine.blocks_per_subscriber, 4);
+    assert_eq!(n.inside, ["100.64.0.0/10".parse().unwrap()]);
+    assert_eq!(
+        n.log_file,
+        Path::new("/etc/nat.jsonl"),
+        "relative to the file"
+    );
+    // Every allocation is logged: a pool without a log is refused.
+    let no_log = format!("{MINIMAL}[nat]\npool = [\"192.0.2.0/28\"]\n");
+    let e = load(&no_log).unwrap_err().to_string();
+    assert!(
+        e.starts_with("/etc/x.toml: key nat.log_file: expected a path"),
+        "{e}"
+    );
+    let bad = format!("{MINIMAL}[nat]\npool = [\"192.0.2.0/33\"]\nlog_file = \"n\"\n");
+    let e = load(&bad).unwrap_err().to_string();
+    assert!(
+        e.starts_with("/etc/x.toml: key nat.pool: expected a prefix"),
+        "{e}"
+    );
+    // The flags turn it on.
+    let mut flags = cli();
+    flags.nat_pool = vec!["198.18.0.0/30".into()];
+    flags.nat_log = Some(PathBuf::from("/var/log/nat.jsonl"));
+    let n = Config::from_toml(MINIMAL, None, &flags)
+        .unwrap()
+        .nat
+        .unwrap();
+    assert_eq!(n.engine.pool, ["198.18.0.0/30".parse().unwrap()]);
+}

@@ -1,0 +1,215 @@
+//! NAT44 end to end with real peers: DHCP subscribers behind vbng-up reach the
+//! Internet host over TCP (iperf3) and UDP with their source translated into
+//! the NAT pool, two subscribers reach each other through their outside
+//! mappings (hairpinning), and every port block is in the NAT log.
+//!
+//! The Internet host has no route to the subscribers' inside addresses, only
+//! to the pool: an answer can only come back through a translation.
+//!
+//! Needs root, network namespaces, veth, `dhclient`, `iperf3` and `python3`;
+//! prints a `SKIPPED:` line and passes without them.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::Ipv4Addr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use vbng_cp::lab::topology::{Lab, POOL, Subscriber};
+use vbng_cp::lab::{find_binary, netns};
+
+/// The NAT pool: eight outside addresses routed to the user plane.
+const NAT_POOL: &str = "192.0.2.64/29";
+
+fn skip(why: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIPPED: lab_nat: {why}");
+}
+
+fn in_nat_pool(a: Ipv4Addr) -> bool {
+    a.octets()[..3] == [192, 0, 2] && (64..72).contains(&a.octets()[3])
+}
+
+/// A UDP service on the Internet host: answers every datagram with the
+/// sender's address and port as it saw them ("a.b.c.d port").
+const WHO_AM_I: &str = r#"
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('198.51.100.1', 7000))
+print('ready', flush=True)
+while True:
+    d, a = s.recvfrom(2048)
+    s.sendto(('%s %d' % a).encode(), a)
+"#;
+
+/// A subscriber's UDP socket on port 6000: asks the service who it is, prints
+/// the answer, then prints the sender and payload of the next datagram.
+const ASK_THEN_WAIT: &str = r#"
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('0.0.0.0', 6000))
+s.settimeout(10)
+s.sendto(b'who', ('198.51.100.1', 7000))
+print(s.recvfrom(2048)[0].decode(), flush=True)
+d, a = s.recvfrom(2048)
+print('%s %d %s' % (a[0], a[1], d.decode()), flush=True)
+"#;
+
+/// Runs `python3 -c script` in namespace `ns`, its output piped.
+fn python(ns: &str, script: &str) -> Child {
+    Command::new("ip")
+        .args(["netns", "exec", ns, "python3", "-c", script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start python3")
+}
+
+/// Kills a helper process on drop (a failed assertion must not leave it).
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The next line `child` prints (empty at its end).
+fn line_of(out: &mut BufReader<std::process::ChildStdout>) -> String {
+    let mut line = String::new();
+    let _ = out.read_line(&mut line);
+    line.trim().to_string()
+}
+
+/// "a.b.c.d port ..." -> (address, port).
+fn endpoint(text: &str) -> (Ipv4Addr, u16) {
+    let mut it = text.split_whitespace();
+    let addr = it.next().and_then(|a| a.parse().ok());
+    let port = it.next().and_then(|p| p.parse().ok());
+    match (addr, port) {
+        (Some(a), Some(p)) => (a, p),
+        _ => panic!("expected an address and a port, found {text:?}"),
+    }
+}
+
+fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+#[test]
+fn nat44_translates_tcp_and_udp_hairpins_and_logs_every_block() {
+    if let Some(why) = netns::lab_unavailable() {
+        skip(&why);
+        return;
+    }
+    for tool in ["iperf3", "python3"] {
+        if netns::which(tool).is_none() {
+            skip(&format!("{tool} is not installed"));
+            return;
+        }
+    }
+    let (up_bin, cp_bin) = match (find_binary("vbng-up"), find_binary("vbng-cp")) {
+        (Ok(up), Ok(cp)) => (up, cp),
+        (Err(e), _) | (_, Err(e)) => panic!("{e}"),
+    };
+    let prefix = format!("vbn{}-", std::process::id());
+    let dir = std::env::temp_dir().join(format!("vbng-nat-lab-{}", std::process::id()));
+    let mut lab = Lab::build(&prefix, &dir).expect("build the lab");
+    // The Internet host reaches the pool, not the inside addresses.
+    let inside = format!("{}/{}", POOL.0, POOL.1);
+    lab.inet
+        .ip(&["route", "del", &inside])
+        .expect("drop the inside route");
+    lab.inet
+        .ip(&["route", "add", NAT_POOL, "via", "198.51.100.2"])
+        .expect("route the NAT pool");
+    let log = dir.join("nat-blocks.jsonl");
+    let log_s = log.display().to_string();
+    lab.start_user_plane_with(&up_bin, &["--nat-pool", NAT_POOL, "--nat-log", &log_s])
+        .expect("start vbng-up");
+    lab.start_control_plane(&cp_bin).expect("start vbng-cp");
+    lab.wait_associated(Duration::from_secs(15))
+        .expect("PFCP association");
+    let addr1 = lab
+        .dhcp(Subscriber::One)
+        .unwrap_or_else(|e| panic!("{e}\n{}", lab.logs()));
+    let addr2 = lab
+        .dhcp(Subscriber::Two)
+        .unwrap_or_else(|e| panic!("{e}\n{}", lab.logs()));
+
+    // TCP: iperf3 through the NAT; the server sees a pool address.
+    lab.start_iperf_server().expect("iperf3 server");
+    let report = lab
+        .iperf(Subscriber::One, false, 2, 1.0, 0)
+        .unwrap_or_else(|e| panic!("{e}\n{}", lab.logs()));
+    let sent = report["end"]["sum_sent"]["bytes"].as_f64().unwrap_or(0.0);
+    assert!(sent > 0.0, "iperf3 sent nothing: {report}");
+    let server_log = std::fs::read_to_string(dir.join("iperf3-server.log")).unwrap_or_default();
+    let accepted = server_log
+        .lines()
+        .find_map(|l| l.split("Accepted connection from ").nth(1))
+        .unwrap_or_else(|| panic!("no connection in the iperf3 log: {server_log}"));
+    let (tcp_src, tcp_port) = endpoint(&accepted.replace(", port", ""));
+    assert!(
+        in_nat_pool(tcp_src),
+        "TCP source {tcp_src} is not in {NAT_POOL}"
+    );
+    assert!(tcp_port >= 1024, "TCP source port {tcp_port}");
+
+    // UDP, and hairpinning: subscriber 1 learns its outside endpoint from the
+    // Internet host, then subscriber 2 sends to that endpoint.
+    let mut service = Killed(python(lab.inet.name(), WHO_AM_I));
+    let mut service_out = BufReader::new(service.0.stdout.take().expect("stdout"));
+    assert_eq!(line_of(&mut service_out), "ready");
+    let mut asker = Killed(python(lab.ns(Subscriber::One).name(), ASK_THEN_WAIT));
+    let mut asker_out = BufReader::new(asker.0.stdout.take().expect("stdout"));
+    let mapped = line_of(&mut asker_out);
+    let (out1, port1) = endpoint(&mapped);
+    assert!(in_nat_pool(out1), "UDP source {out1} is not in {NAT_POOL}");
+    assert_ne!(out1, addr1);
+    let hairpin = format!(
+        "import socket\nsocket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'hairpin', ('{out1}', {port1}))\n"
+    );
+    let status = Command::new("ip")
+        .args(["netns", "exec", lab.ns(Subscriber::Two).name()])
+        .args(["python3", "-c", &hairpin])
+        .status()
+        .expect("python3 in subscriber 2");
+    assert!(status.success());
+    let got = line_of(&mut asker_out);
+    let (from, _) = endpoint(&got);
+    assert!(
+        got.ends_with(" hairpin"),
+        "subscriber 1 got {got:?}\n{}",
+        lab.logs()
+    );
+    assert!(
+        in_nat_pool(from) && from != addr2,
+        "the hairpinned datagram came from {from}, not subscriber 2's outside mapping"
+    );
+    drop(asker);
+    drop(service);
+
+    // The metrics and the port-block log.
+    assert!(lab.up_metric("vbng_up_nat_mappings").unwrap() >= 1.0);
+    let logged = |inside: Ipv4Addr| {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.lines().any(|l| {
+            l.contains("\"event\":\"block_allocated\"")
+                && l.contains(&format!("\"inside\":\"{inside}\""))
+                && l.contains("\"outside\":\"192.0.2.")
+        })
+    };
+    assert!(
+        wait_until(Duration::from_secs(3), || logged(addr1) && logged(addr2)),
+        "NAT log {}:\n{}",
+        log.display(),
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+}

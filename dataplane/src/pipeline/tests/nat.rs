@@ -1,0 +1,137 @@
+//! NAT44 in the pipeline: sources translated upstream, destinations back downstream,
+//! hairpinning between two subscribers, refusals, and release with the session.
+
+use super::*;
+use crate::nat::{Ipv4Prefix, Nat, NatConfig, NatLogKind};
+
+const OUTSIDE: Ipv4Prefix = Ipv4Prefix::new(Ipv4Addr::new(192, 0, 2, 0), 30);
+const INSIDE: Ipv4Prefix = Ipv4Prefix::new(Ipv4Addr::new(100, 64, 0, 0), 10);
+
+fn nat_pipeline() -> Pipeline {
+    let mut p = resolved();
+    let cfg = NatConfig {
+        block_size: 1024,
+        ..NatConfig::with_pool(vec![OUTSIDE])
+    };
+    p.set_nat(Nat::new(&cfg, 9).unwrap(), vec![INSIDE], vec![OUTSIDE]);
+    p
+}
+
+/// (source, destination, source port, destination port) of the IPv4 UDP packet at `ip`,
+/// after checking both checksums.
+fn udp_endpoints(ip: &[u8]) -> (Ipv4Addr, Ipv4Addr, u16, u16) {
+    let h = ipv4::Header::parse(ip).unwrap();
+    assert!(ipv4::verify_checksum(ip), "IPv4 checksum");
+    let total = usize::from(h.total_len());
+    let udp = &ip[20..total];
+    let pseudo = checksum::pseudo_header_ipv4(h.src(), h.dst(), 17, udp.len() as u16);
+    assert_eq!(
+        checksum::fold(checksum::combine(pseudo, checksum::sum(udp))),
+        0xffff,
+        "UDP checksum"
+    );
+    (
+        h.src(),
+        h.dst(),
+        u16::from_be_bytes([udp[0], udp[1]]),
+        u16::from_be_bytes([udp[2], udp[3]]),
+    )
+}
+
+fn from_internet(to: Ipv4Addr, port: u16) -> Vec<u8> {
+    let l2 = L2Header {
+        dst: CORE_MAC,
+        src: NH_MAC,
+        svlan: None,
+        cvlan: None,
+        ethertype: EtherType::Ipv4,
+    };
+    build_ipv4_udp(&l2, INTERNET, to, 53, port, 57, b"answer")
+}
+
+#[test]
+fn upstream_source_is_translated_and_the_answer_comes_back() {
+    let mut p = nat_pipeline();
+    let s = sessions()[0];
+    let (v, out) = run1(&mut p, SEC, ACCESS0, &upstream_udp(&s, s.ipv4, b"query"));
+    assert_eq!(v, Verdict::Forward(CORE));
+    let (src, dst, sport, dport) = udp_endpoints(&out[14..]);
+    assert!(OUTSIDE.contains(src), "source {src} not in the pool");
+    assert_eq!((dst, dport), (INTERNET, 53));
+    assert!(sport >= 1024, "port {sport}");
+    assert_eq!(p.nat().unwrap().mappings_active(), 1);
+    // The answer to the outside endpoint reaches the subscriber's inside endpoint.
+    let (v, out) = run1(&mut p, SEC, CORE, &from_internet(src, sport));
+    assert_eq!(v, Verdict::Forward(ACCESS0));
+    let (src2, dst2, _, dport2) = udp_endpoints(&out[14..]);
+    assert_eq!((src2, dst2, dport2), (INTERNET, s.ipv4, 40000));
+    // Nothing mapped there: refused and counted.
+    let (v, _) = run1(
+        &mut p,
+        SEC,
+        CORE,
+        &from_internet(src, sport.wrapping_add(1)),
+    );
+    assert_eq!(v, Verdict::Drop(DropReason::NatRefused));
+    assert_eq!(p.counters().drop_count(DropReason::NatRefused), 1);
+}
+
+#[test]
+fn a_session_outside_the_inside_prefixes_keeps_its_address() {
+    let mut p = resolved();
+    let cfg = NatConfig::with_pool(vec![OUTSIDE]);
+    let only_10 = Ipv4Prefix::new(Ipv4Addr::new(10, 0, 0, 0), 8);
+    p.set_nat(Nat::new(&cfg, 9).unwrap(), vec![only_10], vec![OUTSIDE]);
+    let s = sessions()[0];
+    let (v, out) = run1(&mut p, SEC, ACCESS0, &upstream_udp(&s, s.ipv4, b"q"));
+    assert_eq!(v, Verdict::Forward(CORE));
+    assert_eq!(udp_endpoints(&out[14..]).0, s.ipv4);
+    assert_eq!(p.nat().unwrap().mappings_active(), 0);
+}
+
+#[test]
+fn hairpinned_packets_go_down_to_the_other_subscriber() {
+    let mut p = nat_pipeline();
+    let [a, _, b] = sessions(); // untagged on ACCESS0, QinQ on ACCESS1
+    // A opens a mapping; B sends to A's outside endpoint.
+    let (_, out) = run1(&mut p, SEC, ACCESS0, &upstream_udp(&a, a.ipv4, b"hello"));
+    let (a_out, _, a_port, _) = udp_endpoints(&out[14..]);
+    let to_a = build_ipv4_udp(&l2_of(&b, GW_MAC), b.ipv4, a_out, 5555, a_port, 64, b"hi A");
+    let (v, out) = run1(&mut p, SEC, ACCESS1, &to_a);
+    assert_eq!(v, Verdict::Forward(ACCESS0));
+    let (l2, l3) = L2Header::parse(&out).unwrap();
+    assert_eq!((l2.dst, l2.src, l2.svlan), (a.access.mac, GW_MAC, None));
+    let (src, dst, sport, dport) = udp_endpoints(&out[l3..]);
+    assert_eq!((dst, dport), (a.ipv4, 40000), "A's inside endpoint");
+    assert!(
+        OUTSIDE.contains(src),
+        "B appears as its outside mapping, not {src}"
+    );
+    assert_ne!(src, b.ipv4);
+    assert_ne!((src, sport), (a_out, a_port));
+    assert_eq!(out[l3 + 8], 63, "TTL decremented once");
+}
+
+#[test]
+fn removing_the_session_releases_its_blocks_and_logs_it() {
+    let mut p = nat_pipeline();
+    let s = sessions()[0];
+    run1(&mut p, SEC, ACCESS0, &upstream_udp(&s, s.ipv4, b"q"));
+    assert_eq!(p.nat().unwrap().subscribers_active(), 1);
+    p.apply_at(2 * SEC, SessionCommand::Remove(s.id));
+    let nat = p.nat_mut().unwrap();
+    assert_eq!(nat.subscribers_active(), 0);
+    assert_eq!(nat.mappings_active(), 0);
+    let mut events = Vec::new();
+    nat.drain_events(|e| events.push(*e));
+    let kinds: Vec<NatLogKind> = events.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [NatLogKind::BlockAllocated, NatLogKind::BlockReleased]
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e.inside == s.ipv4 && e.session_tag == s.id)
+    );
+}
