@@ -13,7 +13,7 @@ use vbng_dataplane::pipeline::{BURST, DropReason, Pipeline, Verdict};
 
 use vbng_perf::fastpath::scheme::{FrameSize, Protocol, Scheme, Vlan};
 use vbng_perf::fastpath::setup::{
-    ACCESS_PORT, CORE_PORT, PipelineKind, PipelineOptions, build_pipeline,
+    ACCESS_PORT, CORE_PORT, PipelineKind, PipelineOptions, worker_frames,
 };
 
 const SESSIONS: u32 = 10_000;
@@ -40,16 +40,9 @@ impl Bench {
             scheme,
             qos: false,
         };
-        let pipeline = build_pipeline(&opts, 0, 1).expect("lab pipeline");
-        let templates = (0..SESSIONS)
-            .map(|i| {
-                if upstream {
-                    scheme.upstream(i, 0)
-                } else {
-                    scheme.downstream(i, 0)
-                }
-            })
-            .collect();
+        let pkts: Vec<(u32, u32)> = (0..SESSIONS).map(|i| (i, 0)).collect();
+        let f = worker_frames(&opts, 0, 1, &pkts).expect("lab pipeline");
+        let (pipeline, templates) = (f.pipeline, if upstream { f.up } else { f.down });
         Bench {
             pipeline,
             templates,

@@ -275,6 +275,13 @@ impl Nat {
         }
     }
 
+    /// Slots [`Nat::expire`] walks: the larger of the mapping slots and the block slots. A
+    /// caller that wants every slot examined once per period `p` passes a budget of
+    /// `housekeeping_slots * elapsed / p`.
+    pub fn housekeeping_slots(&self) -> usize {
+        self.maps.slab_len().max(self.blocks.len())
+    }
+
     /// Bounded housekeeping: examines at most `budget` mapping slots, removing mappings idle
     /// for longer than their timeout, and at most `budget` block slots, releasing blocks
     /// without mappings for longer than `block_idle_s` and retrying releases the log queue

@@ -134,10 +134,11 @@ pub fn down_pcap(dir: &Path, w: u32) -> PathBuf {
 /// Writes every worker's two pcaps into `dir`.
 pub fn write_pcaps(cli: &FastpathCli, dir: &Path) -> Result<(), String> {
     let s = cli.scheme(cli.sessions);
+    let opts = cli.options(cli.sessions);
     for w in 0..cli.workers {
         let pkts = s.worker_packets(w, cli.workers, MAX_FRAMES_PER_DIRECTION);
-        let up: Vec<Vec<u8>> = pkts.iter().map(|&(i, k)| s.upstream(i, k)).collect();
-        let down: Vec<Vec<u8>> = pkts.iter().map(|&(i, k)| s.downstream(i, k)).collect();
+        let frames = super::setup::worker_frames(&opts, w, cli.workers, &pkts)?;
+        let (up, down) = (frames.up, frames.down);
         for (path, frames) in [(up_pcap(dir, w), &up), (down_pcap(dir, w), &down)] {
             super::scheme::write_pcap(&path, frames.iter().map(Vec::as_slice))
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;

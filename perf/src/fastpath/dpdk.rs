@@ -17,9 +17,10 @@ use vbng_dataplane::pipeline::{BURST, DropReason, Pipeline};
 use vbng_dataplane::port::{BufferPort, Port, PortError};
 use vbng_dataplane::wire::EthernetAddress;
 
+use super::MAX_FRAMES_PER_DIRECTION;
 use super::child::{ChildMode, DevicePlan, child_prefix};
 use super::latency::Histogram;
-use super::setup::build_pipeline;
+use super::setup::worker_frames;
 use super::worker::{ACCESS_PORT, CORE_PORT, FastpathWorker, IoCounters, WorkerReport};
 use super::{FastpathCli, pin_to_cpu, worker_cpu};
 
@@ -241,7 +242,16 @@ pub fn run_child(
                     ChildMode::Pipeline | ChildMode::Io | ChildMode::Copy => {
                         let pipeline = registered.and_then(|_| match mode {
                             ChildMode::Io => Ok(None),
-                            _ => build_pipeline(&opts, w, workers).map(Some),
+                            // The pipeline that saw the pcap's upstream frames once: its NAT
+                            // holds the mappings the downstream pcap is addressed to.
+                            _ => {
+                                let pkts = opts.scheme.worker_packets(
+                                    w,
+                                    workers,
+                                    MAX_FRAMES_PER_DIRECTION,
+                                );
+                                worker_frames(&opts, w, workers, &pkts).map(|f| Some(f.pipeline))
+                            }
                         });
                         let (b, w8, s8) = (&*barrier, warmup, seconds);
                         if mode == ChildMode::Copy {

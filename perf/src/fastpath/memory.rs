@@ -7,7 +7,7 @@ use std::sync::{Arc, Barrier};
 
 use crate::timing::Machine;
 
-use super::setup::{PipelineOptions, build_pipeline};
+use super::setup::{PipelineOptions, worker_frames};
 use super::worker::{
     ACCESS_PORT, CORE_PORT, FastpathWorker, ReplayPort, WorkerReport, measure_io_only,
     measure_pipeline,
@@ -26,24 +26,12 @@ pub fn memory_worker(
     workers: u32,
     pipeline: bool,
 ) -> Result<(FastpathWorker<ReplayPort>, usize), String> {
-    let s = &opts.scheme;
-    let pkts = s.worker_packets(w, workers, MAX_FRAMES_PER_DIRECTION);
-    let mut buf = Vec::new();
-    let mut up = Vec::with_capacity(pkts.len());
-    let mut down = Vec::with_capacity(pkts.len());
-    for &(i, k) in &pkts {
-        buf.clear();
-        s.write_upstream(i, k, &mut buf);
-        up.push(buf.clone());
-        buf.clear();
-        s.write_downstream(i, k, &mut buf);
-        down.push(buf.clone());
-    }
-    let pl = if pipeline {
-        Some(build_pipeline(opts, w, workers)?)
-    } else {
-        None
-    };
+    let pkts = opts
+        .scheme
+        .worker_packets(w, workers, MAX_FRAMES_PER_DIRECTION);
+    let frames = worker_frames(opts, w, workers, &pkts)?;
+    let (up, down) = (frames.up, frames.down);
+    let pl = pipeline.then_some(frames.pipeline);
     let worker = FastpathWorker::new(
         pl,
         ReplayPort::new(ACCESS_PORT, up.iter().map(Vec::as_slice)),

@@ -506,8 +506,10 @@ pub fn common_notes(cli: &FastpathCli, m: &Machine) -> Vec<String> {
     if cli.kind() == PipelineKind::Full {
         v.push(
             "full pipeline: 100-rule ACL on every session (both directions), anti-spoof, \
-             gate, TTL, PPPoE decap/encap for PPPoE subscribers; NAT44 and LPM routing do \
-             not exist in the pipeline yet, so it lacks them"
+             gate, TTL, PPPoE decap/encap for PPPoE subscribers, NAT44 of every session \
+             (pool 198.18.0.0/20, one 64-port block each; downstream frames addressed to \
+             the outside mappings) and a 64-route LPM table looked up for every upstream \
+             packet"
                 .into(),
         );
     }

@@ -251,19 +251,25 @@ impl Scheme {
 
     /// Appends downstream packet `k` for subscriber `i` to `out`.
     pub fn write_downstream(&self, i: u32, k: u32, out: &mut Vec<u8>) {
+        self.write_downstream_to(i, k, None, out);
+    }
+
+    /// [`Scheme::write_downstream`] addressed to `to` (the subscriber's outside endpoint at
+    /// a NAT) instead of the subscriber's own address and port when given.
+    pub fn write_downstream_to(
+        &self,
+        i: u32,
+        k: u32,
+        to: Option<(Ipv4Addr, u16)>,
+        out: &mut Vec<u8>,
+    ) {
+        let (dst, dport) = to.unwrap_or((Self::subscriber_ipv4(i), Self::client_port(i)));
         let headers = 14 + IPV4_HEADER + UDP_HEADER;
         let payload = (self.wire_size(k) - FCS_LEN).saturating_sub(headers);
         out.extend_from_slice(&CORE_MAC.0);
         out.extend_from_slice(&NEXT_HOP_MAC.0);
         out.extend_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
-        write_ipv4_udp(
-            out,
-            Self::server_ipv4(i),
-            Self::subscriber_ipv4(i),
-            SERVER_PORT,
-            Self::client_port(i),
-            payload,
-        );
+        write_ipv4_udp(out, Self::server_ipv4(i), dst, SERVER_PORT, dport, payload);
     }
 
     /// Upstream packet `k` of subscriber `i`.

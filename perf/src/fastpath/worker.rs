@@ -373,7 +373,7 @@ impl Port for ReplayPort {
 mod tests {
     use super::*;
     use crate::fastpath::scheme::{FrameSize, Protocol, Scheme, Vlan};
-    use crate::fastpath::setup::{PipelineKind, PipelineOptions, build_pipeline};
+    use crate::fastpath::setup::{PipelineKind, PipelineOptions, worker_frames};
 
     fn worker(protocol: Protocol, kind: PipelineKind) -> FastpathWorker<ReplayPort> {
         let scheme = Scheme {
@@ -387,10 +387,9 @@ mod tests {
             scheme,
             qos: false,
         };
-        let pl = build_pipeline(&opts, 0, 1).unwrap();
         let pkts = scheme.worker_packets(0, 1, 1000);
-        let up: Vec<Vec<u8>> = pkts.iter().map(|&(i, k)| scheme.upstream(i, k)).collect();
-        let down: Vec<Vec<u8>> = pkts.iter().map(|&(i, k)| scheme.downstream(i, k)).collect();
+        let f = worker_frames(&opts, 0, 1, &pkts).unwrap();
+        let (up, down, pl) = (f.up, f.down, f.pipeline);
         FastpathWorker::new(
             Some(pl),
             ReplayPort::new(ACCESS_PORT, up.iter().map(Vec::as_slice)),
@@ -403,6 +402,12 @@ mod tests {
         for protocol in [Protocol::Ipoe, Protocol::Pppoe] {
             for kind in [PipelineKind::Ipoe, PipelineKind::Full] {
                 let mut w = worker(protocol, kind);
+                // The pipeline saw every upstream frame once while the frames were built.
+                let ul_before = |w: &FastpathWorker<ReplayPort>| {
+                    let pl = w.pipeline().unwrap();
+                    pl.sessions().get(1).unwrap().counters.ul_packets
+                };
+                let primed = ul_before(&w);
                 let m = w.mark();
                 w.run_packets(6400);
                 let r = w.report_since(&m, 0);
@@ -411,8 +416,7 @@ mod tests {
                 assert_eq!((r.ul_forwarded, r.dl_forwarded), (3200, 3200));
                 assert_eq!(r.drops.iter().sum::<u64>(), 0);
                 assert_eq!(r.latency.count(), 200);
-                let pl = w.pipeline().unwrap();
-                assert_eq!(pl.sessions().get(1).unwrap().counters.ul_packets, 32);
+                assert_eq!(ul_before(&w) - primed, 32);
             }
         }
     }
