@@ -957,21 +957,8 @@ impl Pipeline {
             return self.drop(DropReason::AclDenied);
         }
         if h.ttl <= 1 {
-            let back = self
-                .sessions
-                .entry(slot)
-                .map(|e| ErrorPath::Subscriber(e.access));
-            return match back {
-                Some(back) => self.icmp_error(
-                    now_ns,
-                    frame,
-                    l3,
-                    Icmpv4ErrorKind::TimeExceeded,
-                    back,
-                    DropReason::TtlExceeded,
-                ),
-                None => self.drop(DropReason::TtlExceeded),
-            };
+            let (kind, reason) = (Icmpv4ErrorKind::TimeExceeded, DropReason::TtlExceeded);
+            return self.icmp_error_to_subscriber(now_ns, frame, l3, slot, kind, reason);
         }
         // One branch without NAT: everything else is out of line.
         if self.nat.is_some() {
@@ -991,21 +978,8 @@ impl Pipeline {
         let nh_mac = match routed {
             Ok(mac) => mac,
             Err(DropReason::NoRoute) => {
-                let back = self
-                    .sessions
-                    .entry(slot)
-                    .map(|e| ErrorPath::Subscriber(e.access));
-                return match back {
-                    Some(back) => self.icmp_error(
-                        now_ns,
-                        frame,
-                        l3,
-                        Icmpv4ErrorKind::NetUnreachable,
-                        back,
-                        DropReason::NoRoute,
-                    ),
-                    None => self.drop(DropReason::NoRoute),
-                };
+                let (kind, reason) = (Icmpv4ErrorKind::NetUnreachable, DropReason::NoRoute);
+                return self.icmp_error_to_subscriber(now_ns, frame, l3, slot, kind, reason);
             }
             Err(reason) => return self.drop(reason),
         };
@@ -1191,6 +1165,27 @@ impl Pipeline {
                 }))
             }
             None => Err(self.drop(DropReason::NatRefused)),
+        }
+    }
+
+    /// [`Pipeline::icmp_error`] for an upstream packet of the session in `slot`: the error
+    /// goes back to that subscriber (only the drop is counted if the slot went empty).
+    #[inline(never)]
+    fn icmp_error_to_subscriber<B: PacketBuffer>(
+        &mut self,
+        now_ns: u64,
+        frame: &mut B,
+        l3: usize,
+        slot: Slot,
+        kind: Icmpv4ErrorKind,
+        reason: DropReason,
+    ) -> Verdict {
+        match self.sessions.entry(slot).map(|e| e.access) {
+            Some(access) => {
+                let back = ErrorPath::Subscriber(access);
+                self.icmp_error(now_ns, frame, l3, kind, back, reason)
+            }
+            None => self.drop(reason),
         }
     }
 
