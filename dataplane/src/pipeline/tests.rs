@@ -107,6 +107,11 @@ fn upstream_udp(e: &SessionEntry, src: Ipv4Addr, payload: &[u8]) -> Vec<u8> {
 
 /// A downstream UDP frame from the Internet to `dst` as the next hop sends it.
 fn downstream_udp(dst: Ipv4Addr, payload: &[u8]) -> Vec<u8> {
+    downstream_udp_to(dst, 40000, payload)
+}
+
+/// [`downstream_udp`] to UDP port `dport`.
+fn downstream_udp_to(dst: Ipv4Addr, dport: u16, payload: &[u8]) -> Vec<u8> {
     let l2 = L2Header {
         dst: CORE_MAC,
         src: NH_MAC,
@@ -114,7 +119,7 @@ fn downstream_udp(dst: Ipv4Addr, payload: &[u8]) -> Vec<u8> {
         cvlan: None,
         ethertype: EtherType::Ipv4,
     };
-    build_ipv4_udp(&l2, INTERNET, dst, 53, 40000, 57, payload)
+    build_ipv4_udp(&l2, INTERNET, dst, 53, dport, 57, payload)
 }
 
 /// Runs one burst; returns each frame's verdict and resulting bytes.

@@ -38,17 +38,6 @@ fn udp_endpoints(ip: &[u8]) -> (Ipv4Addr, Ipv4Addr, u16, u16) {
     )
 }
 
-fn from_internet(to: Ipv4Addr, port: u16) -> Vec<u8> {
-    let l2 = L2Header {
-        dst: CORE_MAC,
-        src: NH_MAC,
-        svlan: None,
-        cvlan: None,
-        ethertype: EtherType::Ipv4,
-    };
-    build_ipv4_udp(&l2, INTERNET, to, 53, port, 57, b"answer")
-}
-
 #[test]
 fn upstream_source_is_translated_and_the_answer_comes_back() {
     let mut p = nat_pipeline();
@@ -61,7 +50,7 @@ fn upstream_source_is_translated_and_the_answer_comes_back() {
     assert!(sport >= 1024, "port {sport}");
     assert_eq!(p.nat().unwrap().mappings_active(), 1);
     // The answer to the outside endpoint reaches the subscriber's inside endpoint.
-    let (v, out) = run1(&mut p, SEC, CORE, &from_internet(src, sport));
+    let (v, out) = run1(&mut p, SEC, CORE, &downstream_udp_to(src, sport, b"answer"));
     assert_eq!(v, Verdict::Forward(ACCESS0));
     let (src2, dst2, _, dport2) = udp_endpoints(&out[14..]);
     assert_eq!((src2, dst2, dport2), (INTERNET, s.ipv4, 40000));
@@ -70,7 +59,7 @@ fn upstream_source_is_translated_and_the_answer_comes_back() {
         &mut p,
         SEC,
         CORE,
-        &from_internet(src, sport.wrapping_add(1)),
+        &downstream_udp_to(src, sport.wrapping_add(1), b"answer"),
     );
     assert_eq!(v, Verdict::Drop(DropReason::NatRefused));
     assert_eq!(p.counters().drop_count(DropReason::NatRefused), 1);
