@@ -28,12 +28,12 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use vbng_cp::lab::netns::{self, Netns, which};
 use vbng_cp::lab::procs::Dhclient;
 use vbng_cp::lab::topology::{INTERNET_HOST, Lab, POOL_RANGE, Subscriber, lab_subscribers};
-use vbng_cp::lab::{LabError, find_binary};
+use vbng_cp::lab::{LabError, find_binary, wait_until};
 
 /// One DPDK lab at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -184,18 +184,6 @@ fn tcp_connects(ns: &str, port: u16) -> bool {
         .args(["netns", "exec", ns, "timeout", "5", "bash", "-c", &script])
         .status()
         .is_ok_and(|s| s.success())
-}
-
-/// Waits up to `timeout` for `cond`, checking every 100 ms.
-fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    cond()
 }
 
 /// Starts both planes (vbng-up with `up_args`) and waits for the PFCP

@@ -15,7 +15,7 @@ use vbng_cp::lab::topology::{
     CP_API, INTERNET_HOST, Lab, POOL_DNS, POOL_RANGE, SUB2_CIRCUIT_ID, SUB2_REMOTE_ID, SUB2_VLAN,
     Subscriber,
 };
-use vbng_cp::lab::{LabError, find_binary, netns};
+use vbng_cp::lab::{LabError, find_binary, netns, wait_until};
 use vbng_dataplane::wire::EtherType;
 use vbng_dataplane::wire::EthernetAddress;
 use vbng_dataplane::wire::frame::{L2Header, build_ipv4_udp};
@@ -187,17 +187,6 @@ fn rx_packets(ns: &netns::Netns, iface: &str) -> u64 {
         .expect("a count")
 }
 
-fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
-}
-
 #[test]
 fn ipoe_subscribers_end_to_end() {
     if let Some(why) = netns::lab_unavailable() {
@@ -338,28 +327,10 @@ fn ipoe_subscribers_end_to_end() {
     // TTL 1 both ways: the user plane answers with ICMP time exceeded from its
     // core address, to the subscriber (through the access side) and to the
     // Internet host (through the core side), as Linux's ping reports it.
-    // ping exits 1 when an error, not a reply, comes back: read its output.
     let ttl1 = |ns: &netns::Netns, to: Ipv4Addr| {
         let to = to.to_string();
-        let args = [
-            "netns",
-            "exec",
-            ns.name(),
-            "ping",
-            "-n",
-            "-c",
-            "1",
-            "-t",
-            "1",
-            "-W",
-            "2",
-        ];
-        let out = std::process::Command::new("ip")
-            .args(args)
-            .arg(&to)
-            .output()
-            .unwrap_or_else(|e| panic!("ping -t 1 {to}: {e}"));
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        ns.stdout_of("ping", &["-n", "-c", "1", "-t", "1", "-W", "2", &to])
+            .unwrap_or_else(|e| panic!("ping -t 1 {to}: {e}"))
     };
     let up = ttl1(
         lab.ns(Subscriber::One),

@@ -12,10 +12,10 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::Ipv4Addr;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use vbng_cp::lab::topology::{Lab, POOL, Subscriber};
-use vbng_cp::lab::{find_binary, netns};
+use vbng_cp::lab::{find_binary, netns, wait_until};
 
 /// The NAT pool: eight outside addresses routed to the user plane.
 const NAT_POOL: &str = "192.0.2.64/29";
@@ -89,17 +89,6 @@ fn endpoint(text: &str) -> (Ipv4Addr, u16) {
         (Some(a), Some(p)) => (a, p),
         _ => panic!("expected an address and a port, found {text:?}"),
     }
-}
-
-fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
 }
 
 #[test]

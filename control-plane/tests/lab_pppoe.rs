@@ -23,7 +23,7 @@ use vbng_cp::lab::netns::which;
 use vbng_cp::lab::procs::Daemon;
 use vbng_cp::lab::topology::{INTERNET_HOST, Lab, PPP_PASSWORD, PPP_USER, Subscriber};
 use vbng_cp::lab::uml::{PppAuth, PppClient, PppdOptions, uml_unavailable};
-use vbng_cp::lab::{find_binary, netns};
+use vbng_cp::lab::{find_binary, netns, wait_until};
 
 /// Where to write the golden captures, when asked for.
 const CAPTURE_DIR_VAR: &str = "VBNG_PPPD_CAPTURE_DIR";
@@ -61,36 +61,18 @@ fn capture_control_frames(ns: &str, iface: &str, pcap: &Path, log: PathBuf) -> D
 /// that MTU, which Linux's ping reports.
 fn frag_needed_from_the_user_plane(lab: &Lab, to: std::net::Ipv4Addr) {
     let to = to.to_string();
-    let args = [
-        "netns",
-        "exec",
-        lab.inet.name(),
-        "ping",
-        "-n",
-        "-c",
-        "1",
-        "-W",
-        "2",
-        "-M",
-        "do",
-        "-s",
-        "1472",
-    ];
-    // ping exits 1 when an error, not a reply, comes back: read its output.
-    let out = std::process::Command::new("ip")
-        .args(args)
-        .arg(&to)
-        .output()
+    let args = ["-n", "-c", "1", "-W", "2", "-M", "do", "-s", "1472", &to];
+    let text = lab
+        .inet
+        .stdout_of("ping", &args)
         .unwrap_or_else(|e| panic!("ping -M do -s 1472 {to}: {e}"));
-    let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("From 198.51.100.2") && text.contains("Frag needed and DF set (mtu = 1492)"),
         "Internet host's 1500-byte DF ping: {text}\n{}",
         lab.logs()
     );
     // The worker publishes its counters every 100 ms.
-    let counted = (0..30).any(|_| {
-        std::thread::sleep(Duration::from_millis(100));
+    let counted = wait_until(Duration::from_secs(3), || {
         lab.up_metric("vbng_up_icmp_errors_sent_total").unwrap() >= 1.0
     });
     assert!(counted, "vbng_up_icmp_errors_sent_total stayed 0");

@@ -36,6 +36,19 @@ pub enum LabError {
     Interrupted,
 }
 
+/// Checks `cond` every 100 ms until it holds or `timeout` has passed, and once more at
+/// the end; true if it held.
+pub fn wait_until(timeout: std::time::Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    cond()
+}
+
 /// Finds one of the project's binaries: `$VBNG_BIN_DIR`, then the directory
 /// of the running executable and its parent (so both `target/debug/vbngctl`
 /// and a test binary in `target/debug/deps/` find their siblings).

@@ -92,6 +92,18 @@ impl Netns {
         exec_in(&self.name, program, args)
     }
 
+    /// Runs a program inside the namespace and returns what it printed, whatever its exit
+    /// status: for tools such as `ping`, which exits 1 when an ICMP error, not a reply,
+    /// comes back.
+    pub fn stdout_of(&self, program: &str, args: &[&str]) -> Result<String, LabError> {
+        let out = Command::new("ip")
+            .args(["netns", "exec", self.name.as_str(), program])
+            .args(args)
+            .output()
+            .map_err(|e| LabError::Command(format!("{program} {}: {e}", args.join(" "))))?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// The `resolv.conf` that programs run in this namespace see.
     pub fn resolv_conf(&self) -> String {
         std::fs::read_to_string(format!("/etc/netns/{}/resolv.conf", self.name)).unwrap_or_default()
