@@ -359,16 +359,9 @@ impl Pipeline {
     }
 
     /// The MAC of the next hop toward `dst`: `Err(NoRoute)` if no route covers it,
-    /// `Err(NextHopUnresolved)` while that next hop has not answered ARP.
-    #[inline(always)]
-    fn next_hop_toward(&self, dst: [u8; 4]) -> Result<EthernetAddress, DropReason> {
-        match self.direct_mac {
-            Some(mac) => Ok(mac),
-            None => self.routed_next_hop(dst),
-        }
-    }
-
-    /// [`Pipeline::next_hop_toward`] with routes, or while the next hop is unresolved.
+    /// `Err(NextHopUnresolved)` while that next hop has not answered ARP. The upstream path
+    /// reads `direct_mac` first and comes here only with routes or an
+    /// unresolved next hop.
     #[inline(never)]
     fn routed_next_hop(&self, dst: [u8; 4]) -> Result<EthernetAddress, DropReason> {
         let index = match self.routes.as_deref() {
@@ -1220,7 +1213,7 @@ impl Pipeline {
                 let (l2_len, hdr_len) = session_l2_len(&access);
                 (access.port, l2_len, hdr_len, EthernetAddress::ZERO)
             }
-            ErrorPath::Core => match self.next_hop_toward(source) {
+            ErrorPath::Core => match self.routed_next_hop(source) {
                 Ok(mac) => (
                     self.cfg.core_port,
                     ethernet::HEADER_LEN,
