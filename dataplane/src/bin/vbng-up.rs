@@ -323,7 +323,7 @@ fn serve<P: WorkerPort + 'static>(
                 n.inside,
                 n.log_file.display()
             );
-            pipeline.set_nat(nat, n.inside.clone(), n.engine.pool.clone());
+            pipeline.set_nat(nat, n.inside.clone());
         }
         let mut worker = Worker::new(
             pipeline,

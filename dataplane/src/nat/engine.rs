@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use core::net::Ipv4Addr;
 
 use super::blocks::{AddressPool, PortBlocks, SlotState};
-use super::config::{NatConfig, NatConfigError, NatTimeouts};
+use super::config::{Ipv4Prefix, NatConfig, NatConfigError, NatTimeouts};
 use super::frag::FragTable;
 use super::log::{LogQueue, NatLogEvent, NatLogKind, NatLogReason};
 use super::table::{Mapping, MappingTable, SubscriberTable, pack_key, tcp_state};
@@ -93,6 +93,8 @@ pub struct Nat {
     pub(super) timeouts: NatTimeouts,
     pub(super) block_idle_s: u32,
     pub(super) pool: AddressPool,
+    /// The configured pool, every worker's share included.
+    pool_prefixes: Vec<Ipv4Prefix>,
     pub(super) blocks: PortBlocks,
     pub(super) maps: MappingTable,
     pub(super) subs: SubscriberTable,
@@ -144,6 +146,7 @@ impl Nat {
             timeouts: config.timeouts,
             block_idle_s: config.block_idle_s,
             pool: AddressPool::new(addrs, config.blocks_per_address()),
+            pool_prefixes: config.pool.clone(),
             blocks: PortBlocks::new(
                 config.max_subscribers as usize,
                 per_sub,
@@ -273,6 +276,12 @@ impl Nat {
             }
             None => false,
         }
+    }
+
+    /// The prefixes of the configured pool, every address included, also those another
+    /// worker's NAT holds ([`Nat::with_address_filter`]).
+    pub fn pool_prefixes(&self) -> &[Ipv4Prefix] {
+        &self.pool_prefixes
     }
 
     /// Slots [`Nat::expire`] walks: the larger of the mapping slots and the block slots. A

@@ -110,13 +110,11 @@ pub struct Pipeline {
     nat: Option<Box<NatStage>>,
 }
 
-/// The pipeline's NAT: the engine, which subscriber addresses it translates, and which
-/// destinations are its outside addresses.
+/// The pipeline's NAT: the engine and which subscriber addresses it translates.
 #[derive(Debug)]
 struct NatStage {
     nat: Nat,
     inside: Vec<Ipv4Prefix>,
-    outside: Vec<Ipv4Prefix>,
     /// When the engine's idle scan last ran.
     last_expire_ns: u64,
 }
@@ -129,20 +127,14 @@ const NAT_SWEEP_NS: u64 = 2_000_000_000;
 impl NatStage {
     #[inline(always)]
     fn translates(&self, subscriber: Ipv4Addr) -> bool {
-        prefixes_hold(&self.inside, subscriber.to_bits())
+        self.inside.iter().any(|p| p.contains(subscriber))
     }
 
+    /// True for an address of the configured pool, whichever worker holds it.
     #[inline(always)]
-    fn is_outside(&self, addr: u32) -> bool {
-        prefixes_hold(&self.outside, addr)
+    fn is_outside(&self, addr: Ipv4Addr) -> bool {
+        self.nat.pool_prefixes().iter().any(|p| p.contains(addr))
     }
-}
-
-#[inline(always)]
-fn prefixes_hold(prefixes: &[Ipv4Prefix], addr: u32) -> bool {
-    prefixes
-        .iter()
-        .any(|p| addr & p.mask() == p.addr.to_bits() & p.mask())
 }
 
 /// A next hop on the core link: its address and, once it answered ARP, its MAC.
@@ -228,16 +220,16 @@ impl Pipeline {
     /// Turns NAT44 on (between bursts): upstream packets of sessions whose address is in
     /// one of the `inside` prefixes leave with their source translated by `nat` (or, to one
     /// of its outside mappings, hairpinned down to the receiving subscriber); downstream
-    /// packets to one of `nat`'s `outside` prefixes (its pool) are translated back before
-    /// the session lookup. Refusals are counted as [`DropReason::NatRefused`] and, by
+    /// packets to `nat`'s configured pool ([`Nat::pool_prefixes`], the addresses other
+    /// workers hold included, so that a stray one is refused, not looked up as a session)
+    /// are translated back before the session lookup. Refusals are counted as [`DropReason::NatRefused`] and, by
     /// cause, in the engine's counters. A session's mappings and port blocks are released
     /// when it is removed. The host drains the port-block log through
     /// [`Pipeline::nat_mut`].
-    pub fn set_nat(&mut self, nat: Nat, inside: Vec<Ipv4Prefix>, outside: Vec<Ipv4Prefix>) {
+    pub fn set_nat(&mut self, nat: Nat, inside: Vec<Ipv4Prefix>) {
         self.nat = Some(Box::new(NatStage {
             nat,
             inside,
-            outside,
             last_expire_ns: self.now_ns,
         }));
     }
@@ -680,7 +672,7 @@ impl Pipeline {
         let Some(n) = self.nat.as_deref_mut() else {
             return true;
         };
-        if !n.is_outside(m.key as u32) {
+        if !n.is_outside(Ipv4Addr::from_bits(m.key as u32)) {
             return true;
         }
         let translated = match frame.data_mut().get_mut(usize::from(m.l3)..) {

@@ -151,7 +151,7 @@ pub fn build_pipeline(
             };
             let nat = Nat::new(&nat, NAT_SEED).map_err(|e| format!("the NAT: {e}"))?;
             let inside = Ipv4Prefix::new(Ipv4Addr::new(100, 64, 0, 0), 10);
-            p.set_nat(nat, vec![inside], vec![NAT_POOL]);
+            p.set_nat(nat, vec![inside]);
             id
         }
     };

@@ -13,7 +13,7 @@ fn nat_pipeline() -> Pipeline {
         block_size: 1024,
         ..NatConfig::with_pool(vec![OUTSIDE])
     };
-    p.set_nat(Nat::new(&cfg, 9).unwrap(), vec![INSIDE], vec![OUTSIDE]);
+    p.set_nat(Nat::new(&cfg, 9).unwrap(), vec![INSIDE]);
     p
 }
 
@@ -70,7 +70,7 @@ fn a_session_outside_the_inside_prefixes_keeps_its_address() {
     let mut p = resolved();
     let cfg = NatConfig::with_pool(vec![OUTSIDE]);
     let only_10 = Ipv4Prefix::new(Ipv4Addr::new(10, 0, 0, 0), 8);
-    p.set_nat(Nat::new(&cfg, 9).unwrap(), vec![only_10], vec![OUTSIDE]);
+    p.set_nat(Nat::new(&cfg, 9).unwrap(), vec![only_10]);
     let s = sessions()[0];
     let (v, out) = run1(&mut p, SEC, ACCESS0, &upstream_udp(&s, s.ipv4, b"q"));
     assert_eq!(v, Verdict::Forward(CORE));
