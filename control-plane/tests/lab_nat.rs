@@ -165,12 +165,9 @@ fn nat44_translates_tcp_and_udp_hairpins_and_logs_every_block() {
     let hairpin = format!(
         "import socket\nsocket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'hairpin', ('{out1}', {port1}))\n"
     );
-    let status = Command::new("ip")
-        .args(["netns", "exec", lab.ns(Subscriber::Two).name()])
-        .args(["python3", "-c", &hairpin])
-        .status()
-        .expect("python3 in subscriber 2");
-    assert!(status.success());
+    lab.ns(Subscriber::Two)
+        .exec("python3", &["-c", &hairpin])
+        .unwrap_or_else(|e| panic!("python3 in subscriber 2: {e}"));
     let got = line_of(&mut asker_out);
     let (from, _) = endpoint(&got);
     assert!(
