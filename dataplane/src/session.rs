@@ -8,13 +8,15 @@
 //! A burst hashes every key and prefetches its bucket ([`SessionTable::prefetch_access`]),
 //! then probes ([`SessionTable::access_candidate`], [`SessionTable::find_ipv4`]) and
 //! prefetches the entries, then reads them. The control plane's index by session id is a
-//! hashbrown `HashTable`.
+//! hashbrown `HashTable`, and so is the IPv6 index: a session's /64 and delegated prefix
+//! ([`SessionIpv6`]) keyed by (top 64 bits, length), looked up longest length first among
+//! the lengths in use.
 
 #![forbid(unsafe_code)]
 
 use alloc::vec::Vec;
 use core::hash::BuildHasher;
-use core::net::Ipv4Addr;
+use core::net::{Ipv4Addr, Ipv6Addr};
 
 use foldhash::fast::FixedState;
 use hashbrown::HashTable;
@@ -198,6 +200,93 @@ pub struct SessionEntry {
     pub qos: SessionQos,
     /// Session id (see [`SessionId`]).
     pub id: SessionId,
+    /// IPv6 prefixes ([`SessionIpv6::NONE`] for an IPv4-only session); in the second line,
+    /// which only IPv6 packets read.
+    pub ipv6: SessionIpv6,
+}
+
+/// The IPv6 prefixes of a session: its own prefix (a PPPoE session's SLAAC /64) and a
+/// delegated prefix (DHCPv6 IA_PD), each at most 64 bits long and so kept as the top 64 bits
+/// of the address and a length, 0 for none. Upstream packets must come from one of them,
+/// downstream packets to either go to the session (the longest prefix wins across sessions).
+/// 24 bytes: with the rates and the id it fills the entry's second line exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[repr(C)]
+pub struct SessionIpv6 {
+    /// Top 64 bits of the session's prefix (bits past `prefix_len` are zero).
+    pub prefix: u64,
+    /// Top 64 bits of the delegated prefix (bits past `delegated_len` are zero).
+    pub delegated: u64,
+    /// Length of `prefix`, 1-64; 0: none.
+    pub prefix_len: u8,
+    /// Length of `delegated`, 1-64; 0: none.
+    pub delegated_len: u8,
+}
+
+/// The mask of the top `len` bits of a 64-bit word (`len` 1-64).
+#[inline(always)]
+const fn top_bits(len: u8) -> u64 {
+    !0u64 << (64 - len as u32)
+}
+
+impl SessionIpv6 {
+    /// No IPv6.
+    pub const NONE: SessionIpv6 = SessionIpv6 {
+        prefix: 0,
+        delegated: 0,
+        prefix_len: 0,
+        delegated_len: 0,
+    };
+
+    /// The prefixes `prefix` and `delegated` (address and length; host bits are cleared).
+    /// Fails for a length of 0 or above 64.
+    pub fn new(
+        prefix: Option<(Ipv6Addr, u8)>,
+        delegated: Option<(Ipv6Addr, u8)>,
+    ) -> Result<SessionIpv6, SessionError> {
+        let part = |p: Option<(Ipv6Addr, u8)>| match p {
+            None => Ok((0, 0)),
+            Some((addr, len @ 1..=64)) => Ok(((addr.to_bits() >> 64) as u64 & top_bits(len), len)),
+            Some((_, len)) => Err(SessionError::Ipv6PrefixLength(len)),
+        };
+        let (prefix, prefix_len) = part(prefix)?;
+        let (delegated, delegated_len) = part(delegated)?;
+        Ok(SessionIpv6 {
+            prefix,
+            delegated,
+            prefix_len,
+            delegated_len,
+        })
+    }
+
+    /// True when the session has no IPv6 prefix.
+    #[inline]
+    pub fn is_none(&self) -> bool {
+        self.prefix_len == 0 && self.delegated_len == 0
+    }
+
+    /// The prefixes present, as (top 64 bits, length).
+    pub fn prefixes(&self) -> impl Iterator<Item = (u64, u8)> {
+        [
+            (self.prefix, self.prefix_len),
+            (self.delegated, self.delegated_len),
+        ]
+        .into_iter()
+        .filter(|p| p.1 != 0)
+    }
+
+    /// The prefixes present, as addresses and lengths.
+    pub fn prefix_addrs(&self) -> impl Iterator<Item = (Ipv6Addr, u8)> {
+        self.prefixes()
+            .map(|(bits, len)| (Ipv6Addr::from_bits(u128::from(bits) << 64), len))
+    }
+
+    /// True if an address whose top 64 bits are `top` is inside one of the prefixes.
+    #[inline(always)]
+    pub fn contains(&self, top: u64) -> bool {
+        (self.prefix_len != 0 && top & top_bits(self.prefix_len) == self.prefix)
+            || (self.delegated_len != 0 && top & top_bits(self.delegated_len) == self.delegated)
+    }
 }
 
 /// Bytes of the first line of a [`SessionEntry`]: what the fast path reads without QoS.
@@ -222,6 +311,19 @@ pub enum SessionError {
         /// The session that owns it.
         owner: SessionId,
     },
+    /// Another session already uses this IPv6 prefix.
+    #[error("IPv6 prefix {prefix}/{len} already belongs to session {owner}")]
+    Ipv6InUse {
+        /// The conflicting prefix.
+        prefix: Ipv6Addr,
+        /// Its length.
+        len: u8,
+        /// The session that owns it.
+        owner: SessionId,
+    },
+    /// A session's IPv6 prefix must be 1 to 64 bits long.
+    #[error("IPv6 prefix length /{0} is not supported: expected 1-64")]
+    Ipv6PrefixLength(u8),
     /// The slab holds `u32::MAX - 1` sessions.
     #[error("session table full")]
     Full,
@@ -250,6 +352,12 @@ pub struct SessionTable {
     /// Tag: the address.
     by_ipv4: TagIndex,
     by_id: HashTable<(u64, Slot)>,
+    /// IPv6 prefixes: (top 64 bits, length, slot), probed per length in use.
+    by_ipv6: HashTable<(u64, u8, Slot)>,
+    /// Prefixes in `by_ipv6` per length (index 0 unused).
+    ipv6_len_count: [u32; 65],
+    /// The lengths with a count, longest first: the probes of an IPv6 lookup.
+    ipv6_lens: Vec<u8>,
     hasher: FixedState,
 }
 
@@ -278,6 +386,9 @@ impl SessionTable {
             by_access: TagIndex::with_capacity(capacity),
             by_ipv4: TagIndex::with_capacity(capacity),
             by_id: HashTable::with_capacity(capacity),
+            by_ipv6: HashTable::new(),
+            ipv6_len_count: [0; 65],
+            ipv6_lens: Vec::new(),
             hasher: FixedState::with_seed(seed),
         }
     }
@@ -358,6 +469,76 @@ impl SessionTable {
     #[inline(always)]
     pub fn find_ipv4(&self, hash: u64, ip: u32) -> Option<Slot> {
         self.by_ipv4.find(hash, ip, |_| true)
+    }
+
+    #[inline]
+    fn hash_ipv6(&self, top: u64, len: u8) -> u64 {
+        self.hasher.hash_one((top, len))
+    }
+
+    /// The exact entry of IPv6 prefix `top`/`len` (top 64 bits, host bits clear).
+    fn find_ipv6_prefix(&self, top: u64, len: u8) -> Option<Slot> {
+        self.by_ipv6
+            .find(self.hash_ipv6(top, len), |e| e.0 == top && e.1 == len)
+            .map(|e| e.2)
+    }
+
+    /// Slot of the session whose IPv6 prefix holds an address with top 64 bits `top`, the
+    /// longest prefix winning: one probe per prefix length in use (two with /64s and one
+    /// delegated length).
+    #[inline]
+    pub fn find_ipv6(&self, top: u64) -> Option<Slot> {
+        self.ipv6_lens
+            .iter()
+            .find_map(|&len| self.find_ipv6_prefix(top & top_bits(len), len))
+    }
+
+    /// Slot of the session owning IPv6 address `ip` ([`SessionTable::find_ipv6`]).
+    pub fn lookup_ipv6(&self, ip: Ipv6Addr) -> Option<Slot> {
+        self.find_ipv6((ip.to_bits() >> 64) as u64)
+    }
+
+    fn index_ipv6(&mut self, v6: &SessionIpv6, slot: Slot) {
+        for (top, len) in v6.prefixes() {
+            if self.find_ipv6_prefix(top, len).is_some() {
+                // Prefix and delegated prefix equal: one entry serves both.
+                continue;
+            }
+            let hasher = &self.hasher;
+            self.by_ipv6
+                .insert_unique(hasher.hash_one((top, len)), (top, len, slot), |e| {
+                    hasher.hash_one((e.0, e.1))
+                });
+            self.ipv6_len_count[usize::from(len)] += 1;
+            if self.ipv6_len_count[usize::from(len)] == 1 {
+                self.refresh_ipv6_lens();
+            }
+        }
+    }
+
+    fn unindex_ipv6(&mut self, v6: &SessionIpv6, slot: Slot) {
+        for (top, len) in v6.prefixes() {
+            let h = self.hash_ipv6(top, len);
+            if let Ok(e) = self
+                .by_ipv6
+                .find_entry(h, |e| e.0 == top && e.1 == len && e.2 == slot)
+            {
+                e.remove();
+                self.ipv6_len_count[usize::from(len)] -= 1;
+                if self.ipv6_len_count[usize::from(len)] == 0 {
+                    self.refresh_ipv6_lens();
+                }
+            }
+        }
+    }
+
+    fn refresh_ipv6_lens(&mut self) {
+        self.ipv6_lens.clear();
+        for len in (1..=64u8).rev() {
+            if self.ipv6_len_count[usize::from(len)] != 0 {
+                self.ipv6_lens.push(len);
+            }
+        }
     }
 
     /// Slot of the session attached at `key`.
@@ -464,10 +645,26 @@ impl SessionTable {
                 });
             }
         }
+        for (top, len) in entry.ipv6.prefixes() {
+            if let Some(s) = self.find_ipv6_prefix(top, len) {
+                let owner = self.entry(s).map_or(0, |e| e.id);
+                if owner != entry.id {
+                    return Err(SessionError::Ipv6InUse {
+                        prefix: Ipv6Addr::from_bits(u128::from(top) << 64),
+                        len,
+                        owner,
+                    });
+                }
+            }
+        }
         if let Some(slot) = self.lookup_id(entry.id) {
             let Some(&old) = self.entry(slot) else {
                 return Err(SessionError::Full);
             };
+            if old.ipv6 != entry.ipv6 {
+                self.unindex_ipv6(&old.ipv6, slot);
+                self.index_ipv6(&entry.ipv6, slot);
+            }
             if old.access != entry.access {
                 self.unindex_access(old.access.pack(), slot);
                 self.by_access.insert(ha, access_tag(ha), slot);
@@ -509,6 +706,7 @@ impl SessionTable {
         self.set_live(slot, true);
         self.by_access.insert(ha, access_tag(ha), slot);
         self.by_ipv4.insert(hi, ip, slot);
+        self.index_ipv6(&entry.ipv6, slot);
         let hasher = &self.hasher;
         self.by_id
             .insert_unique(hasher.hash_one(entry.id), (entry.id, slot), |e| {
@@ -561,22 +759,16 @@ impl SessionTable {
     }
 
     /// Bytes the table has allocated: the slab and its bitmap and free list at their
-    /// capacity, the two fast-path indexes, and the id index (hashbrown: one 16-byte entry
-    /// and one control byte per bucket, buckets = capacity * 8 / 7, plus one group of
-    /// trailing control bytes).
+    /// capacity, the two fast-path indexes, and the id and IPv6 indexes.
     pub fn memory_bytes(&self) -> usize {
-        let id_buckets = match self.by_id.capacity() {
-            0 => 0,
-            c if c < 8 => (c + 1).next_power_of_two(),
-            c => c * 8 / 7,
-        };
-        let id_bytes =
-            id_buckets * (size_of::<(u64, Slot)>() + 1) + if id_buckets > 0 { 16 } else { 0 };
+        let id_bytes = hash_table_bytes(self.by_id.capacity(), size_of::<(u64, Slot)>());
+        let v6_bytes = hash_table_bytes(self.by_ipv6.capacity(), size_of::<(u64, u8, Slot)>());
         self.slab.capacity() * size_of::<SessionEntry>()
             + self.live.capacity() * size_of::<u64>()
             + self.free.capacity() * size_of::<Slot>()
             + self.index_bytes()
             + id_bytes
+            + v6_bytes
     }
 
     fn unindex_access(&mut self, packed: u128, slot: Slot) {
@@ -597,6 +789,7 @@ impl SessionTable {
         self.set_live(slot, false);
         self.unindex_access(entry.access.pack(), slot);
         self.unindex_ipv4(entry.ipv4.to_bits(), slot);
+        self.unindex_ipv6(&entry.ipv6, slot);
         self.free.push(slot);
         Some(entry)
     }
@@ -609,7 +802,22 @@ impl SessionTable {
         self.by_access.clear();
         self.by_ipv4.clear();
         self.by_id.clear();
+        self.by_ipv6.clear();
+        self.ipv6_len_count = [0; 65];
+        self.ipv6_lens.clear();
     }
+}
+
+/// Bytes of a hashbrown table of `capacity` entries of `entry` bytes: one entry and one
+/// control byte per bucket, buckets = capacity * 8 / 7 (a power of two below 8), plus one
+/// group of trailing control bytes.
+fn hash_table_bytes(capacity: usize, entry: usize) -> usize {
+    let buckets = match capacity {
+        0 => return 0,
+        c if c < 8 => (c + 1).next_power_of_two(),
+        c => c * 8 / 7,
+    };
+    buckets * (entry + 1) + 16
 }
 
 #[cfg(test)]
@@ -636,6 +844,7 @@ mod tests {
             mss_clamp: 0,
             acl: crate::acl::NO_ACL,
             counters: UsageCounters::default(),
+            ipv6: SessionIpv6::NONE,
         }
     }
 
@@ -720,8 +929,43 @@ mod tests {
         assert!(counters_end <= SESSION_HOT_BYTES);
         assert!(offset_of!(SessionEntry, qos) >= SESSION_HOT_BYTES);
         assert!(offset_of!(SessionEntry, id) >= SESSION_HOT_BYTES);
+        assert!(offset_of!(SessionEntry, ipv6) >= SESSION_HOT_BYTES);
         assert_eq!(size_of::<SessionEntry>(), 128);
         assert_eq!(align_of::<SessionEntry>(), 64);
+    }
+
+    #[test]
+    fn ipv6_prefixes_follow_updates_and_removal() {
+        let mut t = SessionTable::new(3);
+        let mut a = entry(1, 0, 10, 1, 10);
+        let slash64: Ipv6Addr = "2001:db8:1:1::".parse().unwrap();
+        let host: Ipv6Addr = "2001:db8:1:1::5".parse().unwrap();
+        a.ipv6 = SessionIpv6::new(Some((slash64, 64)), None).unwrap();
+        let s = t.upsert(a).unwrap();
+        assert_eq!(t.lookup_ipv6(host), Some(s));
+        assert_eq!(t.lookup_ipv6("2001:db8:1:2::5".parse().unwrap()), None);
+        // The update replaces the /64 by a delegated /48 (host bits of the input ignored).
+        let pd: Ipv6Addr = "2001:db8:80:1::".parse().unwrap();
+        a.ipv6 = SessionIpv6::new(None, Some((pd, 48))).unwrap();
+        assert_eq!(a.ipv6.delegated, 0x2001_0db8_0080_0000);
+        assert_eq!(t.upsert(a), Ok(s));
+        assert_eq!(t.lookup_ipv6(host), None);
+        assert_eq!(
+            t.lookup_ipv6("2001:db8:80:ffff::1".parse().unwrap()),
+            Some(s)
+        );
+        assert!(a.ipv6.contains(0x2001_0db8_0080_ffff));
+        assert!(!a.ipv6.contains(0x2001_0db8_0081_0000));
+        for bad in [0, 65, 128] {
+            assert_eq!(
+                SessionIpv6::new(Some((slash64, bad)), None),
+                Err(SessionError::Ipv6PrefixLength(bad))
+            );
+        }
+        t.remove(1);
+        assert_eq!(t.lookup_ipv6("2001:db8:80:ffff::1".parse().unwrap()), None);
+        assert!(t.ipv6_lens.is_empty());
+        assert!(t.by_ipv6.is_empty());
     }
 
     #[test]

@@ -212,6 +212,15 @@ fn serve<P: WorkerPort + 'static>(
         pcfg.gateway_mac,
         pcfg.redirect_pps
     );
+    match cfg.core_port.ipv6 {
+        Some(v6) => up_info!(
+            "core ipv6={}/{} next_hop6={}",
+            v6.addr,
+            v6.prefix_len,
+            v6.next_hop
+        ),
+        None => up_info!("core ipv6 off: IPv6 data is dropped (core_port.ipv6 turns it on)"),
+    }
 
     let pfcp_sock = bind_udp(cfg.pfcp.listen, "pfcp.listen")?;
     let gtpu_sock = bind_udp(cfg.gtpu.listen, "gtpu.listen")?;
@@ -309,6 +318,9 @@ fn serve<P: WorkerPort + 'static>(
         pipeline.set_icmp_error_rate(cfg.worker.icmp_errors_pps, cfg.worker.icmp_errors_burst);
         if let Err(e) = pipeline.set_routes(&cfg.routes) {
             return Err(format!("static routes: {e}"));
+        }
+        if let Some(v6) = cfg.core_port.ipv6 {
+            pipeline.set_ipv6(v6.addr, v6.next_hop);
         }
         if let Some(n) = &cfg.nat {
             // Each worker translates with the pool addresses whose traffic the NIC's hash
@@ -598,6 +610,8 @@ fn snapshot(
         inject_failed: total(2) + ld(&r.inject_queue_full),
         arp_replies: total(3),
         arp_requests: total(4),
+        nd_replies: total(9),
+        nd_requests: total(10),
         nat: nat_on.then(|| {
             let mut sum = [0u64; 3 + NatDrop::COUNT];
             for (t, v) in sum.iter_mut().zip(sum_array(&|w| w.stats.nat().to_vec())) {

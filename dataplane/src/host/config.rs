@@ -15,7 +15,7 @@
 //! file), `qos` (`[qos]`).
 
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
@@ -63,6 +63,13 @@ pub struct Cli {
     /// Core next hop IPv4 address (core_port.next_hop).
     #[arg(long, value_name = "ADDR")]
     pub next_hop: Option<String>,
+    /// Core IPv6 address with prefix length (core_port.ipv6), e.g. 2001:db8:ffff::2/64;
+    /// turns IPv6 forwarding on, with --next-hop6.
+    #[arg(long, value_name = "ADDR/LEN")]
+    pub core_ipv6: Option<String>,
+    /// Core IPv6 next hop (core_port.next_hop6): on the core subnet or link-local.
+    #[arg(long = "next-hop6", value_name = "ADDR")]
+    pub next_hop6: Option<String>,
     /// PFCP listen address (pfcp.listen).
     #[arg(long, value_name = "ADDR:PORT")]
     pub pfcp_listen: Option<String>,
@@ -205,6 +212,10 @@ struct FileCorePort {
     ipv4: Option<String>,
     /// Next hop toward the Internet. Default "198.51.100.1".
     next_hop: Option<String>,
+    /// UP core IPv6 address with prefix length. Default: none (IPv6 off).
+    ipv6: Option<String>,
+    /// IPv6 next hop toward the Internet (with `ipv6`).
+    next_hop6: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -306,6 +317,20 @@ pub struct CorePortConfig {
     pub prefix_len: u8,
     /// Next hop. Default 198.51.100.1.
     pub next_hop: Ipv4Addr,
+    /// IPv6 forwarding: the core IPv6 address, its prefix length and the IPv6 next hop.
+    /// Default none: IPv6 data is dropped.
+    pub ipv6: Option<CoreIpv6Config>,
+}
+
+/// The core port's IPv6 (`core_port.ipv6`, `core_port.next_hop6`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CoreIpv6Config {
+    /// The user plane's address on the core link.
+    pub addr: Ipv6Addr,
+    /// Prefix length of the core subnet.
+    pub prefix_len: u8,
+    /// Every upstream IPv6 packet's next hop.
+    pub next_hop: Ipv6Addr,
 }
 
 /// Worker settings (`[worker]`).
@@ -725,6 +750,7 @@ impl Config {
         })?;
 
         let routes = resolve_routes(&r, cli, &file.route, core_ip, prefix_len)?;
+        let core_ipv6 = resolve_core_ipv6(&r, cli, &fcore)?;
 
         let (core_iface, core_device) = match backend {
             PortBackend::AfPacket => {
@@ -959,6 +985,7 @@ impl Config {
                 ipv4: core_ip,
                 prefix_len,
                 next_hop,
+                ipv6: core_ipv6,
             },
             worker,
             qos,
@@ -1034,6 +1061,66 @@ impl Config {
 
 /// The static routes: the `--route` flags if any (PREFIX/LEN,NEXT_HOP), else the file's
 /// `[[route]]` list; each next hop must be a host on the core subnet.
+/// `core_port.ipv6` and `core_port.next_hop6` (or `--core-ipv6`, `--next-hop6`): both or
+/// neither; a unicast address that is not link-local, and a next hop on its subnet or
+/// link-local.
+fn resolve_core_ipv6(
+    r: &Resolver,
+    cli: &Cli,
+    fcore: &FileCorePort,
+) -> Result<Option<CoreIpv6Config>, ConfigError> {
+    let addr = r.get(
+        Some(("--core-ipv6", cli.core_ipv6.as_deref())),
+        "core_port.ipv6",
+        fcore.ipv6.as_deref(),
+        None,
+        parse_ipv6_prefix,
+    )?;
+    let next_hop = r.get(
+        Some(("--next-hop6", cli.next_hop6.as_deref())),
+        "core_port.next_hop6",
+        fcore.next_hop6.as_deref(),
+        None,
+        parse_ipv6,
+    )?;
+    let (addr_origin, nh_origin) = (
+        if cli.core_ipv6.is_some() {
+            Origin::Flag("--core-ipv6")
+        } else {
+            r.file_origin("core_port.ipv6")
+        },
+        if cli.next_hop6.is_some() {
+            Origin::Flag("--next-hop6")
+        } else {
+            r.file_origin("core_port.next_hop6")
+        },
+    );
+    match (addr, next_hop) {
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(ConfigError {
+            origin: addr_origin,
+            message: "expected core_port.next_hop6 (--next-hop6) with it: IPv6 forwarding needs a next hop"
+                .into(),
+        }),
+        (None, Some(_)) => Err(ConfigError {
+            origin: nh_origin,
+            message: "expected core_port.ipv6 (--core-ipv6) with it: the next hop needs a core IPv6 address"
+                .into(),
+        }),
+        (Some((addr, prefix_len)), Some(next_hop)) => {
+            check_core_ipv6(addr, prefix_len, next_hop).map_err(|message| ConfigError {
+                origin: nh_origin,
+                message,
+            })?;
+            Ok(Some(CoreIpv6Config {
+                addr,
+                prefix_len,
+                next_hop,
+            }))
+        }
+    }
+}
+
 fn resolve_routes(
     r: &Resolver<'_>,
     cli: &Cli,
@@ -1114,8 +1201,8 @@ mod qos;
 pub use nat::NatSettings;
 use parse::line_of;
 pub use parse::{
-    check_core_addressing, in_subnet, key_at, node_id_for, parse_iface, parse_ipv4,
-    parse_ipv4_prefix, parse_mac, parse_socket_v4,
+    check_core_addressing, check_core_ipv6, in_subnet, key_at, node_id_for, parse_iface,
+    parse_ipv4, parse_ipv4_prefix, parse_ipv6, parse_ipv6_prefix, parse_mac, parse_socket_v4,
 };
 pub use ports::{DpdkConfig, PortBackend};
 pub use qos::QosConfig;

@@ -50,6 +50,10 @@ pub struct Snapshot {
     pub arp_replies: u64,
     /// ARP requests the pipeline sent for the next hop.
     pub arp_requests: u64,
+    /// Neighbour advertisements the pipeline sent for its core IPv6 addresses.
+    pub nd_replies: u64,
+    /// Neighbour solicitations the pipeline sent for the IPv6 next hop.
+    pub nd_requests: u64,
     /// ICMP errors the pipeline originated (time exceeded, fragmentation needed).
     pub icmp_errors_sent: u64,
     /// ICMP errors the rate limit suppressed.
@@ -281,7 +285,7 @@ pub fn render(s: &Snapshot) -> String {
         );
     }
 
-    let plain: [(&str, &str, &str, u64); 26] = [
+    let plain: [(&str, &str, &str, u64); 28] = [
         (
             "vbng_up_redirected_total",
             "counter",
@@ -317,6 +321,18 @@ pub fn render(s: &Snapshot) -> String {
             "counter",
             "ARP requests sent for the next hop.",
             s.arp_requests,
+        ),
+        (
+            "vbng_up_nd_replies_total",
+            "counter",
+            "IPv6 neighbour advertisements sent on the core port.",
+            s.nd_replies,
+        ),
+        (
+            "vbng_up_nd_requests_total",
+            "counter",
+            "IPv6 neighbour solicitations sent for the IPv6 next hop.",
+            s.nd_requests,
         ),
         (
             "vbng_up_icmp_errors_sent_total",

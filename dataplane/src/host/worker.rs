@@ -107,6 +107,8 @@ pub struct PublishedStats {
     inject_failed: AtomicU64,
     arp_replies: AtomicU64,
     arp_requests: AtomicU64,
+    /// Neighbour advertisements sent and solicitations sent on the core port.
+    nd: [AtomicU64; 2],
     sessions: AtomicU64,
     sleeps: AtomicU64,
     /// ICMP errors the pipeline sent, and those its rate limit suppressed.
@@ -134,6 +136,7 @@ impl Default for PublishedStats {
             inject_failed: AtomicU64::new(0),
             arp_replies: AtomicU64::new(0),
             arp_requests: AtomicU64::new(0),
+            nd: std::array::from_fn(|_| AtomicU64::new(0)),
             sessions: AtomicU64::new(0),
             sleeps: AtomicU64::new(0),
             icmp_errors: std::array::from_fn(|_| AtomicU64::new(0)),
@@ -180,6 +183,8 @@ impl PublishedStats {
         self.injected.store(c.injected, r);
         self.arp_replies.store(c.arp_replies, r);
         self.arp_requests.store(c.arp_requests, r);
+        self.nd[0].store(c.nd_replies, r);
+        self.nd[1].store(c.nd_requests, r);
         self.icmp_errors[0].store(c.icmp_errors_sent, r);
         self.icmp_errors[1].store(c.icmp_errors_rate_limited, r);
         self.sessions.store(sessions as u64, r);
@@ -290,8 +295,9 @@ impl PublishedStats {
     }
 
     /// (redirected, injected, inject_failed, arp_replies, arp_requests, sessions, sleeps,
-    /// ICMP errors sent, ICMP errors rate-limited).
-    pub fn totals(&self) -> [u64; 9] {
+    /// ICMP errors sent, ICMP errors rate-limited, neighbour advertisements sent, neighbour
+    /// solicitations sent).
+    pub fn totals(&self) -> [u64; 11] {
         let r = Ordering::Relaxed;
         [
             self.redirected.load(r),
@@ -303,6 +309,8 @@ impl PublishedStats {
             self.sleeps.load(r),
             self.icmp_errors[0].load(r),
             self.icmp_errors[1].load(r),
+            self.nd[0].load(r),
+            self.nd[1].load(r),
         ]
     }
 }
@@ -1033,7 +1041,7 @@ impl SessionBackend for WorkerGroup {
 mod tests {
     use super::*;
     use crate::pipeline::{PipelineConfig, SchedulerConfig};
-    use crate::session::{AccessKey, SessionQos};
+    use crate::session::{AccessKey, SessionIpv6, SessionQos};
     use crate::wire::EtherType;
     use crate::wire::EthernetAddress;
     use crate::wire::frame::{L2Header, build_ipv4_udp};
@@ -1131,6 +1139,7 @@ mod tests {
             mss_clamp: 0,
             acl: crate::acl::NO_ACL,
             counters: UsageCounters::default(),
+            ipv6: SessionIpv6::NONE,
         }
     }
 
@@ -1299,6 +1308,7 @@ mod tests {
             mss_clamp: 0,
             acl: crate::acl::NO_ACL,
             counters: UsageCounters::default(),
+            ipv6: SessionIpv6::NONE,
         };
         shared.commands.push(SessionCommand::Upsert(entry)).unwrap();
         w.run_once(0);

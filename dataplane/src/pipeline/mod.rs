@@ -8,10 +8,11 @@
 //! holds has its own, so that a PADI or DHCP storm cannot starve their LCP echoes). PPP data in a PPPoE session (0x8864, code 0, protocol
 //! 0x0021) is looked up by access key + PPPoE session id; it is dropped as
 //! [`DropReason::NoSession`] if the session is unknown, and otherwise stripped of its
-//! PPPoE and PPP headers and takes the IPoE path below. PPP IPv6 (0x0057) carrying an
-//! ICMPv6 Router or Neighbor Solicitation or DHCPv6 (UDP port 547) goes to the control plane
-//! (under the same redirect limit); other IPv6 and other data protocols are dropped as
-//! [`DropReason::UnsupportedPppProtocol`].
+//! PPPoE and PPP headers and takes the IPoE path below. IPv6 (PPP 0x0057, or EtherType
+//! 0x86dd for IPoE) carrying an ICMPv6 Router or Neighbor Solicitation or DHCPv6 (UDP port
+//! 547) goes to the control plane (under the same redirect limit); other IPv6 is forwarded
+//! as `process::ipv6` describes once [`Pipeline::set_ipv6`] turned IPv6 on, and dropped
+//! otherwise. Other PPP data protocols are dropped as [`DropReason::UnsupportedPppProtocol`].
 //! A known session's frame must be addressed to the gateway MAC, carry the session's IPv4
 //! source (anti-spoof), pass the gate and have TTL > 1 (see ICMP errors below); it leaves on the core port with TTL
 //! decremented (RFC 1624 checksum update), VLAN tags stripped, source MAC = core MAC and
@@ -170,7 +171,7 @@ pub enum DropReason {
     GateClosed,
     /// A frame for the control plane exceeded the redirect rate limit.
     RedirectRateLimited,
-    /// EtherType not handled (IPv6, LLDP, ...).
+    /// EtherType not handled (LLDP, ..., IPv6 without [`Pipeline::set_ipv6`]).
     UnsupportedEtherType,
     /// The transmit queue was full (counted by the host loop).
     TxFull,
@@ -183,7 +184,7 @@ pub enum DropReason {
     /// was full.
     QosQueueFull,
     /// PPPoE session frame with a PPP data protocol the user plane does not forward (IPv6
-    /// 0x0057 for now, or any other non-IPv4 data protocol).
+    /// 0x0057 without [`Pipeline::set_ipv6`], any data protocol but IPv4 and IPv6).
     UnsupportedPppProtocol,
     /// Downstream IPv4 packet longer than the session's MTU.
     MtuExceeded,
@@ -285,6 +286,12 @@ pub struct Counters {
     pub arp_requests: u64,
     /// Times the next hop's MAC was learned or changed.
     pub arp_learned: u64,
+    /// Neighbour advertisements sent for the core IPv6 addresses.
+    pub nd_replies: u64,
+    /// Neighbour solicitations generated for the IPv6 next hop.
+    pub nd_requests: u64,
+    /// Times the IPv6 next hop's MAC was learned or changed.
+    pub nd_learned: u64,
     /// Upstream packets forwarded to the core.
     pub ul_forwarded: u64,
     /// Downstream packets forwarded to subscribers.
@@ -313,6 +320,9 @@ impl Default for Counters {
             arp_replies: 0,
             arp_requests: 0,
             arp_learned: 0,
+            nd_replies: 0,
+            nd_requests: 0,
+            nd_learned: 0,
             ul_forwarded: 0,
             dl_forwarded: 0,
             session_rejects: 0,

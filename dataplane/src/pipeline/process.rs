@@ -7,12 +7,14 @@ use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
 
+pub(super) mod ipv6;
+
 use super::qos::{NO_SUB, QosState, SessionQosStats, Shaped};
 use super::{
     BURST, Counters, DropReason, PipelineConfig, SchedulerConfig, SessionCommand, StaticRoute,
     TokenBucket, Verdict,
 };
-use crate::acl::{AclAction, AclId, AclSet, Direction, FlowV4, NO_ACL};
+use crate::acl::{AclAction, AclId, AclSet, Direction, FlowV4, FlowV6, NO_ACL};
 use crate::nat::{Ipv4Prefix, Nat, Outbound};
 use crate::packet::{MAX_PORTS, PacketBuffer, PortId};
 use crate::route::icmp_error::{
@@ -41,6 +43,10 @@ enum Stage {
     Upstream,
     /// Core-port IPv4 frame: look up by destination address.
     Downstream,
+    /// Access-port IPv6 frame: look up by access key.
+    Upstream6,
+    /// Core-port IPv6 frame: look up by destination prefix.
+    Downstream6,
 }
 
 /// Per-frame scratch state carried between the stages of one burst.
@@ -108,6 +114,8 @@ pub struct Pipeline {
     icmp_ident: u16,
     /// NAT44 ([`Pipeline::set_nat`]).
     nat: Option<Box<NatStage>>,
+    /// IPv6 forwarding ([`Pipeline::set_ipv6`]).
+    ipv6: Option<Box<ipv6::CoreIpv6>>,
 }
 
 /// The pipeline's NAT: the engine and which subscriber addresses it translates.
@@ -191,6 +199,7 @@ impl Pipeline {
             ),
             icmp_ident: 0,
             nat: None,
+            ipv6: None,
         }
     }
 
@@ -559,7 +568,7 @@ impl Pipeline {
         {
             self.classify(now_ns, f, v, m);
             match m.stage {
-                Stage::Upstream => {
+                Stage::Upstream | Stage::Upstream6 => {
                     m.hash = self.sessions.hash_access(m.key);
                     self.sessions.prefetch_access(m.hash);
                 }
@@ -570,7 +579,7 @@ impl Pipeline {
                     m.hash = self.sessions.hash_ipv4(m.key as u32);
                     self.sessions.prefetch_ipv4(m.hash);
                 }
-                Stage::Done => {}
+                Stage::Downstream6 | Stage::Done => {}
             }
         }
         // NAT reads the session id, in the entry's second line, like QoS reads the rates.
@@ -579,17 +588,20 @@ impl Pipeline {
         // slot is a candidate until stage 3 compares the entry's key.
         for m in meta.iter_mut() {
             m.slot = match m.stage {
-                Stage::Upstream => self.sessions.access_candidate(m.hash),
+                Stage::Upstream | Stage::Upstream6 => self.sessions.access_candidate(m.hash),
                 Stage::Downstream => self.sessions.find_ipv4(m.hash, m.key as u32),
+                Stage::Downstream6 => self.sessions.find_ipv6((m.key >> 64) as u64),
                 Stage::Done => None,
             }
             .unwrap_or(NO_SLOT);
-            self.sessions.prefetch_entry(m.slot, with_qos);
+            // An IPv6 packet reads the session's prefixes, in the entry's second line.
+            let second_line = with_qos || matches!(m.stage, Stage::Upstream6 | Stage::Downstream6);
+            self.sessions.prefetch_entry(m.slot, second_line);
         }
         // Stage 2b (QoS): the shapers of the burst's downstream sessions.
         if let Some(q) = self.qos.as_deref() {
             for m in meta.iter_mut() {
-                if m.stage == Stage::Downstream && m.slot != NO_SLOT {
+                if matches!(m.stage, Stage::Downstream | Stage::Downstream6) && m.slot != NO_SLOT {
                     m.shaper = q.lookahead(m.slot);
                 }
             }
@@ -600,6 +612,8 @@ impl Pipeline {
                 Stage::Done => {}
                 Stage::Upstream => *v = self.upstream(now_ns, f, m),
                 Stage::Downstream => *v = self.downstream(now_ns, f, m),
+                Stage::Upstream6 => *v = self.upstream6(now_ns, f, m),
+                Stage::Downstream6 => *v = self.downstream6(now_ns, f, m),
             }
         }
     }
@@ -814,6 +828,11 @@ impl Pipeline {
                         None => *out = self.drop(DropReason::Malformed),
                     }
                 }
+                EtherType::Ipv6 => {
+                    if let Some(v) = self.classify_core_ipv6(now_ns, frame, &l2, l3, &mut m) {
+                        *out = v;
+                    }
+                }
                 _ => *out = self.drop(DropReason::UnsupportedEtherType),
             }
         } else if self.is_access_port(port) {
@@ -839,6 +858,18 @@ impl Pipeline {
                     }
                     None => *out = self.drop(DropReason::Malformed),
                 },
+                EtherType::Ipv6 => {
+                    let data = frame.data();
+                    if is_ipv6_control(data.get(l3..).unwrap_or(&[])) {
+                        // Router and neighbour solicitations, DHCPv6: the control plane's.
+                        *out = self.redirect(now_ns);
+                    } else {
+                        let key = AccessKey::from_l2(port, &l2).pack();
+                        if let Some(v) = self.classify_access_ipv6(data, l3, key, None, &mut m) {
+                            *out = v;
+                        }
+                    }
+                }
                 _ => *out = self.drop(DropReason::UnsupportedEtherType),
             }
         } else {
@@ -868,14 +899,19 @@ impl Pipeline {
             return Some(self.redirect_session_control(now_ns, port, l2, session_id));
         }
         if protocol == PppProtocol::Ipv6 {
-            // IPv6 data is not forwarded yet; the session's IPv6 set-up (router and
-            // neighbor solicitations, DHCPv6) is the control plane's.
-            let ip = data.get(l3 + pppoe::SESSION_HEADER_LEN..).unwrap_or(&[]);
-            return Some(if is_ipv6_control(ip) {
-                self.redirect_session_control(now_ns, port, l2, session_id)
-            } else {
-                self.drop(DropReason::UnsupportedPppProtocol)
-            });
+            // The session's IPv6 set-up (router and neighbour solicitations, DHCPv6) is the
+            // control plane's; the rest is data.
+            let ip = l3 + pppoe::SESSION_HEADER_LEN;
+            if is_ipv6_control(data.get(ip..).unwrap_or(&[])) {
+                return Some(self.redirect_session_control(now_ns, port, l2, session_id));
+            }
+            if session_id == 0 {
+                return Some(self.drop(DropReason::Malformed));
+            }
+            let key = AccessKey::from_l2(port, l2)
+                .with_pppoe_session(session_id)
+                .pack();
+            return self.classify_access_ipv6(data, ip, key, Some(h.payload_len()), m);
         }
         if protocol != PppProtocol::Ipv4 {
             return Some(self.drop(DropReason::UnsupportedPppProtocol));
@@ -1061,8 +1097,42 @@ impl Pipeline {
         let dscp = h.tos >> 2;
         frame.truncate(l3 + total);
         rewrite_ipv4(frame.data_mut(), l3, mss_clamp);
-        // A PPPoE session's packets carry the PPPoE session header and PPP protocol 0x0021
-        // between the Ethernet header and the IPv4 packet (RFC 2516 section 5.4).
+        self.deliver(
+            now_ns,
+            frame,
+            m,
+            l3,
+            Delivery {
+                access,
+                total,
+                dscp,
+                shaped,
+                ipv6: false,
+            },
+        )
+    }
+
+    /// The end of the downstream stage, both IP versions: the packet at `frame.data()[l3..]`
+    /// (rewritten, `d.total` bytes) gets the session's L2 headers and leaves for the
+    /// subscriber, through the shaper if `d.shaped`.
+    #[inline(always)]
+    fn deliver<B: PacketBuffer>(
+        &mut self,
+        now_ns: u64,
+        frame: &mut B,
+        m: &Meta,
+        l3: usize,
+        d: Delivery,
+    ) -> Verdict {
+        let Delivery {
+            access,
+            total,
+            dscp,
+            shaped,
+            ipv6,
+        } = d;
+        // A PPPoE session's packets carry the PPPoE session header and PPP protocol between
+        // the Ethernet header and the IP packet (RFC 2516 section 5.4).
         let (l2_len, new_len) = session_l2_len(&access);
         if new_len > l3 {
             if frame.push_front(new_len - l3).is_none() {
@@ -1074,7 +1144,14 @@ impl Pipeline {
         let Some(hdr) = frame.data_mut().get_mut(..new_len) else {
             return self.drop(DropReason::Malformed);
         };
-        write_session_l2(hdr, &access, self.cfg.gateway_mac, l2_len, total as u16);
+        write_session_l2(
+            hdr,
+            &access,
+            self.cfg.gateway_mac,
+            l2_len,
+            total as u16,
+            ipv6,
+        );
         if shaped && let Some(q) = self.qos.as_mut() {
             match q.enqueue(now_ns, m.shaper, frame, total as u32, dscp, access.port) {
                 // Usage and forwarding are counted when the frame leaves the shaper.
@@ -1235,6 +1312,7 @@ impl Pipeline {
                 self.cfg.gateway_mac,
                 l2_len,
                 ip_len as u16,
+                false,
             ),
             ErrorPath::Core => {
                 buf[0..6].copy_from_slice(&nh_mac.0);
@@ -1242,21 +1320,9 @@ impl Pipeline {
                 buf[12..14].copy_from_slice(&u16::from(EtherType::Ipv4).to_be_bytes());
             }
         }
-        // The frame becomes the error: grown at the front (the quote and the new headers
-        // may be longer than a short original) or cut at the end.
-        let new_len = hdr_len + ip_len;
-        let len = frame.len();
-        if new_len > len {
-            if frame.push_front(new_len - len).is_none() {
-                return dropped;
-            }
-        } else {
-            frame.truncate(new_len);
-        }
-        let Some(out) = frame.data_mut().get_mut(..new_len) else {
+        if !overwrite_frame(frame, &buf[..hdr_len + ip_len]) {
             return dropped;
-        };
-        out.copy_from_slice(&buf[..new_len]);
+        }
         self.counters.icmp_errors_sent += 1;
         Verdict::Forward(port)
     }
@@ -1331,6 +1397,42 @@ impl Pipeline {
                 out(self.cfg.core_port, &buf[..len]);
             }
         }
+        self.solicit_next_hop(now_ns, out);
+    }
+}
+
+/// What [`Pipeline::deliver`] needs of a downstream packet besides the frame.
+#[derive(Debug, Clone, Copy)]
+struct Delivery {
+    /// The session's attachment.
+    access: AccessKey,
+    /// The IP packet's length.
+    total: usize,
+    /// Its DSCP (the shaper's class).
+    dscp: u8,
+    /// Through the session's shaper.
+    shaped: bool,
+    /// An IPv6 packet (EtherType and PPP protocol).
+    ipv6: bool,
+}
+
+/// Makes `frame` hold exactly `bytes` (a reply or error built over a received frame): grown
+/// at the front, or cut at the end. False if the buffer cannot grow that much.
+fn overwrite_frame<B: PacketBuffer>(frame: &mut B, bytes: &[u8]) -> bool {
+    let len = frame.len();
+    if bytes.len() > len {
+        if frame.push_front(bytes.len() - len).is_none() {
+            return false;
+        }
+    } else {
+        frame.truncate(bytes.len());
+    }
+    match frame.data_mut().get_mut(..bytes.len()) {
+        Some(out) => {
+            out.copy_from_slice(bytes);
+            true
+        }
+        None => false,
     }
 }
 
@@ -1348,11 +1450,11 @@ fn session_l2_len(access: &AccessKey) -> (usize, usize) {
     (l2_len, l2_len + pppoe)
 }
 
-/// Writes into `hdr` ([`session_l2_len`]'s second length) the headers in front of an IPv4
+/// Writes into `hdr` ([`session_l2_len`]'s second length) the headers in front of an IP
 /// packet of `ip_len` bytes sent to subscriber `access` from `gateway`: Ethernet with the
 /// session's tags (S-tag TPID 0x88a8, C-tag 0x8100, PCP/DEI 0), as `L2Header::emit` writes
-/// it, and for a PPPoE session the PPPoE session header and PPP protocol 0x0021 (RFC 2516
-/// section 5.4). `l2_len` is [`session_l2_len`]'s first length.
+/// it, and for a PPPoE session the PPPoE session header and PPP protocol 0x0021, or 0x0057
+/// for IPv6 (RFC 2516 section 5.4, RFC 5072). `l2_len` is [`session_l2_len`]'s first length.
 #[inline(always)]
 fn write_session_l2(
     hdr: &mut [u8],
@@ -1360,6 +1462,7 @@ fn write_session_l2(
     gateway: EthernetAddress,
     l2_len: usize,
     ip_len: u16,
+    ipv6: bool,
 ) {
     let eth = hdr;
     eth[0..6].copy_from_slice(&access.mac.0);
@@ -1373,10 +1476,10 @@ fn write_session_l2(
             at += vlan::TAG_LEN;
         }
     }
-    let ethertype = if access.is_pppoe() {
-        EtherType::PppoeSession
-    } else {
-        EtherType::Ipv4
+    let ethertype = match (access.is_pppoe(), ipv6) {
+        (true, _) => EtherType::PppoeSession,
+        (false, false) => EtherType::Ipv4,
+        (false, true) => EtherType::Ipv6,
     };
     eth[at..at + 2].copy_from_slice(&u16::from(ethertype).to_be_bytes());
     if access.is_pppoe()
@@ -1384,7 +1487,11 @@ fn write_session_l2(
     {
         SessionRepr {
             session_id: access.pppoe_session,
-            protocol: PppProtocol::Ipv4,
+            protocol: if ipv6 {
+                PppProtocol::Ipv6
+            } else {
+                PppProtocol::Ipv4
+            },
             payload_len: ip_len,
         }
         .emit(&mut rest[..]);
@@ -1473,11 +1580,22 @@ fn acls_evaluate(
     direction: Direction,
     ip: &[u8],
 ) -> bool {
-    let Some(flow) = flow_v4(ip) else {
-        return false;
+    let v6 = ip.first().is_some_and(|b| b >> 4 == 6);
+    let (flow4, flow6) = if v6 {
+        (None, flow_v6(ip))
+    } else {
+        (flow_v4(ip), None)
     };
+    if flow4.is_none() && flow6.is_none() {
+        return false;
+    }
     for id in [global, session] {
-        if let Some((action, counter)) = acls.evaluate_v4(id, direction, &flow) {
+        let verdict = match (&flow4, &flow6) {
+            (Some(f), _) => acls.evaluate_v4(id, direction, f),
+            (_, Some(f)) => acls.evaluate_v6(id, direction, f),
+            _ => None,
+        };
+        if let Some((action, counter)) = verdict {
             if let Some(c) = hits.get_mut(counter) {
                 *c += 1;
             }
@@ -1507,6 +1625,29 @@ fn flow_v4(ip: &[u8]) -> Option<FlowV4> {
     if has_ports
         && h.frag_offset() == 0
         && let Some(p) = ip.get(h.header_len()..h.header_len() + 4)
+    {
+        flow.src_port = u16::from_be_bytes([p[0], p[1]]);
+        flow.dst_port = u16::from_be_bytes([p[2], p[3]]);
+    }
+    Some(flow)
+}
+
+/// The ACL key of the IPv6 packet `ip`: addresses, the upper-layer protocol past any
+/// extension headers and, in the first fragment of TCP, UDP or SCTP, the ports; 0 otherwise.
+fn flow_v6(ip: &[u8]) -> Option<FlowV6> {
+    const SCTP: u8 = 132;
+    let h = crate::wire::ipv6::Header::parse(ip).ok()?;
+    let upper = crate::wire::ipv6::upper_layer(ip).ok()?;
+    let mut flow = FlowV6 {
+        src: h.src().to_bits(),
+        dst: h.dst().to_bits(),
+        protocol: upper.protocol,
+        src_port: 0,
+        dst_port: 0,
+    };
+    if matches!(upper.protocol, 6 | 17 | SCTP)
+        && upper.first_fragment
+        && let Some(p) = ip.get(upper.offset..upper.offset + 4)
     {
         flow.src_port = u16::from_be_bytes([p[0], p[1]]);
         flow.dst_port = u16::from_be_bytes([p[2], p[3]]);

@@ -8,7 +8,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::packet::{Frame, PacketBuffer};
-use crate::session::{AccessKey, UsageCounters};
+use crate::session::{AccessKey, SessionIpv6, UsageCounters};
 use crate::wire::arp::{ArpOperation, ArpRepr};
 use crate::wire::frame::{L2Header, build_arp, build_ipv4_udp};
 use crate::wire::{EtherType, EthernetAddress, Icmpv4Repr, Ipv4Repr, checksum, ipv4};
@@ -60,6 +60,7 @@ fn sub(n: u8, port: PortId, svlan: u16, cvlan: u16) -> SessionEntry {
         mss_clamp: 0,
         acl: crate::acl::NO_ACL,
         counters: UsageCounters::default(),
+        ipv6: SessionIpv6::NONE,
     }
 }
 
@@ -844,6 +845,7 @@ proptest! {
 }
 
 mod icmp;
+mod ipv6;
 mod nat;
 mod pppoe;
 mod route;

@@ -27,7 +27,7 @@ use std::path::Path;
 
 use crate::acl::{Rng, random_rules};
 use vbng_dataplane::acl::{AclAction, AclId, AclRule, AclSpec, IpPrefix, PortRange};
-use vbng_dataplane::session::{AccessKey, SessionEntry, SessionQos, UsageCounters};
+use vbng_dataplane::session::{AccessKey, SessionEntry, SessionIpv6, SessionQos, UsageCounters};
 use vbng_dataplane::wire::EthernetAddress;
 
 /// The user plane's access-side virtual gateway MAC (destination of upstream frames).
@@ -308,6 +308,7 @@ impl Scheme {
             mss_clamp: if pppoe { PPPOE_MSS } else { 0 },
             acl,
             counters: UsageCounters::default(),
+            ipv6: SessionIpv6::NONE,
         }
     }
 

@@ -16,7 +16,7 @@ use std::net::Ipv4Addr;
 
 use vbng_dataplane::packet::{Frame, PortId};
 use vbng_dataplane::pipeline::{Pipeline, PipelineConfig, Verdict};
-use vbng_dataplane::session::{AccessKey, SessionEntry, SessionQos, UsageCounters};
+use vbng_dataplane::session::{AccessKey, SessionEntry, SessionIpv6, SessionQos, UsageCounters};
 use vbng_dataplane::wire::frame::{L2Header, build_ipv4_udp};
 use vbng_dataplane::wire::{EtherType, EthernetAddress};
 
@@ -58,6 +58,7 @@ pub fn session(i: u32, dl_rate_bps: Option<u64>) -> SessionEntry {
         mss_clamp: 0,
         acl: vbng_dataplane::acl::NO_ACL,
         counters: UsageCounters::default(),
+        ipv6: SessionIpv6::NONE,
     }
 }
 

@@ -1,6 +1,6 @@
 //! Pure parsers of single settings, and the TOML key finder used to name keys in errors.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
 
 use super::NodeIdConfig;
 use crate::wire::EthernetAddress;
@@ -17,6 +17,63 @@ pub fn parse_ipv4_prefix(s: &str) -> Result<(Ipv4Addr, u8), String> {
         ));
     }
     Ok((addr, len))
+}
+
+/// Parses `addr/len`, an IPv6 unicast address (not link-local) with its subnet's prefix
+/// length (1-128). Pure.
+pub fn parse_ipv6_prefix(s: &str) -> Result<(Ipv6Addr, u8), String> {
+    let err =
+        || format!("expected an IPv6 address with prefix like 2001:db8:ffff::2/64, found {s:?}");
+    let (addr, len) = s.split_once('/').ok_or_else(err)?;
+    let addr: Ipv6Addr = addr.trim().parse().map_err(|_| err())?;
+    let len: u8 = len.trim().parse().map_err(|_| err())?;
+    if !(1..=128).contains(&len) {
+        return Err(format!(
+            "expected a prefix length between 1 and 128 like 2001:db8:ffff::2/64, found {s:?}"
+        ));
+    }
+    if addr.is_unspecified()
+        || addr.is_multicast()
+        || addr.is_loopback()
+        || addr.is_unicast_link_local()
+    {
+        return Err(format!(
+            "expected a global or unique-local unicast address (the link-local one is derived from the MAC), found {s:?}"
+        ));
+    }
+    Ok((addr, len))
+}
+
+/// Parses a bare IPv6 address. Pure.
+pub fn parse_ipv6(s: &str) -> Result<Ipv6Addr, String> {
+    s.trim()
+        .parse()
+        .map_err(|_| format!("expected an IPv6 address like 2001:db8:ffff::1, found {s:?}"))
+}
+
+/// Checks the core IPv6 next hop: a unicast address other than ours, on the core subnet
+/// `addr/prefix_len` or link-local. Pure.
+pub fn check_core_ipv6(addr: Ipv6Addr, prefix_len: u8, next_hop: Ipv6Addr) -> Result<(), String> {
+    if next_hop.is_unspecified() || next_hop.is_multicast() || next_hop.is_loopback() {
+        return Err(format!(
+            "expected a unicast IPv6 next hop, found {next_hop}"
+        ));
+    }
+    if next_hop == addr {
+        return Err(format!(
+            "expected a next hop other than the UP's own core address, found {next_hop}"
+        ));
+    }
+    let mask = u128::MAX
+        .checked_shl(128 - u32::from(prefix_len))
+        .unwrap_or(0);
+    let on_link = next_hop.to_bits() & mask == addr.to_bits() & mask;
+    if !on_link && !next_hop.is_unicast_link_local() {
+        return Err(format!(
+            "expected a next hop inside the core subnet {addr}/{prefix_len} or link-local, found {next_hop}"
+        ));
+    }
+    Ok(())
 }
 
 /// Parses a bare IPv4 address. Pure.

@@ -712,3 +712,67 @@ fn nat_section_is_read_and_checked() {
         .unwrap();
     assert_eq!(n.engine.pool, ["198.18.0.0/30".parse().unwrap()]);
 }
+
+#[test]
+fn core_ipv6_is_off_by_default_and_takes_an_address_and_a_next_hop() {
+    assert_eq!(load(MINIMAL).unwrap().core_port.ipv6, None);
+    let text =
+        format!("{MINIMAL}ipv6 = \"2001:db8:ffff::2/64\"\nnext_hop6 = \"2001:db8:ffff::1\"\n");
+    assert_eq!(
+        load(&text).unwrap().core_port.ipv6,
+        Some(CoreIpv6Config {
+            addr: "2001:db8:ffff::2".parse().unwrap(),
+            prefix_len: 64,
+            next_hop: "2001:db8:ffff::1".parse().unwrap(),
+        })
+    );
+    // A link-local next hop is on every link.
+    let text = format!("{MINIMAL}ipv6 = \"2001:db8:ffff::2/64\"\nnext_hop6 = \"fe80::1\"\n");
+    assert!(load(&text).is_ok());
+    // The flags turn it on without the file.
+    let mut flags = cli();
+    flags.core_ipv6 = Some("2001:db8:1::2/120".into());
+    flags.next_hop6 = Some("2001:db8:1::1".into());
+    let c = Config::from_toml(MINIMAL, Some(Path::new("/etc/x.toml")), &flags).unwrap();
+    assert_eq!(c.core_port.ipv6.map(|v| v.prefix_len), Some(120));
+}
+
+#[test]
+fn bad_core_ipv6_settings_get_one_line_naming_the_key() {
+    let cases = [
+        (
+            "ipv6 = \"2001:db8:ffff::2/64\"\n",
+            "/etc/x.toml: key core_port.ipv6: expected core_port.next_hop6 (--next-hop6) with it: \
+             IPv6 forwarding needs a next hop",
+        ),
+        (
+            "next_hop6 = \"2001:db8:ffff::1\"\n",
+            "/etc/x.toml: key core_port.next_hop6: expected core_port.ipv6 (--core-ipv6) with it: \
+             the next hop needs a core IPv6 address",
+        ),
+        (
+            "ipv6 = \"2001:db8:ffff::2/64\"\nnext_hop6 = \"2001:db8:eeee::1\"\n",
+            "/etc/x.toml: key core_port.next_hop6: expected a next hop inside the core subnet \
+             2001:db8:ffff::2/64 or link-local, found 2001:db8:eeee::1",
+        ),
+        (
+            "ipv6 = \"2001:db8:ffff::2\"\nnext_hop6 = \"2001:db8:ffff::1\"\n",
+            "/etc/x.toml: key core_port.ipv6: expected an IPv6 address with prefix like \
+             2001:db8:ffff::2/64, found \"2001:db8:ffff::2\"",
+        ),
+        (
+            "ipv6 = \"fe80::2/64\"\nnext_hop6 = \"fe80::1\"\n",
+            "/etc/x.toml: key core_port.ipv6: expected a global or unique-local unicast address \
+             (the link-local one is derived from the MAC), found \"fe80::2/64\"",
+        ),
+        (
+            "ipv6 = \"2001:db8:ffff::2/64\"\nnext_hop6 = \"2001:db8:ffff::2\"\n",
+            "/etc/x.toml: key core_port.next_hop6: expected a next hop other than the UP's own \
+             core address, found 2001:db8:ffff::2",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let text = format!("{MINIMAL}{extra}");
+        assert_eq!(load(&text).unwrap_err().to_string(), expected, "{extra}");
+    }
+}

@@ -4,7 +4,7 @@
 use super::*;
 use crate::packet::Frame;
 use crate::pipeline::{Pipeline, PipelineConfig, SessionCommand, Verdict};
-use crate::session::AccessKey;
+use crate::session::{AccessKey, SessionIpv6};
 use crate::wire::frame::{L2Header, build_ipv4_udp};
 use crate::wire::{EtherType, EthernetAddress};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -260,6 +260,7 @@ fn establishment_installs_the_subscriber() {
         mss_clamp: 0,
         acl: crate::acl::NO_ACL,
         counters: UsageCounters::default(),
+        ipv6: SessionIpv6::NONE,
     };
     assert_eq!(b.log, vec![SessionCommand::Upsert(expected)]);
     assert_eq!(b.pipeline.session_count(), 1);

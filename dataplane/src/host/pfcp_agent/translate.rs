@@ -23,7 +23,7 @@ use vbng_cups::pfcp::{
 
 use crate::acl::{AclSet, NO_ACL};
 use crate::packet::PortId;
-use crate::session::{AccessKey, SessionEntry, SessionId, SessionQos, UsageCounters};
+use crate::session::{AccessKey, SessionEntry, SessionId, SessionIpv6, SessionQos, UsageCounters};
 use crate::wire::EthernetAddress;
 
 /// Why a set of rules cannot be installed; becomes a Cause.
@@ -283,6 +283,7 @@ pub fn derive_entry(
         mss_clamp: mtu.saturating_sub(TCP_IPV4_HEADERS),
         acl,
         counters: UsageCounters::default(),
+        ipv6: SessionIpv6::NONE,
     })
 }
 

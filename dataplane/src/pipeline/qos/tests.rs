@@ -10,7 +10,7 @@ use crate::packet::{Frame, PortId};
 use crate::pipeline::{
     BURST, DropReason, Pipeline, PipelineConfig, SchedulerConfig, SessionCommand, Verdict,
 };
-use crate::session::{AccessKey, SessionEntry, SessionQos, UsageCounters};
+use crate::session::{AccessKey, SessionEntry, SessionIpv6, SessionQos, UsageCounters};
 use crate::wire::frame::{L2Header, build_ipv4_udp};
 use crate::wire::{EtherType, EthernetAddress, ipv4};
 
@@ -72,6 +72,7 @@ fn session(qos: SessionQos) -> SessionEntry {
         mss_clamp: 0,
         acl: crate::acl::NO_ACL,
         counters: UsageCounters::default(),
+        ipv6: SessionIpv6::NONE,
     }
 }
 
