@@ -43,10 +43,6 @@ enum Stage {
     Upstream,
     /// Core-port IPv4 frame: look up by destination address.
     Downstream,
-    /// Access-port IPv6 frame: look up by access key.
-    Upstream6,
-    /// Core-port IPv6 frame: look up by destination prefix.
-    Downstream6,
 }
 
 /// Per-frame scratch state carried between the stages of one burst.
@@ -568,7 +564,7 @@ impl Pipeline {
         {
             self.classify(now_ns, f, v, m);
             match m.stage {
-                Stage::Upstream | Stage::Upstream6 => {
+                Stage::Upstream => {
                     m.hash = self.sessions.hash_access(m.key);
                     self.sessions.prefetch_access(m.hash);
                 }
@@ -579,7 +575,7 @@ impl Pipeline {
                     m.hash = self.sessions.hash_ipv4(m.key as u32);
                     self.sessions.prefetch_ipv4(m.hash);
                 }
-                Stage::Downstream6 | Stage::Done => {}
+                Stage::Done => {}
             }
         }
         // NAT reads the session id, in the entry's second line, like QoS reads the rates.
@@ -588,20 +584,17 @@ impl Pipeline {
         // slot is a candidate until stage 3 compares the entry's key.
         for m in meta.iter_mut() {
             m.slot = match m.stage {
-                Stage::Upstream | Stage::Upstream6 => self.sessions.access_candidate(m.hash),
+                Stage::Upstream => self.sessions.access_candidate(m.hash),
                 Stage::Downstream => self.sessions.find_ipv4(m.hash, m.key as u32),
-                Stage::Downstream6 => self.sessions.find_ipv6((m.key >> 64) as u64),
                 Stage::Done => None,
             }
             .unwrap_or(NO_SLOT);
-            // An IPv6 packet reads the session's prefixes, in the entry's second line.
-            let second_line = with_qos || matches!(m.stage, Stage::Upstream6 | Stage::Downstream6);
-            self.sessions.prefetch_entry(m.slot, second_line);
+            self.sessions.prefetch_entry(m.slot, with_qos);
         }
         // Stage 2b (QoS): the shapers of the burst's downstream sessions.
         if let Some(q) = self.qos.as_deref() {
             for m in meta.iter_mut() {
-                if matches!(m.stage, Stage::Downstream | Stage::Downstream6) && m.slot != NO_SLOT {
+                if m.stage == Stage::Downstream && m.slot != NO_SLOT {
                     m.shaper = q.lookahead(m.slot);
                 }
             }
@@ -612,8 +605,6 @@ impl Pipeline {
                 Stage::Done => {}
                 Stage::Upstream => *v = self.upstream(now_ns, f, m),
                 Stage::Downstream => *v = self.downstream(now_ns, f, m),
-                Stage::Upstream6 => *v = self.upstream6(now_ns, f, m),
-                Stage::Downstream6 => *v = self.downstream6(now_ns, f, m),
             }
         }
     }
@@ -829,9 +820,7 @@ impl Pipeline {
                     }
                 }
                 EtherType::Ipv6 => {
-                    if let Some(v) = self.classify_core_ipv6(now_ns, frame, &l2, l3, &mut m) {
-                        *out = v;
-                    }
+                    *out = self.core_ipv6(now_ns, frame, &l2, l3);
                 }
                 _ => *out = self.drop(DropReason::UnsupportedEtherType),
             }
@@ -841,7 +830,9 @@ impl Pipeline {
                     *out = self.redirect(now_ns);
                 }
                 EtherType::PppoeSession => {
-                    if let Some(v) =
+                    if let Some((ip, key, ppp_len)) = ipv6_in_pppoe(frame.data(), port, &l2, l3) {
+                        *out = self.access_ipv6(now_ns, frame, ip, key, Some(ppp_len));
+                    } else if let Some(v) =
                         self.classify_pppoe(now_ns, frame.data(), port, &l2, l3, &mut m)
                     {
                         *out = v;
@@ -859,15 +850,12 @@ impl Pipeline {
                     None => *out = self.drop(DropReason::Malformed),
                 },
                 EtherType::Ipv6 => {
-                    let data = frame.data();
-                    if is_ipv6_control(data.get(l3..).unwrap_or(&[])) {
+                    if is_ipv6_control(frame.data().get(l3..).unwrap_or(&[])) {
                         // Router and neighbour solicitations, DHCPv6: the control plane's.
                         *out = self.redirect(now_ns);
                     } else {
                         let key = AccessKey::from_l2(port, &l2).pack();
-                        if let Some(v) = self.classify_access_ipv6(data, l3, key, None, &mut m) {
-                            *out = v;
-                        }
+                        *out = self.access_ipv6(now_ns, frame, l3, key, None);
                     }
                 }
                 _ => *out = self.drop(DropReason::UnsupportedEtherType),
@@ -905,13 +893,8 @@ impl Pipeline {
             if is_ipv6_control(data.get(ip..).unwrap_or(&[])) {
                 return Some(self.redirect_session_control(now_ns, port, l2, session_id));
             }
-            if session_id == 0 {
-                return Some(self.drop(DropReason::Malformed));
-            }
-            let key = AccessKey::from_l2(port, l2)
-                .with_pppoe_session(session_id)
-                .pack();
-            return self.classify_access_ipv6(data, ip, key, Some(h.payload_len()), m);
+            // Data: taken before this function ([`ipv6_in_pppoe`]); session id 0 left.
+            return Some(self.drop(DropReason::Malformed));
         }
         if protocol != PppProtocol::Ipv4 {
             return Some(self.drop(DropReason::UnsupportedPppProtocol));
@@ -1735,6 +1718,29 @@ fn clamp_ipv4_mss(ip: &mut [u8], mss: u16) {
     if let Some(seg) = ip.get_mut(hl..total) {
         tcp::clamp_mss(seg, mss);
     }
+}
+
+/// For a PPPoE session frame (PPPoE header at `data[l3..]`) carrying IPv6 data (not the
+/// set-up [`is_ipv6_control`] sends to the control plane) in a session other than 0: the
+/// offset of the IPv6 packet, the packed access key and the PPP payload length.
+fn ipv6_in_pppoe(
+    data: &[u8],
+    port: PortId,
+    l2: &L2Header,
+    l3: usize,
+) -> Option<(usize, u128, usize)> {
+    let h = pppoe::Header::parse(data.get(l3..)?).ok()?;
+    let ip = l3 + pppoe::SESSION_HEADER_LEN;
+    if h.protocol() != PppProtocol::Ipv6
+        || h.session_id() == 0
+        || is_ipv6_control(data.get(ip..).unwrap_or(&[]))
+    {
+        return None;
+    }
+    let key = AccessKey::from_l2(port, l2)
+        .with_pppoe_session(h.session_id())
+        .pack();
+    Some((ip, key, h.payload_len()))
 }
 
 /// True for an IPv6 packet the control plane answers for a PPP session: an ICMPv6 Router

@@ -21,13 +21,14 @@
 //! [`Pipeline::set_ipv6`] IPv6 data is dropped as before: `unsupported_ether_type` for
 //! IPoE, `unsupported_ppp_protocol` in a PPPoE session.
 //!
-//! IPv6 takes the classify stage's general path (the fast one is IPv4's) and one hash probe
-//! per prefix length in use downstream; it is correct and bounded, not tuned.
+//! IPv6 is looked up and forwarded from the classify stage's general path, frame by frame,
+//! so the burst's staged lookups (and their instruction count) stay IPv4's; downstream it
+//! takes one hash probe per prefix length in use. It is correct and bounded, not tuned.
 
 use core::net::Ipv6Addr;
 
 use super::{
-    Delivery, ErrorPath, MAX_SESSION_L2, Meta, NO_SLOT, Pipeline, Stage, acls_permit,
+    Delivery, ErrorPath, MAX_SESSION_L2, META_INIT, Meta, NO_SLOT, Pipeline, Stage, acls_permit,
     overwrite_frame, session_l2_len, write_session_l2,
 };
 use crate::acl::Direction;
@@ -249,53 +250,58 @@ impl Pipeline {
         self.ipv6.as_deref().and_then(|c| c.next_hop_mac)
     }
 
-    /// An IPv6 data packet at `data[l3..]` from the subscriber whose packed access key is
-    /// `key` (`pppoe`: in a PPPoE session whose PPP payload is `ppp_len` bytes): on to the
-    /// upstream stage (None), or the verdict of a drop.
-    pub(super) fn classify_access_ipv6(
+    /// An IPv6 data packet at `frame.data()[l3..]` from the subscriber whose packed access
+    /// key is `key` (`pppoe`: in a PPPoE session whose PPP payload is that many bytes):
+    /// looked up and forwarded at once, outside the burst's stages, which stay IPv4's.
+    pub(super) fn access_ipv6<B: PacketBuffer>(
         &mut self,
-        data: &[u8],
+        now_ns: u64,
+        frame: &mut B,
         l3: usize,
         key: u128,
         pppoe: Option<usize>,
-        m: &mut Meta,
-    ) -> Option<Verdict> {
+    ) -> Verdict {
         if self.ipv6.is_none() {
-            return Some(self.drop(if pppoe.is_some() {
+            return self.drop(if pppoe.is_some() {
                 DropReason::UnsupportedPppProtocol
             } else {
                 DropReason::UnsupportedEtherType
-            }));
+            });
         }
-        match valid_ipv6(data, l3) {
+        match valid_ipv6(frame.data(), l3) {
             Some(total) if pppoe.is_none_or(|ppp_len| total <= ppp_len) => {
-                m.stage = Stage::Upstream6;
-                m.key = key;
-                m.l3 = l3 as u16;
-                m.pppoe = pppoe.is_some();
-                None
+                let hash = self.sessions.hash_access(key);
+                let m = Meta {
+                    stage: Stage::Upstream,
+                    l3: l3 as u16,
+                    key,
+                    hash,
+                    pppoe: pppoe.is_some(),
+                    slot: self.sessions.access_candidate(hash).unwrap_or(NO_SLOT),
+                    ..META_INIT
+                };
+                self.upstream6(now_ns, frame, &m)
             }
-            _ => Some(self.drop(DropReason::Malformed)),
+            _ => self.drop(DropReason::Malformed),
         }
     }
 
-    /// An IPv6 frame on the core port: neighbour discovery is answered or learned from here,
-    /// a packet to the core MAC for anything but the user plane's own addresses goes on to
-    /// the downstream stage (None).
-    pub(super) fn classify_core_ipv6<B: PacketBuffer>(
+    /// An IPv6 frame on the core port: neighbour discovery is answered or learned from here;
+    /// a packet to the core MAC for anything but the user plane's own addresses is looked up
+    /// and forwarded at once.
+    pub(super) fn core_ipv6<B: PacketBuffer>(
         &mut self,
         now_ns: u64,
         frame: &mut B,
         l2: &L2Header,
         l3: usize,
-        m: &mut Meta,
-    ) -> Option<Verdict> {
+    ) -> Verdict {
         let Some(core) = self.ipv6.as_deref() else {
-            return Some(self.drop(DropReason::UnsupportedEtherType));
+            return self.drop(DropReason::UnsupportedEtherType);
         };
         let (own, link_local) = (core.addr, core.link_local);
         let Some(total) = valid_ipv6(frame.data(), l3) else {
-            return Some(self.drop(DropReason::Malformed));
+            return self.drop(DropReason::Malformed);
         };
         let ip = &frame.data()[l3..l3 + total];
         if ip[6] == next_header::ICMPV6
@@ -304,20 +310,33 @@ impl Pipeline {
                 Some(&(NEIGHBOR_SOLICITATION | NEIGHBOR_ADVERTISEMENT))
             )
         {
-            return Some(self.core_nd(now_ns, frame, l2, l3, total));
+            return self.core_nd(frame, l2, l3, total);
         }
         if l2.dst != self.cfg.core_mac {
-            return Some(self.drop(DropReason::NotForUs));
+            return self.drop(DropReason::NotForUs);
         }
         let dst = addr_at(ip, 24).unwrap_or(Ipv6Addr::UNSPECIFIED);
         if dst == own || dst == link_local {
             // The user plane is not a host: nothing addressed to it is answered.
-            return Some(self.drop(DropReason::NotForUs));
+            return self.drop(DropReason::NotForUs);
         }
-        m.stage = Stage::Downstream6;
-        m.key = dst.to_bits();
-        m.l3 = l3 as u16;
-        None
+        let slot = self
+            .sessions
+            .find_ipv6((dst.to_bits() >> 64) as u64)
+            .unwrap_or(NO_SLOT);
+        let shaper = match self.qos.as_deref() {
+            Some(q) if slot != NO_SLOT => q.lookahead(slot),
+            _ => META_INIT.shaper,
+        };
+        let m = Meta {
+            stage: Stage::Downstream,
+            l3: l3 as u16,
+            key: dst.to_bits(),
+            slot,
+            shaper,
+            ..META_INIT
+        };
+        self.downstream6(now_ns, frame, &m)
     }
 
     /// A neighbour solicitation or advertisement on the core link (the IPv6 packet at
@@ -325,7 +344,6 @@ impl Pipeline {
     /// place, and the next hop's MAC is learned from its advertisement or solicitation.
     fn core_nd<B: PacketBuffer>(
         &mut self,
-        _now_ns: u64,
         frame: &mut B,
         l2: &L2Header,
         l3: usize,
