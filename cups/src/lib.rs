@@ -12,9 +12,10 @@
 //!     feature bitmaps, user plane IP resources), packet detection (`pdi`), session
 //!     rules (`rules`: PDR, FAR, URR, QER), usage reports (`report`) and the BBF TR-459 vendor IEs (`bbf`).
 //!   - [`pfcp::ipoe`]: the messages that program one IPoE subscriber (the
-//!     interface contract's rule ids, establishment, QER rate change and ACL
-//!     change through predefined rules), so the control plane and the user
-//!     plane's tests share one builder.
+//!     interface contract's rule ids, establishment, QER rate change, ACL
+//!     change through predefined rules, and the IPv6 PDRs 3 and 4 carrying
+//!     the session's prefix and delegated prefix), so the control plane and
+//!     the user plane's tests share one builder.
 //!   - [`pfcp::pppoe`]: the same for one PPPoE subscriber (TR-459 PPPoE Session
 //!     ID, PPP Protocol, BBF Outer Header Removal/Creation and MTU IEs).
 //!   - [`pfcp::message`]: the messages (heartbeat, association setup/release,

@@ -1,7 +1,8 @@
 //! Checks our PFCP encoding against Wireshark's dissector: every message kind
 //! vbng emits goes into a pcap (Ethernet/IPv4/UDP 8805) that `tshark -V` must
 //! decode without "Malformed" or expert errors/warnings, naming every message,
-//! the BBF TR-459 IEs and the predefined rules (ACL names).
+//! the BBF TR-459 IEs, the predefined rules (ACL names) and the IPv6 PDRs'
+//! UE IP Address prefix length and Framed-IPv6-Route.
 
 use std::net::Ipv4Addr;
 use std::process::Command;
@@ -36,6 +37,7 @@ fn establishment() -> SessionEstablishmentRequest {
                         ipv4: Some(ue),
                         ipv6: None,
                         is_destination: false,
+                        ipv6_prefix_len: None,
                     }),
                     ethernet_packet_filter: Some(EthernetPacketFilter {
                         filter_id: Some(1),
@@ -62,6 +64,7 @@ fn establishment() -> SessionEstablishmentRequest {
                         ipv4: Some(ue),
                         ipv6: None,
                         is_destination: true,
+                        ipv6_prefix_len: None,
                     }),
                     ..Default::default()
                 },
@@ -402,7 +405,57 @@ fn messages() -> Vec<(Ipv4Addr, Message, u32, Option<u64>)> {
             13,
             Some(0x2002),
         ),
+        // The PPPoE subscriber's IPv6 PDRs (UE IP Address with IPv6 Prefix
+        // Length, Framed-IPv6-Route) as the control plane installs them,
+        // replaces them and establishes them with the session.
+        (
+            CP,
+            Message::SessionModificationRequest(pppoe::ipv6_replace_request(
+                pppoe::session_ipv6_pdrs(&cp_pppoe_spec(), &cp_ipv6()),
+            )),
+            14,
+            Some(0x2003),
+        ),
+        (
+            CP,
+            Message::SessionEstablishmentRequest(pppoe::session_establishment_with_ipv6(
+                CP,
+                &cp_pppoe_spec(),
+                Some(&cp_ipv6()),
+            )),
+            15,
+            Some(0),
+        ),
     ]
+}
+
+/// The IPv6 prefixes of the PPPoE subscriber of [`cp_pppoe_establishment`]:
+/// its /64 and a delegated /56.
+fn cp_ipv6() -> pppoe::Ipv6Prefixes {
+    pppoe::Ipv6Prefixes {
+        prefix: Some(("2001:db8:100:1::".parse().unwrap(), 64)),
+        delegated: Some(("2001:db8:200:100::".parse().unwrap(), 56)),
+    }
+}
+
+/// The PPPoE subscriber of [`cp_pppoe_establishment`], as a spec.
+fn cp_pppoe_spec() -> pppoe::PppoeSessionSpec {
+    pppoe::PppoeSessionSpec {
+        cp_seid: 0x1003,
+        node_id: NodeId::Ipv4(CP),
+        ue_ipv4: Ipv4Addr::new(100, 64, 0, 12),
+        mac: [0x02, 0, 0, 0, 0, 0x12],
+        port: 0,
+        svlan: 2000,
+        cvlan: 101,
+        rate: Some(Mbr {
+            ul_kbps: 10_000,
+            dl_kbps: 50_000,
+        }),
+        session_id: 0x0042,
+        mtu: 1492,
+        acl: None,
+    }
 }
 
 /// RFC 1071 checksum of an IPv4 header.
@@ -588,4 +641,15 @@ fn tshark_decodes_every_message() {
     );
     assert_eq!(count("Predefined Rules Name: \"web-only\""), 4, "{text}");
     assert_eq!(count("Predefined Rules Name: \"block-smtp\""), 2, "{text}");
+    // The IPv6 PDRs 3 and 4 of the PPPoE subscriber, replaced once and
+    // established once: the /64 with its IPv6 Prefix Length, the delegated
+    // /56 as Framed-IPv6-Route, the uplink matching PPP protocol 0x0057.
+    assert_eq!(count("IPv6 Prefix Length: 64"), 4, "{text}");
+    assert_eq!(
+        count("Framed-IPv6-Route: 2001:db8:200:100::/56"),
+        4,
+        "{text}"
+    );
+    assert_eq!(count("protocol: 0x0057"), 2, "{text}");
+    assert_eq!(count("Remove PDR : [Grouped IE]: PDR ID: 4"), 1, "{text}");
 }

@@ -28,8 +28,8 @@ pub use ie::report::{
 };
 pub use ie::rules::{
     ApplyAction, CreateFar, CreatePdr, CreateQer, CreateUrr, CreatedPdr, DestinationInterface,
-    EthernetPacketFilter, ForwardingParameters, GateStatus, Interface, MacAddress, Mbr,
-    MeasurementMethod, OuterHeaderCreation, OuterHeaderRemoval, Pdi, ReportingTriggers,
+    EthernetPacketFilter, ForwardingParameters, FramedIpv6Route, GateStatus, Interface, MacAddress,
+    Mbr, MeasurementMethod, OuterHeaderCreation, OuterHeaderRemoval, Pdi, ReportingTriggers,
     SourceInterface, UeIpAddress, UpdateFar, UpdatePdr, UpdateQer,
 };
 pub use message::{

@@ -160,6 +160,7 @@ fn contract_establishment() -> SessionEstablishmentRequest {
                         ipv4: Some(ue),
                         ipv6: None,
                         is_destination: true,
+                        ipv6_prefix_len: None,
                     }),
                     ..Default::default()
                 },
@@ -514,6 +515,262 @@ fn malformed_predefined_rules_are_errors() {
     );
 }
 
+// ---- IPv6 IEs: UE IP Address with IPv6 Prefix Length, Framed-IPv6-Route ----
+
+/// The content of the single IE in `bytes`, after checking its type.
+fn ie_body(bytes: &[u8], ie_type: u16) -> &[u8] {
+    let ie = ie::IeIter::new(bytes).next().unwrap().unwrap();
+    assert_eq!(ie.ie_type, ie_type);
+    ie.data
+}
+
+#[test]
+fn ue_ip_address_with_ipv6_prefix_length_round_trips() {
+    let ue = UeIpAddress {
+        ipv4: None,
+        ipv6: Some("2001:db8:100::".parse().unwrap()),
+        is_destination: true,
+        ipv6_prefix_len: Some(64),
+    };
+    let mut w = ie::Writer::new();
+    ue.emit(&mut w);
+    let b = w.finish().unwrap();
+    assert_eq!(
+        b,
+        unhex("005d 0012 45 20010db8010000000000000000000000 40"),
+        "IP6PL | S/D | V6, the address, then the prefix length"
+    );
+    assert_eq!(UeIpAddress::parse(ie_body(&b, 93)), Ok(ue));
+    // Dual stack, source: IPv4 then IPv6 then the length.
+    let ue = UeIpAddress {
+        ipv4: Some(Ipv4Addr::new(100, 64, 0, 20)),
+        is_destination: false,
+        ipv6_prefix_len: Some(56),
+        ..ue
+    };
+    let mut w = ie::Writer::new();
+    ue.emit(&mut w);
+    let b = w.finish().unwrap();
+    assert_eq!(
+        b,
+        unhex("005d 0016 43 64400014 20010db8010000000000000000000000 38")
+    );
+    assert_eq!(UeIpAddress::parse(ie_body(&b, 93)), Ok(ue));
+    // Without IP6PL nothing follows the addresses (the UP assumes /64).
+    let plain = UeIpAddress {
+        ipv6_prefix_len: None,
+        ..ue
+    };
+    let mut w = ie::Writer::new();
+    plain.emit(&mut w);
+    assert_eq!(w.finish().unwrap().len(), 4 + 1 + 4 + 16);
+}
+
+#[test]
+fn ue_ip_address_skips_the_prefix_delegation_bits() {
+    let addr: Ipv6Addr = "2001:db8:100::".parse().unwrap();
+    // IP6PL | IPv6D | V6: delegation bits 0x08, then prefix length 56.
+    let with_len = unhex("49 20010db8010000000000000000000000 08 38");
+    assert_eq!(
+        UeIpAddress::parse(&with_len),
+        Ok(UeIpAddress {
+            ipv6: Some(addr),
+            ipv6_prefix_len: Some(56),
+            ..Default::default()
+        })
+    );
+    // IPv6D alone: the delegation bits are read and dropped.
+    let without_len = unhex("09 20010db8010000000000000000000000 08");
+    assert_eq!(
+        UeIpAddress::parse(&without_len),
+        Ok(UeIpAddress {
+            ipv6: Some(addr),
+            ..Default::default()
+        })
+    );
+}
+
+#[test]
+fn malformed_ue_ip_addresses_are_errors() {
+    // IP6PL set, the length octet missing.
+    assert_eq!(
+        UeIpAddress::parse(&unhex("41 20010db8010000000000000000000000")),
+        Err(Error::IeTooShort {
+            ie: 93,
+            expected: 18,
+            found: 17
+        })
+    );
+    // IPv6D and IP6PL set, only one octet after the address: the
+    // delegation bits take it, the length is missing.
+    assert_eq!(
+        UeIpAddress::parse(&unhex("49 20010db8010000000000000000000000 40")),
+        Err(Error::IeTooShort {
+            ie: 93,
+            expected: 19,
+            found: 18
+        })
+    );
+    // Truncated IPv6 address.
+    assert!(matches!(
+        UeIpAddress::parse(&unhex("41 20010db8")),
+        Err(Error::IeTooShort { ie: 93, .. })
+    ));
+    // Prefix length over 128.
+    assert_eq!(
+        UeIpAddress::parse(&unhex("41 20010db8010000000000000000000000 81")),
+        Err(Error::InvalidIe {
+            ie: 93,
+            reason: "IPv6 prefix length over 128"
+        })
+    );
+    assert!(UeIpAddress::parse(&unhex("41 20010db8010000000000000000000000 80")).is_ok());
+}
+
+#[test]
+fn framed_ipv6_route_round_trips() {
+    // Host bits are cleared when the route is made and when it is sent.
+    let r = FramedIpv6Route::new("2001:db8:200::1".parse().unwrap(), 56).unwrap();
+    assert_eq!(r.prefix, "2001:db8:200::".parse::<Ipv6Addr>().unwrap());
+    let mut w = ie::Writer::new();
+    r.emit(&mut w);
+    let b = w.finish().unwrap();
+    let mut expected = unhex("009b 0011");
+    expected.extend_from_slice(b"2001:db8:200::/56");
+    assert_eq!(b, expected);
+    assert_eq!(FramedIpv6Route::parse(ie_body(&b, 155)), Ok(r));
+    let raw = FramedIpv6Route {
+        prefix: "2001:db8:200::1".parse().unwrap(),
+        len: 56,
+    };
+    let mut w = ie::Writer::new();
+    raw.emit(&mut w);
+    assert_eq!(w.finish().unwrap(), b);
+    // RFC 3162 2.5: gateway and metrics may follow; only the prefix counts.
+    for text in [
+        "2001:db8:200::/56 :: 1",
+        "2001:db8:200::/56 2001:db8::1 10",
+        " 2001:db8:200:0:0::/56\t",
+        "2001:db8:200:ff::/56",
+    ] {
+        assert_eq!(FramedIpv6Route::parse(text.as_bytes()), Ok(r), "{text:?}");
+    }
+    assert_eq!(
+        FramedIpv6Route::parse(b"::/0"),
+        Ok(FramedIpv6Route {
+            prefix: Ipv6Addr::UNSPECIFIED,
+            len: 0
+        })
+    );
+    assert_eq!(
+        FramedIpv6Route::parse(b"2001:db8::1/128").map(|r| r.prefix),
+        Ok("2001:db8::1".parse().unwrap())
+    );
+    assert_eq!(FramedIpv6Route::new(Ipv6Addr::UNSPECIFIED, 129), None);
+}
+
+#[test]
+fn malformed_framed_ipv6_routes_are_errors() {
+    let err = |reason| {
+        Err(Error::InvalidIe {
+            ie: ie::ids::FRAMED_IPV6_ROUTE,
+            reason,
+        })
+    };
+    assert_eq!(
+        FramedIpv6Route::parse(b"2001:db8::/56\xff"),
+        err("Framed-IPv6-Route is not UTF-8")
+    );
+    for empty in [&b""[..], b"  "] {
+        assert_eq!(
+            FramedIpv6Route::parse(empty),
+            err("Framed-IPv6-Route is empty")
+        );
+    }
+    for no_len in ["2001:db8::", "2001:db8:: /56"] {
+        assert_eq!(
+            FramedIpv6Route::parse(no_len.as_bytes()),
+            err("Framed-IPv6-Route has no /prefix-length"),
+            "{no_len:?}"
+        );
+    }
+    for bad_addr in ["2001:db8::g/56", "10.0.0.0/8", "/56"] {
+        assert_eq!(
+            FramedIpv6Route::parse(bad_addr.as_bytes()),
+            err("Framed-IPv6-Route prefix is not an IPv6 address"),
+            "{bad_addr:?}"
+        );
+    }
+    for bad_len in [
+        "2001:db8::/129",
+        "2001:db8::/",
+        "2001:db8::/+5",
+        "2001:db8::/0056",
+        "2001:db8::/5x",
+        "2001:db8::/56/1",
+    ] {
+        assert_eq!(
+            FramedIpv6Route::parse(bad_len.as_bytes()),
+            err("Framed-IPv6-Route prefix length is not 0..=128"),
+            "{bad_len:?}"
+        );
+    }
+}
+
+#[test]
+fn pdi_framed_ipv6_routes_round_trip_in_order_and_bad_ones_fail_the_message() {
+    let mut m = contract_establishment();
+    let routes = vec![
+        FramedIpv6Route::new("2001:db8:200::".parse().unwrap(), 56).unwrap(),
+        FramedIpv6Route::new("2001:db8:300::".parse().unwrap(), 48).unwrap(),
+    ];
+    m.create_pdrs[0].pdi.ue_ip_address = Some(UeIpAddress {
+        ipv4: None,
+        ipv6: Some("2001:db8:100::".parse().unwrap()),
+        is_destination: false,
+        ipv6_prefix_len: Some(64),
+    });
+    m.create_pdrs[0].pdi.framed_ipv6_routes = routes.clone();
+    let msg = Message::SessionEstablishmentRequest(m);
+    let bytes = msg.encode(5, Some(0));
+    let (_, back, stats) = Message::parse_counting(&bytes).unwrap();
+    assert_eq!(back, msg);
+    assert_eq!(stats.skipped_ies, 0);
+    let Message::SessionEstablishmentRequest(back) = back else {
+        unreachable!()
+    };
+    assert_eq!(back.create_pdrs[0].pdi.framed_ipv6_routes, routes);
+
+    // The same message with the first route's length made invalid.
+    let needle = b"/56";
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .unwrap();
+    let mut bad = bytes.clone();
+    bad[at + 1..at + 3].copy_from_slice(b"5x");
+    assert_eq!(
+        Message::parse(&bad),
+        Err(Error::InvalidIe {
+            ie: 155,
+            reason: "Framed-IPv6-Route prefix length is not 0..=128"
+        })
+    );
+    // And the UE IP Address's prefix length.
+    let at = bytes
+        .windows(3)
+        .position(|w| w == [0x00, 0x5d, 0x00])
+        .unwrap();
+    let len_at = at + 4 + usize::from(bytes[at + 3]) - 1;
+    assert_eq!(bytes[len_at], 64);
+    let mut bad = bytes;
+    bad[len_at] = 200;
+    assert!(matches!(
+        Message::parse(&bad),
+        Err(Error::InvalidIe { ie: 93, .. })
+    ));
+}
+
 #[test]
 fn unknown_ies_are_skipped_and_counted() {
     // Heartbeat Request with Source IP Address (IE 192, not modelled) and an
@@ -651,12 +908,20 @@ fn ue_ip() -> impl Strategy<Value = UeIpAddress> {
         proptest::option::of(ipv4()),
         proptest::option::of(ipv6()),
         any::<bool>(),
+        proptest::option::of(0u8..=128),
     )
-        .prop_map(|(ipv4, ipv6, is_destination)| UeIpAddress {
-            ipv4,
-            ipv6,
-            is_destination,
-        })
+        .prop_map(
+            |(ipv4, ipv6, is_destination, ipv6_prefix_len)| UeIpAddress {
+                ipv4,
+                ipv6,
+                is_destination,
+                ipv6_prefix_len,
+            },
+        )
+}
+
+fn framed_ipv6_route() -> impl Strategy<Value = FramedIpv6Route> {
+    (ipv6(), 0u8..=128).prop_map(|(p, len)| FramedIpv6Route::new(p, len).unwrap())
 }
 
 fn eth_filter() -> impl Strategy<Value = EthernetPacketFilter> {
@@ -706,6 +971,7 @@ fn pdi() -> impl Strategy<Value = Pdi> {
         proptest::option::of(proptest::collection::vec(any::<u8>(), 0..6)),
         proptest::option::of(any::<u16>()),
         proptest::option::of(ppp_protocol()),
+        proptest::collection::vec(framed_ipv6_route(), 0..3),
     )
         .prop_map(
             |(
@@ -716,6 +982,7 @@ fn pdi() -> impl Strategy<Value = Pdi> {
                 logical_port,
                 pppoe_session_id,
                 ppp_protocol,
+                framed_ipv6_routes,
             )| Pdi {
                 source_interface,
                 network_instance,
@@ -724,6 +991,7 @@ fn pdi() -> impl Strategy<Value = Pdi> {
                 logical_port,
                 pppoe_session_id,
                 ppp_protocol,
+                framed_ipv6_routes,
             },
         )
 }

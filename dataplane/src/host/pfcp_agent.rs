@@ -640,6 +640,13 @@ impl PfcpAgent {
                     what: "IPv4 address",
                 });
             }
+            let theirs: Vec<_> = s.entry.ipv6.prefixes().collect();
+            if entry.ipv6.prefixes().any(|p| theirs.contains(&p)) {
+                return Err(RuleError::Conflict {
+                    other: *seid,
+                    what: "IPv6 prefix",
+                });
+            }
         }
         Ok(())
     }

@@ -249,6 +249,13 @@ impl PppProtocol {
         data: false,
         protocol: None,
     };
+    /// IPv6 packets only (PPP protocol 0x0057, RFC 5072): what an uplink
+    /// PDR of a session's IPv6 prefixes matches.
+    pub const IPV6: Self = Self {
+        control: false,
+        data: false,
+        protocol: Some(0x0057),
+    };
 
     /// Writes the vendor IE.
     pub fn emit(&self, w: &mut Writer) {

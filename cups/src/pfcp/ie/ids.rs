@@ -120,6 +120,8 @@ pub const C_TAG: u16 = 134;
 pub const S_TAG: u16 = 135;
 /// Ethernet Filter ID.
 pub const ETHERNET_FILTER_ID: u16 = 138;
+/// Framed-IPv6-Route (8.2.111).
+pub const FRAMED_IPV6_ROUTE: u16 = 155;
 
 /// BBF TR-459 vendor IE types (enterprise 3561), as Wireshark numbers them
 /// (`PFCP_IE_ENTERPRISE_BBF_*` + 32768).

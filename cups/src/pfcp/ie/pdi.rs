@@ -1,7 +1,7 @@
 //! Packet Detection Information: the PDI grouped IE and the IEs it carries
 //! (Source Interface, Network Instance, UE IP Address, Ethernet Packet Filter
-//! with MAC address / C-TAG / S-TAG, and the BBF Logical Port, PPPoE Session ID
-//! and PPP Protocol), plus small
+//! with MAC address / C-TAG / S-TAG, Framed-IPv6-Route, and the BBF Logical
+//! Port, PPPoE Session ID and PPP Protocol), plus small
 //! helpers shared with the other rule IEs.
 
 use alloc::string::String;
@@ -102,54 +102,178 @@ pub(crate) fn parse_network_instance(data: &[u8]) -> Result<String, Error> {
 ///
 /// ```text
 ///   Octet 5  Spare | IP6PL | CHV6 | CHV4 | IPv6D | S/D | V4 | V6
-///   then     IPv4 (4, if V4), IPv6 (16, if V6), further fields ignored
+///   then     IPv4 address (4, if V4), IPv6 address (16, if V6),
+///            IPv6 Prefix Delegation Bits (1, if IPv6D; skipped on parse),
+///            IPv6 Prefix Length (1, if IP6PL); further fields ignored
 /// ```
+///
+/// Without IP6PL the IPv6 address stands for a /64 (TS 29.244 8.2.62:
+/// "otherwise the UP function shall consider IPv6 prefix is default /64").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct UeIpAddress {
     /// Subscriber IPv4 address.
     pub ipv4: Option<Ipv4Addr>,
-    /// Subscriber IPv6 address.
+    /// Subscriber IPv6 address or prefix.
     pub ipv6: Option<Ipv6Addr>,
     /// S/D bit: false = source address (uplink PDI), true = destination (downlink).
     pub is_destination: bool,
+    /// IPv6 Prefix Length (the IP6PL flag and its octet), 0..=128: the
+    /// length of the prefix `ipv6` stands for.
+    pub ipv6_prefix_len: Option<u8>,
 }
 
 impl UeIpAddress {
-    /// Writes the IE.
+    /// V6 flag.
+    const V6: u8 = 0x01;
+    /// V4 flag.
+    const V4: u8 = 0x02;
+    /// S/D flag.
+    const SD: u8 = 0x04;
+    /// IPv6D flag: an IPv6 Prefix Delegation Bits octet follows the addresses.
+    const IPV6D: u8 = 0x08;
+    /// IP6PL flag: an IPv6 Prefix Length octet ends the IE.
+    const IP6PL: u8 = 0x40;
+
+    /// Writes the IE (never with IPv6D).
     pub fn emit(&self, w: &mut Writer) {
         w.ie(ids::UE_IP_ADDRESS, |w| {
-            w.u8(u8::from(self.is_destination) << 2
-                | u8::from(self.ipv4.is_some()) << 1
-                | u8::from(self.ipv6.is_some()));
+            let flag = |set: bool, f: u8| if set { f } else { 0 };
+            w.u8(flag(self.ipv6_prefix_len.is_some(), Self::IP6PL)
+                | flag(self.is_destination, Self::SD)
+                | flag(self.ipv4.is_some(), Self::V4)
+                | flag(self.ipv6.is_some(), Self::V6));
             if let Some(a) = self.ipv4 {
                 w.bytes(&a.octets());
             }
             if let Some(a) = self.ipv6 {
                 w.bytes(&a.octets());
             }
+            if let Some(len) = self.ipv6_prefix_len {
+                w.u8(len);
+            }
         });
     }
 
-    /// Parses the IE body.
+    /// Parses the IE body. A truncated body or a prefix length over 128 is
+    /// an error.
     pub fn parse(data: &[u8]) -> Result<Self, Error> {
         let mut c = Cursor::new(ids::UE_IP_ADDRESS, data);
         let flags = c.u8()?;
-        let ipv4 = if flags & 0x02 != 0 {
+        let ipv4 = if flags & Self::V4 != 0 {
             Some(c.ipv4()?)
         } else {
             None
         };
-        let ipv6 = if flags & 0x01 != 0 {
+        let ipv6 = if flags & Self::V6 != 0 {
             Some(c.ipv6()?)
+        } else {
+            None
+        };
+        if flags & Self::IPV6D != 0 {
+            // IPv6 Prefix Delegation Bits: not modelled, but it sits before
+            // the prefix length.
+            c.u8()?;
+        }
+        let ipv6_prefix_len = if flags & Self::IP6PL != 0 {
+            let len = c.u8()?;
+            if len > 128 {
+                return Err(c.invalid("IPv6 prefix length over 128"));
+            }
+            Some(len)
         } else {
             None
         };
         Ok(Self {
             ipv4,
             ipv6,
-            is_destination: flags & 0x04 != 0,
+            is_destination: flags & Self::SD != 0,
+            ipv6_prefix_len,
         })
     }
+}
+
+/// Framed-IPv6-Route (8.2.111, IE type 155): a route to the subscriber,
+/// vbng's delegated prefix. The IE value is the text of the RADIUS
+/// Framed-IPv6-Route attribute (RFC 3162 section 2.5): "prefix/len",
+/// optionally followed by space-separated gateway and metrics, which vbng
+/// neither sends nor keeps.
+///
+/// ```text
+///   Octets 5 to (n+4)  Framed-IPv6-Route, e.g. "2001:db8:200::/56"
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FramedIpv6Route {
+    /// The routed prefix, host bits clear.
+    pub prefix: Ipv6Addr,
+    /// Its length, 0..=128.
+    pub len: u8,
+}
+
+impl FramedIpv6Route {
+    /// The route to `prefix`/`len`, host bits cleared; `None` if `len` is
+    /// over 128.
+    pub fn new(prefix: Ipv6Addr, len: u8) -> Option<Self> {
+        (len <= 128).then(|| Self {
+            prefix: mask_ipv6(prefix, len),
+            len,
+        })
+    }
+
+    /// Writes the IE: "prefix/len" (host bits cleared), its [`Display`](core::fmt::Display).
+    pub fn emit(&self, w: &mut Writer) {
+        use core::fmt::Write as _;
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = write!(text, "{self}");
+        w.ie(ids::FRAMED_IPV6_ROUTE, |w| w.bytes(text.as_bytes()));
+    }
+
+    /// Parses the IE body: its first whitespace-separated word must be
+    /// "prefix/len" (len 0..=128); host bits are cleared. Gateway and
+    /// metrics after it are ignored.
+    pub fn parse(data: &[u8]) -> Result<Self, Error> {
+        let invalid = |reason| Error::InvalidIe {
+            ie: ids::FRAMED_IPV6_ROUTE,
+            reason,
+        };
+        let text =
+            core::str::from_utf8(data).map_err(|_| invalid("Framed-IPv6-Route is not UTF-8"))?;
+        let word = text
+            .split_ascii_whitespace()
+            .next()
+            .ok_or(invalid("Framed-IPv6-Route is empty"))?;
+        let (addr, len) = word
+            .split_once('/')
+            .ok_or(invalid("Framed-IPv6-Route has no /prefix-length"))?;
+        let prefix: Ipv6Addr = addr
+            .parse()
+            .map_err(|_| invalid("Framed-IPv6-Route prefix is not an IPv6 address"))?;
+        let len = if (1..=3).contains(&len.len()) && len.bytes().all(|b| b.is_ascii_digit()) {
+            len.parse::<u8>().ok()
+        } else {
+            None
+        };
+        len.and_then(|len| Self::new(prefix, len))
+            .ok_or(invalid("Framed-IPv6-Route prefix length is not 0..=128"))
+    }
+}
+
+/// "prefix/len", host bits cleared (a length over 128 is shown as 128).
+impl core::fmt::Display for FramedIpv6Route {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let len = self.len.min(128);
+        write!(f, "{}/{}", mask_ipv6(self.prefix, len), len)
+    }
+}
+
+/// `a` with all but its first `len` bits cleared (`len` <= 128).
+pub(crate) fn mask_ipv6(a: Ipv6Addr, len: u8) -> Ipv6Addr {
+    let bits = u128::from(a);
+    Ipv6Addr::from(match len {
+        0 => 0,
+        l if l >= 128 => bits,
+        l => bits & !(u128::MAX >> l),
+    })
 }
 
 /// MAC address IE (8.2.93).
@@ -303,6 +427,9 @@ pub struct Pdi {
     pub pppoe_session_id: Option<u16>,
     /// BBF TR-459 PPP Protocol (vendor IE 32773): which PPP packets match.
     pub ppp_protocol: Option<bbf::PppProtocol>,
+    /// Framed-IPv6-Route IEs (type 155), in order: routes to the subscriber
+    /// (vbng: its delegated prefix).
+    pub framed_ipv6_routes: Vec<FramedIpv6Route>,
 }
 
 impl Pdi {
@@ -328,6 +455,9 @@ impl Pdi {
             if let Some(p) = &self.ppp_protocol {
                 p.emit(w);
             }
+            for r in &self.framed_ipv6_routes {
+                r.emit(w);
+            }
         });
     }
 
@@ -348,6 +478,10 @@ impl Pdi {
                 }
                 (None, ids::ETHERNET_PACKET_FILTER) => {
                     pdi.ethernet_packet_filter = Some(EthernetPacketFilter::parse(ie.data, ctx)?);
+                }
+                (None, ids::FRAMED_IPV6_ROUTE) => {
+                    pdi.framed_ipv6_routes
+                        .push(FramedIpv6Route::parse(ie.data)?);
                 }
                 (Some(bbf::BBF_ENTERPRISE_ID), ids::bbf::LOGICAL_PORT) => {
                     pdi.logical_port = Some(ie.data.to_vec());

@@ -10,8 +10,8 @@ use super::bbf::{self, BBF_ENTERPRISE_ID, BbfOuterHeaderCreation, BbfOuterHeader
 use super::ids;
 use super::node::FTeid;
 pub use super::pdi::{
-    DestinationInterface, EthernetPacketFilter, Interface, MacAddress, Pdi, SourceInterface,
-    UeIpAddress,
+    DestinationInterface, EthernetPacketFilter, FramedIpv6Route, Interface, MacAddress, Pdi,
+    SourceInterface, UeIpAddress,
 };
 use super::pdi::{
     emit_network_instance, emit_u16, emit_u32, parse_network_instance, parse_u16, parse_u32,
@@ -991,6 +991,7 @@ mod tests {
             ipv4: Some(Ipv4Addr::new(100, 64, 0, 10)),
             ipv6: None,
             is_destination: true,
+            ipv6_prefix_len: None,
         };
         let mut w = Writer::new();
         ue.emit(&mut w);

@@ -540,6 +540,7 @@ fn pure_helpers() {
         ipv4: Some(Ipv4Addr::new(100, 64, 0, 99)),
         ipv6: None,
         is_destination: true,
+        ipv6_prefix_len: None,
     });
     assert!(matches!(
         derive_entry(1, &rules, 2, &AclSet::empty()),
@@ -976,3 +977,108 @@ mod acl;
 mod pppoe;
 mod qos;
 mod usage;
+
+/// Sends a Session Modification Request for `seid`; returns its cause.
+fn modify(
+    a: &mut PfcpAgent,
+    b: &mut PipelineBackend,
+    req: SessionModificationRequest,
+    seq: u32,
+    seid: u64,
+) -> Cause {
+    let msg = Message::SessionModificationRequest(req);
+    match exchange(a, b, &msg, seq, Some(seid)).1 {
+        Message::SessionModificationResponse(r) => r.cause,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn ipv6_pdrs_install_replace_and_remove_the_session_prefixes() {
+    let (mut a, mut b) = (agent(), PipelineBackend::new());
+    let seid = established(&mut a, &mut b);
+    assert!(b.pipeline.sessions().get(seid).unwrap().ipv6.is_none());
+    let slash64: std::net::Ipv6Addr = "2001:db8:100:7::".parse().unwrap();
+    let pd: std::net::Ipv6Addr = "2001:db8:8000:700::".parse().unwrap();
+    let v6 = |delegated| ipoe::Ipv6Prefixes {
+        prefix: Some((slash64, 64)),
+        delegated,
+    };
+    // IPv6 comes up: the /64.
+    let pdrs = ipoe::session_ipv6_pdrs(&subscriber(), &v6(None));
+    let cause = modify(&mut a, &mut b, ipoe::ipv6_install_request(pdrs), 3, seid);
+    assert_eq!(cause, Cause::RequestAccepted);
+    let entry = *b.pipeline.sessions().get(seid).unwrap();
+    assert_eq!(
+        entry.ipv6,
+        SessionIpv6::new(Some((slash64, 64)), None).unwrap()
+    );
+    assert_eq!(entry.ipv4, SUB_IP, "IPv4 untouched");
+    let host: std::net::Ipv6Addr = "2001:db8:100:7::42".parse().unwrap();
+    assert!(b.pipeline.sessions().lookup_ipv6(host).is_some());
+    // DHCPv6 delegates a /56: the PDRs are replaced with both.
+    let pdrs = ipoe::session_ipv6_pdrs(&subscriber(), &v6(Some((pd, 56))));
+    let cause = modify(&mut a, &mut b, ipoe::ipv6_replace_request(pdrs), 4, seid);
+    assert_eq!(cause, Cause::RequestAccepted);
+    let in_pd: std::net::Ipv6Addr = "2001:db8:8000:7ff::1".parse().unwrap();
+    assert!(b.pipeline.sessions().lookup_ipv6(in_pd).is_some());
+    // IPv6CP closes: the PDRs go, and with them the prefixes.
+    let cause = modify(&mut a, &mut b, ipoe::ipv6_remove_request(), 5, seid);
+    assert_eq!(cause, Cause::RequestAccepted);
+    assert!(b.pipeline.sessions().get(seid).unwrap().ipv6.is_none());
+    assert!(b.pipeline.sessions().lookup_ipv6(host).is_none());
+    assert!(b.pipeline.sessions().lookup_ipv6(in_pd).is_none());
+}
+
+#[test]
+fn ipv6_rules_the_user_plane_cannot_forward_are_refused() {
+    let (mut a, mut b) = (agent(), PipelineBackend::new());
+    let seid = established(&mut a, &mut b);
+    let addr: std::net::Ipv6Addr = "2001:db8:100:7::1".parse().unwrap();
+    // A bare address (no IP6PL) is a /128.
+    let mut pdrs = ipoe::session_ipv6_pdrs(
+        &subscriber(),
+        &ipoe::Ipv6Prefixes {
+            prefix: Some((addr, 64)),
+            delegated: None,
+        },
+    );
+    for p in &mut pdrs {
+        if let Some(ue) = p.pdi.ue_ip_address.as_mut() {
+            ue.ipv6_prefix_len = None;
+        }
+    }
+    let cause = modify(&mut a, &mut b, ipoe::ipv6_install_request(pdrs), 3, seid);
+    assert_eq!(cause, Cause::RuleCreationModificationFailure);
+    assert!(b.pipeline.sessions().get(seid).unwrap().ipv6.is_none());
+    // Another session's /64.
+    let other = Message::SessionEstablishmentRequest(other_subscriber(0xbeef, 7));
+    let (_, resp) = exchange(&mut a, &mut b, &other, 4, Some(0));
+    let Message::SessionEstablishmentResponse(r) = resp else {
+        panic!("unexpected {resp:?}");
+    };
+    let other_seid = r.up_f_seid.expect("F-SEID").seid;
+    let v6 = ipoe::Ipv6Prefixes {
+        prefix: Some(("2001:db8:100:7::".parse().unwrap(), 64)),
+        delegated: None,
+    };
+    let pdrs = ipoe::session_ipv6_pdrs(&subscriber(), &v6);
+    assert_eq!(
+        modify(&mut a, &mut b, ipoe::ipv6_install_request(pdrs), 5, seid),
+        Cause::RequestAccepted
+    );
+    let mut theirs = subscriber();
+    theirs.mac = [0x02, 0, 0, 0, 0, 0x77];
+    let pdrs = ipoe::session_ipv6_pdrs(&theirs, &v6);
+    assert_eq!(
+        modify(
+            &mut a,
+            &mut b,
+            ipoe::ipv6_install_request(pdrs),
+            6,
+            other_seid
+        ),
+        Cause::RuleCreationModificationFailure,
+        "the /64 belongs to the first session"
+    );
+}

@@ -7,6 +7,12 @@
 //! for IPoE) becomes the entry's `mtu`, and the MSS clamp is MTU - 40 (IPv4 and TCP
 //! headers without options).
 //!
+//! IPv6: the session's prefix is the IPv6 UE IP Address of its PDRs with its IPv6 Prefix
+//! Length (IP6PL; without it the address is a /128, which the user plane refuses: it
+//! forwards prefixes of at most 64 bits), its delegated prefix the first Framed-IPv6-Route
+//! of its PDRs (DHCPv6 IA_PD). The control plane puts both on the IPv6 PDRs it adds when
+//! the session's IPv6 comes up.
+//!
 //! ACL: the session's PDRs may activate one predefined rule (TS 29.244 Activate Predefined
 //! Rules), the name of an ACL in the user plane's ACL file; the control plane names it on
 //! both PDRs (RADIUS Filter-Id or the subscriber's `filter`). It becomes the entry's `acl`
@@ -14,7 +20,7 @@
 //! plane does not know, or two different names, fail the rules.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use vbng_cups::pfcp::{
     ApplyAction, BbfOuterHeaderCreation, CreateFar, CreatePdr, CreateQer, CreateUrr, Interface,
@@ -54,6 +60,28 @@ pub enum RuleError {
         ul: Ipv4Addr,
         /// Downlink PDR address.
         dl: Ipv4Addr,
+    },
+    /// Two PDRs name different IPv6 prefixes for the session.
+    #[error("UE IPv6 prefixes disagree: {a}/{a_len} and {b}/{b_len}")]
+    UeIpv6Mismatch {
+        /// The first PDR's prefix.
+        a: Ipv6Addr,
+        /// Its length.
+        a_len: u8,
+        /// The other PDR's prefix.
+        b: Ipv6Addr,
+        /// Its length.
+        b_len: u8,
+    },
+    /// An IPv6 prefix longer than /64 (or a bare IPv6 address, a /128).
+    #[error("expected an IPv6 prefix of /1 to /64 in the {what}, found {prefix}/{len}")]
+    Ipv6PrefixLength {
+        /// "UE IP Address" or "Framed-IPv6-Route".
+        what: &'static str,
+        /// The prefix.
+        prefix: Ipv6Addr,
+        /// Its length.
+        len: u8,
     },
     /// A PDR refers to a FAR or QER that does not exist.
     #[error("PDR {pdr} refers to {what} {id}, which does not exist")]
@@ -168,8 +196,31 @@ pub fn derive_entry(
     let mut qos = SessionQos::UNLIMITED;
     let mut ohc_session = None;
     let mut mtu = None;
+    let (mut ipv6_prefix, mut delegated): (Option<(Ipv6Addr, u8)>, _) = (None, None);
     for pdr in &rules.pdrs {
         let uplink = pdr.pdi.source_interface == Interface::Access;
+        if let Some(ue) = pdr.pdi.ue_ip_address
+            && let Some(addr) = ue.ipv6
+        {
+            let this = (addr, ue.ipv6_prefix_len.unwrap_or(128));
+            match ipv6_prefix {
+                None => ipv6_prefix = Some(this),
+                Some(first) if same_prefix(first, this) => {}
+                Some((a, a_len)) => {
+                    return Err(RuleError::UeIpv6Mismatch {
+                        a,
+                        a_len,
+                        b: this.0,
+                        b_len: this.1,
+                    });
+                }
+            }
+        }
+        if delegated.is_none()
+            && let Some(route) = pdr.pdi.framed_ipv6_routes.first()
+        {
+            delegated = Some((route.prefix, route.len));
+        }
         if let Some(ue) = pdr.pdi.ue_ip_address.and_then(|u| u.ipv4) {
             if uplink {
                 ul_ip.get_or_insert(ue);
@@ -268,6 +319,18 @@ pub fn derive_entry(
         None if access.is_pppoe() => PPPOE_DEFAULT_MTU,
         None => 0,
     };
+    let checked = |what, p: Option<(Ipv6Addr, u8)>| match p {
+        Some((prefix, len)) if !(1..=64).contains(&len) => {
+            Err(RuleError::Ipv6PrefixLength { what, prefix, len })
+        }
+        _ => Ok(p),
+    };
+    let (ipv6_prefix, delegated) = (
+        checked("UE IP Address", ipv6_prefix)?,
+        checked("Framed-IPv6-Route", delegated)?,
+    );
+    // Both lengths are 1-64 now, all that `new` checks.
+    let ipv6 = SessionIpv6::new(ipv6_prefix, delegated).unwrap_or(SessionIpv6::NONE);
     let ipv4 = match (ul_ip, dl_ip) {
         (Some(ul), Some(dl)) if ul != dl => return Err(RuleError::UeIpv4Mismatch { ul, dl }),
         (Some(a), _) | (None, Some(a)) => a,
@@ -283,8 +346,14 @@ pub fn derive_entry(
         mss_clamp: mtu.saturating_sub(TCP_IPV4_HEADERS),
         acl,
         counters: UsageCounters::default(),
-        ipv6: SessionIpv6::NONE,
+        ipv6,
     })
+}
+
+/// True if the two prefixes have the same length and the same bits within it.
+fn same_prefix(a: (Ipv6Addr, u8), b: (Ipv6Addr, u8)) -> bool {
+    let mask = u128::MAX.checked_shl(128 - u32::from(a.1)).unwrap_or(0);
+    a.1 == b.1 && a.0.to_bits() & mask == b.0.to_bits() & mask
 }
 
 /// The rate limit after applying one more QER MBR field of `kbps` to `current`: MBR is in
