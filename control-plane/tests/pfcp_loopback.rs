@@ -13,7 +13,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 use vbng_cp::aaa::Rate;
 use vbng_cp::config::{Config, UserPlaneConfig};
-use vbng_cp::cups::{CupsError, SubscriberSession, UpEvent, UpState, Usage};
+use vbng_cp::cups::{CupsError, Ipv6Prefixes, SubscriberSession, UpEvent, UpState, Usage};
 use vbng_cp::metrics::Metrics;
 use vbng_cups::pfcp::{Interface, Mbr, Message, MessageType};
 
@@ -102,6 +102,7 @@ async fn association_heartbeat_session_loss_and_restart() {
         }),
         pppoe: None,
         acl: None,
+        ipv6: None,
     };
     let up_seid = h.establish(&spec).await.expect("establishment accepted");
     assert_eq!(up_seid, 0x1001);
@@ -169,6 +170,66 @@ async fn association_heartbeat_session_loss_and_restart() {
     assert!(matches!(
         h.query_usage(up_seid).await,
         Err(CupsError::Rejected { cause, .. }) if cause == vbng_cups::pfcp::Cause::RequestRejected
+    ));
+    up.reject_modify.store(false, Ordering::SeqCst);
+
+    // IPv6 prefixes, live: Create PDR 3 and 4, then Remove and Create them
+    // again with a delegated prefix, then Remove them; each a Session
+    // Modification Request on the UP SEID. No change: nothing sent.
+    let slaac = Ipv6Prefixes {
+        prefix: Some(("2001:db8:100::".parse().unwrap(), 64)),
+        delegated: None,
+    };
+    let with_pd = Ipv6Prefixes {
+        delegated: Some(("2001:db8:200::".parse().unwrap(), 56)),
+        ..slaac
+    };
+    let before = up.modification_requests().len();
+    let v6_spec = |ipv6| SubscriberSession {
+        ipv6,
+        ..spec.clone()
+    };
+    h.set_ipv6(up_seid, &v6_spec(Some(slaac)), None)
+        .await
+        .expect("install accepted");
+    h.set_ipv6(up_seid, &v6_spec(Some(with_pd)), Some(&slaac))
+        .await
+        .expect("replace accepted");
+    h.set_ipv6(up_seid, &v6_spec(Some(with_pd)), Some(&with_pd))
+        .await
+        .expect("nothing to change");
+    h.set_ipv6(up_seid, &v6_spec(None), Some(&with_pd))
+        .await
+        .expect("removal accepted");
+    let sent: Vec<_> = up.modification_requests().split_off(before);
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    for (seid, _) in &sent {
+        assert_eq!(*seid, Some(up_seid));
+    }
+    let created = |r: &vbng_cups::pfcp::SessionModificationRequest| {
+        r.create_pdrs.iter().map(|p| p.pdr_id).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        (sent[0].1.remove_pdrs.clone(), created(&sent[0].1)),
+        (vec![], vec![3, 4])
+    );
+    assert_eq!(
+        (sent[1].1.remove_pdrs.clone(), created(&sent[1].1)),
+        (vec![3, 4], vec![3, 4])
+    );
+    assert_eq!(
+        sent[1].1.create_pdrs[1].pdi.framed_ipv6_routes[0].to_string(),
+        "2001:db8:200::/56"
+    );
+    assert_eq!(
+        (sent[2].1.remove_pdrs.clone(), created(&sent[2].1)),
+        (vec![3, 4], vec![])
+    );
+    // A refusal reaches the caller with its cause.
+    up.reject_modify.store(true, Ordering::SeqCst);
+    assert!(matches!(
+        h.set_ipv6(up_seid, &v6_spec(Some(slaac)), None).await,
+        Err(CupsError::Rejected { .. })
     ));
     up.reject_modify.store(false, Ordering::SeqCst);
 

@@ -6,6 +6,11 @@
 //! leases an address (IA_NA) and a delegated prefix (IA_PD) by DHCPv6; a
 //! second session gets others; Release gives them back. With a lease
 //! file, the session's IPv6 survives a restart of the control plane.
+//!
+//! The user plane gets the session's prefixes as PDRs 3 and 4: installed
+//! when IPv6CP opens (the /64), replaced when DHCPv6 delegates a prefix
+//! (its Framed-IPv6-Route) and when it is released, removed when IPv6CP
+//! closes, and part of the establishment of a restored session.
 
 mod common;
 
@@ -24,10 +29,14 @@ use vbng_access::dhcpv6::Ipv6PoolConfig;
 use vbng_access::ipv6::packet::{self, emit_icmpv6, emit_udp, parse_icmpv6, parse_udp};
 use vbng_access::ipv6::ra::{ROUTER_ADVERTISEMENT, ROUTER_SOLICITATION, parse_advertisement};
 use vbng_access::ipv6::{ALL_DHCP_SERVERS, ALL_NODES, ALL_ROUTERS, Ipv6Prefix, link_local};
+use vbng_access::ppp::wire::emit_packet;
 use vbng_access::pppoe::wire::{self as pppoe_wire, Code};
 use vbng_cp::aaa::LocalSubscribers;
 use vbng_cp::config::Config;
 use vbng_cp::service::Running;
+use vbng_cups::pfcp::{
+    CreatePdr, FramedIpv6Route, Interface, Message as Pfcp, SessionModificationRequest, UeIpAddress,
+};
 use vbng_dataplane::wire::EtherType;
 
 const USERS: &str =
@@ -240,9 +249,111 @@ async fn lease(c: &PppoeClient, src: Ipv6Addr) -> (Vec<u8>, Ipv6Addr, Ipv6Prefix
     (server, a, p)
 }
 
+/// The UP SEID of PPPoE session `session_id`, once it is programmed.
+async fn up_seid(running: &Running, session_id: u16) -> u64 {
+    wait_for("the session programmed", || {
+        running
+            .sessions
+            .snapshot()
+            .into_iter()
+            .find(|s| s.pppoe_session_id == Some(session_id))
+            .and_then(|s| s.up_seid)
+    })
+    .await
+}
+
+/// The Session Modification Requests for UP SEID `seid` that create or
+/// remove PDRs (the IPv6 PDRs), once there are `n` of them; exactly `n`.
+async fn ipv6_pdr_requests(up: &FakeUp, seid: u64, n: usize) -> Vec<SessionModificationRequest> {
+    let of_session = || -> Vec<SessionModificationRequest> {
+        up.modification_requests()
+            .into_iter()
+            .filter(|(s, r)| {
+                *s == Some(seid) && !(r.create_pdrs.is_empty() && r.remove_pdrs.is_empty())
+            })
+            .map(|(_, r)| r)
+            .collect()
+    };
+    let reqs = wait_for("the IPv6 PDR changes", || {
+        let r = of_session();
+        (r.len() >= n).then_some(r)
+    })
+    .await;
+    assert_eq!(reqs.len(), n, "{reqs:#?}");
+    reqs
+}
+
+/// The IPv4 uplink PDR (PDR 1) of the first establishment of PPPoE
+/// session `session_id` that `up` received.
+fn ipv4_uplink(up: &FakeUp, session_id: u16) -> CreatePdr {
+    up.messages()
+        .into_iter()
+        .find_map(|(_, _, m)| match m {
+            Pfcp::SessionEstablishmentRequest(r) => r
+                .create_pdrs
+                .into_iter()
+                .find(|p| p.pdr_id == 1 && p.pdi.pppoe_session_id == Some(session_id)),
+            _ => None,
+        })
+        .expect("the session's establishment")
+}
+
+/// Checks that `pdrs` are the IPv6 PDRs 3 and 4 of PPPoE session
+/// `session_id` of client `mac`, whose IPv4 uplink PDR is `v4`: its /64
+/// `p64` as UE IP Address (source uplink, destination downlink, prefix
+/// length 64), `delegated` as their one Framed-IPv6-Route, the uplink
+/// matching the client's MAC (the access match of `v4`), PPPoE session and
+/// PPP protocol IPv6, the FARs to the core and to the access side, the
+/// session's QER and URR.
+fn assert_ipv6_pdrs(
+    pdrs: &[CreatePdr],
+    v4: &CreatePdr,
+    session_id: u16,
+    mac: [u8; 6],
+    p64: Ipv6Prefix,
+    delegated: Option<Ipv6Prefix>,
+) {
+    let [up, down] = pdrs else {
+        panic!("two Create PDRs expected: {pdrs:#?}");
+    };
+    let ue = |is_destination| {
+        Some(UeIpAddress {
+            ipv4: None,
+            ipv6: Some(p64.addr()),
+            is_destination,
+            ipv6_prefix_len: Some(64),
+        })
+    };
+    let routes: Vec<FramedIpv6Route> = delegated
+        .map(|d| FramedIpv6Route::new(d.addr(), d.len()).unwrap())
+        .into_iter()
+        .collect();
+    assert_eq!(up.pdr_id, 3);
+    assert_eq!(up.pdi.source_interface, Interface::Access);
+    assert_eq!(up.pdi.ue_ip_address, ue(false));
+    assert_eq!(up.pdi.framed_ipv6_routes, routes);
+    assert_eq!(up.pdi.pppoe_session_id, Some(session_id));
+    assert_eq!(up.pdi.ppp_protocol.and_then(|p| p.protocol), Some(0x0057));
+    let epf = up.pdi.ethernet_packet_filter.unwrap();
+    assert_eq!(epf.mac_address.and_then(|m| m.source), Some(mac));
+    assert_eq!(up.pdi.ethernet_packet_filter, v4.pdi.ethernet_packet_filter);
+    assert_eq!(up.pdi.logical_port, v4.pdi.logical_port);
+    assert_eq!(up.bbf_outer_header_removal, v4.bbf_outer_header_removal);
+    assert_eq!(up.precedence, v4.precedence);
+    assert_eq!(up.far_id, Some(1), "to the core");
+    assert_eq!(down.pdr_id, 4);
+    assert_eq!(down.pdi.source_interface, Interface::Core);
+    assert_eq!(down.pdi.ue_ip_address, ue(true));
+    assert_eq!(down.pdi.framed_ipv6_routes, routes);
+    assert_eq!(down.far_id, Some(2), "to the access side");
+    for p in [up, down] {
+        assert_eq!((&p.qer_ids[..], &p.urr_ids[..]), (&[1][..], &[1][..]));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ipv6cp_ra_and_dhcpv6_over_pppoe() {
-    let (_up, sock, running) = setup().await;
+    let (up, sock, running) = setup().await;
     let (c1, iid1) = session(sock, &running, 0x61).await;
     let ll1 = link_local(iid1);
 
@@ -261,6 +372,20 @@ async fn ipv6cp_ra_and_dhcpv6_over_pppoe() {
     assert_eq!(dst, ll1, "a solicited RA goes to the soliciting host");
     assert_eq!(ad.prefixes[0].0, p64);
 
+    // The user plane got the /64: Create PDR 3 and 4, nothing removed.
+    let seid1 = up_seid(&running, c1.session_id).await;
+    let reqs = ipv6_pdr_requests(&up, seid1, 1).await;
+    assert!(reqs[0].remove_pdrs.is_empty());
+    assert!(reqs[0].update_pdrs.is_empty() && reqs[0].create_fars.is_empty());
+    assert_ipv6_pdrs(
+        &reqs[0].create_pdrs,
+        &ipv4_uplink(&up, c1.session_id),
+        c1.session_id,
+        c1.mac,
+        p64,
+        None,
+    );
+
     // DHCPv6: the address is the /64 plus the client's identifier, the
     // delegated prefix the pool's first /56.
     let (server, a1, pd1) = lease(&c1, ll1).await;
@@ -269,6 +394,22 @@ async fn ipv6cp_ra_and_dhcpv6_over_pppoe() {
         Ipv6Addr::from(u128::from(p64.addr()) | u128::from(iid1))
     );
     assert_eq!(pd1, prefix("2001:db8:200::/56"));
+    assert!(
+        p64.covers(&Ipv6Prefix::containing(a1, 128)),
+        "the IA_NA address is in the /64 the user plane forwards"
+    );
+    // The delegated prefix bound: PDR 3 and 4 replaced (removed and
+    // created again in one request) with it as Framed-IPv6-Route.
+    let reqs = ipv6_pdr_requests(&up, seid1, 2).await;
+    assert_eq!(reqs[1].remove_pdrs, [3, 4]);
+    assert_ipv6_pdrs(
+        &reqs[1].create_pdrs,
+        &ipv4_uplink(&up, c1.session_id),
+        c1.session_id,
+        c1.mac,
+        p64,
+        Some(pd1),
+    );
     let v = wait_for("IPv6 in GET /sessions", || {
         running
             .sessions
@@ -315,9 +456,114 @@ async fn ipv6cp_ra_and_dhcpv6_over_pppoe() {
             .filter(|v| v.address.is_none() && v.delegated_prefix.is_none())
     })
     .await;
+    // The prefix released: PDR 3 and 4 replaced without it.
+    let reqs = ipv6_pdr_requests(&up, seid1, 3).await;
+    assert_eq!(reqs[2].remove_pdrs, [3, 4]);
+    assert_ipv6_pdrs(
+        &reqs[2].create_pdrs,
+        &ipv4_uplink(&up, c1.session_id),
+        c1.session_id,
+        c1.mac,
+        p64,
+        None,
+    );
+
+    // The client closes IPv6CP (Terminate-Request) and keeps IPv4: PDR 3
+    // and 4 removed, the session stays.
+    c1.send_ppp(vbng_access::ppp::proto::IPV6CP, &emit_packet(5, 0x42, &[]))
+        .await;
+    let reqs = ipv6_pdr_requests(&up, seid1, 4).await;
+    assert_eq!(
+        reqs[3],
+        SessionModificationRequest {
+            remove_pdrs: vec![3, 4],
+            ..Default::default()
+        }
+    );
+    let s = running
+        .sessions
+        .snapshot()
+        .into_iter()
+        .find(|s| s.pppoe_session_id == Some(s1))
+        .unwrap();
+    assert_eq!((s.state.as_str(), s.up_seid), ("active", Some(seid1)));
+    assert!(
+        !up.messages()
+            .iter()
+            .any(|(_, h, m)| matches!(m, Pfcp::SessionDeletionRequest(_)) && h.seid == Some(seid1))
+    );
+
     let (c3, iid3) = session(c1.sock, &running, 0x63).await;
     let (_, _, pd3) = lease(&c3, link_local(iid3)).await;
     assert_eq!(pd3, pd1, "the released prefix is handed out again");
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_ipv6_pdrs_keep_the_session_and_acl_changes_cover_them() {
+    let (up, sock, running) = setup().await;
+    // The user plane refuses every modification: the session's /64 is
+    // not installed, and the session stays up.
+    up.reject_modify
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let (c, iid) = session(sock, &running, 0x61).await;
+    let (_, ad) = next_ra(&c).await;
+    let p64 = ad.prefixes[0].0;
+    let seid = up_seid(&running, c.session_id).await;
+    let refused = ipv6_pdr_requests(&up, seid, 1).await;
+    assert!(refused[0].remove_pdrs.is_empty(), "an install");
+    let id = wait_for("the session, still active", || {
+        running
+            .sessions
+            .snapshot()
+            .into_iter()
+            .find(|s| s.pppoe_session_id == Some(c.session_id) && s.state == "active")
+            .map(|s| s.id)
+    })
+    .await;
+
+    // Once the user plane takes modifications again, the next change
+    // (DHCPv6 delegates a prefix) installs the PDRs: nothing is held there.
+    up.reject_modify
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let (_, _, pd) = lease(&c, link_local(iid)).await;
+    let reqs = ipv6_pdr_requests(&up, seid, 2).await;
+    assert!(reqs[1].remove_pdrs.is_empty(), "an install again");
+    assert_ipv6_pdrs(
+        &reqs[1].create_pdrs,
+        &ipv4_uplink(&up, c.session_id),
+        c.session_id,
+        c.mac,
+        p64,
+        Some(pd),
+    );
+
+    // A live ACL change updates the IPv6 PDRs with the IPv4 ones.
+    running
+        .sessions
+        .set_filter(id, Some("web-only".into()))
+        .await
+        .expect("ACL change accepted");
+    let acl = up
+        .modification_requests()
+        .into_iter()
+        .filter(|(s, r)| *s == Some(seid) && !r.update_pdrs.is_empty())
+        .map(|(_, r)| r)
+        .collect::<Vec<_>>();
+    let [acl] = &acl[..] else {
+        panic!("one ACL change: {acl:#?}")
+    };
+    let ids: Vec<u16> = acl.update_pdrs.iter().map(|u| u.pdr_id).collect();
+    assert_eq!(ids, [1, 2, 3, 4]);
+    for u in &acl.update_pdrs {
+        assert_eq!(u.activate_predefined_rules, ["web-only"]);
+    }
+    // IPv6CP closes: the PDRs are removed.
+    c.send_ppp(vbng_access::ppp::proto::IPV6CP, &emit_packet(5, 0x42, &[]))
+        .await;
+    let reqs = ipv6_pdr_requests(&up, seid, 3).await;
+    assert_eq!(reqs[2].remove_pdrs, [3, 4]);
+    assert!(reqs[2].create_pdrs.is_empty());
     running.shutdown().await.unwrap();
 }
 
@@ -361,6 +607,18 @@ async fn dual_stack_session_keeps_its_ipv6_across_a_control_plane_restart() {
     assert_eq!(pd1, prefix("2001:db8:200:100::/56"));
     assert_ne!(pd1, pd0);
     let before = shown_ipv6(&first, c1.session_id).await;
+    // The first control plane gave the user plane the /64 and, once
+    // bound, the delegated prefix.
+    let seid1 = up_seid(&first, c1.session_id).await;
+    let reqs = ipv6_pdr_requests(&up, seid1, 2).await;
+    assert_ipv6_pdrs(
+        &reqs[1].create_pdrs,
+        &ipv4_uplink(&up, c1.session_id),
+        c1.session_id,
+        c1.mac,
+        p64,
+        Some(pd1),
+    );
     wait_for("the session's IPv6 bindings in the lease file", || {
         let state = vbng_cp::session::journal::replay(&leases).unwrap();
         state
@@ -385,9 +643,34 @@ async fn dual_stack_session_keeps_its_ipv6_across_a_control_plane_restart() {
     .await;
     first.shutdown().await.unwrap();
 
+    let establishments_before = up.establishment_requests();
+
     // A new control plane, same lease file.
     let second = start_cp(&up, &c1.sock, subscribers(), cfg).await;
     c1.cp = second.gtpu_addr;
+    // It re-establishes the session with its IPv6 PDRs at once.
+    let est = wait_for("the restored session's establishment", || {
+        up.messages()
+            .into_iter()
+            .filter_map(|(_, _, m)| match m {
+                Pfcp::SessionEstablishmentRequest(r) => Some(r),
+                _ => None,
+            })
+            .skip(establishments_before)
+            .find(|r| r.create_pdrs[0].pdi.pppoe_session_id == Some(c1.session_id))
+    })
+    .await;
+    let ids: Vec<u16> = est.create_pdrs.iter().map(|p| p.pdr_id).collect();
+    assert_eq!(ids, [1, 2, 3, 4]);
+    assert_ipv6_pdrs(
+        &est.create_pdrs[2..],
+        &ipv4_uplink(&up, c1.session_id),
+        c1.session_id,
+        c1.mac,
+        p64,
+        Some(pd1),
+    );
+    let seid1 = up_seid(&second, c1.session_id).await;
     // An RA with the same /64 comes unsolicited soon after the restore.
     let (dst, ad) = next_ra(&c1).await;
     assert_eq!(dst, ALL_NODES);
@@ -431,6 +714,16 @@ async fn dual_stack_session_keeps_its_ipv6_across_a_control_plane_restart() {
     assert_ne!(a2, a1);
     assert_ne!(pd2, pd1);
     assert_eq!(shown_ipv6(&second, s1).await.address, Some(a1));
+    // The restored session's PDRs came with its establishment: its Renew
+    // and Rebind (same bindings) changed nothing on the user plane.
+    assert!(
+        up.modification_requests()
+            .iter()
+            .all(|(s, r)| *s != Some(seid1)
+                || (r.create_pdrs.is_empty() && r.remove_pdrs.is_empty())),
+        "{:#?}",
+        up.modification_requests()
+    );
     second.shutdown().await.unwrap();
 }
 

@@ -5,7 +5,9 @@
 //!   live changes ([`LiveChange`]): the rate (Update QER; an MBR of 0 means
 //!   "no limit", see [`vbng_cups::pfcp::ipoe`]'s "Rates") and the ACL
 //!   (Update PDR with Activate/Deactivate Predefined Rules), built by
-//!   `vbng_cups::pfcp::ipoe` from a [`SubscriberSession`].
+//!   `vbng_cups::pfcp::ipoe` from a [`SubscriberSession`]; and the
+//!   session's IPv6 PDRs ([`program::ipv6_change`]: Create, Remove and
+//!   Create, or Remove PDR 3 and 4), which carry its [`Ipv6Prefixes`].
 //! - [`peer`]: one task per configured user plane: Association Setup
 //!   (retried until answered), heartbeats both ways, loss detection and
 //!   restart detection, request/response matching with T1/N1 retransmission
@@ -20,6 +22,8 @@ pub mod socket;
 use std::net::Ipv4Addr;
 
 use vbng_cups::pfcp::{Cause, UsageReport};
+
+pub use vbng_cups::pfcp::ipoe::Ipv6Prefixes;
 
 use crate::aaa::Rate;
 
@@ -60,6 +64,10 @@ pub struct SubscriberSession {
     /// Predefined Rules. A user plane that does not know the name refuses
     /// the establishment (cause 73, Rule creation/modification failure).
     pub acl: Option<String>,
+    /// The session's IPv6 prefixes (a PPPoE session's /64 once IPv6CP is
+    /// open, its DHCPv6 delegated prefix once bound), programmed as PDRs 3
+    /// and 4 beside the IPv4 ones; `None`: IPv4 only.
+    pub ipv6: Option<Ipv6Prefixes>,
 }
 
 /// A change of a programmed session, sent as one PFCP Session Modification
@@ -71,6 +79,9 @@ pub struct LiveChange {
     pub rate: Option<Option<Rate>>,
     /// New ACL.
     pub acl: Option<AclChange>,
+    /// The session's IPv6 PDRs are installed: an ACL change updates them
+    /// too (they carry the same ACL as the IPv4 PDRs).
+    pub ipv6_pdrs: bool,
 }
 
 /// Replacing a session's ACL: the name programmed now is deactivated and

@@ -18,7 +18,9 @@ use vbng_cups::pfcp::{
     SessionModificationRequest, SessionReportResponse,
 };
 
-use super::{AclChange, CupsError, LiveChange, SubscriberSession, UpEvent, Usage, program};
+use super::{
+    AclChange, CupsError, Ipv6Prefixes, LiveChange, SubscriberSession, UpEvent, Usage, program,
+};
 use crate::aaa::Rate;
 use crate::api::model::UserPlaneView;
 use crate::metrics::{Metrics, UpLabels};
@@ -215,6 +217,22 @@ impl UpHandle {
         self.modify(up_seid, program::live_change(change))
             .await
             .map(|_| ())
+    }
+
+    /// Bring session `s`'s IPv6 PDRs on the user plane from prefixes `from`
+    /// (what it has now) to `s.ipv6`: one Session Modification Request
+    /// ([`program::ipv6_change`]) installing, replacing or removing PDRs 3
+    /// and 4; nothing is sent if they are the same.
+    pub async fn set_ipv6(
+        &self,
+        up_seid: u64,
+        s: &SubscriberSession,
+        from: Option<&Ipv6Prefixes>,
+    ) -> Result<(), CupsError> {
+        match program::ipv6_change(s, from) {
+            Some(req) => self.modify(up_seid, req).await.map(|_| ()),
+            None => Ok(()),
+        }
     }
 
     /// The session's usage now, without changing it: a Session Modification

@@ -115,7 +115,7 @@ pub struct Metrics {
     /// `vbng_cp_session_deletions_total`: sessions deleted.
     pub session_deletions: Counter,
     /// `vbng_cp_session_modifications_total{result}`: live session changes
-    /// (rate changes) sent to user planes, by outcome: `ok` (accepted),
+    /// (rate, ACL and IPv6 prefix changes) sent to user planes, by outcome: `ok` (accepted),
     /// `refused` (a rejection cause or an unexpected answer), `timeout` (no
     /// answer after N1 retransmissions, or the user plane not associated).
     pub session_modifications: Family<ResultLabels, Counter>,

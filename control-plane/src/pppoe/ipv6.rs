@@ -5,11 +5,28 @@
 //! protocol 0x0057.
 //!
 //! The user plane redirects the session's Router and Neighbor
-//! Solicitations and DHCPv6 (UDP port 547) here; everything else IPv6 it
-//! drops (no IPv6 forwarding yet). Framed-IPv6-Prefix and
-//! Delegated-IPv6-Prefix from AAA are preferred to the pool's prefixes.
-//! What a session holds is shown in its registry session (`GET
-//! /sessions`, `ipv6`) and goes back to the pools when it ends.
+//! Solicitations and DHCPv6 (UDP port 547) here, and forwards the
+//! session's IPv6 traffic once it has its prefixes: the registry session
+//! gets them whenever they change
+//! ([`crate::session::Sessions::set_ipv6_prefixes`]) and programs them as
+//! PDRs 3 and 4 (see [`crate::cups::program`]):
+//!
+//! - IPv6CP opens (or a restored session's IPv6 is back): the /64 of the
+//!   RAs, and the delegated prefix if one is bound: PDRs installed;
+//! - a DHCPv6 IA_PD prefix is bound, changes or is released: PDRs replaced
+//!   with or without it as Framed-IPv6-Route;
+//! - IPv6CP leaves Opened while the session stays: PDRs removed (the
+//!   Session Deletion removes everything when the session ends).
+//!
+//! The user plane takes prefixes of /1 to /64; a longer one (an AAA
+//! Delegated-IPv6-Prefix, say) is left out with a warning. An IA_NA
+//! address is forwarded only if it lies in the session's /64 (it always
+//! does with a pool of per-session /64s; not with a pool of single
+//! addresses or a Framed-IPv6-Prefix longer than /64, which give the
+//! session no /64 at all). Framed-IPv6-Prefix and Delegated-IPv6-Prefix
+//! from AAA are preferred to the pool's prefixes. What a session holds is
+//! shown in its registry session (`GET /sessions`, `ipv6`) and goes back to
+//! the pools when it ends.
 //!
 //! With a lease file, the session's record carries its IPv6
 //! ([`StoredIpv6`]), appended again whenever IPv6CP opens or closes or a
@@ -31,6 +48,7 @@ use vbng_dataplane::wire::{EtherType, EthernetAddress};
 
 use super::PppoeService;
 use crate::api::model::Ipv6View;
+use crate::cups::Ipv6Prefixes;
 use crate::session::journal::{Record, StoredIpv6, StoredPppoe};
 
 /// Hop limit of our DHCPv6 replies (link-local, any value works).
@@ -85,6 +103,10 @@ impl Ipv6Service {
         }
     }
 }
+
+/// The prefix lengths the user plane takes for a session's prefix or
+/// delegated prefix.
+const FORWARDED_PREFIX_LENS: std::ops::RangeInclusive<u8> = 1..=64;
 
 /// An AAA prefix attribute (`addr/len` text), if it parses.
 fn aaa_prefix(text: Option<&String>) -> Option<Ipv6Prefix> {
@@ -146,8 +168,13 @@ impl PppoeService {
                 link.active = true;
                 link.router.start(now)
             }
+            (None, Some(link)) if !link.active => return,
             (None, Some(link)) => {
                 link.active = false;
+                info!(
+                    session_id = key.session_id,
+                    "IPv6CP left Opened; IPv6 not forwarded"
+                );
                 Vec::new()
             }
             (None, None) => return,
@@ -181,10 +208,10 @@ impl PppoeService {
                         active: true,
                     },
                 );
-                self.push_ipv6(key).await;
                 packets
             }
         };
+        self.push_ipv6(key).await;
         self.journal_ipv6(key);
         self.send_ipv6(key, packets).await;
     }
@@ -387,12 +414,41 @@ impl PppoeService {
         })
     }
 
-    /// Show session `key`'s IPv6 in its registry session, once programmed.
+    /// What session `key`'s user plane is to forward of IPv6: with IPv6CP
+    /// Opened, the link's /64 and its bound delegated prefix (each only if
+    /// /1 to /64); `None` if neither.
+    pub(super) fn ipv6_prefixes(&self, key: &SessionKey) -> Option<Ipv6Prefixes> {
+        let link = self.ipv6.links.get(key).filter(|l| l.active)?;
+        let s = self.ipv6.server.link(link.id)?;
+        let forwarded = |p: Ipv6Prefix, what: &str| {
+            if FORWARDED_PREFIX_LENS.contains(&p.len()) {
+                Some((p.addr(), p.len()))
+            } else {
+                warn!(session_id = key.session_id, prefix = %p, what,
+                    "prefix not /1 to /64: not given to the user plane, not forwarded");
+                None
+            }
+        };
+        let v6 = Ipv6Prefixes {
+            prefix: s.link_prefix.and_then(|p| forwarded(p, "link prefix")),
+            delegated: s
+                .delegated_prefix
+                .filter(|_| s.delegated_bound)
+                .and_then(|p| forwarded(p, "delegated prefix")),
+        };
+        (v6 != Ipv6Prefixes::default()).then_some(v6)
+    }
+
+    /// Show session `key`'s IPv6 in its registry session, once programmed,
+    /// and give it the prefixes its user plane is to forward
+    /// ([`PppoeService::ipv6_prefixes`]; nothing is sent if they did not
+    /// change).
     pub(super) async fn push_ipv6(&self, key: &SessionKey) {
         let Some(id) = self.sessions.get(key).and_then(|s| s.registry_id) else {
             return;
         };
         self.registry.set_ipv6(id, self.ipv6_view(key));
+        self.registry.set_ipv6_prefixes(id, self.ipv6_prefixes(key));
     }
 
     /// Send IPv6 packets to session `key` in PPP 0x0057 frames.

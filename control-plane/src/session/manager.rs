@@ -18,7 +18,7 @@ use vbng_cups::pfcp::Cause;
 use crate::aaa::accounting::Accounting;
 use crate::aaa::{Aaa, Authentic, Rate, SessionProfile};
 use crate::api::model::SessionView;
-use crate::cups::{AclChange, CupsError, LiveChange, SubscriberSession, UpEvent, UpHandle, Usage};
+use crate::cups::{AclChange, CupsError, Ipv6Prefixes, LiveChange, UpEvent, UpHandle, Usage};
 use crate::metrics::{DirectionLabels, EventLabels, Metrics};
 use crate::redirect::SharedDhcp;
 
@@ -230,6 +230,83 @@ impl Sessions {
     pub fn set_ipv6(&self, id: u64, ipv6: Option<crate::api::model::Ipv6View>) {
         if let Some(s) = self.registry().get_mut(id) {
             s.ipv6 = ipv6;
+        }
+    }
+
+    /// Give session `id` the IPv6 prefixes `prefixes` on its user plane
+    /// (`None`: none): PDRs 3 and 4 are installed, replaced or removed by a
+    /// Session Modification Request sent from its own task
+    /// ([`crate::cups::program::ipv6_change`]), one change of the session
+    /// at a time. A session not active yet (establishing, restored, its
+    /// user plane down) gets them with its next establishment, or as soon
+    /// as it is active again. A refusal is logged and counted
+    /// (`vbng_cp_session_modifications_total{result}`); the session stays,
+    /// and the next change starts from what the user plane holds.
+    pub fn set_ipv6_prefixes(&self, id: u64, prefixes: Option<Ipv6Prefixes>) {
+        let due = {
+            let mut reg = self.registry();
+            let Some(s) = reg.get_mut(id) else { return };
+            if s.ipv6_prefixes == prefixes {
+                return;
+            }
+            s.ipv6_prefixes = prefixes;
+            ipv6_sync_due(s)
+        };
+        if due {
+            self.spawn_ipv6_sync(id);
+        }
+    }
+
+    fn spawn_ipv6_sync(&self, id: u64) {
+        let this = self.clone();
+        tokio::spawn(async move { this.sync_ipv6(id).await });
+    }
+
+    /// Send session `id`'s IPv6 prefixes to its user plane until what it
+    /// holds is what the session is to have, or a request fails.
+    async fn sync_ipv6(&self, id: u64) {
+        loop {
+            let (up_seid, handle, spec, from) = {
+                let mut reg = self.registry();
+                let Some(s) = reg.get_mut(id) else { return };
+                if !ipv6_sync_due(s) {
+                    return;
+                }
+                let (Some(up_seid), Some(handle)) =
+                    (s.up_seid, self.inner.ups.get(s.key.up as usize).cloned())
+                else {
+                    return;
+                };
+                // Excludes rate and ACL changes meanwhile: the IPv6 PDRs
+                // carry the ACL, and an ACL change updates them.
+                s.change_pending = true;
+                (up_seid, handle, s.subscriber(), s.ipv6_programmed)
+            };
+            let span = info_span!("session", id, up = handle.name(), up_seid);
+            let result = handle
+                .set_ipv6(up_seid, &spec, from.as_ref())
+                .instrument(span.clone())
+                .await;
+            let _e = span.enter();
+            let mut reg = self.registry();
+            let Some(s) = reg.get_mut(id) else { return };
+            s.change_pending = false;
+            match result {
+                Ok(()) => {
+                    self.inner.metrics.session_modification("ok");
+                    info!(from = ?from, to = ?spec.ipv6, "session IPv6 prefixes programmed");
+                    s.ipv6_programmed = spec.ipv6;
+                }
+                Err(e) => {
+                    self.inner.metrics.session_modification(outcome_of(&e));
+                    warn!(from = ?from, to = ?spec.ipv6, error = %e,
+                        "IPv6 prefix change of the session failed; its IPv6 PDRs are left as they were");
+                    // Try again only for a newer target set meanwhile.
+                    if s.ipv6_prefixes == spec.ipv6 {
+                        return;
+                    }
+                }
+            }
         }
     }
 
@@ -561,20 +638,7 @@ impl Sessions {
         let (spec, up) = {
             let reg = self.registry();
             let Some(s) = reg.get(id) else { return };
-            (
-                SubscriberSession {
-                    cp_seid: s.cp_seid,
-                    ipv4: s.ipv4,
-                    mac: s.key.mac,
-                    port: s.key.port,
-                    svlan: s.key.svlan,
-                    cvlan: s.key.cvlan,
-                    rate: s.rate,
-                    pppoe: s.pppoe,
-                    acl: s.attrs.filter_id.clone(),
-                },
-                s.key.up,
-            )
+            (s.subscriber(), s.key.up)
         };
         let Some(handle) = self.inner.ups.get(up as usize).cloned() else {
             return;
@@ -585,13 +649,14 @@ impl Sessions {
         match result {
             Ok(up_seid) => {
                 let acct = self.inner.accounting.get();
-                let (pending, replies, start) = {
+                let (pending, replies, start, ipv6_due) = {
                     let mut reg = self.registry();
                     match reg.get_mut(id) {
                         Some(s) => {
                             s.up_seid = Some(up_seid);
+                            s.ipv6_programmed = spec.ipv6;
                             if s.delete_pending {
-                                (true, Vec::new(), None)
+                                (true, Vec::new(), None, false)
                             } else {
                                 s.state = SessionState::Active;
                                 let start = acct.filter(|_| !s.acct_started).map(|_| s.acct());
@@ -599,12 +664,18 @@ impl Sessions {
                                 if let Some(a) = acct {
                                     schedule_timers(s, a, crate::monotonic_ms());
                                 }
-                                (false, std::mem::take(&mut s.held_replies), start)
+                                // IPv6 prefixes set while it was being
+                                // established follow now.
+                                let due = ipv6_sync_due(s);
+                                (false, std::mem::take(&mut s.held_replies), start, due)
                             }
                         }
-                        None => (true, Vec::new(), None),
+                        None => (true, Vec::new(), None, false),
                     }
                 };
+                if ipv6_due {
+                    self.spawn_ipv6_sync(id);
+                }
                 if let (Some(a), Some(start)) = (acct, start) {
                     // On disk before the client learns its address: every
                     // session a client used has its Start.
@@ -839,6 +910,7 @@ impl Sessions {
                 return Err(SessionChangeError::InProgress(id));
             }
             let live = LiveChange {
+                ipv6_pdrs: s.ipv6_programmed.is_some(),
                 rate: change.rate,
                 acl: change
                     .filter_id
@@ -849,7 +921,7 @@ impl Sessions {
                         to,
                     }),
             };
-            if live == LiveChange::default() {
+            if live.rate.is_none() && live.acl.is_none() {
                 return Ok(s.view(crate::monotonic_ms(), crate::unix_now()));
             }
             s.change_pending = true;
@@ -864,18 +936,18 @@ impl Sessions {
         let m = &self.inner.metrics;
         let (view, lease_profile) = {
             let mut reg = self.registry();
-            let session = reg.get_mut(id);
-            if let Err(e) = result {
-                let outcome = match e {
-                    CupsError::Rejected { .. } | CupsError::Unexpected { .. } => "refused",
-                    CupsError::Timeout { .. }
-                    | CupsError::NotAssociated(_)
-                    | CupsError::Stopped(_) => "timeout",
-                };
-                m.session_modification(outcome);
-                if let Some(s) = session {
-                    s.change_pending = false;
+            let mut session = reg.get_mut(id);
+            if let Some(s) = session.as_deref_mut() {
+                s.change_pending = false;
+                // An IPv6 prefix change held back by this one follows it
+                // (reading the session once this lock is released: with
+                // the new ACL).
+                if ipv6_sync_due(s) {
+                    self.spawn_ipv6_sync(id);
                 }
+            }
+            if let Err(e) = result {
+                m.session_modification(outcome_of(&e));
                 warn!(?live, error = %e, "live session change failed; the old rate and ACL kept");
                 return Err(SessionChangeError::UserPlane { id, source: e });
             }
@@ -884,7 +956,6 @@ impl Sessions {
                 // Deleted while the change was in flight.
                 return Err(SessionChangeError::NotFound(id));
             };
-            s.change_pending = false;
             if let Some(rate) = live.rate {
                 s.rate = rate;
                 let (up_kbps, down_kbps) = rate.map_or((0, 0), |r| (r.up_kbps, r.down_kbps));
@@ -931,6 +1002,7 @@ impl Sessions {
     /// A user plane went down or came back.
     pub fn on_up_event(&self, ev: UpEvent) {
         let mut reestablish = Vec::new();
+        let mut ipv6_due = Vec::new();
         {
             let mut reg = self.registry();
             for s in reg.iter_mut() {
@@ -957,6 +1029,9 @@ impl Sessions {
                             reestablish.push(s.id);
                         } else if s.state == SessionState::UserPlaneDown {
                             s.state = SessionState::Active;
+                            if ipv6_sync_due(s) {
+                                ipv6_due.push(s.id);
+                            }
                         }
                     }
                     _ => {}
@@ -966,6 +1041,9 @@ impl Sessions {
         for id in reestablish {
             let this = self.clone();
             tokio::spawn(async move { this.establish(id).await });
+        }
+        for id in ipv6_due {
+            self.spawn_ipv6_sync(id);
         }
     }
 
@@ -1163,6 +1241,23 @@ impl Sessions {
                 _ = tick.tick() => self.tick(crate::monotonic_ms()),
                 _ = shutdown.changed() => break,
             }
+        }
+    }
+}
+
+/// Whether session `s`'s IPv6 prefixes are to be sent to its user plane
+/// now: it is active, holds other prefixes there than it is to have, and no
+/// other change of it is in flight.
+fn ipv6_sync_due(s: &Session) -> bool {
+    s.state == SessionState::Active && !s.change_pending && s.ipv6_prefixes != s.ipv6_programmed
+}
+
+/// The `vbng_cp_session_modifications_total` result of a failed request.
+fn outcome_of(e: &CupsError) -> &'static str {
+    match e {
+        CupsError::Rejected { .. } | CupsError::Unexpected { .. } => "refused",
+        CupsError::Timeout { .. } | CupsError::NotAssociated(_) | CupsError::Stopped(_) => {
+            "timeout"
         }
     }
 }

@@ -7,7 +7,7 @@ use vbng_access::dhcpv4::{ClientKey, Lease};
 
 use crate::aaa::{Rate, SessionAttributes, SessionProfile};
 use crate::api::model::{RateView, SessionView, UsageView};
-use crate::cups::Usage;
+use crate::cups::{Ipv6Prefixes, SubscriberSession, Usage};
 
 use super::DeferredReply;
 
@@ -66,8 +66,9 @@ pub struct Session {
     /// [`Sessions::set_rate`](super::Sessions::set_rate). A re-establishment
     /// (user plane restart) programs this rate.
     pub rate: Option<Rate>,
-    /// A live change (rate, ACL) is in flight: at most one per session,
-    /// since an ACL change names the ACL it replaces.
+    /// A live change (rate, ACL, IPv6 prefixes) is in flight: at most one
+    /// per session, since an ACL change names the ACL it replaces and the
+    /// IPv6 PDRs carry the ACL.
     pub change_pending: bool,
     /// The last usage report received.
     pub last_usage: Option<Usage>,
@@ -99,6 +100,14 @@ pub struct Session {
     /// The IPv6 side of a PPPoE session (IPv6CP opened), as the PPPoE
     /// service last reported it.
     pub ipv6: Option<crate::api::model::Ipv6View>,
+    /// The IPv6 prefixes the session is to have on its user plane (PDRs 3
+    /// and 4), as the PPPoE service last set them; an establishment
+    /// programs them, a change is sent as a Session Modification Request.
+    pub ipv6_prefixes: Option<Ipv6Prefixes>,
+    /// The IPv6 prefixes its user plane accepted last (what PDRs 3 and 4
+    /// hold there); differs from `ipv6_prefixes` while a change is due, in
+    /// flight, or was refused.
+    pub ipv6_programmed: Option<Ipv6Prefixes>,
 }
 
 impl Session {
@@ -140,6 +149,25 @@ impl Session {
             poll_pending: false,
             pppoe: None,
             ipv6: None,
+            ipv6_prefixes: None,
+            ipv6_programmed: None,
+        }
+    }
+
+    /// What its user plane is to be programmed with: addresses, access
+    /// line, rate, ACL and IPv6 prefixes as the session has them now.
+    pub fn subscriber(&self) -> SubscriberSession {
+        SubscriberSession {
+            cp_seid: self.cp_seid,
+            ipv4: self.ipv4,
+            mac: self.key.mac,
+            port: self.key.port,
+            svlan: self.key.svlan,
+            cvlan: self.key.cvlan,
+            rate: self.rate,
+            pppoe: self.pppoe,
+            acl: self.attrs.filter_id.clone(),
+            ipv6: self.ipv6_prefixes,
         }
     }
 
@@ -316,6 +344,8 @@ mod tests {
             poll_pending: false,
             pppoe: None,
             ipv6: None,
+            ipv6_prefixes: None,
+            ipv6_programmed: None,
         }
     }
 
