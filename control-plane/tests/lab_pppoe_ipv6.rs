@@ -4,15 +4,18 @@
 //! through vbng-up's redirect and injected on the session), and the
 //! guest's dhcpcd gets an address (IA_NA) and a delegated prefix
 //! (IA_PD) from vbng-cp's DHCPv6 server; the control plane lists all of it
-//! with the session.
+//! with the session. Then IPv6 goes through vbng-up both ways: the guest pings
+//! the Internet host from its SLAAC address and from an address of its
+//! delegated prefix, runs an iperf3 TCP test against it, and a ping with hop
+//! limit 1 is answered by vbng-up with time exceeded.
 //!
-//! Needs root, network namespaces, `linux.uml` with its modules, `pppd` and
-//! `dhcpcd`; prints a `SKIPPED:` line and passes without them.
+//! Needs root, network namespaces, `linux.uml` with its modules, `pppd`,
+//! `dhcpcd` and `iperf3`; prints a `SKIPPED:` line and passes without them.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use vbng_cp::lab::topology::{Lab, PPP_PASSWORD, PPP_USER, Subscriber};
+use vbng_cp::lab::topology::{INTERNET_HOST6, Lab, PPP_PASSWORD, PPP_USER, Subscriber};
 use vbng_cp::lab::uml::{PppAuth, PppClient, PppdOptions, uml_unavailable};
 use vbng_cp::lab::{find_binary, netns};
 
@@ -46,6 +49,10 @@ fn pppd_gets_ipv6cp_slaac_and_dhcpv6_through_vbng() {
     }
     if netns::which("dhcpcd").is_none() {
         skip("dhcpcd (Debian package dhcpcd-base) is not installed");
+        return;
+    }
+    if netns::which("iperf3").is_none() {
+        skip("iperf3 is not installed");
         return;
     }
     let up_bin = find_binary("vbng-up").expect("vbng-up binary");
@@ -105,6 +112,68 @@ fn pppd_gets_ipv6cp_slaac_and_dhcpv6_through_vbng() {
         v6.dhcpv6_log
     );
 
+    // IPv6 through the user plane. The Internet host routes both pools to it.
+    lab.route6_to_user_plane(IPV6_PREFIX)
+        .expect("route the /48");
+    lab.route6_to_user_plane(PD_PREFIX)
+        .expect("route the PD pool");
+    let delegated = v6
+        .dhcpv6_log
+        .split("delegated prefix ")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|p| p.parse::<std::net::Ipv6Addr>().ok())
+        .unwrap_or_else(|| panic!("no delegated prefix in:\n{}", v6.dhcpv6_log));
+    let pd_host = std::net::Ipv6Addr::from_bits(delegated.to_bits() | 1);
+    let script = format!(
+        "ping -6 -n -c 3 -i 0.3 -W 2 {INTERNET_HOST6}\n\
+         ip -6 addr add {pd_host}/128 dev lo\n\
+         ping -6 -n -c 3 -i 0.3 -W 2 -I {pd_host} {INTERNET_HOST6}\n"
+    );
+    let (status, out) = client
+        .run(&script, Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}\n{}", lab.logs()));
+    let replies = out.matches("3 received").count();
+    assert!(
+        status == 0 && replies == 2,
+        "IPv6 pings through vbng-up (SLAAC and delegated source) failed (status {status}):\n{out}\n{}",
+        lab.logs()
+    );
+    // Hop limit 1: vbng-up answers from its core address.
+    let (_, out) = client
+        .run(
+            &format!("ping -6 -n -c 1 -t 1 -W 2 {INTERNET_HOST6}\n"),
+            Duration::from_secs(20),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.contains("From 2001:db8:ffff::2") && out.contains("Time exceeded"),
+        "no time exceeded from vbng-up for hop limit 1:\n{out}"
+    );
+    // TCP: iperf3 from the guest; the server sees the session's address.
+    lab.start_iperf6_server().expect("iperf3 server");
+    let (status, out) = client
+        .run(
+            &format!("iperf3 -6 -c {INTERNET_HOST6} -t 2 -f k\n"),
+            Duration::from_secs(40),
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", lab.logs()));
+    assert!(
+        status == 0 && out.contains("receiver"),
+        "iperf3 over IPv6 failed (status {status}):\n{out}\n{}",
+        lab.logs()
+    );
+    let server_log = std::fs::read_to_string(dir.join("iperf3-6.log")).unwrap_or_default();
+    assert!(
+        server_log.contains("Accepted connection from 2001:db8:100:"),
+        "the iperf3 server saw no connection from the session's /64:\n{server_log}"
+    );
+    let rate = out
+        .lines()
+        .find(|l| l.contains("receiver"))
+        .unwrap_or_default()
+        .to_string();
+
     // The control plane shows the same session with its IPv6.
     let sessions = lab.sessions().expect("sessions");
     assert_eq!(sessions.len(), 1, "{sessions:?}");
@@ -121,7 +190,7 @@ fn pppd_gets_ipv6cp_slaac_and_dhcpv6_through_vbng() {
         .unwrap_or_else(|e| panic!("the session outlived pppd: {e}"));
     println!(
         "lab_pppoe_ipv6: IPv6CP, SLAAC and DHCPv6 done {up_after:.1?} after boot: local {} remote {}; \
-         session ipv6 {shown}",
+         session ipv6 {shown}; iperf3 over IPv6: {rate}",
         v6.local_link_local, v6.remote_link_local
     );
     drop(client);

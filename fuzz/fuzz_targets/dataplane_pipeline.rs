@@ -1,15 +1,16 @@
-//! Arbitrary frames through a pipeline with a few sessions (untagged, 802.1Q, QinQ).
+//! Arbitrary frames through a pipeline with a few sessions (untagged, 802.1Q, QinQ), IPv6
+//! on and every session holding a /64 (and, churned ones, a delegated /56).
 //!
 //! Input layout: a sequence of records `[port, len_hi, len_lo, bytes...]`, split into
 //! bursts; every record becomes one frame. Session commands are interleaved by port 0xff.
 #![no_main]
 
-use core::net::Ipv4Addr;
+use core::net::{Ipv4Addr, Ipv6Addr};
 
 use libfuzzer_sys::fuzz_target;
 use vbng_dataplane::packet::Frame;
 use vbng_dataplane::pipeline::{Pipeline, PipelineConfig, SessionCommand, Verdict};
-use vbng_dataplane::session::{AccessKey, SessionEntry, SessionQos, UsageCounters};
+use vbng_dataplane::session::{AccessKey, SessionEntry, SessionIpv6, SessionQos, UsageCounters};
 use vbng_dataplane::wire::EthernetAddress;
 
 fn pipeline() -> Pipeline {
@@ -26,6 +27,10 @@ fn pipeline() -> Pipeline {
             arp_retry_ns: 1_000_000_000,
         },
         7,
+    );
+    p.set_ipv6(
+        Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 2),
+        Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 1),
     );
     let subs = [(0u8, 0u16, 0u16, 10u8), (0, 0, 200, 11), (1, 100, 201, 12)];
     for (port, svlan, cvlan, n) in subs {
@@ -44,10 +49,16 @@ fn pipeline() -> Pipeline {
             mss_clamp: 0,
             acl: vbng_dataplane::acl::NO_ACL,
             counters: UsageCounters::default(),
+            ipv6: SessionIpv6::new(Some((prefix64(n), 64)), None).unwrap_or(SessionIpv6::NONE),
             qos: SessionQos::UNLIMITED,
         }));
     }
     p
+}
+
+/// 2001:db8:100:<n>::/64.
+fn prefix64(n: u8) -> Ipv6Addr {
+    Ipv6Addr::new(0x2001, 0xdb8, 0x100, u16::from(n), 0, 0, 0, 0)
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -85,6 +96,14 @@ fuzz_target!(|data: &[u8]| {
                     mss_clamp: 0,
                     acl: vbng_dataplane::acl::NO_ACL,
                     counters: UsageCounters::default(),
+                    ipv6: SessionIpv6::new(
+                        Some((prefix64(id as u8), 64)),
+                        Some((
+                            Ipv6Addr::new(0x2001, 0xdb8, 0x8000, (id as u16) << 8, 0, 0, 0, 0),
+                            56,
+                        )),
+                    )
+                    .unwrap_or(SessionIpv6::NONE),
                     qos: SessionQos::UNLIMITED,
                 }));
             }

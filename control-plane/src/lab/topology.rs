@@ -5,13 +5,14 @@
 //!                                                          <p>bng: vbng-up (acc0, acc1, core0)
 //!  <p>sub2 eth0 -- u0 <p>an n0 (C-VLAN 100, option 82) -- acc1 /    vbng-cp (loopback)
 //!                                                              core0 -- eth0 <p>inet 198.51.100.1
+//!                                                                                  2001:db8:ffff::1
 //! ```
 //!
 //! `<p>an` is a software access node ([`super::access_node`]): it tags
 //! subscriber 2's frames with C-VLAN 100 and inserts DHCP option 82, as an
 //! OLT or DSLAM does in front of a BNG.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -38,6 +39,11 @@ pub const SUB2_REMOTE_ID: &str = "line-0002";
 pub const INTERNET_HOST: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 /// The user plane's core-side address.
 pub const UP_CORE_ADDR: &str = "198.51.100.2/24";
+/// The Internet host's IPv6 address, the user plane's IPv6 next hop.
+pub const INTERNET_HOST6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 1);
+/// The user plane's core-side IPv6 address: the Internet host routes subscriber
+/// prefixes to it ([`Lab::route6_to_user_plane`]).
+pub const UP_CORE_ADDR6: &str = "2001:db8:ffff::2/64";
 /// The subscriber pool the control plane hands out (embedded default).
 pub const POOL: (Ipv4Addr, u8) = (Ipv4Addr::new(100, 64, 0, 0), 24);
 /// First and last address of the pool's range (embedded default).
@@ -124,6 +130,12 @@ impl Lab {
         inet.ip(&["addr", "add", "198.51.100.1/24", "dev", "eth0"])?;
         let pool = format!("{}/{}", POOL.0, POOL.1);
         inet.ip(&["route", "add", &pool, "via", "198.51.100.2"])?;
+        // The lab's namespaces start with IPv6 off (no stray router and neighbour
+        // discovery in the tests); the Internet host's link has it. nodad: the address
+        // is usable at once, not after a second of duplicate address detection.
+        inet.exec("sysctl", &["-qw", "net.ipv6.conf.eth0.disable_ipv6=0"])?;
+        let host6 = format!("{INTERNET_HOST6}/64");
+        inet.ip(&["-6", "addr", "add", &host6, "dev", "eth0", "nodad"])?;
         // veth hands its peer partially checksummed TCP/UDP and, with
         // segmentation offloads, super-frames larger than any wire MTU.
         // Every lab interface checksums and segments in software, as a NIC
@@ -188,6 +200,10 @@ impl Lab {
             UP_CORE_ADDR,
             "--next-hop",
             "198.51.100.1",
+            "--core-ipv6",
+            UP_CORE_ADDR6,
+            "--next-hop6",
+            "2001:db8:ffff::1",
         ];
         let log = self.dir.join("vbng-up.log");
         let args = [&ports[..], extra].concat();
@@ -406,45 +422,45 @@ impl Lab {
 
     /// Starts an iperf3 server on the Internet host (198.51.100.1:5201).
     pub fn start_iperf_server(&mut self) -> Result<(), LabError> {
-        let iperf3 =
-            which("iperf3").ok_or_else(|| LabError::Command("iperf3 is not installed".into()))?;
-        let host = INTERNET_HOST.to_string();
-        let log = self.dir.join("iperf3-server.log");
-        let args = ["-s", "-B", host.as_str(), "--forceflush"];
-        let daemon = Daemon::start("iperf3", self.inet.name(), &iperf3, &args, log.clone())?;
-        self.daemons.push(daemon);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if std::fs::read_to_string(&log)
-                .unwrap_or_default()
-                .contains("listening")
-            {
-                return Ok(());
-            }
-            self.check_daemons()?;
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Err(LabError::Command("iperf3 server did not start".into()))
+        self.start_iperf_listener("iperf3", &INTERNET_HOST.to_string(), None)
+    }
+
+    /// Starts an iperf3 server on the Internet host's IPv6 address
+    /// (`[2001:db8:ffff::1]:5201`), logging to `iperf3-6.log`.
+    pub fn start_iperf6_server(&mut self) -> Result<(), LabError> {
+        self.start_iperf_listener("iperf3-6", &INTERNET_HOST6.to_string(), None)
     }
 
     /// Starts another iperf3 server on the Internet host, on TCP `port`
     /// (daemon name `iperf3-<port>`): a second service for tests that tell
     /// flows apart by port.
     pub fn start_tcp_service(&mut self, port: u16) -> Result<(), LabError> {
+        let name = format!("iperf3-{port}");
+        self.start_iperf_listener(&name, &INTERNET_HOST.to_string(), Some(port))
+    }
+
+    /// Starts daemon `name`, an iperf3 server on the Internet host bound to
+    /// `bind` (port 5201 unless given), logging to `<name>.log` (the first
+    /// one to `iperf3-server.log`), and waits until it listens.
+    fn start_iperf_listener(
+        &mut self,
+        name: &str,
+        bind: &str,
+        port: Option<u16>,
+    ) -> Result<(), LabError> {
         let iperf3 =
             which("iperf3").ok_or_else(|| LabError::Command("iperf3 is not installed".into()))?;
-        let (host, port_s) = (INTERNET_HOST.to_string(), port.to_string());
-        let name = format!("iperf3-{port}");
-        let log = self.dir.join(format!("{name}.log"));
-        let args = [
-            "-s",
-            "-B",
-            host.as_str(),
-            "-p",
-            port_s.as_str(),
-            "--forceflush",
-        ];
-        let daemon = Daemon::start(&name, self.inet.name(), &iperf3, &args, log.clone())?;
+        let log = match name {
+            "iperf3" => self.dir.join("iperf3-server.log"),
+            _ => self.dir.join(format!("{name}.log")),
+        };
+        let mut args = vec!["-s".to_string(), "-B".into(), bind.into()];
+        if let Some(port) = port {
+            args.extend(["-p".into(), port.to_string()]);
+        }
+        args.push("--forceflush".into());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let daemon = Daemon::start(name, self.inet.name(), &iperf3, &args, log.clone())?;
         self.daemons.push(daemon);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
@@ -458,6 +474,15 @@ impl Lab {
             std::thread::sleep(Duration::from_millis(50));
         }
         Err(LabError::Command(format!("{name} did not start")))
+    }
+
+    /// Routes `prefix` (an IPv6 prefix such as a subscriber pool) from the
+    /// Internet host to the user plane's core IPv6 address.
+    pub fn route6_to_user_plane(&self, prefix: &str) -> Result<(), LabError> {
+        let up = UP_CORE_ADDR6.split('/').next().unwrap_or(UP_CORE_ADDR6);
+        self.inet
+            .ip(&["-6", "route", "add", prefix, "via", up])
+            .map(|_| ())
     }
 
     /// True if a subscriber completes a TCP handshake with the Internet host

@@ -17,6 +17,8 @@
 //! | `ipup` | guest (`ip-up`) | `<local> <remote> <dns1> <dns2>` once IPCP is up |
 //! | `ping` | guest | output of the ping asked for in [`PppdOptions::ping`] |
 //! | `ready` | guest | the PPPoE server listens (see [`PppoeServer`]) |
+//! | `run.sh` | host | a shell script for the guest to run once the link is up ([`PppClient::run`]) |
+//! | `run.out` | guest | its output, then its exit status on the last line |
 //! | `stop` | host | asks the guest to end `pppd` and power off |
 //! | `pppd.exit` | guest | `pppd`'s exit status |
 //!
@@ -256,6 +258,40 @@ impl PppClient {
             .find(|l| l.contains("packets transmitted"))
             .map(str::to_owned)
             .ok_or_else(|| LabError::Command(format!("ping printed no summary line:\n{text}")))
+    }
+
+    /// Runs the shell script `script` inside the guest once the link is up,
+    /// and returns its exit status and output (stdout and stderr). The guest
+    /// shares the host's programs (hostfs), so `ping`, `iperf3` and the like
+    /// run there as they would on the host; its root is read-only, so
+    /// `TMPDIR` is the scratch directory. One script at a time.
+    pub fn run(&mut self, script: &str, timeout: Duration) -> Result<(i32, String), LabError> {
+        let out = self.guest.dir.join("run.out");
+        let _ = std::fs::remove_file(&out);
+        write_file(&self.guest.dir.join("run.sh.tmp"), script, 0o644)?;
+        std::fs::rename(
+            self.guest.dir.join("run.sh.tmp"),
+            self.guest.dir.join("run.sh"),
+        )
+        .map_err(|e| LabError::Command(format!("hand run.sh to the guest: {e}")))?;
+        let text = self.guest.wait_for_file(
+            "run.out",
+            &["pppd.exit"],
+            timeout,
+            "a script in the guest",
+        )?;
+        let _ = std::fs::remove_file(&out);
+        let (output, status) = text
+            .trim_end()
+            .rsplit_once('\n')
+            .unwrap_or(("", text.trim_end()));
+        let code = status
+            .strip_prefix("exit ")
+            .and_then(|c| c.trim().parse().ok())
+            .ok_or_else(|| {
+                LabError::Command(format!("the guest's script left no status: {text}"))
+            })?;
+        Ok((code, output.to_string()))
     }
 
     /// Ends the session the way a subscriber does: `pppd` gets SIGTERM and
@@ -705,7 +741,13 @@ fn client_init(ping: Option<(Ipv4Addr, u32)>) -> String {
          echo $? > $D/pppd.exit.tmp; mv $D/pppd.exit.tmp $D/pppd.exit ) &\n\
          while [ ! -e $D/pppd.exit ] && [ ! -e $D/ipup ] && [ ! -e $D/stop ]; do sleep 0.1; done\n\
          {ping}\
-         while [ ! -e $D/pppd.exit ] && [ ! -e $D/stop ]; do sleep 0.2; done\n\
+         while [ ! -e $D/pppd.exit ] && [ ! -e $D/stop ]; do\n  \
+         if [ -e $D/run.sh ]; then\n    \
+         TMPDIR=$D sh $D/run.sh > $D/run.out.tmp 2>&1; echo \"exit $?\" >> $D/run.out.tmp\n    \
+         rm -f $D/run.sh; mv $D/run.out.tmp $D/run.out\n  \
+         fi\n  \
+         sleep 0.2\n\
+         done\n\
          [ -e $D/pppd.exit ] || kill -TERM $(cat /run/pppd.pid)\n\
          i=0\n\
          while [ ! -e $D/pppd.exit ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done\n",
