@@ -214,10 +214,11 @@ fn serve<P: WorkerPort + 'static>(
     );
     match cfg.core_port.ipv6 {
         Some(v6) => up_info!(
-            "core ipv6={}/{} next_hop6={}",
+            "core ipv6={}/{} next_hop6={} static_routes6={}",
             v6.addr,
             v6.prefix_len,
-            v6.next_hop
+            v6.next_hop,
+            cfg.routes6.len()
         ),
         None => up_info!("core ipv6 off: IPv6 data is dropped (core_port.ipv6 turns it on)"),
     }
@@ -321,6 +322,9 @@ fn serve<P: WorkerPort + 'static>(
         }
         if let Some(v6) = cfg.core_port.ipv6 {
             pipeline.set_ipv6(v6.addr, v6.next_hop);
+            if let Err(e) = pipeline.set_routes6(&cfg.routes6) {
+                return Err(format!("static IPv6 routes: {e}"));
+            }
         }
         if let Some(n) = &cfg.nat {
             // Each worker translates with the pool addresses whose traffic the NIC's hash

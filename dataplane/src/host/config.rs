@@ -22,7 +22,7 @@ use clap::Parser;
 use serde::Deserialize;
 
 use crate::packet::{MAX_PORTS, PortId};
-use crate::pipeline::{PipelineConfig, StaticRoute};
+use crate::pipeline::{PipelineConfig, StaticRoute, StaticRoute6};
 use crate::wire::EthernetAddress;
 
 /// Default UP PFCP listen address (`pfcp.listen`).
@@ -95,6 +95,10 @@ pub struct Cli {
     /// [[route]] list), e.g. 192.0.2.0/24,198.51.100.3.
     #[arg(long = "route", value_name = "PREFIX/LEN,NEXT_HOP")]
     pub route: Vec<String>,
+    /// Static IPv6 route on the core side, PREFIX/LEN,NEXT_HOP (repeatable; replaces the
+    /// file's [[route6]] list; needs --core-ipv6), e.g. 2001:db8:e000::/40,2001:db8:ffff::3.
+    #[arg(long = "route6", value_name = "PREFIX/LEN,NEXT_HOP")]
+    pub route6: Vec<String>,
     /// NAT44 outside prefix (repeatable; replaces nat.pool and turns NAT on).
     #[arg(long = "nat-pool", value_name = "PREFIX/LEN")]
     pub nat_pool: Vec<String>,
@@ -143,6 +147,10 @@ struct FileConfig {
     /// `core_port.next_hop`). Default: none.
     #[serde(default)]
     route: Vec<FileRoute>,
+    /// Static IPv6 routes on the core side (beside the default route through
+    /// `core_port.next_hop6`). Default: none.
+    #[serde(default)]
+    route6: Vec<FileRoute>,
     #[serde(default)]
     nat: nat::FileNat,
 }
@@ -408,6 +416,8 @@ pub struct Config {
     /// Static routes on the core side, in addition to the default route through the core
     /// next hop (unless one of them is a /0).
     pub routes: Vec<StaticRoute>,
+    /// Static IPv6 routes, in addition to the default route through the IPv6 next hop.
+    pub routes6: Vec<StaticRoute6>,
     /// NAT44 (`[nat]`), off without a pool.
     pub nat: Option<NatSettings>,
 }
@@ -751,6 +761,7 @@ impl Config {
 
         let routes = resolve_routes(&r, cli, &file.route, core_ip, prefix_len)?;
         let core_ipv6 = resolve_core_ipv6(&r, cli, &fcore)?;
+        let routes6 = resolve_routes6(&r, cli, &file.route6, core_ipv6)?;
 
         let (core_iface, core_device) = match backend {
             PortBackend::AfPacket => {
@@ -991,6 +1002,7 @@ impl Config {
             qos,
             acl_file,
             routes,
+            routes6,
             nat,
         })
     }
@@ -1138,24 +1150,90 @@ fn resolve_routes(
             next_hop,
         })
     };
-    if !cli.route.is_empty() {
-        return cli
-            .route
+    let names = RouteList {
+        flag: "--route",
+        table: "route",
+        example: "192.0.2.0/24,198.51.100.3",
+    };
+    route_list(r, &cli.route, file, &names, parse)
+}
+
+/// `[[route6]]` or `--route6`: prefixes of any length, next hops as `core_port.next_hop6`'s;
+/// only with the core's IPv6.
+fn resolve_routes6(
+    r: &Resolver<'_>,
+    cli: &Cli,
+    file: &[FileRoute],
+    core: Option<CoreIpv6Config>,
+) -> Result<Vec<StaticRoute6>, ConfigError> {
+    let names = RouteList {
+        flag: "--route6",
+        table: "route6",
+        example: "2001:db8:e000::/40,2001:db8:ffff::3",
+    };
+    let Some(core) = core else {
+        if cli.route6.is_empty() && file.is_empty() {
+            return Ok(Vec::new());
+        }
+        return Err(ConfigError {
+            origin: if cli.route6.is_empty() {
+                r.file_origin("route6")
+            } else {
+                Origin::Flag("--route6")
+            },
+            message: "expected core_port.ipv6 and next_hop6 (--core-ipv6, --next-hop6) with \
+                      IPv6 routes"
+                .into(),
+        });
+    };
+    let parse = |prefix: &str, next_hop: &str| -> Result<StaticRoute6, String> {
+        let (prefix, len) = parse_ipv6_route_prefix(prefix)?;
+        let next_hop = parse_ipv6(next_hop)?;
+        check_core_ipv6(core.addr, core.prefix_len, next_hop)?;
+        Ok(StaticRoute6 {
+            prefix,
+            len,
+            next_hop,
+        })
+    };
+    route_list(r, &cli.route6, file, &names, parse)
+}
+
+/// How a route list is named in its errors.
+struct RouteList {
+    flag: &'static str,
+    table: &'static str,
+    example: &'static str,
+}
+
+/// A route list from its flag values (which replace the file's) or its file table, each
+/// entry given to `parse` as (prefix, next hop).
+fn route_list<T>(
+    r: &Resolver<'_>,
+    flag_values: &[String],
+    file: &[FileRoute],
+    names: &RouteList,
+    parse: impl Fn(&str, &str) -> Result<T, String>,
+) -> Result<Vec<T>, ConfigError> {
+    if !flag_values.is_empty() {
+        return flag_values
             .iter()
             .map(|v| {
                 let (prefix, next_hop) = v.split_once(',').ok_or_else(|| {
                     format!(
-                        "expected PREFIX/LEN,NEXT_HOP (e.g. 192.0.2.0/24,198.51.100.3), found {v:?}"
+                        "expected PREFIX/LEN,NEXT_HOP (e.g. {}), found {v:?}",
+                        names.example
                     )
                 })?;
                 parse(prefix.trim(), next_hop.trim())
             })
             .collect::<Result<_, String>>()
             .map_err(|message| ConfigError {
-                origin: Origin::Flag("--route"),
+                origin: Origin::Flag(names.flag),
                 message,
             });
     }
+    let table = names.table;
     file.iter()
         .enumerate()
         .map(|(i, f)| {
@@ -1166,12 +1244,14 @@ fn resolve_routes(
                     "next_hop"
                 };
                 return Err(ConfigError {
-                    origin: r.file_origin(&format!("route[{i}].{missing}")),
-                    message: "expected a value: every [[route]] needs prefix and next_hop".into(),
+                    origin: r.file_origin(&format!("{table}[{i}].{missing}")),
+                    message: format!(
+                        "expected a value: every [[{table}]] needs prefix and next_hop"
+                    ),
                 });
             };
             parse(prefix, next_hop).map_err(|message| ConfigError {
-                origin: r.file_origin(&format!("route[{i}]")),
+                origin: r.file_origin(&format!("{table}[{i}]")),
                 message,
             })
         })
@@ -1202,7 +1282,8 @@ pub use nat::NatSettings;
 use parse::line_of;
 pub use parse::{
     check_core_addressing, check_core_ipv6, in_subnet, key_at, node_id_for, parse_iface,
-    parse_ipv4, parse_ipv4_prefix, parse_ipv6, parse_ipv6_prefix, parse_mac, parse_socket_v4,
+    parse_ipv4, parse_ipv4_prefix, parse_ipv6, parse_ipv6_prefix, parse_ipv6_route_prefix,
+    parse_mac, parse_socket_v4,
 };
 pub use ports::{DpdkConfig, PortBackend};
 pub use qos::QosConfig;

@@ -86,6 +86,7 @@ mod ratelimit;
 mod tests;
 
 pub use process::Pipeline;
+pub use process::ipv6::StaticRoute6;
 pub use qos::SessionQosStats;
 pub use ratelimit::TokenBucket;
 pub use vbng_qos::scheduler::SchedulerConfig;

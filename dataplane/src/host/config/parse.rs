@@ -44,6 +44,18 @@ pub fn parse_ipv6_prefix(s: &str) -> Result<(Ipv6Addr, u8), String> {
     Ok((addr, len))
 }
 
+/// Parses an IPv6 route's `prefix/len` (len 0-128). Pure.
+pub fn parse_ipv6_route_prefix(s: &str) -> Result<(Ipv6Addr, u8), String> {
+    let err = || format!("expected an IPv6 prefix like 2001:db8:e000::/40, found {s:?}");
+    let (addr, len) = s.split_once('/').ok_or_else(err)?;
+    let addr: Ipv6Addr = addr.trim().parse().map_err(|_| err())?;
+    let len: u8 = len.trim().parse().map_err(|_| err())?;
+    if len > 128 {
+        return Err(err());
+    }
+    Ok((addr, len))
+}
+
 /// Parses a bare IPv6 address. Pure.
 pub fn parse_ipv6(s: &str) -> Result<Ipv6Addr, String> {
     s.trim()

@@ -776,3 +776,45 @@ fn bad_core_ipv6_settings_get_one_line_naming_the_key() {
         assert_eq!(load(&text).unwrap_err().to_string(), expected, "{extra}");
     }
 }
+
+#[test]
+fn ipv6_routes_need_the_core_ipv6_and_a_next_hop_on_its_link() {
+    const V6: &str = "ipv6 = \"2001:db8:ffff::2/64\"\nnext_hop6 = \"2001:db8:ffff::1\"\n";
+    let text = format!(
+        "{MINIMAL}{V6}[[route6]]\nprefix = \"2001:db8:e000::/40\"\nnext_hop = \"2001:db8:ffff::3\"\n"
+    );
+    assert_eq!(
+        load(&text).unwrap().routes6,
+        vec![StaticRoute6 {
+            prefix: "2001:db8:e000::".parse().unwrap(),
+            len: 40,
+            next_hop: "2001:db8:ffff::3".parse().unwrap(),
+        }]
+    );
+    let text = format!("{MINIMAL}[[route6]]\nprefix = \"::/0\"\nnext_hop = \"fe80::1\"\n");
+    assert_eq!(
+        load(&text).unwrap_err().to_string(),
+        "/etc/x.toml: key route6: expected core_port.ipv6 and next_hop6 (--core-ipv6, \
+         --next-hop6) with IPv6 routes"
+    );
+    let text = format!(
+        "{MINIMAL}{V6}[[route6]]\nprefix = \"2001:db8:e000::/40\"\nnext_hop = \"2001:db8:1::3\"\n"
+    );
+    assert_eq!(
+        load(&text).unwrap_err().to_string(),
+        "/etc/x.toml: key route6[0]: expected a next hop inside the core subnet \
+         2001:db8:ffff::2/64 or link-local, found 2001:db8:1::3"
+    );
+    let mut flags = cli();
+    flags.route6 = vec!["2001:db8:e000::/129,fe80::1".into()];
+    let e = Config::from_toml(
+        &format!("{MINIMAL}{V6}"),
+        Some(Path::new("/etc/x.toml")),
+        &flags,
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "flag --route6: expected an IPv6 prefix like 2001:db8:e000::/40, found \"2001:db8:e000::/129\""
+    );
+}

@@ -27,6 +27,10 @@
 
 use core::net::Ipv6Addr;
 
+use alloc::boxed::Box;
+use alloc::vec;
+use alloc::vec::Vec;
+
 use super::{
     Delivery, ErrorPath, MAX_SESSION_L2, META_INIT, Meta, NO_SLOT, Pipeline, Stage, acls_permit,
     overwrite_frame, session_l2_len, write_session_l2,
@@ -37,6 +41,7 @@ use crate::pipeline::{DropReason, Verdict};
 use crate::route::icmp_error::{
     IPV6_ERROR_MAX_LEN, Icmpv6ErrorKind, icmpv6_error, icmpv6_error_eligible,
 };
+use crate::route::{Lpm6, NextHop, RouteError};
 use crate::wire::frame::L2Header;
 use crate::wire::ipv6::{self, next_header};
 use crate::wire::{EtherType, EthernetAddress, ethernet, icmpv6, tcp};
@@ -56,6 +61,8 @@ const ND_HOP_LIMIT: u8 = 255;
 /// An NS or NA with one link-layer address option: ICMPv6 header, target, option.
 const ND_MESSAGE_LEN: usize = 8 + 16 + 8;
 const ND_FRAME_LEN: usize = ethernet::HEADER_LEN + ipv6::HEADER_LEN + ND_MESSAGE_LEN;
+/// First stride of the static IPv6 route table: a 256 KiB first table, at most 15 reads.
+const ROUTE6_FIRST_STRIDE: u8 = 16;
 /// Bytes IPv6's fixed header adds to IPv4's: an IPv6 TCP MSS is the IPv4 one less this.
 const IPV6_EXTRA_HEADER: u16 = 20;
 
@@ -66,10 +73,31 @@ pub(super) struct CoreIpv6 {
     addr: Ipv6Addr,
     /// fe80::/64 with the core MAC's modified EUI-64 (answered too).
     link_local: Ipv6Addr,
-    /// Every upstream IPv6 packet's next hop.
-    next_hop: Ipv6Addr,
-    next_hop_mac: Option<EthernetAddress>,
+    /// The next hops on the core link; 0 is the default route's.
+    neighbors: Vec<Neighbor6>,
+    /// Static routes to `neighbors` indexes; `None` while the default route is the only
+    /// one.
+    routes: Option<Box<Lpm6>>,
+}
+
+/// An IPv6 next hop on the core link: its address and, once resolved, its MAC.
+#[derive(Debug, Clone, Copy)]
+struct Neighbor6 {
+    ip: Ipv6Addr,
+    mac: Option<EthernetAddress>,
     last_solicit_ns: Option<u64>,
+}
+
+/// A static IPv6 route on the core side: `prefix/len` through `next_hop`, a neighbour on
+/// the core link ([`Pipeline::set_routes6`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StaticRoute6 {
+    /// The prefix (host bits are ignored).
+    pub prefix: Ipv6Addr,
+    /// Its length, 0-128.
+    pub len: u8,
+    /// The next hop, on the core link (or link-local).
+    pub next_hop: Ipv6Addr,
 }
 
 /// fe80::/64 with the modified EUI-64 interface identifier of `mac` (RFC 4291 appendix A).
@@ -236,18 +264,103 @@ impl Pipeline {
     /// discovery). Sessions' IPv6 prefixes come with their entries
     /// ([`crate::session::SessionEntry::ipv6`]).
     pub fn set_ipv6(&mut self, core: Ipv6Addr, next_hop: Ipv6Addr) {
-        self.ipv6 = Some(alloc::boxed::Box::new(CoreIpv6 {
+        self.ipv6 = Some(Box::new(CoreIpv6 {
             addr: core,
             link_local: link_local_of(self.cfg.core_mac),
-            next_hop,
-            next_hop_mac: None,
-            last_solicit_ns: None,
+            neighbors: vec![Neighbor6 {
+                ip: next_hop,
+                mac: None,
+                last_solicit_ns: None,
+            }],
+            routes: None,
         }));
     }
 
-    /// The IPv6 next hop's MAC address, once neighbour discovery resolved it.
+    /// The default IPv6 next hop's MAC address, once neighbour discovery resolved it.
     pub fn ipv6_next_hop_mac(&self) -> Option<EthernetAddress> {
-        self.ipv6.as_deref().and_then(|c| c.next_hop_mac)
+        self.ipv6
+            .as_deref()
+            .and_then(|c| c.neighbors.first())
+            .and_then(|n| n.mac)
+    }
+
+    /// Replaces the static IPv6 routes (after [`Pipeline::set_ipv6`]; between bursts), as
+    /// [`Pipeline::set_routes`] does for IPv4: the longest prefix holding an upstream
+    /// packet's destination names its next hop, each next hop is resolved by neighbour
+    /// discovery, the default route through `set_ipv6`'s next hop stays unless a route is a
+    /// ::/0, and a destination no route covers is answered with ICMPv6 no route
+    /// ([`DropReason::NoRoute`]). On error nothing changes.
+    pub fn set_routes6(&mut self, routes: &[StaticRoute6]) -> Result<(), RouteError> {
+        let Some(core) = self.ipv6.as_deref_mut() else {
+            return Ok(());
+        };
+        let known = |ip: Ipv6Addr| {
+            core.neighbors
+                .iter()
+                .find(|n| n.ip == ip)
+                .and_then(|n| n.mac)
+        };
+        let default_nh = core
+            .neighbors
+            .first()
+            .map_or(Ipv6Addr::UNSPECIFIED, |n| n.ip);
+        let mut neighbors = vec![Neighbor6 {
+            ip: default_nh,
+            mac: known(default_nh),
+            last_solicit_ns: None,
+        }];
+        let groups = routes
+            .iter()
+            .map(|r| Lpm6::groups_per_route(ROUTE6_FIRST_STRIDE, r.len))
+            .sum::<u32>()
+            .max(1);
+        let mut table = Lpm6::with_first_stride(ROUTE6_FIRST_STRIDE, groups)?;
+        let mut has_default = false;
+        for r in routes {
+            let index = match neighbors.iter().position(|n| n.ip == r.next_hop) {
+                Some(i) => i,
+                None => {
+                    neighbors.push(Neighbor6 {
+                        ip: r.next_hop,
+                        mac: known(r.next_hop),
+                        last_solicit_ns: None,
+                    });
+                    neighbors.len() - 1
+                }
+            };
+            let index = NextHop::try_from(index).map_err(|_| RouteError::GroupsExhausted {
+                max_groups: u32::from(NextHop::MAX),
+            })?;
+            table.insert(r.prefix, r.len, index)?;
+            has_default |= r.len == 0;
+        }
+        if !has_default && !default_nh.is_unspecified() {
+            table.insert(Ipv6Addr::UNSPECIFIED, 0, 0)?;
+        }
+        core.routes = if routes.is_empty() {
+            None
+        } else {
+            Some(Box::new(table))
+        };
+        core.neighbors = neighbors;
+        Ok(())
+    }
+
+    /// The MAC of the IPv6 next hop toward `dst`: `Err(NoRoute)` if no route covers it,
+    /// `Err(NextHopUnresolved)` while that next hop has not answered.
+    fn routed_next_hop6(&self, dst: Ipv6Addr) -> Result<EthernetAddress, DropReason> {
+        let core = self
+            .ipv6
+            .as_deref()
+            .ok_or(DropReason::UnsupportedEtherType)?;
+        let index = match core.routes.as_deref() {
+            None => 0,
+            Some(t) => usize::from(t.lookup(dst).ok_or(DropReason::NoRoute)?),
+        };
+        core.neighbors
+            .get(index)
+            .and_then(|n| n.mac)
+            .ok_or(DropReason::NextHopUnresolved)
     }
 
     /// An IPv6 data packet at `frame.data()[l3..]` from the subscriber whose packed access
@@ -376,17 +489,19 @@ impl Pipeline {
             return self.drop(DropReason::UnsupportedEtherType);
         };
         let sender_mac = link_addr.unwrap_or(l2.src);
-        let from_next_hop = if kind == NEIGHBOR_SOLICITATION {
-            src == core.next_hop
+        let about = if kind == NEIGHBOR_SOLICITATION {
+            src
         } else {
-            target == core.next_hop
+            target
         };
-        if from_next_hop
+        let neighbor = core.neighbors.iter_mut().find(|n| n.ip == about);
+        let from_next_hop = neighbor.is_some();
+        if let Some(n) = neighbor
             && sender_mac.is_unicast()
             && sender_mac != EthernetAddress::ZERO
-            && core.next_hop_mac != Some(sender_mac)
+            && n.mac != Some(sender_mac)
         {
-            core.next_hop_mac = Some(sender_mac);
+            n.mac = Some(sender_mac);
             self.counters.nd_learned += 1;
         }
         if kind == NEIGHBOR_ADVERTISEMENT {
@@ -429,41 +544,44 @@ impl Pipeline {
         Verdict::Forward(self.cfg.core_port)
     }
 
-    /// A neighbour solicitation for the IPv6 next hop while it is unresolved, at most once
-    /// per [`crate::pipeline::PipelineConfig::arp_retry_ns`].
+    /// A neighbour solicitation for each IPv6 next hop still unresolved, at most once per
+    /// [`crate::pipeline::PipelineConfig::arp_retry_ns`] each.
     pub(super) fn solicit_next_hop(&mut self, now_ns: u64, out: &mut dyn FnMut(PortId, &[u8])) {
         let retry = self.cfg.arp_retry_ns;
         let core_mac = self.cfg.core_mac;
+        let core_port = self.cfg.core_port;
         let Some(core) = self.ipv6.as_deref_mut() else {
             return;
         };
-        if core.next_hop_mac.is_some() || core.next_hop.is_unspecified() {
-            return;
+        for n in core.neighbors.iter_mut() {
+            if n.mac.is_some() || n.ip.is_unspecified() {
+                continue;
+            }
+            if let Some(last) = n.last_solicit_ns
+                && now_ns >= last
+                && now_ns - last < retry
+            {
+                continue;
+            }
+            let (group, group_mac) = solicited_node(n.ip);
+            let mut buf = [0u8; ND_FRAME_LEN];
+            write_nd(
+                &mut buf,
+                &NdFrame {
+                    eth_dst: group_mac,
+                    eth_src: core_mac,
+                    ip_src: core.addr,
+                    ip_dst: group,
+                    icmp_type: NEIGHBOR_SOLICITATION,
+                    flags: 0,
+                    target: n.ip,
+                    option: (OPT_SOURCE_LINK_ADDR, core_mac),
+                },
+            );
+            n.last_solicit_ns = Some(now_ns);
+            self.counters.nd_requests += 1;
+            out(core_port, &buf);
         }
-        if let Some(last) = core.last_solicit_ns
-            && now_ns >= last
-            && now_ns - last < retry
-        {
-            return;
-        }
-        let (group, group_mac) = solicited_node(core.next_hop);
-        let mut buf = [0u8; ND_FRAME_LEN];
-        write_nd(
-            &mut buf,
-            &NdFrame {
-                eth_dst: group_mac,
-                eth_src: core_mac,
-                ip_src: core.addr,
-                ip_dst: group,
-                icmp_type: NEIGHBOR_SOLICITATION,
-                flags: 0,
-                target: core.next_hop,
-                option: (OPT_SOURCE_LINK_ADDR, core_mac),
-            },
-        );
-        core.last_solicit_ns = Some(now_ns);
-        self.counters.nd_requests += 1;
-        out(self.cfg.core_port, &buf);
     }
 
     /// The upstream stage of an IPv6 packet (see the module docs).
@@ -523,8 +641,23 @@ impl Pipeline {
                 None => self.drop(DropReason::TtlExceeded),
             };
         }
-        let Some(nh_mac) = self.ipv6_next_hop_mac() else {
-            return self.drop(DropReason::NextHopUnresolved);
+        let dst = addr_at(ip, 24).unwrap_or(Ipv6Addr::UNSPECIFIED);
+        let nh_mac = match self.routed_next_hop6(dst) {
+            Ok(mac) => mac,
+            Err(DropReason::NoRoute) => {
+                return match self.sessions.entry(slot).map(|e| e.access) {
+                    Some(access) => self.icmpv6_error_reply(
+                        now_ns,
+                        frame,
+                        l3,
+                        Icmpv6ErrorKind::NoRoute,
+                        ErrorPath::Subscriber(access),
+                        DropReason::NoRoute,
+                    ),
+                    None => self.drop(DropReason::NoRoute),
+                };
+            }
+            Err(reason) => return self.drop(reason),
         };
         let total = ipv6::HEADER_LEN + usize::from(payload);
         if policed
@@ -637,10 +770,12 @@ impl Pipeline {
         let Some(core) = self.ipv6.as_deref() else {
             return dropped;
         };
-        let (src, next_hop_mac) = (core.addr, core.next_hop_mac);
+        let src = core.addr;
         let Some(original) = frame.data().get(l3..) else {
             return dropped;
         };
+        // Toward the core, the error goes where a packet to the original's source would.
+        let next_hop_mac = addr_at(original, 8).and_then(|to| self.routed_next_hop6(to).ok());
         if icmpv6_error_eligible(kind, original).is_err() {
             return dropped;
         }

@@ -6,6 +6,7 @@ use core::net::Ipv6Addr;
 
 use super::pppoe::{SID, pppoe_frame, pppoe_sub};
 use super::*;
+use crate::pipeline::StaticRoute6;
 use crate::wire::icmpv6;
 use crate::wire::pppoe::{PppProtocol, SESSION_HEADER_LEN};
 
@@ -550,4 +551,74 @@ fn a_truncated_ipv6_packet_is_malformed() {
         run1(&mut p, 0, CORE, &core_frame(CORE_MAC, &v4)).0,
         Verdict::Drop(DropReason::Malformed)
     );
+}
+
+#[test]
+fn static_ipv6_routes_pick_the_next_hop_and_unrouted_destinations_get_no_route() {
+    let mut p = v6_pipeline();
+    let router2 = Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 3);
+    let router2_mac = EthernetAddress([0x52, 0x54, 0, 0x66, 0x66, 0x03]);
+    let behind2 = Ipv6Addr::new(0x2001, 0xdb8, 0xe000, 0, 0, 0, 0, 1);
+    let routes = [StaticRoute6 {
+        prefix: Ipv6Addr::new(0x2001, 0xdb8, 0xe000, 0, 0, 0, 0, 0),
+        len: 40,
+        next_hop: router2,
+    }];
+    p.set_routes6(&routes).unwrap();
+    assert_eq!(
+        p.ipv6_next_hop_mac(),
+        Some(NH6_MAC),
+        "the default next hop stays learned"
+    );
+    let up = |dst| {
+        pppoe_frame(
+            &ppp6(),
+            SID,
+            PppProtocol::Ipv6,
+            &udp6(PPP_HOST, dst, 64, b"r"),
+        )
+    };
+    assert_eq!(
+        run1(&mut p, 0, ACCESS1, &up(behind2)).0,
+        Verdict::Drop(DropReason::NextHopUnresolved)
+    );
+    // The new next hop is solicited, answers, and takes the route's traffic.
+    let mut sent = Vec::new();
+    p.drain_generated(0, &mut |_, b| sent.push(b.to_vec()));
+    assert!(
+        sent.iter()
+            .any(|b| b[12..14] == [0x86, 0xdd] && b[14 + 40 + 8..14 + 40 + 24] == router2.octets())
+    );
+    let mut na = nd(136, router2, CORE6, 0xe0, router2, 2);
+    na[40 + 26..40 + 32].copy_from_slice(&router2_mac.0);
+    let c = {
+        na[42..44].fill(0);
+        icmpv6::compute_checksum(&router2, &CORE6, &na[40..])
+    };
+    na[42..44].copy_from_slice(&c.to_be_bytes());
+    assert_eq!(
+        run1(&mut p, 0, CORE, &core_frame(CORE_MAC, &na)).0,
+        Verdict::Drop(DropReason::Consumed)
+    );
+    let (v, out) = run1(&mut p, 0, ACCESS1, &up(behind2));
+    assert_eq!(v, Verdict::Forward(CORE));
+    assert_eq!(&out[0..6], &router2_mac.0);
+    let (v, out) = run1(&mut p, 0, ACCESS1, &up(INTERNET6));
+    assert_eq!(v, Verdict::Forward(CORE));
+    assert_eq!(&out[0..6], &NH6_MAC.0, "everything else: the default route");
+    // Without a default next hop, a destination no route covers is answered with no
+    // route, back to the subscriber.
+    let mut p = resolved();
+    p.apply(SessionCommand::Upsert(ppp6()));
+    p.set_ipv6(CORE6, Ipv6Addr::UNSPECIFIED);
+    p.set_routes6(&routes).unwrap();
+    let (v, out) = run1(&mut p, 0, ACCESS1, &up(INTERNET6));
+    assert_eq!(v, Verdict::Forward(ACCESS1));
+    let err = &out[out.len() - (40 + 8 + 40 + 9)..];
+    assert_eq!(
+        (err[40], err[41]),
+        (1, 0),
+        "destination unreachable, no route"
+    );
+    assert_eq!(p.counters().drop_count(DropReason::NoRoute), 1);
 }
