@@ -177,16 +177,6 @@ fn second_router(inet: &netns::Netns) {
         .expect("address behind the second router");
 }
 
-/// Frames interface `iface` of `ns` received.
-fn rx_packets(ns: &netns::Netns, iface: &str) -> u64 {
-    let path = format!("/sys/class/net/{iface}/statistics/rx_packets");
-    let out = ns.exec("cat", &[&path]).expect("read rx_packets");
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .expect("a count")
-}
-
 #[test]
 fn ipoe_subscribers_end_to_end() {
     if let Some(why) = netns::lab_unavailable() {
@@ -303,7 +293,7 @@ fn ipoe_subscribers_end_to_end() {
     // The static route: 203.0.113.1 answers, and what reached it came in
     // through the second router's MAC (its macvlan counts it), not the default
     // next hop's.
-    let via_second_before = rx_packets(&lab.inet, "mv0");
+    let via_second_before = lab.inet.rx_packets("mv0").expect("mv0 counter");
     let routed = lab
         .ns(Subscriber::One)
         .exec(
@@ -318,7 +308,7 @@ fn ipoe_subscribers_end_to_end() {
             )
         });
     assert!(routed.contains(" 0% packet loss"), "{routed}");
-    let via_second = rx_packets(&lab.inet, "mv0") - via_second_before;
+    let via_second = lab.inet.rx_packets("mv0").expect("mv0 counter") - via_second_before;
     assert!(
         via_second >= 3,
         "only {via_second} frames reached the second router's MAC"

@@ -7,7 +7,8 @@
 //! with the session. Then IPv6 goes through vbng-up both ways: the guest pings
 //! the Internet host from its SLAAC address and from an address of its
 //! delegated prefix, runs an iperf3 TCP test against it, and a ping with hop
-//! limit 1 is answered by vbng-up with time exceeded.
+//! limit 1 is answered by vbng-up with time exceeded; a static IPv6 route
+//! (`--route6`) sends traffic for a prefix to a second router's MAC.
 //!
 //! Needs root, network namespaces, `linux.uml` with its modules, `pppd`,
 //! `dhcpcd` and `iperf3`; prints a `SKIPPED:` line and passes without them.
@@ -18,6 +19,12 @@ use std::time::{Duration, Instant};
 use vbng_cp::lab::topology::{INTERNET_HOST6, Lab, PPP_PASSWORD, PPP_USER, Subscriber};
 use vbng_cp::lab::uml::{PppAuth, PppClient, PppdOptions, uml_unavailable};
 use vbng_cp::lab::{find_binary, netns};
+
+/// A second IPv6 router on the core link (a macvlan of the Internet host's
+/// link, with its own MAC) and the prefix vbng-up routes to it.
+const ROUTER2: &str = "2001:db8:ffff::3";
+const BEHIND_ROUTER2: &str = "2001:db8:e000::/40";
+const HOST_BEHIND_ROUTER2: &str = "2001:db8:e000::1";
 
 /// The session's /64 comes from here (one per session), its delegated
 /// prefix from [`PD_PREFIX`].
@@ -62,7 +69,10 @@ fn pppd_gets_ipv6cp_slaac_and_dhcpv6_through_vbng() {
     let mut lab = Lab::build(&prefix, &dir).expect("build the lab");
     let config_path = dir.join("vbng-cp-ipv6.toml");
     std::fs::write(&config_path, config()).unwrap();
-    lab.start_user_plane(&up_bin).expect("start vbng-up");
+    second_router(&lab.inet);
+    let route6 = format!("{BEHIND_ROUTER2},{ROUTER2}");
+    lab.start_user_plane_with(&up_bin, &["--route6", &route6])
+        .expect("start vbng-up");
     lab.start_control_plane_with(&cp_bin, &["--config", &config_path.display().to_string()])
         .expect("start vbng-cp");
     lab.wait_associated(Duration::from_secs(15))
@@ -150,6 +160,22 @@ fn pppd_gets_ipv6cp_slaac_and_dhcpv6_through_vbng() {
         out.contains("From 2001:db8:ffff::2") && out.contains("Time exceeded"),
         "no time exceeded from vbng-up for hop limit 1:\n{out}"
     );
+    // A static IPv6 route: traffic to the prefix behind the second router
+    // reaches that router's MAC (its macvlan counts it), not the default one.
+    let before = lab.inet.rx_packets("mv6").expect("mv6 counter");
+    let (status, out) = client
+        .run(
+            &format!("ping -6 -n -c 3 -i 0.3 -W 2 {HOST_BEHIND_ROUTER2}\n"),
+            Duration::from_secs(20),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let via_router2 = lab.inet.rx_packets("mv6").expect("mv6 counter") - before;
+    assert!(
+        status == 0 && out.contains("3 received") && via_router2 >= 3,
+        "ping through the [[route6]] router: status {status}, {via_router2} frames at its MAC:\n{out}\n{}",
+        lab.logs()
+    );
+
     // TCP: iperf3 from the guest; the server sees the session's address.
     lab.start_iperf6_server().expect("iperf3 server");
     let (status, out) = client
@@ -196,4 +222,25 @@ fn pppd_gets_ipv6cp_slaac_and_dhcpv6_through_vbng() {
     drop(client);
     drop(lab);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Adds the second IPv6 router to the Internet namespace: macvlan `mv6` on
+/// `eth0` (its own MAC) with 2001:db8:ffff::3 and, behind it, 2001:db8:e000::1.
+/// Only the interface holding an address answers neighbour solicitations
+/// for it, so vbng-up learns the macvlan's MAC for the route's next hop.
+fn second_router(inet: &netns::Netns) {
+    inet.ip(&[
+        "link", "add", "mv6", "link", "eth0", "type", "macvlan", "mode", "bridge",
+    ])
+    .expect("macvlan");
+    inet.exec("sysctl", &["-qw", "net.ipv6.conf.mv6.disable_ipv6=0"])
+        .expect("IPv6 on mv6");
+    for addr in [
+        format!("{ROUTER2}/64"),
+        format!("{HOST_BEHIND_ROUTER2}/128"),
+    ] {
+        inet.ip(&["-6", "addr", "add", &addr, "dev", "mv6", "nodad"])
+            .expect("second router address");
+    }
+    inet.ip(&["link", "set", "mv6", "up"]).expect("macvlan up");
 }

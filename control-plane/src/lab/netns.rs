@@ -104,6 +104,15 @@ impl Netns {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// Frames interface `iface` of this namespace received (its kernel counter).
+    pub fn rx_packets(&self, iface: &str) -> Result<u64, LabError> {
+        let path = format!("/sys/class/net/{iface}/statistics/rx_packets");
+        let text = self.stdout_of("cat", &[&path])?;
+        text.trim()
+            .parse()
+            .map_err(|_| LabError::Command(format!("{path} holds {text:?}, not a count")))
+    }
+
     /// The `resolv.conf` that programs run in this namespace see.
     pub fn resolv_conf(&self) -> String {
         std::fs::read_to_string(format!("/etc/netns/{}/resolv.conf", self.name)).unwrap_or_default()
