@@ -541,16 +541,50 @@ fn check_secret(secret: &str) -> Result<(), LabError> {
     }
 }
 
-/// Two distinct free UDP ports on 127.0.0.1 (held together while chosen).
+/// Two distinct free UDP ports on 127.0.0.1 (held together while chosen), below the
+/// kernel's ephemeral range: a server stopped and restarted on them
+/// ([`FreeRadius::restart`]) must find them free again, and while it is down any client
+/// socket bound to port 0 (ours or a parallel test's) could otherwise be given one.
 fn free_ports() -> Result<(u16, u16), LabError> {
-    let bind = || UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).map_err(io("binding 127.0.0.1:0"));
-    let (a, b) = (bind()?, bind()?);
-    let port = |s: &UdpSocket| {
-        s.local_addr()
-            .map(|a| a.port())
-            .map_err(io("reading a local port"))
-    };
-    Ok((port(&a)?, port(&b)?))
+    let ephemeral_low = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| {
+            t.split_whitespace()
+                .next()
+                .and_then(|w| w.parse::<u16>().ok())
+        })
+        .unwrap_or(32768);
+    const LOWEST: u16 = 10_000;
+    if ephemeral_low <= LOWEST + 2 {
+        // No room below the ephemeral range: take what the kernel hands out.
+        let bind = || UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).map_err(io("binding 127.0.0.1:0"));
+        let (a, b) = (bind()?, bind()?);
+        let port = |s: &UdpSocket| {
+            s.local_addr()
+                .map(|a| a.port())
+                .map_err(io("reading a local port"))
+        };
+        return Ok((port(&a)?, port(&b)?));
+    }
+    // Start from a per-process, per-call position so that parallel tests spread out.
+    static SEQ: AtomicU32 = AtomicU32::new(0);
+    let span = u32::from(ephemeral_low - LOWEST);
+    let seed = std::process::id()
+        .wrapping_mul(2_654_435_761)
+        .wrapping_add(SEQ.fetch_add(1, Ordering::Relaxed).wrapping_mul(40_503));
+    let mut held = Vec::with_capacity(2);
+    for step in 0..span {
+        let port = LOWEST + ((seed.wrapping_add(step.wrapping_mul(7_919))) % span) as u16;
+        if let Ok(socket) = UdpSocket::bind((Ipv4Addr::LOCALHOST, port)) {
+            held.push((port, socket));
+            if held.len() == 2 {
+                return Ok((held[0].0, held[1].0));
+            }
+        }
+    }
+    Err(io(format!(
+        "finding two free UDP ports in {LOWEST}..{ephemeral_low}"
+    ))(std::io::ErrorKind::AddrInUse.into()))
 }
 
 fn unique_dir() -> PathBuf {
