@@ -18,7 +18,8 @@ use crate::acl::{AclAction, AclId, AclSet, Direction, FlowV4, FlowV6, NO_ACL};
 use crate::nat::{Ipv4Prefix, Nat, Outbound};
 use crate::packet::{MAX_PORTS, PacketBuffer, PortId};
 use crate::route::icmp_error::{
-    IPV4_ERROR_MAX_LEN, IcmpErrorLimiter, Icmpv4ErrorKind, icmpv4_error, icmpv4_error_eligible,
+    IPV4_ERROR_MAX_LEN, IcmpErrorLimiter, Icmpv4ErrorKind, Icmpv6ErrorKind, icmpv4_error,
+    icmpv4_error_eligible,
 };
 use crate::route::{Lpm4, NextHop, RouteError};
 use crate::session::{
@@ -987,18 +988,52 @@ impl Pipeline {
             }
             Err(reason) => return self.drop(reason),
         };
-        let total = usize::from(h.total_len);
+        let departure = Departure {
+            slot,
+            total: usize::from(h.total_len),
+            nh_mac,
+            policed,
+            mss_clamp,
+            ipv6: false,
+        };
+        self.depart(now_ns, frame, l3, departure)
+    }
+
+    /// The end of the upstream stage, both IP versions: the packet at `frame.data()[l3..]`
+    /// (`d.total` bytes) passes the session's policer if `d.policed`, loses its Ethernet
+    /// padding, has its TTL or hop limit decremented (and MSS clamped), and its tagged
+    /// header (and the PPPoE and PPP headers of a PPPoE session) is replaced by an untagged
+    /// one to the next hop, ending right before the IP header.
+    #[inline(always)]
+    fn depart<B: PacketBuffer>(
+        &mut self,
+        now_ns: u64,
+        frame: &mut B,
+        l3: usize,
+        d: Departure,
+    ) -> Verdict {
+        let Departure {
+            slot,
+            total,
+            nh_mac,
+            policed,
+            mss_clamp,
+            ipv6,
+        } = d;
         if policed
             && let Some(q) = self.qos.as_mut()
             && !q.police(now_ns, slot, total as u32)
         {
             return self.drop(DropReason::Policed);
         }
-        // Drop Ethernet padding, decrement TTL, then replace the tagged header (and the
-        // PPPoE and PPP headers of a PPPoE session) by an untagged one ending right before
-        // the IPv4 header.
         frame.truncate(l3 + total);
-        rewrite_ipv4(frame.data_mut(), l3, mss_clamp);
+        let ethertype = if ipv6 {
+            ipv6::rewrite_ipv6(frame.data_mut(), l3, mss_clamp);
+            EtherType::Ipv6
+        } else {
+            rewrite_ipv4(frame.data_mut(), l3, mss_clamp);
+            EtherType::Ipv4
+        };
         frame.pull_front(l3 - ethernet::HEADER_LEN);
         let Some(eth) = frame
             .data_mut()
@@ -1008,7 +1043,7 @@ impl Pipeline {
         };
         eth[0..6].copy_from_slice(&nh_mac.0);
         eth[6..12].copy_from_slice(&self.cfg.core_mac.0);
-        eth[12..14].copy_from_slice(&u16::from(EtherType::Ipv4).to_be_bytes());
+        eth[12..14].copy_from_slice(&u16::from(ethertype).to_be_bytes());
         self.sessions.count_usage(slot, |c| {
             c.ul_packets += 1;
             c.ul_bytes += total as u64;
@@ -1078,8 +1113,6 @@ impl Pipeline {
             return self.drop(DropReason::MtuExceeded);
         }
         let dscp = h.tos >> 2;
-        frame.truncate(l3 + total);
-        rewrite_ipv4(frame.data_mut(), l3, mss_clamp);
         self.deliver(
             now_ns,
             frame,
@@ -1089,6 +1122,7 @@ impl Pipeline {
                 access,
                 total,
                 dscp,
+                mss_clamp,
                 shaped,
                 ipv6: false,
             },
@@ -1096,8 +1130,9 @@ impl Pipeline {
     }
 
     /// The end of the downstream stage, both IP versions: the packet at `frame.data()[l3..]`
-    /// (rewritten, `d.total` bytes) gets the session's L2 headers and leaves for the
-    /// subscriber, through the shaper if `d.shaped`.
+    /// (`d.total` bytes) loses its Ethernet padding, has its TTL or hop limit decremented
+    /// (and MSS clamped), gets the session's L2 headers and leaves for the subscriber,
+    /// through the shaper if `d.shaped`.
     #[inline(always)]
     fn deliver<B: PacketBuffer>(
         &mut self,
@@ -1111,9 +1146,16 @@ impl Pipeline {
             access,
             total,
             dscp,
+            mss_clamp,
             shaped,
             ipv6,
         } = d;
+        frame.truncate(l3 + total);
+        if ipv6 {
+            ipv6::rewrite_ipv6(frame.data_mut(), l3, mss_clamp);
+        } else {
+            rewrite_ipv4(frame.data_mut(), l3, mss_clamp);
+        }
         // A PPPoE session's packets carry the PPPoE session header and PPP protocol between
         // the Ethernet header and the IP packet (RFC 2516 section 5.4).
         let (l2_len, new_len) = session_l2_len(&access);
@@ -1213,8 +1255,9 @@ impl Pipeline {
         }
     }
 
-    /// [`Pipeline::icmp_error`] for an upstream packet of the session in `slot`: the error
-    /// goes back to that subscriber (only the drop is counted if the slot went empty).
+    /// [`Pipeline::icmp_error`] (or its IPv6 twin) for an upstream packet of the session in
+    /// `slot`: the error goes back to that subscriber (only the drop is counted if the slot
+    /// went empty).
     #[inline(never)]
     fn icmp_error_to_subscriber<B: PacketBuffer>(
         &mut self,
@@ -1222,15 +1265,18 @@ impl Pipeline {
         frame: &mut B,
         l3: usize,
         slot: Slot,
-        kind: Icmpv4ErrorKind,
+        kind: impl Into<AnyIcmpError>,
         reason: DropReason,
     ) -> Verdict {
-        match self.sessions.entry(slot).map(|e| e.access) {
-            Some(access) => {
-                let back = ErrorPath::Subscriber(access);
-                self.icmp_error(now_ns, frame, l3, kind, back, reason)
+        let Some(access) = self.sessions.entry(slot).map(|e| e.access) else {
+            return self.drop(reason);
+        };
+        let back = ErrorPath::Subscriber(access);
+        match kind.into() {
+            AnyIcmpError::V4(kind) => self.icmp_error(now_ns, frame, l3, kind, back, reason),
+            AnyIcmpError::V6(kind) => {
+                self.icmpv6_error_reply(now_ns, frame, l3, kind, back, reason)
             }
-            None => self.drop(reason),
         }
     }
 
@@ -1260,54 +1306,96 @@ impl Pipeline {
         }
         // Toward the core, the error goes where a packet to the original's source would.
         let source = [original[12], original[13], original[14], original[15]];
-        let (port, l2_len, hdr_len, nh_mac) = match back {
-            ErrorPath::Subscriber(access) => {
-                let (l2_len, hdr_len) = session_l2_len(&access);
-                (access.port, l2_len, hdr_len, EthernetAddress::ZERO)
-            }
-            ErrorPath::Core => match self.routed_next_hop(source) {
-                Ok(mac) => (
-                    self.cfg.core_port,
-                    ethernet::HEADER_LEN,
-                    ethernet::HEADER_LEN,
-                    mac,
-                ),
-                Err(_) => return dropped,
-            },
-        };
-        if !self.icmp_limiter.allow(now_ns) {
-            self.counters.icmp_errors_rate_limited += 1;
+        let Some(out) = self.icmp_error_out(now_ns, back, |p| p.routed_next_hop(source).ok())
+        else {
             return dropped;
-        }
+        };
         let mut buf = [0u8; MAX_SESSION_L2 + IPV4_ERROR_MAX_LEN];
         let ident = self.icmp_ident;
         let Some(Ok(ip_len)) = buf
-            .get_mut(hdr_len..)
-            .map(|out| icmpv4_error(kind, original, self.cfg.core_ipv4, ident, out))
+            .get_mut(out.hdr_len..)
+            .map(|o| icmpv4_error(kind, original, self.cfg.core_ipv4, ident, o))
         else {
             return dropped;
         };
         self.icmp_ident = ident.wrapping_add(1);
-        match back {
+        self.send_icmp_error(frame, &mut buf, &out, ip_len, false)
+            .unwrap_or(dropped)
+    }
+
+    /// Where an ICMP error (v4 or v6) leaves along `back`, after the rate limit: None if
+    /// toward the core the next hop is unresolved (`core_next_hop`, asked only then, gives
+    /// its MAC) or the limit is reached (counted).
+    fn icmp_error_out(
+        &mut self,
+        now_ns: u64,
+        back: ErrorPath,
+        core_next_hop: impl FnOnce(&Self) -> Option<EthernetAddress>,
+    ) -> Option<ErrorOut> {
+        let out = match back {
+            ErrorPath::Subscriber(access) => {
+                let (l2_len, hdr_len) = session_l2_len(&access);
+                ErrorOut {
+                    back,
+                    port: access.port,
+                    l2_len,
+                    hdr_len,
+                    nh_mac: EthernetAddress::ZERO,
+                }
+            }
+            ErrorPath::Core => ErrorOut {
+                back,
+                port: self.cfg.core_port,
+                l2_len: ethernet::HEADER_LEN,
+                hdr_len: ethernet::HEADER_LEN,
+                nh_mac: core_next_hop(self)?,
+            },
+        };
+        if !self.icmp_limiter.allow(now_ns) {
+            self.counters.icmp_errors_rate_limited += 1;
+            return None;
+        }
+        Some(out)
+    }
+
+    /// Writes the L2 headers of `out` in front of the `ip_len`-byte ICMP error (an IPv6 one
+    /// if `ipv6`) built at `buf[out.hdr_len..]`, and makes the frame hold it: grown at the
+    /// front (the quote and the new headers may be longer than a short original) or cut at
+    /// the end. The verdict that sends it, or None if the frame cannot grow that much.
+    fn send_icmp_error<B: PacketBuffer>(
+        &mut self,
+        frame: &mut B,
+        buf: &mut [u8],
+        out: &ErrorOut,
+        ip_len: usize,
+        ipv6: bool,
+    ) -> Option<Verdict> {
+        let hdr_len = out.hdr_len;
+        match out.back {
             ErrorPath::Subscriber(access) => write_session_l2(
                 &mut buf[..hdr_len],
                 &access,
                 self.cfg.gateway_mac,
-                l2_len,
+                out.l2_len,
                 ip_len as u16,
-                false,
+                ipv6,
             ),
             ErrorPath::Core => {
-                buf[0..6].copy_from_slice(&nh_mac.0);
+                let ethertype = if ipv6 {
+                    EtherType::Ipv6
+                } else {
+                    EtherType::Ipv4
+                };
+                buf[0..6].copy_from_slice(&out.nh_mac.0);
                 buf[6..12].copy_from_slice(&self.cfg.core_mac.0);
-                buf[12..14].copy_from_slice(&u16::from(EtherType::Ipv4).to_be_bytes());
+                buf[12..14].copy_from_slice(&u16::from(ethertype).to_be_bytes());
             }
         }
-        if !overwrite_frame(frame, &buf[..hdr_len + ip_len]) {
-            return dropped;
+        if !overwrite_frame(frame, buf.get(..hdr_len + ip_len)?) {
+            return None;
         }
         self.counters.icmp_errors_sent += 1;
-        Verdict::Forward(port)
+        Some(Verdict::Forward(out.port))
     }
 
     /// ARP on the core port: answer for the core address, learn the next hop.
@@ -1384,6 +1472,54 @@ impl Pipeline {
     }
 }
 
+/// What [`Pipeline::depart`] needs of an upstream packet besides the frame.
+#[derive(Debug, Clone, Copy)]
+struct Departure {
+    /// The session's slot.
+    slot: Slot,
+    /// The IP packet's length.
+    total: usize,
+    /// The next hop's MAC.
+    nh_mac: EthernetAddress,
+    /// Through the session's policer.
+    policed: bool,
+    /// The session's (IPv4) MSS clamp.
+    mss_clamp: u16,
+    /// An IPv6 packet (hop limit, EtherType).
+    ipv6: bool,
+}
+
+/// An ICMPv4 or ICMPv6 error kind ([`Pipeline::icmp_error_to_subscriber`]).
+#[derive(Debug, Clone, Copy)]
+enum AnyIcmpError {
+    V4(Icmpv4ErrorKind),
+    V6(Icmpv6ErrorKind),
+}
+
+impl From<Icmpv4ErrorKind> for AnyIcmpError {
+    fn from(kind: Icmpv4ErrorKind) -> Self {
+        AnyIcmpError::V4(kind)
+    }
+}
+
+impl From<Icmpv6ErrorKind> for AnyIcmpError {
+    fn from(kind: Icmpv6ErrorKind) -> Self {
+        AnyIcmpError::V6(kind)
+    }
+}
+
+/// Where an ICMP error leaves ([`Pipeline::icmp_error_out`]): the port, the L2 header
+/// lengths (Ethernet with tags; that plus PPPoE and PPP) and, toward the core, the next
+/// hop's MAC.
+#[derive(Debug, Clone, Copy)]
+struct ErrorOut {
+    back: ErrorPath,
+    port: PortId,
+    l2_len: usize,
+    hdr_len: usize,
+    nh_mac: EthernetAddress,
+}
+
 /// What [`Pipeline::deliver`] needs of a downstream packet besides the frame.
 #[derive(Debug, Clone, Copy)]
 struct Delivery {
@@ -1393,6 +1529,8 @@ struct Delivery {
     total: usize,
     /// Its DSCP (the shaper's class).
     dscp: u8,
+    /// The session's (IPv4) MSS clamp.
+    mss_clamp: u16,
     /// Through the session's shaper.
     shaped: bool,
     /// An IPv6 packet (EtherType and PPP protocol).

@@ -32,8 +32,8 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::{
-    Delivery, ErrorPath, MAX_SESSION_L2, META_INIT, Meta, NO_SLOT, Pipeline, Stage, acls_permit,
-    overwrite_frame, session_l2_len, write_session_l2,
+    Delivery, Departure, ErrorPath, MAX_SESSION_L2, META_INIT, Meta, NO_SLOT, Pipeline, Stage,
+    acls_permit, overwrite_frame,
 };
 use crate::acl::Direction;
 use crate::packet::{PacketBuffer, PortId};
@@ -246,7 +246,7 @@ fn clamp_ipv6_mss(ip: &mut [u8], mss: u16) {
 
 /// Clamps the MSS (if the session's IPv4 `mss_clamp` is not 0) and decrements the hop limit
 /// (checked above 1 by the caller) of the IPv6 packet at `data[l3..]`.
-fn rewrite_ipv6(data: &mut [u8], l3: usize, mss_clamp: u16) {
+pub(super) fn rewrite_ipv6(data: &mut [u8], l3: usize, mss_clamp: u16) {
     let Some(ip) = data.get_mut(l3..) else {
         return;
     };
@@ -628,62 +628,27 @@ impl Pipeline {
             return self.drop(DropReason::AclDenied);
         }
         if hop_limit <= 1 {
-            let kind = Icmpv6ErrorKind::HopLimitExceeded;
-            return match self.sessions.entry(slot).map(|e| e.access) {
-                Some(access) => self.icmpv6_error_reply(
-                    now_ns,
-                    frame,
-                    l3,
-                    kind,
-                    ErrorPath::Subscriber(access),
-                    DropReason::TtlExceeded,
-                ),
-                None => self.drop(DropReason::TtlExceeded),
-            };
+            let (kind, reason) = (Icmpv6ErrorKind::HopLimitExceeded, DropReason::TtlExceeded);
+            return self.icmp_error_to_subscriber(now_ns, frame, l3, slot, kind, reason);
         }
         let dst = addr_at(ip, 24).unwrap_or(Ipv6Addr::UNSPECIFIED);
         let nh_mac = match self.routed_next_hop6(dst) {
             Ok(mac) => mac,
             Err(DropReason::NoRoute) => {
-                return match self.sessions.entry(slot).map(|e| e.access) {
-                    Some(access) => self.icmpv6_error_reply(
-                        now_ns,
-                        frame,
-                        l3,
-                        Icmpv6ErrorKind::NoRoute,
-                        ErrorPath::Subscriber(access),
-                        DropReason::NoRoute,
-                    ),
-                    None => self.drop(DropReason::NoRoute),
-                };
+                let (kind, reason) = (Icmpv6ErrorKind::NoRoute, DropReason::NoRoute);
+                return self.icmp_error_to_subscriber(now_ns, frame, l3, slot, kind, reason);
             }
             Err(reason) => return self.drop(reason),
         };
-        let total = ipv6::HEADER_LEN + usize::from(payload);
-        if policed
-            && let Some(q) = self.qos.as_mut()
-            && !q.police(now_ns, slot, total as u32)
-        {
-            return self.drop(DropReason::Policed);
-        }
-        frame.truncate(l3 + total);
-        rewrite_ipv6(frame.data_mut(), l3, mss_clamp);
-        frame.pull_front(l3 - ethernet::HEADER_LEN);
-        let Some(eth) = frame
-            .data_mut()
-            .first_chunk_mut::<{ ethernet::HEADER_LEN }>()
-        else {
-            return self.drop(DropReason::Malformed);
+        let departure = Departure {
+            slot,
+            total: ipv6::HEADER_LEN + usize::from(payload),
+            nh_mac,
+            policed,
+            mss_clamp,
+            ipv6: true,
         };
-        eth[0..6].copy_from_slice(&nh_mac.0);
-        eth[6..12].copy_from_slice(&self.cfg.core_mac.0);
-        eth[12..14].copy_from_slice(&u16::from(EtherType::Ipv6).to_be_bytes());
-        self.sessions.count_usage(slot, |c| {
-            c.ul_packets += 1;
-            c.ul_bytes += total as u64;
-        });
-        self.counters.ul_forwarded += 1;
-        Verdict::Forward(self.cfg.core_port)
+        self.depart(now_ns, frame, l3, departure)
     }
 
     /// The downstream stage of an IPv6 packet (see the module docs).
@@ -734,8 +699,6 @@ impl Pipeline {
             let reason = DropReason::MtuExceeded;
             return self.icmpv6_error_reply(now_ns, frame, l3, kind, ErrorPath::Core, reason);
         }
-        frame.truncate(l3 + total);
-        rewrite_ipv6(frame.data_mut(), l3, mss_clamp);
         self.deliver(
             now_ns,
             frame,
@@ -745,6 +708,7 @@ impl Pipeline {
                 access,
                 total,
                 dscp,
+                mss_clamp,
                 shaped,
                 ipv6: true,
             },
@@ -757,7 +721,7 @@ impl Pipeline {
     /// (e): about an error, to a multicast address except packet too big, from an
     /// unspecified source; also beyond the rate limit or toward an unresolved next hop).
     #[inline(never)]
-    fn icmpv6_error_reply<B: PacketBuffer>(
+    pub(super) fn icmpv6_error_reply<B: PacketBuffer>(
         &mut self,
         now_ns: u64,
         frame: &mut B,
@@ -767,64 +731,31 @@ impl Pipeline {
         reason: DropReason,
     ) -> Verdict {
         let dropped = self.drop(reason);
-        let Some(core) = self.ipv6.as_deref() else {
+        let Some(src) = self.ipv6.as_deref().map(|core| core.addr) else {
             return dropped;
         };
-        let src = core.addr;
         let Some(original) = frame.data().get(l3..) else {
             return dropped;
         };
-        // Toward the core, the error goes where a packet to the original's source would.
-        let next_hop_mac = addr_at(original, 8).and_then(|to| self.routed_next_hop6(to).ok());
         if icmpv6_error_eligible(kind, original).is_err() {
             return dropped;
         }
-        let (port, l2_len, hdr_len, nh_mac) = match back {
-            ErrorPath::Subscriber(access) => {
-                let (l2_len, hdr_len) = session_l2_len(&access);
-                (access.port, l2_len, hdr_len, EthernetAddress::ZERO)
-            }
-            ErrorPath::Core => match next_hop_mac {
-                Some(mac) => (
-                    self.cfg.core_port,
-                    ethernet::HEADER_LEN,
-                    ethernet::HEADER_LEN,
-                    mac,
-                ),
-                None => return dropped,
-            },
-        };
-        if !self.icmp_limiter.allow(now_ns) {
-            self.counters.icmp_errors_rate_limited += 1;
+        // Toward the core, the error goes where a packet to the original's source would.
+        let source = addr_at(original, 8);
+        let Some(out) = self.icmp_error_out(now_ns, back, |p| {
+            source.and_then(|to| p.routed_next_hop6(to).ok())
+        }) else {
             return dropped;
-        }
+        };
         let mut buf = [0u8; MAX_SESSION_L2 + IPV6_ERROR_MAX_LEN];
         let Some(Ok(ip_len)) = buf
-            .get_mut(hdr_len..)
-            .map(|out| icmpv6_error(kind, original, src, out))
+            .get_mut(out.hdr_len..)
+            .map(|o| icmpv6_error(kind, original, src, o))
         else {
             return dropped;
         };
-        match back {
-            ErrorPath::Subscriber(access) => write_session_l2(
-                &mut buf[..hdr_len],
-                &access,
-                self.cfg.gateway_mac,
-                l2_len,
-                ip_len as u16,
-                true,
-            ),
-            ErrorPath::Core => {
-                buf[0..6].copy_from_slice(&nh_mac.0);
-                buf[6..12].copy_from_slice(&self.cfg.core_mac.0);
-                buf[12..14].copy_from_slice(&u16::from(EtherType::Ipv6).to_be_bytes());
-            }
-        }
-        if !overwrite_frame(frame, &buf[..hdr_len + ip_len]) {
-            return dropped;
-        }
-        self.counters.icmp_errors_sent += 1;
-        Verdict::Forward(port)
+        self.send_icmp_error(frame, &mut buf, &out, ip_len, true)
+            .unwrap_or(dropped)
     }
 }
 
