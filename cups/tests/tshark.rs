@@ -140,25 +140,7 @@ fn cp_establishment() -> SessionEstablishmentRequest {
 /// ([`pppoe::session_establishment`]): PPPoE session 0x0042, QinQ 2000/101,
 /// MTU 1492, with a rate.
 fn cp_pppoe_establishment() -> SessionEstablishmentRequest {
-    pppoe::session_establishment(
-        CP,
-        &pppoe::PppoeSessionSpec {
-            cp_seid: 0x1003,
-            node_id: NodeId::Ipv4(CP),
-            ue_ipv4: Ipv4Addr::new(100, 64, 0, 12),
-            mac: [0x02, 0, 0, 0, 0, 0x12],
-            port: 0,
-            svlan: 2000,
-            cvlan: 101,
-            rate: Some(Mbr {
-                ul_kbps: 10_000,
-                dl_kbps: 50_000,
-            }),
-            session_id: 0x0042,
-            mtu: 1492,
-            acl: None,
-        },
-    )
+    pppoe::session_establishment(CP, &cp_pppoe_spec())
 }
 
 fn report() -> UsageReport {

@@ -978,17 +978,24 @@ mod pppoe;
 mod qos;
 mod usage;
 
-/// Sends a Session Modification Request for `seid`; returns its cause.
+/// Sends `req` as a Session Modification Request and returns the response.
 fn modify(
     a: &mut PfcpAgent,
     b: &mut PipelineBackend,
     req: SessionModificationRequest,
     seq: u32,
     seid: u64,
-) -> Cause {
-    let msg = Message::SessionModificationRequest(req);
-    match exchange(a, b, &msg, seq, Some(seid)).1 {
-        Message::SessionModificationResponse(r) => r.cause,
+) -> SessionModificationResponse {
+    let (h, resp) = exchange(
+        a,
+        b,
+        &Message::SessionModificationRequest(req),
+        seq,
+        Some(seid),
+    );
+    assert_eq!(h.seid, Some(CP_SEID), "response goes to the CP's SEID");
+    match resp {
+        Message::SessionModificationResponse(r) => r,
         other => panic!("unexpected {other:?}"),
     }
 }
@@ -1006,7 +1013,7 @@ fn ipv6_pdrs_install_replace_and_remove_the_session_prefixes() {
     };
     // IPv6 comes up: the /64.
     let pdrs = ipoe::session_ipv6_pdrs(&subscriber(), &v6(None));
-    let cause = modify(&mut a, &mut b, ipoe::ipv6_install_request(pdrs), 3, seid);
+    let cause = modify(&mut a, &mut b, ipoe::ipv6_install_request(pdrs), 3, seid).cause;
     assert_eq!(cause, Cause::RequestAccepted);
     let entry = *b.pipeline.sessions().get(seid).unwrap();
     assert_eq!(
@@ -1018,12 +1025,12 @@ fn ipv6_pdrs_install_replace_and_remove_the_session_prefixes() {
     assert!(b.pipeline.sessions().lookup_ipv6(host).is_some());
     // DHCPv6 delegates a /56: the PDRs are replaced with both.
     let pdrs = ipoe::session_ipv6_pdrs(&subscriber(), &v6(Some((pd, 56))));
-    let cause = modify(&mut a, &mut b, ipoe::ipv6_replace_request(pdrs), 4, seid);
+    let cause = modify(&mut a, &mut b, ipoe::ipv6_replace_request(pdrs), 4, seid).cause;
     assert_eq!(cause, Cause::RequestAccepted);
     let in_pd: std::net::Ipv6Addr = "2001:db8:8000:7ff::1".parse().unwrap();
     assert!(b.pipeline.sessions().lookup_ipv6(in_pd).is_some());
     // IPv6CP closes: the PDRs go, and with them the prefixes.
-    let cause = modify(&mut a, &mut b, ipoe::ipv6_remove_request(), 5, seid);
+    let cause = modify(&mut a, &mut b, ipoe::ipv6_remove_request(), 5, seid).cause;
     assert_eq!(cause, Cause::RequestAccepted);
     assert!(b.pipeline.sessions().get(seid).unwrap().ipv6.is_none());
     assert!(b.pipeline.sessions().lookup_ipv6(host).is_none());
@@ -1048,7 +1055,7 @@ fn ipv6_rules_the_user_plane_cannot_forward_are_refused() {
             ue.ipv6_prefix_len = None;
         }
     }
-    let cause = modify(&mut a, &mut b, ipoe::ipv6_install_request(pdrs), 3, seid);
+    let cause = modify(&mut a, &mut b, ipoe::ipv6_install_request(pdrs), 3, seid).cause;
     assert_eq!(cause, Cause::RuleCreationModificationFailure);
     assert!(b.pipeline.sessions().get(seid).unwrap().ipv6.is_none());
     // Another session's /64.
@@ -1064,21 +1071,18 @@ fn ipv6_rules_the_user_plane_cannot_forward_are_refused() {
     };
     let pdrs = ipoe::session_ipv6_pdrs(&subscriber(), &v6);
     assert_eq!(
-        modify(&mut a, &mut b, ipoe::ipv6_install_request(pdrs), 5, seid),
+        modify(&mut a, &mut b, ipoe::ipv6_install_request(pdrs), 5, seid).cause,
         Cause::RequestAccepted
     );
     let mut theirs = subscriber();
     theirs.mac = [0x02, 0, 0, 0, 0, 0x77];
     let pdrs = ipoe::session_ipv6_pdrs(&theirs, &v6);
-    assert_eq!(
-        modify(
-            &mut a,
-            &mut b,
-            ipoe::ipv6_install_request(pdrs),
-            6,
-            other_seid
-        ),
-        Cause::RuleCreationModificationFailure,
-        "the /64 belongs to the first session"
+    // (Its own CP SEID: `modify` expects the contract's.)
+    let req = Message::SessionModificationRequest(ipoe::ipv6_install_request(pdrs));
+    let (_, resp) = exchange(&mut a, &mut b, &req, 6, Some(other_seid));
+    assert!(
+        matches!(resp, Message::SessionModificationResponse(ref r)
+            if r.cause == Cause::RuleCreationModificationFailure),
+        "the /64 belongs to the first session: {resp:?}"
     );
 }

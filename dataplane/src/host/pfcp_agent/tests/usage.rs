@@ -4,28 +4,6 @@
 use super::*;
 use vbng_cups::pfcp::{CreateUrr, PfcpSmReqFlags, ReportingTriggers, UsageReport};
 
-/// Sends `req` as a Session Modification Request and returns the response.
-fn modify(
-    a: &mut PfcpAgent,
-    b: &mut PipelineBackend,
-    req: SessionModificationRequest,
-    seq: u32,
-    seid: u64,
-) -> SessionModificationResponse {
-    let (h, resp) = exchange(
-        a,
-        b,
-        &Message::SessionModificationRequest(req),
-        seq,
-        Some(seid),
-    );
-    assert_eq!(h.seid, Some(CP_SEID), "response goes to the CP's SEID");
-    match resp {
-        Message::SessionModificationResponse(r) => r,
-        other => panic!("unexpected {other:?}"),
-    }
-}
-
 /// The single report of an accepted query.
 fn one_report(r: &SessionModificationResponse) -> UsageReport {
     assert_eq!(r.cause, Cause::RequestAccepted);
