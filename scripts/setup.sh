@@ -9,7 +9,9 @@ packages=(iproute2 isc-dhcp-client iputils-ping ethtool tshark tcpdump iperf3 cu
     # DPDK (headers for the bindings, the PMD libraries, dpdk-testpmd) and libclang for bindgen
     dpdk dpdk-dev libdpdk-dev clang libclang-dev
     # The TRex profiles' packet builders and the benchmark plots (Debian's python3)
-    python3-scapy python3-matplotlib)
+    python3-scapy python3-matplotlib
+    # The per-customer unikernel's VMM (QEMU microvm)
+    qemu-system-x86)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Quick start, part 2: installs what is needed and runs every check and test:
-# formatting, clippy, the no_std build of the fast path, unit/property/golden
-# tests, the tshark decode test, the namespace lab with real dhclient, and the
-# fuzz targets over their seed corpora.
+# formatting, clippy, the no_std build of the fast path, the unikernel image,
+# unit/property/golden tests, the tshark decode test, the namespace labs with
+# real dhclient, pppd and QEMU, and the fuzz targets over their seed corpora.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -19,6 +19,10 @@ cargo clippy -p vbng-dataplane -p vbng-cups --no-default-features --all-targets 
 section "no_std builds (nothing from std may leak into the fast path, the PFCP codec or QoS)"
 cargo build -p vbng-dataplane -p vbng-cups --no-default-features --locked
 cargo build -p vbng-qos --locked
+
+section "unikernel image (freestanding, its own workspace): format, clippy, build"
+(cd unikernel-target/image && cargo fmt --check && cargo clippy --release --locked -- -D warnings \
+    && cargo build --release --locked)
 
 section "binaries"
 cargo build --workspace --bins --locked

@@ -1,0 +1,312 @@
+// vbng-uk boot stub: the only code that runs at CPL0 (besides the SYSCALL entry, the
+// wake interrupt and the exception report).
+//
+// QEMU's PVH loader enters `pvh_start` in 32-bit protected mode with paging off and the
+// physical address of the hvm_start_info structure in ebx. The stub turns on long mode
+// with a bootstrap identity map (2 MiB pages, the first 16 MiB and the virtio-mmio /
+// APIC window), loads the GDT, TSS and IDT, enables SSE and drops to CPL3 with IOPL 3 in
+// `uk_entry` (Rust, src/main.rs). Everything after that runs at CPL3: the poll loop does
+// its MMIO there. The page tables are the linker's (build.rs): W^X, guard pages, the
+// supervisor's structures out of reach, from the first instruction with paging on.
+//
+// Kept to a few dozen instructions: under KVM-PVM, CPL0 code is emulated.
+
+// XEN_ELFNOTE_PHYS32_ENTRY (18): the PVH entry point. QEMU reads 8 bytes for a 64-bit ELF.
+.section .note.pvh, "a", @note
+.balign 4
+.long 4
+.long 8
+.long 18
+.asciz "Xen"
+.balign 4
+.quad pvh_start
+.balign 4
+
+.set KERNEL_CS, 0x08
+.set KERNEL_DS, 0x10
+.set USER_DS, 0x18 | 3
+.set USER_CS, 0x20 | 3
+.set TSS_SEL, 0x28
+// RFLAGS for CPL3: IOPL 3 (port I/O and cli/sti), reserved bit 1, interrupts off.
+.set USER_RFLAGS, 0x3002
+.set VECTOR_WAKE, 0x40
+.set LAPIC_EOI, 0xfee000b0
+
+.section .boot, "ax"
+.code32
+.global pvh_start
+boot_base:
+pvh_start:
+    cli
+    rdtsc
+    mov esi, eax
+    mov edi, edx
+    mov eax, cr4
+    or eax, (1 << 5)                    // PAE
+    mov cr4, eax
+    mov eax, offset __pml4
+    mov cr3, eax
+    mov ecx, 0xc0000080                 // EFER
+    rdmsr
+    or eax, (1 << 8) | (1 << 11) | 1    // LME, NXE, SCE
+    wrmsr
+    // SYSCALL: the kernel's CS 0x08 (SS 0x10); SYSRET: user SS 0x18 | 3, CS 0x20 | 3.
+    mov ecx, 0xc0000081                 // STAR
+    xor eax, eax
+    mov edx, (0x10 << 16) | KERNEL_CS
+    wrmsr
+    mov ecx, 0xc0000082                 // LSTAR
+    mov eax, offset syscall_entry
+    xor edx, edx
+    wrmsr
+    mov ecx, 0xc0000084                 // FMASK: TF, IF, DF, NT cleared on entry
+    mov eax, 0x4700
+    wrmsr
+    mov eax, cr0
+    and eax, ~(1 << 2)                  // EM off: SSE allowed
+    or eax, (1 << 31) | (1 << 16) | (1 << 1) | 1   // PG, WP, MP, PE
+    mov cr0, eax
+    lgdt [gdt_ptr]
+    mov esp, offset __kstack_top
+    mov eax, offset long_entry
+    push KERNEL_CS
+    push eax
+    retf
+
+.code64
+long_entry:
+    mov ax, KERNEL_DS
+    mov ds, ax
+    mov es, ax
+    mov ss, ax
+    xor eax, eax
+    mov fs, ax
+    mov gs, ax
+    mov rsp, offset __kstack_top
+    shl rdi, 32
+    or rsi, rdi                         // entry TSC
+    mov r13, rsi
+    mov r12d, ebx                       // hvm_start_info
+
+    mov rax, cr4
+    or rax, (1 << 9) | (1 << 10)        // OSFXSR, OSXMMEXCPT
+    mov cr4, rax
+
+    mov ax, TSS_SEL
+    ltr ax
+    lidt [idt_ptr]
+
+    // To CPL3.
+    mov rdi, r12
+    mov rsi, r13
+    push USER_DS
+    push offset __ustack_top
+    push USER_RFLAGS
+    push USER_CS
+    push offset uk_entry
+    iretq
+
+// SYSCALL entry, the only way from CPL3 into the supervisor. One service: halt until the
+// next interrupt, on the supervisor stack (the poll loop's idle state; HLT is the only
+// privileged instruction it needs). rcx, r11 (the return rip and rflags) and r10 are
+// clobbered.
+syscall_entry:
+    mov r10, rsp
+    mov rsp, offset __kstack_top
+    sti
+    hlt
+    cli
+    mov rsp, r10
+    sysretq
+
+// A device or timer interrupt only ends the halt: acknowledge it at the local APIC.
+wake_gate:
+    push rax
+    mov eax, LAPIC_EOI
+    mov dword ptr [rax], 0
+    pop rax
+    iretq
+
+// One 16-byte stub per exception vector: push a zero error code where the CPU pushes
+// none, then the vector.
+.balign 16
+fault_stubs:
+.set vec, 0
+.rept 32
+    .balign 16
+    .if vec == 13
+    jmp gp_fault
+    .else
+    .if (vec == 8) || (vec >= 10 && vec <= 14) || (vec == 17) || (vec == 21) || (vec == 29) || (vec == 30)
+    .else
+    push 0
+    .endif
+    push vec
+    jmp fault_common
+    .endif
+    .set vec, vec + 1
+.endr
+
+// General protection. Where IOPL 3 is not honoured for CPL3 (KVM-PVM runs the guest's
+// CPL3 in the host's user mode), `out dx, al` to COM1 or to isa-debug-exit faults: the
+// handler performs exactly that and returns past it. Anything else is reported.
+gp_fault:
+    push rax
+    push rdx
+    push rsi
+    mov rsi, [rsp + 32]                 // faulting rip
+    cmp byte ptr [rsi], 0xee
+    jne 9f
+    mov rdx, [rsp + 8]
+    cmp dx, 0x3f8
+    je 8f
+    cmp dx, 0xf4
+    jne 9f
+8:  mov rax, [rsp + 16]
+    out dx, al
+    add qword ptr [rsp + 32], 1
+    pop rsi
+    pop rdx
+    pop rax
+    add rsp, 8                          // error code
+    iretq
+9:  pop rsi
+    pop rdx
+    pop rax
+    push 13
+    jmp fault_common
+
+// Prints "vbng-uk: cpu exception V error E rip R cr2 C" on COM1 and exits QEMU through
+// isa-debug-exit with code 3 (QEMU's status 7).
+fault_common:
+    mov rsi, offset fault_msg
+    call puts0
+    mov rax, [rsp]
+    call puthex
+    mov rsi, offset fault_err
+    call puts0
+    mov rax, [rsp + 8]
+    call puthex
+    mov rsi, offset fault_rip
+    call puts0
+    mov rax, [rsp + 16]
+    call puthex
+    mov rsi, offset fault_cr2
+    call puts0
+    mov rax, cr2
+    call puthex
+    mov al, 10
+    mov dx, 0x3f8
+    out dx, al
+    mov al, 3
+    out 0xf4, al
+3:  hlt
+    jmp 3b
+
+puts0:
+    mov dx, 0x3f8
+4:  lodsb
+    test al, al
+    jz 5f
+    out dx, al
+    jmp 4b
+5:  ret
+
+puthex:
+    mov rbx, rax
+    mov ecx, 16
+    mov dx, 0x3f8
+6:  rol rbx, 4
+    mov al, bl
+    and al, 15
+    add al, 48
+    cmp al, 58
+    jb 7f
+    add al, 39
+7:  out dx, al
+    dec ecx
+    jnz 6b
+    ret
+
+fault_msg: .asciz "\nvbng-uk: cpu exception "
+fault_err: .asciz " error "
+fault_rip: .asciz " rip "
+fault_cr2: .asciz " cr2 "
+
+// Entry at CPL3: a call keeps the System V stack alignment for Rust.
+.section .text.uk_entry, "ax"
+.global uk_entry
+uk_entry:
+    xor ebp, ebp
+    call uk_start
+    ud2
+
+// Supervisor data: present in the file, out of CPL3's reach.
+.section .kdata, "aw"
+.balign 16
+gdt:
+    .quad 0
+    .quad 0x00209a0000000000            // kernel code, 64-bit
+    .quad 0x0000920000000000            // kernel data
+    .quad 0x0000f20000000000            // user data
+    .quad 0x0020fa0000000000            // user code, 64-bit
+    // TSS: limit 103, base split over the descriptor (link.ld computes the pieces).
+    .word 103
+    .word __tss_base_0_15
+    .byte __tss_base_16_23
+    .byte 0x89
+    .byte 0
+    .byte __tss_base_24_31
+    .long 0
+    .long 0
+gdt_end:
+.balign 8
+    .word 0
+    .word 0
+    .word 0
+gdt_ptr:
+    .word gdt_end - gdt - 1
+    .quad gdt
+.balign 8
+    .word 0
+    .word 0
+    .word 0
+idt_ptr:
+    .word idt_end - idt - 1
+    .quad idt
+
+// 64-bit TSS: the stack for entries from CPL3 (rsp0), no I/O permission bitmap.
+.balign 16
+.global uk_tss
+uk_tss:
+    .long 0
+    .quad __kstack_top
+    .fill 88, 1, 0
+    .word 0
+    .word 104
+
+// An interrupt gate to `boot_base + offset` (all handlers lie in .boot, inside one 64 KiB
+// block: link.ld checks it), with the type and privilege byte `attr`.
+.macro gate offset, attr
+    .word __boot_base_0_15 + \offset
+    .word KERNEL_CS
+    .byte 0
+    .byte \attr
+    .word __boot_base_16_31
+    .long 0
+    .long 0
+.endm
+
+// Vectors 0-31: CPU exceptions (report and exit); 0x40: wake (device and timer
+// interrupts, taken only while halted in the idle service).
+.balign 16
+idt:
+.set vec, 0
+.rept 32
+    gate (fault_stubs - boot_base + 16 * vec), 0x8e
+    .set vec, vec + 1
+.endr
+    .fill (VECTOR_WAKE - 32) * 16, 1, 0
+    gate (wake_gate - boot_base), 0x8e
+idt_end:
+

@@ -1,0 +1,27 @@
+//! Facts about the host: which accelerator QEMU can use and the TSC rate (which a KVM
+//! guest shares, and which the image needs to turn cycles into time).
+
+use std::fs::OpenOptions;
+use std::time::{Duration, Instant};
+
+/// True when `/dev/kvm` can be opened for reading and writing.
+pub fn kvm_usable() -> bool {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_ok()
+}
+
+/// The TSC rate in kHz, measured against the monotonic clock over `window`.
+pub fn tsc_khz(window: Duration) -> u64 {
+    let read = || {
+        // SAFETY: RDTSC has no preconditions on x86-64.
+        unsafe { core::arch::x86_64::_rdtsc() }
+    };
+    let (t0, c0) = (Instant::now(), read());
+    std::thread::sleep(window);
+    let (c1, t1) = (read(), Instant::now());
+    let ns = t1.duration_since(t0).as_nanos().max(1);
+    (u128::from(c1.wrapping_sub(c0)) * 1_000_000 / ns) as u64
+}

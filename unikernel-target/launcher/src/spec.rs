@@ -1,0 +1,252 @@
+//! An instance's make-up and its QEMU command line.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Which accelerator runs the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accel {
+    /// KVM when `/dev/kvm` is usable, TCG otherwise.
+    Auto,
+    /// KVM (fails without `/dev/kvm`).
+    Kvm,
+    /// QEMU's software emulation.
+    Tcg,
+}
+
+impl Accel {
+    /// The accelerator `Auto` picks on this host; the others as they are.
+    pub fn resolve(self) -> Accel {
+        match self {
+            Accel::Auto if crate::host::kvm_usable() => Accel::Kvm,
+            Accel::Auto => Accel::Tcg,
+            other => other,
+        }
+    }
+}
+
+impl fmt::Display for Accel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Accel::Auto => "auto",
+            Accel::Kvm => "kvm",
+            Accel::Tcg => "tcg",
+        })
+    }
+}
+
+impl std::str::FromStr for Accel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Accel::Auto),
+            "kvm" => Ok(Accel::Kvm),
+            "tcg" => Ok(Accel::Tcg),
+            other => Err(format!("accelerator `{other}`: expected auto, kvm or tcg")),
+        }
+    }
+}
+
+/// How a virtio-net device reaches the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetBackend {
+    /// A tap interface by name, opened by QEMU in its own network namespace (created if it
+    /// does not exist).
+    Tap(String),
+    /// An existing tap interface in a network namespace, opened by the launcher and handed
+    /// to QEMU as a file descriptor (the interface can be set up before the start).
+    TapIn {
+        /// Interface name.
+        ifname: String,
+        /// Namespace holding it.
+        netns: String,
+    },
+    /// No device (the image then stops at boot: only for its page protection probes).
+    None,
+}
+
+/// One instance.
+#[derive(Debug, Clone)]
+pub struct VmSpec {
+    /// Instance name (QEMU's `-name`).
+    pub name: String,
+    /// The vbng-uk image.
+    pub image: PathBuf,
+    /// Guest memory in MiB.
+    pub memory_mib: u32,
+    /// Accelerator.
+    pub accel: Accel,
+    /// The access side (subscribers).
+    pub access: NetBackend,
+    /// The core side.
+    pub core: NetBackend,
+    /// MAC of the access device (not used on the wire: the image answers as the gateway).
+    pub access_mac: [u8; 6],
+    /// MAC of the core device: the instance's own on the core link.
+    pub core_mac: [u8; 6],
+    /// Day-0 configuration: `key=value` words of the image's command line
+    /// (unikernel-target/image/src/config.rs lists them).
+    pub day0: Vec<String>,
+    /// Run QEMU inside this network namespace (`ip netns exec`), if set.
+    pub netns: Option<String>,
+}
+
+/// The smallest guest memory the image boots with and forwards in (its heap holds two
+/// rings of 256 buffers per device).
+pub const DEFAULT_MEMORY_MIB: u32 = 8;
+
+fn mac(m: &[u8; 6]) -> String {
+    let h: Vec<String> = m.iter().map(|b| format!("{b:02x}")).collect();
+    h.join(":")
+}
+
+impl VmSpec {
+    /// The program and arguments that start this instance on `accel` (already resolved),
+    /// with the guest's TSC rate and wall clock added to the command line. `fds` holds
+    /// the descriptors of `TapIn` backends, access first.
+    pub fn command(&self, accel: Accel, tsc_khz: u64, unix_ms: u64, fds: &[i32]) -> Vec<String> {
+        let mut args: Vec<String> = Vec::new();
+        if let Some(ns) = &self.netns {
+            args.extend(["ip", "netns", "exec", ns].map(String::from));
+        }
+        args.push("qemu-system-x86_64".into());
+        let machine = "microvm,x-option-roms=off,rtc=off,acpi=off,pic=off,pit=off,isa-serial=on";
+        args.extend(["-name", &self.name, "-M", machine].map(String::from));
+        match accel {
+            // KVM-PVM hosts abort on `-cpu host` unless arch-capabilities is off.
+            Accel::Kvm => {
+                args.extend(["-accel", "kvm", "-cpu", "host,-arch-capabilities"].map(String::from))
+            }
+            _ => args.extend(["-accel", "tcg", "-cpu", "max"].map(String::from)),
+        }
+        args.extend([
+            "-m".to_string(),
+            format!("{}M", self.memory_mib),
+            "-nodefaults".into(),
+            "-no-user-config".into(),
+            "-nographic".into(),
+            "-no-reboot".into(),
+            "-serial".into(),
+            "stdio".into(),
+            "-device".into(),
+            "isa-debug-exit,iobase=0xf4,iosize=4".into(),
+            "-global".into(),
+            "virtio-mmio.force-legacy=false".into(),
+        ]);
+        let mut fds = fds.iter();
+        for (id, backend, m) in [
+            ("access", &self.access, &self.access_mac),
+            ("core", &self.core, &self.core_mac),
+        ] {
+            match backend {
+                NetBackend::Tap(ifname) => {
+                    args.push("-netdev".into());
+                    args.push(format!(
+                        "tap,id={id},ifname={ifname},script=no,downscript=no"
+                    ));
+                }
+                NetBackend::TapIn { .. } => {
+                    args.push("-netdev".into());
+                    args.push(format!(
+                        "tap,id={id},fd={}",
+                        fds.next().copied().unwrap_or(-1)
+                    ));
+                }
+                NetBackend::None => continue,
+            }
+            args.push("-device".into());
+            args.push(format!("virtio-net-device,netdev={id},mac={}", mac(m)));
+        }
+        let mut append = self.day0.clone();
+        append.push(format!("tsc_khz={tsc_khz}"));
+        append.push(format!("unix_ms={unix_ms}"));
+        args.extend([
+            "-kernel".to_string(),
+            self.image.display().to_string(),
+            "-append".into(),
+            append.join(" "),
+        ]);
+        args
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> VmSpec {
+        VmSpec {
+            name: "c1".into(),
+            image: "/img".into(),
+            memory_mib: 8,
+            accel: Accel::Auto,
+            access: NetBackend::Tap("a0".into()),
+            core: NetBackend::Tap("c0".into()),
+            access_mac: [0x52, 0x54, 0, 0, 0, 1],
+            core_mac: [0x52, 0x54, 0, 0, 0, 2],
+            day0: vec!["session=02:00:00:00:00:10,100.64.0.10".into()],
+            netns: Some("ns1".into()),
+        }
+    }
+
+    #[test]
+    fn command_line_has_the_devices_in_order_and_the_day0_words() {
+        let c = spec().command(Accel::Kvm, 2_445_424, 7, &[]);
+        assert_eq!(&c[..4], ["ip", "netns", "exec", "ns1"]);
+        let line = c.join(" ");
+        assert!(
+            line.contains("-accel kvm -cpu host,-arch-capabilities"),
+            "{line}"
+        );
+        assert!(
+            line.contains("-nodefaults") && line.contains("-no-reboot") && line.contains("-m 8M")
+        );
+        let access = line
+            .find("netdev=access,mac=52:54:00:00:00:01")
+            .expect("access device");
+        let core = line
+            .find("netdev=core,mac=52:54:00:00:00:02")
+            .expect("core device");
+        assert!(access < core, "the access device comes first");
+        assert!(line.contains("tap,id=access,ifname=a0,script=no,downscript=no"));
+        assert_eq!(
+            c.last().map(String::as_str),
+            Some("session=02:00:00:00:00:10,100.64.0.10 tsc_khz=2445424 unix_ms=7")
+        );
+    }
+
+    #[test]
+    fn inherited_taps_are_passed_by_descriptor() {
+        let mut s = spec();
+        s.access = NetBackend::TapIn {
+            ifname: "a0".into(),
+            netns: "sub".into(),
+        };
+        s.core = NetBackend::TapIn {
+            ifname: "c0".into(),
+            netns: "inet".into(),
+        };
+        let line = s.command(Accel::Kvm, 1, 1, &[7, 9]).join(" ");
+        assert!(
+            line.contains("-netdev tap,id=access,fd=7 -device virtio-net-device,netdev=access"),
+            "{line}"
+        );
+        assert!(
+            line.contains("-netdev tap,id=core,fd=9 -device virtio-net-device,netdev=core"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn tcg_uses_the_max_cpu_model() {
+        let line = spec().command(Accel::Tcg, 1, 1, &[]).join(" ");
+        assert!(line.contains("-accel tcg -cpu max"), "{line}");
+    }
+
+    #[test]
+    fn accel_parses_and_names_the_bad_value() {
+        assert_eq!("tcg".parse::<Accel>(), Ok(Accel::Tcg));
+        let err = "xen".parse::<Accel>().unwrap_err();
+        assert!(err.contains("`xen`"), "{err}");
+    }
+}

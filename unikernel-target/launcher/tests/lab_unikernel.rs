@@ -1,0 +1,337 @@
+//! The per-customer vBNG in the lab: the vbng-uk image booted by QEMU microvm (KVM when
+//! /dev/kvm works, TCG otherwise: the test says which) with its access side on a tap in a
+//! subscriber namespace and its core side on a tap in an Internet namespace. A
+//! subscriber's traffic goes through it both ways, translated by the instance's NAT and
+//! shaped to the session's rate; the boot time to the first forwarded frame is printed.
+//! The page protections are checked by images that break them on purpose.
+
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use vbng_cp::lab::netns::{Netns, in_netns, lab_unavailable, which};
+use vbng_cp::lab::wait_until;
+use vbng_vm::{Accel, NetBackend, Vm, VmSpec};
+
+const SUB_MAC: &str = "02:00:00:00:00:10";
+const SUB_IP: &str = "100.64.0.10";
+const INET_IP: &str = "198.51.100.1";
+const NAT_POOL: &str = "203.0.113.0/28";
+/// The session's downstream rate.
+const DL_RATE_BPS: f64 = 4_000_000.0;
+
+fn skip_reason() -> Option<String> {
+    if let Some(why) = lab_unavailable() {
+        return Some(why);
+    }
+    for tool in ["qemu-system-x86_64", "iperf3"] {
+        if which(tool).is_none() {
+            return Some(format!(
+                "`{tool}` is not installed (scripts/setup.sh installs it)"
+            ));
+        }
+    }
+    if !std::path::Path::new("/dev/net/tun").exists() {
+        return Some("/dev/net/tun is missing".into());
+    }
+    None
+}
+
+macro_rules! skip_unless_lab {
+    () => {
+        if let Some(why) = skip_reason() {
+            println!("SKIPPED: {why}");
+            return;
+        }
+    };
+}
+
+/// The accelerator: `VBNG_UK_ACCEL` (auto, kvm or tcg), auto by default.
+fn accel() -> Accel {
+    std::env::var("VBNG_UK_ACCEL")
+        .ok()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(Accel::Auto)
+}
+
+fn image() -> std::path::PathBuf {
+    vbng_vm::image::build().expect("build the vbng-uk image")
+}
+
+/// A namespace holding one tap, set up (address, routes) before the instance opens it.
+fn tap_namespace(
+    name: &str,
+    tap: &str,
+    mac: Option<&str>,
+    addr: &str,
+    routes: &[&[&str]],
+) -> Netns {
+    let ns = Netns::create(name).expect("namespace");
+    ns.ip(&["tuntap", "add", "dev", tap, "mode", "tap"])
+        .expect("tap");
+    if let Some(mac) = mac {
+        ns.ip(&["link", "set", tap, "address", mac])
+            .expect("tap MAC");
+    }
+    ns.ip(&["addr", "add", addr, "dev", tap])
+        .expect("tap address");
+    ns.ip(&["link", "set", tap, "up"]).expect("tap up");
+    for r in routes {
+        let mut args = vec!["route", "add"];
+        args.extend_from_slice(r);
+        ns.ip(&args).expect("route");
+    }
+    ns
+}
+
+fn spec(name: &str, sub: &Netns, inet: &Netns, day0: &[&str]) -> VmSpec {
+    VmSpec {
+        name: name.into(),
+        image: image(),
+        memory_mib: vbng_vm::spec::DEFAULT_MEMORY_MIB,
+        accel: accel(),
+        access: NetBackend::TapIn {
+            ifname: "uka".into(),
+            netns: sub.name().into(),
+        },
+        core: NetBackend::TapIn {
+            ifname: "ukc".into(),
+            netns: inet.name().into(),
+        },
+        access_mac: [0x52, 0x54, 0, 0, 0, 1],
+        core_mac: [0x52, 0x54, 0, 0, 0, 2],
+        day0: day0.iter().map(|s| s.to_string()).collect(),
+        netns: None,
+    }
+}
+
+/// A background process, killed on drop.
+struct Background(Child);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn background(ns: &Netns, program: &str, args: &[&str]) -> Background {
+    let child = Command::new("ip")
+        .args(["netns", "exec", ns.name(), program])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    Background(child)
+}
+
+/// A datagram from the subscriber to the Internet host and its answer: returns the
+/// source address the Internet host saw.
+fn udp_round_trip(sub: &Netns, inet: &Netns) -> SocketAddr {
+    let inet_name = inet.name().to_string();
+    let seen = std::thread::spawn(move || {
+        in_netns(&inet_name, move || {
+            let s = UdpSocket::bind((INET_IP, 7000)).expect("bind on the Internet host");
+            s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+            let mut buf = [0u8; 64];
+            let (n, from) = s
+                .recv_from(&mut buf)
+                .expect("a datagram from the subscriber");
+            assert_eq!(&buf[..n], b"hello");
+            s.send_to(b"welcome", from).expect("answer");
+            from
+        })
+        .expect("in the Internet namespace")
+    });
+    let answered = in_netns(sub.name(), || {
+        let s = UdpSocket::bind((SUB_IP, 0)).expect("bind on the subscriber");
+        s.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        for _ in 0..40 {
+            s.send_to(b"hello", (INET_IP, 7000)).expect("send");
+            if let Ok((n, from)) = s.recv_from(&mut buf) {
+                return Some((buf[..n].to_vec(), from));
+            }
+        }
+        None
+    })
+    .expect("in the subscriber namespace");
+    let (reply, from) = answered.expect("the Internet host's answer came back through the NAT");
+    assert_eq!(reply, b"welcome");
+    assert_eq!(
+        from,
+        SocketAddr::from((INET_IP.parse::<Ipv4Addr>().unwrap(), 7000))
+    );
+    seen.join().expect("server thread")
+}
+
+/// iperf3 from the subscriber with the Internet host sending (-R): bits per second
+/// received.
+fn downstream_tcp_bps(sub: &Netns, inet: &Netns) -> f64 {
+    let _server = background(inet, "iperf3", &["-s", "-1", "-B", INET_IP, "-p", "5201"]);
+    let mut last = String::new();
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(300));
+        let out = sub
+            .stdout_of(
+                "iperf3",
+                &["-c", INET_IP, "-p", "5201", "-R", "-t", "4", "-J"],
+            )
+            .expect("iperf3");
+        let v: serde_json::Value = match serde_json::from_str(&out) {
+            Ok(v) => v,
+            Err(_) => continue,
+        };
+        if let Some(bps) = v["end"]["sum_received"]["bits_per_second"].as_f64() {
+            return bps;
+        }
+        last = out;
+    }
+    panic!("iperf3 gave no result: {last}");
+}
+
+#[test]
+fn unikernel_forwards_a_subscriber_with_nat_and_shaping() {
+    skip_unless_lab!();
+    let pid = std::process::id();
+    let sub = tap_namespace(
+        &format!("uk-sub-{pid}"),
+        "uka",
+        Some(SUB_MAC),
+        "100.64.0.10/24",
+        &[&["default", "via", "100.64.0.1"]],
+    );
+    let inet = tap_namespace(
+        &format!("uk-inet-{pid}"),
+        "ukc",
+        None,
+        "198.51.100.1/24",
+        &[
+            &[NAT_POOL, "via", "198.51.100.2"],
+            &["100.64.0.0/10", "via", "198.51.100.2"],
+        ],
+    );
+    let session = format!("session={SUB_MAC},{SUB_IP},dl=4M");
+    let nat = format!("nat_pool={NAT_POOL}");
+    let spec = spec("lab-uk", &sub, &inet, &[&session, &nat]);
+
+    // Traffic toward the subscriber from before the start: the first frame it forwards
+    // marks the end of the boot.
+    let _flood = background(&inet, "ping", &["-q", "-i", "0.002", "-c", "30000", SUB_IP]);
+    let mut vm = Vm::start(&spec).expect("start the instance");
+    let report = vm
+        .boot_report(Duration::from_secs(90))
+        .unwrap_or_else(|e| panic!("no first forwarded frame: {e}"));
+    println!(
+        "lab_unikernel: accelerator {} ({}): QEMU start to first forwarded frame {:.1} ms; \
+         guest entry to first forwarded frame {} us (devices and pipeline ready after {} us); \
+         heap {} KiB in use of {} KiB RAM; TSC {} kHz",
+        report.accel,
+        if report.accel == Accel::Kvm {
+            "KVM"
+        } else {
+            "software emulation: /dev/kvm not usable"
+        },
+        report.qemu_to_first_forward.as_secs_f64() * 1e3,
+        report.entry_to_first_forward_us,
+        report.entry_to_ready_us,
+        report.heap_used_kib,
+        report.ram_kib,
+        report.tsc_khz,
+    );
+    assert!(
+        report.entry_to_first_forward_us > 0 && report.tsc_khz > 0,
+        "{report:?}"
+    );
+    drop(_flood);
+
+    // Upstream and back: ping from the subscriber (the first echo may go while the
+    // instance resolves its next hop).
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            sub.stdout_of("ping", &["-c", "1", "-W", "1", INET_IP])
+                .is_ok_and(|o| o.contains(" 0% packet loss"))
+        }),
+        "no ping reply through the instance; console:\n{}",
+        vm.console()
+    );
+
+    // NAT: the Internet host sees an address of the pool and a port of a block.
+    let seen = udp_round_trip(&sub, &inet);
+    let SocketAddr::V4(seen4) = seen else {
+        panic!("{seen}")
+    };
+    let o = seen4.ip().octets();
+    assert!(
+        o[..3] == [203, 0, 113] && o[3] < 16 && seen4.port() >= 1024,
+        "source after NAT: {seen}"
+    );
+    println!("lab_unikernel: the Internet host saw the subscriber as {seen}");
+    assert!(
+        wait_until(Duration::from_secs(5), || vm.console().contains("nat-log ")),
+        "no port-block log line; console:\n{}",
+        vm.console()
+    );
+
+    // Shaping: downstream TCP is held to the session's 4 Mbit/s.
+    let bps = downstream_tcp_bps(&sub, &inet);
+    println!(
+        "lab_unikernel: downstream TCP {:.2} Mbit/s under a {:.0} Mbit/s session rate",
+        bps / 1e6,
+        DL_RATE_BPS / 1e6
+    );
+    assert!(
+        bps <= DL_RATE_BPS * 1.1,
+        "{bps} bit/s exceeds the session's rate"
+    );
+    assert!(
+        bps >= DL_RATE_BPS * 0.5,
+        "{bps} bit/s: the shaper starves the session"
+    );
+    let status = vm.stop();
+    println!("lab_unikernel: stopped ({status:?})");
+}
+
+/// Each probe breaks one page protection; the CPU must stop it with a page fault, which
+/// the image reports before exiting with code 3 (QEMU's status 7).
+#[test]
+fn unikernel_page_protections_stop_writes_to_text_jumps_to_data_and_stack_overflows() {
+    skip_unless_lab!();
+    let image = image();
+    for probe in ["write-text", "exec-data", "stack-guard"] {
+        let spec = VmSpec {
+            name: format!("probe-{probe}"),
+            image: image.clone(),
+            memory_mib: vbng_vm::spec::DEFAULT_MEMORY_MIB,
+            accel: accel(),
+            access: NetBackend::None,
+            core: NetBackend::None,
+            access_mac: [0; 6],
+            core_mac: [0; 6],
+            day0: vec![format!("probe={probe}")],
+            netns: None,
+        };
+        let started = Instant::now();
+        let mut vm = Vm::start(&spec).expect("start");
+        let (_, line) = vm
+            .wait_line("vbng-uk: cpu exception", Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("probe {probe}: {e}"));
+        assert!(
+            line.contains("exception 000000000000000e"),
+            "probe {probe}: expected a page fault, got `{line}`"
+        );
+        assert!(wait_until(Duration::from_secs(10), || vm
+            .try_exit_status()
+            .is_some()));
+        let status = vm.try_exit_status().and_then(|s| s.code());
+        assert_eq!(status, Some(7), "probe {probe}: QEMU's exit status");
+        println!(
+            "lab_unikernel: probe {probe} stopped by a page fault in {:.0} ms ({})",
+            started.elapsed().as_secs_f64() * 1e3,
+            vm.accel()
+        );
+        assert!(!vm.console().contains("probe survived"));
+    }
+}
