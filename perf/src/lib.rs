@@ -17,6 +17,9 @@
 //! - [`fastpath`]: `vbng-perf fastpath`: Mpps per worker core of the pipeline on DPDK ports
 //!   (net_pcap replaying the trex-profiles traffic scheme) beside dpdk-testpmd io forwarding
 //!   on the same devices; burst latency, instructions per packet, the 1 to 1M session curve.
+//! - [`unikernel`]: `vbng-perf unikernel`: the per-customer vBNG image's boot time beside
+//!   QEMU's own start, its size and memory, and the CPU and host memory of N concurrent
+//!   instances idle and forwarding beside instances that only halt.
 //!
 //! The binary (`src/main.rs`) parses the command line; the criterion micro-benchmarks live
 //! in `benches/`.
@@ -28,3 +31,4 @@ pub mod radius;
 pub mod report;
 pub mod sessions;
 pub mod timing;
+pub mod unikernel;

@@ -11,6 +11,7 @@ use vbng_perf::report;
 use vbng_perf::sessions::emulator::Progress;
 use vbng_perf::sessions::{self, Protocol, SessionsArgs};
 use vbng_perf::timing::Machine;
+use vbng_perf::unikernel::{self, UnikernelArgs};
 
 #[derive(Debug, Parser)]
 #[command(name = "vbng-perf", version, about = "vbng benchmark harness")]
@@ -60,6 +61,29 @@ enum Command {
         /// Timed repetitions per workload; the median is reported.
         #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u64).range(1..=1000))]
         reps: u64,
+        /// One JSON object per line and figure instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The per-customer vBNG image (QEMU microvm): boot time beside QEMU's own start, image
+    /// size, guest memory, and N concurrent instances' CPU idle and forwarding and host
+    /// memory, beside instances that only halt (see perf/README.md). Needs root.
+    Unikernel {
+        /// Boots to time.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=1000))]
+        boots: u64,
+        /// Concurrent instances in the density run (0: none).
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(0..=2000))]
+        instances: u64,
+        /// Seconds of each CPU measurement.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Pings per second through each instance while forwarding.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        pps: u32,
+        /// auto (KVM when /dev/kvm is usable), kvm or tcg.
+        #[arg(long, default_value = "auto")]
+        accel: vbng_vm::Accel,
         /// One JSON object per line and figure instead of the table.
         #[arg(long)]
         json: bool,
@@ -220,6 +244,45 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("vbng-perf acl: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Unikernel {
+            boots,
+            instances,
+            seconds,
+            pps,
+            accel,
+            json,
+        } => {
+            let args = UnikernelArgs {
+                boots: boots as usize,
+                instances: instances as usize,
+                seconds,
+                pps,
+                accel,
+            };
+            if !json {
+                println!("{}", Machine::detect().line());
+                println!(
+                    "vbng-perf unikernel: {boots} boots, {instances} concurrent instances, {seconds} s per CPU figure, {pps} pings/s each while forwarding, accelerator {}",
+                    accel.resolve()
+                );
+            }
+            match unikernel::run(&args) {
+                Ok(figures) => {
+                    if json {
+                        for f in &figures {
+                            println!("{}", f.to_json_line());
+                        }
+                    } else {
+                        print!("{}", report::table(&figures));
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("vbng-perf unikernel: {e}");
                     ExitCode::FAILURE
                 }
             }

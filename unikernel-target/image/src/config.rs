@@ -13,6 +13,9 @@
 //! | `nat_block=N`, `nat_blocks=N` | ports per block (512), blocks per subscriber (4) |
 //! | `unix_ms=N` | wall-clock time at boot, for NAT log timestamps |
 //! | `probe=write-text\|exec-data\|stack-guard` | checks the page protections by breaking them |
+//! | `baseline=exit\|halt` | vbng-perf's baselines: exit at once, or only halt |
+//! | `tsc_khz=N` | the TSC rate (the launcher measures the host's) |
+//! | `verbose` | a line with the set-up times before the loop starts |
 
 use alloc::string::String;
 use alloc::vec::Vec;

@@ -89,10 +89,10 @@ impl Instance {
         };
         let shaped = cfg.sessions.iter().any(|s| s.dl_bps.is_some());
         let mut pipeline = if shaped {
-            // A customer's handful of sessions: a small frame pool (about 1.1 MB).
+            // A customer's handful of sessions: a small frame pool (128 frames, 280 KB).
             let qos = SchedulerConfig {
                 max_subscribers: 64,
-                max_packets: 512,
+                max_packets: 128,
                 ..SchedulerConfig::default()
             };
             Pipeline::with_qos(pcfg, seed, qos)
