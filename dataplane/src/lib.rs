@@ -25,6 +25,8 @@
 //!   filtering, hairpinning, ICMP error translation, bounded expiry.
 //! - [`route`]: longest-prefix match for IPv4 (DIR-24-8, [`route::Lpm4`]) and IPv6 (multibit
 //!   trie, [`route::Lpm6`]), ICMP error generation under a rate limit, TTL / hop-limit decrement.
+//! - `pfcp_agent` (feature `pfcp`, on with `std`): the PFCP user-plane function, sans-IO:
+//!   association, heartbeats, session rules translated into session table entries.
 //! - `host` (feature `std`): the hosted `vbng-up` runtime.
 //!
 //! Per-packet code never allocates, never logs and never panics on input bytes.
@@ -42,6 +44,8 @@ pub mod acl;
 mod lanes;
 pub mod nat;
 pub mod packet;
+#[cfg(feature = "pfcp")]
+pub mod pfcp_agent;
 pub mod pipeline;
 pub mod port;
 mod prefetch;

@@ -18,7 +18,8 @@
 //!   and the per-worker queue port, over `dpdk-sys`.
 //! - [`config`]: TOML file + flags + embedded defaults, one-line errors.
 //! - [`worker`]: the poll-mode loop and the state it shares with the other threads.
-//! - [`pfcp_agent`]: the PFCP user-plane function: association, heartbeats, sessions.
+//! - [`pfcp_agent`]: the PFCP user-plane function ([`crate::pfcp_agent`]) and
+//!   [`pfcp_runtime`], the thread that owns its UDP socket.
 //! - [`redirect`]: control frames to and from the CP over GTP-U.
 //! - [`metrics`]: Prometheus text exposition over a tiny HTTP server.
 //! - [`channel`]: the fixed-buffer frame queues between threads.
@@ -34,7 +35,12 @@ pub mod config;
 pub mod dpdk;
 pub mod log;
 pub mod metrics;
-pub mod pfcp_agent;
+/// The PFCP agent (`crate::pfcp_agent`) with its hosted runtime.
+pub mod pfcp_agent {
+    pub use super::pfcp_runtime::{AclReload, AgentPublished, run};
+    pub use crate::pfcp_agent::*;
+}
+pub mod pfcp_runtime;
 pub mod redirect;
 #[allow(unsafe_code)]
 pub mod signals;

@@ -2,6 +2,7 @@
 //! session commands are applied to a real [`Pipeline`].
 
 use super::*;
+use crate::host::pfcp_runtime::{AgentPublished, run};
 use crate::packet::Frame;
 use crate::pipeline::{Pipeline, PipelineConfig, SessionCommand, Verdict};
 use crate::session::{AccessKey, SessionIpv6};

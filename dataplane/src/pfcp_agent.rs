@@ -1,5 +1,7 @@
 //! The PFCP user-plane function (TS 29.244, BBF TR-459): association, heartbeats and
-//! session programming, as a sans-IO handler plus a thread that owns the UDP socket.
+//! session programming, as a sans-IO handler (`no_std`: the hosted `vbng-up` runs it on a
+//! thread that owns the UDP socket, `crate::host::pfcp_runtime`; the unikernel on its
+//! management interface).
 //!
 //! [`PfcpAgent::handle`] takes one datagram and returns the datagrams to send;
 //! [`PfcpAgent::poll`] drives heartbeats toward the CP and CP loss detection. Session rules
@@ -47,9 +49,14 @@
 //! cached response (TS 29.244 section 6.4). Malformed requests get the matching Cause
 //! (Mandatory IE missing, Mandatory IE incorrect, Session context not found...).
 
-use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::net::{Ipv4Addr, SocketAddr};
+
+use hashbrown::HashMap;
 
 use vbng_cups::pfcp::node::{
     AssociationConfig, AssociationEvent, AssociationState, ResponseCache, SequenceAllocator,
@@ -299,7 +306,7 @@ impl PfcpAgent {
 
     /// Events since the last call, oldest first.
     pub fn drain_events(&mut self) -> Vec<AgentEvent> {
-        std::mem::take(&mut self.events)
+        core::mem::take(&mut self.events)
     }
 
     /// Handles one datagram from `from` at `now_ms`; returns the datagrams to send.
@@ -1043,15 +1050,13 @@ fn node_id_text(n: &NodeId) -> String {
 }
 
 mod event;
-mod runtime;
 mod translate;
 
 pub use event::AgentEvent;
-pub use runtime::{AclReload, AgentPublished, run};
 pub use translate::{
     PPPOE_DEFAULT_MTU, RuleError, SessionRules, UrSeqns, apply_mbr, deletion_reports, derive_entry,
     parse_logical_port, usage_reports,
 };
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 mod tests;

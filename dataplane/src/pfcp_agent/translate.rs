@@ -19,8 +19,10 @@
 //! (its ingress rules for uplink packets, its egress rules for downlink). A name the user
 //! plane does not know, or two different names, fail the rules.
 
-use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use alloc::collections::BTreeMap;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::net::{Ipv4Addr, Ipv6Addr};
 
 use vbng_cups::pfcp::{
     ApplyAction, BbfOuterHeaderCreation, CreateFar, CreatePdr, CreateQer, CreateUrr, Interface,
@@ -148,7 +150,7 @@ pub fn parse_logical_port(data: &[u8], access_ports: usize) -> Result<PortId, Ru
         ports: access_ports,
         found: String::from_utf8_lossy(data).into_owned(),
     };
-    let s = std::str::from_utf8(data).map_err(|_| bad())?;
+    let s = core::str::from_utf8(data).map_err(|_| bad())?;
     if s.is_empty() || s.len() > 3 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }

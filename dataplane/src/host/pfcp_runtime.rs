@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{AgentEvent, PfcpAgent, SessionBackend};
+use crate::pfcp_agent::{AgentEvent, PfcpAgent, SessionBackend};
 
 /// Agent state published for the metrics exporter (relaxed atomics, one writer).
 #[derive(Debug, Default)]

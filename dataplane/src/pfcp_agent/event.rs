@@ -1,8 +1,9 @@
 //! What the agent reports for the log: one [`AgentEvent`] per association change, session
 //! change or rejected request, each rendered as one line.
 
-use std::fmt;
-use std::net::{Ipv4Addr, SocketAddr};
+use alloc::string::String;
+use core::fmt;
+use core::net::{Ipv4Addr, SocketAddr};
 
 use vbng_cups::pfcp::{Cause, MessageType};
 
