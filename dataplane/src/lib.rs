@@ -7,6 +7,7 @@
 //! - [`wire`]: zero-copy header views and `Repr`s for Ethernet, 802.1Q/802.1ad, ARP, IPv4, IPv6, ICMPv6,
 //!   UDP, TCP (with MSS clamping), ICMPv4, GTP-U, the PPPoE session header, the Internet checksum (RFC 1071/1624) and whole-frame builders
 //!   ([`wire::frame`]).
+//! - [`cpr`]: control-packet redirect framing: control frames to and from the CP as G-PDUs.
 //! - [`packet`]: [`packet::Frame`], the reusable packet buffer with headroom, and port ids.
 //! - [`port`]: the [`port::Port`] trait (burst receive, queued send, flush) and
 //!   [`port::MemoryPort`] for tests.
@@ -41,6 +42,7 @@
 extern crate alloc;
 
 pub mod acl;
+pub mod cpr;
 mod lanes;
 pub mod nat;
 pub mod packet;
