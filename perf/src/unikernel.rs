@@ -100,8 +100,10 @@ fn base_spec(image: &Path, accel: Accel, name: &str) -> VmSpec {
         accel,
         access: NetBackend::None,
         core: NetBackend::None,
+        mgmt: NetBackend::None,
         access_mac: [0x52, 0x54, 0, 0, 0, 1],
         core_mac: [0x52, 0x54, 0, 0, 0, 2],
+        mgmt_mac: [0x52, 0x54, 0, 0, 0, 3],
         day0: vec![SESSION.into()],
         netns: None,
     }

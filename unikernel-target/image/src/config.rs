@@ -12,6 +12,8 @@
 //! | `nat_inside=PREFIX` | inside prefixes translated (default 100.64.0.0/10; repeatable) |
 //! | `nat_block=N`, `nat_blocks=N` | ports per block (512), blocks per subscriber (4) |
 //! | `unix_ms=N` | wall-clock time at boot, for NAT log timestamps |
+//! | `mgmt_ip=192.0.2.2/24` | the management interface's address (third device): PFCP on UDP 8805 |
+//! | `cp_gtpu=192.0.2.1:2152` | the control plane's GTP-U endpoint: control frames go there |
 //! | `probe=write-text\|exec-data\|stack-guard` | checks the page protections by breaking them |
 //! | `baseline=exit\|halt` | vbng-perf's baselines: exit at once, or only halt |
 //! | `tsc_khz=N` | the TSC rate (the launcher measures the host's) |
@@ -82,6 +84,10 @@ pub struct Config {
     pub virtio_mmio: Vec<(u64, u8)>,
     /// A page-protection check to run instead of forwarding.
     pub probe: Option<Probe>,
+    /// Management interface address.
+    pub mgmt_ip: Option<(Ipv4Addr, u8)>,
+    /// The control plane's GTP-U endpoint.
+    pub cp_gtpu: Option<core::net::SocketAddrV4>,
 }
 
 impl Default for Config {
@@ -98,6 +104,8 @@ impl Default for Config {
             unix_ms: 0,
             virtio_mmio: Vec::new(),
             probe: None,
+            mgmt_ip: None,
+            cp_gtpu: None,
         }
     }
 }
@@ -198,6 +206,8 @@ pub fn parse(cmdline: &str) -> Result<Config, String> {
             "nat_block" => number(value).map(|n| c.nat_block = n).is_some(),
             "nat_blocks" => number(value).map(|n| c.nat_blocks = n).is_some(),
             "unix_ms" => number(value).map(|n| c.unix_ms = n).is_some(),
+            "mgmt_ip" => prefix(value).map(|p| c.mgmt_ip = Some(p)).is_some(),
+            "cp_gtpu" => value.parse().map(|a| c.cp_gtpu = Some(a)).is_ok(),
             "virtio_mmio.device" => virtio_mmio(value).map(|d| c.virtio_mmio.push(d)).is_some(),
             "probe" => {
                 c.probe = match value {

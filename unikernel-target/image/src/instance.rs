@@ -15,12 +15,15 @@ use vbng_dataplane::wire::frame::{L2Header, build_arp};
 use vbng_dataplane::wire::{EtherType, EthernetAddress};
 
 use crate::config::Config;
+use crate::mgmt::Mgmt;
 use crate::virtio::VirtioNet;
 
 /// The access port's pipeline id.
 pub const ACCESS: PortId = 0;
 /// The core port's pipeline id.
 pub const CORE: PortId = 1;
+/// Session ids of the day-0 sessions start here.
+const DAY0_SESSION_IDS: u64 = 1 << 48;
 
 /// Why the instance could not be built.
 #[derive(Debug)]
@@ -38,6 +41,8 @@ pub struct Instance {
     pub pipeline: Pipeline,
     /// Access (0) and core (1) ports.
     pub ports: [VirtioNet; 2],
+    /// The management interface (PFCP, control-packet redirect), if the instance has one.
+    pub mgmt: Option<Mgmt>,
     frames: Vec<Frame>,
     verdicts: Vec<Verdict>,
     gateway: EthernetAddress,
@@ -68,11 +73,13 @@ impl core::fmt::Debug for Instance {
 }
 
 impl Instance {
-    /// Builds the pipeline for `cfg` over `access` and `core`.
+    /// Builds the pipeline for `cfg` over `access` and `core`, programmed at run time
+    /// through `mgmt` if given.
     pub fn new(
         cfg: &Config,
         access: VirtioNet,
         core: VirtioNet,
+        mgmt: Option<Mgmt>,
         seed: u64,
     ) -> Result<Instance, BuildError> {
         let pcfg = PipelineConfig {
@@ -87,7 +94,8 @@ impl Instance {
             redirect_pps: 1000,
             arp_retry_ns: 1_000_000_000,
         };
-        let shaped = cfg.sessions.iter().any(|s| s.dl_bps.is_some());
+        // Sessions programmed later over PFCP may bring rates too.
+        let shaped = mgmt.is_some() || cfg.sessions.iter().any(|s| s.dl_bps.is_some());
         let mut pipeline = if shaped {
             // A customer's handful of sessions: a small frame pool (128 frames, 280 KB).
             let qos = SchedulerConfig {
@@ -116,7 +124,8 @@ impl Instance {
         for (i, s) in cfg.sessions.iter().enumerate() {
             let pppoe = s.pppoe != 0;
             let entry = SessionEntry {
-                id: 1 + i as u64,
+                // Far from the PFCP agent's ids, which count up from 1.
+                id: DAY0_SESSION_IDS + i as u64,
                 access: AccessKey {
                     port: ACCESS,
                     svlan: s.svlan,
@@ -149,6 +158,7 @@ impl Instance {
         Ok(Instance {
             pipeline,
             ports: [access, core],
+            mgmt,
             frames: (0..BURST).map(|_| Frame::new()).collect(),
             verdicts: vec![Verdict::Drop(vbng_dataplane::pipeline::DropReason::Malformed); BURST],
             gateway: cfg.gateway_mac,
@@ -180,16 +190,27 @@ impl Instance {
                             self.forwarded += 1;
                         }
                     }
-                    Verdict::ToControlPlane => {
-                        if let Some(reply) = answer_access_arp(&self.pipeline, self.gateway, frame)
-                        {
-                            let _ = self.ports[usize::from(ACCESS)].send(&reply);
-                            self.arp_replies += 1;
+                    Verdict::ToControlPlane => match self.mgmt.as_mut() {
+                        Some(m) if m.redirects() => m.redirect(frame.port, frame.data()),
+                        _ => {
+                            if let Some(reply) =
+                                answer_access_arp(&self.pipeline, self.gateway, frame)
+                            {
+                                let _ = self.ports[usize::from(ACCESS)].send(&reply);
+                                self.arp_replies += 1;
+                            }
                         }
-                    }
+                    },
                     Verdict::Queued | Verdict::Drop(_) => {}
                 }
             }
+        }
+        if let Some(m) = self.mgmt.as_mut() {
+            work += m.poll(
+                now_ns,
+                &mut self.pipeline,
+                &mut self.ports[usize::from(ACCESS)],
+            );
         }
         let ports = &mut self.ports;
         self.pipeline.drain_generated(now_ns, &mut |port, data| {
@@ -233,6 +254,9 @@ impl Instance {
         for port in self.ports.iter_mut() {
             waiting |= port.arm_interrupts(true);
         }
+        if let Some(m) = self.mgmt.as_mut() {
+            waiting |= m.port_mut().arm_interrupts(true);
+        }
         !waiting
     }
 
@@ -243,12 +267,23 @@ impl Instance {
             port.arm_interrupts(false);
             port.ack_interrupt();
         }
+        if let Some(m) = self.mgmt.as_mut() {
+            m.port_mut().arm_interrupts(false);
+            m.port_mut().ack_interrupt();
+        }
     }
 
     /// How long the loop may halt at `now_ns`: until the shaper's next release, at most
     /// `max_ns` (timers such as next-hop ARP retries and NAT expiry run on each pass).
     /// None when that release is due already.
-    pub fn idle_timeout_ns(&self, now_ns: u64, max_ns: u64) -> Option<u64> {
+    pub fn idle_timeout_ns(&mut self, now_ns: u64, max_ns: u64) -> Option<u64> {
+        let max_ns = match self.mgmt.as_mut() {
+            Some(m) => max_ns.min(m.next_due_ms(now_ns).saturating_mul(1_000_000)),
+            None => max_ns,
+        };
+        if max_ns == 0 {
+            return None;
+        }
         if self.pipeline.shaped_backlog() == 0 {
             return Some(max_ns);
         }

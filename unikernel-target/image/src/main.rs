@@ -14,6 +14,7 @@
 //! - [`config`]: the day-0 configuration from the command line.
 //! - [`virtio`]: virtio-net on virtio-mmio, split rings with batched kicks and EVENT_IDX.
 //! - [`instance`]: the pipeline between the two ports and its poll loop.
+//! - [`mgmt`]: the management interface (smoltcp): PFCP and the control-packet redirect.
 //! - [`serial`]: COM1 output (`println!`).
 //! - [`mem`]: memcpy and friends, which the host target's prebuilt core expects from libc.
 
@@ -29,6 +30,7 @@ mod config;
 mod heap;
 mod instance;
 mod mem;
+mod mgmt;
 mod paging;
 mod serial;
 mod virtio;
@@ -111,12 +113,13 @@ extern "C" fn uk_start(start_info: u64, entry_tsc: u64) -> ! {
             .filter(|&b| virtio::probe(b) == Some(1))
             .collect();
     }
-    // The core port's MAC is the pipeline's; the access side answers as the gateway MAC.
+    // The core and management ports use their MACs; the access side answers as the
+    // gateway MAC.
     let mut nets =
         bases
             .iter()
             .enumerate()
-            .filter_map(|(i, &b)| match VirtioNet::new(b, 0, i == 1) {
+            .filter_map(|(i, &b)| match VirtioNet::new(b, 0, i >= 1) {
                 Ok(d) => Some(d),
                 Err(e) => {
                     println!("vbng-uk: virtio-mmio {b:#x}: {e:?}");
@@ -127,10 +130,30 @@ extern "C" fn uk_start(start_info: u64, entry_tsc: u64) -> ! {
         println!("vbng-uk: need two virtio-net devices (access, core)");
         arch::exit(exit_code::NO_DEVICE);
     };
+    let mgmt = match (nets.next(), cfg.mgmt_ip) {
+        (Some(port), Some(ip)) => Some(mgmt::Mgmt::new(
+            port,
+            mgmt::MgmtConfig {
+                ip,
+                cp_gtpu: cfg.cp_gtpu,
+                unix_ms: cfg.unix_ms,
+            },
+            clock.now_ns(),
+        )),
+        (None, None) => None,
+        (Some(_), None) => {
+            println!("vbng-uk: a third (management) device needs mgmt_ip=ADDRESS/LEN");
+            arch::exit(exit_code::BAD_CONFIG);
+        }
+        (None, Some(_)) => {
+            println!("vbng-uk: mgmt_ip= needs a third virtio-net device (management)");
+            arch::exit(exit_code::NO_DEVICE);
+        }
+    };
     let devices_tsc = arch::rdtsc();
     let access = access.with_port_id(instance::ACCESS);
     let core = core.with_port_id(instance::CORE);
-    let mut inst = match instance::Instance::new(&cfg, access, core, entry_tsc) {
+    let mut inst = match instance::Instance::new(&cfg, access, core, mgmt, entry_tsc) {
         Ok(i) => i,
         Err(e) => {
             println!("vbng-uk: configuration refused: {e}");

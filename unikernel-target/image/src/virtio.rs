@@ -443,6 +443,11 @@ impl VirtioNet {
         self.rx.has_used()
     }
 
+    /// True if received frames are waiting.
+    pub fn has_rx(&self) -> bool {
+        self.rx.has_used()
+    }
+
     /// Acknowledges the device's interrupt (after waking).
     pub fn ack_interrupt(&mut self) {
         let status = read32(self.base, reg::INTERRUPT_STATUS);

@@ -25,6 +25,10 @@ struct Args {
     /// Tap interface of the core side.
     #[arg(long)]
     core_tap: String,
+    /// Tap interface of the management side (PFCP and control-packet redirect; give the
+    /// image `--set mgmt_ip=ADDR/LEN`, and `--set cp_gtpu=ADDR:2152` for the redirect).
+    #[arg(long)]
+    mgmt_tap: Option<String>,
     /// MAC of the core device (the instance's address on the core link).
     #[arg(long, default_value = "52:54:00:00:00:02", value_parser = parse_mac)]
     core_mac: [u8; 6],
@@ -95,8 +99,13 @@ fn main() -> ExitCode {
         accel: args.accel,
         access: NetBackend::Tap(args.access_tap.clone()),
         core: NetBackend::Tap(args.core_tap.clone()),
+        mgmt: args
+            .mgmt_tap
+            .clone()
+            .map_or(NetBackend::None, NetBackend::Tap),
         access_mac: [0x52, 0x54, 0, 0, 0, 1],
         core_mac: args.core_mac,
+        mgmt_mac: [0x52, 0x54, 0, 0, 0, 3],
         day0: args.day0.clone(),
         netns: args.netns.clone(),
     };

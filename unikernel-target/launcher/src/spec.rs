@@ -80,10 +80,15 @@ pub struct VmSpec {
     pub access: NetBackend,
     /// The core side.
     pub core: NetBackend,
+    /// The management side (PFCP and the control-packet redirect to the control plane;
+    /// the image then needs `mgmt_ip=` among its day-0 words), or `None`.
+    pub mgmt: NetBackend,
     /// MAC of the access device (not used on the wire: the image answers as the gateway).
     pub access_mac: [u8; 6],
     /// MAC of the core device: the instance's own on the core link.
     pub core_mac: [u8; 6],
+    /// MAC of the management device.
+    pub mgmt_mac: [u8; 6],
     /// Day-0 configuration: `key=value` words of the image's command line
     /// (unikernel-target/image/src/config.rs lists them).
     pub day0: Vec<String>,
@@ -103,7 +108,7 @@ fn mac(m: &[u8; 6]) -> String {
 impl VmSpec {
     /// The program and arguments that start this instance on `accel` (already resolved),
     /// with the guest's TSC rate and wall clock added to the command line. `fds` holds
-    /// the descriptors of `TapIn` backends, access first.
+    /// the descriptors of `TapIn` backends in device order (access, core, management).
     pub fn command(&self, accel: Accel, tsc_khz: u64, unix_ms: u64, fds: &[i32]) -> Vec<String> {
         let mut args: Vec<String> = Vec::new();
         if let Some(ns) = &self.netns {
@@ -137,6 +142,7 @@ impl VmSpec {
         for (id, backend, m) in [
             ("access", &self.access, &self.access_mac),
             ("core", &self.core, &self.core_mac),
+            ("mgmt", &self.mgmt, &self.mgmt_mac),
         ] {
             match backend {
                 NetBackend::Tap(ifname) => {
@@ -182,8 +188,10 @@ mod tests {
             accel: Accel::Auto,
             access: NetBackend::Tap("a0".into()),
             core: NetBackend::Tap("c0".into()),
+            mgmt: NetBackend::None,
             access_mac: [0x52, 0x54, 0, 0, 0, 1],
             core_mac: [0x52, 0x54, 0, 0, 0, 2],
+            mgmt_mac: [0x52, 0x54, 0, 0, 0, 3],
             day0: vec!["session=02:00:00:00:00:10,100.64.0.10".into()],
             netns: Some("ns1".into()),
         }

@@ -85,7 +85,7 @@ impl Vm {
             .map_or(0, |d| d.as_millis() as u64);
         // Taps in other namespaces are opened here and inherited by QEMU.
         let mut taps = Vec::new();
-        for backend in [&spec.access, &spec.core] {
+        for backend in [&spec.access, &spec.core, &spec.mgmt] {
             if let NetBackend::TapIn { ifname, netns } = backend {
                 taps.push(crate::tap::open(ifname, Some(netns)).map_err(VmError::Spawn)?);
             }

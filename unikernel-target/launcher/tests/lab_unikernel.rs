@@ -7,10 +7,12 @@
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use vbng_cp::lab::netns::{Netns, in_netns, lab_unavailable, which};
-use vbng_cp::lab::wait_until;
+use vbng_cp::lab::procs::{Daemon, Dhclient};
+use vbng_cp::lab::{find_binary, wait_until};
 use vbng_vm::{Accel, NetBackend, Vm, VmSpec};
 
 const SUB_MAC: &str = "02:00:00:00:00:10";
@@ -37,9 +39,15 @@ fn skip_reason() -> Option<String> {
     None
 }
 
+/// The lab tests run one at a time (each boots instances and measures rates), and the
+/// lab check (which creates a probe namespace named after the process) runs once.
+static LAB: Mutex<()> = Mutex::new(());
+static SKIP: OnceLock<Option<String>> = OnceLock::new();
+
 macro_rules! skip_unless_lab {
     () => {
-        if let Some(why) = skip_reason() {
+        let _serial = LAB.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(why) = SKIP.get_or_init(skip_reason) {
             println!("SKIPPED: {why}");
             return;
         }
@@ -63,7 +71,7 @@ fn tap_namespace(
     name: &str,
     tap: &str,
     mac: Option<&str>,
-    addr: &str,
+    addr: Option<&str>,
     routes: &[&[&str]],
 ) -> Netns {
     let ns = Netns::create(name).expect("namespace");
@@ -73,8 +81,10 @@ fn tap_namespace(
         ns.ip(&["link", "set", tap, "address", mac])
             .expect("tap MAC");
     }
-    ns.ip(&["addr", "add", addr, "dev", tap])
-        .expect("tap address");
+    if let Some(addr) = addr {
+        ns.ip(&["addr", "add", addr, "dev", tap])
+            .expect("tap address");
+    }
     ns.ip(&["link", "set", tap, "up"]).expect("tap up");
     for r in routes {
         let mut args = vec!["route", "add"];
@@ -98,8 +108,10 @@ fn spec(name: &str, sub: &Netns, inet: &Netns, day0: &[&str]) -> VmSpec {
             ifname: "ukc".into(),
             netns: inet.name().into(),
         },
+        mgmt: NetBackend::None,
         access_mac: [0x52, 0x54, 0, 0, 0, 1],
         core_mac: [0x52, 0x54, 0, 0, 0, 2],
+        mgmt_mac: [0x52, 0x54, 0, 0, 0, 3],
         day0: day0.iter().map(|s| s.to_string()).collect(),
         netns: None,
     }
@@ -200,14 +212,14 @@ fn unikernel_forwards_a_subscriber_with_nat_and_shaping() {
         &format!("uk-sub-{pid}"),
         "uka",
         Some(SUB_MAC),
-        "100.64.0.10/24",
+        Some("100.64.0.10/24"),
         &[&["default", "via", "100.64.0.1"]],
     );
     let inet = tap_namespace(
         &format!("uk-inet-{pid}"),
         "ukc",
         None,
-        "198.51.100.1/24",
+        Some("198.51.100.1/24"),
         &[
             &[NAT_POOL, "via", "198.51.100.2"],
             &["100.64.0.0/10", "via", "198.51.100.2"],
@@ -232,7 +244,7 @@ fn unikernel_forwards_a_subscriber_with_nat_and_shaping() {
         if report.accel == Accel::Kvm {
             "KVM"
         } else {
-            "software emulation: /dev/kvm not usable"
+            "TCG software emulation"
         },
         report.qemu_to_first_forward.as_secs_f64() * 1e3,
         report.entry_to_first_forward_us,
@@ -308,8 +320,10 @@ fn unikernel_page_protections_stop_writes_to_text_jumps_to_data_and_stack_overfl
             accel: accel(),
             access: NetBackend::None,
             core: NetBackend::None,
+            mgmt: NetBackend::None,
             access_mac: [0; 6],
             core_mac: [0; 6],
+            mgmt_mac: [0x52, 0x54, 0, 0, 0, 3],
             day0: vec![format!("probe={probe}")],
             netns: None,
         };
@@ -334,4 +348,183 @@ fn unikernel_page_protections_stop_writes_to_text_jumps_to_data_and_stack_overfl
         );
         assert!(!vm.console().contains("probe survived"));
     }
+}
+
+/// An HTTP request to vbng-cp's API from inside its namespace: (status, body).
+fn api(ns: &Netns, method: &str, path: &str, body: Option<serde_json::Value>) -> (u16, String) {
+    let url = format!("http://127.0.0.1:8080{path}");
+    let method = method.to_string();
+    in_netns(ns.name(), move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let resp = match (method.as_str(), body) {
+            ("PATCH", Some(b)) => agent.patch(&url).send_json(&b),
+            _ => agent.get(&url).call(),
+        };
+        match resp {
+            Ok(mut r) => (
+                r.status().as_u16(),
+                r.body_mut().read_to_string().unwrap_or_default(),
+            ),
+            Err(e) => (0, e.to_string()),
+        }
+    })
+    .expect("in the control plane's namespace")
+}
+
+/// The instance as any other user plane: vbng-cp (in a namespace of its own, on the
+/// instance's management link) associates with it over PFCP, answers the subscriber's
+/// DHCP through the GTP-U control-packet redirect, programs the session, changes its rate
+/// live (the path a RADIUS CoA takes) and removes it when the lease is released.
+#[test]
+fn unikernel_is_programmed_by_vbng_cp_over_pfcp() {
+    skip_unless_lab!();
+    if which("dhclient").is_none() {
+        println!("SKIPPED: dhclient is not installed (scripts/setup.sh installs it)");
+        return;
+    }
+    let cp_bin = find_binary("vbng-cp").expect("vbng-cp binary (cargo build --workspace --bins)");
+    let pid = std::process::id();
+    let dir = std::env::temp_dir().join(format!("vbng-uk-pfcp-{pid}"));
+    std::fs::create_dir_all(&dir).expect("lab dir");
+    let sub = tap_namespace(&format!("uk-psub-{pid}"), "uka", Some(SUB_MAC), None, &[]);
+    let inet = tap_namespace(
+        &format!("uk-pinet-{pid}"),
+        "ukc",
+        None,
+        Some("198.51.100.1/24"),
+        &[&["100.64.0.0/10", "via", "198.51.100.2"]],
+    );
+    let cp = tap_namespace(
+        &format!("uk-pcp-{pid}"),
+        "ukm",
+        None,
+        Some("192.0.2.1/24"),
+        &[],
+    );
+    let mut spec = spec(
+        "lab-uk-pfcp",
+        &sub,
+        &inet,
+        &["mgmt_ip=192.0.2.2/24", "cp_gtpu=192.0.2.1:2152"],
+    );
+    spec.mgmt = NetBackend::TapIn {
+        ifname: "ukm".into(),
+        netns: cp.name().into(),
+    };
+    let mut vm = Vm::start(&spec).expect("start the instance");
+
+    let subscribers = dir.join("subscribers.toml");
+    std::fs::write(
+        &subscribers,
+        format!(
+            "[default]\npolicy = \"deny\"\n\n[[subscribers]]\nmac = \"{SUB_MAC}\"\npool = \"default\"\n\
+             rate = {{ up_kbps = 10000, down_kbps = 4000 }}\n"
+        ),
+    )
+    .expect("subscriber file");
+    let subscribers = subscribers.to_string_lossy().into_owned();
+    let mut cp_daemon = Daemon::start(
+        "vbng-cp",
+        cp.name(),
+        &cp_bin,
+        &[
+            "--subscribers",
+            &subscribers,
+            "--listen-pfcp",
+            "192.0.2.1:8805",
+            "--listen-gtpu",
+            "192.0.2.1:2152",
+            "--listen-api",
+            "127.0.0.1:8080",
+            "--user-plane",
+            "uk=192.0.2.2:8805",
+        ],
+        dir.join("vbng-cp.log"),
+    )
+    .expect("start vbng-cp");
+    let logs = |vm: &Vm, cp: &Daemon| {
+        format!(
+            "instance console:\n{}\nvbng-cp log:\n{}",
+            vm.console(),
+            cp.log_tail(40)
+        )
+    };
+    vm.wait_line(
+        "vbng-uk: pfcp: pfcp association established",
+        Duration::from_secs(30),
+    )
+    .unwrap_or_else(|e| panic!("no PFCP association: {e}\n{}", cp_daemon.log_tail(40)));
+
+    // DHCP through the redirect; the ACK waits for the instance to accept the session.
+    let dhclient = Dhclient::new(sub.name(), "uka", &dir, "uk").expect("dhclient files");
+    dhclient
+        .obtain_lease()
+        .unwrap_or_else(|e| panic!("no lease: {e}\n{}", logs(&vm, &cp_daemon)));
+    assert!(
+        vm.console().contains("session established"),
+        "{}",
+        logs(&vm, &cp_daemon)
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            sub.stdout_of("ping", &["-c", "1", "-W", "1", INET_IP])
+                .is_ok_and(|o| o.contains(" 0% packet loss"))
+        }),
+        "no ping through the programmed session\n{}",
+        logs(&vm, &cp_daemon)
+    );
+    let (status, body) = api(&cp, "GET", "/sessions", None);
+    assert_eq!(status, 200, "{body}");
+    let sessions: serde_json::Value = serde_json::from_str(&body).expect("sessions JSON");
+    let id = sessions[0]["id"].as_u64().expect("a session id");
+
+    // The subscriber file's 4 Mbit/s downstream, then 2 Mbit/s after a live change.
+    let before = downstream_tcp_bps(&sub, &inet);
+    let (status, body) = api(
+        &cp,
+        "PATCH",
+        &format!("/sessions/{id}"),
+        Some(serde_json::json!({"rate": {"up_kbps": 10000, "down_kbps": 2000}})),
+    );
+    assert_eq!(status, 200, "PATCH /sessions/{id}: {body}");
+    assert!(
+        wait_until(Duration::from_secs(5), || vm
+            .console()
+            .contains("session modified")),
+        "{}",
+        logs(&vm, &cp_daemon)
+    );
+    let after = downstream_tcp_bps(&sub, &inet);
+    println!(
+        "lab_unikernel: programmed by vbng-cp over PFCP ({}): downstream TCP {:.2} Mbit/s at \
+         4 Mbit/s, {:.2} Mbit/s after the live change to 2 Mbit/s",
+        vm.accel(),
+        before / 1e6,
+        after / 1e6
+    );
+    assert!(
+        (2.0e6..=4.4e6).contains(&before),
+        "{before} bit/s under a 4 Mbit/s rate"
+    );
+    assert!(
+        (1.0e6..=2.2e6).contains(&after),
+        "{after} bit/s under a 2 Mbit/s rate"
+    );
+
+    // Releasing the lease ends the session in the instance too.
+    dhclient.release().expect("dhclient -r");
+    assert!(
+        wait_until(Duration::from_secs(10), || vm
+            .console()
+            .contains("session deleted")),
+        "the instance kept the session\n{}",
+        logs(&vm, &cp_daemon)
+    );
+    cp_daemon.check_running().expect("vbng-cp still running");
+    cp_daemon.stop();
+    vm.stop();
+    let _ = std::fs::remove_dir_all(&dir);
 }
