@@ -94,8 +94,13 @@ impl Instance {
             redirect_pps: 1000,
             arp_retry_ns: 1_000_000_000,
         };
-        // Sessions programmed later over PFCP may bring rates too.
-        let shaped = mgmt.is_some() || cfg.sessions.iter().any(|s| s.dl_bps.is_some());
+        // The scheduler shapes and polices; sessions programmed later over PFCP may bring
+        // rates too.
+        let shaped = mgmt.is_some()
+            || cfg
+                .sessions
+                .iter()
+                .any(|s| s.dl_bps.is_some() || s.ul_bps.is_some());
         let mut pipeline = if shaped {
             // A customer's handful of sessions: a small frame pool (128 frames, 280 KB).
             let qos = SchedulerConfig {
