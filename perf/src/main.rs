@@ -231,22 +231,7 @@ fn main() -> ExitCode {
                     acl::SEED
                 );
             }
-            match acl::run(&args) {
-                Ok(figures) => {
-                    if json {
-                        for f in &figures {
-                            println!("{}", f.to_json_line());
-                        }
-                    } else {
-                        print!("{}", report::table(&figures));
-                    }
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("vbng-perf acl: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            finish("acl", acl::run(&args), json)
         }
         Command::Unikernel {
             boots,
@@ -270,22 +255,7 @@ fn main() -> ExitCode {
                     accel.resolve()
                 );
             }
-            match unikernel::run(&args) {
-                Ok(figures) => {
-                    if json {
-                        for f in &figures {
-                            println!("{}", f.to_json_line());
-                        }
-                    } else {
-                        print!("{}", report::table(&figures));
-                    }
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("vbng-perf unikernel: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            finish("unikernel", unikernel::run(&args), json)
         }
         Command::Radius {
             requests,
@@ -312,22 +282,7 @@ fn main() -> ExitCode {
                     if debug_server { "-X" } else { "-f (threaded)" }
                 );
             }
-            match radius::run(&args) {
-                Ok(figures) => {
-                    if json {
-                        for f in &figures {
-                            println!("{}", f.to_json_line());
-                        }
-                    } else {
-                        print!("{}", report::table(&figures));
-                    }
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("vbng-perf radius: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            finish("radius", radius::run(&args), json)
         }
         Command::Sessions {
             protocol,
@@ -390,6 +345,27 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// Prints a subcommand's figures (a table, or JSON lines with `json`) or its error, and
+/// the exit code that goes with them.
+fn finish(command: &str, result: Result<Vec<report::Figure>, String>, json: bool) -> ExitCode {
+    match result {
+        Ok(figures) => {
+            if json {
+                for f in &figures {
+                    println!("{}", f.to_json_line());
+                }
+            } else {
+                print!("{}", report::table(&figures));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("vbng-perf {command}: {e}");
+            ExitCode::FAILURE
         }
     }
 }
