@@ -35,7 +35,7 @@ section "traffic profiles (scapy packet builders, TRex profile loading, pcap wri
 (cd trex-profiles && /usr/bin/python3 -m unittest discover -s tests)
 
 section "fuzz targets: build and replay the seed corpora"
-fuzz_targets=(dataplane_pipeline wire_views gtpu pfcp_message dhcpv4_server dhcpv6_server radius_packet radius_request spool_replay ppp_session pppoe_discovery route_icmp nat_translate)
+fuzz_targets=(dataplane_pipeline wire_views gtpu pfcp_message dhcpv4_server dhcpv6_server radius_packet radius_request spool_replay ppp_session pppoe_discovery route_icmp nat_translate uk_day0)
 # An explicit target dir: a CARGO_TARGET_DIR in the caller's environment must
 # not move the binaries away from where they are run below.
 fuzz_target_dir="$PWD/fuzz/target"

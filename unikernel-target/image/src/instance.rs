@@ -14,7 +14,7 @@ use vbng_dataplane::wire::arp::{ArpOperation, ArpRepr};
 use vbng_dataplane::wire::frame::{L2Header, build_arp};
 use vbng_dataplane::wire::{EtherType, EthernetAddress};
 
-use crate::config::Config;
+use vbng_day0::Config;
 use crate::mgmt::Mgmt;
 use crate::virtio::VirtioNet;
 

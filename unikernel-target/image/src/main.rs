@@ -9,9 +9,9 @@
 //! - [`arch`]: port I/O, the TSC, the idle service, exiting QEMU.
 //! - [`apic`]: the local APIC timer and the I/O APIC pins that end an idle halt.
 //! - [`paging`]: the memory layout (the page tables are generated at build time).
-//! - [`bootinfo`]: the PVH start_info structure (command line, memory map).
+//! - [`bootinfo`]: the PVH start_info structure (command line, memory map); the day-0
+//!   configuration on that command line is parsed by the `vbng-day0` crate.
 //! - [`heap`]: the global allocator.
-//! - [`config`]: the day-0 configuration from the command line.
 //! - [`virtio`]: virtio-net on virtio-mmio, split rings with batched kicks and EVENT_IDX.
 //! - [`instance`]: the pipeline between the two ports and its poll loop.
 //! - [`mgmt`]: the management interface (smoltcp): PFCP and the control-packet redirect.
@@ -26,7 +26,6 @@ extern crate alloc;
 mod apic;
 mod arch;
 mod bootinfo;
-mod config;
 mod heap;
 mod instance;
 mod mem;
@@ -37,7 +36,8 @@ mod virtio;
 
 use core::panic::PanicInfo;
 
-use config::Probe;
+use vbng_day0 as config;
+use vbng_day0::Probe;
 use vbng_dataplane::port::Port;
 use virtio::VirtioNet;
 

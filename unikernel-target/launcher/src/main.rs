@@ -82,6 +82,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    if let Err(e) = vbng_day0::parse(&args.day0.join(" ")) {
+        eprintln!("vbng-vm: --set: {e}");
+        return ExitCode::from(2);
+    }
     let image = match args.image.clone() {
         Some(p) => p,
         None => match vbng_vm::image::build() {

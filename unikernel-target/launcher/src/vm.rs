@@ -17,6 +17,9 @@ pub enum VmError {
     /// QEMU could not be started.
     #[error("starting qemu-system-x86_64: {0}")]
     Spawn(std::io::Error),
+    /// A day-0 word the image would refuse.
+    #[error("day-0 configuration: {0}")]
+    Day0(String),
     /// KVM was asked for but `/dev/kvm` is not usable.
     #[error("--accel kvm: /dev/kvm is not usable here")]
     NoKvm,
@@ -75,6 +78,9 @@ pub struct Vm {
 impl Vm {
     /// Starts `spec`. The accelerator is resolved here (`Auto`: KVM if usable).
     pub fn start(spec: &VmSpec) -> Result<Vm, VmError> {
+        // The image's own parser: a bad word is refused here, with its name, instead of
+        // ending the boot.
+        vbng_day0::parse(&spec.day0.join(" ")).map_err(VmError::Day0)?;
         let accel = spec.accel.resolve();
         if accel == Accel::Kvm && !crate::host::kvm_usable() {
             return Err(VmError::NoKvm);

@@ -1,6 +1,8 @@
-//! Day-0 configuration from the kernel command line: whitespace-separated `key=value`
-//! words (QEMU's own, such as `virtio_mmio.device=`, are read too). A bad word stops the
-//! boot with one line naming it.
+//! vbng-day0: the per-customer vBNG's day-0 configuration, the kernel command line of the
+//! vbng-uk image: whitespace-separated `key=value` words (QEMU's own, such as
+//! `virtio_mmio.device=`, are read too). The image parses it at boot (a bad word stops the
+//! boot with one line naming it); the vbng-vm launcher checks the words it is given with
+//! the same parser before it starts anything. `no_std` + `alloc`.
 //!
 //! | key | meaning |
 //! |---|---|
@@ -18,6 +20,10 @@
 //! | `baseline=exit\|halt` | vbng-perf's baselines: exit at once, or only halt |
 //! | `tsc_khz=N` | the TSC rate (the launcher measures the host's) |
 //! | `verbose` | a line with the set-up times before the loop starts |
+
+#![no_std]
+
+extern crate alloc;
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -230,4 +236,79 @@ pub fn parse(cmdline: &str) -> Result<Config, String> {
             .push(Ipv4Prefix::new(Ipv4Addr::new(100, 64, 0, 0), 10));
     }
     Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_launcher_line_parses() {
+        let c = parse(
+            "session=02:00:00:00:00:10,100.64.0.10,dl=4M,ul=512k,cvlan=100 nat_pool=203.0.113.0/28 \
+             mgmt_ip=192.0.2.2/24 cp_gtpu=192.0.2.1:2152 tsc_khz=2445424 unix_ms=7 \
+             virtio_mmio.device=512@0xfeb00e00:12 console=ttyS0",
+        )
+        .expect("parses");
+        let s = &c.sessions[0];
+        assert_eq!(s.mac.0, [2, 0, 0, 0, 0, 0x10]);
+        assert_eq!(s.ipv4, Ipv4Addr::new(100, 64, 0, 10));
+        assert_eq!(
+            (s.dl_bps, s.ul_bps, s.cvlan, s.svlan),
+            (Some(4_000_000), Some(512_000), 100, 0)
+        );
+        assert_eq!(
+            c.nat_pool,
+            [Ipv4Prefix::new(Ipv4Addr::new(203, 0, 113, 0), 28)]
+        );
+        assert_eq!(
+            c.nat_inside,
+            [Ipv4Prefix::new(Ipv4Addr::new(100, 64, 0, 0), 10)]
+        );
+        assert_eq!(c.mgmt_ip, Some((Ipv4Addr::new(192, 0, 2, 2), 24)));
+        assert_eq!(c.cp_gtpu, Some("192.0.2.1:2152".parse().unwrap()));
+        assert_eq!(c.virtio_mmio, [(0xfeb0_0e00, 12)]);
+        assert_eq!(c.unix_ms, 7);
+    }
+
+    #[test]
+    fn a_bad_word_is_named() {
+        for (line, word) in [
+            (
+                "session=02:00:00:00:00:1,100.64.0.10",
+                "session=02:00:00:00:00:1,100.64.0.10",
+            ),
+            (
+                "session=02:00:00:00:00:10,100.64.0.10,dl=0",
+                "session=02:00:00:00:00:10,100.64.0.10,dl=0",
+            ),
+            (
+                "session=02:00:00:00:00:10,100.64.0.10,cvlan=4095",
+                "session=02:00:00:00:00:10,100.64.0.10,cvlan=4095",
+            ),
+            (
+                "session=02:00:00:00:00:10,100.64.0.10,colour=red",
+                "session=02:00:00:00:00:10,100.64.0.10,colour=red",
+            ),
+            ("nat_pool=203.0.113.0/33", "nat_pool=203.0.113.0/33"),
+            (
+                "core_ip=198.51.100.2/24 next_hop=198.51.100",
+                "next_hop=198.51.100",
+            ),
+            ("cp_gtpu=192.0.2.1", "cp_gtpu=192.0.2.1"),
+            ("probe=write-data", "probe=write-data"),
+        ] {
+            let err = parse(line).expect_err(line);
+            assert_eq!(err, alloc::format!("bad value in `{word}`"), "{line}");
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_lab_addresses() {
+        let c = parse("").unwrap();
+        assert_eq!(c.core_ip, (Ipv4Addr::new(198, 51, 100, 2), 24));
+        assert_eq!(c.next_hop, Ipv4Addr::new(198, 51, 100, 1));
+        assert_eq!(c.gateway_mac.0, [2, 0, 0x5e, 0, 1, 1]);
+        assert!(c.sessions.is_empty() && c.nat_pool.is_empty() && c.mgmt_ip.is_none());
+    }
 }
