@@ -106,6 +106,7 @@ fn base_spec(image: &Path, accel: Accel, name: &str) -> VmSpec {
         mgmt_mac: [0x52, 0x54, 0, 0, 0, 3],
         day0: vec![SESSION.into()],
         netns: None,
+        exit_code_needed: false,
     }
 }
 

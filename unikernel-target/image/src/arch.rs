@@ -19,34 +19,27 @@ pub fn rdtsc() -> u64 {
     unsafe { core::arch::x86_64::_rdtsc() }
 }
 
-/// Ends the VM through QEMU's isa-debug-exit device (QEMU exits with `code * 2 + 1`); halts
-/// the CPU if the device is absent.
+/// Ends the VM: through QEMU's isa-debug-exit device (QEMU exits with `code * 2 + 1`), or,
+/// where the machine has none (the minimal `qemu-system-x86_64-microvm`), through an
+/// i8042 reset or the supervisor's power-off request (a triple fault): QEMU's -no-reboot
+/// turns either into an exit with status 0.
 pub fn exit(code: u8) -> ! {
     outb(0xf4, code);
-    loop {
-        idle();
-    }
+    outb(0x64, 0xfe);
+    // SAFETY: the power-off request has no preconditions and does not return.
+    unsafe { uk_power_off() }
 }
 
-/// Halts until the next interrupt (the boot stub's idle service: HLT needs CPL0).
+unsafe extern "C" {
+    /// boot.s: halts until the next interrupt (a `ud2` the supervisor answers with HLT).
+    fn uk_idle();
+    /// boot.s: powers the VM off.
+    fn uk_power_off() -> !;
+}
+
+/// Halts until the next interrupt (HLT needs CPL0: the supervisor's idle request).
 #[inline]
 pub fn idle() {
-    // SAFETY: the idle service halts on the supervisor stack and returns; it touches none
-    // of our memory.
-    unsafe {
-        asm!("syscall", inout("eax") 1 => _, out("rcx") _, out("r10") _, out("r11") _,
-             options(nomem, nostack))
-    }
-}
-
-/// True when the hypervisor keeps interrupts enabled at CPL3 whatever we asked for: the
-/// boot stub enters CPL3 with IF clear and IOPL 3, and only KVM-PVM (which runs the
-/// guest's CPL3 in the host's user mode) shows IF set and IOPL 0 there. Under PVM the
-/// idle service cannot halt (privileged instructions at CPL0 need its own hypercall
-/// interface), so the loop keeps polling.
-pub fn interrupts_forced_on() -> bool {
-    let flags: u64;
-    // SAFETY: reads RFLAGS through the stack; nothing else is touched.
-    unsafe { asm!("pushfq", "pop {0}", out(reg) flags, options(nomem, preserves_flags)) }
-    flags & (1 << 9) != 0
+    // SAFETY: the idle request only halts and returns; it touches none of our memory.
+    unsafe { uk_idle() }
 }

@@ -1,5 +1,6 @@
-// vbng-uk boot stub: the only code that runs at CPL0 (besides the SYSCALL entry, the
-// wake interrupt and the exception report).
+// vbng-uk boot stub: the only code that runs at CPL0 (besides the exception handlers: the
+// idle and power-off requests, the OUT emulation, the fault report, and the wake
+// interrupt).
 //
 // QEMU's PVH loader enters `pvh_start` in 32-bit protected mode with paging off and the
 // physical address of the hvm_start_info structure in ebx. The stub turns on long mode
@@ -48,19 +49,7 @@ pvh_start:
     mov cr3, eax
     mov ecx, 0xc0000080                 // EFER
     rdmsr
-    or eax, (1 << 8) | (1 << 11) | 1    // LME, NXE, SCE
-    wrmsr
-    // SYSCALL: the kernel's CS 0x08 (SS 0x10); SYSRET: user SS 0x18 | 3, CS 0x20 | 3.
-    mov ecx, 0xc0000081                 // STAR
-    xor eax, eax
-    mov edx, (0x10 << 16) | KERNEL_CS
-    wrmsr
-    mov ecx, 0xc0000082                 // LSTAR
-    mov eax, offset syscall_entry
-    xor edx, edx
-    wrmsr
-    mov ecx, 0xc0000084                 // FMASK: TF, IF, DF, NT cleared on entry
-    mov eax, 0x4700
+    or eax, (1 << 8) | (1 << 11)        // LME, NXE
     wrmsr
     mov eax, cr0
     and eax, ~(1 << 2)                  // EM off: SSE allowed
@@ -106,24 +95,49 @@ long_entry:
     push offset uk_entry
     iretq
 
-// SYSCALL entry, the only way from CPL3 into the supervisor. One service: halt until the
-// next interrupt, on the supervisor stack (the poll loop's idle state; HLT is the only
-// privileged instruction it needs). rcx, r11 (the return rip and rflags) and r10 are
-// clobbered.
-syscall_entry:
-    mov r10, rsp
-    mov rsp, offset __kstack_top
+// No system call: CPL3 reaches the supervisor only through exceptions and interrupts. Two
+// `ud2` instructions at known addresses (`uk_idle_trap`, `uk_power_off_trap` in .text)
+// are the image's requests for the two things CPL3 cannot do: halt until the next
+// interrupt (the poll loop's idle state) and power off. A trap, unlike SYSCALL, reaches
+// CPL0 under every hypervisor this runs on, KVM-PVM included.
+
+// An interrupt gate clears IF: nothing arrives between the check of `wake_pending` and
+// STI; HLT (STI's shadow makes the pair atomic). An interrupt taken at CPL3 since the last
+// halt (KVM-PVM keeps interrupts on there) leaves `wake_pending` set, and the halt is
+// skipped once so that its frames are looked at.
+idle_trap:
+    add qword ptr [rsp], 2              // past the ud2
+    cmp byte ptr [wake_pending], 0
+    jne 1f
     sti
     hlt
     cli
-    mov rsp, r10
-    sysretq
+1:  mov byte ptr [wake_pending], 0
+    iretq
+
+// No IDT, then an exception: a triple fault, which QEMU's -no-reboot turns into an exit
+// (the image's way out on machines without isa-debug-exit).
+power_off:
+    lidt [null_idt_ptr]
+    int3
+    jmp power_off
+
+// Invalid opcode: one of the two requests above, or a real fault.
+ud_fault:
+    cmp qword ptr [rsp], offset uk_idle_trap
+    je idle_trap
+    cmp qword ptr [rsp], offset uk_power_off_trap
+    je power_off
+    push 0
+    push 6
+    jmp fault_common
 
 // A device or timer interrupt only ends the halt: acknowledge it at the local APIC.
 wake_gate:
     push rax
     mov eax, LAPIC_EOI
     mov dword ptr [rax], 0
+    mov byte ptr [wake_pending], 1
     pop rax
     iretq
 
@@ -136,6 +150,8 @@ fault_stubs:
     .balign 16
     .if vec == 13
     jmp gp_fault
+    .elseif vec == 6
+    jmp ud_fault
     .else
     .if (vec == 8) || (vec >= 10 && vec <= 14) || (vec == 17) || (vec == 21) || (vec == 29) || (vec == 30)
     .else
@@ -148,8 +164,9 @@ fault_stubs:
 .endr
 
 // General protection. Where IOPL 3 is not honoured for CPL3 (KVM-PVM runs the guest's
-// CPL3 in the host's user mode), `out dx, al` to COM1 or to isa-debug-exit faults: the
-// handler performs exactly that and returns past it. Anything else is reported.
+// CPL3 in the host's user mode), `out dx, al` to COM1, isa-debug-exit or the i8042
+// command port faults: the handler performs exactly that and returns past it. Anything
+// else is reported.
 gp_fault:
     push rax
     push rdx
@@ -159,6 +176,8 @@ gp_fault:
     jne 9f
     mov rdx, [rsp + 8]
     cmp dx, 0x3f8
+    je 8f
+    cmp dx, 0x64
     je 8f
     cmp dx, 0xf4
     jne 9f
@@ -177,7 +196,8 @@ gp_fault:
     jmp fault_common
 
 // Prints "vbng-uk: cpu exception V error E rip R cr2 C" on COM1 and exits QEMU through
-// isa-debug-exit with code 3 (QEMU's status 7).
+// isa-debug-exit with code 3 (QEMU's status 7), or else by an i8042 reset or a triple
+// fault (QEMU's -no-reboot turns either into an exit).
 fault_common:
     mov rsi, offset fault_msg
     call puts0
@@ -200,8 +220,9 @@ fault_common:
     out dx, al
     mov al, 3
     out 0xf4, al
-3:  hlt
-    jmp 3b
+    mov al, 0xfe
+    out 0x64, al
+    jmp power_off
 
 puts0:
     mov dx, 0x3f8
@@ -241,6 +262,19 @@ uk_entry:
     call uk_start
     ud2
 
+// The two requests to the supervisor (see idle_trap): `uk_idle()` returns after the next
+// interrupt, `uk_power_off()` does not return.
+.global uk_idle
+uk_idle:
+uk_idle_trap:
+    ud2
+    ret
+.global uk_power_off
+uk_power_off:
+uk_power_off_trap:
+    ud2
+    jmp uk_power_off
+
 // Supervisor data: present in the file, out of CPL3's reach.
 .section .kdata, "aw"
 .balign 16
@@ -274,6 +308,15 @@ gdt_ptr:
 idt_ptr:
     .word idt_end - idt - 1
     .quad idt
+.balign 8
+    .word 0
+    .word 0
+    .word 0
+null_idt_ptr:
+    .word 0
+    .quad 0
+wake_pending:
+    .byte 0
 
 // 64-bit TSS: the stack for entries from CPL3 (rsp0), no I/O permission bitmap.
 .balign 16

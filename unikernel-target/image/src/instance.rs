@@ -14,9 +14,9 @@ use vbng_dataplane::wire::arp::{ArpOperation, ArpRepr};
 use vbng_dataplane::wire::frame::{L2Header, build_arp};
 use vbng_dataplane::wire::{EtherType, EthernetAddress};
 
-use vbng_day0::Config;
 use crate::mgmt::Mgmt;
 use crate::virtio::VirtioNet;
+use vbng_day0::Config;
 
 /// The access port's pipeline id.
 pub const ACCESS: PortId = 0;

@@ -36,9 +36,9 @@ mod virtio;
 
 use core::panic::PanicInfo;
 
+use vbng_dataplane::port::Port;
 use vbng_day0 as config;
 use vbng_day0::Probe;
-use vbng_dataplane::port::Port;
 use virtio::VirtioNet;
 
 core::arch::global_asm!(include_str!("boot.s"));
@@ -74,11 +74,7 @@ extern "C" fn uk_start(start_info: u64, entry_tsc: u64) -> ! {
     match baseline(boot.cmdline) {
         Some("exit") => arch::exit(0),
         Some("halt") => loop {
-            if arch::interrupts_forced_on() {
-                core::hint::spin_loop();
-            } else {
-                arch::idle();
-            }
+            arch::idle();
         },
         _ => {}
     }
@@ -181,24 +177,20 @@ extern "C" fn uk_start(start_info: u64, entry_tsc: u64) -> ! {
 
     // Idle: after BUSY_POLL_NS without work the loop halts until a frame arrives or the
     // timer fires (at most MAX_HALT_NS later, sooner for the shaper's next release).
-    let can_halt = !arch::interrupts_forced_on();
-    if can_halt {
-        let irqs: alloc::vec::Vec<u8> = cfg
-            .virtio_mmio
-            .iter()
-            .take(2)
-            .map(|&(_, irq)| irq)
-            .collect();
-        apic::init(&irqs);
-    }
+    let irqs: alloc::vec::Vec<u8> = cfg
+        .virtio_mmio
+        .iter()
+        .take(3)
+        .map(|&(_, irq)| irq)
+        .collect();
+    apic::init(&irqs);
     let mut last_work = 0u64;
     let mut first_forward_reported = false;
     loop {
         let now = clock.now_ns();
         if inst.poll(now) > 0 {
             last_work = now;
-        } else if can_halt
-            && now.saturating_sub(last_work) >= BUSY_POLL_NS
+        } else if now.saturating_sub(last_work) >= BUSY_POLL_NS
             && let Some(timeout) = inst.idle_timeout_ns(now, MAX_HALT_NS)
         {
             if inst.arm_interrupts() {
@@ -218,7 +210,7 @@ extern "C" fn uk_start(start_info: u64, entry_tsc: u64) -> ! {
             let (used, _) = heap::usage();
             println!(
                 "vbng-uk: boot entry_to_forward_us={} entry_to_ready_us={} tsc_khz={}{} \
-                 sessions={} heap_used_kib={} ram_kib={} idle={}",
+                 sessions={} heap_used_kib={} ram_kib={}",
                 clock.cycles_to_us(t.wrapping_sub(entry_tsc)),
                 clock.cycles_to_us(ready_tsc.wrapping_sub(entry_tsc)),
                 clock.tsc_khz,
@@ -226,7 +218,6 @@ extern "C" fn uk_start(start_info: u64, entry_tsc: u64) -> ! {
                 inst.pipeline.session_count(),
                 used / 1024,
                 ram_end / 1024,
-                if can_halt { "halt" } else { "poll" },
             );
         }
     }

@@ -25,3 +25,9 @@ pub fn tsc_khz(window: Duration) -> u64 {
     let ns = t1.duration_since(t0).as_nanos().max(1);
     (u128::from(c1.wrapping_sub(c0)) * 1_000_000 / ns) as u64
 }
+
+/// True when `program` is on PATH.
+pub fn installed(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}

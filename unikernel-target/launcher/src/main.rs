@@ -112,6 +112,7 @@ fn main() -> ExitCode {
         mgmt_mac: [0x52, 0x54, 0, 0, 0, 3],
         day0: args.day0.clone(),
         netns: args.netns.clone(),
+        exit_code_needed: false,
     };
     for signal in [libc::SIGINT, libc::SIGTERM] {
         // SAFETY: the handler only stores to an atomic, which is async-signal-safe.

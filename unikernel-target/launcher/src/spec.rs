@@ -47,6 +47,38 @@ impl std::str::FromStr for Accel {
     }
 }
 
+/// Which QEMU binary runs the instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QemuBinary {
+    /// `qemu-system-x86_64`: every accelerator and isa-debug-exit, so that QEMU's exit
+    /// status carries the image's exit code (`code * 2 + 1`).
+    Full,
+    /// `qemu-system-x86_64-microvm` (Debian's minimal build for the microvm machine): KVM
+    /// only, and it starts in about half the time. It has no isa-debug-exit; the image
+    /// exits through an i8042 reset instead (QEMU's status 0).
+    Microvm,
+}
+
+impl QemuBinary {
+    /// The program name.
+    pub fn program(self) -> &'static str {
+        match self {
+            QemuBinary::Full => "qemu-system-x86_64",
+            QemuBinary::Microvm => "qemu-system-x86_64-microvm",
+        }
+    }
+
+    /// The binary for `accel` (resolved): the minimal one for KVM when it is installed and
+    /// the image's exit code is not needed.
+    pub fn choose(accel: Accel, exit_code_needed: bool, microvm_installed: bool) -> QemuBinary {
+        if accel == Accel::Kvm && !exit_code_needed && microvm_installed {
+            QemuBinary::Microvm
+        } else {
+            QemuBinary::Full
+        }
+    }
+}
+
 /// How a virtio-net device reaches the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NetBackend {
@@ -94,6 +126,9 @@ pub struct VmSpec {
     pub day0: Vec<String>,
     /// Run QEMU inside this network namespace (`ip netns exec`), if set.
     pub netns: Option<String>,
+    /// QEMU's exit status must carry the image's exit code (isa-debug-exit, so the full
+    /// QEMU binary): for tests of the image's failure paths.
+    pub exit_code_needed: bool,
 }
 
 /// Guest memory by default: the image is loaded at 1 MiB and its heap (about 1.9 MiB in
@@ -110,12 +145,19 @@ impl VmSpec {
     /// The program and arguments that start this instance on `accel` (already resolved),
     /// with the guest's TSC rate and wall clock added to the command line. `fds` holds
     /// the descriptors of `TapIn` backends in device order (access, core, management).
-    pub fn command(&self, accel: Accel, tsc_khz: u64, unix_ms: u64, fds: &[i32]) -> Vec<String> {
+    pub fn command(
+        &self,
+        accel: Accel,
+        qemu: QemuBinary,
+        tsc_khz: u64,
+        unix_ms: u64,
+        fds: &[i32],
+    ) -> Vec<String> {
         let mut args: Vec<String> = Vec::new();
         if let Some(ns) = &self.netns {
             args.extend(["ip", "netns", "exec", ns].map(String::from));
         }
-        args.push("qemu-system-x86_64".into());
+        args.push(qemu.program().into());
         let machine = "microvm,x-option-roms=off,rtc=off,acpi=off,pic=off,pit=off,isa-serial=on";
         args.extend(["-name", &self.name, "-M", machine].map(String::from));
         match accel {
@@ -135,7 +177,10 @@ impl VmSpec {
             "-serial".into(),
             "stdio".into(),
             "-device".into(),
-            "isa-debug-exit,iobase=0xf4,iosize=4".into(),
+            match qemu {
+                QemuBinary::Full => "isa-debug-exit,iobase=0xf4,iosize=4".into(),
+                QemuBinary::Microvm => "i8042".into(),
+            },
             "-global".into(),
             "virtio-mmio.force-legacy=false".into(),
         ]);
@@ -195,12 +240,13 @@ mod tests {
             mgmt_mac: [0x52, 0x54, 0, 0, 0, 3],
             day0: vec!["session=02:00:00:00:00:10,100.64.0.10".into()],
             netns: Some("ns1".into()),
+            exit_code_needed: false,
         }
     }
 
     #[test]
     fn command_line_has_the_devices_in_order_and_the_day0_words() {
-        let c = spec().command(Accel::Kvm, 2_445_424, 7, &[]);
+        let c = spec().command(Accel::Kvm, QemuBinary::Full, 2_445_424, 7, &[]);
         assert_eq!(&c[..4], ["ip", "netns", "exec", "ns1"]);
         let line = c.join(" ");
         assert!(
@@ -235,7 +281,9 @@ mod tests {
             ifname: "c0".into(),
             netns: "inet".into(),
         };
-        let line = s.command(Accel::Kvm, 1, 1, &[7, 9]).join(" ");
+        let line = s
+            .command(Accel::Kvm, QemuBinary::Microvm, 1, 1, &[7, 9])
+            .join(" ");
         assert!(
             line.contains("-netdev tap,id=access,fd=7 -device virtio-net-device,netdev=access"),
             "{line}"
@@ -247,8 +295,38 @@ mod tests {
     }
 
     #[test]
+    fn the_minimal_qemu_serves_kvm_with_an_i8042_for_the_exit() {
+        assert_eq!(
+            QemuBinary::choose(Accel::Kvm, false, true),
+            QemuBinary::Microvm
+        );
+        assert_eq!(QemuBinary::choose(Accel::Kvm, true, true), QemuBinary::Full);
+        assert_eq!(
+            QemuBinary::choose(Accel::Tcg, false, true),
+            QemuBinary::Full
+        );
+        assert_eq!(
+            QemuBinary::choose(Accel::Kvm, false, false),
+            QemuBinary::Full
+        );
+        let line = spec()
+            .command(Accel::Kvm, QemuBinary::Microvm, 1, 1, &[])
+            .join(" ");
+        assert!(
+            line.contains("qemu-system-x86_64-microvm -name c1"),
+            "{line}"
+        );
+        assert!(
+            line.contains("-device i8042") && !line.contains("isa-debug-exit"),
+            "{line}"
+        );
+    }
+
+    #[test]
     fn tcg_uses_the_max_cpu_model() {
-        let line = spec().command(Accel::Tcg, 1, 1, &[]).join(" ");
+        let line = spec()
+            .command(Accel::Tcg, QemuBinary::Full, 1, 1, &[])
+            .join(" ");
         assert!(line.contains("-accel tcg -cpu max"), "{line}");
     }
 

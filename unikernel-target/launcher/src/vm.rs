@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use std::os::fd::AsRawFd;
 
-use crate::spec::{Accel, NetBackend, VmSpec};
+use crate::spec::{Accel, NetBackend, QemuBinary, VmSpec};
 
 /// What went wrong with an instance.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +71,7 @@ pub struct Vm {
     child: Option<Child>,
     started: Instant,
     accel: Accel,
+    qemu: QemuBinary,
     lines: Receiver<(Instant, String)>,
     console: Arc<Mutex<Vec<String>>>,
 }
@@ -97,7 +98,12 @@ impl Vm {
             }
         }
         let fds: Vec<i32> = taps.iter().map(AsRawFd::as_raw_fd).collect();
-        let argv = spec.command(accel, tsc_khz, unix_ms, &fds);
+        let qemu = QemuBinary::choose(
+            accel,
+            spec.exit_code_needed,
+            crate::host::installed(QemuBinary::Microvm.program()),
+        );
+        let argv = spec.command(accel, qemu, tsc_khz, unix_ms, &fds);
         let started = Instant::now();
         let mut child = Command::new(&argv[0])
             .args(&argv[1..])
@@ -138,6 +144,7 @@ impl Vm {
             child: Some(child),
             started,
             accel,
+            qemu,
             lines,
             console,
         })
@@ -146,6 +153,11 @@ impl Vm {
     /// The accelerator the instance runs on.
     pub fn accel(&self) -> Accel {
         self.accel
+    }
+
+    /// The QEMU binary running it.
+    pub fn qemu(&self) -> QemuBinary {
+        self.qemu
     }
 
     /// When QEMU was started.

@@ -39,6 +39,14 @@ fn skip_reason() -> Option<String> {
     None
 }
 
+/// A line for the CI log: written to stderr directly, past the test harness's capture.
+macro_rules! report {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 /// The lab tests run one at a time (each boots instances and measures rates), and the
 /// lab check (which creates a probe namespace named after the process) runs once.
 static LAB: Mutex<()> = Mutex::new(());
@@ -48,7 +56,7 @@ macro_rules! skip_unless_lab {
     () => {
         let _serial = LAB.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(why) = SKIP.get_or_init(skip_reason) {
-            println!("SKIPPED: {why}");
+            report!("SKIPPED: {why}");
             return;
         }
     };
@@ -114,6 +122,7 @@ fn spec(name: &str, sub: &Netns, inet: &Netns, day0: &[&str]) -> VmSpec {
         mgmt_mac: [0x52, 0x54, 0, 0, 0, 3],
         day0: day0.iter().map(|s| s.to_string()).collect(),
         netns: None,
+        exit_code_needed: false,
     }
 }
 
@@ -236,8 +245,8 @@ fn unikernel_forwards_a_subscriber_with_nat_and_shaping() {
     let report = vm
         .boot_report(Duration::from_secs(90))
         .unwrap_or_else(|e| panic!("no first forwarded frame: {e}"));
-    println!(
-        "lab_unikernel: accelerator {} ({}): QEMU start to first forwarded frame {:.1} ms; \
+    report!(
+        "lab_unikernel: accelerator {} ({}, {}): QEMU start to first forwarded frame {:.1} ms; \
          guest entry to first forwarded frame {} us (devices and pipeline ready after {} us); \
          heap {} KiB in use of {} KiB RAM; TSC {} kHz",
         report.accel,
@@ -246,6 +255,7 @@ fn unikernel_forwards_a_subscriber_with_nat_and_shaping() {
         } else {
             "TCG software emulation"
         },
+        vm.qemu().program(),
         report.qemu_to_first_forward.as_secs_f64() * 1e3,
         report.entry_to_first_forward_us,
         report.entry_to_ready_us,
@@ -280,7 +290,7 @@ fn unikernel_forwards_a_subscriber_with_nat_and_shaping() {
         o[..3] == [203, 0, 113] && o[3] < 16 && seen4.port() >= 1024,
         "source after NAT: {seen}"
     );
-    println!("lab_unikernel: the Internet host saw the subscriber as {seen}");
+    report!("lab_unikernel: the Internet host saw the subscriber as {seen}");
     assert!(
         wait_until(Duration::from_secs(5), || vm.console().contains("nat-log ")),
         "no port-block log line; console:\n{}",
@@ -289,7 +299,7 @@ fn unikernel_forwards_a_subscriber_with_nat_and_shaping() {
 
     // Shaping: downstream TCP is held to the session's 4 Mbit/s.
     let bps = downstream_tcp_bps(&sub, &inet);
-    println!(
+    report!(
         "lab_unikernel: downstream TCP {:.2} Mbit/s under a {:.0} Mbit/s session rate",
         bps / 1e6,
         DL_RATE_BPS / 1e6
@@ -303,7 +313,7 @@ fn unikernel_forwards_a_subscriber_with_nat_and_shaping() {
         "{bps} bit/s: the shaper starves the session"
     );
     let status = vm.stop();
-    println!("lab_unikernel: stopped ({status:?})");
+    report!("lab_unikernel: stopped ({status:?})");
 }
 
 /// Each probe breaks one page protection; the CPU must stop it with a page fault, which
@@ -326,6 +336,7 @@ fn unikernel_page_protections_stop_writes_to_text_jumps_to_data_and_stack_overfl
             mgmt_mac: [0x52, 0x54, 0, 0, 0, 3],
             day0: vec![format!("probe={probe}")],
             netns: None,
+            exit_code_needed: true,
         };
         let started = Instant::now();
         let mut vm = Vm::start(&spec).expect("start");
@@ -341,7 +352,7 @@ fn unikernel_page_protections_stop_writes_to_text_jumps_to_data_and_stack_overfl
             .is_some()));
         let status = vm.try_exit_status().and_then(|s| s.code());
         assert_eq!(status, Some(7), "probe {probe}: QEMU's exit status");
-        println!(
+        report!(
             "lab_unikernel: probe {probe} stopped by a page fault in {:.0} ms ({})",
             started.elapsed().as_secs_f64() * 1e3,
             vm.accel()
@@ -382,7 +393,7 @@ fn api(ns: &Netns, method: &str, path: &str, body: Option<serde_json::Value>) ->
 fn unikernel_is_programmed_by_vbng_cp_over_pfcp() {
     skip_unless_lab!();
     if which("dhclient").is_none() {
-        println!("SKIPPED: dhclient is not installed (scripts/setup.sh installs it)");
+        report!("SKIPPED: dhclient is not installed (scripts/setup.sh installs it)");
         return;
     }
     let cp_bin = find_binary("vbng-cp").expect("vbng-cp binary (cargo build --workspace --bins)");
@@ -498,7 +509,7 @@ fn unikernel_is_programmed_by_vbng_cp_over_pfcp() {
         logs(&vm, &cp_daemon)
     );
     let after = downstream_tcp_bps(&sub, &inet);
-    println!(
+    report!(
         "lab_unikernel: programmed by vbng-cp over PFCP ({}): downstream TCP {:.2} Mbit/s at \
          4 Mbit/s, {:.2} Mbit/s after the live change to 2 Mbit/s",
         vm.accel(),
