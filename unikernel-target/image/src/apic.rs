@@ -1,6 +1,7 @@
 //! Interrupts for the idle state: the local APIC's one-shot timer and the I/O APIC pins of
 //! the virtio-mmio devices, all on the boot stub's wake vector. They are only ever taken
-//! inside the idle service (interrupts stay masked at CPL3), where they end the HLT.
+//! inside the idle trap (interrupts stay masked at CPL3, except under KVM-PVM, where the wake
+//! handler leaves a flag that skips the next halt), where they end the HLT.
 //!
 //! Both APICs are memory mapped (0xfee00000, 0xfec00000); the page tables map them to
 //! CPL3, uncached.

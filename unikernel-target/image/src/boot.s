@@ -341,7 +341,7 @@ uk_tss:
 .endm
 
 // Vectors 0-31: CPU exceptions (report and exit); 0x40: wake (device and timer
-// interrupts, taken only while halted in the idle service).
+// interrupts, taken while halted in the idle trap, and at CPL3 under KVM-PVM).
 .balign 16
 idt:
 .set vec, 0

@@ -5,8 +5,9 @@
 //! virtio-net devices taken, and the `vbng-dataplane` pipeline run in a poll loop.
 //!
 //! # Module map
-//! - `boot.s`: the PVH entry, GDT/TSS/IDT, the seal and idle gates, CPU exception reports.
-//! - [`arch`]: port I/O, the TSC, the idle service, exiting QEMU.
+//! - `boot.s`: the PVH entry, GDT/TSS/IDT, the idle and power-off traps, CPU exception
+//!   reports.
+//! - [`arch`]: port I/O, the TSC, the idle request, exiting QEMU.
 //! - [`apic`]: the local APIC timer and the I/O APIC pins that end an idle halt.
 //! - [`paging`]: the memory layout (the page tables are generated at build time).
 //! - [`bootinfo`]: the PVH start_info structure (command line, memory map); the day-0
