@@ -326,20 +326,15 @@ impl Pipeline {
         let mut table = Lpm4::with_first_stride(16, groups)?;
         let mut has_default = false;
         for r in routes {
-            let index = match neighbors.iter().position(|n| n.ip == r.next_hop) {
-                Some(i) => i,
-                None => {
-                    neighbors.push(Neighbor {
-                        ip: r.next_hop,
-                        mac: known(r.next_hop),
-                        last_arp_ns: None,
-                    });
-                    neighbors.len() - 1
-                }
-            };
-            let index = NextHop::try_from(index).map_err(|_| RouteError::GroupsExhausted {
-                max_groups: u32::from(NextHop::MAX),
-            })?;
+            let index = next_hop_index(
+                &mut neighbors,
+                |n| n.ip == r.next_hop,
+                || Neighbor {
+                    ip: r.next_hop,
+                    mac: known(r.next_hop),
+                    last_arp_ns: None,
+                },
+            )?;
             table.insert(r.prefix, r.len, index)?;
             has_default |= r.len == 0;
         }
@@ -1539,6 +1534,26 @@ struct Delivery {
 
 /// Makes `frame` hold exactly `bytes` (a reply or error built over a received frame): grown
 /// at the front, or cut at the end. False if the buffer cannot grow that much.
+/// The next-hop index of the neighbor `is_it` picks in `neighbors`, which gets `new()` at
+/// its end when none matches: the route tables' next hops are neighbor indexes, IPv4 and
+/// IPv6 alike. Fails when the index does not fit a [`NextHop`].
+fn next_hop_index<N>(
+    neighbors: &mut Vec<N>,
+    is_it: impl Fn(&N) -> bool,
+    new: impl FnOnce() -> N,
+) -> Result<NextHop, RouteError> {
+    let index = match neighbors.iter().position(is_it) {
+        Some(i) => i,
+        None => {
+            neighbors.push(new());
+            neighbors.len() - 1
+        }
+    };
+    NextHop::try_from(index).map_err(|_| RouteError::GroupsExhausted {
+        max_groups: u32::from(NextHop::MAX),
+    })
+}
+
 fn overwrite_frame<B: PacketBuffer>(frame: &mut B, bytes: &[u8]) -> bool {
     let len = frame.len();
     if bytes.len() > len {

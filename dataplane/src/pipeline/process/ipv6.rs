@@ -33,7 +33,7 @@ use alloc::vec::Vec;
 
 use super::{
     Delivery, Departure, ErrorPath, MAX_SESSION_L2, META_INIT, Meta, NO_SLOT, Pipeline, Stage,
-    acls_permit, overwrite_frame,
+    acls_permit, next_hop_index, overwrite_frame,
 };
 use crate::acl::Direction;
 use crate::packet::{PacketBuffer, PortId};
@@ -41,7 +41,7 @@ use crate::pipeline::{DropReason, Verdict};
 use crate::route::icmp_error::{
     IPV6_ERROR_MAX_LEN, Icmpv6ErrorKind, icmpv6_error, icmpv6_error_eligible,
 };
-use crate::route::{Lpm6, NextHop, RouteError};
+use crate::route::{Lpm6, RouteError};
 use crate::wire::frame::L2Header;
 use crate::wire::ipv6::{self, next_header};
 use crate::wire::{EtherType, EthernetAddress, ethernet, icmpv6, tcp};
@@ -317,20 +317,15 @@ impl Pipeline {
         let mut table = Lpm6::with_first_stride(ROUTE6_FIRST_STRIDE, groups)?;
         let mut has_default = false;
         for r in routes {
-            let index = match neighbors.iter().position(|n| n.ip == r.next_hop) {
-                Some(i) => i,
-                None => {
-                    neighbors.push(Neighbor6 {
-                        ip: r.next_hop,
-                        mac: known(r.next_hop),
-                        last_solicit_ns: None,
-                    });
-                    neighbors.len() - 1
-                }
-            };
-            let index = NextHop::try_from(index).map_err(|_| RouteError::GroupsExhausted {
-                max_groups: u32::from(NextHop::MAX),
-            })?;
+            let index = next_hop_index(
+                &mut neighbors,
+                |n| n.ip == r.next_hop,
+                || Neighbor6 {
+                    ip: r.next_hop,
+                    mac: known(r.next_hop),
+                    last_solicit_ns: None,
+                },
+            )?;
             table.insert(r.prefix, r.len, index)?;
             has_default |= r.len == 0;
         }
