@@ -13,10 +13,10 @@
 //! keeps polling; under TCG and hardware KVM it halts when idle.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use vbng_cp::lab::netns::Netns;
+use vbng_cp::lab::netns::{Netns, tap_netns};
+use vbng_cp::lab::procs::Background;
 use vbng_vm::{Accel, NetBackend, Vm, VmSpec};
 
 use crate::report::Figure;
@@ -48,48 +48,12 @@ fn tap_ns(
     addr: &str,
     routes: &[&[&str]],
 ) -> Result<Netns, String> {
-    let ns = Netns::create(name).map_err(|e| e.to_string())?;
-    let ip = |args: &[&str]| ns.ip(args).map(|_| ()).map_err(|e| e.to_string());
-    ip(&["tuntap", "add", "dev", tap, "mode", "tap"])?;
-    if let Some(mac) = mac {
-        ip(&["link", "set", tap, "address", mac])?;
-    }
-    ip(&["addr", "add", addr, "dev", tap])?;
-    ip(&["link", "set", tap, "up"])?;
-    for r in routes {
-        let mut args = vec!["route", "add"];
-        args.extend_from_slice(r);
-        ip(&args)?;
-    }
-    Ok(ns)
-}
-
-struct Background(Child);
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    tap_netns(name, tap, mac, Some(addr), routes).map_err(|e| e.to_string())
 }
 
 fn ping_in(ns: &str, interval_s: f64, target: &str) -> Result<Background, String> {
-    Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            ns,
-            "ping",
-            "-q",
-            "-i",
-            &format!("{interval_s:.4}"),
-            target,
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map(Background)
-        .map_err(|e| format!("ping: {e}"))
+    let interval = format!("{interval_s:.4}");
+    Background::spawn(ns, "ping", &["-q", "-i", &interval, target]).map_err(|e| e.to_string())
 }
 
 fn base_spec(image: &Path, accel: Accel, name: &str) -> VmSpec {

@@ -157,6 +157,33 @@ pub fn veth(
     Ok(())
 }
 
+/// A namespace holding one tap interface, `tap`, with its MAC, address and routes set
+/// (`routes`: the arguments of `ip route add`), for a VM to open later: the host side is
+/// ready before the guest starts.
+pub fn tap_netns(
+    name: &str,
+    tap: &str,
+    mac: Option<&str>,
+    addr: Option<&str>,
+    routes: &[&[&str]],
+) -> Result<Netns, LabError> {
+    let ns = Netns::create(name)?;
+    ns.ip(&["tuntap", "add", "dev", tap, "mode", "tap"])?;
+    if let Some(mac) = mac {
+        ns.ip(&["link", "set", tap, "address", mac])?;
+    }
+    if let Some(addr) = addr {
+        ns.ip(&["addr", "add", addr, "dev", tap])?;
+    }
+    ns.ip(&["link", "set", tap, "up"])?;
+    for r in routes {
+        let mut args = vec!["route", "add"];
+        args.extend_from_slice(r);
+        ns.ip(&args)?;
+    }
+    Ok(ns)
+}
+
 /// Runs `f` on a new thread whose network namespace is `ns`, and returns
 /// its result. The calling thread's namespace is untouched.
 pub fn in_netns<T, F>(ns: &str, f: F) -> Result<T, LabError>
@@ -194,7 +221,10 @@ pub fn lab_unavailable() -> Option<String> {
             return Some(format!("`{tool}` is not installed"));
         }
     }
-    let probe = format!("vbng-probe-{}", std::process::id());
+    // One name per call: tests of one binary run this check side by side.
+    static PROBES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let probe = format!("vbng-probe-{}-{n}", std::process::id());
     if let Err(e) = ip(&["netns", "add", &probe]) {
         return Some(format!("cannot create a network namespace: {e}"));
     }

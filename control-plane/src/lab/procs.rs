@@ -119,6 +119,33 @@ impl Drop for Daemon {
     }
 }
 
+/// A program running in a namespace in the background, its output discarded, killed
+/// when dropped (a traffic stream, a one-shot server).
+#[derive(Debug)]
+pub struct Background(Child);
+
+impl Background {
+    /// Starts `program args` inside namespace `ns`.
+    pub fn spawn(ns: &str, program: &str, args: &[&str]) -> Result<Self, LabError> {
+        Command::new("ip")
+            .args(["netns", "exec", ns, program])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map(Background)
+            .map_err(|e| LabError::Command(format!("start {program} in {ns}: {e}")))
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// ISC dhclient on one interface of a subscriber namespace, with its own
 /// pid, lease and config files so that several run side by side.
 #[derive(Debug)]

@@ -6,12 +6,11 @@
 //! The page protections are checked by images that break them on purpose.
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use vbng_cp::lab::netns::{Netns, in_netns, lab_unavailable, which};
-use vbng_cp::lab::procs::{Daemon, Dhclient};
+use vbng_cp::lab::netns::{Netns, in_netns, lab_unavailable, tap_netns, which};
+use vbng_cp::lab::procs::{Background, Daemon, Dhclient};
 use vbng_cp::lab::{find_binary, wait_until};
 use vbng_vm::{Accel, NetBackend, Vm, VmSpec};
 
@@ -47,15 +46,13 @@ macro_rules! report {
     }};
 }
 
-/// The lab tests run one at a time (each boots instances and measures rates), and the
-/// lab check (which creates a probe namespace named after the process) runs once.
+/// The lab tests run one at a time: each boots instances and measures rates.
 static LAB: Mutex<()> = Mutex::new(());
-static SKIP: OnceLock<Option<String>> = OnceLock::new();
 
 macro_rules! skip_unless_lab {
     () => {
         let _serial = LAB.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(why) = SKIP.get_or_init(skip_reason) {
+        if let Some(why) = skip_reason() {
             report!("SKIPPED: {why}");
             return;
         }
@@ -82,24 +79,7 @@ fn tap_namespace(
     addr: Option<&str>,
     routes: &[&[&str]],
 ) -> Netns {
-    let ns = Netns::create(name).expect("namespace");
-    ns.ip(&["tuntap", "add", "dev", tap, "mode", "tap"])
-        .expect("tap");
-    if let Some(mac) = mac {
-        ns.ip(&["link", "set", tap, "address", mac])
-            .expect("tap MAC");
-    }
-    if let Some(addr) = addr {
-        ns.ip(&["addr", "add", addr, "dev", tap])
-            .expect("tap address");
-    }
-    ns.ip(&["link", "set", tap, "up"]).expect("tap up");
-    for r in routes {
-        let mut args = vec!["route", "add"];
-        args.extend_from_slice(r);
-        ns.ip(&args).expect("route");
-    }
-    ns
+    tap_netns(name, tap, mac, addr, routes).expect("tap namespace")
 }
 
 fn spec(name: &str, sub: &Netns, inet: &Netns, day0: &[&str]) -> VmSpec {
@@ -126,25 +106,8 @@ fn spec(name: &str, sub: &Netns, inet: &Netns, day0: &[&str]) -> VmSpec {
     }
 }
 
-/// A background process, killed on drop.
-struct Background(Child);
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn background(ns: &Netns, program: &str, args: &[&str]) -> Background {
-    let child = Command::new("ip")
-        .args(["netns", "exec", ns.name(), program])
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    Background(child)
+    Background::spawn(ns.name(), program, args).expect("spawn")
 }
 
 /// A datagram from the subscriber to the Internet host and its answer: returns the
