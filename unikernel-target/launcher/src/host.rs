@@ -2,6 +2,7 @@
 //! guest shares, and which the image needs to turn cycles into time).
 
 use std::fs::OpenOptions;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// True when `/dev/kvm` can be opened for reading and writing.
@@ -11,6 +12,13 @@ pub fn kvm_usable() -> bool {
         .write(true)
         .open("/dev/kvm")
         .is_ok()
+}
+
+/// The TSC rate in kHz, measured once per process (20 ms against the monotonic clock):
+/// the rate is constant (`constant_tsc`), and every instance start needs it.
+pub fn host_tsc_khz() -> u64 {
+    static KHZ: OnceLock<u64> = OnceLock::new();
+    *KHZ.get_or_init(|| tsc_khz(Duration::from_millis(20)))
 }
 
 /// The TSC rate in kHz, measured against the monotonic clock over `window`.

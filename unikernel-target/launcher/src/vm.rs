@@ -86,7 +86,7 @@ impl Vm {
         if accel == Accel::Kvm && !crate::host::kvm_usable() {
             return Err(VmError::NoKvm);
         }
-        let tsc_khz = crate::host::tsc_khz(Duration::from_millis(20));
+        let tsc_khz = crate::host::host_tsc_khz();
         let unix_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
