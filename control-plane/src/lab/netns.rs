@@ -209,6 +209,48 @@ where
     }
 }
 
+/// GET a URL from inside namespace `ns` and return the body (an error status is an
+/// error).
+pub fn http_get_in(ns: &str, url: &str) -> Result<String, LabError> {
+    let url = url.to_owned();
+    in_netns(ns, move || -> Result<String, String> {
+        let mut resp = ureq::get(&url)
+            .call()
+            .map_err(|e| format!("GET {url}: {e}"))?;
+        resp.body_mut()
+            .read_to_string()
+            .map_err(|e| format!("GET {url}: {e}"))
+    })?
+    .map_err(LabError::Command)
+}
+
+/// PATCH a JSON body to a URL from inside namespace `ns`; returns the status code and
+/// the body (error statuses included).
+pub fn http_patch_in(
+    ns: &str,
+    url: &str,
+    body: serde_json::Value,
+) -> Result<(u16, String), LabError> {
+    let url = url.to_owned();
+    in_netns(ns, move || -> Result<(u16, String), String> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut resp = agent
+            .patch(&url)
+            .send_json(&body)
+            .map_err(|e| format!("PATCH {url}: {e}"))?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| format!("PATCH {url}: {e}"))?;
+        Ok((status, text))
+    })?
+    .map_err(LabError::Command)
+}
+
 /// Whether this process can build a lab: root, `ip netns` and veth.
 /// Returns the reason when it cannot.
 pub fn lab_unavailable() -> Option<String> {

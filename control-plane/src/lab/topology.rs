@@ -381,16 +381,7 @@ impl Lab {
 
     /// GET a URL from inside the BNG namespace and return the body.
     pub fn http_get(&self, url: &str) -> Result<String, LabError> {
-        let url = url.to_owned();
-        super::netns::in_netns(self.bng.name(), move || -> Result<String, String> {
-            let mut resp = ureq::get(&url)
-                .call()
-                .map_err(|e| format!("GET {url}: {e}"))?;
-            resp.body_mut()
-                .read_to_string()
-                .map_err(|e| format!("GET {url}: {e}"))
-        })?
-        .map_err(LabError::Command)
+        super::netns::http_get_in(self.bng.name(), url)
     }
 
     /// PATCH a JSON body to a URL from inside the BNG namespace; returns the
@@ -400,24 +391,7 @@ impl Lab {
         url: &str,
         body: serde_json::Value,
     ) -> Result<(u16, String), LabError> {
-        let url = url.to_owned();
-        super::netns::in_netns(self.bng.name(), move || -> Result<(u16, String), String> {
-            let agent: ureq::Agent = ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .build()
-                .into();
-            let mut resp = agent
-                .patch(&url)
-                .send_json(&body)
-                .map_err(|e| format!("PATCH {url}: {e}"))?;
-            let status = resp.status().as_u16();
-            let text = resp
-                .body_mut()
-                .read_to_string()
-                .map_err(|e| format!("PATCH {url}: {e}"))?;
-            Ok((status, text))
-        })?
-        .map_err(LabError::Command)
+        super::netns::http_patch_in(self.bng.name(), url, body)
     }
 
     /// Starts an iperf3 server on the Internet host (198.51.100.1:5201).

@@ -9,7 +9,9 @@ use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use vbng_cp::lab::netns::{Netns, in_netns, lab_unavailable, tap_netns, which};
+use vbng_cp::lab::netns::{
+    Netns, http_get_in, http_patch_in, in_netns, lab_unavailable, tap_netns, which,
+};
 use vbng_cp::lab::procs::{Background, Daemon, Dhclient};
 use vbng_cp::lab::{find_binary, wait_until};
 use vbng_vm::{Accel, NetBackend, Vm, VmSpec};
@@ -324,29 +326,8 @@ fn unikernel_page_protections_stop_writes_to_text_jumps_to_data_and_stack_overfl
     }
 }
 
-/// An HTTP request to vbng-cp's API from inside its namespace: (status, body).
-fn api(ns: &Netns, method: &str, path: &str, body: Option<serde_json::Value>) -> (u16, String) {
-    let url = format!("http://127.0.0.1:8080{path}");
-    let method = method.to_string();
-    in_netns(ns.name(), move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let resp = match (method.as_str(), body) {
-            ("PATCH", Some(b)) => agent.patch(&url).send_json(&b),
-            _ => agent.get(&url).call(),
-        };
-        match resp {
-            Ok(mut r) => (
-                r.status().as_u16(),
-                r.body_mut().read_to_string().unwrap_or_default(),
-            ),
-            Err(e) => (0, e.to_string()),
-        }
-    })
-    .expect("in the control plane's namespace")
-}
+/// vbng-cp's API, on loopback inside its namespace.
+const CP_API: &str = "http://127.0.0.1:8080";
 
 /// The instance as any other user plane: vbng-cp (in a namespace of its own, on the
 /// instance's management link) associates with it over PFCP, answers the subscriber's
@@ -450,19 +431,18 @@ fn unikernel_is_programmed_by_vbng_cp_over_pfcp() {
         "no ping through the programmed session\n{}",
         logs(&vm, &cp_daemon)
     );
-    let (status, body) = api(&cp, "GET", "/sessions", None);
-    assert_eq!(status, 200, "{body}");
+    let body = http_get_in(cp.name(), &format!("{CP_API}/sessions")).expect("GET /sessions");
     let sessions: serde_json::Value = serde_json::from_str(&body).expect("sessions JSON");
     let id = sessions[0]["id"].as_u64().expect("a session id");
 
     // The subscriber file's 4 Mbit/s downstream, then 2 Mbit/s after a live change.
     let before = downstream_tcp_bps(&sub, &inet);
-    let (status, body) = api(
-        &cp,
-        "PATCH",
-        &format!("/sessions/{id}"),
-        Some(serde_json::json!({"rate": {"up_kbps": 10000, "down_kbps": 2000}})),
-    );
+    let (status, body) = http_patch_in(
+        cp.name(),
+        &format!("{CP_API}/sessions/{id}"),
+        serde_json::json!({"rate": {"up_kbps": 10000, "down_kbps": 2000}}),
+    )
+    .expect("PATCH /sessions/{id}");
     assert_eq!(status, 200, "PATCH /sessions/{id}: {body}");
     assert!(
         wait_until(Duration::from_secs(5), || vm
