@@ -42,6 +42,10 @@ mod sealed {
         const MAX: Self;
         /// The key after `self`, None for the largest.
         fn successor(self) -> Option<Self>;
+        /// `(self - base) >> shift` (0 when `self` is below `base`), saturated to `usize`.
+        fn bucket(self, base: Self, shift: u32) -> usize;
+        /// `base + (bucket << shift)`, None past the largest key.
+        fn bucket_start(base: Self, bucket: usize, shift: u32) -> Option<Self>;
     }
 
     macro_rules! key {
@@ -51,6 +55,16 @@ mod sealed {
                 const MAX: Self = <$t>::MAX;
                 fn successor(self) -> Option<Self> {
                     self.checked_add(1)
+                }
+                #[inline]
+                fn bucket(self, base: Self, shift: u32) -> usize {
+                    let offset = self.saturating_sub(base).checked_shr(shift).unwrap_or(0);
+                    usize::try_from(offset).unwrap_or(usize::MAX)
+                }
+                fn bucket_start(base: Self, bucket: usize, shift: u32) -> Option<Self> {
+                    let bucket = <$t>::try_from(bucket).ok()?;
+                    let offset = bucket.checked_mul(<$t>::checked_pow(2, shift)?)?;
+                    base.checked_add(offset)
                 }
             }
         )*};
@@ -134,13 +148,31 @@ impl<A: Address> RuleRanges<A> {
     }
 }
 
+/// Most buckets a field's bucket table gets (32 KB).
+const MAX_BUCKETS: usize = 4096;
+
 /// One field's elementary intervals and the row of each.
+///
+/// A lookup first reads a bucket table that narrows the binary search to the intervals
+/// one slice of the key space overlaps. The slices are equal, and they span the keys
+/// from the lowest boundary to the highest, not the whole key space, so rules crowded
+/// into one corner of it (10.0.0.0/8, the ports below 1024) still spread over many buckets.
+/// With about two buckets per interval the search usually has one or two candidates
+/// left instead of a few hundred; a slice crowded with boundaries costs no more than a
+/// search over the whole list.
 #[derive(Clone)]
 struct Field<K> {
     /// First key of each interval, ascending; `starts[0]` is the smallest key.
     starts: Vec<K>,
-    /// Row id of each interval.
+    /// Arena offset of each interval's row.
     rows: Vec<u32>,
+    /// The lowest boundary above the smallest key (`starts[1]`), or the smallest key.
+    base: K,
+    /// Bucket `b` holds the keys from `base + (b << shift)` (bucket 0 also those below
+    /// `base`; the last bucket also those above its slice).
+    shift: u32,
+    /// Per bucket, the first and the last interval its keys can lie in.
+    buckets: Vec<[u32; 2]>,
 }
 
 impl<K: Key> Field<K> {
@@ -156,22 +188,16 @@ impl<K: Key> Field<K> {
         starts
     }
 
-    /// The interval holding `key`.
+    /// The interval of `starts` holding `key`, by binary search: the last start <= key
+    /// (`starts` is not empty and `starts[0]` <= key, so there is one). The standard
+    /// library's search runs log2(len) steps whatever the key and selects each step's half
+    /// with a conditional move, not a branch, which a random key would mispredict half the
+    /// time.
     #[inline]
     fn interval_of(starts: &[K], key: K) -> usize {
-        // The last start <= key (starts[0] is the smallest key, so there is one). The loop
-        // runs log2(len) times whatever the key, and the step is added as 0 or `half`
-        // rather than branched on: a branch per step would be mispredicted half the time
-        // on real traffic, which costs more than the search itself.
-        let mut base = 0;
-        let mut len = starts.len();
-        while len > 1 {
-            let half = len / 2;
-            let step_over = starts.get(base + half).is_some_and(|start| *start <= key);
-            base += half * usize::from(step_over);
-            len -= half;
-        }
-        base
+        starts
+            .partition_point(|start| *start <= key)
+            .saturating_sub(1)
     }
 
     /// Builds the field from the range each rule (in list order) covers on it.
@@ -195,16 +221,76 @@ impl<K: Key> Field<K> {
                 .map(|bits| arena.intern(bits))
                 .collect()
         };
-        Field { starts, rows }
+        let (base, shift, buckets) = Self::bucket_table(&starts);
+        Field {
+            starts,
+            rows,
+            base,
+            shift,
+            buckets,
+        }
+    }
+
+    /// `base`, `shift` and `buckets` for `starts` (see [`Field`]).
+    fn bucket_table(starts: &[K]) -> (K, u32, Vec<[u32; 2]>) {
+        let (base, last) = match starts {
+            [_, first, .., last] => (*first, *last),
+            [_, only] => (*only, *only),
+            _ => (K::MIN, K::MIN),
+        };
+        let wanted = (starts.len() * 2).next_power_of_two().min(MAX_BUCKETS);
+        let mut shift = 0;
+        while last.bucket(base, shift) >= wanted {
+            shift += 1;
+        }
+        let count = last.bucket(base, shift) + 1;
+        let last_interval = starts.len().saturating_sub(1);
+        // The interval holding each bucket's first key; bucket 0 also holds the keys below
+        // `base`, and the last bucket those above `last`.
+        let firsts: Vec<usize> = (0..count)
+            .map(|b| match (b, K::bucket_start(base, b, shift)) {
+                (0, _) => 0,
+                (_, Some(first_key)) => Self::interval_of(starts, first_key),
+                (_, None) => last_interval,
+            })
+            .collect();
+        let as_u32 = |interval: usize| u32::try_from(interval).unwrap_or(u32::MAX);
+        let buckets = firsts
+            .iter()
+            .enumerate()
+            .map(|(b, first)| {
+                let next_first = firsts.get(b + 1).copied().unwrap_or(last_interval);
+                [as_u32(*first), as_u32(next_first)]
+            })
+            .collect();
+        (base, shift, buckets)
+    }
+
+    /// The interval holding `key`: the bucket table, then a binary search over the
+    /// intervals of the key's bucket.
+    #[inline(always)]
+    fn find(&self, key: K) -> usize {
+        let last_bucket = self.buckets.len().saturating_sub(1);
+        let bucket = key.bucket(self.base, self.shift).min(last_bucket);
+        let (first, last) = match self.buckets.get(bucket) {
+            Some(&[first, last]) => (first as usize, last as usize),
+            None => (0, self.starts.len().saturating_sub(1)),
+        };
+        match self.starts.get(first..=last) {
+            Some(candidates) => first + Self::interval_of(candidates, key),
+            None => Self::interval_of(&self.starts, key),
+        }
     }
 
     #[inline]
     fn row_of(&self, key: K) -> Option<u32> {
-        self.rows.get(Self::interval_of(&self.starts, key)).copied()
+        self.rows.get(self.find(key)).copied()
     }
 
     fn heap_bytes(&self) -> usize {
-        self.starts.capacity() * size_of::<K>() + self.rows.capacity() * size_of::<u32>()
+        self.starts.capacity() * size_of::<K>()
+            + self.rows.capacity() * size_of::<u32>()
+            + self.buckets.capacity() * size_of::<[u32; 2]>()
     }
 }
 
@@ -215,7 +301,6 @@ struct ArenaBuilder {
     /// Summary words per row: one bit per bitmap word.
     summary_words: usize,
     arena: Vec<u64>,
-    rows: u32,
     by_bits: HashMap<Vec<u64>, u32>,
 }
 
@@ -226,16 +311,16 @@ impl ArenaBuilder {
             words,
             summary_words: words.div_ceil(64),
             arena: Vec::new(),
-            rows: 0,
             by_bits: HashMap::new(),
         }
     }
 
-    /// The row id of `bits`, appending the row if no identical one exists.
+    /// The arena offset of the row `bits`, appending the row if no identical one exists.
     fn intern(&mut self, bits: &[u64]) -> u32 {
-        if let Some(&row) = self.by_bits.get(bits) {
-            return row;
+        if let Some(&offset) = self.by_bits.get(bits) {
+            return offset;
         }
+        let offset = u32::try_from(self.arena.len()).unwrap_or(u32::MAX);
         for group in bits.chunks(64) {
             let summary = group
                 .iter()
@@ -245,10 +330,8 @@ impl ArenaBuilder {
             self.arena.push(summary);
         }
         self.arena.extend_from_slice(bits);
-        let row = self.rows;
-        self.rows += 1;
-        self.by_bits.insert(bits.to_vec(), row);
-        row
+        self.by_bits.insert(bits.to_vec(), offset);
+        offset
     }
 }
 
@@ -260,7 +343,7 @@ impl ArenaBuilder {
 pub struct Classifier<A> {
     src: Field<A>,
     dst: Field<A>,
-    /// Row id per protocol number (256 entries).
+    /// Arena offset of the row of each protocol number (256 entries).
     protocol: Vec<u32>,
     src_port: Field<u16>,
     dst_port: Field<u16>,
@@ -333,12 +416,13 @@ impl<A: Address> Classifier<A> {
             + self.rule_index.capacity() * size_of::<u32>()
     }
 
-    /// The row `id` as (summary words, bitmap words).
+    /// The row at arena offset `offset` as (summary words, bitmap words).
     #[inline]
-    fn row(&self, id: u32) -> Option<(&[u64], &[u64])> {
-        let stride = self.summary_words + self.words;
-        let start = id as usize * stride;
-        let row = self.arena.get(start..start + stride)?;
+    fn row(&self, offset: u32) -> Option<(&[u64], &[u64])> {
+        let start = offset as usize;
+        let row = self
+            .arena
+            .get(start..start + self.summary_words + self.words)?;
         row.split_at_checked(self.summary_words)
     }
 
@@ -832,7 +916,68 @@ mod tests {
         )
     }
 
+    /// Builds a field over `ranges` and checks that the bucket table's answer equals the
+    /// plain binary search for the smallest and largest keys and around every boundary.
+    fn buckets_agree_with_binary_search<K: Key + fmt::Debug>(
+        ranges: &[(K, K)],
+        neighbours: impl Fn(K) -> [Option<K>; 3],
+    ) {
+        let mut arena = ArenaBuilder::new(ranges.len());
+        let field = Field::build(ranges, &mut arena);
+        let mut keys = vec![K::MIN, K::MAX];
+        for start in &field.starts {
+            keys.extend(neighbours(*start).into_iter().flatten());
+        }
+        for key in keys {
+            let expected = Field::interval_of(&field.starts, key);
+            assert_eq!(field.find(key), expected, "key {key:?}");
+            assert!(field.starts[expected] <= key);
+        }
+        assert!(field.buckets.len() <= MAX_BUCKETS + 1);
+    }
+
+    #[test]
+    fn bucket_table_edges() {
+        let around_u16 = |k: u16| [k.checked_sub(1), Some(k), k.checked_add(1)];
+        let around_u32 = |k: u32| [k.checked_sub(1), Some(k), k.checked_add(1)];
+        let around_u128 = |k: u128| [k.checked_sub(1), Some(k), k.checked_add(1)];
+        // No rule; one rule covering everything; one single key at each end.
+        buckets_agree_with_binary_search::<u16>(&[], around_u16);
+        buckets_agree_with_binary_search::<u16>(&[(0, u16::MAX)], around_u16);
+        buckets_agree_with_binary_search::<u16>(&[(0, 0), (u16::MAX, u16::MAX)], around_u16);
+        buckets_agree_with_binary_search::<u32>(&[(7, 7)], around_u32);
+        // Boundaries crowded into 10.0.0.0/24 plus one far away.
+        let mut crowded: Vec<(u32, u32)> = (0..200u32)
+            .map(|i| (0x0A00_0000 + i, 0x0A00_0000 + i))
+            .collect();
+        crowded.push((0xC000_0000, 0xC0FF_FFFF));
+        buckets_agree_with_binary_search(&crowded, around_u32);
+        // Ports below 1024 and an IPv6 /48 split into many /64s.
+        let ports: Vec<(u16, u16)> = (0..3000u16).map(|i| (i % 1024, i % 1024 + 3)).collect();
+        buckets_agree_with_binary_search(&ports, around_u16);
+        let prefix: u128 = 0x2001_0db8_0001 << 80;
+        let v6: Vec<(u128, u128)> = (0..500u128)
+            .map(|i| (prefix | i << 64, prefix | i << 64 | u128::from(u64::MAX)))
+            .collect();
+        buckets_agree_with_binary_search(&v6, around_u128);
+    }
+
     proptest! {
+        #[test]
+        fn bucket_table_agrees_with_binary_search(
+            ranges in proptest::collection::vec((any::<u32>(), 0u32..1 << 20), 0..300),
+            keys in proptest::collection::vec(any::<u32>(), 64),
+        ) {
+            let ranges: Vec<(u32, u32)> = ranges
+                .iter()
+                .map(|&(first, width)| (first, first.saturating_add(width)))
+                .collect();
+            let mut arena = ArenaBuilder::new(ranges.len());
+            let field = Field::build(&ranges, &mut arena);
+            for key in keys {
+                prop_assert_eq!(field.find(key), Field::interval_of(&field.starts, key));
+            }
+        }
         #[test]
         fn v4_agrees_with_a_linear_first_match(
             rules in prop::collection::vec(rule(), 0..150),
