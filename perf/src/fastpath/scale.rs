@@ -38,6 +38,9 @@ pub struct Point {
     /// Bytes the session table allocates per session, grown to this many sessions one
     /// upsert at a time as the control plane installs them.
     pub table_bytes_per_session: f64,
+    /// Bytes the NAT allocates per subscriber (its entry and index, its port-block slots
+    /// and their port bitmaps; mappings excluded), 0 without NAT.
+    pub nat_bytes_per_session: f64,
 }
 
 impl Point {
@@ -49,18 +52,22 @@ impl Point {
     pub fn io_ns(&self) -> f64 {
         1e3 / self.io_mpps
     }
+    /// Bytes per session in the user plane, NAT flows excluded.
+    pub fn bytes_per_session(&self) -> f64 {
+        self.table_bytes_per_session + self.nat_bytes_per_session
+    }
 }
 
 /// The Markdown table of the curve.
 pub fn markdown(points: &[Point]) -> String {
     let mut s = String::from(
-        "| sessions | Mpps/core | ns/packet | I/O only Mpps/core | I/O only ns/packet | difference ns/packet | frames/direction in loop | table bytes/session |\n\
-         |---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| sessions | Mpps/core | ns/packet | I/O only Mpps/core | I/O only ns/packet | difference ns/packet | frames/direction in loop | table bytes/session | NAT bytes/session | bytes/session |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for p in points {
         let _ = writeln!(
             s,
-            "| {} | {:.2} | {:.1} | {:.2} | {:.1} | {:.1} | {} | {:.0} |",
+            "| {} | {:.2} | {:.1} | {:.2} | {:.1} | {:.1} | {} | {:.0} | {:.0} | {:.0} |",
             p.sessions,
             p.mpps,
             p.ns(),
@@ -68,7 +75,9 @@ pub fn markdown(points: &[Point]) -> String {
             p.io_ns(),
             p.ns() - p.io_ns(),
             p.frames,
-            p.table_bytes_per_session
+            p.table_bytes_per_session,
+            p.nat_bytes_per_session,
+            p.bytes_per_session()
         );
     }
     s
@@ -93,16 +102,26 @@ pub fn csv(points: &[Point]) -> String {
     s
 }
 
-/// The user plane's memory budget per session (session entry, indexes, ACL reference;
-/// NAT flows excluded).
+/// The user plane's memory budget per session (session entry, indexes, ACL reference,
+/// NAT subscriber and port blocks; NAT flows excluded).
 pub const SESSION_BUDGET_BYTES: f64 = 256.0;
 
-/// Bytes per session of the session table of a pipeline built as the run builds worker 0's
-/// (one worker: all `n` sessions), the sessions installed one by one as the control plane
-/// installs them (so growth slack counts).
-pub fn table_bytes_per_session(cli: &FastpathCli, n: u32) -> Result<f64, String> {
+/// Bytes per session of a pipeline built as the run builds worker 0's (one worker: all `n`
+/// sessions), the sessions installed one by one as the control plane installs them (so
+/// growth slack counts): (session table, NAT per subscriber). The NAT is sized for one
+/// subscriber per session, and the part counted is what it allocates per subscriber slot:
+/// the subscriber entry and index, the port-block slots and the port bitmaps. Its mapping
+/// table (the flows), address pool, log queue and fragment table are left out.
+pub fn bytes_per_session(cli: &FastpathCli, n: u32) -> Result<(f64, f64), String> {
     let pipeline = build_pipeline(&cli.options(n), 0, 1)?;
-    Ok(pipeline.sessions().memory_bytes() as f64 / f64::from(n.max(1)))
+    let per_session = |bytes: usize| bytes as f64 / f64::from(n.max(1));
+    let nat = pipeline
+        .nat()
+        .map_or(0, |nat| nat.memory().subscribers + nat.memory().port_blocks);
+    Ok((
+        per_session(pipeline.sessions().memory_bytes()),
+        per_session(nat),
+    ))
 }
 
 /// Path of the plot script, next to this crate's Cargo.toml.
@@ -162,12 +181,14 @@ pub fn run(cli: &FastpathCli) -> Result<Output, String> {
                 (RunTotals::of(&ours), RunTotals::of(&io), frames)
             }
         };
+        let (table_bytes_per_session, nat_bytes_per_session) = bytes_per_session(cli, n)?;
         let p = Point {
             sessions: n,
             mpps: ours.mpps_per_core(),
             io_mpps: io.mpps_per_core(),
             frames,
-            table_bytes_per_session: table_bytes_per_session(cli, n)?,
+            table_bytes_per_session,
+            nat_bytes_per_session,
         };
         let params = |f: Figure| {
             let mut f = base_params(f, cli, n, &m);
@@ -201,6 +222,22 @@ pub fn run(cli: &FastpathCli) -> Result<Output, String> {
             p.table_bytes_per_session,
             "bytes",
         )));
+        figures.push(params(Figure::new(
+            &format!("fastpath.scale.nat_bytes_per_session_{n}_sessions"),
+            p.nat_bytes_per_session,
+            "bytes",
+        )));
+        figures.push(params(
+            Figure::new(
+                &format!("fastpath.scale.bytes_per_session_{n}_sessions"),
+                p.bytes_per_session(),
+                "bytes",
+            )
+            .with_baseline(
+                "fastpath.scale.budget_bytes_per_session",
+                SESSION_BUDGET_BYTES,
+            ),
+        ));
         let drops: u64 = ours.drops.iter().sum();
         if drops > 0 {
             eprintln!("fastpath --scale: {n} sessions: {drops} frames dropped");
@@ -216,9 +253,12 @@ pub fn run(cli: &FastpathCli) -> Result<Output, String> {
         cli.device().name()
     ));
     notes.push(format!(
-        "scale: table bytes/session is what the session table allocates (entries, free-slot \
-         bitmap and list, the access, IPv4 and id indexes) after the sessions were installed \
-         one by one; the budget is {SESSION_BUDGET_BYTES} bytes"
+        "scale: table bytes/session is what the session table allocates (entries with their \
+         ACL reference, free-slot bitmap and list, the access, IPv4 and id indexes) after the \
+         sessions were installed one by one; NAT bytes/session is what the NAT allocates per \
+         subscriber slot (entry, index, port-block slots, port bitmaps; mappings, pool and \
+         log left out); bytes/session is their sum, beside the budget of \
+         {SESSION_BUDGET_BYTES} bytes"
     ));
     let stem = format!(
         "fastpath-scale-{}-{}-{}-{}w",
@@ -271,10 +311,11 @@ mod tests {
             io_mpps: 20.0,
             frames: 1000,
             table_bytes_per_session: 180.4,
+            nat_bytes_per_session: 60.0,
         }];
         let md = markdown(&pts);
         assert!(
-            md.contains("| 1000 | 10.00 | 100.0 | 20.00 | 50.0 | 50.0 | 1000 | 180 |"),
+            md.contains("| 1000 | 10.00 | 100.0 | 20.00 | 50.0 | 50.0 | 1000 | 180 | 60 | 240 |"),
             "{md}"
         );
         let c = csv(&pts);
