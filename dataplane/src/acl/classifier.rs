@@ -10,8 +10,9 @@
 //!   matches exactly the same rules.
 //! - Each interval maps to a row: a bitmap over the rules, bit `i` set when rule `i` (in
 //!   list order) matches keys of that interval. Identical rows are stored once.
-//! - A lookup finds the interval of each field (a binary search over the sorted boundaries;
-//!   the protocol through a direct 256-entry table), ANDs the five rows and takes the lowest
+//! - A lookup finds the interval of each field (a bucket table narrows it to the few
+//!   intervals of one slice of the key space, a binary search picks among them; the
+//!   protocol through a direct 256-entry table), ANDs the five rows and takes the lowest
 //!   set bit: the first matching rule.
 //! - Each row carries a summary bitmap, bit `w` set when word `w` of the row is non-zero.
 //!   The lookup ANDs the five summaries first and reads only the words where all five rows
