@@ -1,13 +1,15 @@
 //! NAT44 end to end with real peers: DHCP subscribers behind vbng-up reach the
 //! Internet host over TCP (iperf3) and UDP with their source translated into
 //! the NAT pool, two subscribers reach each other through their outside
-//! mappings (hairpinning), and every port block is in the NAT log.
+//! mappings (hairpinning), and every port block is in the NAT log and reaches
+//! an IPFIX collector, where tshark decodes the same blocks as RFC 8158 port
+//! block allocations.
 //!
 //! The Internet host has no route to the subscribers' inside addresses, only
 //! to the pool: an answer can only come back through a translation.
 //!
-//! Needs root, network namespaces, veth, `dhclient`, `iperf3` and `python3`;
-//! prints a `SKIPPED:` line and passes without them.
+//! Needs root, network namespaces, veth, `dhclient`, `iperf3`, `python3` and
+//! `tshark`; prints a `SKIPPED:` line and passes without them.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::Ipv4Addr;
@@ -53,6 +55,126 @@ d, a = s.recvfrom(2048)
 print('%s %d %s' % (a[0], a[1], d.decode()), flush=True)
 "#;
 
+/// The IPFIX collector's address in the user plane's namespace.
+const COLLECTOR: &str = "127.0.0.1:4739";
+
+/// A UDP sink on the collector's port: prints "ready", then the size of every
+/// message it receives.
+const COLLECTOR_SINK: &str = r#"
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('127.0.0.1', 4739))
+print('ready', flush=True)
+while True:
+    print(len(s.recv(65535)), flush=True)
+"#;
+
+/// One port block: (inside, outside, first port, last port).
+type Block = (String, String, u16, u16);
+
+/// The port-block allocations in the capture, as tshark's IPFIX dissector reads
+/// them (natEvent 16), after checking that nothing in it is malformed.
+fn ipfix_allocations(capture: &std::path::Path) -> Vec<Block> {
+    let fields = [
+        "cflow.nat_event",
+        "cflow.srcaddr",
+        "cflow.post_natsource_ipv4_address",
+        "cflow.port_range_start",
+        "cflow.port_range_end",
+        "cflow.port_range_step_size",
+        "cflow.port_range_num_ports",
+    ];
+    let mut args: Vec<String> = [
+        "-r",
+        &capture.to_string_lossy(),
+        "-d",
+        "udp.port==4739,cflow",
+        "-Y",
+        "cflow",
+        "-T",
+        "fields",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=;",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    for f in fields {
+        args.extend(["-e".to_string(), f.to_string()]);
+    }
+    let out = Command::new("tshark")
+        .args(&args)
+        .output()
+        .expect("run tshark");
+    assert!(
+        out.status.success(),
+        "tshark failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let verbose = Command::new("tshark")
+        .args([
+            "-r",
+            &capture.to_string_lossy(),
+            "-d",
+            "udp.port==4739,cflow",
+            "-V",
+        ])
+        .output()
+        .expect("run tshark -V");
+    let text = String::from_utf8_lossy(&verbose.stdout);
+    for bad in ["Malformed", "[Expert Info (Error", "[Expert Info (Warning"] {
+        let hit = text.lines().find(|l| l.contains(bad));
+        assert!(
+            hit.is_none(),
+            "tshark reports {hit:?} in {}",
+            capture.display()
+        );
+    }
+    let mut blocks = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let columns: Vec<Vec<&str>> = line.split('\t').map(|c| c.split(';').collect()).collect();
+        let Some(events) = columns.first() else {
+            continue;
+        };
+        for (i, event) in events.iter().enumerate() {
+            let at = |c: usize| columns.get(c).and_then(|v| v.get(i)).copied().unwrap_or("");
+            let port = |c: usize| at(c).parse::<u16>().unwrap_or(0);
+            if *event != "16" {
+                continue;
+            }
+            let (first, last) = (port(3), port(4));
+            assert_eq!(at(5), "1", "step size in {line}");
+            assert_eq!(
+                usize::from(port(6)),
+                usize::from(last - first) + 1,
+                "number of ports in {line}"
+            );
+            blocks.push((at(1).to_string(), at(2).to_string(), first, last));
+        }
+    }
+    blocks
+}
+
+/// The `block_allocated` lines of the JSON log.
+fn logged_allocations(log: &std::path::Path) -> Vec<Block> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "block_allocated")
+        .map(|v| {
+            let port = |k: &str| v[k].as_u64().unwrap_or(0) as u16;
+            (
+                v["inside"].as_str().unwrap_or("").to_string(),
+                v["outside"].as_str().unwrap_or("").to_string(),
+                port("first_port"),
+                port("last_port"),
+            )
+        })
+        .collect()
+}
+
 /// Runs `python3 -c script` in namespace `ns`, its output piped.
 fn python(ns: &str, script: &str) -> Child {
     Command::new("ip")
@@ -97,7 +219,7 @@ fn nat44_translates_tcp_and_udp_hairpins_and_logs_every_block() {
         skip(&why);
         return;
     }
-    for tool in ["iperf3", "python3"] {
+    for tool in ["iperf3", "python3", "tshark"] {
         if netns::which(tool).is_none() {
             skip(&format!("{tool} is not installed"));
             return;
@@ -120,8 +242,24 @@ fn nat44_translates_tcp_and_udp_hairpins_and_logs_every_block() {
         .expect("route the NAT pool");
     let log = dir.join("nat-blocks.jsonl");
     let log_s = log.display().to_string();
-    lab.start_user_plane_with(&up_bin, &["--nat-pool", NAT_POOL, "--nat-log", &log_s])
-        .expect("start vbng-up");
+    let mut collector = Killed(python(lab.bng.name(), COLLECTOR_SINK));
+    let mut collector_out = BufReader::new(collector.0.stdout.take().expect("stdout"));
+    assert_eq!(line_of(&mut collector_out), "ready");
+    let capture = lab
+        .start_capture("lo", "udp port 4739")
+        .expect("capture the IPFIX export");
+    lab.start_user_plane_with(
+        &up_bin,
+        &[
+            "--nat-pool",
+            NAT_POOL,
+            "--nat-log",
+            &log_s,
+            "--nat-ipfix",
+            COLLECTOR,
+        ],
+    )
+    .expect("start vbng-up");
     lab.start_control_plane(&cp_bin).expect("start vbng-cp");
     lab.wait_associated(Duration::from_secs(15))
         .expect("PFCP association");
@@ -197,5 +335,45 @@ fn nat44_translates_tcp_and_udp_hairpins_and_logs_every_block() {
         "NAT log {}:\n{}",
         log.display(),
         std::fs::read_to_string(&log).unwrap_or_default()
+    );
+
+    // The same blocks over IPFIX: the collector received messages, and tshark
+    // decodes every logged allocation from the capture.
+    assert!(
+        wait_until(Duration::from_secs(3), || {
+            lab.up_metric("vbng_up_nat_ipfix_records_total")
+                .unwrap_or(0.0)
+                >= logged_allocations(&log).len() as f64
+        }),
+        "IPFIX records sent: {:?}\n{}",
+        lab.up_metric("vbng_up_nat_ipfix_records_total"),
+        lab.logs()
+    );
+    assert!(
+        line_of(&mut collector_out).parse::<usize>().unwrap_or(0) > 16,
+        "the collector received no IPFIX message"
+    );
+    assert_eq!(
+        lab.up_metric("vbng_up_nat_ipfix_send_errors_total")
+            .unwrap(),
+        0.0
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    lab.stop_daemon("tshark");
+    drop(collector);
+    let exported = ipfix_allocations(&capture);
+    let logged = logged_allocations(&log);
+    assert!(logged.len() >= 2, "{logged:?}");
+    for block in &logged {
+        assert!(
+            exported.contains(block),
+            "{block:?} is in the JSON log but not in the IPFIX export {exported:?}"
+        );
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "lab_nat: IPFIX: tshark decoded {} port block allocation(s), the JSON log has {}",
+        exported.len(),
+        logged.len()
     );
 }

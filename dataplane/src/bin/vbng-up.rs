@@ -26,10 +26,12 @@ use clap::error::ErrorKind;
 use vbng_cups::pfcp::{NodeId, RecoveryTimeStamp};
 use vbng_dataplane::acl::AclSet;
 use vbng_dataplane::host::afpacket::{AfPacketPort, RingConfig};
+use vbng_dataplane::host::config::NatSettings;
 use vbng_dataplane::host::config::{Cli, Config, NodeIdConfig, PortBackend};
 use vbng_dataplane::host::metrics::{
     self, AclMatchSample, DeviceSample, PortSample, Snapshot, WorkerSample,
 };
+use vbng_dataplane::host::nat_ipfix::{IpfixSender, IpfixStats};
 use vbng_dataplane::host::pfcp_agent::{self, AclReload, AgentConfig, AgentPublished, PfcpAgent};
 use vbng_dataplane::host::redirect::{self, RedirectStats};
 use vbng_dataplane::host::signals;
@@ -305,8 +307,13 @@ fn serve<P: WorkerPort + 'static>(
         poll_timeout: Duration::from_millis(u64::from(cfg.worker.poll_timeout_ms)),
         stats_interval: Duration::from_millis(u64::from(cfg.worker.stats_interval_ms)),
     };
+    let ipfix_stats = cfg
+        .nat
+        .as_ref()
+        .filter(|n| !n.ipfix_collectors.is_empty())
+        .map(|_| Arc::new(IpfixStats::default()));
     let nat_logger = match &cfg.nat {
-        Some(n) => Some(start_nat_logger(&n.log_file)?),
+        Some(n) => Some(start_nat_logger(n, ipfix_stats.clone())?),
         None => None,
     };
     let mut worker_threads = Vec::with_capacity(workers);
@@ -412,9 +419,15 @@ fn serve<P: WorkerPort + 'static>(
         let names = cfg.port_names();
         let stop = stop.clone();
         let nat_on = cfg.nat.is_some();
+        let ipfix_stats = ipfix_stats.clone();
         spawn("vbng-metrics", move || {
             metrics::serve(metrics_listener, stop, || {
-                snapshot(&names, &shared, &rstats, &astats, devices(), nat_on)
+                let mut s = snapshot(&names, &shared, &rstats, &astats, devices(), nat_on);
+                s.nat_ipfix = ipfix_stats.as_deref().map(|i| {
+                    let ld = |v: &std::sync::atomic::AtomicU64| v.load(Ordering::Relaxed);
+                    [ld(&i.messages), ld(&i.records), ld(&i.send_errors)]
+                });
+                s
             })
         })?
     };
@@ -490,13 +503,27 @@ fn serve<P: WorkerPort + 'static>(
     worker_error.map_or(Ok(()), Err)
 }
 
-/// Starts the thread that appends the workers' NAT port-block events to `path` as JSON
-/// lines (RFC 6888 REQ-12: who held which outside address and ports, when), flushed after
-/// every batch. Returns the sender the workers use and the thread, which ends when every
-/// sender is gone.
+/// Starts the thread that appends the workers' NAT port-block events to the log file as
+/// JSON lines (RFC 6888 REQ-12: who held which outside address and ports, when), flushed
+/// after every batch, and exports each batch to the IPFIX collectors (RFC 8158). Returns
+/// the sender the workers use and the thread, which ends when every sender is gone.
 fn start_nat_logger(
-    path: &std::path::Path,
+    nat: &NatSettings,
+    ipfix_stats: Option<Arc<IpfixStats>>,
 ) -> Result<(mpsc::Sender<NatLogRecord>, JoinHandle<()>), String> {
+    let path = &nat.log_file;
+    let mut ipfix = match ipfix_stats {
+        Some(stats) => {
+            let sender = IpfixSender::new(&nat.ipfix_collectors, nat.ipfix_domain_id, stats)?;
+            up_info!(
+                "nat ipfix collectors={:?} observation_domain={}",
+                nat.ipfix_collectors,
+                nat.ipfix_domain_id
+            );
+            Some(sender)
+        }
+        None => None,
+    };
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -508,8 +535,11 @@ fn start_nat_logger(
         let mut out = std::io::BufWriter::new(file);
         let mut line = String::with_capacity(256);
         let mut failed = false;
+        let mut batch = Vec::new();
         while let Ok(first) = rx.recv() {
-            for r in std::iter::once(first).chain(rx.try_iter()) {
+            batch.clear();
+            batch.extend(std::iter::once(first).chain(rx.try_iter()));
+            for r in &batch {
                 line.clear();
                 let _ = r.event.write_json(r.unix_base_ns, &mut line);
                 line.push('\n');
@@ -525,6 +555,14 @@ fn start_nat_logger(
             {
                 failed = true;
                 up_error!("nat log {shown}: {e}");
+            }
+            if let Some(ipfix) = &mut ipfix {
+                let export_s = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as u32);
+                for (collector, e) in ipfix.send(&batch, export_s) {
+                    up_error!("nat ipfix collector {collector}: {e}");
+                }
             }
         }
     })?;
@@ -623,6 +661,7 @@ fn snapshot(
             }
             sum
         }),
+        nat_ipfix: None,
         icmp_errors_sent: total(7),
         icmp_errors_rate_limited: total(8),
         sessions: total(5),

@@ -105,6 +105,10 @@ pub struct Cli {
     /// NAT port-block log file, JSON lines (nat.log_file).
     #[arg(long = "nat-log", value_name = "FILE")]
     pub nat_log: Option<PathBuf>,
+    /// IPFIX collector of the NAT's port-block events, ADDRESS:PORT (repeatable; replaces
+    /// nat.ipfix_collectors), e.g. 192.0.2.9:4739.
+    #[arg(long = "nat-ipfix", value_name = "ADDRESS:PORT")]
+    pub nat_ipfix: Vec<String>,
     /// Poll-mode worker threads (worker.workers), 1-16; more than 1 needs backend "dpdk".
     #[arg(long, value_name = "N")]
     pub workers: Option<u16>,

@@ -61,6 +61,9 @@ pub struct Snapshot {
     /// NAT, when on: [mappings, port blocks in use, subscribers holding blocks], then
     /// refusals by [`NatDrop`] index, summed over the workers.
     pub nat: Option<[u64; 3 + NatDrop::COUNT]>,
+    /// IPFIX export of the NAT's port-block events, when collectors are configured:
+    /// [messages, records, send errors].
+    pub nat_ipfix: Option<[u64; 3]>,
     /// Installed subscriber sessions.
     pub sessions: u64,
     /// G-PDUs sent to the CP.
@@ -283,6 +286,28 @@ pub fn render(s: &Snapshot) -> String {
             "Packets the NAT refused, by cause (port_exhausted, address_exhausted, ...).",
             &refused,
         );
+    }
+    if let Some([messages, records, errors]) = s.nat_ipfix {
+        let counters = [
+            (
+                "vbng_up_nat_ipfix_messages_total",
+                "IPFIX messages sent to the NAT log collectors (all collectors).",
+                messages,
+            ),
+            (
+                "vbng_up_nat_ipfix_records_total",
+                "Port-block records sent to the NAT log collectors (all collectors).",
+                records,
+            ),
+            (
+                "vbng_up_nat_ipfix_send_errors_total",
+                "IPFIX messages the socket refused (collector unreachable).",
+                errors,
+            ),
+        ];
+        for (name, help, v) in counters {
+            family(name, "counter", help, &[(None, v)]);
+        }
     }
 
     let plain: [(&str, &str, &str, u64); 28] = [
@@ -840,6 +865,7 @@ mod tests {
                 n[3 + NatDrop::PortExhausted as usize] = 2;
                 n
             }),
+            nat_ipfix: Some([4, 90, 1]),
             pfcp_associated: 1,
             pfcp_sessions_adopted: 3,
             acl_matches: vec![AclMatchSample {
@@ -906,6 +932,8 @@ mod tests {
         assert!(text.contains("vbng_up_drops_total{reason=\"anti_spoof\"} 7\n"));
         assert!(text.contains("# TYPE vbng_up_nat_mappings gauge\nvbng_up_nat_mappings 5\n"));
         assert!(text.contains("vbng_up_nat_refused_total{cause=\"port_exhausted\"} 2\n"));
+        assert!(text.contains("vbng_up_nat_ipfix_records_total 90\n"));
+        assert!(text.contains("vbng_up_nat_ipfix_send_errors_total 1\n"));
         assert!(text.contains("vbng_up_worker_rx_packets_total{worker=\"1\"} 2\n"));
         assert!(text.contains("vbng_up_worker_handoffs_total{worker=\"0\",direction=\"out\"} 4\n"));
         assert!(text.contains("vbng_up_port_link_up{port=\"acc0\",driver=\"net_af_packet\"} 1\n"));

@@ -35,6 +35,7 @@ pub mod config;
 pub mod dpdk;
 pub mod log;
 pub mod metrics;
+pub mod nat_ipfix;
 /// The PFCP agent (`crate::pfcp_agent`) with its hosted runtime.
 pub mod pfcp_agent {
     pub use super::pfcp_runtime::{AclReload, AgentPublished, run};

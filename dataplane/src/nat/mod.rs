@@ -75,6 +75,7 @@ mod blocks;
 mod config;
 mod engine;
 mod frag;
+pub mod ipfix;
 mod log;
 mod table;
 mod translate;

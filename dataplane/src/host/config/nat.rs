@@ -1,6 +1,6 @@
 //! The `[nat]` section: NAT44 / CGNAT of subscriber addresses.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -30,6 +30,10 @@ pub(super) struct FileNat {
     max_subscribers: Option<u32>,
     /// Port-block log (JSON lines). Required with a pool.
     log_file: Option<String>,
+    /// IPFIX collectors (ADDRESS:PORT) the port-block events are also exported to.
+    ipfix_collectors: Option<Vec<String>>,
+    /// IPFIX observation domain. Default 1.
+    ipfix_domain_id: Option<u32>,
 }
 
 /// NAT44 settings (`[nat]`).
@@ -42,9 +46,14 @@ pub struct NatSettings {
     pub inside: Vec<Ipv4Prefix>,
     /// Where every port-block allocation and release is appended as a JSON line.
     pub log_file: PathBuf,
+    /// Collectors every port-block event is also exported to over IPFIX (RFC 8158).
+    pub ipfix_collectors: Vec<SocketAddr>,
+    /// The IPFIX observation domain of this user plane.
+    pub ipfix_domain_id: u32,
 }
 
-/// Resolves `[nat]` and the `--nat-pool` / `--nat-log` flags: `None` without a pool.
+/// Resolves `[nat]` and the `--nat-pool` / `--nat-log` / `--nat-ipfix` flags: `None`
+/// without a pool.
 pub(super) fn resolve(
     r: &Resolver<'_>,
     cli: &Cli,
@@ -85,6 +94,27 @@ pub(super) fn resolve(
             });
         }
     };
+    let collectors = |origin: Origin, list: &[String]| -> Result<Vec<SocketAddr>, ConfigError> {
+        list.iter()
+            .map(|s| {
+                s.parse::<SocketAddr>().map_err(|e| ConfigError {
+                    origin: origin.clone(),
+                    message: format!(
+                        "expected an IPFIX collector like 192.0.2.9:4739, found {s:?}: {e}"
+                    ),
+                })
+            })
+            .collect()
+    };
+    let ipfix_collectors = if !cli.nat_ipfix.is_empty() {
+        collectors(Origin::Flag("--nat-ipfix"), &cli.nat_ipfix)?
+    } else {
+        match &f.ipfix_collectors {
+            Some(list) => collectors(r.file_origin("nat.ipfix_collectors"), list)?,
+            None => Vec::new(),
+        }
+    };
+    let ipfix_domain_id = f.ipfix_domain_id.unwrap_or(1);
     let d = NatConfig::default();
     let u16_key = |key: &str, v: Option<u32>, default: u16, min: u32| {
         r.num(key, v, u32::from(default), min, u32::from(u16::MAX))
@@ -127,5 +157,7 @@ pub(super) fn resolve(
         engine,
         inside,
         log_file,
+        ipfix_collectors,
+        ipfix_domain_id,
     }))
 }

@@ -711,6 +711,47 @@ fn nat_section_is_read_and_checked() {
         .nat
         .unwrap();
     assert_eq!(n.engine.pool, ["198.18.0.0/30".parse().unwrap()]);
+    assert!(n.ipfix_collectors.is_empty(), "no IPFIX unless asked");
+    assert_eq!(n.ipfix_domain_id, 1);
+}
+
+#[test]
+fn nat_ipfix_collectors_are_read_and_checked() {
+    let nat = "[nat]\npool = [\"192.0.2.0/28\"]\nlog_file = \"n\"\n";
+    let text = format!(
+        "{MINIMAL}{nat}ipfix_collectors = [\"192.0.2.9:4739\", \"[2001:db8::9]:4739\"]\nipfix_domain_id = 7\n"
+    );
+    let n = load(&text).unwrap().nat.unwrap();
+    assert_eq!(
+        n.ipfix_collectors,
+        [
+            "192.0.2.9:4739".parse().unwrap(),
+            "[2001:db8::9]:4739".parse().unwrap()
+        ]
+    );
+    assert_eq!(n.ipfix_domain_id, 7);
+    let bad = format!("{MINIMAL}{nat}ipfix_collectors = [\"192.0.2.9\"]\n");
+    let e = load(&bad).unwrap_err().to_string();
+    assert!(
+        e.starts_with("/etc/x.toml: key nat.ipfix_collectors: expected an IPFIX collector"),
+        "{e}"
+    );
+    // The flag replaces the file's list.
+    let mut flags = cli();
+    flags.nat_ipfix = vec!["127.0.0.1:4739".into()];
+    let n = Config::from_toml(&text, Some(Path::new("/etc/x.toml")), &flags)
+        .unwrap()
+        .nat
+        .unwrap();
+    assert_eq!(n.ipfix_collectors, ["127.0.0.1:4739".parse().unwrap()]);
+    flags.nat_ipfix = vec!["nowhere".into()];
+    let e = Config::from_toml(&text, Some(Path::new("/etc/x.toml")), &flags)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("--nat-ipfix") && e.contains("\"nowhere\""),
+        "{e}"
+    );
 }
 
 #[test]
