@@ -11,7 +11,9 @@ packages=(iproute2 isc-dhcp-client iputils-ping ethtool tshark tcpdump iperf3 cu
     # The TRex profiles' packet builders and the benchmark plots (Debian's python3)
     python3-scapy python3-matplotlib
     # The per-customer unikernel's VMM (QEMU microvm)
-    qemu-system-x86)
+    qemu-system-x86
+    # An IPFIX collector (nfcapd) and its reader, for the NAT log export
+    nfdump)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
