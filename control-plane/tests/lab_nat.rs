@@ -398,6 +398,21 @@ fn nat44_translates_tcp_and_udp_hairpins_and_logs_every_block() {
     drop(asker);
     drop(service);
 
+    // A TTL-1 packet from the Internet host to subscriber 1's outside address
+    // dies at the user plane, which answers it as it arrived.
+    let dying = lab
+        .inet
+        .stdout_of(
+            "ping",
+            &["-n", "-c", "1", "-t", "1", "-W", "2", &out1.to_string()],
+        )
+        .unwrap_or_else(|e| panic!("ping -t 1 {out1}: {e}"));
+    assert!(
+        dying.contains("From 198.51.100.2") && dying.contains("Time to live exceeded"),
+        "TTL-1 ping to the outside address: {dying}\n{}",
+        lab.logs()
+    );
+
     // The metrics and the port-block log.
     assert!(lab.up_metric("vbng_up_nat_mappings").unwrap() >= 1.0);
     let logged = |inside: Ipv4Addr| {

@@ -661,7 +661,8 @@ impl Pipeline {
 
     /// A downstream packet to one of the NAT's outside addresses: translated back to the
     /// inside endpoint, which becomes the key of its session lookup; dropped as
-    /// [`DropReason::NatRefused`] without a mapping (false: the stage is then done).
+    /// [`DropReason::NatRefused`] without a mapping, or answered with time exceeded,
+    /// untranslated, when its TTL is spent (false: the stage is then done).
     #[inline(never)]
     fn nat_inbound<B: PacketBuffer>(
         &mut self,
@@ -670,13 +671,31 @@ impl Pipeline {
         out: &mut Verdict,
         m: &mut Meta,
     ) -> bool {
-        let Some(n) = self.nat.as_deref_mut() else {
+        let Some(n) = self.nat.as_deref() else {
             return true;
         };
         if !n.is_outside(Ipv4Addr::from_bits(m.key as u32)) {
             return true;
         }
-        let translated = match frame.data_mut().get_mut(usize::from(m.l3)..) {
+        let l3 = usize::from(m.l3);
+        // A packet that dies here is answered as it arrived. Translated first, its error
+        // would quote the subscriber's inside address and port to the Internet sender.
+        if frame.data().get(l3 + 8).is_some_and(|ttl| *ttl <= 1) {
+            m.stage = Stage::Done;
+            *out = self.icmp_error(
+                now_ns,
+                frame,
+                l3,
+                Icmpv4ErrorKind::TimeExceeded,
+                ErrorPath::Core,
+                DropReason::TtlExceeded,
+            );
+            return false;
+        }
+        let Some(n) = self.nat.as_deref_mut() else {
+            return true;
+        };
+        let translated = match frame.data_mut().get_mut(l3..) {
             Some(ip) => n.nat.translate_inbound(now_ns, ip).ok(),
             None => None,
         };

@@ -124,3 +124,40 @@ fn removing_the_session_releases_its_blocks_and_logs_it() {
             .all(|e| e.inside == s.ipv4 && e.session_tag == s.id)
     );
 }
+
+#[test]
+fn time_exceeded_for_an_outside_address_quotes_the_packet_as_it_arrived() {
+    let mut p = nat_pipeline();
+    let s = sessions()[0];
+    let (_, out) = run1(&mut p, SEC, ACCESS0, &upstream_udp(&s, s.ipv4, b"query"));
+    let (outside, _, port, _) = udp_endpoints(&out[14..]);
+    // An answer that dies here: its error goes back to the Internet host and must not
+    // quote the subscriber's inside address or port.
+    let mut dying = downstream_udp_to(outside, port, b"answer");
+    dying[14 + 8] = 1;
+    ipv4::fill_checksum(&mut dying[14..34]);
+    let (v, out) = run1(&mut p, SEC, CORE, &dying);
+    assert_eq!(v, Verdict::Forward(CORE));
+    assert_eq!(p.counters().drop_count(DropReason::TtlExceeded), 1);
+    let error = &out[14..];
+    assert_eq!(error[9], 1, "ICMP");
+    let icmp = &error[20..];
+    assert_eq!((icmp[0], icmp[1]), (11, 0), "time exceeded in transit");
+    let quoted = &icmp[8..];
+    let quoted_dst = Ipv4Addr::new(quoted[16], quoted[17], quoted[18], quoted[19]);
+    let quoted_dport = u16::from_be_bytes([quoted[22], quoted[23]]);
+    assert_eq!((quoted_dst, quoted_dport), (outside, port));
+    assert!(
+        !out.windows(4).any(|w| w == s.ipv4.octets()),
+        "the inside address {} leaks in the error",
+        s.ipv4
+    );
+    // The mapping is untouched and still answers.
+    let (v, _) = run1(
+        &mut p,
+        SEC,
+        CORE,
+        &downstream_udp_to(outside, port, b"again"),
+    );
+    assert_eq!(v, Verdict::Forward(ACCESS0));
+}
