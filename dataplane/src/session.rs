@@ -351,7 +351,9 @@ pub struct SessionTable {
     by_access: TagIndex,
     /// Tag: the address.
     by_ipv4: TagIndex,
-    by_id: HashTable<(u64, Slot)>,
+    /// Slots by session id, compared with the id in the entry: 5 bytes a bucket where
+    /// the id beside the slot took 17.
+    by_id: HashTable<Slot>,
     /// IPv6 prefixes: (top 64 bits, length, slot), probed per length in use.
     by_ipv6: HashTable<(u64, u8, Slot)>,
     /// Prefixes in `by_ipv6` per length (index 0 unused).
@@ -555,9 +557,12 @@ impl SessionTable {
 
     /// Slot of session `id`.
     pub fn lookup_id(&self, id: SessionId) -> Option<Slot> {
+        let slab = &self.slab;
         self.by_id
-            .find(self.hash_id(id), |e| e.0 == id)
-            .map(|e| e.1)
+            .find(self.hash_id(id), |s| {
+                slab.get(*s as usize).is_some_and(|e| e.id == id)
+            })
+            .copied()
     }
 
     /// The session in `slot`.
@@ -707,10 +712,10 @@ impl SessionTable {
         self.by_access.insert(ha, access_tag(ha), slot);
         self.by_ipv4.insert(hi, ip, slot);
         self.index_ipv6(&entry.ipv6, slot);
-        let hasher = &self.hasher;
+        let (hasher, slab) = (&self.hasher, &self.slab);
         self.by_id
-            .insert_unique(hasher.hash_one(entry.id), (entry.id, slot), |e| {
-                hasher.hash_one(e.0)
+            .insert_unique(hasher.hash_one(entry.id), slot, |s| {
+                hasher.hash_one(slab.get(*s as usize).map_or(0, |e| e.id))
             });
         Ok(slot)
     }
@@ -761,7 +766,7 @@ impl SessionTable {
     /// Bytes the table has allocated: the slab and its bitmap and free list at their
     /// capacity, the two fast-path indexes, and the id and IPv6 indexes.
     pub fn memory_bytes(&self) -> usize {
-        let id_bytes = hash_table_bytes(self.by_id.capacity(), size_of::<(u64, Slot)>());
+        let id_bytes = hash_table_bytes(self.by_id.capacity(), size_of::<Slot>());
         let v6_bytes = hash_table_bytes(self.by_ipv6.capacity(), size_of::<(u64, u8, Slot)>());
         self.slab.capacity() * size_of::<SessionEntry>()
             + self.live.capacity() * size_of::<u64>()
@@ -784,7 +789,13 @@ impl SessionTable {
     /// Removes session `id` and returns it (with its final counters).
     pub fn remove(&mut self, id: SessionId) -> Option<SessionEntry> {
         let h = self.hash_id(id);
-        let (_, slot) = self.by_id.find_entry(h, |e| e.0 == id).ok()?.remove().0;
+        let slab = &self.slab;
+        let slot = self
+            .by_id
+            .find_entry(h, |s| slab.get(*s as usize).is_some_and(|e| e.id == id))
+            .ok()?
+            .remove()
+            .0;
         let entry = *self.entry(slot)?;
         self.set_live(slot, false);
         self.unindex_access(entry.access.pack(), slot);
