@@ -671,10 +671,8 @@ impl Pipeline {
         out: &mut Verdict,
         m: &mut Meta,
     ) -> bool {
-        let Some(n) = self.nat.as_deref() else {
-            return true;
-        };
-        if !n.is_outside(Ipv4Addr::from_bits(m.key as u32)) {
+        let dst = Ipv4Addr::from_bits(m.key as u32);
+        if !self.nat.as_deref().is_some_and(|n| n.is_outside(dst)) {
             return true;
         }
         let l3 = usize::from(m.l3);
@@ -682,14 +680,7 @@ impl Pipeline {
         // would quote the subscriber's inside address and port to the Internet sender.
         if frame.data().get(l3 + 8).is_some_and(|ttl| *ttl <= 1) {
             m.stage = Stage::Done;
-            *out = self.icmp_error(
-                now_ns,
-                frame,
-                l3,
-                Icmpv4ErrorKind::TimeExceeded,
-                ErrorPath::Core,
-                DropReason::TtlExceeded,
-            );
+            *out = self.time_exceeded_to_core(now_ns, frame, l3);
             return false;
         }
         let Some(n) = self.nat.as_deref_mut() else {
@@ -1099,14 +1090,7 @@ impl Pipeline {
             return self.drop(DropReason::AclDenied);
         }
         if h.ttl <= 1 {
-            return self.icmp_error(
-                now_ns,
-                frame,
-                l3,
-                Icmpv4ErrorKind::TimeExceeded,
-                ErrorPath::Core,
-                DropReason::TtlExceeded,
-            );
+            return self.time_exceeded_to_core(now_ns, frame, l3);
         }
         let total = usize::from(h.total_len);
         if mtu != 0 && total > usize::from(mtu) {
@@ -1292,6 +1276,24 @@ impl Pipeline {
                 self.icmpv6_error_reply(now_ns, frame, l3, kind, back, reason)
             }
         }
+    }
+
+    /// ICMP time exceeded toward the core for the downstream packet at `l3` (its TTL is
+    /// spent), see [`Pipeline::icmp_error`].
+    fn time_exceeded_to_core<B: PacketBuffer>(
+        &mut self,
+        now_ns: u64,
+        frame: &mut B,
+        l3: usize,
+    ) -> Verdict {
+        self.icmp_error(
+            now_ns,
+            frame,
+            l3,
+            Icmpv4ErrorKind::TimeExceeded,
+            ErrorPath::Core,
+            DropReason::TtlExceeded,
+        )
     }
 
     /// Answers an IPv4 packet the pipeline will not forward (at `frame.data()[l3..]`, as
