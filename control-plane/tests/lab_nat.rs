@@ -20,7 +20,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use vbng_cp::lab::topology::{Lab, POOL, Subscriber};
-use vbng_cp::lab::{find_binary, netns, wait_until};
+use vbng_cp::lab::{find_binary, netns, tshark_verbose, wait_until};
 
 /// The NAT pool: eight outside addresses routed to the user plane.
 const NAT_POOL: &str = "192.0.2.64/29";
@@ -192,24 +192,8 @@ fn ipfix_allocations(capture: &std::path::Path) -> Vec<Block> {
         "tshark failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let verbose = Command::new("tshark")
-        .args([
-            "-r",
-            &capture.to_string_lossy(),
-            "-d",
-            "udp.port==4739,cflow",
-            "-V",
-        ])
-        .output()
-        .expect("run tshark -V");
-    let text = String::from_utf8_lossy(&verbose.stdout);
-    for bad in ["Malformed", "[Expert Info (Error", "[Expert Info (Warning"] {
-        let hit = text.lines().find(|l| l.contains(bad));
-        assert!(
-            hit.is_none(),
-            "tshark reports {hit:?} in {}",
-            capture.display()
-        );
+    if let Err(e) = tshark_verbose(capture, &["-d", "udp.port==4739,cflow"]) {
+        panic!("{e}");
     }
     let mut blocks = Vec::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {

@@ -49,6 +49,32 @@ pub fn wait_until(timeout: std::time::Duration, mut cond: impl FnMut() -> bool) 
     cond()
 }
 
+/// Decodes the capture `file` with `tshark -r FILE -V` and `options` (`-d`, `-o`, ...)
+/// and returns the decoded text; Err says why it does not decode cleanly: tshark failed,
+/// or it reports a malformed packet or an expert error or warning (the line is quoted).
+pub fn tshark_verbose(file: &std::path::Path, options: &[&str]) -> Result<String, String> {
+    let out = std::process::Command::new("tshark")
+        .arg("-r")
+        .arg(file)
+        .arg("-V")
+        .args(options)
+        .output()
+        .map_err(|e| format!("cannot run tshark: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "tshark failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    for bad in ["Malformed", "[Expert Info (Error", "[Expert Info (Warning"] {
+        if let Some(hit) = text.lines().find(|l| l.contains(bad)) {
+            return Err(format!("tshark reports {hit:?} in {}", file.display()));
+        }
+    }
+    Ok(text)
+}
+
 /// Finds one of the project's binaries: `$VBNG_BIN_DIR`, then the directory
 /// of the running executable and its parent (so both `target/debug/vbngctl`
 /// and a test binary in `target/debug/deps/` find their siblings).
