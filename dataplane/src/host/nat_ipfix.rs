@@ -211,13 +211,12 @@ mod tests {
         assert!(sender.send(&[record(2000)], 102).len() <= 1);
         // Back: the next message that arrives carries the template.
         let back = UdpSocket::bind(address).expect("rebind the collector's port");
-        back.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        back.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
         let mut got = None;
         for _ in 0..20 {
             sender.send(&[record(3000)], 103);
             let mut buf = [0u8; 2048];
-            back.set_read_timeout(Some(Duration::from_millis(100)))
-                .unwrap();
             if let Ok(n) = back.recv(&mut buf) {
                 got = Some(buf[..n].to_vec());
                 break;

@@ -115,9 +115,10 @@ pub const SESSION_BUDGET_BYTES: f64 = 256.0;
 pub fn bytes_per_session(cli: &FastpathCli, n: u32) -> Result<(f64, f64), String> {
     let pipeline = build_pipeline(&cli.options(n), 0, 1)?;
     let per_session = |bytes: usize| bytes as f64 / f64::from(n.max(1));
-    let nat = pipeline
-        .nat()
-        .map_or(0, |nat| nat.memory().subscribers + nat.memory().port_blocks);
+    let nat = pipeline.nat().map_or(0, |nat| {
+        let memory = nat.memory();
+        memory.subscribers + memory.port_blocks
+    });
     Ok((
         per_session(pipeline.sessions().memory_bytes()),
         per_session(nat),
