@@ -60,15 +60,8 @@ pub(super) fn resolve(
     f: &FileNat,
     base_dir: Option<&Path>,
 ) -> Result<Option<NatSettings>, ConfigError> {
-    let prefixes = |origin: Origin, list: &[String]| -> Result<Vec<Ipv4Prefix>, ConfigError> {
-        list.iter()
-            .map(|s| {
-                s.parse::<Ipv4Prefix>().map_err(|e| ConfigError {
-                    origin: origin.clone(),
-                    message: format!("expected a prefix like 192.0.2.0/24, found {s:?}: {e}"),
-                })
-            })
-            .collect()
+    let prefixes = |origin: Origin, list: &[String]| {
+        parse_each::<Ipv4Prefix>(origin, list, "a prefix like 192.0.2.0/24")
     };
     let pool = if !cli.nat_pool.is_empty() {
         prefixes(Origin::Flag("--nat-pool"), &cli.nat_pool)?
@@ -94,17 +87,8 @@ pub(super) fn resolve(
             });
         }
     };
-    let collectors = |origin: Origin, list: &[String]| -> Result<Vec<SocketAddr>, ConfigError> {
-        list.iter()
-            .map(|s| {
-                s.parse::<SocketAddr>().map_err(|e| ConfigError {
-                    origin: origin.clone(),
-                    message: format!(
-                        "expected an IPFIX collector like 192.0.2.9:4739, found {s:?}: {e}"
-                    ),
-                })
-            })
-            .collect()
+    let collectors = |origin: Origin, list: &[String]| {
+        parse_each::<SocketAddr>(origin, list, "an IPFIX collector like 192.0.2.9:4739")
     };
     let ipfix_collectors = if !cli.nat_ipfix.is_empty() {
         collectors(Origin::Flag("--nat-ipfix"), &cli.nat_ipfix)?
@@ -160,4 +144,21 @@ pub(super) fn resolve(
         ipfix_collectors,
         ipfix_domain_id,
     }))
+}
+
+/// Parses every string of `list`; the first that does not parse fails, naming `origin`,
+/// what was `expected` and the string.
+fn parse_each<T>(origin: Origin, list: &[String], expected: &str) -> Result<Vec<T>, ConfigError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    list.iter()
+        .map(|s| {
+            s.parse::<T>().map_err(|e| ConfigError {
+                origin: origin.clone(),
+                message: format!("expected {expected}, found {s:?}: {e}"),
+            })
+        })
+        .collect()
 }
