@@ -5,8 +5,10 @@
 //! the most free blocks is found in O(1) (paired pooling puts a subscriber's first block
 //! there).
 //!
-//! [`PortBlocks`]: the block slots of every subscriber slot (`blocks_per_subscriber` each)
-//! and one port bitmap per slot and protocol, preallocated with the subscriber table.
+//! [`PortBlocks`]: the block slots of every subscriber slot (`blocks_per_subscriber` each),
+//! preallocated with the subscriber table. A slot counts the ports in use per protocol; which
+//! ports those are, the mapping table's outside index knows (a block's ports are its
+//! subscriber's alone, so a port is free exactly when no mapping has it).
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -228,48 +230,47 @@ pub(crate) enum SlotState {
 pub(crate) struct BlockSlot {
     /// Block number on the subscriber's address.
     pub block: u32,
-    /// Live mappings on the block's ports (all protocols).
-    pub mappings: u32,
-    /// Seconds: when `mappings` last fell to 0 (or when the block was allocated).
+    /// Live mappings on the block's ports, per protocol ([`NatProtocol::index`]); at most
+    /// the block size, which is a `u16`.
+    pub in_use: [u16; NatProtocol::COUNT],
+    /// Seconds: when the last mapping went away (or when the block was allocated).
     pub idle_since: u32,
     pub state: SlotState,
     /// Log reason of a pending release (a [`super::NatLogReason`] as `u8`).
     pub reason: u8,
 }
 
+const _: () = assert!(core::mem::size_of::<BlockSlot>() == 16);
+
 impl BlockSlot {
     pub(crate) const EMPTY: BlockSlot = BlockSlot {
         block: NONE,
-        mappings: 0,
+        in_use: [0; NatProtocol::COUNT],
         idle_since: 0,
         state: SlotState::Empty,
         reason: 0,
     };
+
+    /// Live mappings on the block, all protocols.
+    #[inline]
+    pub(crate) fn mappings(&self) -> u32 {
+        self.in_use.iter().map(|&n| u32::from(n)).sum()
+    }
 }
 
-/// Block slots and port bitmaps of every subscriber slot.
+/// The block slots of every subscriber slot.
 #[derive(Debug)]
 pub(crate) struct PortBlocks {
     per_sub: usize,
-    block_size: u32,
-    /// Bitmap words per (slot, protocol).
-    words: usize,
-    pad: u64,
     slots: Vec<BlockSlot>,
-    bits: Vec<u64>,
 }
 
 impl PortBlocks {
-    /// Room for `max_subs` subscribers of `per_sub` blocks of `block_size` ports.
-    pub(crate) fn new(max_subs: usize, per_sub: usize, block_size: u32) -> Self {
-        let words = (block_size as usize).div_ceil(64);
+    /// Room for `max_subs` subscribers of `per_sub` blocks.
+    pub(crate) fn new(max_subs: usize, per_sub: usize) -> Self {
         PortBlocks {
             per_sub,
-            block_size,
-            words,
-            pad: padding_mask(block_size - (words as u32 - 1) * 64),
             slots: Vec::with_capacity(max_subs * per_sub),
-            bits: Vec::with_capacity(max_subs * per_sub * NatProtocol::COUNT * words),
         }
     }
 
@@ -277,10 +278,6 @@ impl PortBlocks {
     pub(crate) fn grow(&mut self) {
         self.slots
             .extend(core::iter::repeat_n(BlockSlot::EMPTY, self.per_sub));
-        self.bits.extend(core::iter::repeat_n(
-            0,
-            self.per_sub * NatProtocol::COUNT * self.words,
-        ));
     }
 
     /// Block slots per subscriber.
@@ -313,89 +310,18 @@ impl PortBlocks {
 
     /// Bytes allocated.
     pub(crate) fn memory_bytes(&self) -> usize {
-        self.slots.capacity() * core::mem::size_of::<BlockSlot>() + self.bits.capacity() * 8
+        self.slots.capacity() * core::mem::size_of::<BlockSlot>()
     }
 
-    #[inline]
-    fn bitmap(&mut self, s: usize, proto: NatProtocol) -> &mut [u64] {
-        let w0 = (s * NatProtocol::COUNT + proto.index()) * self.words;
-        &mut self.bits[w0..w0 + self.words]
-    }
-
-    /// Gives slot `s` block `block`, all ports free, idle since `now_s`.
+    /// Gives slot `s` block `block`, no port in use, idle since `now_s`.
     pub(crate) fn assign(&mut self, s: usize, block: u32, now_s: u32) {
         self.slots[s] = BlockSlot {
             block,
-            mappings: 0,
+            in_use: [0; NatProtocol::COUNT],
             idle_since: now_s,
             state: SlotState::Active,
             reason: 0,
         };
-        let (words, pad) = (self.words, self.pad);
-        let w0 = s * NatProtocol::COUNT * words;
-        for p in 0..NatProtocol::COUNT {
-            let bm = &mut self.bits[w0 + p * words..w0 + (p + 1) * words];
-            bm.fill(0);
-            bm[words - 1] = pad;
-        }
-    }
-
-    /// Takes port offset `off` of slot `s` for `proto` if it is free.
-    #[inline]
-    pub(crate) fn take(&mut self, s: usize, proto: NatProtocol, off: u32) -> bool {
-        if off >= self.block_size {
-            return false;
-        }
-        let bm = self.bitmap(s, proto);
-        let (w, bit) = ((off / 64) as usize, 1u64 << (off % 64));
-        if bm[w] & bit != 0 {
-            return false;
-        }
-        bm[w] |= bit;
-        true
-    }
-
-    /// Takes the first free port offset of slot `s` for `proto`, scanning from the word of
-    /// `from`. Returns the offset.
-    pub(crate) fn take_any(&mut self, s: usize, proto: NatProtocol, from: u32) -> Option<u32> {
-        let words = self.words;
-        let bm = self.bitmap(s, proto);
-        let sw = (from / 64) as usize % words;
-        for i in 0..words {
-            let w = (sw + i) % words;
-            if bm[w] != u64::MAX {
-                let b = (!bm[w]).trailing_zeros();
-                bm[w] |= 1 << b;
-                return Some(w as u32 * 64 + b);
-            }
-        }
-        None
-    }
-
-    /// Frees port offset `off` of slot `s` for `proto`.
-    #[inline]
-    pub(crate) fn put(&mut self, s: usize, proto: NatProtocol, off: u32) {
-        if off >= self.block_size {
-            return;
-        }
-        let bm = self.bitmap(s, proto);
-        bm[(off / 64) as usize] &= !(1u64 << (off % 64));
-    }
-
-    /// The port offsets of slot `s` in use for `proto`, word `w` (0..words), padding
-    /// excluded.
-    #[inline]
-    pub(crate) fn used_word(&mut self, s: usize, proto: NatProtocol, w: usize) -> u64 {
-        let last = w + 1 == self.words;
-        let pad = self.pad;
-        let word = self.bitmap(s, proto)[w];
-        if last { word & !pad } else { word }
-    }
-
-    /// Bitmap words per slot and protocol.
-    #[inline]
-    pub(crate) fn words(&self) -> usize {
-        self.words
     }
 }
 
@@ -448,26 +374,5 @@ mod tests {
         assert_eq!(p.alloc_block(0), None);
         p.free_block(0, 64);
         assert_eq!(p.alloc_block(0), Some(64));
-    }
-
-    #[test]
-    fn port_bitmaps() {
-        let mut b = PortBlocks::new(2, 2, 100);
-        b.grow();
-        let s = b.index(0, 1);
-        b.assign(s, 7, 0);
-        assert!(b.take(s, NatProtocol::Udp, 99));
-        assert!(!b.take(s, NatProtocol::Udp, 99));
-        assert!(!b.take(s, NatProtocol::Udp, 100));
-        assert!(b.take(s, NatProtocol::Tcp, 99));
-        let mut n = 1;
-        while b.take_any(s, NatProtocol::Udp, 70).is_some() {
-            n += 1;
-        }
-        assert_eq!(n, 100);
-        b.put(s, NatProtocol::Udp, 42);
-        assert_eq!(b.take_any(s, NatProtocol::Udp, 0), Some(42));
-        assert_eq!(b.used_word(s, NatProtocol::Tcp, 1), 1 << 35);
-        assert_eq!(b.used_word(s, NatProtocol::Icmp, 1), 0);
     }
 }

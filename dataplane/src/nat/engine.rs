@@ -4,7 +4,7 @@
 use alloc::vec::Vec;
 use core::net::Ipv4Addr;
 
-use super::blocks::{AddressPool, PortBlocks, SlotState};
+use super::blocks::{AddressPool, NONE, PortBlocks, SlotState};
 use super::config::{Ipv4Prefix, NatConfig, NatConfigError, NatTimeouts};
 use super::frag::FragTable;
 use super::log::{LogQueue, NatLogEvent, NatLogKind, NatLogReason};
@@ -56,13 +56,13 @@ impl MappingInfo {
 /// Bytes a [`Nat`] allocated, by part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct NatMemory {
-    /// Mapping slab and free list.
+    /// Mapping slab and the links of the subscribers' mapping lists.
     pub mappings: usize,
     /// The two mapping hash indexes.
     pub mapping_indexes: usize,
-    /// Subscriber slab, free list and index.
+    /// Subscriber slab and index.
     pub subscribers: usize,
-    /// Block slots and port bitmaps of every subscriber slot.
+    /// Block slots of every subscriber slot.
     pub port_blocks: usize,
     /// Outside address pool.
     pub pool: usize,
@@ -147,11 +147,7 @@ impl Nat {
             block_idle_s: config.block_idle_s,
             pool: AddressPool::new(addrs, config.blocks_per_address()),
             pool_prefixes: config.pool.clone(),
-            blocks: PortBlocks::new(
-                config.max_subscribers as usize,
-                per_sub,
-                u32::from(config.block_size),
-            ),
+            blocks: PortBlocks::new(config.max_subscribers as usize, per_sub),
             maps: MappingTable::new(config.max_mappings, seed),
             subs: SubscriberTable::new(config.max_subscribers, seed),
             frags: FragTable::new(config.fragment_slots as usize, seed),
@@ -329,7 +325,7 @@ impl Nat {
             match bs.state {
                 SlotState::Empty => {}
                 SlotState::Active => {
-                    if bs.mappings == 0
+                    if bs.mappings() == 0
                         && now_s.saturating_sub(bs.idle_since) > self.block_idle_s
                         && !self.release_block(sub, k, now_ns, NatLogReason::Idle)
                     {
@@ -422,7 +418,7 @@ impl Nat {
                 let (k, off) = self.alloc_port(s, proto, port, now_ns, now_s)?;
                 (s, k, off)
             }
-            None => self.new_subscriber(now_ns, now_s, sub_key, tag, proto, port)?,
+            None => self.new_subscriber(now_ns, now_s, sub_key, tag, port)?,
         };
         let bsi = self.blocks.index(sub, k);
         let block = self.blocks.slot(bsi).block;
@@ -439,13 +435,14 @@ impl Nat {
             k as u8,
             now_s,
         );
-        let Some(slot) = self.maps.insert(m) else {
-            // Not reached (checked above); keep the port bitmap consistent anyway.
-            self.blocks.put(bsi, proto, off);
+        let Some(slot) = self
+            .maps
+            .insert(m, &mut self.subs.get_mut(sub).first_mapping)
+        else {
+            // Not reached (checked above).
             return Err(NatDrop::TableFull);
         };
-        self.blocks.slot_mut(bsi).mappings += 1;
-        self.subs.get_mut(sub).mappings += 1;
+        self.blocks.slot_mut(bsi).in_use[proto.index()] += 1;
         self.counters.mappings_created += 1;
         Ok(slot)
     }
@@ -456,8 +453,32 @@ impl Nat {
         u32::from(port).wrapping_sub(self.port_first) % self.block_size
     }
 
-    /// Takes an outside port for `proto` from subscriber `sub`'s blocks, allocating a new
-    /// block on its address when they are full. Returns (block slot k, port offset).
+    /// True when no mapping of `proto` holds port offset `off` of block slot `s` of a
+    /// subscriber on `outside`. A block's ports belong to its subscriber alone, so the
+    /// outside index answers without a per-port bitmap.
+    #[inline]
+    fn port_is_free(&self, outside: u32, s: usize, proto: NatProtocol, off: u32) -> bool {
+        let port = self.port_first + self.blocks.slot(s).block * self.block_size + off;
+        self.maps
+            .find_outside(pack_key(outside, proto, port as u16))
+            .is_none()
+    }
+
+    /// True when slot `s` holds an active block with a free port for `proto`.
+    #[inline]
+    fn has_room(&self, s: usize, proto: NatProtocol) -> bool {
+        let bs = self.blocks.slot(s);
+        bs.state == SlotState::Active && u32::from(bs.in_use[proto.index()]) < self.block_size
+    }
+
+    /// Finds an outside port for `proto` in subscriber `sub`'s blocks, allocating a new block
+    /// on its address when they are full. Returns (block slot k, port offset); the caller
+    /// counts the port in use.
+    ///
+    /// The inside port's offset is tried in every block first, then the other offsets of a
+    /// block with room, upward from it: at most `block_size` outside-index probes, and one
+    /// when the offset is free, as it is unless the subscriber reuses an inside port number
+    /// or its ports crowd one block.
     fn alloc_port(
         &mut self,
         sub: u32,
@@ -468,18 +489,25 @@ impl Nat {
     ) -> Result<(usize, u32), NatDrop> {
         let per = self.blocks.per_sub();
         let pref = self.preferred_offset(port);
+        let outside = self.pool.address(self.subs.get(sub).addr);
         for k in 0..per {
             let s = self.blocks.index(sub, k);
-            if self.blocks.slot(s).state == SlotState::Active && self.blocks.take(s, proto, pref) {
+            if self.has_room(s, proto) && self.port_is_free(outside, s, proto, pref) {
                 return Ok((k, pref));
             }
         }
         for k in 0..per {
             let s = self.blocks.index(sub, k);
-            if self.blocks.slot(s).state == SlotState::Active
-                && let Some(off) = self.blocks.take_any(s, proto, pref)
-            {
-                return Ok((k, off));
+            if !self.has_room(s, proto) {
+                continue;
+            }
+            // The block has room, so one offset is free; the count guards against looping
+            // should the counts and the index ever disagree.
+            for step in 1..self.block_size {
+                let off = (pref + step) % self.block_size;
+                if self.port_is_free(outside, s, proto, off) {
+                    return Ok((k, off));
+                }
             }
         }
         if usize::from(self.subs.get(sub).blocks) >= per {
@@ -491,12 +519,7 @@ impl Nat {
             return Err(NatDrop::PortExhausted);
         };
         self.new_block(sub, k, now_ns, now_s)?;
-        let s = self.blocks.index(sub, k);
-        if self.blocks.take(s, proto, pref) {
-            Ok((k, pref))
-        } else {
-            Err(NatDrop::PortExhausted)
-        }
+        Ok((k, pref))
     }
 
     /// Allocates a block on subscriber `sub`'s address into its empty slot `k` and logs it.
@@ -531,7 +554,6 @@ impl Nat {
         now_s: u32,
         sub_key: u32,
         tag: u64,
-        proto: NatProtocol,
         port: u16,
     ) -> Result<(u32, usize, u32), NatDrop> {
         if !self.subs.has_room() {
@@ -554,12 +576,8 @@ impl Nat {
             self.subs.free_slot(sub);
             return Err(e);
         }
-        let pref = self.preferred_offset(port);
-        let s = self.blocks.index(sub, 0);
-        if !self.blocks.take(s, proto, pref) {
-            return Err(NatDrop::PortExhausted);
-        }
-        Ok((sub, 0, pref))
+        // A new block has every port free.
+        Ok((sub, 0, self.preferred_offset(port)))
     }
 
     /// Queues a log event about block `block` of subscriber `sub`; false if the queue is full.
@@ -592,19 +610,18 @@ impl Nat {
 
     /// Removes the mapping in `slot` and frees its port.
     pub(super) fn remove_mapping(&mut self, slot: u32, now_s: u32) -> Mapping {
-        let m = self.maps.remove(slot);
+        let sub = self.maps.get(slot).sub;
+        let m = self
+            .maps
+            .remove(slot, &mut self.subs.get_mut(sub).first_mapping);
         let s = self.blocks.index(m.sub, usize::from(m.block_k));
-        let first = self.port_first + self.blocks.slot(s).block * self.block_size;
-        if let Some(p) = m.protocol() {
-            self.blocks
-                .put(s, p, u32::from(m.outside_port).wrapping_sub(first));
-        }
         let b = self.blocks.slot_mut(s);
-        b.mappings -= 1;
-        if b.mappings == 0 {
+        if let Some(p) = m.protocol() {
+            b.in_use[p.index()] -= 1;
+        }
+        if b.mappings() == 0 {
             b.idle_since = now_s;
         }
-        self.subs.get_mut(m.sub).mappings -= 1;
         m
     }
 
@@ -630,32 +647,68 @@ impl Nat {
         true
     }
 
+    /// Checks that every block slot's per-protocol count is the number of live mappings on
+    /// its ports and that every subscriber's mapping list holds exactly its mappings.
+    #[cfg(test)]
+    pub(super) fn check_consistency(&self) -> Result<(), alloc::string::String> {
+        use alloc::collections::BTreeMap;
+        use alloc::format;
+        let mut counts: BTreeMap<(usize, usize), u16> = BTreeMap::new();
+        let mut of_sub: BTreeMap<u32, u32> = BTreeMap::new();
+        for (_, m) in self.maps.iter() {
+            let s = self.blocks.index(m.sub, usize::from(m.block_k));
+            let p = m.protocol().ok_or("live mapping without protocol")?;
+            *counts.entry((s, p.index())).or_default() += 1;
+            *of_sub.entry(m.sub).or_default() += 1;
+        }
+        for s in 0..self.blocks.len() {
+            for p in 0..NatProtocol::COUNT {
+                let want = counts.get(&(s, p)).copied().unwrap_or(0);
+                let have = self.blocks.slot(s).in_use[p];
+                if have != want {
+                    return Err(format!(
+                        "block slot {s} protocol {p}: counts {have}, has {want}"
+                    ));
+                }
+            }
+        }
+        for sub in 0..(self.blocks.len() / self.blocks.per_sub()) as u32 {
+            let mut n = 0;
+            let mut at = self.subs.get(sub).first_mapping;
+            while at != NONE {
+                if self.maps.get(at).sub != sub {
+                    return Err(format!("subscriber {sub} lists mapping {at} of another"));
+                }
+                n += 1;
+                at = self.maps.next_in_list(at);
+            }
+            let want = of_sub.get(&sub).copied().unwrap_or(0);
+            if n != want {
+                return Err(format!(
+                    "subscriber {sub}: list of {n}, has {want} mappings"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Releases subscriber slot `sub`: unindexes it, removes its mappings and releases its
     /// blocks (those the log queue cannot take yet are left releasing for `expire`).
     pub(super) fn release_slot(&mut self, sub: u32, now_ns: u64, reason: NatLogReason) {
         let now_s = secs(now_ns);
-        let outside = self.pool.address(self.subs.get(sub).addr);
         self.subs.unindex(sub);
-        let words = self.blocks.words();
+        loop {
+            let first = self.subs.get(sub).first_mapping;
+            if first == NONE {
+                break;
+            }
+            self.remove_mapping(first, now_s);
+            self.counters.mappings_released += 1;
+        }
         for k in 0..self.blocks.per_sub() {
             let s = self.blocks.index(sub, k);
             let bs = *self.blocks.slot(s);
             if bs.state == SlotState::Active {
-                let first = self.port_first + bs.block * self.block_size;
-                for p in NatProtocol::ALL {
-                    for w in 0..words {
-                        let mut used = self.blocks.used_word(s, p, w);
-                        while used != 0 {
-                            let off = w as u32 * 64 + used.trailing_zeros();
-                            used &= used - 1;
-                            let key = pack_key(outside, p, (first + off) as u16);
-                            if let Some(ms) = self.maps.find_outside(key) {
-                                self.remove_mapping(ms, now_s);
-                                self.counters.mappings_released += 1;
-                            }
-                        }
-                    }
-                }
                 let b = self.blocks.slot_mut(s);
                 b.state = SlotState::Releasing;
                 b.reason = reason as u8;

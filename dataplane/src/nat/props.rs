@@ -167,6 +167,9 @@ impl Harness {
             );
         }
         prop_assert_eq!(outside.len(), self.nat.mappings_active());
+        if let Err(e) = self.nat.check_consistency() {
+            prop_assert!(false, "{}", e);
+        }
         Ok(())
     }
 

@@ -1,6 +1,10 @@
 //! The mapping table (a slab of 32-byte [`Mapping`]s with an inside and an outside hash
 //! index) and the subscriber table (a slab of [`Subscriber`]s indexed by inside address).
 //!
+//! A subscriber's mappings form a doubly linked list (the links are kept beside the slab, not
+//! in the mappings the fast path reads), so that releasing a subscriber costs one step per
+//! mapping it has. Free slab slots are chained through the vacant entries themselves.
+//!
 //! The indexes are hashbrown `HashTable<u32>` of slab slots, hashed with a seeded foldhash
 //! over the packed key; a probe compares the key in the slab entry it lands on (the entry
 //! the caller reads next anyway). Each index is built for twice its item limit: hashbrown
@@ -87,7 +91,7 @@ pub(crate) struct Mapping {
     pub inside_port: u16,
     /// Outside port or ICMP id.
     pub outside_port: u16,
-    /// Subscriber slot.
+    /// Subscriber slot; in a vacant slab slot, the next vacant slot.
     pub sub: u32,
     /// Seconds: last packet in either direction.
     pub last_seen: u32,
@@ -169,11 +173,21 @@ impl Mapping {
     }
 }
 
-/// The mapping slab and its two indexes.
+/// Links of one mapping in its subscriber's list: previous and next slot, or [`NONE`].
+#[derive(Debug, Clone, Copy)]
+struct Links {
+    prev: u32,
+    next: u32,
+}
+
+/// The mapping slab, its two indexes and the subscribers' mapping lists.
 #[derive(Debug)]
 pub(crate) struct MappingTable {
     slab: Vec<Mapping>,
-    free: Vec<u32>,
+    /// Beside `slab`, slot for slot.
+    links: Vec<Links>,
+    /// First vacant slab slot (the chain goes on through [`Mapping::sub`]), or [`NONE`].
+    free_head: u32,
     by_inside: HashTable<u32>,
     by_outside: HashTable<u32>,
     hasher: FixedState,
@@ -186,7 +200,8 @@ impl MappingTable {
         let cap = max as usize;
         MappingTable {
             slab: Vec::with_capacity(cap),
-            free: Vec::with_capacity(cap),
+            links: Vec::with_capacity(cap),
+            free_head: NONE,
             by_inside: HashTable::with_capacity(2 * cap),
             by_outside: HashTable::with_capacity(2 * cap),
             hasher: FixedState::with_seed(seed),
@@ -246,22 +261,32 @@ impl MappingTable {
             .copied()
     }
 
-    /// Inserts `m` (whose keys must not be present). `None` when full.
-    pub(crate) fn insert(&mut self, m: Mapping) -> Option<u32> {
+    /// Inserts `m` (whose keys must not be present) at the head of the mapping list that
+    /// starts at `*list` (its subscriber's). `None` when full.
+    pub(crate) fn insert(&mut self, m: Mapping, list: &mut u32) -> Option<u32> {
         if self.is_full() {
             return None;
         }
-        let slot = match self.free.pop() {
-            Some(s) => {
-                self.slab[s as usize] = m;
-                s
-            }
-            None => {
-                let s = self.slab.len() as u32;
-                self.slab.push(m);
-                s
-            }
+        let links = Links {
+            prev: NONE,
+            next: *list,
         };
+        let slot = if self.free_head != NONE {
+            let s = self.free_head;
+            self.free_head = self.slab[s as usize].sub;
+            self.slab[s as usize] = m;
+            self.links[s as usize] = links;
+            s
+        } else {
+            let s = self.slab.len() as u32;
+            self.slab.push(m);
+            self.links.push(links);
+            s
+        };
+        if *list != NONE {
+            self.links[*list as usize].prev = slot;
+        }
+        *list = slot;
         let (slab, hasher) = (&self.slab, &self.hasher);
         self.by_inside
             .insert_unique(hasher.hash_one(m.inside_key()), slot, |&s| {
@@ -275,10 +300,21 @@ impl MappingTable {
         Some(slot)
     }
 
-    /// Removes the mapping in `slot` and returns it.
-    pub(crate) fn remove(&mut self, slot: u32) -> Mapping {
+    /// Removes the mapping in `slot` from the indexes and from the mapping list that starts
+    /// at `*list` (its subscriber's), and returns it.
+    pub(crate) fn remove(&mut self, slot: u32, list: &mut u32) -> Mapping {
         let m = self.slab[slot as usize];
         debug_assert!(m.proto != Mapping::FREE);
+        let Links { prev, next } = self.links[slot as usize];
+        if prev == NONE {
+            debug_assert_eq!(*list, slot);
+            *list = next;
+        } else {
+            self.links[prev as usize].next = next;
+        }
+        if next != NONE {
+            self.links[next as usize].prev = prev;
+        }
         let hi = self.hash(m.inside_key());
         if let Ok(e) = self.by_inside.find_entry(hi, |&s| s == slot) {
             e.remove();
@@ -287,10 +323,19 @@ impl MappingTable {
         if let Ok(e) = self.by_outside.find_entry(ho, |&s| s == slot) {
             e.remove();
         }
-        self.slab[slot as usize] = Mapping::VACANT;
-        self.free.push(slot);
+        self.slab[slot as usize] = Mapping {
+            sub: self.free_head,
+            ..Mapping::VACANT
+        };
+        self.free_head = slot;
         self.live -= 1;
         m
+    }
+
+    /// The mapping after `slot` in its subscriber's list, or [`NONE`].
+    #[cfg(test)]
+    pub(crate) fn next_in_list(&self, slot: u32) -> u32 {
+        self.links[slot as usize].next
     }
 
     /// Live mappings with their slots.
@@ -302,10 +347,11 @@ impl MappingTable {
             .map(|(i, m)| (i as u32, m))
     }
 
-    /// Bytes allocated: slab, free list, indexes.
+    /// Bytes allocated: (slab and list links, indexes).
     pub(crate) fn memory_bytes(&self) -> (usize, usize) {
         (
-            self.slab.capacity() * core::mem::size_of::<Mapping>() + self.free.capacity() * 4,
+            self.slab.capacity() * core::mem::size_of::<Mapping>()
+                + self.links.capacity() * core::mem::size_of::<Links>(),
             self.by_inside.allocation_size() + self.by_outside.allocation_size(),
         )
     }
@@ -328,10 +374,10 @@ pub(crate) struct Subscriber {
     pub session_tag: u64,
     /// The key: the session's inside address.
     pub inside: u32,
-    /// Pool index of its outside address.
+    /// Pool index of its outside address; in a vacant slot, the next vacant slot.
     pub addr: u32,
-    /// Live mappings.
-    pub mappings: u32,
+    /// First mapping of its list ([`MappingTable::insert`]), or [`NONE`].
+    pub first_mapping: u32,
     /// Block slots not empty (active or releasing).
     pub blocks: u8,
     pub state: SubState,
@@ -342,7 +388,7 @@ impl Subscriber {
         session_tag: 0,
         inside: 0,
         addr: NONE,
-        mappings: 0,
+        first_mapping: NONE,
         blocks: 0,
         state: SubState::Free,
     };
@@ -352,7 +398,10 @@ impl Subscriber {
 #[derive(Debug)]
 pub(crate) struct SubscriberTable {
     slab: Vec<Subscriber>,
-    free: Vec<u32>,
+    /// First vacant slot (the chain goes on through [`Subscriber::addr`]), or [`NONE`].
+    free_head: u32,
+    /// Vacant slots.
+    vacant: u32,
     index: HashTable<u32>,
     hasher: FixedState,
     max: u32,
@@ -364,7 +413,8 @@ impl SubscriberTable {
         let cap = max as usize;
         SubscriberTable {
             slab: Vec::with_capacity(cap),
-            free: Vec::with_capacity(cap),
+            free_head: NONE,
+            vacant: 0,
             index: HashTable::with_capacity(2 * cap),
             hasher: FixedState::with_seed(seed ^ 0x5bd1_e995),
             max,
@@ -375,7 +425,7 @@ impl SubscriberTable {
     /// Subscriber slots in use (active or releasing).
     #[inline]
     pub(crate) fn in_use(&self) -> u32 {
-        self.slab.len() as u32 - self.free.len() as u32
+        self.slab.len() as u32 - self.vacant
     }
 
     /// Subscribers indexed (active).
@@ -426,19 +476,19 @@ impl SubscriberTable {
             session_tag,
             inside,
             addr,
-            mappings: 0,
+            first_mapping: NONE,
             blocks: 0,
             state: SubState::Active,
         };
-        let (slot, grew) = match self.free.pop() {
-            Some(s) => {
-                self.slab[s as usize] = sub;
-                (s, false)
-            }
-            None => {
-                self.slab.push(sub);
-                (self.slab.len() as u32 - 1, true)
-            }
+        let (slot, grew) = if self.free_head != NONE {
+            let s = self.free_head;
+            self.free_head = self.slab[s as usize].addr;
+            self.vacant -= 1;
+            self.slab[s as usize] = sub;
+            (s, false)
+        } else {
+            self.slab.push(sub);
+            (self.slab.len() as u32 - 1, true)
         };
         let (slab, hasher) = (&self.slab, &self.hasher);
         self.index
@@ -463,18 +513,22 @@ impl SubscriberTable {
         self.active -= 1;
     }
 
-    /// Frees `slot` (which must be unindexed).
+    /// Frees `slot` (which must be unindexed and have no mapping).
     pub(crate) fn free_slot(&mut self, slot: u32) {
-        debug_assert_eq!(self.slab[slot as usize].state, SubState::Releasing);
-        self.slab[slot as usize] = Subscriber::VACANT;
-        self.free.push(slot);
+        let s = &self.slab[slot as usize];
+        debug_assert_eq!(s.state, SubState::Releasing);
+        debug_assert_eq!(s.first_mapping, NONE);
+        self.slab[slot as usize] = Subscriber {
+            addr: self.free_head,
+            ..Subscriber::VACANT
+        };
+        self.free_head = slot;
+        self.vacant += 1;
     }
 
     /// Bytes allocated.
     pub(crate) fn memory_bytes(&self) -> usize {
-        self.slab.capacity() * core::mem::size_of::<Subscriber>()
-            + self.free.capacity() * 4
-            + self.index.allocation_size()
+        self.slab.capacity() * core::mem::size_of::<Subscriber>() + self.index.allocation_size()
     }
 }
 
@@ -518,21 +572,34 @@ mod tests {
         let m = |ip: u32, port: u16, op: u16| {
             Mapping::new(9, ip, port, 100, op, NatProtocol::Udp, 0, 0, 0)
         };
-        let a = t.insert(m(1, 10, 2000)).unwrap();
-        let b = t.insert(m(2, 10, 2001)).unwrap();
-        let c = t.insert(m(3, 10, 2002)).unwrap();
-        assert!(t.insert(m(4, 10, 2003)).is_none());
+        let (mut list, mut other) = (NONE, NONE);
+        let a = t.insert(m(1, 10, 2000), &mut list).unwrap();
+        let b = t.insert(m(2, 10, 2001), &mut other).unwrap();
+        let c = t.insert(m(3, 10, 2002), &mut list).unwrap();
+        assert!(t.insert(m(4, 10, 2003), &mut list).is_none());
+        assert_eq!((list, other), (c, b));
         assert_eq!(t.find_inside(pack_key(2, NatProtocol::Udp, 10)), Some(b));
         assert_eq!(t.find_inside(pack_key(2, NatProtocol::Tcp, 10)), None);
         assert_eq!(
             t.find_outside(pack_key(100, NatProtocol::Udp, 2002)),
             Some(c)
         );
-        t.remove(a);
+        t.remove(a, &mut list);
         assert_eq!(t.find_inside(pack_key(1, NatProtocol::Udp, 10)), None);
         assert_eq!(t.len(), 2);
-        assert_eq!(t.insert(m(5, 11, 2000)).unwrap(), a);
+        assert_eq!(list, c);
+        assert_eq!(t.insert(m(5, 11, 2000), &mut list).unwrap(), a);
         assert_eq!(t.iter().count(), 3);
+        // The list is a, c: removing its head, then its tail, empties it.
+        t.remove(a, &mut list);
+        assert_eq!(list, c);
+        let d = t.insert(m(6, 12, 2003), &mut list).unwrap();
+        t.remove(c, &mut list);
+        assert_eq!(list, d);
+        t.remove(d, &mut list);
+        assert_eq!(list, NONE);
+        t.remove(b, &mut other);
+        assert_eq!((other, t.len()), (NONE, 0));
     }
 
     #[test]

@@ -38,8 +38,8 @@ pub struct Point {
     /// Bytes the session table allocates per session, grown to this many sessions one
     /// upsert at a time as the control plane installs them.
     pub table_bytes_per_session: f64,
-    /// Bytes the NAT allocates per subscriber (its entry and index, its port-block slots
-    /// and their port bitmaps; mappings excluded), 0 without NAT.
+    /// Bytes the NAT allocates per subscriber (its entry and index and its port-block
+    /// slots; mappings excluded), 0 without NAT.
     pub nat_bytes_per_session: f64,
 }
 
@@ -110,8 +110,8 @@ pub const SESSION_BUDGET_BYTES: f64 = 256.0;
 /// sessions), the sessions installed one by one as the control plane installs them (so
 /// growth slack counts): (session table, NAT per subscriber). The NAT is sized for one
 /// subscriber per session, and the part counted is what it allocates per subscriber slot:
-/// the subscriber entry and index, the port-block slots and the port bitmaps. Its mapping
-/// table (the flows), address pool, log queue and fragment table are left out.
+/// the subscriber entry and index and the port-block slots. Its mapping table (the flows),
+/// address pool, log queue and fragment table are left out.
 pub fn bytes_per_session(cli: &FastpathCli, n: u32) -> Result<(f64, f64), String> {
     let pipeline = build_pipeline(&cli.options(n), 0, 1)?;
     let per_session = |bytes: usize| bytes as f64 / f64::from(n.max(1));
@@ -257,8 +257,7 @@ pub fn run(cli: &FastpathCli) -> Result<Output, String> {
         "scale: table bytes/session is what the session table allocates (entries with their \
          ACL reference, free-slot bitmap and list, the access, IPv4 and id indexes) after the \
          sessions were installed one by one; NAT bytes/session is what the NAT allocates per \
-         subscriber slot (entry, index, port-block slots, port bitmaps; mappings, pool and \
-         log left out); bytes/session is their sum, beside the budget of \
+         subscriber slot (entry, index, port-block slots; mappings, pool and log left out); bytes/session is their sum, beside the budget of \
          {SESSION_BUDGET_BYTES} bytes"
     ));
     let stem = format!(
