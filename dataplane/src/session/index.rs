@@ -9,7 +9,8 @@
 //! Each bucket is one 64-byte line: seven (tag, slot) lanes, a bitmap of used lanes and an
 //! overflow count (eight tag words, the last unused, so that a lookup compares them all at
 //! once). An entry goes to the first bucket with a free lane, starting at its home
-//! bucket (`hash & mask`); every full bucket it passes counts it in `overflow`, so a lookup
+//! bucket (the low 32 bits of the hash scaled to the bucket count, so that the count need
+//! not be a power of two and the index can grow by a quarter); every full bucket it passes counts it in `overflow`, so a lookup
 //! stops at the first bucket that neither holds the tag nor was passed by anything. The
 //! load stays at most [`MAX_LOAD`] entries per bucket on average, so nearly every lookup
 //! reads its home bucket only.
@@ -23,7 +24,7 @@ use alloc::vec::Vec;
 const LANES: usize = 7;
 const ALL_LANES: u32 = (1 << LANES) - 1;
 
-/// Entries per bucket, on average, above which the owner rebuilds the index twice as large.
+/// Entries per bucket, on average, above which the owner rebuilds the index larger.
 pub(super) const MAX_LOAD: usize = 5;
 
 #[derive(Debug, Clone, Copy)]
@@ -59,17 +60,15 @@ impl Bucket {
 #[derive(Debug, Clone)]
 pub(super) struct TagIndex {
     buckets: Vec<Bucket>,
-    mask: usize,
     len: usize,
 }
 
 impl TagIndex {
     /// An empty index with room for `capacity` entries at [`MAX_LOAD`].
     pub(super) fn with_capacity(capacity: usize) -> Self {
-        let n = capacity.div_ceil(MAX_LOAD).max(1).next_power_of_two();
+        let n = capacity.div_ceil(MAX_LOAD).max(1);
         TagIndex {
             buckets: alloc::vec![EMPTY_BUCKET; n],
-            mask: n - 1,
             len: 0,
         }
     }
@@ -80,7 +79,7 @@ impl TagIndex {
         self.len >= self.buckets.len() * MAX_LOAD
     }
 
-    /// Number of buckets (a power of two).
+    /// Number of buckets.
     pub(super) fn bucket_count(&self) -> usize {
         self.buckets.len()
     }
@@ -90,9 +89,21 @@ impl TagIndex {
         self.buckets.len() * size_of::<Bucket>()
     }
 
+    /// The home bucket: the low 32 bits of `hash` as a fraction of the bucket count (a
+    /// multiply, not a division; the tags of access keys are the high 32 bits).
     #[inline(always)]
     fn home(&self, hash: u64) -> usize {
-        hash as usize & self.mask
+        (((hash & 0xffff_ffff) * self.buckets.len() as u64) >> 32) as usize
+    }
+
+    /// The bucket after `i`, wrapping.
+    #[inline(always)]
+    fn next(&self, i: usize) -> usize {
+        if i + 1 == self.buckets.len() {
+            0
+        } else {
+            i + 1
+        }
     }
 
     /// Asks the CPU for the home bucket of `hash` (see [`crate::prefetch`]).
@@ -134,7 +145,7 @@ impl TagIndex {
             if b.overflow == 0 {
                 return None;
             }
-            i = (i + 1) & self.mask;
+            i = self.next(i);
         }
         None
     }
@@ -156,7 +167,7 @@ impl TagIndex {
                 return;
             }
             b.overflow = b.overflow.saturating_add(1);
-            i = (i + 1) & self.mask;
+            i = self.next(i);
         }
     }
 
@@ -174,7 +185,7 @@ impl TagIndex {
             if *o != u16::MAX {
                 *o -= 1;
             }
-            j = (j + 1) & self.mask;
+            j = self.next(j);
         }
         true
     }
@@ -192,6 +203,24 @@ mod tests {
     use alloc::collections::BTreeSet;
     use proptest::prelude::*;
 
+    /// A hash whose home is bucket `b` of `ix`.
+    fn home_of(ix: &TagIndex, b: u64) -> u64 {
+        (b << 32).div_ceil(ix.bucket_count() as u64)
+    }
+
+    #[test]
+    fn homes_spread_over_any_bucket_count() {
+        for n in [1usize, 3, 8, 20_000, 262_145] {
+            let ix = TagIndex::with_capacity(n * MAX_LOAD);
+            assert_eq!(ix.bucket_count(), n);
+            for b in [0, n / 2, n - 1] {
+                assert_eq!(ix.home(home_of(&ix, b as u64)), b);
+            }
+            assert_eq!(ix.home(u64::MAX), n - 1);
+            assert_eq!(ix.home(0xffff_ffff_0000_0000), 0);
+        }
+    }
+
     #[test]
     fn a_bucket_is_one_cache_line() {
         assert_eq!(size_of::<Bucket>(), 64);
@@ -203,21 +232,22 @@ mod tests {
         // Eight buckets, every entry homed in bucket 6: they fill 6 and 7, then wrap to 0.
         let mut ix = TagIndex::with_capacity(40);
         assert_eq!(ix.bucket_count(), 8);
+        let (h6, h7) = (home_of(&ix, 6), home_of(&ix, 7));
         for s in 0..20 {
-            ix.insert(6, s % 3, s);
+            ix.insert(h6, s % 3, s);
         }
         assert_eq!(ix.buckets[6].overflow, 13);
         assert_eq!(ix.buckets[7].overflow, 6);
         assert_eq!(ix.buckets[0].overflow, 0);
         for s in 0..20 {
-            assert_eq!(ix.find(6, s % 3, |x| x == s), Some(s));
+            assert_eq!(ix.find(h6, s % 3, |x| x == s), Some(s));
         }
-        assert_eq!(ix.find(6, 9, |_| true), None);
+        assert_eq!(ix.find(h6, 9, |_| true), None);
         // A key homed in bucket 7 sees the entries that overflowed from 6 but not as its own.
-        assert_eq!(ix.find(7, 0, |x| x == 100), None);
+        assert_eq!(ix.find(h7, 0, |x| x == 100), None);
         for s in (0..20).rev() {
-            assert!(ix.remove(6, s % 3, s));
-            assert!(!ix.remove(6, s % 3, s));
+            assert!(ix.remove(h6, s % 3, s));
+            assert!(!ix.remove(h6, s % 3, s));
         }
         assert!(ix.buckets.iter().all(|b| b.used == 0 && b.overflow == 0));
     }
@@ -225,19 +255,20 @@ mod tests {
     #[test]
     fn a_saturated_overflow_count_stays_saturated() {
         let mut ix = TagIndex::with_capacity(40);
+        let h2 = home_of(&ix, 2);
         for s in 0..10 {
-            ix.insert(2, s, s);
+            ix.insert(h2, s, s);
         }
         assert_eq!(ix.buckets[2].overflow, 3);
         ix.buckets[2].overflow = u16::MAX;
         for s in 0..10 {
-            assert!(ix.remove(2, s, s));
+            assert!(ix.remove(h2, s, s));
         }
         // Lookups still pass bucket 2 (slower, never wrong), and find nothing.
         assert_eq!(ix.buckets[2].overflow, u16::MAX);
-        assert_eq!(ix.find(2, 9, |_| true), None);
-        ix.insert(2, 9, 9);
-        assert_eq!(ix.find(2, 9, |_| true), Some(9));
+        assert_eq!(ix.find(h2, 9, |_| true), None);
+        ix.insert(h2, 9, 9);
+        assert_eq!(ix.find(h2, 9, |_| true), Some(9));
     }
 
     proptest! {
@@ -245,7 +276,14 @@ mod tests {
         /// inserts and removals, with hashes squeezed into few buckets to force overflow.
         #[test]
         fn matches_a_set(ops in proptest::collection::vec((any::<bool>(), 0u64..4, 0u32..4, 0u32..48), 0..300)) {
+            // Ten buckets (not a power of two); hashes 0..4 name buckets 0, 3, 6 and 9.
             let mut ix = TagIndex::with_capacity(48);
+            assert_eq!(ix.bucket_count(), 10);
+            let ops: Vec<(bool, u64, u32, u32)> = ops
+                .into_iter()
+                .map(|(add, h, t, s)| (add, home_of(&ix, h * 3), t, s))
+                .collect();
+            let homes: Vec<u64> = (0..4).map(|h| home_of(&ix, h * 3)).collect();
             let mut model: BTreeSet<(u64, u32, u32)> = BTreeSet::new();
             for (add, hash, tag, slot) in ops {
                 // Slots are unique across the index, as in the session table.
@@ -265,7 +303,7 @@ mod tests {
                 for &(h, t, s) in &model {
                     prop_assert_eq!(ix.find(h, t, |x| x == s), Some(s));
                 }
-                for h in 0..4 {
+                for &h in &homes {
                     for t in 0..4 {
                         let mut found = BTreeSet::new();
                         ix.find(h, t, |x| { found.insert(x); false });
@@ -280,7 +318,7 @@ mod tests {
                         let b = &ix.buckets[i];
                         (0..LANES).any(|l| b.used & (1u16 << l) != 0 && b.slots[l] == e.2)
                     }).unwrap();
-                    ((at + ix.bucket_count() - e.0 as usize) & ix.mask) as u64
+                    ((at + ix.bucket_count() - ix.home(e.0)) % ix.bucket_count()) as u64
                 }).sum();
                 prop_assert_eq!(overflow, displaced);
             }
