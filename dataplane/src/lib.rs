@@ -54,6 +54,7 @@ mod prefetch;
 pub mod route;
 pub mod rss;
 pub mod session;
+mod tag_index;
 pub mod wire;
 
 #[cfg(feature = "std")]

@@ -1,7 +1,7 @@
 //! Subscriber sessions: a slab of [`SessionEntry`] indexed by access key, by subscriber IPv4
 //! address and by session id, hashed with a seeded foldhash hasher.
 //!
-//! The two indexes the fast path reads are [`index::TagIndex`]es: one cache line per lookup,
+//! The two indexes the fast path reads are [`TagIndex`]es: one cache line per lookup,
 //! prefetchable from the hash. The IPv4 index holds the address itself and answers exactly;
 //! the access index holds 32 bits of the key's hash, so its answer is a candidate that the
 //! caller confirms against the entry it reads anyway ([`SessionTable::confirm_access`]).
@@ -25,8 +25,7 @@ use crate::packet::PortId;
 use crate::wire::EthernetAddress;
 use crate::wire::frame::L2Header;
 
-mod index;
-use index::TagIndex;
+use crate::tag_index::{self as index, TagIndex};
 
 /// Session identifier: the UP-allocated F-SEID the session was first established with (the
 /// PFCP agent keeps it when a restarted CP adopts the session under a new F-SEID).

@@ -5,11 +5,16 @@
 //! in the mappings the fast path reads), so that releasing a subscriber costs one step per
 //! mapping it has. Free slab slots are chained through the vacant entries themselves.
 //!
-//! The indexes are hashbrown `HashTable<u32>` of slab slots, hashed with a seeded foldhash
-//! over the packed key; a probe compares the key in the slab entry it lands on (the entry
-//! the caller reads next anyway). Each index is built for twice its item limit: hashbrown
-//! then always rehashes in place when deletions have used up its free buckets, and never
-//! allocates after construction.
+//! The mapping indexes are [`TagIndex`]es of slab slots, hashed with a seeded foldhash over
+//! the packed key and tagged with the hash's high 32 bits; a probe confirms a tag against
+//! the key in the slab entry (the entry the caller reads next anyway). Their home bucket
+//! follows from the hash, so the fast path can ask for it, then for the entry, a stage
+//! before it translates ([`MappingTable::prefetch_inside`] and the like). They are sized
+//! for the mapping limit and removals leave no tombstones, so they never grow.
+//!
+//! The subscriber index is a hashbrown `HashTable<u32>`, read only when a mapping is
+//! created; it is built for twice its item limit, so that hashbrown always rehashes in place
+//! when deletions have used up its free buckets and never allocates after construction.
 
 use alloc::vec::Vec;
 use core::hash::BuildHasher;
@@ -19,6 +24,7 @@ use hashbrown::HashTable;
 
 use super::NatProtocol;
 use super::blocks::NONE;
+use crate::tag_index::TagIndex;
 
 /// Packs (address, protocol, port) into the index key.
 #[inline]
@@ -78,8 +84,9 @@ pub(crate) mod tcp_state {
     }
 }
 
-/// A mapping (32 bytes).
+/// A mapping (32 bytes, aligned so that one never straddles two cache lines).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(align(32))]
 pub(crate) struct Mapping {
     /// Session tag of the subscriber's session.
     pub session_tag: u64,
@@ -188,11 +195,17 @@ pub(crate) struct MappingTable {
     links: Vec<Links>,
     /// First vacant slab slot (the chain goes on through [`Mapping::sub`]), or [`NONE`].
     free_head: u32,
-    by_inside: HashTable<u32>,
-    by_outside: HashTable<u32>,
+    by_inside: TagIndex,
+    by_outside: TagIndex,
     hasher: FixedState,
     max: u32,
     live: u32,
+}
+
+/// The tag of a mapping key's hash in the mapping indexes.
+#[inline(always)]
+fn tag_of(hash: u64) -> u32 {
+    (hash >> 32) as u32
 }
 
 impl MappingTable {
@@ -202,8 +215,8 @@ impl MappingTable {
             slab: Vec::with_capacity(cap),
             links: Vec::with_capacity(cap),
             free_head: NONE,
-            by_inside: HashTable::with_capacity(2 * cap),
-            by_outside: HashTable::with_capacity(2 * cap),
+            by_inside: TagIndex::with_capacity(cap),
+            by_outside: TagIndex::with_capacity(cap),
             hasher: FixedState::with_seed(seed),
             max,
             live: 0,
@@ -246,19 +259,55 @@ impl MappingTable {
     /// Slot of the mapping with inside key `key`.
     #[inline]
     pub(crate) fn find_inside(&self, key: u64) -> Option<u32> {
-        let slab = &self.slab;
+        let (slab, h) = (&self.slab, self.hash(key));
         self.by_inside
-            .find(self.hash(key), |&s| slab[s as usize].inside_key() == key)
-            .copied()
+            .find(h, tag_of(h), |s| slab[s as usize].inside_key() == key)
     }
 
     /// Slot of the mapping with outside key `key`.
     #[inline]
     pub(crate) fn find_outside(&self, key: u64) -> Option<u32> {
-        let slab = &self.slab;
+        let (slab, h) = (&self.slab, self.hash(key));
         self.by_outside
-            .find(self.hash(key), |&s| slab[s as usize].outside_key() == key)
-            .copied()
+            .find(h, tag_of(h), |s| slab[s as usize].outside_key() == key)
+    }
+
+    /// Asks the CPU for the inside index bucket of `key` (see [`crate::prefetch`]).
+    #[inline]
+    pub(crate) fn prefetch_inside(&self, key: u64) {
+        self.by_inside.prefetch(self.hash(key));
+    }
+
+    /// Asks the CPU for the outside index bucket of `key`.
+    #[inline]
+    pub(crate) fn prefetch_outside(&self, key: u64) {
+        self.by_outside.prefetch(self.hash(key));
+    }
+
+    /// Asks the CPU for the entry of the first mapping whose inside key has `key`'s tag
+    /// (its bucket should be in cache by now: [`MappingTable::prefetch_inside`]).
+    #[inline]
+    pub(crate) fn prefetch_inside_entry(&self, key: u64) {
+        let h = self.hash(key);
+        if let Some(s) = self.by_inside.find(h, tag_of(h), |_| true) {
+            self.prefetch_entry(s);
+        }
+    }
+
+    /// Asks the CPU for the entry of the first mapping whose outside key has `key`'s tag.
+    #[inline]
+    pub(crate) fn prefetch_outside_entry(&self, key: u64) {
+        let h = self.hash(key);
+        if let Some(s) = self.by_outside.find(h, tag_of(h), |_| true) {
+            self.prefetch_entry(s);
+        }
+    }
+
+    #[inline(always)]
+    fn prefetch_entry(&self, slot: u32) {
+        if let Some(m) = self.slab.get(slot as usize) {
+            crate::prefetch::prefetch(m);
+        }
     }
 
     /// Inserts `m` (whose keys must not be present) at the head of the mapping list that
@@ -287,15 +336,9 @@ impl MappingTable {
             self.links[*list as usize].prev = slot;
         }
         *list = slot;
-        let (slab, hasher) = (&self.slab, &self.hasher);
-        self.by_inside
-            .insert_unique(hasher.hash_one(m.inside_key()), slot, |&s| {
-                hasher.hash_one(slab[s as usize].inside_key())
-            });
-        self.by_outside
-            .insert_unique(hasher.hash_one(m.outside_key()), slot, |&s| {
-                hasher.hash_one(slab[s as usize].outside_key())
-            });
+        let (hi, ho) = (self.hash(m.inside_key()), self.hash(m.outside_key()));
+        self.by_inside.insert(hi, tag_of(hi), slot);
+        self.by_outside.insert(ho, tag_of(ho), slot);
         self.live += 1;
         Some(slot)
     }
@@ -315,14 +358,9 @@ impl MappingTable {
         if next != NONE {
             self.links[next as usize].prev = prev;
         }
-        let hi = self.hash(m.inside_key());
-        if let Ok(e) = self.by_inside.find_entry(hi, |&s| s == slot) {
-            e.remove();
-        }
-        let ho = self.hash(m.outside_key());
-        if let Ok(e) = self.by_outside.find_entry(ho, |&s| s == slot) {
-            e.remove();
-        }
+        let (hi, ho) = (self.hash(m.inside_key()), self.hash(m.outside_key()));
+        self.by_inside.remove(hi, tag_of(hi), slot);
+        self.by_outside.remove(ho, tag_of(ho), slot);
         self.slab[slot as usize] = Mapping {
             sub: self.free_head,
             ..Mapping::VACANT
@@ -352,7 +390,7 @@ impl MappingTable {
         (
             self.slab.capacity() * core::mem::size_of::<Mapping>()
                 + self.links.capacity() * core::mem::size_of::<Links>(),
-            self.by_inside.allocation_size() + self.by_outside.allocation_size(),
+            self.by_inside.bytes() + self.by_outside.bytes(),
         )
     }
 }

@@ -199,7 +199,58 @@ fn rewrite_embedded(
     wr16(pkt, l4 + 2, c);
 }
 
+/// The index key of the mapping the IPv4 packet `ip` would use: outbound its source
+/// endpoint (TCP or UDP source port, echo request identifier), inbound its destination
+/// endpoint (destination port, echo reply identifier). None for what has no such key
+/// (non-first fragments, ICMP errors, other protocols, malformed headers). A hint for
+/// prefetching only: translation parses and checks the packet again.
+#[inline]
+pub(super) fn lookup_key(ip: &[u8], inbound: bool) -> Option<u64> {
+    let b0 = *ip.first()?;
+    let hl = usize::from(b0 & 0x0f) * 4;
+    if b0 >> 4 != 4
+        || hl < ipv4::HEADER_LEN
+        || rd16(ip.get(..ipv4::HEADER_LEN)?, IP_FLAGS) & 0x1fff != 0
+    {
+        return None;
+    }
+    let l4 = ip.get(hl..hl + 8)?;
+    let (proto, port) = match (ip[IP_PROTO], inbound) {
+        (6, _) => (NatProtocol::Tcp, rd16(l4, if inbound { 2 } else { 0 })),
+        (17, _) => (NatProtocol::Udp, rd16(l4, if inbound { 2 } else { 0 })),
+        (1, false) if l4[0] == ICMP_ECHO_REQUEST => (NatProtocol::Icmp, rd16(l4, 4)),
+        (1, true) if l4[0] == ICMP_ECHO_REPLY => (NatProtocol::Icmp, rd16(l4, 4)),
+        _ => return None,
+    };
+    let addr = rd32(ip, if inbound { IP_DST } else { IP_SRC });
+    Some(pack_key(addr, proto, port))
+}
+
 impl Nat {
+    /// First step of a staged translation of the IPv4 packet `ip` (outbound, or `inbound`):
+    /// asks the CPU for the index bucket of the packet's mapping, so that
+    /// [`Nat::prefetch_mapping`] finds it in cache a few dozen packets later. Changes
+    /// nothing; a packet without a mapping key costs a header parse.
+    #[inline]
+    pub fn prefetch_lookup(&self, ip: &[u8], inbound: bool) {
+        match lookup_key(ip, inbound) {
+            Some(key) if inbound => self.maps.prefetch_outside(key),
+            Some(key) => self.maps.prefetch_inside(key),
+            None => {}
+        }
+    }
+
+    /// Second step: reads the bucket [`Nat::prefetch_lookup`] asked for and asks for the
+    /// mapping it points to, which the translation then reads from cache.
+    #[inline]
+    pub fn prefetch_mapping(&self, ip: &[u8], inbound: bool) {
+        match lookup_key(ip, inbound) {
+            Some(key) if inbound => self.maps.prefetch_outside_entry(key),
+            Some(key) => self.maps.prefetch_inside_entry(key),
+            None => {}
+        }
+    }
+
     /// Translates a packet from subscriber `inside_subscriber` (its session address: the
     /// key of its blocks) of session `session_tag` (the same value for every packet of the
     /// session). `ip` starts at the IPv4 header; its checksum is not verified (the pipeline

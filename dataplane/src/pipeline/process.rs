@@ -135,6 +135,15 @@ impl NatStage {
         self.inside.iter().any(|p| p.contains(subscriber))
     }
 
+    /// The upstream IPv4 packet at `l3` of `frame`, if this NAT translates its source.
+    #[inline(always)]
+    fn outbound_packet<'a>(&self, frame: &'a [u8], l3: usize) -> Option<&'a [u8]> {
+        let ip = frame.get(l3..)?;
+        let src = ip.get(12..16)?;
+        self.translates(Ipv4Addr::new(src[0], src[1], src[2], src[3]))
+            .then_some(ip)
+    }
+
     /// True for an address of the configured pool, whichever worker holds it.
     #[inline(always)]
     fn is_outside(&self, addr: Ipv4Addr) -> bool {
@@ -551,21 +560,38 @@ impl Pipeline {
         let n = frames.len().min(verdicts.len()).min(BURST);
         let mut meta = [META_INIT; BURST];
         let meta = &mut meta[..n];
+        // Downstream frames to a NAT outside address (bit i: frame i). Their session is
+        // known once the NAT translated them: their mapping is looked up in stages 1 and 2
+        // and they are translated in stage 2c, then looked up like the others.
+        let mut nat_inbound: u64 = 0;
+        const _: () = assert!(BURST <= 64);
         // Stage 1: parse and classify; decide everything that needs no table lookup. Hash
-        // each key and ask for its index bucket, read in stage 2.
-        for ((m, f), v) in meta
+        // each key and ask for its index bucket, read in stage 2; the same for NAT mappings.
+        for (i, ((m, f), v)) in meta
             .iter_mut()
             .zip(frames.iter_mut())
             .zip(verdicts.iter_mut())
+            .enumerate()
         {
             self.classify(now_ns, f, v, m);
             match m.stage {
                 Stage::Upstream => {
                     m.hash = self.sessions.hash_access(m.key);
                     self.sessions.prefetch_access(m.hash);
+                    if let Some(n) = self.nat.as_deref()
+                        && let Some(ip) = n.outbound_packet(f.data(), usize::from(m.l3))
+                    {
+                        n.nat.prefetch_lookup(ip, false);
+                    }
                 }
                 Stage::Downstream => {
-                    if self.nat.is_some() && !self.nat_inbound(now_ns, f, v, m) {
+                    if let Some(n) = self.nat.as_deref()
+                        && n.is_outside(Ipv4Addr::from_bits(m.key as u32))
+                    {
+                        if let Some(ip) = f.data().get(usize::from(m.l3)..) {
+                            n.nat.prefetch_lookup(ip, true);
+                        }
+                        nat_inbound |= 1 << i;
                         continue;
                     }
                     m.hash = self.sessions.hash_ipv4(m.key as u32);
@@ -577,8 +603,17 @@ impl Pipeline {
         // NAT reads the session id, in the entry's second line, like QoS reads the rates.
         let with_qos = self.qos.is_some() || self.nat.is_some();
         // Stage 2: probe, and ask for each session's entry, read in stage 3. An upstream
-        // slot is a candidate until stage 3 compares the entry's key.
-        for m in meta.iter_mut() {
+        // slot is a candidate until stage 3 compares the entry's key. Ask for the NAT
+        // mappings the same way.
+        for (i, (m, f)) in meta.iter_mut().zip(frames.iter()).enumerate() {
+            if nat_inbound & 1 << i != 0 {
+                if let Some(n) = self.nat.as_deref()
+                    && let Some(ip) = f.data().get(usize::from(m.l3)..)
+                {
+                    n.nat.prefetch_mapping(ip, true);
+                }
+                continue;
+            }
             m.slot = match m.stage {
                 Stage::Upstream => self.sessions.access_candidate(m.hash),
                 Stage::Downstream => self.sessions.find_ipv4(m.hash, m.key as u32),
@@ -586,6 +621,39 @@ impl Pipeline {
             }
             .unwrap_or(NO_SLOT);
             self.sessions.prefetch_entry(m.slot, with_qos);
+            if m.stage == Stage::Upstream
+                && let Some(n) = self.nat.as_deref()
+                && let Some(ip) = n.outbound_packet(f.data(), usize::from(m.l3))
+            {
+                n.nat.prefetch_mapping(ip, false);
+            }
+        }
+        // Stage 2c (NAT): translate the frames to outside addresses, hash their inside
+        // address and ask for its bucket; then probe and ask for the entry.
+        if nat_inbound != 0 {
+            let mut bits = nat_inbound;
+            while bits != 0 {
+                let i = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let m = &mut meta[i];
+                if self.nat_inbound(now_ns, &mut frames[i], &mut verdicts[i], m) {
+                    m.hash = self.sessions.hash_ipv4(m.key as u32);
+                    self.sessions.prefetch_ipv4(m.hash);
+                }
+            }
+            let mut bits = nat_inbound;
+            while bits != 0 {
+                let i = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let m = &mut meta[i];
+                if m.stage == Stage::Downstream {
+                    m.slot = self
+                        .sessions
+                        .find_ipv4(m.hash, m.key as u32)
+                        .unwrap_or(NO_SLOT);
+                    self.sessions.prefetch_entry(m.slot, with_qos);
+                }
+            }
         }
         // Stage 2b (QoS): the shapers of the burst's downstream sessions.
         if let Some(q) = self.qos.as_deref() {

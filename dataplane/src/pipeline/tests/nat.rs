@@ -161,3 +161,68 @@ fn time_exceeded_for_an_outside_address_quotes_the_packet_as_it_arrived() {
     );
     assert_eq!(v, Verdict::Forward(ACCESS0));
 }
+
+/// The frames of a burst that mixes every NAT case: subscribers' packets (a new mapping,
+/// an existing one, a hairpin), answers to outside endpoints, one to an unmapped port, one
+/// whose TTL is spent, and a downstream packet to an inside address.
+fn mixed_nat_burst(outside: Ipv4Addr, port: u16) -> Vec<(PortId, Vec<u8>)> {
+    let [a, _, b] = sessions();
+    let mut dying = downstream_udp_to(outside, port, b"dies");
+    dying[14 + 8] = 1;
+    ipv4::fill_checksum(&mut dying[14..34]);
+    let hairpin = build_ipv4_udp(&l2_of(&b, GW_MAC), b.ipv4, outside, 5555, port, 64, b"hp");
+    vec![
+        (CORE, downstream_udp_to(outside, port, b"answer 1")),
+        (ACCESS0, upstream_udp(&a, a.ipv4, b"again")),
+        (
+            CORE,
+            downstream_udp_to(outside, port.wrapping_add(1), b"unmapped"),
+        ),
+        (ACCESS1, upstream_udp(&b, b.ipv4, b"new mapping")),
+        (CORE, dying),
+        (CORE, downstream_udp(a.ipv4, b"to the inside address")),
+        (ACCESS1, hairpin),
+        (CORE, downstream_udp_to(outside, port, b"answer 2")),
+    ]
+}
+
+#[test]
+fn a_burst_is_translated_as_its_frames_one_by_one() {
+    // The burst looks NAT mappings up in stages ahead of translating; the result must be
+    // what the frames give when each comes alone.
+    let a = sessions()[0];
+    let mut together = nat_pipeline();
+    let mut alone = nat_pipeline();
+    let first = upstream_udp(&a, a.ipv4, b"opens");
+    let (_, out) = run1(&mut together, SEC, ACCESS0, &first);
+    let (_, out2) = run1(&mut alone, SEC, ACCESS0, &first);
+    assert_eq!(out, out2, "both pipelines map alike");
+    let (outside, _, port, _) = udp_endpoints(&out[14..]);
+    let burst = mixed_nat_burst(outside, port);
+    let input: Vec<(PortId, &[u8])> = burst.iter().map(|(p, f)| (*p, f.as_slice())).collect();
+    let got = run(&mut together, 2 * SEC, &input);
+    let want: Vec<(Verdict, Vec<u8>)> = input
+        .iter()
+        .map(|&(port, frame)| run1(&mut alone, 2 * SEC, port, frame))
+        .collect();
+    assert_eq!(got, want);
+    let verdicts: Vec<Verdict> = got.iter().map(|(v, _)| *v).collect();
+    assert_eq!(
+        verdicts,
+        [
+            Verdict::Forward(ACCESS0),
+            Verdict::Forward(CORE),
+            Verdict::Drop(DropReason::NatRefused),
+            Verdict::Forward(CORE),
+            Verdict::Forward(CORE),
+            Verdict::Forward(ACCESS0),
+            Verdict::Forward(ACCESS0),
+            Verdict::Forward(ACCESS0),
+        ]
+    );
+    assert_eq!(together.counters(), alone.counters());
+    assert_eq!(
+        together.nat().unwrap().mappings_active(),
+        alone.nat().unwrap().mappings_active()
+    );
+}

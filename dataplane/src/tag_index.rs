@@ -16,8 +16,8 @@
 //! reads its home bucket only.
 //!
 //! The tag is what the caller compares: the key itself when it fits in 32 bits (IPv4), or 32
-//! bits of the hash, to be confirmed against the slab (access keys). Slots, not keys, tell
-//! entries apart on removal, so equal tags may coexist.
+//! bits of the hash, to be confirmed against the slab (access keys, NAT mapping keys). Slots,
+//! not keys, tell entries apart on removal, so equal tags may coexist.
 
 use alloc::vec::Vec;
 
@@ -25,7 +25,7 @@ const LANES: usize = 7;
 const ALL_LANES: u32 = (1 << LANES) - 1;
 
 /// Entries per bucket, on average, above which the owner rebuilds the index larger.
-pub(super) const MAX_LOAD: usize = 5;
+pub(crate) const MAX_LOAD: usize = 5;
 
 #[derive(Debug, Clone, Copy)]
 #[repr(C, align(64))]
@@ -58,14 +58,14 @@ impl Bucket {
 
 /// The index. Single writer; grows only when its owner rebuilds it.
 #[derive(Debug, Clone)]
-pub(super) struct TagIndex {
+pub(crate) struct TagIndex {
     buckets: Vec<Bucket>,
     len: usize,
 }
 
 impl TagIndex {
     /// An empty index with room for `capacity` entries at [`MAX_LOAD`].
-    pub(super) fn with_capacity(capacity: usize) -> Self {
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
         let n = capacity.div_ceil(MAX_LOAD).max(1);
         TagIndex {
             buckets: alloc::vec![EMPTY_BUCKET; n],
@@ -75,17 +75,17 @@ impl TagIndex {
 
     /// True if one more entry would exceed [`MAX_LOAD`]: rebuild first.
     #[inline]
-    pub(super) fn is_full(&self) -> bool {
+    pub(crate) fn is_full(&self) -> bool {
         self.len >= self.buckets.len() * MAX_LOAD
     }
 
     /// Number of buckets.
-    pub(super) fn bucket_count(&self) -> usize {
+    pub(crate) fn bucket_count(&self) -> usize {
         self.buckets.len()
     }
 
     /// Bytes the index occupies.
-    pub(super) fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         self.buckets.len() * size_of::<Bucket>()
     }
 
@@ -108,7 +108,7 @@ impl TagIndex {
 
     /// Asks the CPU for the home bucket of `hash` (see [`crate::prefetch`]).
     #[inline(always)]
-    pub(super) fn prefetch(&self, hash: u64) {
+    pub(crate) fn prefetch(&self, hash: u64) {
         if let Some(b) = self.buckets.get(self.home(hash)) {
             crate::prefetch::prefetch(b);
         }
@@ -116,7 +116,7 @@ impl TagIndex {
 
     /// The first slot holding `tag` for which `is_it` says yes, in probe order.
     #[inline(always)]
-    pub(super) fn find(&self, hash: u64, tag: u32, is_it: impl FnMut(u32) -> bool) -> Option<u32> {
+    pub(crate) fn find(&self, hash: u64, tag: u32, is_it: impl FnMut(u32) -> bool) -> Option<u32> {
         self.locate(hash, tag, is_it)
             .map(|(i, lane)| self.buckets[i].slots[lane])
     }
@@ -152,7 +152,7 @@ impl TagIndex {
 
     /// Adds (`tag`, `slot`). The caller keeps (`tag`, `slot`) pairs unique and rebuilds the
     /// index while [`TagIndex::is_full`].
-    pub(super) fn insert(&mut self, hash: u64, tag: u32, slot: u32) {
+    pub(crate) fn insert(&mut self, hash: u64, tag: u32, slot: u32) {
         debug_assert!(!self.is_full());
         let mut i = self.home(hash);
         loop {
@@ -172,7 +172,7 @@ impl TagIndex {
     }
 
     /// Removes (`tag`, `slot`); false if it is not there.
-    pub(super) fn remove(&mut self, hash: u64, tag: u32, slot: u32) -> bool {
+    pub(crate) fn remove(&mut self, hash: u64, tag: u32, slot: u32) -> bool {
         let Some((at, lane)) = self.locate(hash, tag, |s| s == slot) else {
             return false;
         };
@@ -191,7 +191,7 @@ impl TagIndex {
     }
 
     /// Removes every entry, keeping the buckets.
-    pub(super) fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.buckets.fill(EMPTY_BUCKET);
         self.len = 0;
     }
