@@ -13,6 +13,11 @@ use vbng_perf::sessions::{self, Protocol, SessionsArgs};
 use vbng_perf::timing::Machine;
 use vbng_perf::unikernel::{self, UnikernelArgs};
 
+/// Large tables (sessions, NAT mappings, their indexes) in transparent huge pages.
+#[global_allocator]
+static ALLOCATOR: vbng_dataplane::host::hugepages::HugePageAlloc =
+    vbng_dataplane::host::hugepages::HugePageAlloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "vbng-perf", version, about = "vbng benchmark harness")]
 struct Cli {

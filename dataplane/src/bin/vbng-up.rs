@@ -20,6 +20,11 @@ use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// Large tables (sessions, NAT mappings, their indexes) in transparent huge pages.
+#[global_allocator]
+static ALLOCATOR: vbng_dataplane::host::hugepages::HugePageAlloc =
+    vbng_dataplane::host::hugepages::HugePageAlloc;
+
 use clap::Parser;
 use clap::error::ErrorKind;
 

@@ -26,6 +26,7 @@
 //! - [`wake`]: eventfd + poll(2) so an idle worker sleeps instead of spinning.
 //! - [`signals`]: SIGINT/SIGTERM to a shutdown flag.
 //! - [`log`]: one-line structured log records on stderr.
+//! - [`hugepages`]: the global allocator that backs the large tables with huge pages.
 
 #[allow(unsafe_code)]
 pub mod afpacket;
@@ -33,6 +34,8 @@ pub mod channel;
 pub mod config;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
+#[allow(unsafe_code)]
+pub mod hugepages;
 pub mod log;
 pub mod metrics;
 pub mod nat_ipfix;
