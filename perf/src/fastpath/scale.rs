@@ -1,6 +1,7 @@
-//! `--scale`: Mpps per core and ns per packet at 1, 1k, 100k and 1M sessions on the memory
-//! device (default) or DPDK net_pcap, beside the same loop without the pipeline at each
-//! point; a Markdown table, a CSV and a PNG plot (`perf/plot_scale.py`, matplotlib).
+//! `--scale`: Mpps per core and ns per packet at 1, 1k, 10k, 100k and 1M sessions on the
+//! memory device (default) or DPDK net_pcap, beside the same loop without the pipeline at
+//! each point, and the 1M rate beside the 10k rate; a Markdown table, a CSV and a PNG plot
+//! (`perf/plot_scale.py`, matplotlib).
 //!
 //! Every point replays at most [`MAX_FRAMES_PER_DIRECTION`] frames per direction and worker:
 //! up to 65,536 sessions every session's frames, beyond that a random sample of 65,536
@@ -22,7 +23,11 @@ use super::{
 };
 
 /// Session counts of the curve.
-pub const POINTS: [u32; 4] = [1, 1_000, 100_000, 1_000_000];
+pub const POINTS: [u32; 5] = [1, 1_000, 10_000, 100_000, 1_000_000];
+
+/// The rate at [`LARGE`] sessions is compared with the rate at [`REFERENCE`] sessions.
+const LARGE: u32 = 1_000_000;
+const REFERENCE: u32 = 10_000;
 
 /// One point of the curve.
 #[derive(Debug, Clone, PartialEq)]
@@ -244,6 +249,23 @@ pub fn run(cli: &FastpathCli) -> Result<Output, String> {
             eprintln!("fastpath --scale: {n} sessions: {drops} frames dropped");
         }
         points.push(p);
+    }
+    let rate_at = |n: u32| points.iter().find(|p| p.sessions == n).map(|p| p.mpps);
+    if let (Some(large), Some(reference)) = (rate_at(LARGE), rate_at(REFERENCE)) {
+        figures.push(base_params(
+            Figure::new(
+                &format!("fastpath.scale.mpps_per_core_{LARGE}_vs_{REFERENCE}_sessions"),
+                large,
+                "Mpps",
+            )
+            .with_baseline(
+                &format!("fastpath.scale.mpps_per_core_{REFERENCE}_sessions"),
+                reference,
+            ),
+            cli,
+            LARGE,
+            &m,
+        ));
     }
     let mut notes = common_notes(cli, &m);
     notes.push(format!(
