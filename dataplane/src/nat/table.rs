@@ -9,7 +9,8 @@
 //! the packed key and tagged with the hash's high 32 bits; a probe confirms a tag against
 //! the key in the slab entry (the entry the caller reads next anyway). Their home bucket
 //! follows from the hash, so the fast path can ask for it, then for the entry, a stage
-//! before it translates ([`MappingTable::prefetch_inside`] and the like). They are sized
+//! before it translates ([`MappingTable::prefetch_bucket`], then
+//! [`MappingTable::prefetch_mapping`]). They are sized
 //! for the mapping limit and removals leave no tombstones, so they never grow.
 //!
 //! The subscriber index is a hashbrown `HashTable<u32>`, read only when a mapping is
@@ -272,33 +273,29 @@ impl MappingTable {
             .find(h, tag_of(h), |s| slab[s as usize].outside_key() == key)
     }
 
-    /// Asks the CPU for the inside index bucket of `key` (see [`crate::prefetch`]).
+    /// Asks the CPU for the index bucket of the key whose hash is `hash` ([`Self::hash`]):
+    /// in the outside index if `outside`, else in the inside index.
     #[inline]
-    pub(crate) fn prefetch_inside(&self, key: u64) {
-        self.by_inside.prefetch(self.hash(key));
+    pub(crate) fn prefetch_bucket(&self, hash: u64, outside: bool) {
+        let index = if outside {
+            &self.by_outside
+        } else {
+            &self.by_inside
+        };
+        index.prefetch(hash);
     }
 
-    /// Asks the CPU for the outside index bucket of `key`.
+    /// Asks the CPU for the first mapping the bucket of `hash` holds with its tag (the
+    /// bucket should be in cache by now: [`Self::prefetch_bucket`]). A tag shared by
+    /// another key only makes the prefetch useless.
     #[inline]
-    pub(crate) fn prefetch_outside(&self, key: u64) {
-        self.by_outside.prefetch(self.hash(key));
-    }
-
-    /// Asks the CPU for the entry of the first mapping whose inside key has `key`'s tag
-    /// (its bucket should be in cache by now: [`MappingTable::prefetch_inside`]).
-    #[inline]
-    pub(crate) fn prefetch_inside_entry(&self, key: u64) {
-        let h = self.hash(key);
-        if let Some(s) = self.by_inside.find(h, tag_of(h), |_| true) {
-            self.prefetch_entry(s);
-        }
-    }
-
-    /// Asks the CPU for the entry of the first mapping whose outside key has `key`'s tag.
-    #[inline]
-    pub(crate) fn prefetch_outside_entry(&self, key: u64) {
-        let h = self.hash(key);
-        if let Some(s) = self.by_outside.find(h, tag_of(h), |_| true) {
+    pub(crate) fn prefetch_mapping(&self, hash: u64, outside: bool) {
+        let index = if outside {
+            &self.by_outside
+        } else {
+            &self.by_inside
+        };
+        if let Some(s) = index.find(hash, tag_of(hash), |_| true) {
             self.prefetch_entry(s);
         }
     }

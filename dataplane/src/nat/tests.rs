@@ -1150,10 +1150,12 @@ fn lookup_keys_find_the_mappings_translation_uses() {
             Some(slot)
         );
         // The prefetches read the same keys and change nothing.
-        n.prefetch_lookup(&before, false);
-        n.prefetch_mapping(&before, false);
-        n.prefetch_lookup(&answer, true);
-        n.prefetch_mapping(&answer, true);
+        let h = n.prefetch_lookup(&before, false).unwrap();
+        assert_eq!(h, n.maps.hash(key));
+        n.prefetch_mapping(h, false);
+        let h = n.prefetch_lookup(&answer, true).unwrap();
+        assert_eq!(h, n.maps.hash(lookup_key(&answer, true).unwrap()));
+        n.prefetch_mapping(h, true);
     }
     // No key: an echo reply outbound, an ICMP error, a non-first fragment, other
     // protocols, truncated or non-IPv4 bytes. Prefetching them is harmless.
@@ -1176,7 +1178,6 @@ fn lookup_keys_find_the_mappings_translation_uses() {
         (Vec::new(), true),
     ] {
         assert_eq!(lookup_key(&p, inbound), None, "{p:02x?}");
-        n.prefetch_lookup(&p, inbound);
-        n.prefetch_mapping(&p, inbound);
+        assert_eq!(n.prefetch_lookup(&p, inbound), None);
     }
 }

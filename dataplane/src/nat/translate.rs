@@ -228,27 +228,22 @@ pub(super) fn lookup_key(ip: &[u8], inbound: bool) -> Option<u64> {
 
 impl Nat {
     /// First step of a staged translation of the IPv4 packet `ip` (outbound, or `inbound`):
-    /// asks the CPU for the index bucket of the packet's mapping, so that
-    /// [`Nat::prefetch_mapping`] finds it in cache a few dozen packets later. Changes
-    /// nothing; a packet without a mapping key costs a header parse.
+    /// asks the CPU for the index bucket of the packet's mapping and returns the hash that
+    /// names it, for [`Nat::prefetch_mapping`] a few dozen packets later. None when the
+    /// packet has no mapping key. Changes nothing.
     #[inline]
-    pub fn prefetch_lookup(&self, ip: &[u8], inbound: bool) {
-        match lookup_key(ip, inbound) {
-            Some(key) if inbound => self.maps.prefetch_outside(key),
-            Some(key) => self.maps.prefetch_inside(key),
-            None => {}
-        }
+    pub fn prefetch_lookup(&self, ip: &[u8], inbound: bool) -> Option<u64> {
+        let hash = self.maps.hash(lookup_key(ip, inbound)?);
+        self.maps.prefetch_bucket(hash, inbound);
+        Some(hash)
     }
 
-    /// Second step: reads the bucket [`Nat::prefetch_lookup`] asked for and asks for the
-    /// mapping it points to, which the translation then reads from cache.
+    /// Second step: reads the bucket that [`Nat::prefetch_lookup`] asked for (`hash` is what
+    /// it returned, `inbound` as given to it) and asks for the mapping it points to, which
+    /// the translation then reads from cache.
     #[inline]
-    pub fn prefetch_mapping(&self, ip: &[u8], inbound: bool) {
-        match lookup_key(ip, inbound) {
-            Some(key) if inbound => self.maps.prefetch_outside_entry(key),
-            Some(key) => self.maps.prefetch_inside_entry(key),
-            None => {}
-        }
+    pub fn prefetch_mapping(&self, hash: u64, inbound: bool) {
+        self.maps.prefetch_mapping(hash, inbound);
     }
 
     /// Translates a packet from subscriber `inside_subscriber` (its session address: the

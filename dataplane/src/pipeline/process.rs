@@ -63,6 +63,9 @@ struct Meta {
     /// Downstream with QoS: the session's shaper subscriber and whether the shaper's fast
     /// path may apply ([`QosState::lookahead`]).
     shaper: (u32, bool),
+    /// With NAT: the hash of the frame's mapping key ([`Nat::prefetch_lookup`]), whose
+    /// mapping stage 2 asks for; None when the frame has no mapping to look up.
+    nat_hash: Option<u64>,
 }
 
 const META_INIT: Meta = Meta {
@@ -70,6 +73,7 @@ const META_INIT: Meta = Meta {
     l3: 0,
     key: 0,
     hash: 0,
+    nat_hash: None,
     pppoe: false,
     slot: NO_SLOT,
     shaper: (NO_SUB, false),
@@ -546,12 +550,19 @@ impl Pipeline {
         let mut start = 0;
         while start < n {
             let end = (start + BURST).min(n);
-            self.process_chunk(now_ns, &mut frames[start..end], &mut verdicts[start..end]);
+            let (f, v) = (&mut frames[start..end], &mut verdicts[start..end]);
+            if self.nat.is_some() {
+                self.process_chunk::<B, true>(now_ns, f, v);
+            } else {
+                self.process_chunk::<B, false>(now_ns, f, v);
+            }
             start = end;
         }
     }
 
-    fn process_chunk<B: PacketBuffer>(
+    /// One chunk of at most [`BURST`] frames; `NAT` says whether the pipeline has a NAT,
+    /// so that a pipeline without one runs its stages without the NAT's tests.
+    fn process_chunk<B: PacketBuffer, const NAT: bool>(
         &mut self,
         now_ns: u64,
         frames: &mut [B],
@@ -578,18 +589,20 @@ impl Pipeline {
                 Stage::Upstream => {
                     m.hash = self.sessions.hash_access(m.key);
                     self.sessions.prefetch_access(m.hash);
-                    if let Some(n) = self.nat.as_deref()
+                    if NAT
+                        && let Some(n) = self.nat.as_deref()
                         && let Some(ip) = n.outbound_packet(f.data(), usize::from(m.l3))
                     {
-                        n.nat.prefetch_lookup(ip, false);
+                        m.nat_hash = n.nat.prefetch_lookup(ip, false);
                     }
                 }
                 Stage::Downstream => {
-                    if let Some(n) = self.nat.as_deref()
+                    if NAT
+                        && let Some(n) = self.nat.as_deref()
                         && n.is_outside(Ipv4Addr::from_bits(m.key as u32))
                     {
                         if let Some(ip) = f.data().get(usize::from(m.l3)..) {
-                            n.nat.prefetch_lookup(ip, true);
+                            m.nat_hash = n.nat.prefetch_lookup(ip, true);
                         }
                         nat_inbound |= 1 << i;
                         continue;
@@ -605,12 +618,10 @@ impl Pipeline {
         // Stage 2: probe, and ask for each session's entry, read in stage 3. An upstream
         // slot is a candidate until stage 3 compares the entry's key. Ask for the NAT
         // mappings the same way.
-        for (i, (m, f)) in meta.iter_mut().zip(frames.iter()).enumerate() {
-            if nat_inbound & 1 << i != 0 {
-                if let Some(n) = self.nat.as_deref()
-                    && let Some(ip) = f.data().get(usize::from(m.l3)..)
-                {
-                    n.nat.prefetch_mapping(ip, true);
+        for (i, m) in meta.iter_mut().enumerate() {
+            if NAT && nat_inbound & 1 << i != 0 {
+                if let (Some(n), Some(h)) = (self.nat.as_deref(), m.nat_hash) {
+                    n.nat.prefetch_mapping(h, true);
                 }
                 continue;
             }
@@ -621,16 +632,16 @@ impl Pipeline {
             }
             .unwrap_or(NO_SLOT);
             self.sessions.prefetch_entry(m.slot, with_qos);
-            if m.stage == Stage::Upstream
-                && let Some(n) = self.nat.as_deref()
-                && let Some(ip) = n.outbound_packet(f.data(), usize::from(m.l3))
+            if NAT
+                && m.stage == Stage::Upstream
+                && let (Some(n), Some(h)) = (self.nat.as_deref(), m.nat_hash)
             {
-                n.nat.prefetch_mapping(ip, false);
+                n.nat.prefetch_mapping(h, false);
             }
         }
         // Stage 2c (NAT): translate the frames to outside addresses, hash their inside
         // address and ask for its bucket; then probe and ask for the entry.
-        if nat_inbound != 0 {
+        if NAT && nat_inbound != 0 {
             let mut bits = nat_inbound;
             while bits != 0 {
                 let i = bits.trailing_zeros() as usize;
@@ -727,10 +738,10 @@ impl Pipeline {
         }
     }
 
-    /// A downstream packet to one of the NAT's outside addresses: translated back to the
-    /// inside endpoint, which becomes the key of its session lookup; dropped as
-    /// [`DropReason::NatRefused`] without a mapping, or answered with time exceeded,
-    /// untranslated, when its TTL is spent (false: the stage is then done).
+    /// A downstream packet to one of the NAT's outside addresses (stage 1 checked that):
+    /// translated back to the inside endpoint, which becomes the key of its session lookup;
+    /// dropped as [`DropReason::NatRefused`] without a mapping, or answered with time
+    /// exceeded, untranslated, when its TTL is spent (false: the stage is then done).
     #[inline(never)]
     fn nat_inbound<B: PacketBuffer>(
         &mut self,
@@ -739,10 +750,6 @@ impl Pipeline {
         out: &mut Verdict,
         m: &mut Meta,
     ) -> bool {
-        let dst = Ipv4Addr::from_bits(m.key as u32);
-        if !self.nat.as_deref().is_some_and(|n| n.is_outside(dst)) {
-            return true;
-        }
         let l3 = usize::from(m.l3);
         // A packet that dies here is answered as it arrived. Translated first, its error
         // would quote the subscriber's inside address and port to the Internet sender.
