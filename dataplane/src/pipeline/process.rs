@@ -613,8 +613,10 @@ impl Pipeline {
                 Stage::Done => {}
             }
         }
-        // NAT reads the session id, in the entry's second line, like QoS reads the rates.
-        let with_qos = self.qos.is_some() || self.nat.is_some();
+        // The entry's second line holds the rates, which QoS reads both ways, and the
+        // session id, which NAT reads upstream.
+        let second_line_down = self.qos.is_some();
+        let second_line_up = second_line_down || NAT;
         // Stage 2: probe, and ask for each session's entry, read in stage 3. An upstream
         // slot is a candidate until stage 3 compares the entry's key. Ask for the NAT
         // mappings the same way.
@@ -631,7 +633,11 @@ impl Pipeline {
                 Stage::Done => None,
             }
             .unwrap_or(NO_SLOT);
-            self.sessions.prefetch_entry(m.slot, with_qos);
+            let second_line = match m.stage {
+                Stage::Upstream => second_line_up,
+                _ => second_line_down,
+            };
+            self.sessions.prefetch_entry(m.slot, second_line);
             if NAT
                 && m.stage == Stage::Upstream
                 && let (Some(n), Some(h)) = (self.nat.as_deref(), m.nat_hash)
@@ -662,7 +668,7 @@ impl Pipeline {
                         .sessions
                         .find_ipv4(m.hash, m.key as u32)
                         .unwrap_or(NO_SLOT);
-                    self.sessions.prefetch_entry(m.slot, with_qos);
+                    self.sessions.prefetch_entry(m.slot, second_line_down);
                 }
             }
         }
