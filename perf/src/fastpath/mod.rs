@@ -146,8 +146,8 @@ pub struct FastpathCli {
     /// Skip the testpmd baseline (DPDK devices).
     #[arg(long)]
     pub no_testpmd: bool,
-    /// DPDK devices: run every measurement this many times, in turn, and keep each one's
-    /// best round (a shared machine's noise only ever slows a run down).
+    /// DPDK devices and `--scale`: run every measurement this many times, in turn, and keep
+    /// each one's best round (a shared machine's noise only ever slows a run down).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub rounds: u32,
     /// One JSON object per line and figure instead of the table.
