@@ -273,16 +273,21 @@ impl MappingTable {
             .find(h, tag_of(h), |s| slab[s as usize].outside_key() == key)
     }
 
+    /// The outside index if `outside`, else the inside index.
+    #[inline(always)]
+    fn index(&self, outside: bool) -> &TagIndex {
+        if outside {
+            &self.by_outside
+        } else {
+            &self.by_inside
+        }
+    }
+
     /// Asks the CPU for the index bucket of the key whose hash is `hash` ([`Self::hash`]):
     /// in the outside index if `outside`, else in the inside index.
     #[inline]
     pub(crate) fn prefetch_bucket(&self, hash: u64, outside: bool) {
-        let index = if outside {
-            &self.by_outside
-        } else {
-            &self.by_inside
-        };
-        index.prefetch(hash);
+        self.index(outside).prefetch(hash);
     }
 
     /// Asks the CPU for the first mapping the bucket of `hash` holds with its tag (the
@@ -290,12 +295,7 @@ impl MappingTable {
     /// another key only makes the prefetch useless.
     #[inline]
     pub(crate) fn prefetch_mapping(&self, hash: u64, outside: bool) {
-        let index = if outside {
-            &self.by_outside
-        } else {
-            &self.by_inside
-        };
-        if let Some(s) = index.find(hash, tag_of(hash), |_| true) {
+        if let Some(s) = self.index(outside).find(hash, tag_of(hash), |_| true) {
             self.prefetch_entry(s);
         }
     }
