@@ -1,7 +1,8 @@
-//! Arbitrary packets through the NAT in both directions, interleaved with time, expiry,
-//! session ends and log drains: nothing panics, a valid IPv4 header checksum and a valid
-//! TCP/UDP checksum stay valid after a translation, and in the end every block is released
-//! with one release logged per allocation.
+//! Arbitrary packets through the NAT in both directions (each first through the fast path's
+//! prefetch steps), interleaved with time, expiry, session ends and log drains: nothing
+//! panics, a valid IPv4 header checksum and a valid TCP/UDP checksum stay valid after a
+//! translation, and in the end every block is released with one release logged per
+//! allocation.
 //!
 //! Input layout: records `[ctl, len_hi, len_lo, bytes...]`.
 //! - `ctl` 0xf0..=0xff: housekeeping (see below); the bytes are its argument.
@@ -117,6 +118,10 @@ fuzz_target!(|data: &[u8]| {
                 }
                 let ip_ok = ipv4::Header::parse(&pkt).is_ok() && ipv4::verify_checksum(&pkt);
                 let l4_ok = l4_checksum_ok(&pkt);
+                // The fast path's two prefetch steps read the same bytes first.
+                if let Some(hash) = nat.prefetch_lookup(&pkt, ctl & 0x80 != 0) {
+                    nat.prefetch_mapping(hash, ctl & 0x80 != 0);
+                }
                 let ok = if ctl & 0x80 != 0 {
                     nat.translate_inbound(now, &mut pkt).is_ok()
                 } else {
