@@ -1,5 +1,7 @@
 //! Arbitrary frames through a pipeline with a few sessions (untagged, 802.1Q, QinQ), IPv6
-//! on and every session holding a /64 (and, churned ones, a delegated /56).
+//! on and every session holding a /64 (and, churned ones, a delegated /56); when the
+//! input's first byte is odd, with NAT44 on every session (pool 192.0.2.0/30), so that the
+//! burst's staged NAT lookups see arbitrary frames too.
 //!
 //! Input layout: a sequence of records `[port, len_hi, len_lo, bytes...]`, split into
 //! bursts; every record becomes one frame. Session commands are interleaved by port 0xff.
@@ -8,6 +10,7 @@
 use core::net::{Ipv4Addr, Ipv6Addr};
 
 use libfuzzer_sys::fuzz_target;
+use vbng_dataplane::nat::{Ipv4Prefix, Nat, NatConfig};
 use vbng_dataplane::packet::Frame;
 use vbng_dataplane::pipeline::{Pipeline, PipelineConfig, SessionCommand, Verdict};
 use vbng_dataplane::session::{AccessKey, SessionEntry, SessionIpv6, SessionQos, UsageCounters};
@@ -63,6 +66,16 @@ fn prefix64(n: u8) -> Ipv6Addr {
 
 fuzz_target!(|data: &[u8]| {
     let mut p = pipeline();
+    if data.first().is_some_and(|b| b & 1 == 1) {
+        let pool = Ipv4Prefix::new(Ipv4Addr::new(192, 0, 2, 0), 30);
+        let cfg = NatConfig {
+            max_mappings: 256,
+            max_subscribers: 16,
+            ..NatConfig::with_pool(vec![pool])
+        };
+        let inside = Ipv4Prefix::new(Ipv4Addr::new(100, 64, 0, 0), 10);
+        p.set_nat(Nat::new(&cfg, 3).expect("NAT config"), vec![inside]);
+    }
     let mut frames: Vec<Frame> = (0..40).map(|_| Frame::new()).collect();
     let mut verdicts = vec![Verdict::ToControlPlane; frames.len()];
     let mut n = 0;
