@@ -501,8 +501,8 @@ impl Nat {
             if !self.has_room(s, proto) {
                 continue;
             }
-            // The block has room, so one offset is free; the count guards against looping
-            // should the counts and the index ever disagree.
+            // The count says some offset is free; the scan is bounded by the block size
+            // all the same.
             for step in 1..self.block_size {
                 let off = (pref + step) % self.block_size;
                 if self.port_is_free(outside, s, proto, off) {

@@ -573,7 +573,7 @@ impl Pipeline {
         let meta = &mut meta[..n];
         // Downstream frames to a NAT outside address (bit i: frame i). Their session is
         // known once the NAT translated them: their mapping is looked up in stages 1 and 2
-        // and they are translated in stage 2c, then looked up like the others.
+        // and they are translated in stage 2a, then looked up like the others.
         let mut nat_inbound: u64 = 0;
         const _: () = assert!(BURST <= 64);
         // Stage 1: parse and classify; decide everything that needs no table lookup. Hash
@@ -645,7 +645,7 @@ impl Pipeline {
                 n.nat.prefetch_mapping(h, false);
             }
         }
-        // Stage 2c (NAT): translate the frames to outside addresses, hash their inside
+        // Stage 2a (NAT): translate the frames to outside addresses, hash their inside
         // address and ask for its bucket; then probe and ask for the entry.
         if NAT && nat_inbound != 0 {
             let mut bits = nat_inbound;
