@@ -319,6 +319,9 @@ fn nat44_translates_tcp_and_udp_hairpins_and_logs_every_block() {
             &log_s,
             "--nat-ipfix",
             COLLECTOR,
+            // The sessions' table preallocated, as an operator would at scale.
+            "--session-capacity",
+            "4096",
         ],
     )
     .expect("start vbng-up");

@@ -328,6 +328,7 @@ fn serve<P: WorkerPort + 'static>(
             None => Pipeline::new(pcfg.clone(), seed.wrapping_add(index as u64)),
         };
         pipeline.set_acls(acls.clone());
+        pipeline.reserve_sessions(cfg.worker.session_capacity as usize);
         pipeline.set_icmp_error_rate(cfg.worker.icmp_errors_pps, cfg.worker.icmp_errors_burst);
         if let Err(e) = pipeline.set_routes(&cfg.routes) {
             return Err(format!("static routes: {e}"));

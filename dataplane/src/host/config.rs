@@ -112,6 +112,10 @@ pub struct Cli {
     /// Poll-mode worker threads (worker.workers), 1-16; more than 1 needs backend "dpdk".
     #[arg(long, value_name = "N")]
     pub workers: Option<u16>,
+    /// Sessions each worker's table has room for from the start (worker.session_capacity),
+    /// 0-16777216; 0: the table grows as sessions arrive.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_SESSION_CAPACITY)))]
+    pub session_capacity: Option<u32>,
     /// Validate the configuration, print it and exit.
     #[arg(long)]
     pub check: bool,
@@ -255,6 +259,8 @@ struct FileWorker {
     redirect_queue: Option<u32>,
     /// Milliseconds between counter publications to the metrics exporter. Default 100.
     stats_interval_ms: Option<u32>,
+    /// Sessions each worker's table has room for from the start. Default 0: it grows.
+    session_capacity: Option<u32>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -345,6 +351,9 @@ pub struct CoreIpv6Config {
     pub next_hop: Ipv6Addr,
 }
 
+/// Largest `worker.session_capacity`: 16M sessions, about 3 GB of table per worker.
+const MAX_SESSION_CAPACITY: u32 = 1 << 24;
+
 /// Worker settings (`[worker]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WorkerConfig {
@@ -370,6 +379,10 @@ pub struct WorkerConfig {
     pub redirect_queue: u32,
     /// Counter publication interval, milliseconds. Default 100.
     pub stats_interval_ms: u32,
+    /// Sessions each worker's session table has room for from the start, so that
+    /// installing them never stalls the worker on a table growth; 0 (the default): the
+    /// table grows as sessions arrive.
+    pub session_capacity: u32,
 }
 
 impl Default for WorkerConfig {
@@ -386,6 +399,7 @@ impl Default for WorkerConfig {
             tx_ring_slots: 1024,
             redirect_queue: 1024,
             stats_interval_ms: 100,
+            session_capacity: 0,
         }
     }
 }
@@ -949,6 +963,13 @@ impl Config {
                 d.stats_interval_ms,
                 1,
                 60_000,
+            )?,
+            session_capacity: r.num(
+                "worker.session_capacity",
+                cli.session_capacity.or(w.session_capacity),
+                d.session_capacity,
+                0,
+                MAX_SESSION_CAPACITY,
             )?,
         };
 

@@ -228,6 +228,12 @@ impl Pipeline {
         self.qos.is_some()
     }
 
+    /// Makes room for `sessions` sessions in this pipeline's table now, so that installing
+    /// them never stalls the worker on a table growth ([`SessionTable::reserve`]).
+    pub fn reserve_sessions(&mut self, sessions: usize) {
+        self.sessions.reserve(sessions);
+    }
+
     /// Sets the rate of the ICMP errors (time exceeded, fragmentation needed) the pipeline
     /// originates: `per_second` on average, at most `burst` back to back (RFC 1812 section
     /// 4.3.2.8). The default is Linux's, 1000 per second with bursts of 50. A burst of 0

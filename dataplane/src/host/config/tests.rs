@@ -219,6 +219,28 @@ fn out_of_range_number_rejected() {
 }
 
 #[test]
+fn session_capacity_is_read_and_bounded() {
+    assert_eq!(load(MINIMAL).unwrap().worker.session_capacity, 0);
+    let text = format!("{MINIMAL}[worker]\nsession_capacity = 1000000\n");
+    assert_eq!(load(&text).unwrap().worker.session_capacity, 1_000_000);
+    let text = format!("{MINIMAL}[worker]\nsession_capacity = 16777217\n");
+    assert_eq!(
+        load(&text).unwrap_err().to_string(),
+        "/etc/x.toml: key worker.session_capacity: expected an integer between 0 and 16777216, found 16777217"
+    ); // The flag wins over the file, and clap bounds it with the same limit.
+    let mut flags = cli();
+    flags.session_capacity = Some(2048);
+    let text = format!("{MINIMAL}[worker]\nsession_capacity = 10\n");
+    let c = Config::from_toml(&text, None, &flags).unwrap();
+    assert_eq!(c.worker.session_capacity, 2048);
+    use clap::Parser as _;
+    let parsed = Cli::try_parse_from(["vbng-up", "--session-capacity", "16777216"]).unwrap();
+    assert_eq!(parsed.session_capacity, Some(16_777_216));
+    let err = Cli::try_parse_from(["vbng-up", "--session-capacity", "16777217"]).unwrap_err();
+    assert!(err.to_string().contains("--session-capacity"), "{err}");
+}
+
+#[test]
 fn pure_parsers() {
     assert_eq!(
         parse_ipv4_prefix("198.51.100.2/24"),
