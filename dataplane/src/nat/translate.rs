@@ -215,12 +215,13 @@ pub(super) fn lookup_key(ip: &[u8], inbound: bool) -> Option<u64> {
         return None;
     }
     let l4 = ip.get(hl..hl + 8)?;
-    let (proto, port) = match (ip[IP_PROTO], inbound) {
-        (6, _) => (NatProtocol::Tcp, rd16(l4, if inbound { 2 } else { 0 })),
-        (17, _) => (NatProtocol::Udp, rd16(l4, if inbound { 2 } else { 0 })),
-        (1, false) if l4[0] == ICMP_ECHO_REQUEST => (NatProtocol::Icmp, rd16(l4, 4)),
-        (1, true) if l4[0] == ICMP_ECHO_REPLY => (NatProtocol::Icmp, rd16(l4, 4)),
-        _ => return None,
+    let proto = NatProtocol::from_ip_protocol(ip[IP_PROTO])?;
+    let port = match (proto, inbound) {
+        (NatProtocol::Icmp, false) if l4[0] == ICMP_ECHO_REQUEST => rd16(l4, 4),
+        (NatProtocol::Icmp, true) if l4[0] == ICMP_ECHO_REPLY => rd16(l4, 4),
+        (NatProtocol::Icmp, _) => return None,
+        (_, true) => rd16(l4, 2),
+        (_, false) => rd16(l4, 0),
     };
     let addr = rd32(ip, if inbound { IP_DST } else { IP_SRC });
     Some(pack_key(addr, proto, port))
