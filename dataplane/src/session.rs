@@ -375,23 +375,26 @@ impl SessionTable {
     /// An empty table whose hashes are seeded with `seed` (use a random value per process so
     /// that subscribers cannot aim collisions).
     pub fn new(seed: u64) -> Self {
-        Self::with_capacity(seed, 0)
-    }
-
-    /// An empty table with room for `capacity` sessions before reallocating.
-    pub fn with_capacity(seed: u64, capacity: usize) -> Self {
         SessionTable {
-            slab: Vec::with_capacity(capacity),
-            live: Vec::with_capacity(capacity.div_ceil(64)),
+            slab: Vec::new(),
+            live: Vec::new(),
             free: Vec::new(),
-            by_access: TagIndex::with_capacity(capacity),
-            by_ipv4: TagIndex::with_capacity(capacity),
-            by_id: HashTable::with_capacity(capacity),
+            by_access: TagIndex::with_capacity(0),
+            by_ipv4: TagIndex::with_capacity(0),
+            by_id: HashTable::new(),
             by_ipv6: HashTable::new(),
             ipv6_len_count: [0; 65],
             ipv6_lens: Vec::new(),
             hasher: FixedState::with_seed(seed),
         }
+    }
+
+    /// An empty table with room for `capacity` sessions before reallocating
+    /// ([`SessionTable::reserve`]).
+    pub fn with_capacity(seed: u64, capacity: usize) -> Self {
+        let mut table = Self::new(seed);
+        table.reserve(capacity);
+        table
     }
 
     /// Number of sessions.
