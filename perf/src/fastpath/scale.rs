@@ -162,6 +162,12 @@ pub fn plot(csv: &Path, png: &Path, title: &str) -> Result<(), String> {
     }
 }
 
+/// The rates at [`LARGE`] and [`REFERENCE`] sessions among (sessions, Mpps) pairs.
+fn large_and_reference(rates: &[(u32, f64)]) -> Option<(f64, f64)> {
+    let at = |n: u32| rates.iter().find(|r| r.0 == n).map(|r| r.1);
+    Some((at(LARGE)?, at(REFERENCE)?))
+}
+
 /// One measurement of the point of `n` sessions: (pipeline, I/O only, frames per
 /// direction in worker 0's loop).
 fn measure(cli: &FastpathCli, n: u32) -> Result<(RunTotals, RunTotals, usize), String> {
@@ -191,11 +197,12 @@ pub fn run(cli: &FastpathCli) -> Result<Output, String> {
     };
     // Every round measures every point; each point keeps its best round (a shared
     // machine's noise only ever slows a run down).
-    let mut best: Vec<Option<(RunTotals, RunTotals, usize)>> = vec![None; POINTS.len()];
+    let mut best: Vec<Option<(RunTotals, usize)>> = vec![None; POINTS.len()];
+    let mut best_io: Vec<Option<RunTotals>> = vec![None; POINTS.len()];
     let mut round_ratios = Vec::new();
     for round in 1..=cli.rounds {
         let mut rates = Vec::new();
-        for (&n, kept) in POINTS.iter().zip(best.iter_mut()) {
+        for (i, &n) in POINTS.iter().enumerate() {
             if cli.rounds > 1 {
                 eprintln!(
                     "fastpath --scale: {n} sessions (round {round} of {}) ...",
@@ -206,25 +213,19 @@ pub fn run(cli: &FastpathCli) -> Result<Output, String> {
             }
             let (ours, io, frames) = measure(cli, n)?;
             rates.push((n, ours.mpps_per_core()));
-            *kept = Some(match kept.take() {
-                None => (ours, io, frames),
-                Some((old, old_io, old_frames)) => {
-                    let io = if old_io.pps > io.pps { old_io } else { io };
-                    if old.pps > ours.pps {
-                        (old, io, old_frames)
-                    } else {
-                        (ours, io, frames)
-                    }
-                }
-            });
+            if best[i].as_ref().is_none_or(|(b, _)| ours.pps > b.pps) {
+                best[i] = Some((ours, frames));
+            }
+            if best_io[i].as_ref().is_none_or(|b| io.pps > b.pps) {
+                best_io[i] = Some(io);
+            }
         }
-        let rate_of = |n: u32| rates.iter().find(|r| r.0 == n).map(|r| r.1);
-        if let (Some(large), Some(reference)) = (rate_of(LARGE), rate_of(REFERENCE)) {
+        if let Some((large, reference)) = large_and_reference(&rates) {
             round_ratios.push(large / reference);
         }
     }
-    for (&n, kept) in POINTS.iter().zip(best) {
-        let (ours, io, frames) = kept.ok_or("no scale measurement")?;
+    for ((&n, kept), io) in POINTS.iter().zip(best).zip(best_io) {
+        let ((ours, frames), io) = kept.zip(io).ok_or("no scale measurement")?;
         let (table_bytes_per_session, nat_bytes_per_session) = bytes_per_session(cli, n)?;
         let p = Point {
             sessions: n,
@@ -288,8 +289,8 @@ pub fn run(cli: &FastpathCli) -> Result<Output, String> {
         }
         points.push(p);
     }
-    let rate_at = |n: u32| points.iter().find(|p| p.sessions == n).map(|p| p.mpps);
-    if let (Some(large), Some(reference)) = (rate_at(LARGE), rate_at(REFERENCE)) {
+    let rates: Vec<(u32, f64)> = points.iter().map(|p| (p.sessions, p.mpps)).collect();
+    if let Some((large, reference)) = large_and_reference(&rates) {
         figures.push(base_params(
             Figure::new(
                 &format!("fastpath.scale.mpps_per_core_{LARGE}_vs_{REFERENCE}_sessions"),
