@@ -8,12 +8,12 @@
 //!
 //! Each bucket is one 64-byte line: seven (tag, slot) lanes, a bitmap of used lanes and an
 //! overflow count (eight tag words, the last unused, so that a lookup compares them all at
-//! once). An entry goes to the first bucket with a free lane, starting at its home
-//! bucket (the low 32 bits of the hash scaled to the bucket count, so that the count need
-//! not be a power of two and the index can grow by a quarter); every full bucket it passes counts it in `overflow`, so a lookup
-//! stops at the first bucket that neither holds the tag nor was passed by anything. The
-//! load stays at most [`MAX_LOAD`] entries per bucket on average, so nearly every lookup
-//! reads its home bucket only.
+//! once). An entry goes to the first bucket with a free lane, starting at its home bucket
+//! (the low 32 bits of the hash scaled to the bucket count, so that the count need not be a
+//! power of two and the index can grow by a quarter); every full bucket it passes counts it
+//! in `overflow`, so a lookup stops at the first bucket that neither holds the tag nor was
+//! passed by anything. The load stays at most [`MAX_LOAD`] entries per bucket on average, so
+//! nearly every lookup reads its home bucket only.
 //!
 //! The tag is what the caller compares: the key itself when it fits in 32 bits (IPv4), or 32
 //! bits of the hash, to be confirmed against the slab (access keys, NAT mapping keys). Slots,

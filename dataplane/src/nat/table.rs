@@ -10,8 +10,8 @@
 //! the key in the slab entry (the entry the caller reads next anyway). Their home bucket
 //! follows from the hash, so the fast path can ask for it, then for the entry, a stage
 //! before it translates ([`MappingTable::prefetch_bucket`], then
-//! [`MappingTable::prefetch_mapping`]). They are sized
-//! for the mapping limit and removals leave no tombstones, so they never grow.
+//! [`MappingTable::prefetch_mapping`]). They are sized for the mapping limit and removals
+//! leave no tombstones, so they never grow.
 //!
 //! The subscriber index is a hashbrown `HashTable<u32>`, read only when a mapping is
 //! created; it is built for twice its item limit, so that hashbrown always rehashes in place

@@ -68,6 +68,16 @@ struct Meta {
     nat_hash: Option<u64>,
 }
 
+/// The positions of the set bits of `mask`, lowest first.
+#[inline(always)]
+fn set_bits(mut mask: u64) -> impl Iterator<Item = usize> {
+    core::iter::from_fn(move || {
+        let i = (mask != 0).then(|| mask.trailing_zeros() as usize)?;
+        mask &= mask - 1;
+        Some(i)
+    })
+}
+
 const META_INIT: Meta = Meta {
     stage: Stage::Done,
     l3: 0,
@@ -654,20 +664,14 @@ impl Pipeline {
         // Stage 2a (NAT): translate the frames to outside addresses, hash their inside
         // address and ask for its bucket; then probe and ask for the entry.
         if NAT && nat_inbound != 0 {
-            let mut bits = nat_inbound;
-            while bits != 0 {
-                let i = bits.trailing_zeros() as usize;
-                bits &= bits - 1;
+            for i in set_bits(nat_inbound) {
                 let m = &mut meta[i];
                 if self.nat_inbound(now_ns, &mut frames[i], &mut verdicts[i], m) {
                     m.hash = self.sessions.hash_ipv4(m.key as u32);
                     self.sessions.prefetch_ipv4(m.hash);
                 }
             }
-            let mut bits = nat_inbound;
-            while bits != 0 {
-                let i = bits.trailing_zeros() as usize;
-                bits &= bits - 1;
+            for i in set_bits(nat_inbound) {
                 let m = &mut meta[i];
                 if m.stage == Stage::Downstream {
                     m.slot = self
