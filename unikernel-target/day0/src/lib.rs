@@ -8,6 +8,8 @@
 //! |---|---|
 //! | `gateway_mac=02:00:5e:00:01:01` | the subscriber's default gateway MAC (access side) |
 //! | `core_ip=198.51.100.2/24` | the instance's core address (answered in ARP) |
+//! | `core_mac=52:54:00:00:00:02`, `mgmt_mac=...` | the core and management devices' MACs (read from the devices without them) |
+//! | `virtio=qemu-legacy` | the launcher's promise that the devices are QEMU's virtio-net on the legacy transport, fresh and with 256-entry queues: brought up without a register read |
 //! | `next_hop=198.51.100.1` | the core next hop (resolved by ARP) |
 //! | `session=MAC,IPV4[,svlan=N][,cvlan=N][,pppoe=N][,ul=BPS][,dl=BPS][,mtu=N]` | a subscriber session (repeatable) |
 //! | `nat_pool=PREFIX` | NAT44 outside prefix (repeatable); NAT is off without one |
@@ -74,6 +76,12 @@ pub struct Config {
     pub core_ip: (Ipv4Addr, u8),
     /// Core next hop.
     pub next_hop: Ipv4Addr,
+    /// The core device's MAC, if given (else read from the device).
+    pub core_mac: Option<EthernetAddress>,
+    /// The management device's MAC, if given.
+    pub mgmt_mac: Option<EthernetAddress>,
+    /// `virtio=qemu-legacy`: the devices may be brought up without reading a register.
+    pub virtio_qemu_legacy: bool,
     /// Sessions.
     pub sessions: Vec<SessionSpec>,
     /// NAT outside prefixes.
@@ -102,6 +110,9 @@ impl Default for Config {
             gateway_mac: EthernetAddress([0x02, 0x00, 0x5e, 0x00, 0x01, 0x01]),
             core_ip: (Ipv4Addr::new(198, 51, 100, 2), 24),
             next_hop: Ipv4Addr::new(198, 51, 100, 1),
+            core_mac: None,
+            mgmt_mac: None,
+            virtio_qemu_legacy: false,
             sessions: Vec::new(),
             nat_pool: Vec::new(),
             nat_inside: Vec::new(),
@@ -202,6 +213,12 @@ pub fn parse(cmdline: &str) -> Result<Config, String> {
             "gateway_mac" => mac(value).map(|m| c.gateway_mac = m).is_some(),
             "core_ip" => prefix(value).map(|p| c.core_ip = p).is_some(),
             "next_hop" => Ipv4Addr::from_str(value).map(|a| c.next_hop = a).is_ok(),
+            "core_mac" => mac(value).map(|m| c.core_mac = Some(m)).is_some(),
+            "mgmt_mac" => mac(value).map(|m| c.mgmt_mac = Some(m)).is_some(),
+            "virtio" => {
+                c.virtio_qemu_legacy = value == "qemu-legacy";
+                c.virtio_qemu_legacy
+            }
             "session" => session(value).map(|s| c.sessions.push(s)).is_some(),
             "nat_pool" => prefix(value)
                 .map(|(a, l)| c.nat_pool.push(Ipv4Prefix::new(a, l)))
@@ -247,7 +264,8 @@ mod tests {
         let c = parse(
             "session=02:00:00:00:00:10,100.64.0.10,dl=4M,ul=512k,cvlan=100 nat_pool=203.0.113.0/28 \
              mgmt_ip=192.0.2.2/24 cp_gtpu=192.0.2.1:2152 tsc_khz=2445424 unix_ms=7 \
-             virtio_mmio.device=512@0xfeb00e00:12 console=ttyS0",
+             virtio_mmio.device=512@0xfeb00e00:12 console=ttyS0 virtio=qemu-legacy \
+             core_mac=52:54:00:00:00:02 mgmt_mac=52:54:00:00:00:03",
         )
         .expect("parses");
         let s = &c.sessions[0];
@@ -269,6 +287,9 @@ mod tests {
         assert_eq!(c.cp_gtpu, Some("192.0.2.1:2152".parse().unwrap()));
         assert_eq!(c.virtio_mmio, [(0xfeb0_0e00, 12)]);
         assert_eq!(c.unix_ms, 7);
+        assert!(c.virtio_qemu_legacy);
+        assert_eq!(c.core_mac.map(|m| m.0), Some([0x52, 0x54, 0, 0, 0, 2]));
+        assert_eq!(c.mgmt_mac.map(|m| m.0), Some([0x52, 0x54, 0, 0, 0, 3]));
     }
 
     #[test]
@@ -297,6 +318,8 @@ mod tests {
             ),
             ("cp_gtpu=192.0.2.1", "cp_gtpu=192.0.2.1"),
             ("probe=write-data", "probe=write-data"),
+            ("virtio=modern", "virtio=modern"),
+            ("core_mac=52:54:00:00:00", "core_mac=52:54:00:00:00"),
         ] {
             let err = parse(line).expect_err(line);
             assert_eq!(err, alloc::format!("bad value in `{word}`"), "{line}");
@@ -310,5 +333,6 @@ mod tests {
         assert_eq!(c.next_hop, Ipv4Addr::new(198, 51, 100, 1));
         assert_eq!(c.gateway_mac.0, [2, 0, 0x5e, 0, 1, 1]);
         assert!(c.sessions.is_empty() && c.nat_pool.is_empty() && c.mgmt_ip.is_none());
+        assert!(!c.virtio_qemu_legacy && c.core_mac.is_none() && c.mgmt_mac.is_none());
     }
 }

@@ -40,7 +40,7 @@ use core::panic::PanicInfo;
 use vbng_dataplane::port::Port;
 use vbng_day0 as config;
 use vbng_day0::Probe;
-use virtio::VirtioNet;
+use virtio::{Bringup, VirtioNet};
 
 core::arch::global_asm!(include_str!("boot.s"));
 
@@ -110,19 +110,24 @@ extern "C" fn uk_start(start_info: u64, entry_tsc: u64) -> ! {
             .filter(|&b| virtio::probe(b) == Some(1))
             .collect();
     }
-    // The core and management ports use their MACs; the access side answers as the
-    // gateway MAC.
-    let mut nets =
-        bases
-            .iter()
-            .enumerate()
-            .filter_map(|(i, &b)| match VirtioNet::new(b, 0, i >= 1) {
-                Ok(d) => Some(d),
-                Err(e) => {
-                    println!("vbng-uk: virtio-mmio {b:#x}: {e:?}");
-                    None
-                }
-            });
+    // The core and management ports use their MACs (from the command line, else from the
+    // devices); the access side answers as the gateway MAC.
+    let bringup = if cfg.virtio_qemu_legacy {
+        Bringup::QemuLegacy
+    } else {
+        Bringup::Probe
+    };
+    let macs = [None, cfg.core_mac, cfg.mgmt_mac];
+    let mut nets = bases.iter().enumerate().filter_map(|(i, &b)| {
+        let mac = macs.get(i).copied().flatten();
+        match VirtioNet::new(b, 0, bringup, mac, i >= 1) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                println!("vbng-uk: virtio-mmio {b:#x}: {e:?}");
+                None
+            }
+        }
+    });
     let (Some(access), Some(core)) = (nets.next(), nets.next()) else {
         println!("vbng-uk: need two virtio-net devices (access, core)");
         arch::exit(exit_code::NO_DEVICE);

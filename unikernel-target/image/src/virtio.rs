@@ -1,8 +1,13 @@
-//! virtio-net over virtio-mmio (virtio 1.2, sections 4.2 and 5.1), modern transport only,
-//! with split virtqueues of our own: buffers posted and reclaimed in bursts, one index
-//! update per burst, and notifications in either direction suppressed with EVENT_IDX, so
-//! that a busy poll loop costs no traps at all. Each port copies frames between its fixed
-//! ring buffers and the pipeline's [`Frame`]s.
+//! virtio-net over virtio-mmio (virtio 1.2, sections 4.2 and 5.1), on the modern
+//! transport or the legacy one (section 4.2.4), with split virtqueues of our own: buffers
+//! posted and reclaimed in bursts, one index update per burst, and notifications in either
+//! direction suppressed with EVENT_IDX, so that a busy poll loop costs no traps at all.
+//! Each port copies frames between its fixed ring buffers and the pipeline's [`Frame`]s.
+//!
+//! Every register access is a trap to the VMM: tens of microseconds under a nested
+//! hypervisor, where they made up most of the boot. The launcher's devices are brought up
+//! with six register writes each and no read ([`Bringup::QemuLegacy`]); any other
+//! virtio-mmio device is probed first ([`Bringup::Probe`]).
 
 use alloc::alloc::{Layout, alloc, alloc_zeroed};
 use alloc::vec::Vec;
@@ -23,7 +28,11 @@ mod reg {
     pub const DRIVER_FEATURES: u64 = 0x020;
     pub const DRIVER_FEATURES_SEL: u64 = 0x024;
     pub const QUEUE_SEL: u64 = 0x030;
+    pub const QUEUE_NUM_MAX: u64 = 0x034;
     pub const QUEUE_NUM: u64 = 0x038;
+    /// Legacy only: the queue's address in units of GuestPageSize (0x028, never written:
+    /// after reset the unit is one byte); the three parts are laid out from it.
+    pub const QUEUE_PFN: u64 = 0x040;
     pub const QUEUE_READY: u64 = 0x044;
     pub const QUEUE_NOTIFY: u64 = 0x050;
     pub const INTERRUPT_STATUS: u64 = 0x060;
@@ -49,24 +58,43 @@ const F_VERSION_1: u64 = 1 << 32;
 
 const DESC_F_WRITE: u16 = 2;
 
-/// The virtio-net header in front of every frame (VERSION_1: with `num_buffers`).
-const NET_HDR_LEN: usize = 12;
-/// One ring buffer: the header and the largest frame the pipeline takes.
-const BUF_LEN: usize = NET_HDR_LEN + DATA_CAPACITY;
-/// Descriptors per queue (QEMU's virtio-net takes up to 256). 128 buffers each way are
-/// about 264 KB per direction and port: plenty for one customer, and little to touch.
+/// The virtio-net header in front of every frame: with `num_buffers` on the modern
+/// transport (VERSION_1), without it on the legacy one (no MRG_RXBUF).
+const NET_HDR_LEN_MODERN: usize = 12;
+const NET_HDR_LEN_LEGACY: usize = 10;
+/// One ring buffer: the longer header and the largest frame the pipeline takes.
+const BUF_LEN: usize = NET_HDR_LEN_MODERN + DATA_CAPACITY;
+/// Buffers per queue. 128 buffers each way are about 264 KB per direction and port: plenty
+/// for one customer, and little to touch.
 pub const QUEUE_LEN: u16 = 128;
+/// Ring entries of a legacy queue: QEMU's virtio-net queue size, which a legacy queue has
+/// unless the driver writes QUEUE_NUM (a trap saved). Only `QUEUE_LEN` of them hold
+/// buffers.
+const LEGACY_RING_LEN: u16 = 256;
+/// A legacy queue's used ring starts on this boundary (QEMU's default QUEUE_ALIGN).
+const LEGACY_ALIGN: usize = 4096;
+
+/// How a device is brought up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bringup {
+    /// Any virtio-mmio device: read its version, id and features first.
+    Probe,
+    /// The launcher's promise (`virtio=qemu-legacy` on the command line): a QEMU
+    /// virtio-net device on the legacy transport, fresh from reset, offering EVENT_IDX,
+    /// with 256-entry queues. Nothing is read: features, two queue addresses and the
+    /// selector between them, the status and the receive queue's notification.
+    QemuLegacy,
+}
 
 /// Why a device was not taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VirtioError {
     /// No virtio-mmio device at the address (bad magic value or device id 0).
     NoDevice,
-    /// A legacy (version 1) transport: QEMU needs `-global virtio-mmio.force-legacy=false`.
-    Legacy,
     /// Not a network device.
     NotNet(u32),
-    /// The device lacks a feature we need (VERSION_1).
+    /// The device lacks a feature we need (EVENT_IDX; VERSION_1 on the modern transport)
+    /// or a legacy queue shorter than 256 entries.
     Features,
     /// The device refused the driver's set-up (features or queue size).
     Refused,
@@ -138,10 +166,12 @@ impl DmaBuffers {
 /// One split virtqueue in identity-mapped memory (guest physical = virtual).
 struct Queue {
     index: u16,
+    /// Ring entries (at least QUEUE_LEN).
+    len: u16,
     desc: *mut Desc,
-    /// flags, idx, ring[QUEUE_LEN], used_event.
+    /// flags, idx, ring[len], used_event.
     avail: *mut u16,
-    /// flags, idx, ring[QUEUE_LEN] of (id: u32, len: u32), avail_event.
+    /// flags, idx, ring[len] of (id: u32, len: u32), avail_event.
     used: *mut u8,
     /// Our copy of avail.idx (the next free ring slot).
     avail_idx: u16,
@@ -152,12 +182,15 @@ struct Queue {
 }
 
 impl Queue {
-    fn new(index: u16) -> Queue {
-        // One zeroed block: the descriptor table, then the avail ring, then (4-aligned)
-        // the used ring. 4 KiB for 128 descriptors: one page to touch.
-        let n = usize::from(QUEUE_LEN);
+    /// A queue of `len` entries, its used ring aligned to `used_align` (4 on the modern
+    /// transport, where each part has its own address; the legacy layout puts it on the
+    /// next page).
+    fn new(index: u16, len: u16, used_align: usize) -> Queue {
+        // One zeroed block: the descriptor table, then the avail ring, then the used ring.
+        // Modern: 4 KiB for 128 descriptors, one page to touch; legacy: three pages.
+        let n = usize::from(len);
         let avail_at = 16 * n;
-        let used_at = (avail_at + 6 + 2 * n).next_multiple_of(4);
+        let used_at = (avail_at + 6 + 2 * n).next_multiple_of(used_align);
         let size = used_at + 6 + 8 * n;
         let layout = Layout::from_size_align(size, 4096).expect("queue layout");
         // SAFETY: a non-zero size; the memory is owned by the queue for the life of the
@@ -166,6 +199,7 @@ impl Queue {
         assert!(!block.is_null(), "virtqueue allocation");
         Queue {
             index,
+            len,
             desc: block.cast(),
             avail: block.wrapping_add(avail_at).cast(),
             used: block.wrapping_add(used_at),
@@ -192,8 +226,8 @@ impl Queue {
 
     /// Puts descriptor `id` in the next available slot (published by `publish`).
     fn push_avail(&mut self, id: u16) {
-        let slot = usize::from(self.avail_idx % QUEUE_LEN);
-        // SAFETY: slot < QUEUE_LEN: ring entry 2 + slot of the avail ring.
+        let slot = usize::from(self.avail_idx % self.len);
+        // SAFETY: slot < len: ring entry 2 + slot of the avail ring.
         unsafe { write_volatile(self.avail.wrapping_add(2 + slot), id) };
         self.avail_idx = self.avail_idx.wrapping_add(1);
     }
@@ -211,7 +245,7 @@ impl Queue {
         let event = unsafe {
             read_volatile(
                 self.used
-                    .wrapping_add(4 + 8 * usize::from(QUEUE_LEN))
+                    .wrapping_add(4 + 8 * usize::from(self.len))
                     .cast::<u16>(),
             )
         };
@@ -227,9 +261,9 @@ impl Queue {
             return None;
         }
         fence(Ordering::Acquire);
-        let slot = usize::from(self.last_used % QUEUE_LEN);
+        let slot = usize::from(self.last_used % self.len);
         let entry = self.used.wrapping_add(4 + 8 * slot);
-        // SAFETY: slot < QUEUE_LEN: entry `slot` of the used ring (id, then length).
+        // SAFETY: slot < len: entry `slot` of the used ring (id, then length).
         let id = unsafe { read_volatile(entry.cast::<u32>()) };
         // SAFETY: as above.
         let len = unsafe { read_volatile(entry.wrapping_add(4).cast::<u32>()) };
@@ -245,7 +279,7 @@ impl Queue {
             self.last_used.wrapping_sub(1)
         };
         // SAFETY: used_event follows the avail ring's entries.
-        unsafe { write_volatile(self.avail.wrapping_add(2 + usize::from(QUEUE_LEN)), event) };
+        unsafe { write_volatile(self.avail.wrapping_add(2 + usize::from(self.len)), event) };
         fence(Ordering::SeqCst);
     }
 
@@ -265,6 +299,8 @@ pub struct VirtioNet {
     tx: Queue,
     rx_bufs: DmaBuffers,
     tx_bufs: DmaBuffers,
+    /// The virtio-net header's length on this transport.
+    hdr_len: usize,
     /// Transmit descriptors not in flight.
     tx_free: Vec<u16>,
     /// Receive buffers consumed since the last publish.
@@ -299,28 +335,109 @@ pub fn probe(base: u64) -> Option<u32> {
 }
 
 impl VirtioNet {
-    /// Initialises the virtio-net device at `base` as pipeline port `id` (virtio 1.2
-    /// section 3.1.1) and posts every receive buffer. `want_mac` reads the MAC address
-    /// from the device's configuration.
-    ///
-    /// Every register access is a trap to the VMM (tens of microseconds under a nested
-    /// hypervisor), so the sequence has none it can do without: the device is fresh from
-    /// QEMU (status 0, both feature selectors 0, no queue set up), so there is no reset,
-    /// no selector write before the first word, no high address halves (the image lies
-    /// below 4 GiB) and no queue size read (QEMU's virtio-net queues hold 256, and a
-    /// smaller device refuses the size at FEATURES_OK... at DRIVER_OK, reported as
-    /// `Refused`).
-    pub fn new(base: u64, id: PortId, want_mac: bool) -> Result<VirtioNet, VirtioError> {
-        match read32(base, reg::VERSION) {
-            2 => {}
-            1 => return Err(VirtioError::Legacy),
-            _ => return Err(VirtioError::NoDevice),
+    /// Initialises the virtio-net device at `base` as pipeline port `id` and posts every
+    /// receive buffer. The port's MAC address is `mac` if given, else read from the
+    /// device's configuration when `want_mac` (the access side answers as the gateway MAC
+    /// and needs none).
+    pub fn new(
+        base: u64,
+        id: PortId,
+        bringup: Bringup,
+        mac: Option<EthernetAddress>,
+        want_mac: bool,
+    ) -> Result<VirtioNet, VirtioError> {
+        let legacy = match bringup {
+            Bringup::QemuLegacy => true,
+            Bringup::Probe => {
+                let version = read32(base, reg::VERSION);
+                match read32(base, reg::DEVICE_ID) {
+                    DEVICE_NET => {}
+                    0 => return Err(VirtioError::NoDevice),
+                    other => return Err(VirtioError::NotNet(other)),
+                }
+                match version {
+                    1 => true,
+                    2 => false,
+                    _ => return Err(VirtioError::NoDevice),
+                }
+            }
+        };
+        let read_mac = mac.is_none() && want_mac;
+        let mut dev = if legacy {
+            Self::start_legacy(base, id, bringup, read_mac)?
+        } else {
+            Self::start_modern(base, id, read_mac)?
+        };
+        if read_mac {
+            let a = read32(base, reg::CONFIG).to_le_bytes();
+            let b = read32(base, reg::CONFIG + 4).to_le_bytes();
+            dev.mac = EthernetAddress([a[0], a[1], a[2], a[3], b[0], b[1]]);
+        } else if let Some(m) = mac {
+            dev.mac = m;
         }
-        match read32(base, reg::DEVICE_ID) {
-            DEVICE_NET => {}
-            0 => return Err(VirtioError::NoDevice),
-            other => return Err(VirtioError::NotNet(other)),
+        let mut status = STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_DRIVER_OK;
+        if !legacy {
+            status |= STATUS_FEATURES_OK;
         }
+        write32(base, reg::STATUS, status);
+        // A modern device that refused the features or a queue sets NEEDS_RESET or clears
+        // FEATURES_OK.
+        if bringup == Bringup::Probe
+            && !legacy
+            && read32(base, reg::STATUS) & STATUS_FEATURES_OK == 0
+        {
+            return Err(VirtioError::Refused);
+        }
+        // The receive buffers were posted before DRIVER_OK: tell the device once. QEMU
+        // holds frames that came early until this notification (at DRIVER_OK it tries to
+        // deliver them before it records the new status).
+        dev.notify(0);
+        dev.rx.notified_idx = dev.rx.avail_idx;
+        Ok(dev)
+    }
+
+    /// The legacy transport: features (32 bits), then each queue at one address with the
+    /// used ring on the next page boundary. After reset the page size is 0 (byte
+    /// addresses) and QUEUE_SEL is 0; QEMU's queues hold 256 entries.
+    fn start_legacy(
+        base: u64,
+        id: PortId,
+        bringup: Bringup,
+        read_mac: bool,
+    ) -> Result<VirtioNet, VirtioError> {
+        let mut wanted = F_RING_EVENT_IDX;
+        if read_mac {
+            wanted |= F_NET_MAC;
+        }
+        if bringup == Bringup::Probe {
+            write32(base, reg::STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER);
+            if u64::from(read32(base, reg::DEVICE_FEATURES)) & wanted != wanted {
+                return Err(VirtioError::Features);
+            }
+        }
+        write32(base, reg::DRIVER_FEATURES, wanted as u32);
+        let rx = Queue::new(0, LEGACY_RING_LEN, LEGACY_ALIGN);
+        let tx = Queue::new(1, LEGACY_RING_LEN, LEGACY_ALIGN);
+        for q in [&rx, &tx] {
+            if q.index != 0 {
+                write32(base, reg::QUEUE_SEL, u32::from(q.index));
+            }
+            if bringup == Bringup::Probe {
+                if read32(base, reg::QUEUE_NUM_MAX) < u32::from(LEGACY_RING_LEN) {
+                    return Err(VirtioError::Features);
+                }
+                write32(base, reg::QUEUE_NUM, u32::from(LEGACY_RING_LEN));
+            }
+            // The image lies below 4 GiB: the byte address fits.
+            write32(base, reg::QUEUE_PFN, q.desc as u32);
+        }
+        Ok(Self::with_queues(base, id, rx, tx, NET_HDR_LEN_LEGACY))
+    }
+
+    /// The modern transport (virtio 1.2 section 3.1.1): both feature words, then each
+    /// queue's size, three addresses (low halves: the image lies below 4 GiB) and ready
+    /// flag. The selectors are 0 after reset.
+    fn start_modern(base: u64, id: PortId, read_mac: bool) -> Result<VirtioNet, VirtioError> {
         write32(base, reg::STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER);
         let low = u64::from(read32(base, reg::DEVICE_FEATURES));
         write32(base, reg::DEVICE_FEATURES_SEL, 1);
@@ -328,7 +445,10 @@ impl VirtioNet {
         if offered & F_VERSION_1 == 0 || offered & F_RING_EVENT_IDX == 0 {
             return Err(VirtioError::Features);
         }
-        let wanted = offered & (F_VERSION_1 | F_RING_EVENT_IDX | F_NET_MAC);
+        let mut wanted = F_VERSION_1 | F_RING_EVENT_IDX;
+        if read_mac {
+            wanted |= offered & F_NET_MAC;
+        }
         write32(base, reg::DRIVER_FEATURES, wanted as u32);
         write32(base, reg::DRIVER_FEATURES_SEL, 1);
         write32(base, reg::DRIVER_FEATURES, (wanted >> 32) as u32);
@@ -337,26 +457,29 @@ impl VirtioNet {
             reg::STATUS,
             STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK,
         );
-
-        let mut mac = [0u8; 6];
-        if want_mac && wanted & F_NET_MAC != 0 {
-            let a = read32(base, reg::CONFIG).to_le_bytes();
-            let b = read32(base, reg::CONFIG + 4).to_le_bytes();
-            mac = [a[0], a[1], a[2], a[3], b[0], b[1]];
-        }
-
-        let mut rx = Queue::new(0);
-        let mut tx = Queue::new(1);
+        let rx = Queue::new(0, QUEUE_LEN, 4);
+        let tx = Queue::new(1, QUEUE_LEN, 4);
         for q in [&rx, &tx] {
             if q.index != 0 {
                 write32(base, reg::QUEUE_SEL, u32::from(q.index));
             }
-            write32(base, reg::QUEUE_NUM, u32::from(QUEUE_LEN));
+            write32(base, reg::QUEUE_NUM, u32::from(q.len));
             write32(base, reg::QUEUE_DESC, q.desc as u32);
             write32(base, reg::QUEUE_DRIVER, q.avail as u32);
             write32(base, reg::QUEUE_DEVICE, q.used as u32);
             write32(base, reg::QUEUE_READY, 1);
         }
+        Ok(Self::with_queues(base, id, rx, tx, NET_HDR_LEN_MODERN))
+    }
+
+    /// The port around two set-up queues: buffers allocated, every receive buffer posted.
+    fn with_queues(
+        base: u64,
+        id: PortId,
+        mut rx: Queue,
+        mut tx: Queue,
+        hdr_len: usize,
+    ) -> VirtioNet {
         let n = usize::from(QUEUE_LEN);
         let rx_bufs = DmaBuffers::new(n);
         let tx_bufs = DmaBuffers::new(n);
@@ -369,35 +492,20 @@ impl VirtioNet {
         rx.set_used_event(false);
         tx.set_used_event(false);
         rx.publish();
-        write32(
-            base,
-            reg::STATUS,
-            STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK,
-        );
-        // A device that refused the features or a queue (too small) sets NEEDS_RESET or
-        // clears FEATURES_OK.
-        if read32(base, reg::STATUS) & STATUS_FEATURES_OK == 0 {
-            return Err(VirtioError::Refused);
-        }
-        // The receive buffers were posted before DRIVER_OK: tell the device once.
-        write32(base, reg::QUEUE_NOTIFY, 0);
-        rx.notified_idx = rx.avail_idx;
-        Ok(VirtioNet {
+        VirtioNet {
             base,
             id,
-            mac: EthernetAddress(mac),
+            mac: EthernetAddress([0; 6]),
             rx,
             tx,
             rx_bufs,
             tx_bufs,
+            hdr_len,
             tx_free: (0..QUEUE_LEN).rev().collect(),
             rx_to_post: 0,
             tx_to_publish: 0,
-            stats: PortStats {
-                kicks: 1,
-                ..PortStats::default()
-            },
-        })
+            stats: PortStats::default(),
+        }
     }
 
     /// The same device as pipeline port `id`.
@@ -464,8 +572,9 @@ impl Port for VirtioNet {
             let Some((id, len)) = self.rx.pop_used() else {
                 break;
             };
-            let len = (len as usize).clamp(NET_HDR_LEN, BUF_LEN);
-            let data = &self.rx_bufs.slot(id, len)[NET_HDR_LEN..];
+            let hdr = self.hdr_len;
+            let len = (len as usize).clamp(hdr, BUF_LEN);
+            let data = &self.rx_bufs.slot(id, len)[hdr..];
             let ok = frames[n].set_data(data).is_ok();
             self.rx.push_avail(id);
             self.rx_to_post += 1;
@@ -493,12 +602,12 @@ impl Port for VirtioNet {
             self.stats.tx_full += 1;
             return Err(PortError::TxFull);
         };
-        let buf = self.tx_bufs.slot_mut(id, NET_HDR_LEN + data.len());
-        buf[..NET_HDR_LEN].fill(0);
-        buf[NET_HDR_LEN..].copy_from_slice(data);
+        let hdr = self.hdr_len;
+        let buf = self.tx_bufs.slot_mut(id, hdr + data.len());
+        buf[..hdr].fill(0);
+        buf[hdr..].copy_from_slice(data);
         let addr = self.tx_bufs.addr(id);
-        self.tx
-            .set_desc(id, addr, (NET_HDR_LEN + data.len()) as u32, 0);
+        self.tx.set_desc(id, addr, (hdr + data.len()) as u32, 0);
         self.tx.push_avail(id);
         self.tx_to_publish += 1;
         self.stats.tx_frames += 1;
