@@ -189,8 +189,11 @@ extern "C" fn uk_start(start_info: u64, entry_tsc: u64) -> ! {
         .take(3)
         .map(|&(_, irq)| irq)
         .collect();
-    apic::init(&irqs);
-    let mut last_work = 0u64;
+    // The interrupt controllers are programmed before the first halt, not here: a dozen
+    // register writes, each a trap, that the first frames need not wait for.
+    let mut interrupts_ready = false;
+    // The loop starts with a busy-poll window, as after work.
+    let mut last_work = clock.now_ns();
     let mut first_forward_reported = false;
     loop {
         let now = clock.now_ns();
@@ -199,6 +202,10 @@ extern "C" fn uk_start(start_info: u64, entry_tsc: u64) -> ! {
         } else if now.saturating_sub(last_work) >= BUSY_POLL_NS
             && let Some(timeout) = inst.idle_timeout_ns(now, MAX_HALT_NS)
         {
+            if !interrupts_ready {
+                apic::init(&irqs);
+                interrupts_ready = true;
+            }
             if inst.arm_interrupts() {
                 apic::set_timer_ns(timeout.max(1_000));
                 arch::idle();
