@@ -39,6 +39,9 @@ pub struct UnikernelArgs {
 
 const SUB_MAC: &str = "02:00:00:00:00:10";
 const SUB_IP: &str = "100.64.0.10";
+/// The instance's core address (the image's default) and MAC (`base_spec`).
+const CORE_IP: &str = "198.51.100.2";
+const CORE_MAC: &str = "52:54:00:00:00:02";
 const SESSION: &str = "session=02:00:00:00:00:10,100.64.0.10";
 
 fn tap_ns(
@@ -106,6 +109,22 @@ fn boot_once(
         ifname: "ukc".into(),
         netns: inet.name().into(),
     };
+    // The Internet host knows the instance's core MAC from the start, so that the ping
+    // stream waits at the tap while the guest boots: the figure is the guest's own time
+    // to a forwarded frame, not the host's ARP retry timer (a failed resolution before
+    // QEMU opened the tap is retried only after a second).
+    inet.ip(&[
+        "neigh",
+        "replace",
+        CORE_IP,
+        "lladdr",
+        CORE_MAC,
+        "dev",
+        "ukc",
+        "nud",
+        "permanent",
+    ])
+    .map_err(|e| e.to_string())?;
     let report = {
         let _stream = ping_in(inet.name(), 0.002, SUB_IP)?;
         let mut vm = Vm::start(&spec).map_err(|e| e.to_string())?;
