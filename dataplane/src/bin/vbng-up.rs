@@ -135,7 +135,8 @@ fn spawn<T: Send + 'static>(
 fn run(cfg: &Config, acls: AclSet) -> Result<(), String> {
     signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
     up_info!(
-        "starting version={} config={} backend={} workers={} access_ports={} core_port={}",
+        "starting version={} config={} backend={} workers={} session_capacity={} access_ports={} \
+         core_port={}",
         env!("CARGO_PKG_VERSION"),
         cfg.origin,
         match cfg.backend {
@@ -143,6 +144,10 @@ fn run(cfg: &Config, acls: AclSet) -> Result<(), String> {
             PortBackend::Dpdk => "dpdk",
         },
         cfg.worker.workers,
+        match cfg.worker.session_capacity {
+            0 => "on_demand".to_string(),
+            n => n.to_string(),
+        },
         cfg.access_ports.len(),
         cfg.core_port.name
     );
