@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use vbng_cp::lab::netns::{Netns, tap_netns};
 use vbng_cp::lab::procs::Background;
-use vbng_vm::{Accel, NetBackend, Vm, VmSpec};
+use vbng_vm::{Accel, NetBackend, Transport, Vm, VmSpec};
 
 use crate::report::Figure;
 use crate::timing::Stats;
@@ -65,6 +65,7 @@ fn base_spec(image: &Path, accel: Accel, name: &str) -> VmSpec {
         image: image.to_path_buf(),
         memory_mib: vbng_vm::spec::DEFAULT_MEMORY_MIB,
         accel,
+        transport: Transport::Legacy,
         access: NetBackend::None,
         core: NetBackend::None,
         mgmt: NetBackend::None,

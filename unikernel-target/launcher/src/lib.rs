@@ -19,5 +19,5 @@ pub mod spec;
 pub mod tap;
 pub mod vm;
 
-pub use spec::{Accel, NetBackend, QemuBinary, VmSpec};
+pub use spec::{Accel, NetBackend, QemuBinary, Transport, VmSpec};
 pub use vm::{BootReport, Vm, VmError};

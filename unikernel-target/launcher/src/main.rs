@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::Parser;
-use vbng_vm::{Accel, NetBackend, Vm, VmSpec};
+use vbng_vm::{Accel, NetBackend, Transport, Vm, VmSpec};
 
 /// Start a per-customer vBNG (the vbng-uk image in a QEMU microvm).
 #[derive(Debug, Parser)]
@@ -38,6 +38,9 @@ struct Args {
     /// auto (KVM when /dev/kvm is usable), kvm or tcg.
     #[arg(long, default_value = "auto")]
     accel: Accel,
+    /// The devices' virtio-mmio transport: legacy (the fastest boot) or modern.
+    #[arg(long, default_value = "legacy")]
+    virtio: Transport,
     /// Run QEMU in this network namespace.
     #[arg(long)]
     netns: Option<String>,
@@ -101,6 +104,7 @@ fn main() -> ExitCode {
         image,
         memory_mib: args.memory_mib,
         accel: args.accel,
+        transport: args.virtio,
         access: NetBackend::Tap(args.access_tap.clone()),
         core: NetBackend::Tap(args.core_tap.clone()),
         mgmt: args

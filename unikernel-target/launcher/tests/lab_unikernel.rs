@@ -14,7 +14,7 @@ use vbng_cp::lab::netns::{
 };
 use vbng_cp::lab::procs::{Background, Daemon, Dhclient};
 use vbng_cp::lab::{find_binary, wait_until};
-use vbng_vm::{Accel, NetBackend, Vm, VmSpec};
+use vbng_vm::{Accel, NetBackend, Transport, Vm, VmSpec};
 
 const SUB_MAC: &str = "02:00:00:00:00:10";
 const SUB_IP: &str = "100.64.0.10";
@@ -90,6 +90,7 @@ fn spec(name: &str, sub: &Netns, inet: &Netns, day0: &[&str]) -> VmSpec {
         image: image(),
         memory_mib: vbng_vm::spec::DEFAULT_MEMORY_MIB,
         accel: accel(),
+        transport: Transport::Legacy,
         access: NetBackend::TapIn {
             ifname: "uka".into(),
             netns: sub.name().into(),
@@ -176,6 +177,51 @@ fn downstream_tcp_bps(sub: &Netns, inet: &Netns) -> f64 {
         last = out;
     }
     panic!("iperf3 gave no result: {last}");
+}
+
+/// The image's other bring-up: on the modern transport, without the launcher's promise,
+/// it probes each device (version, id, features) and reads the core MAC from the device.
+#[test]
+fn unikernel_forwards_on_the_modern_transport_too() {
+    skip_unless_lab!();
+    let pid = std::process::id();
+    let sub = tap_namespace(
+        &format!("uk-msub-{pid}"),
+        "uka",
+        Some(SUB_MAC),
+        Some("100.64.0.10/24"),
+        &[&["default", "via", "100.64.0.1"]],
+    );
+    let inet = tap_namespace(
+        &format!("uk-minet-{pid}"),
+        "ukc",
+        None,
+        Some("198.51.100.1/24"),
+        &[&["100.64.0.0/10", "via", "198.51.100.2"]],
+    );
+    let session = format!("session={SUB_MAC},{SUB_IP}");
+    let mut spec = spec("lab-uk-modern", &sub, &inet, &[&session]);
+    spec.transport = Transport::Modern;
+    let vm = Vm::start(&spec).expect("start the instance");
+    // Both ways: the reply comes back only if the core MAC read from the device is the one
+    // QEMU gave it (the Internet host resolves the instance by ARP).
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            sub.stdout_of("ping", &["-c", "1", "-W", "1", INET_IP])
+                .is_ok_and(|o| o.contains(" 0% packet loss"))
+        }),
+        "no ping reply through the instance on the modern transport; console:\n{}",
+        vm.console()
+    );
+    let line = inet
+        .stdout_of("ip", &["neigh", "show", "198.51.100.2"])
+        .unwrap_or_default();
+    assert!(line.contains("52:54:00:00:00:02"), "{line}");
+    report!(
+        "lab_unikernel: modern virtio-mmio transport, devices probed: ping through ({})",
+        vm.accel()
+    );
+    vm.stop();
 }
 
 #[test]
@@ -293,6 +339,7 @@ fn unikernel_page_protections_stop_writes_to_text_jumps_to_data_and_stack_overfl
             image: image.clone(),
             memory_mib: vbng_vm::spec::DEFAULT_MEMORY_MIB,
             accel: accel(),
+            transport: Transport::Legacy,
             access: NetBackend::None,
             core: NetBackend::None,
             mgmt: NetBackend::None,
