@@ -25,27 +25,31 @@ impl Accel {
     }
 }
 
-impl fmt::Display for Accel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Accel::Auto => "auto",
-            Accel::Kvm => "kvm",
-            Accel::Tcg => "tcg",
-        })
-    }
+/// `Display` and `FromStr` for a choice named on the command line: each variant's name, and
+/// an error naming the bad value and the choices.
+macro_rules! named_choice {
+    ($ty:ident, $what:literal, $expected:literal, $($variant:ident => $name:literal),+ $(,)?) => {
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(match self {
+                    $($ty::$variant => $name,)+
+                })
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($name => Ok($ty::$variant),)+
+                    other => Err(format!(concat!($what, " `{}`: expected ", $expected), other)),
+                }
+            }
+        }
+    };
 }
 
-impl std::str::FromStr for Accel {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "auto" => Ok(Accel::Auto),
-            "kvm" => Ok(Accel::Kvm),
-            "tcg" => Ok(Accel::Tcg),
-            other => Err(format!("accelerator `{other}`: expected auto, kvm or tcg")),
-        }
-    }
-}
+named_choice!(Accel, "accelerator", "auto, kvm or tcg", Auto => "auto", Kvm => "kvm", Tcg => "tcg");
 
 /// The virtio-mmio transport QEMU gives the devices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,27 +62,7 @@ pub enum Transport {
     Modern,
 }
 
-impl fmt::Display for Transport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Transport::Legacy => "legacy",
-            Transport::Modern => "modern",
-        })
-    }
-}
-
-impl std::str::FromStr for Transport {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "legacy" => Ok(Transport::Legacy),
-            "modern" => Ok(Transport::Modern),
-            other => Err(format!(
-                "virtio transport `{other}`: expected legacy or modern"
-            )),
-        }
-    }
-}
+named_choice!(Transport, "virtio transport", "legacy or modern", Legacy => "legacy", Modern => "modern");
 
 /// Which QEMU binary runs the instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -292,6 +276,12 @@ mod tests {
         }
     }
 
+    /// The command line of `s` on the minimal QEMU under KVM, as one string.
+    fn microvm_line(s: &VmSpec) -> String {
+        s.command(Accel::Kvm, QemuBinary::Microvm, 1, 1, &[])
+            .join(" ")
+    }
+
     #[test]
     fn command_line_has_the_devices_in_order_and_the_day0_words() {
         let c = spec().command(Accel::Kvm, QemuBinary::Full, 2_445_424, 7, &[]);
@@ -360,9 +350,7 @@ mod tests {
             QemuBinary::choose(Accel::Kvm, false, false),
             QemuBinary::Full
         );
-        let line = spec()
-            .command(Accel::Kvm, QemuBinary::Microvm, 1, 1, &[])
-            .join(" ");
+        let line = microvm_line(&spec());
         assert!(
             line.contains("qemu-system-x86_64-microvm -name c1"),
             "{line}"
@@ -375,9 +363,7 @@ mod tests {
 
     #[test]
     fn the_legacy_promise_comes_with_the_devices_it_describes() {
-        let line = spec()
-            .command(Accel::Kvm, QemuBinary::Microvm, 1, 1, &[])
-            .join(" ");
+        let line = microvm_line(&spec());
         assert!(
             line.contains("-global virtio-mmio.force-legacy=true"),
             "{line}"
@@ -395,9 +381,7 @@ mod tests {
         // The modern transport: no promise, the image probes.
         let mut modern = spec();
         modern.transport = Transport::Modern;
-        let line = modern
-            .command(Accel::Kvm, QemuBinary::Microvm, 1, 1, &[])
-            .join(" ");
+        let line = microvm_line(&modern);
         assert!(
             line.contains("-global virtio-mmio.force-legacy=false"),
             "{line}"
@@ -420,6 +404,13 @@ mod tests {
     fn accel_parses_and_names_the_bad_value() {
         assert_eq!("tcg".parse::<Accel>(), Ok(Accel::Tcg));
         let err = "xen".parse::<Accel>().unwrap_err();
-        assert!(err.contains("`xen`"), "{err}");
+        assert_eq!(err, "accelerator `xen`: expected auto, kvm or tcg");
+        assert_eq!(Accel::Kvm.to_string(), "kvm");
+        assert_eq!("modern".parse::<Transport>(), Ok(Transport::Modern));
+        assert_eq!(
+            "pci".parse::<Transport>().unwrap_err(),
+            "virtio transport `pci`: expected legacy or modern"
+        );
+        assert_eq!(Transport::Legacy.to_string(), "legacy");
     }
 }

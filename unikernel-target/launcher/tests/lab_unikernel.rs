@@ -109,6 +109,42 @@ fn spec(name: &str, sub: &Netns, inet: &Netns, day0: &[&str]) -> VmSpec {
     }
 }
 
+/// The subscriber's namespace (tap `uka`, default route to the gateway) and the Internet
+/// host's (tap `ukc`, the subscriber range and `via_instance` routed to the instance's core
+/// address); `tag` keeps the names of two tests apart.
+fn subscriber_and_internet(tag: &str, via_instance: &[&str]) -> (Netns, Netns) {
+    let pid = std::process::id();
+    let sub = tap_namespace(
+        &format!("uk-{tag}sub-{pid}"),
+        "uka",
+        Some(SUB_MAC),
+        Some("100.64.0.10/24"),
+        &[&["default", "via", "100.64.0.1"]],
+    );
+    let mut routes: Vec<[&str; 3]> = via_instance
+        .iter()
+        .map(|&p| [p, "via", "198.51.100.2"])
+        .collect();
+    routes.push(["100.64.0.0/10", "via", "198.51.100.2"]);
+    let routes: Vec<&[&str]> = routes.iter().map(|r| &r[..]).collect();
+    let inet = tap_namespace(
+        &format!("uk-{tag}inet-{pid}"),
+        "ukc",
+        None,
+        Some("198.51.100.1/24"),
+        &routes,
+    );
+    (sub, inet)
+}
+
+/// True once a ping from the subscriber to the Internet host is answered within `within`.
+fn ping_gets_through(sub: &Netns, within: Duration) -> bool {
+    wait_until(within, || {
+        sub.stdout_of("ping", &["-c", "1", "-W", "1", INET_IP])
+            .is_ok_and(|o| o.contains(" 0% packet loss"))
+    })
+}
+
 fn background(ns: &Netns, program: &str, args: &[&str]) -> Background {
     Background::spawn(ns.name(), program, args).expect("spawn")
 }
@@ -184,21 +220,7 @@ fn downstream_tcp_bps(sub: &Netns, inet: &Netns) -> f64 {
 #[test]
 fn unikernel_forwards_on_the_modern_transport_too() {
     skip_unless_lab!();
-    let pid = std::process::id();
-    let sub = tap_namespace(
-        &format!("uk-msub-{pid}"),
-        "uka",
-        Some(SUB_MAC),
-        Some("100.64.0.10/24"),
-        &[&["default", "via", "100.64.0.1"]],
-    );
-    let inet = tap_namespace(
-        &format!("uk-minet-{pid}"),
-        "ukc",
-        None,
-        Some("198.51.100.1/24"),
-        &[&["100.64.0.0/10", "via", "198.51.100.2"]],
-    );
+    let (sub, inet) = subscriber_and_internet("m", &[]);
     let session = format!("session={SUB_MAC},{SUB_IP}");
     let mut spec = spec("lab-uk-modern", &sub, &inet, &[&session]);
     spec.transport = Transport::Modern;
@@ -206,10 +228,7 @@ fn unikernel_forwards_on_the_modern_transport_too() {
     // Both ways: the reply comes back only if the core MAC read from the device is the one
     // QEMU gave it (the Internet host resolves the instance by ARP).
     assert!(
-        wait_until(Duration::from_secs(30), || {
-            sub.stdout_of("ping", &["-c", "1", "-W", "1", INET_IP])
-                .is_ok_and(|o| o.contains(" 0% packet loss"))
-        }),
+        ping_gets_through(&sub, Duration::from_secs(30)),
         "no ping reply through the instance on the modern transport; console:\n{}",
         vm.console()
     );
@@ -227,24 +246,7 @@ fn unikernel_forwards_on_the_modern_transport_too() {
 #[test]
 fn unikernel_forwards_a_subscriber_with_nat_and_shaping() {
     skip_unless_lab!();
-    let pid = std::process::id();
-    let sub = tap_namespace(
-        &format!("uk-sub-{pid}"),
-        "uka",
-        Some(SUB_MAC),
-        Some("100.64.0.10/24"),
-        &[&["default", "via", "100.64.0.1"]],
-    );
-    let inet = tap_namespace(
-        &format!("uk-inet-{pid}"),
-        "ukc",
-        None,
-        Some("198.51.100.1/24"),
-        &[
-            &[NAT_POOL, "via", "198.51.100.2"],
-            &["100.64.0.0/10", "via", "198.51.100.2"],
-        ],
-    );
+    let (sub, inet) = subscriber_and_internet("", &[NAT_POOL]);
     let session = format!("session={SUB_MAC},{SUB_IP},dl=4M");
     let nat = format!("nat_pool={NAT_POOL}");
     let spec = spec("lab-uk", &sub, &inet, &[&session, &nat]);
@@ -283,10 +285,7 @@ fn unikernel_forwards_a_subscriber_with_nat_and_shaping() {
     // Upstream and back: ping from the subscriber (the first echo may go while the
     // instance resolves its next hop).
     assert!(
-        wait_until(Duration::from_secs(20), || {
-            sub.stdout_of("ping", &["-c", "1", "-W", "1", INET_IP])
-                .is_ok_and(|o| o.contains(" 0% packet loss"))
-        }),
+        ping_gets_through(&sub, Duration::from_secs(20)),
         "no ping reply through the instance; console:\n{}",
         vm.console()
     );
@@ -471,10 +470,7 @@ fn unikernel_is_programmed_by_vbng_cp_over_pfcp() {
         logs(&vm, &cp_daemon)
     );
     assert!(
-        wait_until(Duration::from_secs(20), || {
-            sub.stdout_of("ping", &["-c", "1", "-W", "1", INET_IP])
-                .is_ok_and(|o| o.contains(" 0% packet loss"))
-        }),
+        ping_gets_through(&sub, Duration::from_secs(20)),
         "no ping through the programmed session\n{}",
         logs(&vm, &cp_daemon)
     );
