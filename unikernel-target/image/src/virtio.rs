@@ -363,12 +363,14 @@ impl VirtioNet {
             }
         };
         let read_mac = mac.is_none() && want_mac;
-        let mut dev = if legacy {
+        let (mut dev, has_mac) = if legacy {
             Self::start_legacy(base, id, bringup, read_mac)?
         } else {
             Self::start_modern(base, id, read_mac)?
         };
-        if read_mac {
+        // The configuration holds a MAC only when that feature was negotiated; without it
+        // the port's MAC stays zero.
+        if has_mac {
             let a = read32(base, reg::CONFIG).to_le_bytes();
             let b = read32(base, reg::CONFIG + 4).to_le_bytes();
             dev.mac = EthernetAddress([a[0], a[1], a[2], a[3], b[0], b[1]]);
@@ -398,22 +400,28 @@ impl VirtioNet {
 
     /// The legacy transport: features (32 bits), then each queue at one address with the
     /// used ring on the next page boundary. After reset the page size is 0 (byte
-    /// addresses) and QUEUE_SEL is 0; QEMU's queues hold 256 entries.
+    /// addresses) and QUEUE_SEL is 0; QEMU's queues hold 256 entries. Returns the port and
+    /// whether the MAC feature was negotiated.
     fn start_legacy(
         base: u64,
         id: PortId,
         bringup: Bringup,
         read_mac: bool,
-    ) -> Result<VirtioNet, VirtioError> {
+    ) -> Result<(VirtioNet, bool), VirtioError> {
+        // QEMU's virtio-net always offers the MAC (the promise names QEMU).
+        let offered = match bringup {
+            Bringup::QemuLegacy => F_RING_EVENT_IDX | F_NET_MAC,
+            Bringup::Probe => {
+                write32(base, reg::STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER);
+                u64::from(read32(base, reg::DEVICE_FEATURES))
+            }
+        };
+        if offered & F_RING_EVENT_IDX == 0 {
+            return Err(VirtioError::Features);
+        }
         let mut wanted = F_RING_EVENT_IDX;
         if read_mac {
-            wanted |= F_NET_MAC;
-        }
-        if bringup == Bringup::Probe {
-            write32(base, reg::STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER);
-            if u64::from(read32(base, reg::DEVICE_FEATURES)) & wanted != wanted {
-                return Err(VirtioError::Features);
-            }
+            wanted |= offered & F_NET_MAC;
         }
         write32(base, reg::DRIVER_FEATURES, wanted as u32);
         let rx = Queue::new(0, LEGACY_RING_LEN, LEGACY_ALIGN);
@@ -431,13 +439,19 @@ impl VirtioNet {
             // The image lies below 4 GiB: the byte address fits.
             write32(base, reg::QUEUE_PFN, q.desc as u32);
         }
-        Ok(Self::with_queues(base, id, rx, tx, NET_HDR_LEN_LEGACY))
+        let dev = Self::with_queues(base, id, rx, tx, NET_HDR_LEN_LEGACY);
+        Ok((dev, wanted & F_NET_MAC != 0))
     }
 
     /// The modern transport (virtio 1.2 section 3.1.1): both feature words, then each
     /// queue's size, three addresses (low halves: the image lies below 4 GiB) and ready
-    /// flag. The selectors are 0 after reset.
-    fn start_modern(base: u64, id: PortId, read_mac: bool) -> Result<VirtioNet, VirtioError> {
+    /// flag. The selectors are 0 after reset. Returns the port and whether the MAC feature
+    /// was negotiated.
+    fn start_modern(
+        base: u64,
+        id: PortId,
+        read_mac: bool,
+    ) -> Result<(VirtioNet, bool), VirtioError> {
         write32(base, reg::STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER);
         let low = u64::from(read32(base, reg::DEVICE_FEATURES));
         write32(base, reg::DEVICE_FEATURES_SEL, 1);
@@ -469,7 +483,8 @@ impl VirtioNet {
             write32(base, reg::QUEUE_DEVICE, q.used as u32);
             write32(base, reg::QUEUE_READY, 1);
         }
-        Ok(Self::with_queues(base, id, rx, tx, NET_HDR_LEN_MODERN))
+        let dev = Self::with_queues(base, id, rx, tx, NET_HDR_LEN_MODERN);
+        Ok((dev, wanted & F_NET_MAC != 0))
     }
 
     /// The port around two set-up queues: buffers allocated, every receive buffer posted.
