@@ -227,7 +227,8 @@ fn session_capacity_is_read_and_bounded() {
     assert_eq!(
         load(&text).unwrap_err().to_string(),
         "/etc/x.toml: key worker.session_capacity: expected an integer between 0 and 16777216, found 16777217"
-    ); // The flag wins over the file, and clap bounds it with the same limit.
+    );
+    // The flag wins over the file, and clap bounds it with the same limit.
     let mut flags = cli();
     flags.session_capacity = Some(2048);
     let text = format!("{MINIMAL}[worker]\nsession_capacity = 10\n");
