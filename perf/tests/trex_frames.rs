@@ -64,7 +64,7 @@ fn forward(scheme: Scheme, frames: &[Vec<u8>], port: u8) -> (Vec<Vec<u8>>, Vec<(
     };
     let mut pipeline = build_pipeline(&opts, 0, 1).expect("pipeline with the scheme's sessions");
     let mut burst: Vec<Frame> = (0..BURST).map(|_| Frame::new()).collect();
-    let mut verdicts = vec![Verdict::Drop(DropReason::Malformed); BURST];
+    let mut verdicts = [Verdict::Drop(DropReason::Malformed); BURST];
     let mut out = Vec::new();
     for chunk in frames.chunks(BURST) {
         for (f, data) in burst.iter_mut().zip(chunk) {

@@ -151,9 +151,14 @@ pub enum Verdict {
     Queued,
 }
 
-/// Why a frame was dropped. `#[repr(usize)]` indexes [`Counters::drops`].
+const _: () = assert!(core::mem::size_of::<Verdict>() == 2);
+
+/// Why a frame was dropped; [`DropReason::index`] indexes [`Counters::drops`]. One byte, so
+/// that a [`Verdict`] is two: the burst's verdicts are written in one stage and read in the
+/// next, and a wider one (it was sixteen bytes) was copied through the stack in pieces that
+/// the CPU could not forward from the stores that wrote them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(usize)]
+#[repr(u8)]
 pub enum DropReason {
     /// Headers could not be parsed (truncated, bad IPv4 header or checksum, three tags).
     Malformed,
