@@ -39,9 +39,8 @@ pub struct UnikernelArgs {
 
 const SUB_MAC: &str = "02:00:00:00:00:10";
 const SUB_IP: &str = "100.64.0.10";
-/// The instance's core address (the image's default) and MAC (`base_spec`).
+/// The instance's core address (the image's default).
 const CORE_IP: &str = "198.51.100.2";
-const CORE_MAC: &str = "52:54:00:00:00:02";
 const SESSION: &str = "session=02:00:00:00:00:10,100.64.0.10";
 
 fn tap_ns(
@@ -99,7 +98,7 @@ fn boot_once(
         "ukc",
         None,
         "198.51.100.1/24",
-        &[&["100.64.0.0/10", "via", "198.51.100.2"]],
+        &[&["100.64.0.0/10", "via", CORE_IP]],
     )?;
     let mut spec = base_spec(image, accel, "perf-boot");
     spec.access = NetBackend::TapIn {
@@ -119,7 +118,7 @@ fn boot_once(
         "replace",
         CORE_IP,
         "lladdr",
-        CORE_MAC,
+        &vbng_vm::spec::mac(&spec.core_mac),
         "dev",
         "ukc",
         "nud",
@@ -227,7 +226,7 @@ impl Fleet {
                 &["link", "set", "uka", "up"][..],
                 &["link", "set", "ukc", "up"],
                 &["addr", "add", "198.51.100.1/24", "dev", "ukc"],
-                &["route", "add", "100.64.0.0/10", "via", "198.51.100.2"],
+                &["route", "add", "100.64.0.0/10", "via", CORE_IP],
             ] {
                 ns.ip(args).map_err(|e| e.to_string())?;
             }

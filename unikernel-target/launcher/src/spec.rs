@@ -155,7 +155,8 @@ pub struct VmSpec {
 /// tables) takes the rest.
 pub const DEFAULT_MEMORY_MIB: u32 = 4;
 
-fn mac(m: &[u8; 6]) -> String {
+/// `m` as QEMU and `ip` write a MAC address: six lowercase hex pairs joined by colons.
+pub fn mac(m: &[u8; 6]) -> String {
     let h: Vec<String> = m.iter().map(|b| format!("{b:02x}")).collect();
     h.join(":")
 }
