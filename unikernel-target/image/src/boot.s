@@ -39,60 +39,44 @@
 boot_base:
 pvh_start:
     cli
-    rdtsc
+    rdtsc                               // the entry TSC, kept in ebp:esi
     mov esi, eax
-    mov edi, edx
-    mov eax, cr4
-    or eax, (1 << 5)                    // PAE
+    mov ebp, edx
+    // Every control register and EFER gets a constant: PVH enters with paging off and
+    // nothing in CR4 or EFER to keep, and a constant saves reading each one (every
+    // instruction here is emulated under KVM-PVM).
+    mov eax, (1 << 5) | (1 << 9) | (1 << 10)    // CR4: PAE, OSFXSR, OSXMMEXCPT
     mov cr4, eax
     mov eax, offset __pml4
     mov cr3, eax
     mov ecx, 0xc0000080                 // EFER
-    rdmsr
-    or eax, (1 << 8) | (1 << 11)        // LME, NXE
+    mov eax, (1 << 8) | (1 << 11)       // LME, NXE
+    xor edx, edx
     wrmsr
-    mov eax, cr0
-    and eax, ~(1 << 2)                  // EM off: SSE allowed
-    or eax, (1 << 31) | (1 << 16) | (1 << 1) | 1   // PG, WP, MP, PE
+    // PG, WP, ET, MP, PE: caches on (CD, NW clear), EM off so that SSE is allowed.
+    mov eax, (1 << 31) | (1 << 16) | (1 << 4) | (1 << 1) | 1
     mov cr0, eax
     lgdt [gdt_ptr]
-    mov esp, offset __kstack_top
-    mov eax, offset long_entry
-    push KERNEL_CS
-    push eax
-    retf
+    // jmp KERNEL_CS:long_entry (a direct far jump: no stack needed).
+    .byte 0xea
+    .long long_entry
+    .word KERNEL_CS
 
 .code64
+// The data segment registers keep what PVH loaded: 64-bit mode ignores their bases, and
+// IRETQ to CPL3 nulls those of a higher privilege. SS comes from the IRETQ frame.
 long_entry:
-    mov ax, KERNEL_DS
-    mov ds, ax
-    mov es, ax
-    mov ss, ax
-    xor eax, eax
-    mov fs, ax
-    mov gs, ax
-    mov rsp, offset __kstack_top
-    shl rdi, 32
-    or rsi, rdi                         // entry TSC
-    mov r13, rsi
-    mov r12d, ebx                       // hvm_start_info
-
-    mov rax, cr4
-    or rax, (1 << 9) | (1 << 10)        // OSFXSR, OSXMMEXCPT
-    mov cr4, rax
-
     mov ax, TSS_SEL
     ltr ax
     lidt [idt_ptr]
 
-    // To CPL3.
-    mov rdi, r12
-    mov rsi, r13
-    push USER_DS
-    push offset __ustack_top
-    push USER_RFLAGS
-    push USER_CS
-    push offset uk_entry
+    // To CPL3: uk_entry(hvm_start_info, entry TSC low half, high half). The upper halves
+    // of the registers are undefined after the switch to 64-bit mode; 32-bit moves clear
+    // them. The IRETQ frame is a constant.
+    mov edi, ebx
+    mov esi, esi
+    mov edx, ebp
+    mov rsp, offset iret_to_user
     iretq
 
 // No system call: CPL3 reaches the supervisor only through exceptions and interrupts. Two
@@ -317,6 +301,15 @@ null_idt_ptr:
     .quad 0
 wake_pending:
     .byte 0
+
+// The frame the boot stub's IRETQ pops: RIP, CS, RFLAGS, RSP, SS.
+.balign 8
+iret_to_user:
+    .quad uk_entry
+    .quad USER_CS
+    .quad USER_RFLAGS
+    .quad __ustack_top
+    .quad USER_DS
 
 // 64-bit TSS: the stack for entries from CPL3 (rsp0), no I/O permission bitmap.
 .balign 16

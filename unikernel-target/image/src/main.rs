@@ -61,11 +61,12 @@ const BUSY_POLL_NS: u64 = 50_000;
 /// run on each pass).
 const MAX_HALT_NS: u64 = 1_000_000_000;
 
-/// Rust's entry at CPL3, called by `uk_entry` with the hvm_start_info address and the TSC
-/// read by the first instruction of the boot stub.
+/// Rust's entry at CPL3, called by `uk_entry` with the hvm_start_info address and the two
+/// halves of the TSC read at the boot stub's start.
 #[unsafe(no_mangle)]
-extern "C" fn uk_start(start_info: u64, entry_tsc: u64) -> ! {
+extern "C" fn uk_start(start_info: u64, entry_tsc_low: u64, entry_tsc_high: u64) -> ! {
     let rust_tsc = arch::rdtsc();
+    let entry_tsc = (entry_tsc_high << 32) | (entry_tsc_low & 0xffff_ffff);
     let Some(boot) = bootinfo::read(start_info, paging::heap_start()) else {
         println!("vbng-uk: no PVH start_info at {start_info:#x}");
         arch::exit(exit_code::BAD_BOOT);
