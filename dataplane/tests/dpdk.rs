@@ -478,6 +478,14 @@ mod with_dpdk {
             expected_back
         );
 
+        // A buffer sent as it came (its descriptor left as the driver wrote it) comes back
+        // whole.
+        send_all(q, &sent[2..3]);
+        assert_eq!(q.recv_buffers(&mut bufs), 1);
+        q.send_buffer(&mut bufs[0]).unwrap();
+        q.flush();
+        assert_eq!(receive(q, 1, Duration::from_secs(2)), vec![sent[2].clone()]);
+
         // The headroom is DPDK's: pushing more fails and changes nothing.
         send_all(q, &sent[..1]);
         assert_eq!(q.recv_buffers(&mut bufs), 1);

@@ -79,12 +79,20 @@ impl MbufSlot {
     }
 
     /// Gives up the buffer (null if the slot was empty), its descriptor updated to the
-    /// packet's current start and length; the caller now owns it.
+    /// packet's current start and length; the caller now owns it. A packet forwarded
+    /// with its start and length unchanged (the IPoE case) leaves the descriptor as the
+    /// driver wrote it: skipping those three stores made the DPDK loop without a pipeline
+    /// 6% faster (`vbng-perf fastpath`, `dpdk_port_io`).
+    ///
+    /// The descriptor's `pkt_len` equals its `data_len` for a single-segment buffer (what
+    /// [`MbufSlot::fill`] takes), so comparing `data_len` covers both.
     #[inline(always)]
     pub(super) fn take(&mut self) -> *mut sys::rte_mbuf {
         let m = std::mem::replace(&mut self.mbuf, ptr::null_mut());
         // SAFETY: a non-null m is a valid buffer the slot owned exclusively until now.
-        if let Some(d) = unsafe { m.as_mut() } {
+        if let Some(d) = unsafe { m.as_mut() }
+            && (d.data_off != self.headroom || d.data_len != self.len)
+        {
             // One segment: the packet is data_len bytes at data_off (rte_pktmbuf_mtod).
             d.data_off = self.headroom;
             d.data_len = self.len;
