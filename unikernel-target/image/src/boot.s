@@ -71,10 +71,10 @@ long_entry:
     lidt [idt_ptr]
 
     // To CPL3: uk_entry(hvm_start_info, entry TSC low half, high half). The upper halves
-    // of the registers are undefined after the switch to 64-bit mode; 32-bit moves clear
-    // them. The IRETQ frame is a constant.
+    // of the registers are undefined after the switch to 64-bit mode; the two 32-bit moves
+    // clear them, and uk_start masks the low half (at CPL3, where it costs nothing). The
+    // IRETQ frame is a constant.
     mov edi, ebx
-    mov esi, esi
     mov edx, ebp
     mov rsp, offset iret_to_user
     iretq

@@ -62,7 +62,8 @@ const BUSY_POLL_NS: u64 = 50_000;
 const MAX_HALT_NS: u64 = 1_000_000_000;
 
 /// Rust's entry at CPL3, called by `uk_entry` with the hvm_start_info address and the two
-/// halves of the TSC read at the boot stub's start.
+/// halves of the TSC read at the boot stub's start (the low half's upper 32 bits are
+/// undefined: the stub leaves them as the switch to 64-bit mode did).
 #[unsafe(no_mangle)]
 extern "C" fn uk_start(start_info: u64, entry_tsc_low: u64, entry_tsc_high: u64) -> ! {
     let rust_tsc = arch::rdtsc();
