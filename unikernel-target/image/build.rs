@@ -41,6 +41,8 @@ fn main() {
     // 0: PML4, 1: PDPT, 2: PD for 0-1 GiB, 3: PD for 3-4 GiB, 4..: page tables.
     let table = |i: u64| format!("(__page_tables + {})", i * 4096);
     writeln!(s, "__pml4 = {};", table(0)).unwrap();
+    // link.ld asserts that the image and its stacks end below this.
+    writeln!(s, "__small_pages_end = ABSOLUTE({SMALL_PAGES:#x});").unwrap();
     writeln!(s, "QUAD({} | {link:#x}) FILL(0) . += 4088;", table(1)).unwrap();
     writeln!(
         s,
