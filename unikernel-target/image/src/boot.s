@@ -7,8 +7,9 @@
 // with the image's identity map (the first 2 MiB in 4 KiB pages, the heap above in 2 MiB
 // pages up to 16 MiB, and the virtio-mmio / APIC window), loads the GDT, TSS and IDT,
 // enables SSE and drops to CPL3 with IOPL 3 in `uk_entry` (Rust, src/main.rs).
-// Everything after that runs at CPL3: the poll loop does its MMIO there. The page tables are the linker's (build.rs): W^X, guard pages, the
-// supervisor's structures out of reach, from the first instruction with paging on.
+// Everything after that runs at CPL3: the poll loop does its MMIO there. The page tables
+// are the linker's (build.rs): W^X, guard pages, the supervisor's structures out of
+// reach, from the first instruction with paging on.
 //
 // Kept to a few dozen instructions: under KVM-PVM, CPL0 code is emulated.
 
