@@ -9,14 +9,15 @@
 //!    [`BufferPort::send_buffer`] (on DPDK the same mbuf goes to the transmit queue),
 //!    `ToControlPlane` -> a copy into the preallocated queue toward the GTP-U sender (dropped
 //!    and counted when full), `Drop` -> already counted by the pipeline; then releases what
-//!    was not sent;
+//!    was not sent and flushes the ports, so that a burst leaves before the next port's
+//!    receive;
 //! 3. transmits frames the CP sent back (queue from the GTP-U receiver) on the access port
 //!    their TEID named;
 //! 4. sends what the pipeline generated itself (next-hop ARP requests);
 //! 5. drains the downstream shaper: up to [`BURST`] frames whose subscriber's token bucket
 //!    allows them now ([`Pipeline::drain_shaped`]; `Queued` verdicts in step 2 put them
 //!    there);
-//! 6. flushes every port once.
+//! 6. flushes every port again, for what steps 2b to 5 queued.
 //!
 //! Several workers: each owns one receive and one transmit queue of every port, its own
 //! pipeline (session table, counters, shaper) and its own [`WorkerShared`]. A session lives
@@ -639,6 +640,12 @@ impl<P: WorkerPort> Worker<P> {
                 );
             }
             ports[p].release(&mut bufs[..got]);
+            // Each burst leaves as soon as it is processed: its buffers go back to the pool
+            // before the next port's receive takes new ones, so the loop keeps reusing the
+            // same few buffers, still in cache.
+            for port in ports.iter_mut() {
+                port.flush();
+            }
         }
         // 2b. Frames other workers handed over, at most one burst per loop.
         if let Some(h) = handoff.as_mut() {
@@ -718,7 +725,7 @@ impl<P: WorkerPort> Worker<P> {
                 .is_some_and(|p| p.send(data).is_ok())
         });
 
-        // 6. One kick per port.
+        // 6. One kick per port, for what steps 2b to 5 queued.
         for port in ports.iter_mut() {
             port.flush();
         }

@@ -3,9 +3,10 @@
 //!
 //! One iteration: receive a burst (up to 32) from the access port into the port's own
 //! buffers (`BufferPort::recv_buffers`: on DPDK the received mbufs, processed in place), read
-//! the clock, `process_burst`, hand every `Forward` buffer to its port's `send_buffer` and
-//! release the rest; the same for the core port; with QoS `drain_shaped`; flush both ports; read the clock again and record, per
-//! burst received, the time from its receive to the flush in a preallocated
+//! the clock, `process_burst`, hand every `Forward` buffer to its port's `send_buffer`,
+//! release the rest and flush both ports; the same for the core port; with QoS
+//! `drain_shaped` and flush again; read the clock again and record, per burst received,
+//! the time from its receive to the end of the iteration in a preallocated
 //! [`Histogram`]. Without a pipeline (the I/O baseline) every received frame is sent on the
 //! other port unchanged, like testpmd's io forwarding. Nothing is allocated in the loop.
 //!
@@ -168,6 +169,10 @@ impl<P: BufferPort> FastpathWorker<P> {
                 }
             }
             ports[p].release(&mut bufs[..n]);
+            // As vbng-up's worker: each burst leaves before the next port's receive.
+            for port in ports.iter_mut() {
+                port.flush();
+            }
         }
         if got == 0 {
             self.io.idle_polls += 1;
