@@ -19,6 +19,7 @@ use vbng_dataplane::wire::EthernetAddress;
 
 use super::MAX_FRAMES_PER_DIRECTION;
 use super::child::{ChildMode, DevicePlan, child_prefix};
+use super::clock::LoopClock;
 use super::latency::Histogram;
 use super::setup::worker_frames;
 use super::worker::{ACCESS_PORT, CORE_PORT, FastpathWorker, IoCounters, WorkerReport};
@@ -130,12 +131,13 @@ struct RawLoop {
     bufs: [*mut sys::rte_mbuf; BURST],
     io: IoCounters,
     latency: Histogram,
-    start: Instant,
+    clock: LoopClock,
 }
 
 impl RawLoop {
+    #[inline(always)]
     fn now(&self) -> u64 {
-        self.start.elapsed().as_nanos() as u64
+        self.clock.now_ns()
     }
 
     #[inline(never)]
@@ -149,7 +151,7 @@ impl RawLoop {
                 if n == 0 {
                     continue;
                 }
-                *t = self.start.elapsed().as_nanos() as u64;
+                *t = self.now();
                 got += n;
                 self.io.rx += n as u64;
                 // SAFETY: bufs[..n] were just received from queue p: valid buffers we own,
@@ -267,7 +269,7 @@ pub fn run_child(
                             bufs: [std::ptr::null_mut(); BURST],
                             io: IoCounters::default(),
                             latency: Histogram::new(),
-                            start: Instant::now(),
+                            clock: LoopClock::start(),
                         };
                         barrier.wait();
                         if registered.is_ok() {
@@ -277,8 +279,9 @@ pub fn run_child(
                         registered?;
                         let before = raw.io;
                         raw.latency.clear();
-                        let t0 = raw.now();
+                        let t0 = Instant::now();
                         raw.run_for(seconds);
+                        let elapsed_ns = t0.elapsed().as_nanos() as u64;
                         let io = IoCounters {
                             rx: raw.io.rx - before.rx,
                             tx: raw.io.tx - before.tx,
@@ -288,7 +291,7 @@ pub fn run_child(
                         let report = WorkerReport {
                             worker: w,
                             sessions: 0,
-                            elapsed_ns: raw.now() - t0,
+                            elapsed_ns,
                             io,
                             drops: [0; DropReason::COUNT],
                             ul_forwarded: 0,

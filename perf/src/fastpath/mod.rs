@@ -23,6 +23,7 @@ use vbng_dataplane::pipeline::DropReason;
 
 pub mod callgrind;
 pub mod child;
+pub mod clock;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
 pub mod latency;
@@ -555,7 +556,17 @@ pub fn print(cli: &FastpathCli, out: &Output) {
         return;
     }
     let m = Machine::detect();
-    println!("{}", m.line().replace(", single thread", ""));
+    let loop_clock = if clock::invariant_tsc() {
+        "loop clock TSC, rates timed with std::time::Instant"
+    } else {
+        "timer std::time::Instant"
+    };
+    println!(
+        "{}",
+        m.line()
+            .replace(", single thread", "")
+            .replace("timer std::time::Instant", loop_clock)
+    );
     println!(
         "vbng-perf fastpath: pipeline {}, {} sessions, {} worker(s), device {}, protocol {}, vlan {}, size {}, {} s measured after {} s warm-up",
         cli.kind().name(),

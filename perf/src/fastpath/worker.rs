@@ -15,6 +15,8 @@
 
 use std::time::Instant;
 
+use super::clock::LoopClock;
+
 use vbng_dataplane::packet::{Frame, PacketBuffer, PortId};
 use vbng_dataplane::pipeline::{BURST, Counters, DropReason, Pipeline, Verdict};
 use vbng_dataplane::port::{BufferPort, Port, PortError};
@@ -75,7 +77,7 @@ pub struct FastpathWorker<P: BufferPort> {
     verdicts: Vec<Verdict>,
     latency: Histogram,
     io: IoCounters,
-    start: Instant,
+    clock: LoopClock,
     now_ns: u64,
 }
 
@@ -91,7 +93,7 @@ impl<P: BufferPort> FastpathWorker<P> {
             verdicts: vec![Verdict::Drop(DropReason::Malformed); BURST],
             latency: Histogram::new(),
             io: IoCounters::default(),
-            start: Instant::now(),
+            clock: LoopClock::start(),
             now_ns: 0,
         }
     }
@@ -109,7 +111,7 @@ impl<P: BufferPort> FastpathWorker<P> {
 
     #[inline(always)]
     fn clock(&mut self) -> u64 {
-        self.now_ns = self.start.elapsed().as_nanos() as u64;
+        self.now_ns = self.clock.now_ns();
         self.now_ns
     }
 
@@ -230,8 +232,9 @@ impl<P: BufferPort> FastpathWorker<P> {
     /// Forgets the latency histogram and returns a mark to measure a window from.
     pub fn mark(&mut self) -> Mark {
         self.latency.clear();
+        self.clock();
         Mark {
-            at_ns: self.clock(),
+            at: Instant::now(),
             io: self.io,
             counters: self.pipeline.as_ref().map(|p| p.counters().clone()),
         }
@@ -239,7 +242,8 @@ impl<P: BufferPort> FastpathWorker<P> {
 
     /// What happened since `mark`.
     pub fn report_since(&mut self, mark: &Mark, worker: u32) -> WorkerReport {
-        let now = self.clock();
+        self.clock();
+        let elapsed_ns = mark.at.elapsed().as_nanos() as u64;
         let io = IoCounters {
             rx: self.io.rx - mark.io.rx,
             tx: self.io.tx - mark.io.tx,
@@ -252,7 +256,7 @@ impl<P: BufferPort> FastpathWorker<P> {
                 .pipeline
                 .as_ref()
                 .map_or(0, |p| p.session_count() as u64),
-            elapsed_ns: now - mark.at_ns,
+            elapsed_ns,
             io,
             drops: [0; DropReason::COUNT],
             ul_forwarded: 0,
@@ -276,7 +280,9 @@ impl<P: BufferPort> FastpathWorker<P> {
 /// Counters at the start of a measured window ([`FastpathWorker::mark`]).
 #[derive(Debug, Clone)]
 pub struct Mark {
-    at_ns: u64,
+    /// Measured with `Instant`, not the loop's clock: a rate never depends on the
+    /// [`LoopClock`]'s calibration.
+    at: Instant,
     io: IoCounters,
     counters: Option<Counters>,
 }
