@@ -232,7 +232,6 @@ impl<P: BufferPort> FastpathWorker<P> {
     /// Forgets the latency histogram and returns a mark to measure a window from.
     pub fn mark(&mut self) -> Mark {
         self.latency.clear();
-        self.clock();
         Mark {
             at: Instant::now(),
             io: self.io,
@@ -242,7 +241,6 @@ impl<P: BufferPort> FastpathWorker<P> {
 
     /// What happened since `mark`.
     pub fn report_since(&mut self, mark: &Mark, worker: u32) -> WorkerReport {
-        self.clock();
         let elapsed_ns = mark.at.elapsed().as_nanos() as u64;
         let io = IoCounters {
             rx: self.io.rx - mark.io.rx,
