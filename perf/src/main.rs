@@ -276,10 +276,8 @@ fn main() -> ExitCode {
             if !json {
                 let m = Machine::detect();
                 println!(
-                    "machine: cpu \"{}\", {} logical cpus, {} build, client on one tokio thread, FreeRADIUS in its own process",
-                    m.cpu,
-                    m.cpus,
-                    if m.optimised { "release" } else { "debug" }
+                    "{}, client on one tokio thread, FreeRADIUS in its own process",
+                    m.summary()
                 );
                 println!(
                     "vbng-perf radius: {requests} PAP requests per run, {concurrency} in flight, {} sockets, FreeRADIUS {}",

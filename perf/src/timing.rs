@@ -93,7 +93,15 @@ impl Machine {
     /// One line for the table output.
     pub fn line(&self) -> String {
         format!(
-            "machine: cpu \"{}\", {} logical cpus, {} build, single thread, timer std::time::Instant",
+            "{}, single thread, timer std::time::Instant",
+            self.summary()
+        )
+    }
+
+    /// The start of the machine line, for a subcommand to complete with how it runs.
+    pub fn summary(&self) -> String {
+        format!(
+            "machine: cpu \"{}\", {} logical cpus, {} build",
             self.cpu,
             self.cpus,
             if self.optimised { "release" } else { "debug" }

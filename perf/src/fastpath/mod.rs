@@ -561,12 +561,7 @@ pub fn print(cli: &FastpathCli, out: &Output) {
     } else {
         "timer std::time::Instant"
     };
-    println!(
-        "{}",
-        m.line()
-            .replace(", single thread", "")
-            .replace("timer std::time::Instant", loop_clock)
-    );
+    println!("{}, {loop_clock}", m.summary());
     println!(
         "vbng-perf fastpath: pipeline {}, {} sessions, {} worker(s), device {}, protocol {}, vlan {}, size {}, {} s measured after {} s warm-up",
         cli.kind().name(),

@@ -434,10 +434,8 @@ pub fn text_report(args: &SessionsArgs, runs: &[Run]) -> String {
     let m = Machine::detect();
     let _ = writeln!(
         s,
-        "machine: cpu \"{}\", {} logical cpus, {} build; vbng-cp in this process on 2 tokio workers, emulator and fake user plane on their own threads",
-        m.cpu,
-        m.cpus,
-        if m.optimised { "release" } else { "debug" }
+        "{}; vbng-cp in this process on 2 tokio workers, emulator and fake user plane on their own threads",
+        m.summary()
     );
     let _ = writeln!(
         s,
