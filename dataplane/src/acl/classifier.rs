@@ -11,9 +11,9 @@
 //! - Each interval maps to a row: a bitmap over the rules, bit `i` set when rule `i` (in
 //!   list order) matches keys of that interval. Identical rows are stored once.
 //! - A lookup finds the interval of each field (a bucket table narrows it to the few
-//!   intervals of one slice of the key space, a binary search picks among them; the
-//!   protocol through a direct 256-entry table), ANDs the five rows and takes the lowest
-//!   set bit: the first matching rule.
+//!   intervals of one slice of the key space, usually one, and a short search picks among
+//!   them; the protocol through a direct 256-entry table), ANDs the five rows and takes the
+//!   lowest set bit: the first matching rule.
 //! - Each row carries a summary bitmap, bit `w` set when word `w` of the row is non-zero.
 //!   The lookup ANDs the five summaries first and reads only the words where all five rows
 //!   have a bit, so a miss or an early hit in a long list costs a few words, not all of them.
@@ -152,15 +152,20 @@ impl<A: Address> RuleRanges<A> {
 /// Most buckets a field's bucket table gets (32 KB).
 const MAX_BUCKETS: usize = 4096;
 
+/// Most intervals after a bucket's first that a lookup compares one by one; a bucket
+/// spanning more is searched by halves.
+const LINEAR_SEARCH_MAX: usize = 4;
+
 /// One field's elementary intervals and the row of each.
 ///
-/// A lookup first reads a bucket table that narrows the binary search to the intervals
-/// one slice of the key space overlaps. The slices are equal, and they span the keys
-/// from the lowest boundary to the highest, not the whole key space, so rules crowded
-/// into one corner of it (10.0.0.0/8, the ports below 1024) still spread over many buckets.
-/// With about two buckets per interval the search usually has one or two candidates
-/// left instead of a few hundred; a slice crowded with boundaries costs no more than a
-/// search over the whole list.
+/// A lookup first reads a bucket table that names the intervals one slice of the key space
+/// overlaps. Most slices lie inside one interval, which is then the answer; otherwise the
+/// few intervals named are compared one by one, or searched by halves when there are many.
+/// The slices are equal, and they span the keys from the lowest boundary to the highest,
+/// not the whole key space, so rules crowded into one corner of it (10.0.0.0/8, the ports
+/// below 1024) still spread over many buckets. With about two buckets per interval a
+/// lookup usually has no candidate or one left instead of a few hundred; a slice crowded
+/// with boundaries costs no more than a search over the whole list.
 #[derive(Clone)]
 struct Field<K> {
     /// First key of each interval, ascending; `starts[0]` is the smallest key.
@@ -259,31 +264,51 @@ impl<K: Key> Field<K> {
         let buckets = firsts
             .iter()
             .enumerate()
-            .map(|(b, first)| {
-                let next_first = firsts.get(b + 1).copied().unwrap_or(last_interval);
-                [as_u32(*first), as_u32(next_first)]
+            .map(|(b, &first)| {
+                // The interval of the bucket's last key: the one holding the next bucket's
+                // first key, or the one before it when an interval starts right there.
+                let last = match (firsts.get(b + 1), K::bucket_start(base, b + 1, shift)) {
+                    (Some(&next), Some(next_key)) if next > first && starts[next] == next_key => {
+                        next - 1
+                    }
+                    (Some(&next), _) => next,
+                    (None, _) => last_interval,
+                };
+                [as_u32(first), as_u32(last)]
             })
             .collect();
         (base, shift, buckets)
     }
 
-    /// The interval holding `key`: the bucket table, then a binary search over the
-    /// intervals of the key's bucket.
+    /// The interval holding `key`: the bucket table, then, when the key's bucket spans more
+    /// than one interval, a binary search over the bucket's intervals after its first. Most
+    /// buckets hold one interval (there are about two buckets per interval), so most
+    /// lookups end at the bucket.
     #[inline(always)]
     fn find(&self, key: K) -> usize {
-        let last_bucket = self.buckets.len().saturating_sub(1);
-        let bucket = key.bucket(self.base, self.shift).min(last_bucket);
-        let (first, last) = match self.buckets.get(bucket) {
-            Some(&[first, last]) => (first as usize, last as usize),
-            None => (0, self.starts.len().saturating_sub(1)),
+        let bucket = key.bucket(self.base, self.shift);
+        // Keys above the last slice belong to the last bucket.
+        let Some(&[first, last]) = self.buckets.get(bucket).or(self.buckets.last()) else {
+            return Self::interval_of(&self.starts, key);
         };
-        match self.starts.get(first..=last) {
-            Some(candidates) => first + Self::interval_of(candidates, key),
+        let (first, last) = (first as usize, last as usize);
+        if first == last {
+            return first;
+        }
+        // starts[first] <= key: the bucket's first interval holds its first key, and bucket
+        // 0 the keys below it. So the interval is `first` plus the count of later starts
+        // that are <= key: counted one by one when there are a few (a binary search's
+        // setup costs more than that), by binary search otherwise.
+        match self.starts.get(first + 1..=last) {
+            Some(later) if later.len() <= LINEAR_SEARCH_MAX => {
+                first + later.iter().take_while(|start| **start <= key).count()
+            }
+            Some(later) => first + later.partition_point(|start| *start <= key),
             None => Self::interval_of(&self.starts, key),
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn row_of(&self, key: K) -> Option<u32> {
         self.rows.get(self.find(key)).copied()
     }
@@ -417,17 +442,12 @@ impl<A: Address> Classifier<A> {
             + self.rule_index.capacity() * size_of::<u32>()
     }
 
-    /// The row at arena offset `offset` as (summary words, bitmap words).
-    #[inline]
-    fn row(&self, offset: u32) -> Option<(&[u64], &[u64])> {
-        let start = offset as usize;
-        let row = self
-            .arena
-            .get(start..start + self.summary_words + self.words)?;
-        row.split_at_checked(self.summary_words)
-    }
-
     /// The original index of the first rule matching the five keys.
+    ///
+    /// Each row is `summary_words` summary words then `words` bitmap words, at the arena
+    /// offset its field gave; compilation makes every offset plus that stride fit in the
+    /// arena, so the reads below never take their `unwrap_or` (which only keeps a lookup
+    /// from panicking).
     #[inline]
     fn first_match(
         &self,
@@ -437,26 +457,28 @@ impl<A: Address> Classifier<A> {
         src_port: u16,
         dst_port: u16,
     ) -> Option<u32> {
-        let rows = [
-            self.row(self.src.row_of(src)?)?,
-            self.row(self.dst.row_of(dst)?)?,
-            self.row(*self.protocol.get(usize::from(protocol))?)?,
-            self.row(self.src_port.row_of(src_port)?)?,
-            self.row(self.dst_port.row_of(dst_port)?)?,
-        ];
-        let word_at = |words: &[u64], i: usize| words.get(i).copied().unwrap_or(0);
+        let [a, b, c, d, e] = [
+            self.src.row_of(src)?,
+            self.dst.row_of(dst)?,
+            *self.protocol.get(usize::from(protocol))?,
+            self.src_port.row_of(src_port)?,
+            self.dst_port.row_of(dst_port)?,
+        ]
+        .map(|offset| offset as usize);
+        let arena = self.arena.as_slice();
+        let word = |i: usize| arena.get(i).copied().unwrap_or(0);
+        // The AND over the five rows of the word `at` words into each row (written out: a
+        // fold over an array of the rows compiled to a loop through the stack).
+        let all_rows =
+            |at: usize| word(a + at) & word(b + at) & word(c + at) & word(d + at) & word(e + at);
         for group in 0..self.summary_words {
             // Bitmap words of this group of 64 in which every field has some rule.
-            let mut candidates = rows
-                .iter()
-                .fold(u64::MAX, |all, (summary, _)| all & word_at(summary, group));
+            let mut candidates = all_rows(group);
             while candidates != 0 {
-                let word = group * 64 + candidates.trailing_zeros() as usize;
-                let matching = rows
-                    .iter()
-                    .fold(u64::MAX, |all, (_, bits)| all & word_at(bits, word));
+                let word_index = group * 64 + candidates.trailing_zeros() as usize;
+                let matching = all_rows(self.summary_words + word_index);
                 if matching != 0 {
-                    let position = word * 64 + matching.trailing_zeros() as usize;
+                    let position = word_index * 64 + matching.trailing_zeros() as usize;
                     return self.rule_index.get(position).copied();
                 }
                 candidates &= candidates - 1;
@@ -928,6 +950,18 @@ mod tests {
         let mut keys = vec![K::MIN, K::MAX];
         for start in &field.starts {
             keys.extend(neighbours(*start).into_iter().flatten());
+        }
+        // Each bucket's last interval is the one holding its last key, so that a bucket
+        // inside one interval answers without a search.
+        for b in 1..field.buckets.len() {
+            let Some(first_key) = K::bucket_start(field.base, b, field.shift) else {
+                continue;
+            };
+            keys.extend(neighbours(first_key).into_iter().flatten());
+            if let [Some(before), ..] = neighbours(first_key) {
+                let last = Field::interval_of(&field.starts, before);
+                assert_eq!(field.buckets[b - 1][1] as usize, last, "bucket {}", b - 1);
+            }
         }
         for key in keys {
             let expected = Field::interval_of(&field.starts, key);
