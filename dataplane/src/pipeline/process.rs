@@ -1855,12 +1855,13 @@ fn acls_evaluate(
     true
 }
 
-/// The ACL key of the IPv4 packet `ip`: addresses, protocol and, for the first fragment
-/// of TCP, UDP or SCTP (whose ports lead the header), the ports; 0 otherwise.
+/// The ACL key of the IPv4 packet `ip` (validated by the classify stage): addresses,
+/// protocol and, for the first fragment of TCP, UDP or SCTP (whose ports lead the header),
+/// the ports; 0 otherwise.
 #[inline]
 fn flow_v4(ip: &[u8]) -> Option<FlowV4> {
     const SCTP: u8 = 132;
-    let h = ipv4_at(ip, 0)?;
+    let h = validated_ipv4(ip)?;
     let protocol = u8::from(h.protocol());
     let mut flow = FlowV4 {
         src: h.src().to_bits(),
@@ -1903,10 +1904,13 @@ fn flow_v6(ip: &[u8]) -> Option<FlowV6> {
     Some(flow)
 }
 
-/// The IPv4 header at `data[l3..]` if it parses (no checksum check).
-#[inline]
-fn ipv4_at(data: &[u8], l3: usize) -> Option<&ipv4::Header> {
-    ipv4::Header::parse(data.get(l3..)?).ok()
+/// The fixed IPv4 header at the start of `ip`, a packet the classify stage validated
+/// (version, header length, total length within the frame, checksum): only the presence
+/// of its 20 bytes is checked again. Whoever reads past them uses the header length and
+/// total length through bounds-checked slices.
+#[inline(always)]
+fn validated_ipv4(ip: &[u8]) -> Option<&ipv4::Header> {
+    zerocopy::FromBytes::ref_from_bytes(ip.first_chunk::<{ ipv4::HEADER_LEN }>()?).ok()
 }
 
 /// The fields of an IPv4 header the forwarding stages read.
@@ -1970,10 +1974,11 @@ fn ttl_decrement_checksum(old: u16) -> u16 {
 }
 
 /// Clamps the MSS of a TCP SYN or SYN/ACK carried, unfragmented or as a first fragment, in
-/// the IPv4 packet `ip` (header checksum unaffected: only the TCP checksum changes).
+/// the IPv4 packet `ip`, validated by the classify stage (header checksum unaffected: only
+/// the TCP checksum changes).
 #[inline]
 fn clamp_ipv4_mss(ip: &mut [u8], mss: u16) {
-    let Some(h) = ipv4_at(ip, 0) else {
+    let Some(h) = validated_ipv4(ip) else {
         return;
     };
     if h.protocol() != IpProtocol::Tcp || h.frag_offset() != 0 {
