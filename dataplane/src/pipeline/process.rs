@@ -1828,31 +1828,32 @@ fn acls_evaluate(
     direction: Direction,
     ip: &[u8],
 ) -> bool {
-    let v6 = ip.first().is_some_and(|b| b >> 4 == 6);
-    let (flow4, flow6) = if v6 {
-        (None, flow_v6(ip))
-    } else {
-        (flow_v4(ip), None)
-    };
-    if flow4.is_none() && flow6.is_none() {
-        return false;
-    }
-    for id in [global, session] {
-        let verdict = match (&flow4, &flow6) {
-            (Some(f), _) => acls.evaluate_v4(id, direction, f),
-            (_, Some(f)) => acls.evaluate_v6(id, direction, f),
-            _ => None,
-        };
-        if let Some((action, counter)) = verdict {
+    // The global ACL first, then the session's; each one that applies counts its match and
+    // may deny.
+    let mut permits = |verdict: Option<(AclAction, usize)>| match verdict {
+        Some((action, counter)) => {
             if let Some(c) = hits.get_mut(counter) {
                 *c += 1;
             }
-            if action == AclAction::Deny {
-                return false;
-            }
+            action != AclAction::Deny
         }
+        None => true,
+    };
+    if ip.first().is_some_and(|b| b >> 4 == 6) {
+        let Some(flow) = flow_v6(ip) else {
+            return false;
+        };
+        [global, session]
+            .into_iter()
+            .all(|id| id == NO_ACL || permits(acls.evaluate_v6(id, direction, &flow)))
+    } else {
+        let Some(flow) = flow_v4(ip) else {
+            return false;
+        };
+        [global, session]
+            .into_iter()
+            .all(|id| id == NO_ACL || permits(acls.evaluate_v4(id, direction, &flow)))
     }
-    true
 }
 
 /// The ACL key of the IPv4 packet `ip` (validated by the classify stage): addresses,
