@@ -133,7 +133,10 @@ pub struct Pipeline {
 #[derive(Debug)]
 struct NatStage {
     nat: Nat,
-    inside: Vec<Ipv4Prefix>,
+    /// The inside prefixes as inclusive address ranges (no mask computed per packet).
+    inside: Vec<(u32, u32)>,
+    /// The pool's prefixes ([`Nat::pool_prefixes`]) as inclusive address ranges.
+    outside: Vec<(u32, u32)>,
     /// When the engine's idle scan last ran.
     last_expire_ns: u64,
 }
@@ -146,7 +149,7 @@ const NAT_SWEEP_NS: u64 = 2_000_000_000;
 impl NatStage {
     #[inline(always)]
     fn translates(&self, subscriber: Ipv4Addr) -> bool {
-        self.inside.iter().any(|p| p.contains(subscriber))
+        in_ranges(&self.inside, subscriber)
     }
 
     /// The upstream IPv4 packet at `l3` of `frame`, if this NAT translates its source.
@@ -161,8 +164,15 @@ impl NatStage {
     /// True for an address of the configured pool, whichever worker holds it.
     #[inline(always)]
     fn is_outside(&self, addr: Ipv4Addr) -> bool {
-        self.nat.pool_prefixes().iter().any(|p| p.contains(addr))
+        in_ranges(&self.outside, addr)
     }
+}
+
+/// True if `addr` lies in one of the inclusive `ranges`.
+#[inline(always)]
+fn in_ranges(ranges: &[(u32, u32)], addr: Ipv4Addr) -> bool {
+    let a = addr.to_bits();
+    ranges.iter().any(|&(first, last)| first <= a && a <= last)
 }
 
 /// A next hop on the core link: its address and, once it answered ARP, its MAC.
@@ -262,9 +272,11 @@ impl Pipeline {
     /// when it is removed. The host drains the port-block log through
     /// [`Pipeline::nat_mut`].
     pub fn set_nat(&mut self, nat: Nat, inside: Vec<Ipv4Prefix>) {
+        let outside = nat.pool_prefixes().iter().map(Ipv4Prefix::range).collect();
         self.nat = Some(Box::new(NatStage {
             nat,
-            inside,
+            inside: inside.iter().map(Ipv4Prefix::range).collect(),
+            outside,
             last_expire_ns: self.now_ns,
         }));
     }
