@@ -58,9 +58,13 @@ fn parse_ip(buf: &[u8]) -> Result<IpInfo, NatDrop> {
     })
 }
 
+// The readers take the field as one slice, so one bounds check covers its bytes (indexing
+// each byte checked each). Like indexing, they panic past the end: every caller has
+// checked the packet's length first.
 #[inline]
 fn rd16(b: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([b[at], b[at + 1]])
+    let field: &[u8; 2] = b[at..at + 2].try_into().unwrap_or(&[0; 2]);
+    u16::from_be_bytes(*field)
 }
 
 #[inline]
@@ -70,7 +74,8 @@ fn wr16(b: &mut [u8], at: usize, v: u16) {
 
 #[inline]
 fn rd32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+    let field: &[u8; 4] = b[at..at + 4].try_into().unwrap_or(&[0; 4]);
+    u32::from_be_bytes(*field)
 }
 
 #[inline]
