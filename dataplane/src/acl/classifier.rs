@@ -281,9 +281,10 @@ impl<K: Key> Field<K> {
     }
 
     /// The interval holding `key`: the bucket table, then, when the key's bucket spans more
-    /// than one interval, a binary search over the bucket's intervals after its first. Most
-    /// buckets hold one interval (there are about two buckets per interval), so most
-    /// lookups end at the bucket.
+    /// than one interval, a search over the bucket's intervals after its first (one by one
+    /// up to [`LINEAR_SEARCH_MAX`] of them, by halves beyond). Most buckets hold one
+    /// interval (there are about two buckets per interval), so most lookups end at the
+    /// bucket.
     #[inline(always)]
     fn find(&self, key: K) -> usize {
         let bucket = key.bucket(self.base, self.shift);
