@@ -10,15 +10,16 @@
 //!   matches exactly the same rules.
 //! - Each interval maps to a row: a bitmap over the rules, bit `i` set when rule `i` (in
 //!   list order) matches keys of that interval. Identical rows are stored once.
-//! - A lookup finds the interval of each field (a bucket table narrows it to the few
-//!   intervals of one slice of the key space, usually one, and a short search picks among
-//!   them; the protocol through a direct 256-entry table), ANDs the five rows and takes the
-//!   lowest set bit: the first matching rule.
-//! - Each row carries a summary bitmap, bit `w` set when word `w` of the row is non-zero.
-//!   The lookup ANDs the five summaries first and reads only the words where all five rows
-//!   have a bit, so a miss or an early hit in a long list costs a few words, not all of them.
+//! - A lookup finds the row of each field (a bucket table narrows it to the few intervals
+//!   of one slice of the key space, usually one whose row the table holds, and a short
+//!   search picks among them; the protocol through a direct 256-entry table), ANDs the
+//!   five rows and takes the lowest set bit: the first matching rule.
+//! - Up to 256 rules, rows are four words, ANDed whole in a loop of fixed length.
+//! - Longer lists' rows carry a summary bitmap, bit `w` set when word `w` of the row is
+//!   non-zero. The lookup ANDs the five summaries first and reads only the words where all
+//!   five rows have a bit, so a miss or an early hit costs a few words, not all of them.
 //!
-//! All rows live in one contiguous arena of `u64` words. Compilation allocates; lookup
+//! The rows live in one contiguous arena. Compilation allocates; lookup
 //! ([`Classifier::classify`]) neither allocates nor panics.
 //!
 //! Memory grows with rules x intervals (at most 2 x rules + 1 intervals per field, fewer
@@ -44,6 +45,7 @@ mod sealed {
         /// The key after `self`, None for the largest.
         fn successor(self) -> Option<Self>;
         /// `(self - base) >> shift` (0 when `self` is below `base`), saturated to `usize`.
+        /// `shift` is below the key's width.
         fn bucket(self, base: Self, shift: u32) -> usize;
         /// `base + (bucket << shift)`, None past the largest key.
         fn bucket_start(base: Self, bucket: usize, shift: u32) -> Option<Self>;
@@ -59,7 +61,9 @@ mod sealed {
                 }
                 #[inline]
                 fn bucket(self, base: Self, shift: u32) -> usize {
-                    let offset = self.saturating_sub(base).checked_shr(shift).unwrap_or(0);
+                    // The mask only tells the compiler what the callers ensure, and
+                    // costs nothing: x86 masks a shift count the same way.
+                    let offset = self.saturating_sub(base) >> (shift & (<$t>::BITS - 1));
                     usize::try_from(offset).unwrap_or(usize::MAX)
                 }
                 fn bucket_start(base: Self, bucket: usize, shift: u32) -> Option<Self> {
@@ -152,6 +156,12 @@ impl<A: Address> RuleRanges<A> {
 /// Most buckets a field's bucket table gets (32 KB).
 const MAX_BUCKETS: usize = 4096;
 
+/// Bitmap words of a narrow row.
+const NARROW_WORDS: usize = 4;
+
+/// Most rules whose rows are narrow: read whole, without a summary.
+const NARROW_RULES: usize = NARROW_WORDS * 64;
+
 /// Most intervals after a bucket's first that a lookup compares one by one; a bucket
 /// spanning more is searched by halves.
 const LINEAR_SEARCH_MAX: usize = 4;
@@ -177,9 +187,16 @@ struct Field<K> {
     /// Bucket `b` holds the keys from `base + (b << shift)` (bucket 0 also those below
     /// `base`; the last bucket also those above its slice).
     shift: u32,
-    /// Per bucket, the first and the last interval its keys can lie in.
+    /// Per bucket, the first and the last interval its keys can lie in; or, for a bucket
+    /// inside one interval, that interval and its row tagged with [`ONE_ROW`], so that the
+    /// lookup has its answer without reading `rows`.
     buckets: Vec<[u32; 2]>,
 }
+
+/// Tags the second word of a bucket whose keys all lie in one interval: the rest of the
+/// word is that interval's row. Rows fit in 31 bits; an arena larger than that (16 GB)
+/// leaves its buckets untagged, only slower.
+const ONE_ROW: u32 = 1 << 31;
 
 impl<K: Key> Field<K> {
     /// Cuts the key space at the edges of `ranges`.
@@ -219,15 +236,20 @@ impl<K: Key> Field<K> {
                 bitmaps[interval * words + word] |= bit;
             }
         }
-        let rows = if words == 0 {
-            vec![arena.intern(&[]); starts.len()]
-        } else {
-            bitmaps
-                .chunks_exact(words)
-                .map(|bits| arena.intern(bits))
-                .collect()
-        };
-        let (base, shift, buckets) = Self::bucket_table(&starts);
+        let rows: Vec<u32> = bitmaps
+            .chunks_exact(words)
+            .map(|bits| arena.intern(bits))
+            .collect();
+        let (base, shift, mut buckets) = Self::bucket_table(&starts);
+        for bucket in &mut buckets {
+            if let [first, last] = *bucket
+                && first == last
+                && let Some(&row) = rows.get(first as usize)
+                && row < ONE_ROW
+            {
+                bucket[1] = row | ONE_ROW;
+            }
+        }
         Field {
             starts,
             rows,
@@ -280,19 +302,41 @@ impl<K: Key> Field<K> {
         (base, shift, buckets)
     }
 
-    /// The interval holding `key`: the bucket table, then, when the key's bucket spans more
-    /// than one interval, a search over the bucket's intervals after its first (one by one
-    /// up to [`LINEAR_SEARCH_MAX`] of them, by halves beyond). Most buckets hold one
-    /// interval (there are about two buckets per interval), so most lookups end at the
-    /// bucket.
+    /// The bucket entry of `key` (see [`Field::buckets`]); keys above the last slice belong
+    /// to the last bucket.
     #[inline(always)]
-    fn find(&self, key: K) -> usize {
+    fn bucket_of(&self, key: K) -> Option<[u32; 2]> {
         let bucket = key.bucket(self.base, self.shift);
-        // Keys above the last slice belong to the last bucket.
-        let Some(&[first, last]) = self.buckets.get(bucket).or(self.buckets.last()) else {
-            return Self::interval_of(&self.starts, key);
+        self.buckets.get(bucket).or(self.buckets.last()).copied()
+    }
+
+    /// The interval holding `key`: the bucket table, then, when the key's bucket spans more
+    /// than one interval, [`Field::search`].
+    #[cfg(test)]
+    fn find(&self, key: K) -> usize {
+        match self.bucket_of(key) {
+            Some([first, tagged]) if tagged & ONE_ROW != 0 => first as usize,
+            Some([first, last]) => self.search(first as usize, last as usize, key),
+            None => Self::interval_of(&self.starts, key),
+        }
+    }
+
+    /// The row of the interval holding `key`. Most buckets lie inside one interval (there
+    /// are about two buckets per interval) and give the row at once.
+    #[inline(always)]
+    fn row_of(&self, key: K) -> Option<u32> {
+        let interval = match self.bucket_of(key) {
+            Some([_, tagged]) if tagged & ONE_ROW != 0 => return Some(tagged & !ONE_ROW),
+            Some([first, last]) => self.search(first as usize, last as usize, key),
+            None => Self::interval_of(&self.starts, key),
         };
-        let (first, last) = (first as usize, last as usize);
+        self.rows.get(interval).copied()
+    }
+
+    /// The interval holding `key` among `first..=last`, its bucket's: one by one up to
+    /// [`LINEAR_SEARCH_MAX`] of them after the first, by halves beyond.
+    #[inline(always)]
+    fn search(&self, first: usize, last: usize, key: K) -> usize {
         if first == last {
             return first;
         }
@@ -309,11 +353,6 @@ impl<K: Key> Field<K> {
         }
     }
 
-    #[inline(always)]
-    fn row_of(&self, key: K) -> Option<u32> {
-        self.rows.get(self.find(key)).copied()
-    }
-
     fn heap_bytes(&self) -> usize {
         self.starts.capacity() * size_of::<K>()
             + self.rows.capacity() * size_of::<u32>()
@@ -321,42 +360,65 @@ impl<K: Key> Field<K> {
     }
 }
 
-/// Collects distinct rows (summary words, then bitmap words) into one arena.
+/// Collects distinct rows into one arena.
+///
+/// Lists of up to [`NARROW_RULES`] rules get narrow rows: [`NARROW_WORDS`] bitmap words
+/// each, read whole by the lookup, in their own arena. Longer lists get rows of one
+/// summary word per 64 bitmap words, then the bitmap words (see the module's comment).
 struct ArenaBuilder {
-    /// Bitmap words per row: one bit per rule.
+    /// Bitmap words per row: at least one bit per rule.
     words: usize,
-    /// Summary words per row: one bit per bitmap word.
+    /// Summary words per row: one bit per bitmap word; 0 for narrow rows.
     summary_words: usize,
+    /// The rows of a long list.
     arena: Vec<u64>,
+    /// The rows of a short list.
+    narrow: Vec<[u64; NARROW_WORDS]>,
     by_bits: HashMap<Vec<u64>, u32>,
 }
 
 impl ArenaBuilder {
     fn new(rules: usize) -> ArenaBuilder {
-        let words = rules.div_ceil(64);
+        let (words, summary_words) = if rules <= NARROW_RULES {
+            (NARROW_WORDS, 0)
+        } else {
+            let words = rules.div_ceil(64);
+            (words, words.div_ceil(64))
+        };
         ArenaBuilder {
             words,
-            summary_words: words.div_ceil(64),
+            summary_words,
             arena: Vec::new(),
+            narrow: Vec::new(),
             by_bits: HashMap::new(),
         }
     }
 
-    /// The arena offset of the row `bits`, appending the row if no identical one exists.
+    /// The row `bits` (`words` long): its arena offset, or its index among the narrow rows.
+    /// A row is appended only if no identical one exists.
     fn intern(&mut self, bits: &[u64]) -> u32 {
         if let Some(&offset) = self.by_bits.get(bits) {
             return offset;
         }
-        let offset = u32::try_from(self.arena.len()).unwrap_or(u32::MAX);
-        for group in bits.chunks(64) {
-            let summary = group
-                .iter()
-                .enumerate()
-                .filter(|(_, word)| **word != 0)
-                .fold(0u64, |summary, (i, _)| summary | 1 << i);
-            self.arena.push(summary);
-        }
-        self.arena.extend_from_slice(bits);
+        let offset = if let Ok(row) = <[u64; NARROW_WORDS]>::try_from(bits)
+            && self.summary_words == 0
+        {
+            self.narrow.push(row);
+            self.narrow.len() - 1
+        } else {
+            let offset = self.arena.len();
+            for group in bits.chunks(64).take(self.summary_words) {
+                let summary = group
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, word)| **word != 0)
+                    .fold(0u64, |summary, (i, _)| summary | 1 << i);
+                self.arena.push(summary);
+            }
+            self.arena.extend_from_slice(bits);
+            offset
+        };
+        let offset = u32::try_from(offset).unwrap_or(u32::MAX);
         self.by_bits.insert(bits.to_vec(), offset);
         offset
     }
@@ -370,11 +432,14 @@ impl ArenaBuilder {
 pub struct Classifier<A> {
     src: Field<A>,
     dst: Field<A>,
-    /// Arena offset of the row of each protocol number (256 entries).
+    /// The row of each protocol number (256 entries).
     protocol: Vec<u32>,
     src_port: Field<u16>,
     dst_port: Field<u16>,
-    /// Per row: `summary_words` summary words, then `words` bitmap words.
+    /// Up to [`NARROW_RULES`] rules: the rows, each indexed by its number. Empty otherwise.
+    narrow: Vec<[u64; NARROW_WORDS]>,
+    /// More rules: per row, `summary_words` summary words, then `words` bitmap words, each
+    /// row named by its offset. Empty otherwise.
     arena: Vec<u64>,
     words: usize,
     summary_words: usize,
@@ -414,12 +479,15 @@ impl<A: Address> Classifier<A> {
 
         let mut arena_words = arena.arena;
         arena_words.shrink_to_fit();
+        let mut narrow = arena.narrow;
+        narrow.shrink_to_fit();
         Classifier {
             src,
             dst,
             protocol,
             src_port,
             dst_port,
+            narrow,
             arena: arena_words,
             words: arena.words,
             summary_words: arena.summary_words,
@@ -439,16 +507,17 @@ impl<A: Address> Classifier<A> {
             + self.src_port.heap_bytes()
             + self.dst_port.heap_bytes()
             + self.protocol.capacity() * size_of::<u32>()
+            + self.narrow.capacity() * size_of::<[u64; NARROW_WORDS]>()
             + self.arena.capacity() * size_of::<u64>()
             + self.rule_index.capacity() * size_of::<u32>()
     }
 
     /// The original index of the first rule matching the five keys.
     ///
-    /// Each row is `summary_words` summary words then `words` bitmap words, at the arena
-    /// offset its field gave; compilation makes every offset plus that stride fit in the
-    /// arena, so the reads below never take their `unwrap_or` (which only keeps a lookup
-    /// from panicking).
+    /// Narrow rows (see [`ArenaBuilder`]) are read whole. Wider ones are `summary_words`
+    /// summary words then `words` bitmap words, at the arena offset its field gave;
+    /// compilation makes every offset plus that stride fit in the arena, so the reads below
+    /// never take their `unwrap_or` (which only keeps a lookup from panicking).
     #[inline]
     fn first_match(
         &self,
@@ -466,6 +535,19 @@ impl<A: Address> Classifier<A> {
             self.dst_port.row_of(dst_port)?,
         ]
         .map(|offset| offset as usize);
+        if self.summary_words == 0 {
+            self.first_match_narrow([a, b, c, d, e])
+        } else {
+            self.first_match_wide([a, b, c, d, e])
+        }
+    }
+
+    /// [`Classifier::first_match`] over the wide rows at the arena offsets `rows`, through
+    /// their summaries. Out of line: a long list's lookup reads many words anyway, and the
+    /// short lists' path keeps its registers.
+    #[inline(never)]
+    fn first_match_wide(&self, rows: [usize; 5]) -> Option<u32> {
+        let [a, b, c, d, e] = rows;
         let arena = self.arena.as_slice();
         let word = |i: usize| arena.get(i).copied().unwrap_or(0);
         // The AND over the five rows of the word `at` words into each row (written out: a
@@ -483,6 +565,27 @@ impl<A: Address> Classifier<A> {
                     return self.rule_index.get(position).copied();
                 }
                 candidates &= candidates - 1;
+            }
+        }
+        None
+    }
+}
+
+impl<A> Classifier<A> {
+    /// [`Classifier::first_match`] over the narrow rows numbered `rows`: the lowest bit set
+    /// in all five. The words are ANDed in order and the search ends at the first with a
+    /// bit, which for a list that ends in a catch-all rule is at the latest the word of
+    /// that rule.
+    #[inline(always)]
+    fn first_match_narrow(&self, rows: [usize; 5]) -> Option<u32> {
+        let row = |number: usize| self.narrow.get(number);
+        let [a, b, c, d, e] = rows;
+        let (a, b, c, d, e) = (row(a)?, row(b)?, row(c)?, row(d)?, row(e)?);
+        for w in 0..NARROW_WORDS {
+            let matching = a[w] & b[w] & c[w] & d[w] & e[w];
+            if matching != 0 {
+                let position = w * 64 + matching.trailing_zeros() as usize;
+                return self.rule_index.get(position).copied();
             }
         }
         None
@@ -519,14 +622,17 @@ impl Classifier<u128> {
 
 impl<A: Address> fmt::Debug for Classifier<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let stride = (self.summary_words + self.words).max(1);
+        let stride = self.summary_words + self.words;
         f.debug_struct("Classifier")
             .field("rules", &self.rules())
             .field("src_intervals", &self.src.starts.len())
             .field("dst_intervals", &self.dst.starts.len())
             .field("src_port_intervals", &self.src_port.starts.len())
             .field("dst_port_intervals", &self.dst_port.starts.len())
-            .field("distinct_rows", &(self.arena.len() / stride))
+            .field(
+                "distinct_rows",
+                &(self.narrow.len() + self.arena.len() / stride),
+            )
             .field("heap_bytes", &self.heap_bytes())
             .finish()
     }
@@ -898,6 +1004,17 @@ mod tests {
         ]
     }
 
+    /// [`rule`] with IPv6 prefixes left out, so that every rule is an IPv4 rule.
+    fn rule_v4() -> impl Strategy<Value = AclRule> {
+        let v4_only =
+            |prefix: Option<IpPrefix>| prefix.filter(|p| matches!(p, IpPrefix::V4 { .. }));
+        rule().prop_map(move |r| AclRule {
+            src: v4_only(r.src),
+            dst: v4_only(r.dst),
+            ..r
+        })
+    }
+
     fn rule() -> impl Strategy<Value = AclRule> {
         (
             prefix(),
@@ -961,12 +1078,19 @@ mod tests {
             keys.extend(neighbours(first_key).into_iter().flatten());
             if let [Some(before), ..] = neighbours(first_key) {
                 let last = Field::interval_of(&field.starts, before);
-                assert_eq!(field.buckets[b - 1][1] as usize, last, "bucket {}", b - 1);
+                let [first, second] = field.buckets[b - 1];
+                let bucket_last = if second & ONE_ROW != 0 { first } else { second };
+                assert_eq!(bucket_last as usize, last, "bucket {}", b - 1);
             }
         }
         for key in keys {
             let expected = Field::interval_of(&field.starts, key);
             assert_eq!(field.find(key), expected, "key {key:?}");
+            assert_eq!(
+                field.row_of(key),
+                field.rows.get(expected).copied(),
+                "key {key:?}"
+            );
             assert!(field.starts[expected] <= key);
         }
         assert!(field.buckets.len() <= MAX_BUCKETS + 1);
@@ -1011,7 +1135,9 @@ mod tests {
             let mut arena = ArenaBuilder::new(ranges.len());
             let field = Field::build(&ranges, &mut arena);
             for key in keys {
-                prop_assert_eq!(field.find(key), Field::interval_of(&field.starts, key));
+                let expected = Field::interval_of(&field.starts, key);
+                prop_assert_eq!(field.find(key), expected);
+                prop_assert_eq!(field.row_of(key), field.rows.get(expected).copied());
             }
         }
         #[test]
@@ -1041,6 +1167,23 @@ mod tests {
                 let expected = reference_v6(&rules, flow);
                 prop_assert_eq!(compiled.classify(flow), expected, "{:?}", flow);
                 prop_assert_eq!(linear.classify(flow), expected, "{:?}", flow);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        /// Past [`NARROW_RULES`] the rows carry summaries and are read word by word.
+        #[test]
+        fn long_lists_agree_with_a_linear_first_match(
+            rules in prop::collection::vec(rule_v4(), 2 * NARROW_RULES..3 * NARROW_RULES),
+            flows in prop::collection::vec(flow_v4(), 1..64),
+        ) {
+            let rules = numbered(&rules);
+            let compiled = Classifier::<u32>::compile(&rules);
+            prop_assert!(compiled.summary_words > 0, "{} rules", compiled.rules());
+            for flow in &flows {
+                prop_assert_eq!(compiled.classify(flow), reference_v4(&rules, flow), "{:?}", flow);
             }
         }
     }
