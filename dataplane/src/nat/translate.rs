@@ -120,15 +120,15 @@ fn rewrite(pkt: &mut [u8], l4: usize, proto: NatProtocol, side: Side, addr: u32,
     match proto {
         NatProtocol::Tcp => {
             if pkt.len() >= l4 + 18 {
-                let c = checksum::update_u32(rd16(pkt, l4 + 16), old_addr, addr);
-                wr16(pkt, l4 + 16, checksum::update_u16(c, old_port, port));
+                let c = rd16(pkt, l4 + 16);
+                let c = checksum::update_u32_u16(c, old_addr, addr, old_port, port);
+                wr16(pkt, l4 + 16, c);
             }
         }
         NatProtocol::Udp => {
             let c = rd16(pkt, l4 + 6);
             if c != 0 {
-                let c = checksum::update_u32(c, old_addr, addr);
-                let c = checksum::update_u16(c, old_port, port);
+                let c = checksum::update_u32_u16(c, old_addr, addr, old_port, port);
                 // RFC 768: a computed 0 is sent as all ones (0 means "no checksum").
                 wr16(pkt, l4 + 6, if c == 0 { 0xffff } else { c });
             }
