@@ -101,33 +101,33 @@ pub fn pseudo_header_ipv4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: u1
 /// "minus zero" problem in RFC 1624 section 3).
 #[inline]
 pub fn update_u16(old_csum: u16, old: u16, new: u16) -> u16 {
-    let acc = u32::from(!old_csum) + u32::from(!old) + u32::from(new);
-    !fold(acc)
+    !fold(u32::from(!old_csum) + change_u16(old, new))
 }
 
 /// [`update_u16`] for a 32-bit field (two adjacent words, e.g. an IPv4 address).
 #[inline]
 pub fn update_u32(old_csum: u16, old: u32, new: u32) -> u16 {
-    let acc = u32::from(!old_csum)
-        + u32::from(!(old >> 16) as u16)
-        + u32::from(!(old as u16))
-        + (new >> 16)
-        + (new & 0xffff);
-    !fold(acc)
+    !fold(u32::from(!old_csum) + change_u32(old, new))
 }
 
 /// [`update_u32`] then [`update_u16`] in one fold: for a rewritten address and port under
 /// one checksum (TCP and UDP over their pseudo header), with the same result.
 #[inline]
 pub fn update_u32_u16(old_csum: u16, old: u32, new: u32, old_word: u16, new_word: u16) -> u16 {
-    let acc = u32::from(!old_csum)
-        + u32::from(!(old >> 16) as u16)
-        + u32::from(!(old as u16))
-        + (new >> 16)
-        + (new & 0xffff)
-        + u32::from(!old_word)
-        + u32::from(new_word);
-    !fold(acc)
+    !fold(u32::from(!old_csum) + change_u32(old, new) + change_u16(old_word, new_word))
+}
+
+/// The one's complement sum a word changing from `old` to `new` adds to a checksum's
+/// complement (RFC 1624 equation 3: `~m + m'`).
+#[inline(always)]
+fn change_u16(old: u16, new: u16) -> u32 {
+    u32::from(!old) + u32::from(new)
+}
+
+/// [`change_u16`] for a 32-bit field: its two words.
+#[inline(always)]
+fn change_u32(old: u32, new: u32) -> u32 {
+    change_u16((old >> 16) as u16, (new >> 16) as u16) + change_u16(old as u16, new as u16)
 }
 
 #[cfg(test)]
