@@ -1,6 +1,7 @@
 //! Per-subscriber QoS with real TCP: iperf3 through a subscriber shaped to
-//! 10 Mbit/s by its subscriber-file rate (PFCP QER MBR), then a live change
-//! to 20 Mbit/s over the REST API that must take effect within a second.
+//! 10 Mbit/s by its subscriber-file rate (PFCP QER MBR), TCP and a UDP flood
+//! up through its 10 Mbit/s policer, then a live change to 20 Mbit/s over the
+//! REST API that must take effect within a second.
 //!
 //! Needs root, network namespaces, `dhclient` and `iperf3`; prints a
 //! `SKIPPED:` line and passes without them.
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use vbng_cp::lab::topology::{CP_API, Lab, Subscriber, UP_METRICS};
 use vbng_cp::lab::{find_binary, netns};
+use vbng_dataplane::pipeline::POLICER_BURST_MS;
 
 fn skip(why: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED: lab_qos: {why}");
@@ -45,6 +47,15 @@ fn received_rate(report: &Value) -> f64 {
         .unwrap_or_else(|| panic!("no received rate in the iperf3 report: {report}"))
 }
 
+/// The length in seconds of the receiver's measurement (omitted seconds
+/// left out).
+fn received_seconds(report: &Value) -> f64 {
+    report["end"]["sum_received"]["seconds"]
+        .as_f64()
+        .filter(|s| *s > 0.0)
+        .unwrap_or_else(|| panic!("no received duration in the iperf3 report: {report}"))
+}
+
 /// The lab's links carry 1,500-byte IPv4 packets.
 const LINK_MTU: f64 = 1500.0;
 
@@ -59,6 +70,10 @@ fn ip_rate(report: &Value, goodput: f64) -> f64 {
         .unwrap_or(1448.0);
     goodput * LINK_MTU / mss
 }
+
+/// UDP payload of the flood tests: with the UDP and IPv4 headers, a packet
+/// of [`LINK_MTU`] bytes.
+const UDP_PAYLOAD: u16 = 1472;
 
 /// Mean rate of the intervals that start at or after `from` seconds.
 fn mean_rate_from(report: &Value, from: f64) -> f64 {
@@ -114,15 +129,43 @@ fn shaped_subscriber_holds_its_rate_and_changes_live() {
 
     // Uplink: the policer holds the subscriber to its 10 Mbit/s, as the
     // receiver measures it, and its burst is deep enough that TCP is not
-    // starved by it.
+    // starved by it. Over a window of T seconds an srTCM passes at most
+    // CIR x T + CBS + EBS (RFC 2697): its two buckets may both be full when
+    // the window opens, which over a few seconds is a few percent above the
+    // rate.
     let report = lab
-        .iperf(Subscriber::One, false, 3, 0.5, 1)
+        .iperf(Subscriber::One, false, 5, 0.5, 1)
         .expect("iperf3 uplink");
     let up = ip_rate(&report, received_rate(&report));
+    let window_s = received_seconds(&report);
+    let burst_bits = 2.0 * 10.0 * MBIT * POLICER_BURST_MS as f64 / 1000.0;
+    let up_bound = 10.4 * MBIT + burst_bits / window_s;
     assert!(
-        (5.0 * MBIT..=10.4 * MBIT).contains(&up),
-        "uplink policed to 10 Mbit/s carried {:.2} Mbit/s of IP packets",
-        up / MBIT
+        (5.0 * MBIT..=up_bound).contains(&up),
+        "uplink policed to 10 Mbit/s carried {:.2} Mbit/s of IP packets over {window_s:.2} s \
+         (at most {:.2}: the rate and both buckets' bursts)",
+        up / MBIT,
+        up_bound / MBIT
+    );
+
+    // Uplink at twice the rate, UDP: what a TCP sender backs off from, a
+    // constant flood shows exactly. The policer passes its rate and drops
+    // the rest; the same burst bound applies.
+    let offered = 20.0 * MBIT;
+    let report = lab
+        .iperf_udp(Subscriber::One, false, 4, 1, offered as u64, UDP_PAYLOAD)
+        .expect("iperf3 UDP uplink");
+    let udp_ip = |bits: f64| bits * (f64::from(UDP_PAYLOAD) + 28.0) / f64::from(UDP_PAYLOAD);
+    let flood = udp_ip(received_rate(&report));
+    let window_s = received_seconds(&report);
+    let flood_bound = 10.4 * MBIT + burst_bits / window_s;
+    assert!(
+        (9.5 * MBIT..=flood_bound).contains(&flood),
+        "uplink policed to 10 Mbit/s passed {:.2} Mbit/s of IP packets of a {:.0} Mbit/s UDP \
+         flood over {window_s:.2} s (at most {:.2})",
+        flood / MBIT,
+        udp_ip(offered) / MBIT,
+        flood_bound / MBIT
     );
 
     // Live change to 20 Mbit/s in the middle of a transfer.
@@ -150,9 +193,11 @@ fn shaped_subscriber_holds_its_rate_and_changes_live() {
     );
     println!(
         "lab_qos (IP packets): downlink at 10 Mbit/s: {:.2} Mbit/s; uplink policed at \
-         10 Mbit/s: {:.2} Mbit/s; downlink from 1 s after the change to 20 Mbit/s: {:.2} Mbit/s",
+         10 Mbit/s: {:.2} Mbit/s of TCP, {:.2} Mbit/s of a UDP flood; downlink from 1 s after \
+         the change to 20 Mbit/s: {:.2} Mbit/s",
         down / MBIT,
         up / MBIT,
+        flood / MBIT,
         after / MBIT
     );
     // The shaper's per-class counters and the configured rate are exported.

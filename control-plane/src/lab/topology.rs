@@ -493,13 +493,47 @@ impl Lab {
         if reverse {
             args.push("-R");
         }
+        self.run_iperf(who, &args)
+    }
+
+    /// Runs an iperf3 UDP test from a subscriber to the Internet host's
+    /// server at a constant `rate_bps` of UDP payload in datagrams of
+    /// `payload` bytes, and returns iperf3's JSON report. `reverse` measures
+    /// the downlink; the first `omit_s` seconds are left out of the report.
+    pub fn iperf_udp(
+        &self,
+        who: Subscriber,
+        reverse: bool,
+        seconds: u32,
+        omit_s: u32,
+        rate_bps: u64,
+        payload: u16,
+    ) -> Result<serde_json::Value, LabError> {
+        let host = INTERNET_HOST.to_string();
+        let (secs, omit, rate, len) = (
+            seconds.to_string(),
+            omit_s.to_string(),
+            rate_bps.to_string(),
+            payload.to_string(),
+        );
+        let mut args = vec![
+            "-c", &host, "-u", "-b", &rate, "-l", &len, "-t", &secs, "-O", &omit, "-J",
+        ];
+        if reverse {
+            args.push("-R");
+        }
+        self.run_iperf(who, &args)
+    }
+
+    /// Runs iperf3 with `args` in `who`'s namespace and parses its JSON report.
+    fn run_iperf(&self, who: Subscriber, args: &[&str]) -> Result<serde_json::Value, LabError> {
         // The iperf3 server answers one test at a time and, after a connection that sent
         // nothing (a reachability probe), closes and reopens its listening socket: a test
         // started in that moment is reset before it sends a byte. Such a refusal is tried
         // again; any failure once data flows is returned as it is.
         let mut attempt = 1;
         loop {
-            let out = self.ns(who).exec("iperf3", &args)?;
+            let out = self.ns(who).exec("iperf3", args)?;
             let report: serde_json::Value = serde_json::from_slice(&out.stdout)
                 .map_err(|e| LabError::Command(format!("iperf3 printed no JSON report: {e}")))?;
             if attempt == 3 || !iperf_refused_before_start(&report) {

@@ -87,7 +87,7 @@ mod tests;
 
 pub use process::Pipeline;
 pub use process::ipv6::StaticRoute6;
-pub use qos::SessionQosStats;
+pub use qos::{POLICER_BURST_MS, SessionQosStats};
 pub use ratelimit::TokenBucket;
 pub use vbng_qos::scheduler::SchedulerConfig;
 
