@@ -28,6 +28,7 @@ pub mod clock;
 pub mod dpdk;
 pub mod latency;
 pub mod memory;
+pub mod random_reads;
 pub mod scale;
 pub mod scheme;
 pub mod setup;

@@ -16,6 +16,7 @@ use crate::report::Figure;
 use crate::timing::Machine;
 
 use super::memory::run_threads;
+use super::random_reads::{self, LARGE_BYTES, SMALL_BYTES};
 use super::setup::build_pipeline;
 use super::{
     Device, FastpathCli, MAX_FRAMES_PER_DIRECTION, Output, RunTotals, base_params, child,
@@ -28,6 +29,9 @@ pub const POINTS: [u32; 5] = [1, 1_000, 10_000, 100_000, 1_000_000];
 /// The rate at [`LARGE`] sessions is compared with the rate at [`REFERENCE`] sessions.
 const LARGE: u32 = 1_000_000;
 const REFERENCE: u32 = 10_000;
+
+/// Reads per pass of the random-line probe ([`random_reads`]).
+const RANDOM_READS: usize = 1 << 22;
 
 /// One point of the curve.
 #[derive(Debug, Clone, PartialEq)]
@@ -200,7 +204,19 @@ pub fn run(cli: &FastpathCli) -> Result<Output, String> {
     let mut best: Vec<Option<(RunTotals, usize)>> = vec![None; POINTS.len()];
     let mut best_io: Vec<Option<RunTotals>> = vec![None; POINTS.len()];
     let mut round_ratios = Vec::new();
+    // The machine's cost of a random line, small buffer and large, best of the rounds.
+    let mut random_line_ns = (f64::INFINITY, f64::INFINITY);
     for round in 1..=cli.rounds {
+        random_line_ns.0 = random_line_ns.0.min(random_reads::ns_per_random_line(
+            SMALL_BYTES,
+            RANDOM_READS,
+            3,
+        ));
+        random_line_ns.1 = random_line_ns.1.min(random_reads::ns_per_random_line(
+            LARGE_BYTES,
+            RANDOM_READS,
+            3,
+        ));
         let mut rates = Vec::new();
         for (i, &n) in POINTS.iter().enumerate() {
             if cli.rounds > 1 {
@@ -306,7 +322,31 @@ pub fn run(cli: &FastpathCli) -> Result<Output, String> {
             &m,
         ));
     }
+    let mib = |bytes: usize| bytes >> 20;
+    figures.push(base_params(
+        Figure::new(
+            &format!("fastpath.scale.random_line_ns_{}mib", mib(LARGE_BYTES)),
+            random_line_ns.1,
+            "ns/read",
+        )
+        .with_baseline(
+            &format!("fastpath.scale.random_line_ns_{}mib", mib(SMALL_BYTES)),
+            random_line_ns.0,
+        ),
+        cli,
+        LARGE,
+        &m,
+    ));
     let mut notes = common_notes(cli, &m);
+    notes.push(format!(
+        "scale: random_line_ns: this machine's time per read of a random 64-byte line of a \
+         {} MiB buffer (about the tables at {LARGE} sessions) beside a {} MiB one, each line \
+         asked for {} reads ahead, best of the rounds: the floor under every table line a \
+         packet misses at the large points",
+        mib(LARGE_BYTES),
+        mib(SMALL_BYTES),
+        random_reads::AHEAD
+    ));
     if cli.rounds > 1 {
         let r: Vec<String> = round_ratios.iter().map(|x| format!("{x:.3}")).collect();
         notes.push(format!(
