@@ -1164,7 +1164,8 @@ impl Pipeline {
     // `upstream` is: outlined, the two cost the burst loop 27 instructions a packet.
     #[inline(always)]
     fn downstream<B: PacketBuffer>(&mut self, now_ns: u64, frame: &mut B, m: &Meta) -> Verdict {
-        let Some(entry) = self.sessions.entry(m.slot) else {
+        // The slot came from the IPv4 index in this burst (or is NO_SLOT).
+        let Some(entry) = self.sessions.indexed_entry(m.slot) else {
             return self.drop(DropReason::NoSession);
         };
         let (access, gate_open) = (entry.access, entry.gate_open);
@@ -1316,7 +1317,7 @@ impl Pipeline {
         inside: Ipv4Addr,
     ) -> Result<Option<Meta>, Verdict> {
         // The NAT logs port blocks by session id (in the entry's second line).
-        let tag = match self.sessions.entry(slot) {
+        let tag = match self.sessions.indexed_entry(slot) {
             Some(e) => e.id,
             None => return Ok(None),
         };

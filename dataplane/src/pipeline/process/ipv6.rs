@@ -654,7 +654,8 @@ impl Pipeline {
         frame: &mut B,
         m: &Meta,
     ) -> Verdict {
-        let Some(entry) = self.sessions.entry(m.slot) else {
+        // The slot came from the IPv6 index in this burst (or is NO_SLOT).
+        let Some(entry) = self.sessions.indexed_entry(m.slot) else {
             return self.drop(DropReason::NoSession);
         };
         let (access, gate_open) = (entry.access, entry.gate_open);
