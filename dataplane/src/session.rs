@@ -472,6 +472,18 @@ impl SessionTable {
         })
     }
 
+    /// The slot of the session with IPv4 address `ip` given a slot that probably holds it
+    /// (a hint kept from an earlier packet, which may have gone stale): `candidate` itself
+    /// if it holds a live session of that address (reading the entry the caller reads next
+    /// anyway), otherwise the index's answer. None if no session has the address.
+    #[inline(always)]
+    pub fn confirm_ipv4(&self, candidate: Slot, ip: u32) -> Option<Slot> {
+        match self.entry(candidate) {
+            Some(e) if e.ipv4.to_bits() == ip => Some(candidate),
+            _ => self.find_ipv4(self.hash_ipv4(ip), ip),
+        }
+    }
+
     /// Probes the IPv4 index with a precomputed hash (exact: the index holds the address).
     #[inline(always)]
     pub fn find_ipv4(&self, hash: u64, ip: u32) -> Option<Slot> {
@@ -951,6 +963,27 @@ mod tests {
         };
         assert_eq!(AccessKey::from_l2(15, &l2), k);
         assert_eq!(k.tags(), (Some(4095), Some(1)));
+    }
+
+    #[test]
+    fn a_slot_hint_is_taken_only_while_it_holds_the_address() {
+        let mut t = SessionTable::new(42);
+        let a = entry(1, 0, 10, 1, 10);
+        let b = entry(2, 0, 11, 2, 11);
+        let (sa, sb) = (t.upsert(a).unwrap(), t.upsert(b).unwrap());
+        let (ip_a, ip_b) = (a.ipv4.to_bits(), b.ipv4.to_bits());
+        assert_eq!(t.confirm_ipv4(sa, ip_a), Some(sa));
+        // Another session's slot, a slot past the slab: the index answers.
+        assert_eq!(t.confirm_ipv4(sb, ip_a), Some(sa));
+        assert_eq!(t.confirm_ipv4(Slot::MAX, ip_b), Some(sb));
+        // A freed slot keeps its stale entry, with the old address: not taken.
+        t.remove(1).unwrap();
+        assert_eq!(t.confirm_ipv4(sa, ip_a), None);
+        // The address back in another slot: the index finds it.
+        t.upsert(entry(3, 0, 12, 3, 99)).unwrap();
+        let moved = t.upsert(entry(4, 0, 13, 4, 10)).unwrap();
+        assert_ne!(moved, sa);
+        assert_eq!(t.confirm_ipv4(sa, ip_a), Some(moved));
     }
 
     #[test]

@@ -39,14 +39,16 @@ pub struct MappingInfo {
 }
 
 impl MappingInfo {
-    fn from_mapping(m: &Mapping) -> Option<MappingInfo> {
+    /// `m`, of the session tagged `session_tag` (its subscriber's: the mapping keeps only
+    /// the low half).
+    fn from_mapping(m: &Mapping, session_tag: u64) -> Option<MappingInfo> {
         Some(MappingInfo {
             protocol: m.protocol()?,
             inside: Ipv4Addr::from_bits(m.inside),
             inside_port: m.inside_port,
             outside: Ipv4Addr::from_bits(m.outside),
             outside_port: m.outside_port,
-            session_tag: m.session_tag,
+            session_tag,
             last_seen_s: m.last_seen,
             tcp_established: m.protocol()? == NatProtocol::Tcp && tcp_state::is_established(m.tcp),
         })
@@ -217,7 +219,7 @@ impl Nat {
         let s = self
             .maps
             .find_inside(pack_key(inside.to_bits(), protocol, port))?;
-        MappingInfo::from_mapping(self.maps.get(s))
+        self.mapping_info(self.maps.get(s))
     }
 
     /// The mapping of outside endpoint (`outside`, `protocol`, `port`).
@@ -230,14 +232,16 @@ impl Nat {
         let s = self
             .maps
             .find_outside(pack_key(outside.to_bits(), protocol, port))?;
-        MappingInfo::from_mapping(self.maps.get(s))
+        self.mapping_info(self.maps.get(s))
+    }
+
+    fn mapping_info(&self, m: &Mapping) -> Option<MappingInfo> {
+        MappingInfo::from_mapping(m, self.subs.get(m.sub).session_tag)
     }
 
     /// Every live mapping (slab order).
     pub fn mappings(&self) -> impl Iterator<Item = MappingInfo> + '_ {
-        self.maps
-            .iter()
-            .filter_map(|(_, m)| MappingInfo::from_mapping(m))
+        self.maps.iter().filter_map(|(_, m)| self.mapping_info(m))
     }
 
     /// Bytes allocated, by part.
@@ -357,7 +361,7 @@ impl Nat {
     /// The slot of the mapping of inside endpoint (`inside`, `proto`, `port`), created (if
     /// `create`) from the blocks of the subscriber keyed by `sub_key`, and whether it was
     /// created. A mapping of another session tag is dropped with its whole subscriber
-    /// first. Refreshes the mapping.
+    /// first. Refreshes the mapping and sets its `owner`.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn outbound_mapping(
         &mut self,
@@ -365,6 +369,7 @@ impl Nat {
         now_s: u32,
         sub_key: u32,
         tag: u64,
+        owner: u32,
         inside: u32,
         proto: NatProtocol,
         port: u16,
@@ -372,8 +377,9 @@ impl Nat {
     ) -> Result<(u32, bool), NatDrop> {
         if let Some(slot) = self.maps.find_inside(pack_key(inside, proto, port)) {
             let m = self.maps.get_mut(slot);
-            if m.session_tag == tag {
+            if m.is_of(tag) {
                 m.last_seen = now_s;
+                m.owner = owner;
                 return Ok((slot, false));
             }
             let sub = m.sub;
@@ -382,7 +388,7 @@ impl Nat {
         if !create {
             return Err(NatDrop::NoMapping);
         }
-        self.create_mapping(now_ns, now_s, sub_key, tag, inside, proto, port)
+        self.create_mapping(now_ns, now_s, sub_key, tag, owner, inside, proto, port)
             .map(|s| (s, true))
     }
 
@@ -398,6 +404,7 @@ impl Nat {
         now_s: u32,
         sub_key: u32,
         tag: u64,
+        owner: u32,
         inside: u32,
         proto: NatProtocol,
         port: u16,
@@ -426,6 +433,7 @@ impl Nat {
         let outside = self.pool.address(self.subs.get(sub).addr);
         let m = Mapping::new(
             tag,
+            owner,
             inside,
             port,
             outside,

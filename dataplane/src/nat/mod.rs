@@ -157,6 +157,9 @@ impl NatProtocol {
     }
 }
 
+/// The owner of a mapping created without one ([`Nat::translate_outbound`]).
+pub const NO_OWNER: u32 = u32::MAX;
+
 /// What to do with a packet [`Nat::translate_outbound`] translated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outbound {
@@ -168,8 +171,10 @@ pub enum Outbound {
     Hairpin {
         /// The receiver's inside address (the new destination).
         inside: Ipv4Addr,
-        /// The receiver's session tag.
-        session_tag: u64,
+        /// The low 32 bits of the receiver's session tag.
+        session_tag: u32,
+        /// The owner given with the receiver's packets ([`Inbound::owner`]).
+        owner: u32,
     },
 }
 
@@ -178,8 +183,12 @@ pub enum Outbound {
 pub struct Inbound {
     /// The inside address now in the destination.
     pub inside: Ipv4Addr,
-    /// The session tag given with the packets that created the mapping.
-    pub session_tag: u64,
+    /// The low 32 bits of the session tag given with the packets that created the mapping.
+    pub session_tag: u32,
+    /// The owner given with the mapping's latest outbound packet
+    /// ([`Nat::translate_outbound_owned`]), [`NO_OWNER`] if none: a caller's hint of where
+    /// the session is, to be checked before use (the NAT does not know when it goes stale).
+    pub owner: u32,
 }
 
 /// Why the NAT refused a packet. Every refusal is counted in [`NatCounters::drops`].

@@ -100,7 +100,12 @@ impl Harness {
             _ => echo_pkt(inside, remote(r), true, port, 1),
         };
         let orig = p.clone();
-        match self.nat.translate_outbound(self.now, inside, tag, &mut p) {
+        // The owner changes with every packet: a reply returns the latest.
+        let owner = self.now as u32;
+        match self
+            .nat
+            .translate_outbound_owned(self.now, inside, tag, owner, &mut p)
+        {
             Ok(v) => prop_assert_eq!(v, Outbound::Forward),
             Err(e) => {
                 prop_assert!(matches!(
@@ -135,7 +140,8 @@ impl Harness {
             to,
             Ok(Inbound {
                 inside,
-                session_tag: tag
+                session_tag: tag as u32,
+                owner
             })
         );
         prop_assert_eq!(dst_of(&reply), (inside, port));

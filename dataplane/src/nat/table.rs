@@ -89,8 +89,11 @@ pub(crate) mod tcp_state {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(align(32))]
 pub(crate) struct Mapping {
-    /// Session tag of the subscriber's session.
-    pub session_tag: u64,
+    /// The low 32 bits of the session tag of the subscriber's session ([`Mapping::is_of`]).
+    pub session_tag: u32,
+    /// The translating caller's handle of that session, returned with inbound translations
+    /// and never read here ([`super::NO_OWNER`]: none given).
+    pub owner: u32,
     /// Inside address (the packet's source, not necessarily the subscriber key).
     pub inside: u32,
     /// Outside address.
@@ -121,6 +124,7 @@ impl Mapping {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         session_tag: u64,
+        owner: u32,
         inside: u32,
         inside_port: u16,
         outside: u32,
@@ -131,7 +135,8 @@ impl Mapping {
         now_s: u32,
     ) -> Self {
         Mapping {
-            session_tag,
+            session_tag: session_tag as u32,
+            owner,
             inside,
             outside,
             inside_port,
@@ -147,6 +152,7 @@ impl Mapping {
 
     const VACANT: Mapping = Mapping {
         session_tag: 0,
+        owner: super::NO_OWNER,
         inside: 0,
         outside: 0,
         inside_port: 0,
@@ -158,6 +164,14 @@ impl Mapping {
         block_k: 0,
         _spare: 0,
     };
+
+    /// True if the mapping belongs to the session of `session_tag`. Only the tag's low 32
+    /// bits are kept: session tags are session ids, given out in sequence, so two sessions
+    /// that held one inside address in turn are never 2^32 ids apart.
+    #[inline]
+    pub(crate) fn is_of(&self, session_tag: u64) -> bool {
+        self.session_tag == session_tag as u32
+    }
 
     #[inline]
     pub(crate) fn protocol(&self) -> Option<NatProtocol> {
@@ -605,7 +619,7 @@ mod tests {
     fn mapping_table_indexes() {
         let mut t = MappingTable::new(3, 1);
         let m = |ip: u32, port: u16, op: u16| {
-            Mapping::new(9, ip, port, 100, op, NatProtocol::Udp, 0, 0, 0)
+            Mapping::new(9, 0, ip, port, 100, op, NatProtocol::Udp, 0, 0, 0)
         };
         let (mut list, mut other) = (NONE, NONE);
         let a = t.insert(m(1, 10, 2000), &mut list).unwrap();

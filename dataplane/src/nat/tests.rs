@@ -224,7 +224,7 @@ fn udp_outbound_and_reply_with_valid_checksums() {
     let mut p = udp_pkt((sub(10), 40000), (remote(1), 53), b"query");
     let orig = p.clone();
     assert_eq!(
-        n.translate_outbound(0, sub(10), 1, &mut p),
+        n.translate_outbound_owned(0, sub(10), 1, 70, &mut p),
         Ok(Outbound::Forward)
     );
     assert_checksums(&p);
@@ -243,7 +243,8 @@ fn udp_outbound_and_reply_with_valid_checksums() {
         n.translate_inbound(SEC, &mut r),
         Ok(Inbound {
             inside: sub(10),
-            session_tag: 1
+            session_tag: 1,
+            owner: 70
         })
     );
     assert_eq!(dst_of(&r), (sub(10), 40000));
@@ -389,16 +390,20 @@ fn hairpin_between_two_subscribers() {
     let mut n = nat();
     // A is reachable at its mapping (it talked to a STUN server).
     let mut a = udp_pkt((sub(10), 5000), (remote(1), 3478), b"a");
-    n.translate_outbound(0, sub(10), 1, &mut a).unwrap();
+    n.translate_outbound_owned(0, sub(10), 1, 11, &mut a)
+        .unwrap();
     let (a_out, a_port) = src_of(&a);
     // B sends to A's outside mapping.
     let mut b = udp_pkt((sub(20), 6000), (a_out, a_port), b"hello A");
-    let v = n.translate_outbound(SEC, sub(20), 2, &mut b).unwrap();
+    let v = n
+        .translate_outbound_owned(SEC, sub(20), 2, 22, &mut b)
+        .unwrap();
     assert_eq!(
         v,
         Outbound::Hairpin {
             inside: sub(10),
-            session_tag: 1
+            session_tag: 1,
+            owner: 11
         }
     );
     // Source is B's outside mapping, destination A's inside endpoint (RFC 4787 REQ-9).
@@ -409,11 +414,13 @@ fn hairpin_between_two_subscribers() {
     // A answers to what it saw: B's outside mapping.
     let mut r = udp_pkt((sub(10), 5000), src_of(&b), b"hi B");
     let v = n.translate_outbound(2 * SEC, sub(10), 1, &mut r).unwrap();
+    // B's mapping remembers B's owner; A's packet, sent without one, forgot A's.
     assert_eq!(
         v,
         Outbound::Hairpin {
             inside: sub(20),
-            session_tag: 2
+            session_tag: 2,
+            owner: 22
         }
     );
     assert_eq!(src_of(&r), (a_out, a_port));

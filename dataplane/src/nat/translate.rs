@@ -8,7 +8,7 @@ use core::net::Ipv4Addr;
 
 use super::engine::{Nat, secs};
 use super::table::{pack_key, tcp_state};
-use super::{Inbound, NatDrop, NatProtocol, Outbound};
+use super::{Inbound, NO_OWNER, NatDrop, NatProtocol, Outbound};
 use crate::wire::checksum;
 use crate::wire::ipv4;
 use crate::wire::tcp::flags as tcp_flags;
@@ -266,7 +266,22 @@ impl Nat {
         session_tag: u64,
         ip: &mut [u8],
     ) -> Result<Outbound, NatDrop> {
-        let r = self.outbound(now_ns, inside_subscriber.to_bits(), session_tag, ip);
+        self.translate_outbound_owned(now_ns, inside_subscriber, session_tag, NO_OWNER, ip)
+    }
+
+    /// [`Nat::translate_outbound`], also recording `owner` in the packet's mapping: a
+    /// value of the caller's (the pipeline's session slot) that inbound translations
+    /// through the mapping return ([`Inbound::owner`]), so that the caller can find the
+    /// session without a lookup of its own.
+    pub fn translate_outbound_owned(
+        &mut self,
+        now_ns: u64,
+        inside_subscriber: Ipv4Addr,
+        session_tag: u64,
+        owner: u32,
+        ip: &mut [u8],
+    ) -> Result<Outbound, NatDrop> {
+        let r = self.outbound(now_ns, inside_subscriber.to_bits(), session_tag, owner, ip);
         if let Err(d) = r {
             self.counters.drops[d.index()] += 1;
         }
@@ -290,6 +305,7 @@ impl Nat {
         now_ns: u64,
         sub_key: u32,
         tag: u64,
+        owner: u32,
         ip: &mut [u8],
     ) -> Result<Outbound, NatDrop> {
         let p = parse_ip(ip)?;
@@ -317,8 +333,9 @@ impl Nat {
                 };
                 // A RST for a connection the NAT does not know opens no mapping.
                 let create = flags & tcp_flags::RST == 0;
-                let (slot, created) = self
-                    .outbound_mapping(now_ns, now_s, sub_key, tag, p.src, proto, sport, create)?;
+                let (slot, created) = self.outbound_mapping(
+                    now_ns, now_s, sub_key, tag, owner, p.src, proto, sport, create,
+                )?;
                 let m = self.maps.get_mut(slot);
                 if proto == NatProtocol::Tcp {
                     if created && flags & tcp_flags::SYN == 0 {
@@ -337,7 +354,7 @@ impl Nat {
                     ICMP_ECHO_REQUEST => {
                         let id = rd16(ip, l4 + 4);
                         let (slot, _) = self.outbound_mapping(
-                            now_ns, now_s, sub_key, tag, p.src, proto, id, true,
+                            now_ns, now_s, sub_key, tag, owner, p.src, proto, id, true,
                         )?;
                         let m = self.maps.get(slot);
                         let (a, port) = (m.outside, m.outside_port);
@@ -359,6 +376,7 @@ impl Nat {
             return Ok(Outbound::Hairpin {
                 inside: to.inside,
                 session_tag: to.session_tag,
+                owner: to.owner,
             });
         }
         Ok(Outbound::Forward)
@@ -407,7 +425,7 @@ impl Nat {
             .find_inside(pack_key(e.dst, e.proto, port))
             .ok_or(NatDrop::NoMapping)?;
         let m = *self.maps.get(slot);
-        if m.session_tag != tag {
+        if !m.is_of(tag) {
             return Err(NatDrop::NoMapping);
         }
         rewrite_embedded(ip, l4, end, &e, Side::Dst, m.outside, m.outside_port);
@@ -431,15 +449,16 @@ impl Nat {
                 .lookup(p.src, p.dst, p.proto, p.ident, now_s)
                 .ok_or(NatDrop::Fragment)?;
             let m = self.maps.get(slot);
-            if m.protocol() != Some(proto) || m.session_tag != tag || m.outside != p.dst {
+            if m.protocol() != Some(proto) || !m.is_of(tag) || m.outside != p.dst {
                 return Err(NatDrop::Fragment);
             }
-            let inside = m.inside;
+            let (inside, session_tag, owner) = (m.inside, m.session_tag, m.owner);
             set_addr(ip, Side::Dst, inside);
             self.counters.fragments_translated += 1;
             return Ok(Inbound {
                 inside: Ipv4Addr::from_bits(inside),
-                session_tag: tag,
+                session_tag,
+                owner,
             });
         }
         let (l4, end) = (p.hl, p.total);
@@ -494,10 +513,12 @@ impl Nat {
         let to = Inbound {
             inside: Ipv4Addr::from_bits(m.inside),
             session_tag: m.session_tag,
+            owner: m.owner,
         };
         if p.more_frags && !hairpin {
+            let tag = u64::from(m.session_tag);
             self.frags
-                .record(p.src, p.dst, p.proto, p.ident, slot, m.session_tag, now_s);
+                .record(p.src, p.dst, p.proto, p.ident, slot, tag, now_s);
         }
         Ok(to)
     }

@@ -15,7 +15,7 @@ use super::{
     TokenBucket, Verdict,
 };
 use crate::acl::{AclAction, AclId, AclSet, Direction, FlowV4, FlowV6, NO_ACL};
-use crate::nat::{Ipv4Prefix, Nat, Outbound};
+use crate::nat::{Ipv4Prefix, NO_OWNER, Nat, Outbound};
 use crate::packet::{MAX_PORTS, PacketBuffer, PortId};
 use crate::route::icmp_error::{
     IPV4_ERROR_MAX_LEN, IcmpErrorLimiter, Icmpv4ErrorKind, Icmpv6ErrorKind, icmpv4_error,
@@ -59,6 +59,9 @@ struct Meta {
     hash: u64,
     /// Upstream: the frame is PPP data in a PPPoE session.
     pppoe: bool,
+    /// Downstream: `slot` is what the NAT mapping remembered of its session, not an
+    /// index's answer; stage 3 checks it against the frame's address before use.
+    hinted: bool,
     slot: Slot,
     /// Downstream with QoS: the session's shaper subscriber and whether the shaper's fast
     /// path may apply ([`QosState::lookahead`]).
@@ -85,6 +88,7 @@ const META_INIT: Meta = Meta {
     hash: 0,
     nat_hash: None,
     pppoe: false,
+    hinted: false,
     slot: NO_SLOT,
     shaper: (NO_SUB, false),
 };
@@ -673,25 +677,30 @@ impl Pipeline {
                 n.nat.prefetch_mapping(h, false);
             }
         }
-        // Stage 2a (NAT): translate the frames to outside addresses, hash their inside
-        // address and ask for its bucket; then probe and ask for the entry.
+        // Stage 2a (NAT): translate the frames to inside addresses. The mapping remembers
+        // its session's slot: ask for that entry, checked in stage 3. Without one, hash the
+        // inside address and ask for its bucket; then probe and ask for the entry.
         if NAT && nat_inbound != 0 {
+            let mut unknown: u64 = 0;
             for i in set_bits(nat_inbound) {
                 let m = &mut meta[i];
                 if self.nat_inbound(now_ns, &mut frames[i], &mut verdicts[i], m) {
-                    m.hash = self.sessions.hash_ipv4(m.key as u32);
-                    self.sessions.prefetch_ipv4(m.hash);
+                    if m.hinted {
+                        self.sessions.prefetch_entry(m.slot, second_line_down);
+                    } else {
+                        m.hash = self.sessions.hash_ipv4(m.key as u32);
+                        self.sessions.prefetch_ipv4(m.hash);
+                        unknown |= 1 << i;
+                    }
                 }
             }
-            for i in set_bits(nat_inbound) {
+            for i in set_bits(unknown) {
                 let m = &mut meta[i];
-                if m.stage == Stage::Downstream {
-                    m.slot = self
-                        .sessions
-                        .find_ipv4(m.hash, m.key as u32)
-                        .unwrap_or(NO_SLOT);
-                    self.sessions.prefetch_entry(m.slot, second_line_down);
-                }
+                m.slot = self
+                    .sessions
+                    .find_ipv4(m.hash, m.key as u32)
+                    .unwrap_or(NO_SLOT);
+                self.sessions.prefetch_entry(m.slot, second_line_down);
             }
         }
         // Stage 2b (QoS): the shapers of the burst's downstream sessions.
@@ -796,6 +805,9 @@ impl Pipeline {
         match translated {
             Some(t) => {
                 m.key = u128::from(t.inside.to_bits());
+                if t.owner != NO_OWNER {
+                    (m.slot, m.hinted) = (t.owner, true);
+                }
                 true
             }
             None => {
@@ -1160,11 +1172,47 @@ impl Pipeline {
         Verdict::Forward(self.cfg.core_port)
     }
 
+    /// `m` with its hinted slot replaced by the IPv4 index's answer, and the QoS lookahead
+    /// of that slot: for a hint that no longer holds the frame's address.
+    #[cold]
+    #[inline(never)]
+    fn rehint(&self, m: &Meta) -> Meta {
+        let hash = self.sessions.hash_ipv4(m.key as u32);
+        let slot = self
+            .sessions
+            .find_ipv4(hash, m.key as u32)
+            .unwrap_or(NO_SLOT);
+        let shaper = match self.qos.as_deref() {
+            Some(q) if slot != NO_SLOT => q.lookahead(slot),
+            _ => META_INIT.shaper,
+        };
+        Meta {
+            hinted: false,
+            slot,
+            shaper,
+            ..*m
+        }
+    }
+
     // Inlined at both call sites (the burst loop and a hairpinned upstream packet), as
     // `upstream` is: outlined, the two cost the burst loop 27 instructions a packet.
     #[inline(always)]
     fn downstream<B: PacketBuffer>(&mut self, now_ns: u64, frame: &mut B, m: &Meta) -> Verdict {
-        // The slot came from the IPv4 index in this burst (or is NO_SLOT).
+        // A hinted slot must hold a live session of the frame's address; the index's slot
+        // replaces one that does not.
+        let rehinted;
+        let m = if m.hinted
+            && self
+                .sessions
+                .entry(m.slot)
+                .is_none_or(|e| e.ipv4.to_bits() != m.key as u32)
+        {
+            rehinted = self.rehint(m);
+            &rehinted
+        } else {
+            m
+        };
+        // The slot came from the IPv4 index in this burst, or was checked (or is NO_SLOT).
         let Some(entry) = self.sessions.indexed_entry(m.slot) else {
             return self.drop(DropReason::NoSession);
         };
@@ -1328,16 +1376,20 @@ impl Pipeline {
             return Ok(None);
         }
         let translated = match frame.data_mut().get_mut(l3..) {
-            Some(ip) => n.nat.translate_outbound(now_ns, inside, tag, ip).ok(),
+            Some(ip) => n
+                .nat
+                .translate_outbound_owned(now_ns, inside, tag, slot, ip)
+                .ok(),
             None => None,
         };
         match translated {
             Some(Outbound::Forward) => Ok(None),
-            Some(Outbound::Hairpin { inside: to, .. }) => {
-                let hash = self.sessions.hash_ipv4(to.to_bits());
+            Some(Outbound::Hairpin {
+                inside: to, owner, ..
+            }) => {
                 let slot = self
                     .sessions
-                    .find_ipv4(hash, to.to_bits())
+                    .confirm_ipv4(owner, to.to_bits())
                     .unwrap_or(NO_SLOT);
                 let shaper = match self.qos.as_deref() {
                     Some(q) if slot != NO_SLOT => q.lookahead(slot),
@@ -1347,7 +1399,6 @@ impl Pipeline {
                     stage: Stage::Downstream,
                     l3: l3 as u16,
                     key: u128::from(to.to_bits()),
-                    hash,
                     slot,
                     shaper,
                     ..META_INIT

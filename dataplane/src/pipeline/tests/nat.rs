@@ -66,6 +66,34 @@ fn upstream_source_is_translated_and_the_answer_comes_back() {
 }
 
 #[test]
+fn a_mapping_that_remembers_another_slot_still_reaches_its_session() {
+    let mut p = nat_pipeline();
+    let (a, b) = (sessions()[0], sessions()[2]);
+    let query = upstream_udp(&a, a.ipv4, b"query");
+    let (v, out) = run1(&mut p, SEC, ACCESS0, &query);
+    assert_eq!(v, Verdict::Forward(CORE));
+    let (outside, _, port, _) = udp_endpoints(&out[14..]);
+    // The mapping now names another session's slot (b, on the other access port), then a
+    // slot past the table, as the owner of a's flow.
+    let b_slot = p.sessions().lookup_ipv4(b.ipv4).unwrap();
+    for wrong in [b_slot, 4096] {
+        let mut ip = query[14..].to_vec();
+        let nat = p.nat_mut().unwrap();
+        nat.translate_outbound_owned(SEC, a.ipv4, a.id, wrong, &mut ip)
+            .unwrap();
+        let (v, out) = run1(
+            &mut p,
+            SEC,
+            CORE,
+            &downstream_udp_to(outside, port, b"answer"),
+        );
+        assert_eq!(v, Verdict::Forward(ACCESS0), "owner {wrong}");
+        assert_eq!(&out[..6], &a.access.mac.0[..], "owner {wrong}");
+        assert_eq!(udp_endpoints(&out[14..]).1, a.ipv4, "owner {wrong}");
+    }
+}
+
+#[test]
 fn a_session_outside_the_inside_prefixes_keeps_its_address() {
     let mut p = resolved();
     let cfg = NatConfig::with_pool(vec![OUTSIDE]);
