@@ -3,7 +3,8 @@
 //! 10k-session point's on a few megabytes. The probe reads one byte of a random 64-byte line
 //! of a buffer, asking for the line [`AHEAD`] reads before (as the pipeline's stages ask
 //! for their buckets and entries), and reports the mean time per read: the floor under each
-//! table line a packet misses, at the most misses this core keeps in flight.
+//! table line a packet misses when its lines are asked for that far ahead (asked for
+//! further ahead, more misses overlap and the time per read falls further).
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -11,8 +12,8 @@ use std::time::Instant;
 /// Reads between asking for a line and reading it.
 pub const AHEAD: usize = 16;
 
-/// The buffer sizes probed: one that stays in this kind of core's L2, and one the size
-/// of the tables at a million sessions.
+/// The buffer sizes probed: one that stays in cache (a core's L2 or the shared L3), and
+/// one the size of the tables at a million sessions.
 pub const SMALL_BYTES: usize = 2 << 20;
 pub const LARGE_BYTES: usize = 256 << 20;
 
