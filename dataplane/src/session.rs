@@ -478,10 +478,17 @@ impl SessionTable {
     /// anyway), otherwise the index's answer. None if no session has the address.
     #[inline(always)]
     pub fn confirm_ipv4(&self, candidate: Slot, ip: u32) -> Option<Slot> {
-        match self.entry(candidate) {
-            Some(e) if e.ipv4.to_bits() == ip => Some(candidate),
-            _ => self.find_ipv4(self.hash_ipv4(ip), ip),
+        if self.holds_ipv4(candidate, ip) {
+            Some(candidate)
+        } else {
+            self.lookup_ipv4(Ipv4Addr::from_bits(ip))
         }
+    }
+
+    /// True if `slot` holds a live session with IPv4 address `ip`.
+    #[inline(always)]
+    pub fn holds_ipv4(&self, slot: Slot, ip: u32) -> bool {
+        self.entry(slot).is_some_and(|e| e.ipv4.to_bits() == ip)
     }
 
     /// Probes the IPv4 index with a precomputed hash (exact: the index holds the address).

@@ -1172,24 +1172,27 @@ impl Pipeline {
         Verdict::Forward(self.cfg.core_port)
     }
 
-    /// `m` with its hinted slot replaced by the IPv4 index's answer, and the QoS lookahead
-    /// of that slot: for a hint that no longer holds the frame's address.
+    /// The QoS lookahead of a downstream frame's session in `slot` (none without QoS or
+    /// a session).
+    #[inline(always)]
+    fn shaper_of(&self, slot: Slot) -> (u32, bool) {
+        match self.qos.as_deref() {
+            Some(q) if slot != NO_SLOT => q.lookahead(slot),
+            _ => META_INIT.shaper,
+        }
+    }
+
+    /// `m` with the IPv4 index's slot in place of a hinted slot that no longer holds the
+    /// frame's address, and that slot's QoS lookahead.
     #[cold]
     #[inline(never)]
     fn rehint(&self, m: &Meta) -> Meta {
-        let hash = self.sessions.hash_ipv4(m.key as u32);
-        let slot = self
-            .sessions
-            .find_ipv4(hash, m.key as u32)
-            .unwrap_or(NO_SLOT);
-        let shaper = match self.qos.as_deref() {
-            Some(q) if slot != NO_SLOT => q.lookahead(slot),
-            _ => META_INIT.shaper,
-        };
+        let ip = Ipv4Addr::from_bits(m.key as u32);
+        let slot = self.sessions.lookup_ipv4(ip).unwrap_or(NO_SLOT);
         Meta {
             hinted: false,
             slot,
-            shaper,
+            shaper: self.shaper_of(slot),
             ..*m
         }
     }
@@ -1201,12 +1204,7 @@ impl Pipeline {
         // A hinted slot must hold a live session of the frame's address; the index's slot
         // replaces one that does not.
         let rehinted;
-        let m = if m.hinted
-            && self
-                .sessions
-                .entry(m.slot)
-                .is_none_or(|e| e.ipv4.to_bits() != m.key as u32)
-        {
+        let m = if m.hinted && !self.sessions.holds_ipv4(m.slot, m.key as u32) {
             rehinted = self.rehint(m);
             &rehinted
         } else {
@@ -1391,16 +1389,12 @@ impl Pipeline {
                     .sessions
                     .confirm_ipv4(owner, to.to_bits())
                     .unwrap_or(NO_SLOT);
-                let shaper = match self.qos.as_deref() {
-                    Some(q) if slot != NO_SLOT => q.lookahead(slot),
-                    _ => META_INIT.shaper,
-                };
                 Ok(Some(Meta {
                     stage: Stage::Downstream,
                     l3: l3 as u16,
                     key: u128::from(to.to_bits()),
                     slot,
-                    shaper,
+                    shaper: self.shaper_of(slot),
                     ..META_INIT
                 }))
             }

@@ -432,10 +432,7 @@ impl Pipeline {
             .sessions
             .find_ipv6((dst.to_bits() >> 64) as u64)
             .unwrap_or(NO_SLOT);
-        let shaper = match self.qos.as_deref() {
-            Some(q) if slot != NO_SLOT => q.lookahead(slot),
-            _ => META_INIT.shaper,
-        };
+        let shaper = self.shaper_of(slot);
         let m = Meta {
             stage: Stage::Downstream,
             l3: l3 as u16,
