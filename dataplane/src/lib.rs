@@ -50,7 +50,7 @@ pub mod packet;
 pub mod pfcp_agent;
 pub mod pipeline;
 pub mod port;
-mod prefetch;
+pub mod prefetch;
 pub mod route;
 pub mod rss;
 pub mod session;

@@ -9,6 +9,8 @@
 use std::hint::black_box;
 use std::time::Instant;
 
+use vbng_dataplane::prefetch::prefetch_line;
+
 /// Reads between asking for a line and reading it.
 pub const AHEAD: usize = 16;
 
@@ -32,7 +34,7 @@ pub fn ns_per_random_line(bytes: usize, reads: usize, reps: u32) -> f64 {
         let mut sum = 0u64;
         for (i, &at) in order.iter().enumerate() {
             if let Some(&next) = order.get(i + AHEAD) {
-                prefetch(&buf[next]);
+                prefetch_line(&buf[next]);
             }
             sum += u64::from(buf[at]);
         }
@@ -55,19 +57,6 @@ fn random_lines(bytes: usize, reads: usize) -> Vec<usize> {
             (x % lines) as usize * LINE
         })
         .collect()
-}
-
-#[inline(always)]
-fn prefetch(r: &u8) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        // SAFETY: a prefetch only hints the cache and never faults; the address is a
-        // reference's; SSE is part of the x86-64 baseline.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>((r as *const u8).cast::<i8>()) };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = r;
 }
 
 #[cfg(test)]
