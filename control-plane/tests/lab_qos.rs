@@ -75,6 +75,15 @@ fn ip_rate(report: &Value, goodput: f64) -> f64 {
 /// of [`LINK_MTU`] bytes.
 const UDP_PAYLOAD: u16 = 1472;
 
+/// The most IP traffic the 10 Mbit/s uplink policer may pass over a window
+/// of `window_s` seconds, in bits per second: the rate (with the checks' 4%
+/// allowance) plus the committed and excess bursts, which may both be full
+/// when the window opens (RFC 2697: CIR x T + CBS + EBS).
+fn policed_uplink_bound(window_s: f64) -> f64 {
+    let burst_bits = 2.0 * 10.0 * MBIT * POLICER_BURST_MS as f64 / 1000.0;
+    10.4 * MBIT + burst_bits / window_s
+}
+
 /// Mean rate of the intervals that start at or after `from` seconds.
 fn mean_rate_from(report: &Value, from: f64) -> f64 {
     let picked: Vec<f64> = intervals(report)
@@ -129,17 +138,14 @@ fn shaped_subscriber_holds_its_rate_and_changes_live() {
 
     // Uplink: the policer holds the subscriber to its 10 Mbit/s, as the
     // receiver measures it, and its burst is deep enough that TCP is not
-    // starved by it. Over a window of T seconds an srTCM passes at most
-    // CIR x T + CBS + EBS (RFC 2697): its two buckets may both be full when
-    // the window opens, which over a few seconds is a few percent above the
-    // rate.
+    // starved by it. Its bursts may show as a few percent above the rate over
+    // a few seconds ([`policed_uplink_bound`]).
     let report = lab
         .iperf(Subscriber::One, false, 5, 0.5, 1)
         .expect("iperf3 uplink");
     let up = ip_rate(&report, received_rate(&report));
     let window_s = received_seconds(&report);
-    let burst_bits = 2.0 * 10.0 * MBIT * POLICER_BURST_MS as f64 / 1000.0;
-    let up_bound = 10.4 * MBIT + burst_bits / window_s;
+    let up_bound = policed_uplink_bound(window_s);
     assert!(
         (5.0 * MBIT..=up_bound).contains(&up),
         "uplink policed to 10 Mbit/s carried {:.2} Mbit/s of IP packets over {window_s:.2} s \
@@ -155,10 +161,10 @@ fn shaped_subscriber_holds_its_rate_and_changes_live() {
     let report = lab
         .iperf_udp(Subscriber::One, false, 4, 1, offered as u64, UDP_PAYLOAD)
         .expect("iperf3 UDP uplink");
-    let udp_ip = |bits: f64| bits * (f64::from(UDP_PAYLOAD) + 28.0) / f64::from(UDP_PAYLOAD);
+    let udp_ip = |bits: f64| bits * LINK_MTU / f64::from(UDP_PAYLOAD);
     let flood = udp_ip(received_rate(&report));
     let window_s = received_seconds(&report);
-    let flood_bound = 10.4 * MBIT + burst_bits / window_s;
+    let flood_bound = policed_uplink_bound(window_s);
     assert!(
         (9.5 * MBIT..=flood_bound).contains(&flood),
         "uplink policed to 10 Mbit/s passed {:.2} Mbit/s of IP packets of a {:.0} Mbit/s UDP \
