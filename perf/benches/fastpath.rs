@@ -11,7 +11,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use vbng_dataplane::packet::Frame;
 use vbng_dataplane::pipeline::{BURST, DropReason, Pipeline, Verdict};
 
-use vbng_perf::fastpath::scheme::{FrameSize, Protocol, Scheme, Vlan};
+use vbng_perf::fastpath::scheme::{FrameSize, Protocol, Replay, Scheme, Vlan};
 use vbng_perf::fastpath::setup::{
     ACCESS_PORT, CORE_PORT, PipelineKind, PipelineOptions, worker_frames,
 };
@@ -34,6 +34,7 @@ impl Bench {
             protocol,
             vlan: Vlan::None,
             size: FrameSize::Fixed(64),
+            replay: Replay::All,
         };
         let opts = PipelineOptions {
             kind,

@@ -10,7 +10,7 @@ use vbng_dataplane::packet::Frame;
 use vbng_dataplane::pipeline::{BURST, DropReason, Verdict};
 use vbng_dataplane::wire::EtherType;
 use vbng_dataplane::wire::frame::L2Header;
-use vbng_perf::fastpath::scheme::{FrameSize, Protocol, Scheme, Vlan, read_pcap};
+use vbng_perf::fastpath::scheme::{FrameSize, Protocol, Replay, Scheme, Vlan, read_pcap};
 use vbng_perf::fastpath::setup::{
     ACCESS_PORT, CORE_PORT, PipelineKind, PipelineOptions, build_pipeline,
 };
@@ -109,6 +109,7 @@ fn scapy_frames_forward_through_the_pipeline() {
             protocol,
             vlan,
             size,
+            replay: Replay::All,
         };
         let what = format!("{} {} {}", protocol.name(), vlan.name(), size.name());
 

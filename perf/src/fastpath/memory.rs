@@ -7,6 +7,7 @@ use std::sync::{Arc, Barrier};
 
 use crate::timing::Machine;
 
+use super::scheme::Replay;
 use super::setup::{PipelineOptions, worker_frames};
 use super::worker::{
     ACCESS_PORT, CORE_PORT, FastpathWorker, ReplayPort, WorkerReport, measure_io_only,
@@ -113,11 +114,17 @@ pub fn run(cli: &FastpathCli) -> Result<Output, String> {
         notes: common_notes(cli, &m),
         markdown: None,
     };
+    let which = match cli.replay() {
+        Replay::All => format!(
+            "all of its subscribers' frames up to {MAX_FRAMES_PER_DIRECTION} per direction, else \
+             a random sample of that many"
+        ),
+        Replay::Sample => "a random sample of its subscribers' frames, --replay sample".to_owned(),
+    };
     out.notes.push(format!(
         "memory device: worker 0 replays {frames} upstream and {frames} downstream frames in a loop \
-         (all of its subscribers' frames up to {MAX_FRAMES_PER_DIRECTION} per direction, else a \
-         random sample of that many); receive = copy into the frame, transmit = copy into a \
-         32-slot ring; baseline = the same loop without the pipeline"
+         ({which}); receive = copy into the frame, transmit = copy into a 32-slot ring; \
+         baseline = the same loop without the pipeline"
     ));
     if !cli.no_instructions {
         match callgrind::measure(cli, cli.sessions) {

@@ -35,7 +35,7 @@ pub mod setup;
 pub mod testpmd;
 pub mod worker;
 
-use scheme::{FrameSize, Protocol, Scheme, Vlan};
+use scheme::{FrameSize, Protocol, Replay, Scheme, Vlan};
 use setup::{PipelineKind, PipelineOptions};
 use worker::WorkerReport;
 
@@ -129,6 +129,12 @@ pub struct FastpathCli {
     /// Build the pipeline with QoS and give every session a 1 Gbit/s rate both ways.
     #[arg(long)]
     pub qos: bool,
+    /// Frames each worker replays: all (every session's frames, subscriber by subscriber,
+    /// up to 65,536 per direction, else a random sample of that many) or sample (always
+    /// a random sample of 65,536, whatever the session count). Default all; sample with
+    /// --scale.
+    #[arg(long, value_enum)]
+    pub replay: Option<Replay>,
     /// Scale curve: 1, 1k, 100k and 1M sessions on the memory device; table and plot.
     #[arg(long)]
     pub scale: bool,
@@ -201,6 +207,16 @@ impl FastpathCli {
         }
     }
 
+    /// `--replay`, or its default: a sampled replay for the scale curve, so that its points
+    /// differ in their session count only.
+    pub fn replay(&self) -> Replay {
+        self.replay.unwrap_or(if self.scale {
+            Replay::Sample
+        } else {
+            Replay::All
+        })
+    }
+
     /// The scheme with `sessions` subscribers.
     pub fn scheme(&self, sessions: u32) -> Scheme {
         Scheme {
@@ -208,6 +224,7 @@ impl FastpathCli {
             protocol: self.protocol(),
             vlan: self.vlan(),
             size: self.size,
+            replay: self.replay(),
         }
     }
 
@@ -261,6 +278,8 @@ impl FastpathCli {
             self.size.name(),
             "--device".into(),
             self.device().name().into(),
+            "--replay".into(),
+            self.replay().name().into(),
         ];
         if self.qos {
             v.push("--qos".into());
@@ -365,6 +384,7 @@ pub fn base_params(f: Figure, cli: &FastpathCli, sessions: u32, m: &Machine) -> 
         .param("protocol", cli.protocol().name())
         .param("vlan", cli.vlan().name())
         .param("qos", cli.qos)
+        .param("replay", cli.replay().name())
         .param("seconds", cli.seconds)
         .param("cpu", m.cpu.as_str())
         .param("cpus", m.cpus)

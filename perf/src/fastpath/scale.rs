@@ -3,10 +3,14 @@
 //! each point, and the 1M rate beside the 10k rate; a Markdown table, a CSV and a PNG plot
 //! (`perf/plot_scale.py`, matplotlib).
 //!
-//! Every point replays at most [`MAX_FRAMES_PER_DIRECTION`] frames per direction and worker:
-//! up to 65,536 sessions every session's frames, beyond that a random sample of 65,536
-//! (subscriber, packet) pairs (fixed seed) while all N sessions are in the table, so the
-//! lookups spread over a table of N entries without keeping N frame buffers.
+//! Every point replays the same number of frames, [`MAX_FRAMES_PER_DIRECTION`] per direction
+//! and worker: (subscriber, packet) pairs drawn at random (fixed seed) from its N sessions,
+//! all of them in the table ([`Replay::Sample`]). The lookups spread over a table of N
+//! entries without keeping N frame buffers, and the points differ in N only. Replaying every
+//! session's frames subscriber by subscriber instead (`--replay all`, the plain run's
+//! default) changes two more things with N: up to 65,536 sessions the frames fit in fewer
+//! buffers, which stay in cache, and the tables are read in the order the sessions were
+//! installed, which the hardware prefetcher follows. Both favour the small points.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -17,6 +21,7 @@ use crate::timing::Machine;
 
 use super::memory::run_threads;
 use super::random_reads::{self, LARGE_BYTES, SMALL_BYTES};
+use super::scheme::Replay;
 use super::setup::build_pipeline;
 use super::{
     Device, FastpathCli, MAX_FRAMES_PER_DIRECTION, Output, RunTotals, base_params, child,
@@ -356,11 +361,20 @@ pub fn run(cli: &FastpathCli) -> Result<Output, String> {
             r.join(" ")
         ));
     }
+    let replayed = match cli.replay() {
+        Replay::Sample => format!(
+            "every point replays a fixed-seed random sample of {MAX_FRAMES_PER_DIRECTION} \
+             (subscriber, packet) pairs per direction, drawn from its N sessions"
+        ),
+        Replay::All => format!(
+            "--replay all: up to {MAX_FRAMES_PER_DIRECTION} sessions every session's frames \
+             are replayed subscriber by subscriber, beyond that a fixed-seed random sample of \
+             {MAX_FRAMES_PER_DIRECTION} (subscriber, packet) pairs per direction"
+        ),
+    };
     notes.push(format!(
-        "scale: device {}; up to {MAX_FRAMES_PER_DIRECTION} sessions every session's frames are \
-         replayed, beyond that a fixed-seed random sample of {MAX_FRAMES_PER_DIRECTION} \
-         (subscriber, packet) pairs per direction while all N sessions are in the table; \
-         baseline: the same loop without the pipeline ({io_name})",
+        "scale: device {}; {replayed}, while all N sessions are in the table; baseline: the \
+         same loop without the pipeline ({io_name})",
         cli.device().name()
     ));
     notes.push(format!(

@@ -125,6 +125,29 @@ impl Vlan {
     }
 }
 
+/// Which (subscriber, packet) pairs a worker replays ([`Scheme::worker_packets`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Replay {
+    /// Every pair in pcap order (subscriber by subscriber, so the tables are read in the
+    /// order the sessions were installed) when they fit in the limit, else a random sample
+    /// of the limit's size.
+    All,
+    /// Always a random sample of the limit's size (fixed seed), whatever the session
+    /// count: points of a curve then replay as many frames, in random session order, and
+    /// differ in their session count only.
+    Sample,
+}
+
+impl Replay {
+    /// `all` or `sample`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Replay::All => "all",
+            Replay::Sample => "sample",
+        }
+    }
+}
+
 /// Frame sizes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FrameSize {
@@ -155,6 +178,8 @@ pub struct Scheme {
     pub vlan: Vlan,
     /// Frame sizes.
     pub size: FrameSize,
+    /// Which frames a worker replays.
+    pub replay: Replay,
 }
 
 impl Scheme {
@@ -317,15 +342,16 @@ impl Scheme {
         (worker..self.sessions).step_by(workers.max(1) as usize)
     }
 
-    /// The (subscriber, packet) pairs of worker `worker` in pcap order, all of them if they
-    /// are at most `max` per direction, else `max` pairs drawn at random (fixed seed) from
-    /// the worker's subscribers with `k` cycling through one IMIX pattern.
+    /// The (subscriber, packet) pairs of worker `worker` in pcap order: with [`Replay::All`]
+    /// all of them if they are at most `max` per direction; otherwise (or with
+    /// [`Replay::Sample`]) `max` pairs drawn at random (fixed seed) from the worker's
+    /// subscribers with `k` cycling through one IMIX pattern.
     pub fn worker_packets(&self, worker: u32, workers: u32, max: usize) -> Vec<(u32, u32)> {
         let workers = workers.max(1);
         let mine = self.sessions.saturating_sub(worker).div_ceil(workers);
         let pps = self.packets_per_session();
         let all = u64::from(mine) * u64::from(pps);
-        if all <= max as u64 {
+        if mine == 0 || (self.replay == Replay::All && all <= max as u64) {
             let mut v = Vec::with_capacity(all as usize);
             for k in 0..pps {
                 v.extend(self.worker_sessions(worker, workers).map(|i| (i, k)));
@@ -516,6 +542,7 @@ mod tests {
             protocol,
             vlan,
             size,
+            replay: Replay::All,
         }
     }
 
@@ -565,6 +592,7 @@ mod tests {
             protocol: Protocol::Ipoe,
             vlan: Vlan::None,
             size: FrameSize::Fixed(64),
+            replay: Replay::All,
         };
         let w1: Vec<u32> = s.worker_packets(1, 3, 100).iter().map(|p| p.0).collect();
         assert_eq!(w1, [1, 4, 7]);
@@ -575,6 +603,36 @@ mod tests {
         let sample = big.worker_packets(1, 2, 1000);
         assert_eq!(sample.len(), 1000);
         assert!(sample.iter().all(|(i, _)| i % 2 == 1 && *i < 1_000_000));
+    }
+
+    #[test]
+    fn a_sampled_replay_has_the_limits_size_at_any_session_count() {
+        let s = Scheme {
+            sessions: 10,
+            protocol: Protocol::Ipoe,
+            vlan: Vlan::None,
+            size: FrameSize::Fixed(64),
+            replay: Replay::Sample,
+        };
+        // Worker 1 of 3 holds subscribers 1, 4 and 7: 1000 draws, from those only, each
+        // of them drawn, and not in pcap order.
+        let sample = s.worker_packets(1, 3, 1000);
+        assert_eq!(sample.len(), 1000);
+        assert!(sample.iter().all(|(i, k)| [1, 4, 7].contains(i) && *k == 0));
+        for i in [1, 4, 7] {
+            assert!(
+                sample.iter().any(|p| p.0 == i),
+                "subscriber {i} never drawn"
+            );
+        }
+        assert!(
+            sample
+                .windows(3)
+                .any(|w| w[0].0 >= w[1].0 || w[1].0 >= w[2].0)
+        );
+        assert_eq!(sample, s.worker_packets(1, 3, 1000), "fixed seed");
+        // A worker without subscribers replays nothing.
+        assert!(s.worker_packets(11, 12, 1000).is_empty());
     }
 
     #[test]
@@ -711,6 +769,7 @@ mod tests {
                         protocol,
                         vlan,
                         size: FrameSize::Imix,
+                        replay: Replay::All,
                     };
                     jobs.push((s, up, "scapy"));
                 }
@@ -719,6 +778,7 @@ mod tests {
                     protocol,
                     vlan,
                     size: FrameSize::Fixed(64),
+                    replay: Replay::All,
                 };
                 jobs.push((s, true, "fast"));
             }

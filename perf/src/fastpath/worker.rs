@@ -381,7 +381,7 @@ impl Port for ReplayPort {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fastpath::scheme::{FrameSize, Protocol, Scheme, Vlan};
+    use crate::fastpath::scheme::{FrameSize, Protocol, Replay, Scheme, Vlan};
     use crate::fastpath::setup::{PipelineKind, PipelineOptions, worker_frames};
 
     fn worker(protocol: Protocol, kind: PipelineKind) -> FastpathWorker<ReplayPort> {
@@ -390,6 +390,7 @@ mod tests {
             protocol,
             vlan: Vlan::Qinq,
             size: FrameSize::Fixed(64),
+            replay: Replay::All,
         };
         let opts = PipelineOptions {
             kind,
