@@ -1,7 +1,9 @@
 //! `--scale`: Mpps per core and ns per packet at 1, 1k, 10k, 100k and 1M sessions on the
 //! memory device (default) or DPDK net_pcap, beside the same loop without the pipeline at
 //! each point, and the 1M rate beside the 10k rate; a Markdown table, a CSV and a PNG plot
-//! (`perf/plot_scale.py`, matplotlib).
+//! (`perf/plot_scale.py`, matplotlib). On the memory device the 1M and 10k points are also
+//! measured in alternating windows on one core ([`paired`]), for a ratio that a shared
+//! machine's changing load moves less.
 //!
 //! Every point replays the same number of frames, [`MAX_FRAMES_PER_DIRECTION`] per direction
 //! and worker: (subscriber, packet) pairs drawn at random (fixed seed) from its N sessions,
@@ -19,13 +21,13 @@ use std::process::Command;
 use crate::report::Figure;
 use crate::timing::Machine;
 
-use super::memory::run_threads;
+use super::memory::{memory_worker, run_threads};
 use super::random_reads::{self, LARGE_BYTES, SMALL_BYTES};
 use super::scheme::Replay;
 use super::setup::build_pipeline;
 use super::{
     Device, FastpathCli, MAX_FRAMES_PER_DIRECTION, Output, RunTotals, base_params, child,
-    common_notes,
+    common_notes, pin_to_cpu, worker_cpu,
 };
 
 /// Session counts of the curve.
@@ -194,6 +196,81 @@ fn measure(cli: &FastpathCli, n: u32) -> Result<(RunTotals, RunTotals, usize), S
     }
 }
 
+/// Length of one window of the paired measurement ([`paired`]).
+const PAIR_WINDOW_S: f64 = 0.25;
+
+/// The [`LARGE`] and [`REFERENCE`] points measured in turn on one core.
+#[derive(Debug, Clone, PartialEq)]
+struct Paired {
+    /// Mpps over all the windows of each: (large, reference).
+    mpps: (f64, f64),
+    /// Large over reference, one ratio per pair of adjacent windows, sorted.
+    pair_ratios: Vec<f64>,
+}
+
+impl Paired {
+    fn median(&self) -> f64 {
+        let r = &self.pair_ratios;
+        match r.len() {
+            0 => f64::NAN,
+            n if n % 2 == 1 => r[n / 2],
+            n => (r[n / 2 - 1] + r[n / 2]) / 2.0,
+        }
+    }
+}
+
+/// Worker 0's pipelines at [`LARGE`] and at [`REFERENCE`] sessions, both built and kept in
+/// memory, measured on one core in alternating windows of [`PAIR_WINDOW_S`] (the order
+/// swapped every pair) for `rounds * seconds` seconds each. The points of the curve are
+/// measured tens of seconds apart, long enough for a neighbour's load to come or go
+/// between them; adjacent windows see nearly the same machine, so their ratio does not
+/// carry that noise.
+fn paired(cli: &FastpathCli) -> Result<Paired, String> {
+    let (large_opts, reference_opts) = (cli.options(LARGE), cli.options(REFERENCE));
+    let (workers, warmup) = (cli.workers, cli.warmup);
+    let pairs = ((f64::from(cli.rounds) * cli.seconds / PAIR_WINDOW_S).round() as usize).max(2);
+    let thread = std::thread::Builder::new()
+        .name("fastpath-paired".into())
+        .spawn(move || -> Result<Paired, String> {
+            pin_to_cpu(worker_cpu(0));
+            let (mut large, _) = memory_worker(&large_opts, 0, workers, true)?;
+            let (mut reference, _) = memory_worker(&reference_opts, 0, workers, true)?;
+            large.run_for(warmup);
+            reference.run_for(warmup);
+            // (frames, ns) of each, over all its windows.
+            let mut totals = [(0u64, 0u64); 2];
+            let mut pair_ratios = Vec::with_capacity(pairs);
+            for i in 0..pairs {
+                let mut rate = [0.0; 2];
+                let order = if i % 2 == 0 { [0, 1] } else { [1, 0] };
+                for which in order {
+                    let w = if which == 0 {
+                        &mut large
+                    } else {
+                        &mut reference
+                    };
+                    let mark = w.mark();
+                    w.run_for(PAIR_WINDOW_S);
+                    let r = w.report_since(&mark, 0);
+                    totals[which].0 += r.io.rx;
+                    totals[which].1 += r.elapsed_ns;
+                    rate[which] = r.io.rx as f64 / r.elapsed_ns.max(1) as f64;
+                }
+                pair_ratios.push(rate[0] / rate[1]);
+            }
+            pair_ratios.sort_by(f64::total_cmp);
+            let mpps = |(frames, ns): (u64, u64)| frames as f64 * 1e3 / ns.max(1) as f64;
+            Ok(Paired {
+                mpps: (mpps(totals[0]), mpps(totals[1])),
+                pair_ratios,
+            })
+        })
+        .map_err(|e| format!("cannot start the paired measurement's thread: {e}"))?;
+    thread
+        .join()
+        .map_err(|_| "the paired measurement's thread panicked".to_owned())?
+}
+
 /// `vbng-perf fastpath --scale`.
 pub fn run(cli: &FastpathCli) -> Result<Output, String> {
     let m = Machine::detect();
@@ -327,6 +404,29 @@ pub fn run(cli: &FastpathCli) -> Result<Output, String> {
             &m,
         ));
     }
+    let paired = match cli.device() {
+        Device::Memory => {
+            eprintln!("fastpath --scale: {LARGE} and {REFERENCE} sessions in turn ...");
+            Some(paired(cli)?)
+        }
+        _ => None,
+    };
+    if let Some(p) = &paired {
+        figures.push(base_params(
+            Figure::new(
+                &format!("fastpath.scale.paired_mpps_per_core_{LARGE}_vs_{REFERENCE}_sessions"),
+                p.mpps.0,
+                "Mpps",
+            )
+            .with_baseline(
+                &format!("fastpath.scale.paired_mpps_per_core_{REFERENCE}_sessions"),
+                p.mpps.1,
+            ),
+            cli,
+            LARGE,
+            &m,
+        ));
+    }
     let mib = |bytes: usize| bytes >> 20;
     figures.push(base_params(
         Figure::new(
@@ -377,6 +477,24 @@ pub fn run(cli: &FastpathCli) -> Result<Output, String> {
          same loop without the pipeline ({io_name})",
         cli.device().name()
     ));
+    match &paired {
+        Some(p) => {
+            let (lo, hi) = (p.pair_ratios.first(), p.pair_ratios.last());
+            notes.push(format!(
+                "scale: paired: worker 0's pipelines at {LARGE} and {REFERENCE} sessions kept \
+                 side by side and measured on one core in {} pairs of alternating {PAIR_WINDOW_S} s \
+                 windows; the ratio over all windows beside each pair's: median {:.3}, lowest \
+                 {:.3}, highest {:.3}",
+                p.pair_ratios.len(),
+                p.median(),
+                lo.copied().unwrap_or(f64::NAN),
+                hi.copied().unwrap_or(f64::NAN),
+            ));
+        }
+        None => notes.push(format!(
+            "scale: paired measurement of {LARGE} against {REFERENCE} sessions: memory device only"
+        )),
+    }
     notes.push(format!(
         "scale: table bytes/session is what the session table allocates (entries with their \
          ACL reference, free-slot bitmap and list, the access, IPv4 and id indexes) after the \
@@ -426,6 +544,17 @@ pub fn run(cli: &FastpathCli) -> Result<Output, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paired_median_of_odd_and_even_counts() {
+        let p = |pair_ratios: Vec<f64>| Paired {
+            mpps: (1.0, 1.0),
+            pair_ratios,
+        };
+        assert_eq!(p(vec![0.7, 0.8, 0.95]).median(), 0.8);
+        assert!((p(vec![0.7, 0.8, 0.9, 1.0]).median() - 0.85).abs() < 1e-12);
+        assert!(p(Vec::new()).median().is_nan());
+    }
 
     #[test]
     fn table_and_csv() {
