@@ -223,8 +223,8 @@ impl Paired {
 /// memory, measured on one core in alternating windows of [`PAIR_WINDOW_S`] (the order
 /// swapped every pair) for `rounds * seconds` seconds each. The points of the curve are
 /// measured tens of seconds apart, long enough for a neighbour's load to come or go
-/// between them; adjacent windows see nearly the same machine, so their ratio does not
-/// carry that noise.
+/// between them; adjacent windows see nearly the same machine, so their ratio carries
+/// less of that noise (a load that changes within a quarter second still shows in it).
 fn paired(cli: &FastpathCli) -> Result<Paired, String> {
     let (large_opts, reference_opts) = (cli.options(LARGE), cli.options(REFERENCE));
     let (workers, warmup) = (cli.workers, cli.warmup);
