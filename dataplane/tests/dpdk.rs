@@ -486,6 +486,23 @@ mod with_dpdk {
         q.flush();
         assert_eq!(receive(q, 1, Duration::from_secs(2)), vec![sent[2].clone()]);
 
+        // Each change alone reaches the descriptor: a cut, a header pulled off, a header
+        // pushed in front.
+        send_all(q, &sent[1..4]);
+        assert_eq!(q.recv_buffers(&mut bufs), 3);
+        bufs[0].truncate(40);
+        bufs[1].pull_front(14);
+        bufs[2].push_front(4).unwrap().copy_from_slice(&[0x5a; 4]);
+        for b in &mut bufs[..3] {
+            q.send_buffer(b).unwrap();
+        }
+        q.flush();
+        let pushed: Vec<u8> = [&[0x5a; 4][..], &sent[3][..]].concat();
+        assert_eq!(
+            receive(q, 3, Duration::from_secs(2)),
+            vec![sent[1][..40].to_vec(), sent[2][14..].to_vec(), pushed]
+        );
+
         // The headroom is DPDK's: pushing more fails and changes nothing.
         send_all(q, &sent[..1]);
         assert_eq!(q.recv_buffers(&mut bufs), 1);
