@@ -13,9 +13,9 @@ use crate::packet::{Frame, PacketBuffer, PortId};
 /// [`crate::port::BufferPort::send_buffer`] hands the same buffer to the transmit queue.
 ///
 /// The slot keeps the packet's start, length and headroom itself, read from the buffer's
-/// descriptor once when it is filled and written back once when the buffer leaves for the
-/// device ([`MbufSlot::take`]): the pipeline's many reads of the packet never go through
-/// the descriptor. Dropping a slot that still holds a buffer frees it; slots are not
+/// descriptor once when it is filled and written back, only if they changed, when the
+/// buffer leaves for the device ([`MbufSlot::take`]): the pipeline's many reads of the
+/// packet never go through the descriptor. Dropping a slot that still holds a buffer frees it; slots are not
 /// `Clone`.
 pub struct MbufSlot {
     mbuf: *mut sys::rte_mbuf,
