@@ -17,7 +17,10 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
+use crate::report::Figure;
 use crate::timing::Machine;
 use vbng_dataplane::pipeline::DropReason;
 
@@ -48,6 +51,9 @@ pub enum ChildMode {
     Copy,
     /// Raw `rx_burst_raw` -> `tx_burst_raw` between each worker's two ports (no copies).
     Raw,
+    /// The pipeline mode's one worker, measuring a window for each command on standard
+    /// input (`--paired`).
+    Paired,
 }
 
 impl ChildMode {
@@ -58,6 +64,7 @@ impl ChildMode {
             ChildMode::Io => "io",
             ChildMode::Copy => "copy",
             ChildMode::Raw => "raw",
+            ChildMode::Paired => "paired",
         }
     }
 }
@@ -283,6 +290,191 @@ fn spawn_child(
     Ok((reports, ports))
 }
 
+/// The `paired` child ([`ChildMode::Paired`]): started and warmed up, then measuring one
+/// window per [`PairedChild::window`]. Told to quit on drop.
+struct PairedChild {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    lines: mpsc::Receiver<String>,
+}
+
+impl PairedChild {
+    fn start(cli: &FastpathCli, dir: &Path) -> Result<PairedChild, String> {
+        let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+        let mut child = Command::new(exe)
+            .arg("fastpath-child")
+            .args(cli.child_args(cli.sessions))
+            .arg("--mode")
+            .arg(ChildMode::Paired.name())
+            .arg("--dir")
+            .arg(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start the DPDK child: {e}"))?;
+        let stdout = child.stdout.take().ok_or("no child stdout")?;
+        let stdin = child.stdin.take().ok_or("no child stdin")?;
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.starts_with("FASTPATH-") {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                } else {
+                    eprintln!("{line}");
+                }
+            }
+        });
+        let mut c = PairedChild {
+            child,
+            stdin,
+            lines,
+        };
+        // Building 1M sessions and loading the pcaps takes a while on a slow machine.
+        c.next_line(Duration::from_secs(600), "FASTPATH-READY")?;
+        Ok(c)
+    }
+
+    /// The child's next protocol line, which must start with `want`.
+    fn next_line(&mut self, timeout: Duration, want: &str) -> Result<String, String> {
+        let line = self.lines.recv_timeout(timeout).map_err(|_| {
+            format!(
+                "the paired DPDK child gave no {want} line within {} s",
+                timeout.as_secs()
+            )
+        })?;
+        if let Some(e) = line.strip_prefix("FASTPATH-ERROR ") {
+            return Err(format!("paired DPDK child: {e}"));
+        }
+        if !line.starts_with(want) {
+            return Err(format!("paired DPDK child: expected {want}, got {line:?}"));
+        }
+        Ok(line)
+    }
+
+    /// Measures one window of the child's `--seconds`.
+    fn window(&mut self, seconds: f64) -> Result<WorkerReport, String> {
+        use std::io::Write;
+        writeln!(self.stdin, "run")
+            .and_then(|()| self.stdin.flush())
+            .map_err(|e| format!("the paired DPDK child stopped reading commands: {e}"))?;
+        let timeout = Duration::from_secs_f64(seconds + 60.0);
+        decode(&self.next_line(timeout, "FASTPATH-WORKER ")?)
+    }
+}
+
+impl Drop for PairedChild {
+    fn drop(&mut self) {
+        use std::io::Write;
+        let _ = writeln!(self.stdin, "quit").and_then(|()| self.stdin.flush());
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        remove_eal_runtime_dir(&child_prefix(self.child.id(), ChildMode::Paired));
+    }
+}
+
+/// One pair of `--paired` windows: the pipeline's and testpmd's packets per second.
+#[derive(Debug, Clone, Copy)]
+struct PairedWindow {
+    ours_pps: f64,
+    testpmd_pps: f64,
+}
+
+/// `--paired N`: an interactive testpmd and the paired child, both started and warmed up
+/// (one window each, not counted), then N pairs of windows in turn on the same CPU.
+/// Returns the figures and their notes.
+fn run_paired(
+    cli: &FastpathCli,
+    dir: &Path,
+    setup: &testpmd::TestpmdSetup,
+    m: &Machine,
+) -> Result<(Vec<Figure>, Vec<String>), String> {
+    eprintln!("fastpath: --paired: starting testpmd and the pipeline child ...");
+    let mut baseline = testpmd::Interactive::start(setup)?;
+    let mut ours = PairedChild::start(cli, dir)?;
+    let seconds = cli.seconds;
+    baseline.window(seconds)?;
+    ours.window(seconds)?;
+    let mut windows = Vec::new();
+    let (mut ours_rx, mut ours_ns, mut forwarded) = (0u64, 0u64, 0u64);
+    let (mut testpmd_tx, mut testpmd_ns) = (0u64, 0u64);
+    for pair in 0..cli.paired {
+        eprintln!(
+            "fastpath: --paired: pair {} of {} ...",
+            pair + 1,
+            cli.paired
+        );
+        // The order alternates, so that neither side always runs right after the other.
+        let (t, r) = if pair % 2 == 0 {
+            let t = baseline.window(seconds)?;
+            (t, ours.window(seconds)?)
+        } else {
+            let r = ours.window(seconds)?;
+            (baseline.window(seconds)?, r)
+        };
+        ours_rx += r.io.rx;
+        ours_ns += r.elapsed_ns;
+        forwarded += r.ul_forwarded + r.dl_forwarded;
+        testpmd_tx += t.0;
+        testpmd_ns += t.1;
+        windows.push(PairedWindow {
+            ours_pps: r.pps(),
+            testpmd_pps: t.0 as f64 * 1e9 / t.1.max(1) as f64,
+        });
+    }
+    drop(ours);
+    drop(baseline);
+    let ours_mpps = ours_rx as f64 * 1e3 / ours_ns.max(1) as f64;
+    let testpmd_mpps = testpmd_tx as f64 * 1e3 / testpmd_ns.max(1) as f64;
+    let mut ratios: Vec<f64> = windows.iter().map(|w| w.ours_pps / w.testpmd_pps).collect();
+    ratios.sort_by(f64::total_cmp);
+    let median = ratios.get(ratios.len() / 2).copied().unwrap_or(0.0);
+    let (low, high) = (
+        ratios.first().copied().unwrap_or(0.0),
+        ratios.last().copied().unwrap_or(0.0),
+    );
+    let note = format!(
+        "{} pairs of {seconds} s windows, testpmd and the pipeline in turn on one core: all \
+         the pipeline's windows beside all of testpmd's; ratio of each pair: median \
+         {median:.3}, lowest {low:.3}, highest {high:.3}",
+        windows.len()
+    );
+    let fig = super::base_params(
+        Figure::new("fastpath.paired_mpps_per_core", ours_mpps, "Mpps")
+            .with_baseline("testpmd.paired_io_mpps_per_core", testpmd_mpps),
+        cli,
+        cli.sessions,
+        m,
+    )
+    .param("pairs", windows.len())
+    .param("median_pair_ratio", format!("{median:.3}"))
+    .param(
+        "fraction",
+        format!("{:.4}", forwarded as f64 / ours_rx.max(1) as f64),
+    )
+    .param("note", note);
+    let each: Vec<String> = windows
+        .iter()
+        .map(|w| format!("{:.2}/{:.2}", w.ours_pps / 1e6, w.testpmd_pps / 1e6))
+        .collect();
+    let notes = vec![format!(
+        "--paired: each pair's pipeline/testpmd Mpps: {}",
+        each.join(" ")
+    )];
+    Ok((vec![fig], notes))
+}
+
 /// One point of `--scale --device pcap`: writes the pcaps of `cli` (its `sessions`), runs
 /// the pipeline child and the I/O child (no pipeline) over them; returns their totals and
 /// the frames per direction of worker 0.
@@ -462,6 +654,16 @@ pub fn run_dpdk(cli: &FastpathCli) -> Result<Output, String> {
                 .into(),
         );
     }
+    if cli.paired > 0 {
+        if cli.no_testpmd {
+            out.skipped("--paired: no testpmd to pair with (--no-testpmd)");
+        } else {
+            let (figures, notes) =
+                run_paired(cli, &dir.0, &setup, &m).map_err(|e| format!("--paired: {e}"))?;
+            out.figures.extend(figures);
+            out.notes.extend(notes);
+        }
+    }
     Ok(out)
 }
 
@@ -471,6 +673,9 @@ pub fn child_main(cli: &FastpathCli, mode: ChildMode, dir: &Path) -> Result<(), 
     #[cfg(feature = "dpdk")]
     {
         let plan = DevicePlan::new(cli, dir);
+        if mode == ChildMode::Paired {
+            return super::dpdk::run_paired_child(cli, &plan);
+        }
         let reports = super::dpdk::run_child(cli, mode, &plan)?;
         for r in &reports {
             println!("{}", encode(r));

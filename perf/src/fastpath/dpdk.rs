@@ -6,11 +6,12 @@
 //! design before zero-copy), or the raw `rx_burst_raw` -> `tx_burst_raw` loop (no pipeline:
 //! what the queue layer itself costs).
 
-use std::sync::{Arc, Barrier};
+use std::io::BufRead;
+use std::sync::{Arc, Barrier, mpsc};
 use std::time::Instant;
 
 use vbng_dataplane::host::dpdk::{
-    DEFAULT_DATA_ROOM, DpdkQueue, EthPort, Mempool, PortSetup, eal_init, register_thread, sys,
+    DEFAULT_DATA_ROOM, DpdkQueue, Eal, EthPort, Mempool, PortSetup, eal_init, register_thread, sys,
 };
 use vbng_dataplane::packet::Frame;
 use vbng_dataplane::pipeline::{BURST, DropReason, Pipeline};
@@ -193,6 +194,114 @@ unsafe impl Send for RawLoop {}
 /// What a worker thread gives back.
 type WorkerOutcome = Result<(WorkerReport, [u64; 2]), String>;
 
+/// Worker `w`'s pool and its two ports, started (appended to `ports`); returns their
+/// queues, access then core.
+fn open_worker_ports(
+    eal: &'static Eal,
+    plan: &DevicePlan,
+    w: u32,
+    ports: &mut Vec<EthPort>,
+) -> Result<(DpdkQueue, DpdkQueue), String> {
+    let pool = Mempool::new(
+        eal,
+        &format!("fastpath{w}"),
+        plan.mbufs_per_worker,
+        POOL_CACHE,
+        DEFAULT_DATA_ROOM,
+    )
+    .map_err(|e| e.to_string())?;
+    let setup = PortSetup {
+        promiscuous: true,
+        ..PortSetup::default()
+    };
+    let mut pair = Vec::new();
+    for (j, pipeline_port) in [(0usize, ACCESS_PORT), (1, CORE_PORT)] {
+        let name = &plan.names[2 * w as usize + j];
+        let mut port = EthPort::by_name(eal, name).map_err(|e| e.to_string())?;
+        port.configure_and_start(&setup, &pool)
+            .map_err(|e| e.to_string())?;
+        pair.push(port.queue(0, pipeline_port, &pool));
+        ports.push(port);
+    }
+    let core = pair.pop().ok_or("no core queue")?;
+    let access = pair.pop().ok_or("no access queue")?;
+    Ok((access, core))
+}
+
+/// The child of `--paired` (mode `paired`, one worker): the pipeline mode's worker, warmed
+/// up, then one measured window of `--seconds` for each `run` line on standard input, each
+/// answered with its `FASTPATH-WORKER` line. Between windows the worker thread waits on a
+/// channel, off the CPU, so that testpmd forwards on that CPU alone. `FASTPATH-READY`
+/// says the warm-up is over; `quit` or the end of input ends the child.
+pub fn run_paired_child(cli: &FastpathCli, plan: &DevicePlan) -> Result<(), String> {
+    if cli.workers != 1 {
+        return Err("the paired child runs one worker".into());
+    }
+    let eal = eal_init(&eal_args(plan, 1, ChildMode::Paired)).map_err(|e| e.to_string())?;
+    let mut ports = Vec::new();
+    let (access, core) = open_worker_ports(eal, plan, 0, &mut ports)?;
+    let opts = cli.options(cli.sessions);
+    let (warmup, seconds) = (cli.warmup, cli.seconds);
+    let (run_tx, run_rx) = mpsc::channel::<()>();
+    let (report_tx, report_rx) = mpsc::channel::<Result<Option<WorkerReport>, String>>();
+    let worker = std::thread::Builder::new()
+        .name("fastpath-0".into())
+        .spawn(move || {
+            let built = register_thread()
+                .map_err(|e| e.to_string())
+                .and_then(|_lcore| {
+                    pin_to_cpu(worker_cpu(0));
+                    let pkts = opts.scheme.worker_packets(0, 1, MAX_FRAMES_PER_DIRECTION);
+                    worker_frames(&opts, 0, 1, &pkts)
+                });
+            let mut wk = match built {
+                Ok(f) => FastpathWorker::new(Some(f.pipeline), access, core),
+                Err(e) => {
+                    let _ = report_tx.send(Err(e));
+                    return;
+                }
+            };
+            wk.run_for(warmup);
+            if report_tx.send(Ok(None)).is_err() {
+                return;
+            }
+            while run_rx.recv().is_ok() {
+                let mark = wk.mark();
+                wk.run_for(seconds);
+                if report_tx.send(Ok(Some(wk.report_since(&mark, 0)))).is_err() {
+                    return;
+                }
+            }
+        })
+        .map_err(|e| format!("cannot start the worker thread: {e}"))?;
+    let result = (|| {
+        let recv = || {
+            report_rx
+                .recv()
+                .map_err(|_| "the worker thread ended".to_owned())
+        };
+        recv()??;
+        println!("FASTPATH-READY");
+        for line in std::io::stdin().lock().lines() {
+            let line = line.map_err(|e| format!("reading commands: {e}"))?;
+            match line.trim() {
+                "run" => {
+                    run_tx.send(()).map_err(|_| "the worker thread ended")?;
+                    let r = recv()??.ok_or("the worker answered a window with nothing")?;
+                    println!("{}", super::child::encode(&r));
+                }
+                "quit" => break,
+                other => return Err(format!("unknown command {other:?}")),
+            }
+        }
+        Ok(())
+    })();
+    drop(run_tx);
+    let _ = worker.join();
+    drop(ports);
+    result
+}
+
 /// Starts EAL, the pools and ports of `plan`, runs the workers and returns their reports.
 pub fn run_child(
     cli: &FastpathCli,
@@ -204,29 +313,7 @@ pub fn run_child(
     let mut ports = Vec::new();
     let mut queues = Vec::new();
     for w in 0..workers {
-        let pool = Mempool::new(
-            eal,
-            &format!("fastpath{w}"),
-            plan.mbufs_per_worker,
-            POOL_CACHE,
-            DEFAULT_DATA_ROOM,
-        )
-        .map_err(|e| e.to_string())?;
-        let setup = PortSetup {
-            promiscuous: true,
-            ..PortSetup::default()
-        };
-        let mut pair = Vec::new();
-        for (j, pipeline_port) in [(0usize, ACCESS_PORT), (1, CORE_PORT)] {
-            let name = &plan.names[2 * w as usize + j];
-            let mut port = EthPort::by_name(eal, name).map_err(|e| e.to_string())?;
-            port.configure_and_start(&setup, &pool)
-                .map_err(|e| e.to_string())?;
-            pair.push(port.queue(0, pipeline_port, &pool));
-            ports.push(port);
-        }
-        let core = pair.pop().ok_or("no core queue")?;
-        let access = pair.pop().ok_or("no access queue")?;
+        let (access, core) = open_worker_ports(eal, plan, w, &mut ports)?;
         queues.push((access, core));
     }
     let barrier = Arc::new(Barrier::new(workers as usize));
@@ -241,7 +328,7 @@ pub fn run_child(
                 let registered = register_thread().map_err(|e| e.to_string());
                 pin_to_cpu(worker_cpu(w));
                 match mode {
-                    ChildMode::Pipeline | ChildMode::Io | ChildMode::Copy => {
+                    ChildMode::Pipeline | ChildMode::Io | ChildMode::Copy | ChildMode::Paired => {
                         let pipeline = registered.and_then(|_| match mode {
                             ChildMode::Io => Ok(None),
                             // The pipeline that saw the pcap's upstream frames once: its NAT

@@ -158,6 +158,12 @@ pub struct FastpathCli {
     /// each one's best round (a shared machine's noise only ever slows a run down).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub rounds: u32,
+    /// DPDK devices, one worker: after the rounds, this many pairs of windows of
+    /// `--seconds`, testpmd's and the pipeline's in turn on the worker's CPU (each process
+    /// idle while the other measures, the order swapped every pair), so that the ratio
+    /// compares rates measured seconds apart (figure `fastpath.paired_mpps_per_core`).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=200))]
+    pub paired: u32,
     /// One JSON object per line and figure instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -253,6 +259,19 @@ impl FastpathCli {
         }
         if self.callgrind && self.device() != Device::Memory {
             return Err("--callgrind needs --device memory".into());
+        }
+        if self.paired > 0 {
+            if self.workers != 1 {
+                return Err(format!(
+                    "--paired measures one worker core: give --workers 1, not {}",
+                    self.workers
+                ));
+            }
+            if self.scale || self.device() == Device::Memory {
+                return Err(
+                    "--paired needs a DPDK device (--device pcap or null) and no --scale".into(),
+                );
+            }
         }
         Ok(())
     }
@@ -649,6 +668,26 @@ mod tests {
 
     fn cli(args: &[&str]) -> FastpathCli {
         Cmd::parse_from(std::iter::once("fastpath").chain(args.iter().copied())).cli
+    }
+
+    #[test]
+    fn paired_windows_need_one_worker_on_dpdk_devices() {
+        assert!(cli(&["--paired", "4"]).validate().is_ok());
+        assert!(
+            cli(&["--paired", "4", "--device", "null"])
+                .validate()
+                .is_ok()
+        );
+        let e = cli(&["--paired", "4", "--workers", "2"]).validate();
+        assert!(e.unwrap_err().contains("--workers 1"));
+        assert!(
+            cli(&["--paired", "4", "--device", "memory"])
+                .validate()
+                .is_err()
+        );
+        assert!(cli(&["--paired", "4", "--scale"]).validate().is_err());
+        // Off by default: a plain run is what it was.
+        assert_eq!(cli(&[]).paired, 0);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use super::{BaselineRate, worker_cpu};
@@ -29,8 +29,24 @@ pub struct TestpmdSetup {
 }
 
 impl TestpmdSetup {
-    /// The command line (program first).
+    /// The command line (program first): forwarding starts at once and statistics print
+    /// every second.
     pub fn command(&self) -> Vec<String> {
+        let mut v = self.eal_command();
+        v.extend(["--stats-period=1".into(), "--auto-start".into()]);
+        v
+    }
+
+    /// The command line of an interactive testpmd (`-i`), which forwards between the
+    /// `start` and `stop` written to its standard input ([`Interactive`]).
+    pub fn interactive_command(&self) -> Vec<String> {
+        let mut v = self.eal_command();
+        v.push("-i".into());
+        v
+    }
+
+    /// The options both command lines share.
+    fn eal_command(&self) -> Vec<String> {
         // lcore 0 (main, prints the stats and sleeps) on CPU 0, forwarding lcore w + 1 on
         // the CPU worker w uses.
         let mut lcores = vec!["0@0".to_owned()];
@@ -53,11 +69,23 @@ impl TestpmdSetup {
             format!("--total-num-mbufs={}", self.mbufs),
             "--forward-mode=io".into(),
             format!("--nb-cores={}", self.cores),
-            "--stats-period=1".into(),
-            "--auto-start".into(),
         ]);
         v
     }
+}
+
+/// `cmd` run through `stdbuf -oL` when stdbuf exists: testpmd's output through a pipe then
+/// arrives line by line, as it is printed.
+fn line_buffered(mut cmd: Vec<String>) -> Vec<String> {
+    if Command::new("stdbuf")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        cmd.splice(0..0, ["stdbuf".to_owned(), "-oL".to_owned()]);
+    }
+    cmd
 }
 
 /// The per-second forwarded rates testpmd printed (sum of `Tx-pps` over its ports, one
@@ -88,6 +116,7 @@ impl BlockParser {
 }
 
 /// A running testpmd, stopped on drop (its EAL runtime directory removed).
+#[derive(Debug)]
 struct Running(Child, String);
 
 impl Drop for Running {
@@ -116,16 +145,7 @@ pub fn run(
     warmup: f64,
     seconds: f64,
 ) -> Result<(BaselineRate, Vec<f64>), String> {
-    let mut cmd = setup.command();
-    // Line-buffered stdout through a pipe, so blocks arrive as they are printed.
-    if Command::new("stdbuf")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-    {
-        cmd.splice(0..0, ["stdbuf".to_owned(), "-oL".to_owned()]);
-    }
+    let cmd = line_buffered(setup.command());
     let mut child = Command::new(&cmd[0])
         .args(&cmd[1..])
         .stdin(Stdio::null())
@@ -191,6 +211,163 @@ pub fn run(
     ))
 }
 
+/// The frames testpmd's `stop` says it forwarded: the sum of `TX-packets` over the
+/// per-port blocks ("Forward statistics for port N"), up to the `Done.` that ends the
+/// command's output; the accumulated block is not counted twice.
+#[derive(Debug, Default)]
+struct StopParser {
+    in_port_block: bool,
+    tx: u64,
+    seen: bool,
+}
+
+impl StopParser {
+    /// Feeds one line; returns the total at the `Done.` line (None before it, or if no port
+    /// block came).
+    fn line(&mut self, l: &str) -> Option<u64> {
+        let t = l.trim();
+        if t.contains("Forward statistics for port") {
+            self.in_port_block = true;
+        } else if t.contains("Accumulated forward statistics") {
+            self.in_port_block = false;
+        } else if let Some(rest) = t.strip_prefix("TX-packets:")
+            && self.in_port_block
+        {
+            let n = rest.split_whitespace().next()?.parse::<u64>().ok()?;
+            self.tx += n;
+            self.seen = true;
+            self.in_port_block = false;
+        } else if t == "Done." {
+            return self.seen.then_some(self.tx);
+        }
+        None
+    }
+}
+
+/// An interactive testpmd over the setup's devices that forwards only in the windows
+/// [`Interactive::window`] opens, so that another process can measure on the same CPU in
+/// between (a stopped testpmd's forwarding lcores sleep). Stopped on drop.
+#[derive(Debug)]
+pub struct Interactive {
+    /// Held for its drop.
+    _process: Running,
+    stdin: std::process::ChildStdin,
+    lines: mpsc::Receiver<String>,
+    /// Its last lines on stderr.
+    last_errors: Arc<Mutex<Vec<String>>>,
+}
+
+impl Interactive {
+    /// Starts testpmd and waits until its command line answers (the pcaps are loaded).
+    pub fn start(setup: &TestpmdSetup) -> Result<Interactive, String> {
+        let cmd = line_buffered(setup.interactive_command());
+        let mut child = Command::new(&cmd[0])
+            .args(&cmd[1..])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start dpdk-testpmd: {e}"))?;
+        let stdout = child.stdout.take().ok_or("no testpmd stdout")?;
+        let stderr = child.stderr.take().ok_or("no testpmd stderr")?;
+        let stdin = child.stdin.take().ok_or("no testpmd stdin")?;
+        let running = Running(child, setup.prefix.clone());
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        // Kept for the error if testpmd exits; its warnings are not shown otherwise.
+        let last_errors = Arc::new(Mutex::new(Vec::new()));
+        let sink = last_errors.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut v = sink.lock().unwrap_or_else(|p| p.into_inner());
+                if v.len() == 3 {
+                    v.remove(0);
+                }
+                v.push(line);
+            }
+        });
+        let mut t = Interactive {
+            _process: running,
+            stdin,
+            lines,
+            last_errors,
+        };
+        // Answered once EAL, the ports and the pcaps are up.
+        t.command("show config fwd")?;
+        t.wait_for(Duration::from_secs(120), |l| {
+            l.contains("packet forwarding - ports=").then_some(())
+        })?;
+        Ok(t)
+    }
+
+    fn command(&mut self, c: &str) -> Result<(), String> {
+        use std::io::Write;
+        writeln!(self.stdin, "{c}")
+            .and_then(|()| self.stdin.flush())
+            .map_err(|e| format!("dpdk-testpmd stopped reading commands: {e}"))
+    }
+
+    /// Reads testpmd's output until `done` returns Some for a line.
+    fn wait_for<T>(
+        &mut self,
+        timeout: Duration,
+        mut done: impl FnMut(&str) -> Option<T>,
+    ) -> Result<T, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    if let Some(v) = done(&l) {
+                        return Ok(v);
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    return Err(format!(
+                        "dpdk-testpmd did not answer within {} s",
+                        timeout.as_secs()
+                    ));
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let last = self.last_errors.lock().unwrap_or_else(|p| p.into_inner());
+                    return Err(format!("dpdk-testpmd exited: {}", last.join(" | ")));
+                }
+            }
+        }
+    }
+
+    /// Forwards for `seconds` (`start`, then `stop`) and returns the frames forwarded and
+    /// the window's length in nanoseconds: from testpmd's answer to `start` (printed right
+    /// before it launches its forwarding lcores) to the moment `stop` is written.
+    pub fn window(&mut self, seconds: f64) -> Result<(u64, u64), String> {
+        self.command("start")?;
+        self.wait_for(Duration::from_secs(30), |l| {
+            l.contains("packet forwarding - ports=").then_some(())
+        })?;
+        let t0 = Instant::now();
+        std::thread::sleep(Duration::from_secs_f64(seconds));
+        let elapsed = t0.elapsed();
+        self.command("stop")?;
+        let mut p = StopParser::default();
+        let tx = self.wait_for(Duration::from_secs(30), |l| p.line(l))?;
+        Ok((tx, elapsed.as_nanos() as u64))
+    }
+}
+
+impl Drop for Interactive {
+    fn drop(&mut self) {
+        // Then `_process`'s own drop waits for the exit (interrupting a testpmd that did
+        // not quit) and removes the runtime directory.
+        let _ = self.command("quit");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,6 +395,37 @@ Telling cores to stop...
     }
 
     #[test]
+    fn parses_stop_output() {
+        let text = "\
+Telling cores to stop...
+Waiting for lcores to finish...
+
+  ---------------------- Forward statistics for port 0  ----------------------
+  RX-packets: 8892096        RX-dropped: 0             RX-total: 8892096
+  TX-packets: 8892000        TX-dropped: 0             TX-total: 8892000
+  ----------------------------------------------------------------------------
+
+  ---------------------- Forward statistics for port 1  ----------------------
+  RX-packets: 8892096        RX-dropped: 0             RX-total: 8892096
+  TX-packets: 8892096        TX-dropped: 0             TX-total: 8892096
+  ----------------------------------------------------------------------------
+
+  +++++++++++++++ Accumulated forward statistics for all ports+++++++++++++++
+  RX-packets: 17784192       RX-dropped: 0             RX-total: 17784192
+  TX-packets: 17784096       TX-dropped: 0             TX-total: 17784096
+  ++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++
+
+Done.
+";
+        let mut p = StopParser::default();
+        let got: Vec<u64> = text.lines().filter_map(|l| p.line(l)).collect();
+        assert_eq!(got, [17_784_096]);
+        // A stop that printed no port block gives nothing, not zero.
+        let mut p = StopParser::default();
+        assert_eq!(p.line("Done."), None);
+    }
+
+    #[test]
     fn command_line() {
         let s = TestpmdSetup {
             vdevs: vec!["net_null0".into(), "net_null1".into()],
@@ -232,5 +440,8 @@ Telling cores to stop...
             "{c}"
         );
         assert!(c.contains("--nb-cores=1"));
+        assert!(c.ends_with("--stats-period=1 --auto-start"), "{c}");
+        let i = s.interactive_command().join(" ");
+        assert!(i.ends_with("--nb-cores=1 -i"), "{i}");
     }
 }
