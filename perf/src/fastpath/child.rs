@@ -234,25 +234,36 @@ pub fn decode(line: &str) -> Result<WorkerReport, String> {
     })
 }
 
-/// Runs this binary's `fastpath-child` and collects its worker reports and port lines.
-fn spawn_child(
+/// Starts this binary's `fastpath-child` in `mode` over the pcaps in `dir`, its standard
+/// output piped.
+fn start_child(
     cli: &FastpathCli,
     dir: &Path,
     mode: ChildMode,
-) -> Result<(Vec<WorkerReport>, Vec<String>), String> {
+    stdin: Stdio,
+) -> Result<std::process::Child, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
-    let mut child = Command::new(exe)
+    Command::new(exe)
         .arg("fastpath-child")
         .args(cli.child_args(cli.sessions))
         .arg("--mode")
         .arg(mode.name())
         .arg("--dir")
         .arg(dir)
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .map_err(|e| format!("cannot start the DPDK child: {e}"))?;
+        .map_err(|e| format!("cannot start the DPDK child: {e}"))
+}
+
+/// Runs this binary's `fastpath-child` and collects its worker reports and port lines.
+fn spawn_child(
+    cli: &FastpathCli,
+    dir: &Path,
+    mode: ChildMode,
+) -> Result<(Vec<WorkerReport>, Vec<String>), String> {
+    let mut child = start_child(cli, dir, mode, Stdio::null())?;
     let stdout = child.stdout.take().ok_or("no child stdout")?;
     let mut reports = Vec::new();
     let mut ports = Vec::new();
@@ -300,19 +311,7 @@ struct PairedChild {
 
 impl PairedChild {
     fn start(cli: &FastpathCli, dir: &Path) -> Result<PairedChild, String> {
-        let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
-        let mut child = Command::new(exe)
-            .arg("fastpath-child")
-            .args(cli.child_args(cli.sessions))
-            .arg("--mode")
-            .arg(ChildMode::Paired.name())
-            .arg("--dir")
-            .arg(dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| format!("cannot start the DPDK child: {e}"))?;
+        let mut child = start_child(cli, dir, ChildMode::Paired, Stdio::piped())?;
         let stdout = child.stdout.take().ok_or("no child stdout")?;
         let stdin = child.stdin.take().ok_or("no child stdin")?;
         let (tx, lines) = mpsc::channel();

@@ -74,9 +74,9 @@ impl TestpmdSetup {
     }
 }
 
-/// `cmd` run through `stdbuf -oL` when stdbuf exists: testpmd's output through a pipe then
-/// arrives line by line, as it is printed.
-fn line_buffered(mut cmd: Vec<String>) -> Vec<String> {
+/// Starts `cmd` (testpmd's command line) with its output piped, through `stdbuf -oL` when
+/// stdbuf exists, so that testpmd's lines arrive as they are printed.
+fn spawn(mut cmd: Vec<String>, stdin: Stdio) -> Result<Child, String> {
     if Command::new("stdbuf")
         .arg("--version")
         .stdout(Stdio::null())
@@ -85,7 +85,13 @@ fn line_buffered(mut cmd: Vec<String>) -> Vec<String> {
     {
         cmd.splice(0..0, ["stdbuf".to_owned(), "-oL".to_owned()]);
     }
-    cmd
+    Command::new(&cmd[0])
+        .args(&cmd[1..])
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start dpdk-testpmd: {e}"))
 }
 
 /// The per-second forwarded rates testpmd printed (sum of `Tx-pps` over its ports, one
@@ -145,14 +151,7 @@ pub fn run(
     warmup: f64,
     seconds: f64,
 ) -> Result<(BaselineRate, Vec<f64>), String> {
-    let cmd = line_buffered(setup.command());
-    let mut child = Command::new(&cmd[0])
-        .args(&cmd[1..])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start dpdk-testpmd: {e}"))?;
+    let mut child = spawn(setup.command(), Stdio::null())?;
     let stdout = child.stdout.take().ok_or("no testpmd stdout")?;
     let stderr = child.stderr.take().ok_or("no testpmd stderr")?;
     let running = Running(child, setup.prefix.clone());
@@ -260,14 +259,7 @@ pub struct Interactive {
 impl Interactive {
     /// Starts testpmd and waits until its command line answers (the pcaps are loaded).
     pub fn start(setup: &TestpmdSetup) -> Result<Interactive, String> {
-        let cmd = line_buffered(setup.interactive_command());
-        let mut child = Command::new(&cmd[0])
-            .args(&cmd[1..])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot start dpdk-testpmd: {e}"))?;
+        let mut child = spawn(setup.interactive_command(), Stdio::piped())?;
         let stdout = child.stdout.take().ok_or("no testpmd stdout")?;
         let stderr = child.stderr.take().ok_or("no testpmd stderr")?;
         let stdin = child.stdin.take().ok_or("no testpmd stdin")?;
