@@ -407,7 +407,7 @@ fn run_paired(
     ours.window(seconds)?;
     let mut windows = Vec::new();
     let (mut ours_rx, mut ours_ns, mut forwarded) = (0u64, 0u64, 0u64);
-    let (mut testpmd_tx, mut testpmd_ns) = (0u64, 0u64);
+    let (mut testpmd_tx, mut testpmd_ns) = (0.0f64, 0u64);
     for pair in 0..cli.paired {
         eprintln!(
             "fastpath: --paired: pair {} of {} ...",
@@ -425,17 +425,18 @@ fn run_paired(
         ours_rx += r.io.rx;
         ours_ns += r.elapsed_ns;
         forwarded += r.ul_forwarded + r.dl_forwarded;
-        testpmd_tx += t.0;
-        testpmd_ns += t.1;
+        let (testpmd_pps, window_ns) = t;
+        testpmd_tx += testpmd_pps * window_ns as f64 / 1e9;
+        testpmd_ns += window_ns;
         windows.push(PairedWindow {
             ours_pps: r.pps(),
-            testpmd_pps: t.0 as f64 * 1e9 / t.1.max(1) as f64,
+            testpmd_pps,
         });
     }
     drop(ours);
     drop(baseline);
     let ours_mpps = ours_rx as f64 * 1e3 / ours_ns.max(1) as f64;
-    let testpmd_mpps = testpmd_tx as f64 * 1e3 / testpmd_ns.max(1) as f64;
+    let testpmd_mpps = testpmd_tx * 1e3 / testpmd_ns.max(1) as f64;
     let mut ratios: Vec<f64> = windows.iter().map(|w| w.ours_pps / w.testpmd_pps).collect();
     ratios.sort_by(f64::total_cmp);
     let median = ratios.get(ratios.len() / 2).copied().unwrap_or(0.0);

@@ -38,10 +38,12 @@ impl TestpmdSetup {
     }
 
     /// The command line of an interactive testpmd (`-i`), which forwards between the
-    /// `start` and `stop` written to its standard input ([`Interactive`]).
+    /// `start` and `stop` written to its standard input ([`Interactive`]). Without
+    /// `--no-flush-rx`, every `start` would first drain the receive queues (tens of
+    /// milliseconds on replay devices, which never run dry).
     pub fn interactive_command(&self) -> Vec<String> {
         let mut v = self.eal_command();
-        v.push("-i".into());
+        v.extend(["-i".into(), "--no-flush-rx".into()]);
         v
     }
 
@@ -210,36 +212,31 @@ pub fn run(
     ))
 }
 
-/// The frames testpmd's `stop` says it forwarded: the sum of `TX-packets` over the
-/// per-port blocks ("Forward statistics for port N"), up to the `Done.` that ends the
-/// command's output; the accumulated block is not counted twice.
-#[derive(Debug, Default)]
-struct StopParser {
-    in_port_block: bool,
-    tx: u64,
-    seen: bool,
+/// The forwarded rate a `show port stats all` prints: the sum of its ports' `Tx-pps`,
+/// which testpmd computes over the time since the previous `show port stats` from its own
+/// time-stamp counter.
+#[derive(Debug)]
+struct ShowParser {
+    ports: usize,
+    seen: usize,
+    pps: f64,
 }
 
-impl StopParser {
-    /// Feeds one line; returns the total at the `Done.` line (None before it, or if no port
-    /// block came).
-    fn line(&mut self, l: &str) -> Option<u64> {
-        let t = l.trim();
-        if t.contains("Forward statistics for port") {
-            self.in_port_block = true;
-        } else if t.contains("Accumulated forward statistics") {
-            self.in_port_block = false;
-        } else if let Some(rest) = t.strip_prefix("TX-packets:")
-            && self.in_port_block
-        {
-            let n = rest.split_whitespace().next()?.parse::<u64>().ok()?;
-            self.tx += n;
-            self.seen = true;
-            self.in_port_block = false;
-        } else if t == "Done." {
-            return self.seen.then_some(self.tx);
+impl ShowParser {
+    fn new(ports: usize) -> ShowParser {
+        ShowParser {
+            ports,
+            seen: 0,
+            pps: 0.0,
         }
-        None
+    }
+
+    /// Feeds one line; returns the sum once every port's `Tx-pps` line came.
+    fn line(&mut self, l: &str) -> Option<f64> {
+        let rest = l.trim_start().strip_prefix("Tx-pps:")?;
+        self.pps += rest.split_whitespace().next()?.parse::<f64>().ok()?;
+        self.seen += 1;
+        (self.seen == self.ports).then_some(self.pps)
     }
 }
 
@@ -254,6 +251,8 @@ pub struct Interactive {
     lines: mpsc::Receiver<String>,
     /// Its last lines on stderr.
     last_errors: Arc<Mutex<Vec<String>>>,
+    /// Ports it forwards between.
+    ports: usize,
 }
 
 impl Interactive {
@@ -289,6 +288,7 @@ impl Interactive {
             stdin,
             lines,
             last_errors,
+            ports: setup.vdevs.len(),
         };
         // Answered once EAL, the ports and the pcaps are up.
         t.command("show config fwd")?;
@@ -334,21 +334,27 @@ impl Interactive {
         }
     }
 
-    /// Forwards for `seconds` (`start`, then `stop`) and returns the frames forwarded and
-    /// the window's length in nanoseconds: from testpmd's answer to `start` (printed right
-    /// before it launches its forwarding lcores) to the moment `stop` is written.
-    pub fn window(&mut self, seconds: f64) -> Result<(u64, u64), String> {
+    /// Forwards for about `seconds` and returns testpmd's forwarded rate (packets per
+    /// second, summed over the ports) and the window's length in nanoseconds. The rate is
+    /// what testpmd itself measures between two `show port stats all`, the first processed
+    /// once `start` has launched the forwarding lcores, the second `seconds` later: neither
+    /// the start-up of the lcores nor the latency of the commands falls inside it.
+    pub fn window(&mut self, seconds: f64) -> Result<(f64, u64), String> {
+        let timeout = Duration::from_secs(30);
         self.command("start")?;
-        self.wait_for(Duration::from_secs(30), |l| {
-            l.contains("packet forwarding - ports=").then_some(())
-        })?;
+        // testpmd reads its commands one after the other: this one runs once start is done.
+        self.command("show port stats all")?;
+        let mut first = ShowParser::new(self.ports);
+        self.wait_for(timeout, |l| first.line(l))?;
         let t0 = Instant::now();
         std::thread::sleep(Duration::from_secs_f64(seconds));
+        self.command("show port stats all")?;
+        let mut second = ShowParser::new(self.ports);
+        let pps = self.wait_for(timeout, |l| second.line(l))?;
         let elapsed = t0.elapsed();
         self.command("stop")?;
-        let mut p = StopParser::default();
-        let tx = self.wait_for(Duration::from_secs(30), |l| p.line(l))?;
-        Ok((tx, elapsed.as_nanos() as u64))
+        self.wait_for(timeout, |l| (l.trim() == "Done.").then_some(()))?;
+        Ok((pps, elapsed.as_nanos() as u64))
     }
 }
 
@@ -387,34 +393,32 @@ Telling cores to stop...
     }
 
     #[test]
-    fn parses_stop_output() {
+    fn parses_show_port_stats() {
         let text = "\
-Telling cores to stop...
-Waiting for lcores to finish...
+  ######################## NIC statistics for port 0  ########################
+  RX-packets: 9287360    RX-missed: 0          RX-bytes:  0
+  RX-errors: 0
+  RX-nombuf:  0
+  TX-packets: 8892096    TX-errors: 0          TX-bytes:  0
 
-  ---------------------- Forward statistics for port 0  ----------------------
-  RX-packets: 8892096        RX-dropped: 0             RX-total: 8892096
-  TX-packets: 8892000        TX-dropped: 0             TX-total: 8892000
-  ----------------------------------------------------------------------------
+  Throughput (since last show)
+  Rx-pps:     21926048          Rx-bps:  10524503344
+  Tx-pps:     21926015          Tx-bps:  10524487272
+  ############################################################################
 
-  ---------------------- Forward statistics for port 1  ----------------------
-  RX-packets: 8892096        RX-dropped: 0             RX-total: 8892096
-  TX-packets: 8892096        TX-dropped: 0             TX-total: 8892096
-  ----------------------------------------------------------------------------
-
-  +++++++++++++++ Accumulated forward statistics for all ports+++++++++++++++
-  RX-packets: 17784192       RX-dropped: 0             RX-total: 17784192
-  TX-packets: 17784096       TX-dropped: 0             TX-total: 17784096
-  ++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++
-
-Done.
+  ######################## NIC statistics for port 1  ########################
+  RX-packets: 9310400    RX-missed: 0          RX-bytes:  0
+  Throughput (since last show)
+  Rx-pps:     21900000          Rx-bps:  10524503344
+  Tx-pps:     21900001          Tx-bps:  10524487272
+  ############################################################################
 ";
-        let mut p = StopParser::default();
-        let got: Vec<u64> = text.lines().filter_map(|l| p.line(l)).collect();
-        assert_eq!(got, [17_784_096]);
-        // A stop that printed no port block gives nothing, not zero.
-        let mut p = StopParser::default();
-        assert_eq!(p.line("Done."), None);
+        let mut p = ShowParser::new(2);
+        let got: Vec<f64> = text.lines().filter_map(|l| p.line(l)).collect();
+        // One value, once both ports' lines came; Rx-pps lines are not counted.
+        assert_eq!(got, [43_826_016.0]);
+        let mut p = ShowParser::new(2);
+        assert_eq!(p.line("  Tx-pps:     5   Tx-bps: 0"), None);
     }
 
     #[test]
@@ -434,6 +438,6 @@ Done.
         assert!(c.contains("--nb-cores=1"));
         assert!(c.ends_with("--stats-period=1 --auto-start"), "{c}");
         let i = s.interactive_command().join(" ");
-        assert!(i.ends_with("--nb-cores=1 -i"), "{i}");
+        assert!(i.ends_with("--nb-cores=1 -i --no-flush-rx"), "{i}");
     }
 }
