@@ -368,17 +368,7 @@ impl Drop for PairedChild {
     fn drop(&mut self) {
         use std::io::Write;
         let _ = writeln!(self.stdin, "quit").and_then(|()| self.stdin.flush());
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(10) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        wait_or_kill(&mut self.child, Duration::from_secs(10));
         remove_eal_runtime_dir(&child_prefix(self.child.id(), ChildMode::Paired));
     }
 }
@@ -495,6 +485,19 @@ pub fn measure_point(cli: &FastpathCli) -> Result<(RunTotals, RunTotals, usize),
         RunTotals::of(&io),
         plan.frames.first().copied().unwrap_or(0),
     ))
+}
+
+/// Waits up to `grace` for `child` to exit, then kills it, and reaps it either way.
+pub fn wait_or_kill(child: &mut std::process::Child, grace: Duration) {
+    let t = Instant::now();
+    while t.elapsed() < grace {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// Removes the runtime directory EAL leaves behind for `--file-prefix=<prefix>` (under

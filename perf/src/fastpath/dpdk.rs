@@ -22,7 +22,7 @@ use super::MAX_FRAMES_PER_DIRECTION;
 use super::child::{ChildMode, DevicePlan, child_prefix};
 use super::clock::LoopClock;
 use super::latency::Histogram;
-use super::setup::worker_frames;
+use super::setup::{PipelineOptions, worker_frames};
 use super::worker::{ACCESS_PORT, CORE_PORT, FastpathWorker, IoCounters, WorkerReport};
 use super::{FastpathCli, pin_to_cpu, worker_cpu};
 
@@ -194,6 +194,15 @@ unsafe impl Send for RawLoop {}
 /// What a worker thread gives back.
 type WorkerOutcome = Result<(WorkerReport, [u64; 2]), String>;
 
+/// Worker `w`'s pipeline after it saw the pcap's upstream frames once: its NAT holds the
+/// mappings the downstream pcap is addressed to.
+fn primed_pipeline(opts: &PipelineOptions, w: u32, workers: u32) -> Result<Pipeline, String> {
+    let pkts = opts
+        .scheme
+        .worker_packets(w, workers, MAX_FRAMES_PER_DIRECTION);
+    worker_frames(opts, w, workers, &pkts).map(|f| f.pipeline)
+}
+
 /// Worker `w`'s pool and its two ports, started (appended to `ports`); returns their
 /// queues, access then core.
 fn open_worker_ports(
@@ -251,11 +260,10 @@ pub fn run_paired_child(cli: &FastpathCli, plan: &DevicePlan) -> Result<(), Stri
                 .map_err(|e| e.to_string())
                 .and_then(|_lcore| {
                     pin_to_cpu(worker_cpu(0));
-                    let pkts = opts.scheme.worker_packets(0, 1, MAX_FRAMES_PER_DIRECTION);
-                    worker_frames(&opts, 0, 1, &pkts)
+                    primed_pipeline(&opts, 0, 1)
                 });
             let mut wk = match built {
-                Ok(f) => FastpathWorker::new(Some(f.pipeline), access, core),
+                Ok(pipeline) => FastpathWorker::new(Some(pipeline), access, core),
                 Err(e) => {
                     let _ = report_tx.send(Err(e));
                     return;
@@ -331,16 +339,7 @@ pub fn run_child(
                     ChildMode::Pipeline | ChildMode::Io | ChildMode::Copy | ChildMode::Paired => {
                         let pipeline = registered.and_then(|_| match mode {
                             ChildMode::Io => Ok(None),
-                            // The pipeline that saw the pcap's upstream frames once: its NAT
-                            // holds the mappings the downstream pcap is addressed to.
-                            _ => {
-                                let pkts = opts.scheme.worker_packets(
-                                    w,
-                                    workers,
-                                    MAX_FRAMES_PER_DIRECTION,
-                                );
-                                worker_frames(&opts, w, workers, &pkts).map(|f| Some(f.pipeline))
-                            }
+                            _ => primed_pipeline(&opts, w, workers).map(Some),
                         });
                         let (b, w8, s8) = (&*barrier, warmup, seconds);
                         if mode == ChildMode::Copy {

@@ -96,6 +96,12 @@ fn spawn(mut cmd: Vec<String>, stdin: Stdio) -> Result<Child, String> {
         .map_err(|e| format!("cannot start dpdk-testpmd: {e}"))
 }
 
+/// The rate of a port's `Tx-pps:` line in testpmd's port statistics, None for other lines.
+fn tx_pps(line: &str) -> Option<f64> {
+    let rest = line.trim_start().strip_prefix("Tx-pps:")?;
+    rest.split_whitespace().next()?.parse().ok()
+}
+
 /// The per-second forwarded rates testpmd printed (sum of `Tx-pps` over its ports, one
 /// value per statistics block).
 #[derive(Debug, Default)]
@@ -110,11 +116,7 @@ impl BlockParser {
         if l.contains("Port statistics ====") || l.contains("Telling cores to stop") {
             return self.current.replace(0.0);
         }
-        if let Some(rest) = l.trim_start().strip_prefix("Tx-pps:")
-            && let Some(n) = rest
-                .split_whitespace()
-                .next()
-                .and_then(|n| n.parse::<f64>().ok())
+        if let Some(n) = tx_pps(l)
             && let Some(c) = self.current.as_mut()
         {
             *c += n;
@@ -133,16 +135,7 @@ impl Drop for Running {
         // SAFETY: kill(2) on the pid of our own child, which we have not waited for yet
         // (so the pid cannot have been reused).
         unsafe { libc::kill(pid, libc::SIGINT) };
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(5) {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                super::child::remove_eal_runtime_dir(&self.1);
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        super::child::wait_or_kill(&mut self.0, Duration::from_secs(5));
         super::child::remove_eal_runtime_dir(&self.1);
     }
 }
@@ -233,8 +226,7 @@ impl ShowParser {
 
     /// Feeds one line; returns the sum once every port's `Tx-pps` line came.
     fn line(&mut self, l: &str) -> Option<f64> {
-        let rest = l.trim_start().strip_prefix("Tx-pps:")?;
-        self.pps += rest.split_whitespace().next()?.parse::<f64>().ok()?;
+        self.pps += tx_pps(l)?;
         self.seen += 1;
         (self.seen == self.ports).then_some(self.pps)
     }
@@ -360,8 +352,8 @@ impl Interactive {
 
 impl Drop for Interactive {
     fn drop(&mut self) {
-        // Then `_process`'s own drop waits for the exit (interrupting a testpmd that did
-        // not quit) and removes the runtime directory.
+        // Then `_process`'s own drop interrupts testpmd (nothing left to interrupt if it
+        // quit already), waits for the exit and removes the runtime directory.
         let _ = self.command("quit");
     }
 }
