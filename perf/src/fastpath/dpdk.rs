@@ -310,12 +310,20 @@ pub fn run_paired_child(cli: &FastpathCli, plan: &DevicePlan) -> Result<(), Stri
     result
 }
 
-/// Starts EAL, the pools and ports of `plan`, runs the workers and returns their reports.
+/// Why [`run_child`] refuses [`ChildMode::Paired`]: that mode's windows are driven from
+/// standard input by [`run_paired_child`].
+const PAIRED_ELSEWHERE: &str = "the paired mode runs in run_paired_child, not run_child";
+
+/// Starts EAL, the pools and ports of `plan`, runs the workers and returns their reports
+/// (every mode but [`ChildMode::Paired`]).
 pub fn run_child(
     cli: &FastpathCli,
     mode: ChildMode,
     plan: &DevicePlan,
 ) -> Result<Vec<WorkerReport>, String> {
+    if mode == ChildMode::Paired {
+        return Err(PAIRED_ELSEWHERE.into());
+    }
     let workers = cli.workers;
     let eal = eal_init(&eal_args(plan, workers, mode)).map_err(|e| e.to_string())?;
     let mut ports = Vec::new();
@@ -336,7 +344,7 @@ pub fn run_child(
                 let registered = register_thread().map_err(|e| e.to_string());
                 pin_to_cpu(worker_cpu(w));
                 match mode {
-                    ChildMode::Pipeline | ChildMode::Io | ChildMode::Copy | ChildMode::Paired => {
+                    ChildMode::Pipeline | ChildMode::Io | ChildMode::Copy => {
                         let pipeline = registered.and_then(|_| match mode {
                             ChildMode::Io => Ok(None),
                             _ => primed_pipeline(&opts, w, workers).map(Some),
@@ -349,6 +357,7 @@ pub fn run_child(
                             measure_worker(pipeline, access, core, b, w8, s8, w)
                         }
                     }
+                    ChildMode::Paired => Err(PAIRED_ELSEWHERE.into()),
                     ChildMode::Raw => {
                         let mut raw = RawLoop {
                             queues: [access, core],

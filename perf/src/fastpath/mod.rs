@@ -690,6 +690,17 @@ mod tests {
         assert_eq!(cli(&[]).paired, 0);
     }
 
+    /// The paired child has its own entry point; the one-window entry refuses that mode
+    /// before it starts EAL or opens a port, rather than measuring a window of another mode.
+    #[cfg(feature = "dpdk")]
+    #[test]
+    fn the_one_window_child_refuses_the_paired_mode() {
+        let c = cli(&["--paired", "4"]);
+        let plan = child::DevicePlan::new(&c, std::path::Path::new("/nonexistent"));
+        let e = dpdk::run_child(&c, child::ChildMode::Paired, &plan).unwrap_err();
+        assert!(e.contains("run_paired_child"), "{e}");
+    }
+
     #[test]
     fn defaults_follow_the_pipeline() {
         let c = cli(&[]);
