@@ -179,6 +179,10 @@ impl PacketBuffer for MbufSlot {
     #[inline(always)]
     fn push_front(&mut self, n: usize) -> Option<&mut [u8]> {
         let n16 = u16::try_from(n).ok().filter(|&n| n <= self.headroom)?;
+        if n16 == 0 {
+            // Nothing moves: the descriptor still describes the packet (see `take`).
+            return Some(&mut []);
+        }
         // SAFETY: the n bytes in front of data are the buffer's headroom (the invariant),
         // inside the allocation the slot owns; they may hold any old bytes, which is what
         // push_front promises.
@@ -196,6 +200,10 @@ impl PacketBuffer for MbufSlot {
     #[inline(always)]
     fn pull_front(&mut self, n: usize) {
         let n16 = n.min(usize::from(self.len)) as u16;
+        if n16 == 0 {
+            // An IPoE packet keeps its Ethernet header's place: leave `moved` alone.
+            return;
+        }
         // SAFETY: n16 <= len, so the new start is within (or one past) the packet's bytes.
         self.data = unsafe { self.data.add(usize::from(n16)) };
         self.headroom += n16;
