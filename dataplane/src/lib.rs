@@ -43,6 +43,7 @@ extern crate alloc;
 
 pub mod acl;
 pub mod cpr;
+pub mod isa;
 mod lanes;
 pub mod nat;
 pub mod packet;

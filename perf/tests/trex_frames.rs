@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use vbng_dataplane::isa::Isa;
 use vbng_dataplane::packet::Frame;
 use vbng_dataplane::pipeline::{BURST, DropReason, Verdict};
 use vbng_dataplane::wire::EtherType;
@@ -61,6 +62,7 @@ fn forward(scheme: Scheme, frames: &[Vec<u8>], port: u8) -> (Vec<Vec<u8>>, Vec<(
         kind: PipelineKind::Ipoe,
         scheme,
         qos: false,
+        isa: Isa::detect(),
     };
     let mut pipeline = build_pipeline(&opts, 0, 1).expect("pipeline with the scheme's sessions");
     let mut burst: Vec<Frame> = (0..BURST).map(|_| Frame::new()).collect();

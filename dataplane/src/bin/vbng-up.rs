@@ -136,7 +136,7 @@ fn run(cfg: &Config, acls: AclSet) -> Result<(), String> {
     signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
     up_info!(
         "starting version={} config={} backend={} workers={} session_capacity={} access_ports={} \
-         core_port={}",
+         core_port={} isa={}",
         env!("CARGO_PKG_VERSION"),
         cfg.origin,
         match cfg.backend {
@@ -149,7 +149,8 @@ fn run(cfg: &Config, acls: AclSet) -> Result<(), String> {
             n => n.to_string(),
         },
         cfg.access_ports.len(),
-        cfg.core_port.name
+        cfg.core_port.name,
+        vbng_dataplane::isa::Isa::detect().name()
     );
     match cfg.backend {
         PortBackend::AfPacket => {

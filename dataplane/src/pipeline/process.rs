@@ -15,6 +15,7 @@ use super::{
     TokenBucket, Verdict,
 };
 use crate::acl::{AclAction, AclId, AclSet, Direction, FlowV4, FlowV6, NO_ACL};
+use crate::isa::{Isa, Kernel};
 use crate::nat::{Ipv4Prefix, NO_OWNER, Nat, Outbound};
 use crate::packet::{MAX_PORTS, PacketBuffer, PortId};
 use crate::route::icmp_error::{
@@ -131,6 +132,26 @@ pub struct Pipeline {
     nat: Option<Box<NatStage>>,
     /// IPv6 forwarding ([`Pipeline::set_ipv6`]).
     ipv6: Option<Box<ipv6::CoreIpv6>>,
+    /// The instruction set bursts run on ([`Pipeline::set_isa`]).
+    isa: Isa,
+}
+
+/// One call of [`Pipeline::process_burst`], as the [`Kernel`] its instruction set runs.
+struct Burst<'a, B> {
+    pipeline: &'a mut Pipeline,
+    now_ns: u64,
+    frames: &'a mut [B],
+    verdicts: &'a mut [Verdict],
+}
+
+impl<B: PacketBuffer> Kernel for Burst<'_, B> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        self.pipeline
+            .process_frames(self.now_ns, self.frames, self.verdicts);
+    }
 }
 
 /// The pipeline's NAT: the engine and which subscriber addresses it translates.
@@ -234,7 +255,19 @@ impl Pipeline {
             icmp_ident: 0,
             nat: None,
             ipv6: None,
+            isa: Isa::detect(),
         }
+    }
+
+    /// Runs bursts on `isa` instead of the widest set the CPU has ([`Isa::detect`], the
+    /// default): to measure one against the other.
+    pub fn set_isa(&mut self, isa: Isa) {
+        self.isa = isa;
+    }
+
+    /// The instruction set bursts run on.
+    pub fn isa(&self) -> Isa {
+        self.isa
     }
 
     /// A pipeline that applies session rates ([`crate::session::SessionQos`]): downstream
@@ -577,6 +610,23 @@ impl Pipeline {
         frames: &mut [B],
         verdicts: &mut [Verdict],
     ) {
+        let isa = self.isa;
+        isa.run(Burst {
+            pipeline: self,
+            now_ns,
+            frames,
+            verdicts,
+        });
+    }
+
+    /// [`Pipeline::process_burst`], compiled into each instruction set's entry point.
+    #[inline(always)]
+    fn process_frames<B: PacketBuffer>(
+        &mut self,
+        now_ns: u64,
+        frames: &mut [B],
+        verdicts: &mut [Verdict],
+    ) {
         self.tick(now_ns);
         let n = frames.len().min(verdicts.len());
         let mut start = 0;
@@ -594,6 +644,7 @@ impl Pipeline {
 
     /// One chunk of at most [`BURST`] frames; `NAT` says whether the pipeline has a NAT,
     /// so that a pipeline without one runs its stages without the NAT's tests.
+    #[inline(always)]
     fn process_chunk<B: PacketBuffer, const NAT: bool>(
         &mut self,
         now_ns: u64,

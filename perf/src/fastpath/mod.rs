@@ -19,6 +19,7 @@ use std::path::PathBuf;
 
 use crate::report::{self, Figure};
 use crate::timing::Machine;
+use vbng_dataplane::isa::Isa;
 use vbng_dataplane::pipeline::DropReason;
 
 pub mod callgrind;
@@ -75,6 +76,33 @@ pub enum PipelineArg {
     Full,
 }
 
+/// `--isa`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum IsaArg {
+    /// The widest instruction set the CPU has (`Isa::detect`), as `vbng-up` runs.
+    Auto,
+    /// The x86-64 baseline, whatever the CPU has.
+    Baseline,
+}
+
+impl IsaArg {
+    /// The instruction set the pipeline's bursts run on.
+    pub fn isa(self) -> Isa {
+        match self {
+            IsaArg::Auto => Isa::detect(),
+            IsaArg::Baseline => Isa::baseline(),
+        }
+    }
+
+    /// The flag's value.
+    pub fn name(self) -> &'static str {
+        match self {
+            IsaArg::Auto => "auto",
+            IsaArg::Baseline => "baseline",
+        }
+    }
+}
+
 /// `--protocol`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProtocolArg {
@@ -129,6 +157,10 @@ pub struct FastpathCli {
     /// Build the pipeline with QoS and give every session a 1 Gbit/s rate both ways.
     #[arg(long)]
     pub qos: bool,
+    /// Instruction set of the pipeline's bursts: auto (the widest the CPU has, x86-64-v3
+    /// where it has AVX2, BMI and MOVBE) or baseline (x86-64), to compare the two.
+    #[arg(long, value_enum, default_value_t = IsaArg::Auto)]
+    pub isa: IsaArg,
     /// Frames each worker replays: all (every session's frames, subscriber by subscriber,
     /// up to 65,536 per direction, else a random sample of that many) or sample (always
     /// a random sample of 65,536, whatever the session count). Default all; sample with
@@ -240,6 +272,7 @@ impl FastpathCli {
             kind: self.kind(),
             scheme: self.scheme(sessions),
             qos: self.qos,
+            isa: self.isa.isa(),
         }
     }
 
@@ -303,6 +336,7 @@ impl FastpathCli {
         if self.qos {
             v.push("--qos".into());
         }
+        v.extend(["--isa".into(), self.isa.name().into()]);
         v
     }
 }
@@ -403,6 +437,7 @@ pub fn base_params(f: Figure, cli: &FastpathCli, sessions: u32, m: &Machine) -> 
         .param("protocol", cli.protocol().name())
         .param("vlan", cli.vlan().name())
         .param("qos", cli.qos)
+        .param("isa", cli.isa.isa().name())
         .param("replay", cli.replay().name())
         .param("seconds", cli.seconds)
         .param("cpu", m.cpu.as_str())

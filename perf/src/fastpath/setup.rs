@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::net::Ipv4Addr;
 
 use vbng_dataplane::acl::{AclSet, NO_ACL};
+use vbng_dataplane::isa::Isa;
 use vbng_dataplane::nat::{Ipv4Prefix, Nat, NatConfig, NatProtocol};
 use vbng_dataplane::packet::Frame;
 use vbng_dataplane::pipeline::{
@@ -62,6 +63,8 @@ pub struct PipelineOptions {
     pub scheme: Scheme,
     /// Build with QoS (`Pipeline::with_qos`) and give every session [`QOS_RATE_BPS`].
     pub qos: bool,
+    /// The instruction set the pipeline's bursts run on.
+    pub isa: Isa,
 }
 
 /// The pipeline configuration of the lab: access port 0, core port 1, the scheme's MACs and
@@ -132,6 +135,7 @@ pub fn build_pipeline(
     } else {
         Pipeline::new(pipeline_config(), HASH_SEED)
     };
+    p.set_isa(opts.isa);
     p.set_next_hop_mac(Some(NEXT_HOP_MAC));
     let acl = match opts.kind {
         PipelineKind::Ipoe => NO_ACL,

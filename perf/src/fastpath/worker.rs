@@ -383,6 +383,7 @@ mod tests {
     use super::*;
     use crate::fastpath::scheme::{FrameSize, Protocol, Replay, Scheme, Vlan};
     use crate::fastpath::setup::{PipelineKind, PipelineOptions, worker_frames};
+    use vbng_dataplane::isa::Isa;
 
     fn worker(protocol: Protocol, kind: PipelineKind) -> FastpathWorker<ReplayPort> {
         let scheme = Scheme {
@@ -396,6 +397,7 @@ mod tests {
             kind,
             scheme,
             qos: false,
+            isa: Isa::detect(),
         };
         let pkts = scheme.worker_packets(0, 1, 1000);
         let f = worker_frames(&opts, 0, 1, &pkts).unwrap();
@@ -405,6 +407,92 @@ mod tests {
             ReplayPort::new(ACCESS_PORT, up.iter().map(Vec::as_slice)),
             ReplayPort::new(CORE_PORT, down.iter().map(Vec::as_slice)),
         )
+    }
+
+    /// The pipeline's bursts compiled for x86-64-v3 forward, drop and count exactly as the
+    /// baseline's: every lab layout, full and IPoE pipelines, the lab's frames and the same
+    /// frames with one byte changed (so that the drop and redirect paths run too).
+    #[test]
+    fn both_instruction_sets_give_the_same_bytes() {
+        let Some(v3) = Isa::x86_64_v3() else {
+            eprintln!(
+                "SKIPPED: both_instruction_sets_give_the_same_bytes: this CPU lacks x86-64-v3"
+            );
+            return;
+        };
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for protocol in [Protocol::Ipoe, Protocol::Pppoe] {
+            for vlan in [Vlan::None, Vlan::Single, Vlan::Qinq] {
+                for kind in [PipelineKind::Ipoe, PipelineKind::Full] {
+                    let scheme = Scheme {
+                        sessions: 300,
+                        protocol,
+                        vlan,
+                        size: FrameSize::Imix,
+                        replay: Replay::All,
+                    };
+                    let opts = |isa| PipelineOptions {
+                        kind,
+                        scheme,
+                        qos: false,
+                        isa,
+                    };
+                    let pkts = scheme.worker_packets(0, 1, 2000);
+                    let mut base = worker_frames(&opts(Isa::baseline()), 0, 1, &pkts).unwrap();
+                    let mut wide = worker_frames(&opts(v3), 0, 1, &pkts).unwrap();
+                    assert_eq!(base.up, wide.up);
+                    assert_eq!(wide.pipeline.isa(), v3);
+                    let mut frames: Vec<(PortId, Vec<u8>)> = Vec::new();
+                    for (port, list) in [(ACCESS_PORT, &base.up), (CORE_PORT, &base.down)] {
+                        for f in list {
+                            frames.push((port, f.clone()));
+                            let mut bad = f.clone();
+                            let at = next() as usize % bad.len();
+                            bad[at] ^= 1 << (next() % 8);
+                            frames.push((port, bad));
+                        }
+                    }
+                    let mut now = 1_000_000u64;
+                    for chunk in frames.chunks(BURST) {
+                        now += 50_000;
+                        let a = burst_of(&mut base.pipeline, now, chunk);
+                        let b = burst_of(&mut wide.pipeline, now, chunk);
+                        assert_eq!(a, b, "{protocol:?} {vlan:?} {kind:?}");
+                    }
+                    assert_eq!(base.pipeline.counters(), wide.pipeline.counters());
+                    assert!(base.pipeline.counters().ul_forwarded > 0);
+                }
+            }
+        }
+    }
+
+    /// Each frame's verdict and bytes after one burst of `frames` through `pipeline`.
+    fn burst_of(
+        pipeline: &mut Pipeline,
+        now: u64,
+        frames: &[(PortId, Vec<u8>)],
+    ) -> Vec<(Verdict, Vec<u8>)> {
+        let mut burst: Vec<Frame> = frames
+            .iter()
+            .map(|(port, bytes)| {
+                let mut f = Frame::new();
+                f.set_data(bytes).unwrap();
+                f.port = *port;
+                f
+            })
+            .collect();
+        let mut verdicts = vec![Verdict::Drop(DropReason::Malformed); burst.len()];
+        pipeline.process_burst(now, &mut burst, &mut verdicts);
+        verdicts
+            .into_iter()
+            .zip(burst.iter().map(|f| f.data().to_vec()))
+            .collect()
     }
 
     #[test]
