@@ -82,13 +82,6 @@ impl Isa {
     }
 }
 
-impl Default for Isa {
-    /// [`Isa::detect`].
-    fn default() -> Isa {
-        Isa::detect()
-    }
-}
-
 /// `kernel.run()`, inlined here and compiled for x86-64-v3.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx,avx2,bmi1,bmi2,f16c,fma,lzcnt,movbe,popcnt")]
