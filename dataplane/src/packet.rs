@@ -7,6 +7,7 @@
 use alloc::boxed::Box;
 use core::fmt;
 
+use crate::pipeline::{Pipeline, Verdict};
 use crate::wire::Error;
 
 /// Index of a port in the pipeline (0..[`MAX_PORTS`]).
@@ -179,6 +180,25 @@ pub trait PacketBuffer {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// [`Pipeline::process_burst`] over buffers of this type. The default compiles the
+    /// burst into the calling crate. [`Frame`] and the DPDK slot override it with a copy
+    /// compiled once, in this crate, that every binary links: `vbng-up` then runs the very
+    /// machine code the harness measures, and a profile-guided build
+    /// (`scripts/pgo-build.sh`) trained on the harness applies to `vbng-up` too. (A generic
+    /// instance compiled in each binary's crate has a symbol of its own there, which
+    /// another binary's profile does not name.)
+    #[inline(always)]
+    fn process_burst(
+        pipeline: &mut Pipeline,
+        now_ns: u64,
+        frames: &mut [Self],
+        verdicts: &mut [Verdict],
+    ) where
+        Self: Sized,
+    {
+        pipeline.run_burst(now_ns, frames, verdicts);
+    }
 }
 
 impl PacketBuffer for Frame {
@@ -214,6 +234,16 @@ impl PacketBuffer for Frame {
     #[inline(always)]
     fn len(&self) -> usize {
         Frame::len(self)
+    }
+
+    #[inline(never)]
+    fn process_burst(
+        pipeline: &mut Pipeline,
+        now_ns: u64,
+        frames: &mut [Frame],
+        verdicts: &mut [Verdict],
+    ) {
+        pipeline.run_burst(now_ns, frames, verdicts);
     }
 }
 

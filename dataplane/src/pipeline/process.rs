@@ -604,7 +604,23 @@ impl Pipeline {
     /// ready to send; `ToControlPlane` frames are unchanged; a `Queued` frame was moved into
     /// the shaper ([`PacketBuffer::move_into`]: a `Frame` slot holds a spare buffer, any other
     /// still holds the bytes, for its owner to free). Never panics, never allocates.
+    ///
+    /// The burst runs through [`PacketBuffer::process_burst`]: for a [`crate::packet::Frame`]
+    /// or a DPDK slot, one copy compiled in this crate.
+    #[inline(always)]
     pub fn process_burst<B: PacketBuffer>(
+        &mut self,
+        now_ns: u64,
+        frames: &mut [B],
+        verdicts: &mut [Verdict],
+    ) {
+        B::process_burst(self, now_ns, frames, verdicts);
+    }
+
+    /// [`Pipeline::process_burst`]'s body, compiled wherever `B` is chosen (see
+    /// [`PacketBuffer::process_burst`]).
+    #[inline(always)]
+    pub(crate) fn run_burst<B: PacketBuffer>(
         &mut self,
         now_ns: u64,
         frames: &mut [B],

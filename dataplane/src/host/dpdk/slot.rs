@@ -5,6 +5,7 @@ use std::ptr::{self, NonNull};
 
 use super::sys;
 use crate::packet::{Frame, PacketBuffer, PortId};
+use crate::pipeline::{Pipeline, Verdict};
 
 /// One slot of a worker's burst array on DPDK ports: empty, or owning one received
 /// single-segment buffer and the pipeline port it arrived on. The pipeline reads and
@@ -236,5 +237,15 @@ impl PacketBuffer for MbufSlot {
     #[inline(always)]
     fn len(&self) -> usize {
         usize::from(self.len)
+    }
+
+    #[inline(never)]
+    fn process_burst(
+        pipeline: &mut Pipeline,
+        now_ns: u64,
+        frames: &mut [MbufSlot],
+        verdicts: &mut [Verdict],
+    ) {
+        pipeline.run_burst(now_ns, frames, verdicts);
     }
 }
