@@ -31,6 +31,14 @@ section "tests"
 cargo test --workspace --locked
 cargo test -p vbng-dataplane -p vbng-cups --no-default-features --lib --locked
 
+section "profile-guided build: the rustc wrapper flags vbng's own crates and no other"
+pgo_wrapped() { VBNG_PGO_RUSTFLAGS="-Cprofile-use=/p --cfg vbng_pgo" scripts/pgo-rustc.sh echo "$@"; }
+[ "$(pgo_wrapped --crate-name vbng_dataplane --edition 2024)" = "--crate-name vbng_dataplane --edition 2024 -Cprofile-use=/p --cfg vbng_pgo" ]
+[ "$(pgo_wrapped --edition 2024 --crate-name vbng_up src/bin/vbng-up.rs)" = "--edition 2024 --crate-name vbng_up src/bin/vbng-up.rs -Cprofile-use=/p --cfg vbng_pgo" ]
+[ "$(pgo_wrapped --crate-name hashbrown --edition 2021)" = "--crate-name hashbrown --edition 2021" ]
+[ "$(pgo_wrapped - --crate-name ___ --print=file-names)" = "- --crate-name ___ --print=file-names" ]
+echo "pgo-rustc.sh: ok"
+
 section "traffic profiles (scapy packet builders, TRex profile loading, pcap writer)"
 (cd trex-profiles && /usr/bin/python3 -m unittest discover -s tests)
 

@@ -104,7 +104,11 @@ impl Machine {
             "machine: cpu \"{}\", {} logical cpus, {} build",
             self.cpu,
             self.cpus,
-            if self.optimised { "release" } else { "debug" }
+            match (self.optimised, cfg!(vbng_pgo)) {
+                (true, true) => "release (profile-guided: scripts/pgo-build.sh)",
+                (true, false) => "release",
+                (false, _) => "debug",
+            }
         )
     }
 }

@@ -136,7 +136,7 @@ fn run(cfg: &Config, acls: AclSet) -> Result<(), String> {
     signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
     up_info!(
         "starting version={} config={} backend={} workers={} session_capacity={} access_ports={} \
-         core_port={} isa={}",
+         core_port={} isa={} build={}",
         env!("CARGO_PKG_VERSION"),
         cfg.origin,
         match cfg.backend {
@@ -150,7 +150,8 @@ fn run(cfg: &Config, acls: AclSet) -> Result<(), String> {
         },
         cfg.access_ports.len(),
         cfg.core_port.name,
-        vbng_dataplane::isa::Isa::detect().name()
+        vbng_dataplane::isa::Isa::detect().name(),
+        if cfg!(vbng_pgo) { "pgo" } else { "plain" }
     );
     match cfg.backend {
         PortBackend::AfPacket => {
