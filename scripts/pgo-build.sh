@@ -37,8 +37,14 @@ target="$PWD/target/pgo"
 raw="$target/profiles/raw"
 merged="$target/profiles/vbng.profdata"
 export RUSTC_WRAPPER="$PWD/scripts/pgo-rustc.sh"
-# The packages whose crates the wrapper gives the flags to.
-packages=(-p vbng-dataplane -p vbng-perf -p vbng-cups -p vbng-qos)
+# The packages whose crates the wrapper gives the flags to: every workspace member named
+# vbng-*, each binary's dependencies among them included (vbng-perf links vbng-aaa,
+# vbng-access, vbng-cp and the unikernel's crates too).
+mapfile -t packages < <(cargo metadata --no-deps --format-version 1 --locked |
+    python3 -c 'import json, sys
+for p in json.load(sys.stdin)["packages"]:
+    if p["name"].startswith("vbng-"):
+        print("-p"); print(p["name"])')
 
 build() {
     # The wrapper's flags are not part of cargo's fingerprint: remove vbng's own crates so
