@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use vbng_aaa::lab::{FreeRadius, FreeRadiusOptions};
 use vbng_cp::lab::topology::{Lab, SUB1_MAC, Subscriber};
-use vbng_cp::lab::{find_binary, netns};
+use vbng_cp::lab::{ScratchDir, find_binary, netns};
 
 const COA_SECRET: &str = "lab-coa-secret";
 const COA_PORT: u16 = 3799;
@@ -93,7 +93,7 @@ fn filter_id_selects_the_acl_and_coa_and_reload_change_it_live() {
     let up_bin = find_binary("vbng-up").expect("vbng-up binary");
     let cp_bin = find_binary("vbng-cp").expect("vbng-cp binary");
     let prefix = format!("vba{}-", std::process::id());
-    let dir = std::env::temp_dir().join(format!("vbng-acl-lab-{}", std::process::id()));
+    let dir = ScratchDir::new("acl-lab");
     let mut lab = Lab::build(&prefix, &dir).expect("build the lab");
 
     let fr = netns::in_netns(lab.bng().name(), || {
@@ -251,5 +251,4 @@ fn filter_id_selects_the_acl_and_coa_and_reload_change_it_live() {
     );
     drop(lab);
     drop(fr);
-    let _ = std::fs::remove_dir_all(&dir);
 }

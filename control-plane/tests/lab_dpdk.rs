@@ -33,7 +33,7 @@ use std::time::Duration;
 use vbng_cp::lab::netns::{self, Netns, which};
 use vbng_cp::lab::procs::Dhclient;
 use vbng_cp::lab::topology::{INTERNET_HOST, Lab, POOL_RANGE, Subscriber, lab_subscribers};
-use vbng_cp::lab::{LabError, find_binary, wait_until};
+use vbng_cp::lab::{LabError, ScratchDir, find_binary, wait_until};
 
 /// One DPDK lab at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -74,17 +74,16 @@ impl Drop for RuntimeDirs {
     }
 }
 
-/// The binaries, a lab named after `tag` and its scratch directory.
-fn setup(tag: &str) -> (PathBuf, PathBuf, Lab, PathBuf) {
+/// The binaries and a lab named after `tag`, its files in `dir` (the
+/// caller's [`ScratchDir`], declared first so that it outlives the lab).
+fn setup(tag: &str, dir: &Path) -> (PathBuf, PathBuf, Lab) {
     let (up_bin, cp_bin) = match (find_binary("vbng-up"), find_binary("vbng-cp")) {
         (Ok(up), Ok(cp)) => (up, cp),
         (Err(e), _) | (_, Err(e)) => panic!("{e}"),
     };
     let pid = std::process::id();
-    let dir = std::env::temp_dir().join(format!("vbng-lab-dpdk-{tag}-{pid}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    let lab = Lab::build(&format!("vd{tag}{pid}-"), &dir).expect("build the lab");
-    (up_bin, cp_bin, lab, dir)
+    let lab = Lab::build(&format!("vd{tag}{pid}-"), dir).expect("build the lab");
+    (up_bin, cp_bin, lab)
 }
 
 /// The example `configs/vbng-up-dpdk.toml` with its own EAL file prefix and
@@ -265,7 +264,8 @@ fn dpdk_af_packet_one_worker() {
     }
     let file_prefix = format!("vbng-lab-a-{}", std::process::id());
     let _runtime = RuntimeDirs(vec![file_prefix.clone()]);
-    let (up_bin, cp_bin, mut lab, dir) = setup("a");
+    let dir = ScratchDir::new("lab-dpdk-a");
+    let (up_bin, cp_bin, mut lab) = setup("a", &dir);
     let config = up_config(&dir, &file_prefix, |t| t);
     let config = config.display().to_string();
     start_planes(
@@ -322,7 +322,6 @@ fn dpdk_af_packet_one_worker() {
     lab.check_daemons().expect("daemons still running");
 
     drop(lab);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Extra subscribers on access port 0: each its own namespace with a macvlan
@@ -400,7 +399,8 @@ fn dpdk_af_packet_two_workers() {
     }
     let file_prefix = format!("vbng-lab-b-{}", std::process::id());
     let _runtime = RuntimeDirs(vec![file_prefix.clone()]);
-    let (up_bin, cp_bin, mut lab, dir) = setup("b");
+    let dir = ScratchDir::new("lab-dpdk-b");
+    let (up_bin, cp_bin, mut lab) = setup("b", &dir);
     // A queue pair per worker on each device; the worker count comes from
     // the flag, over the file's 1.
     let config = up_config(&dir, &file_prefix, |t| {
@@ -551,7 +551,6 @@ fn dpdk_af_packet_two_workers() {
 
     drop(extra);
     drop(lab);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The MAC of `dev` in namespace `ns`.
@@ -589,7 +588,8 @@ fn dpdk_vhost_user_core() {
     let up_prefix = format!("vbng-lab-c-{pid}");
     let testpmd_prefix = format!("vbng-lab-c-testpmd-{pid}");
     let _runtime = RuntimeDirs(vec![up_prefix.clone(), testpmd_prefix.clone()]);
-    let (up_bin, cp_bin, mut lab, dir) = setup("c");
+    let dir = ScratchDir::new("lab-dpdk-c");
+    let (up_bin, cp_bin, mut lab) = setup("c", &dir);
     let sock = dir.join("vhost-core.sock");
     let _ = std::fs::remove_file(&sock);
     let vhost = format!("net_vhost0,iface={},queues=1", sock.display());
@@ -718,5 +718,4 @@ fn dpdk_vhost_user_core() {
     lab.check_daemons().expect("daemons still running");
 
     drop(lab);
-    let _ = std::fs::remove_dir_all(&dir);
 }

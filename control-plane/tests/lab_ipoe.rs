@@ -15,7 +15,7 @@ use vbng_cp::lab::topology::{
     CP_API, INTERNET_HOST, Lab, POOL_DNS, POOL_RANGE, SUB2_CIRCUIT_ID, SUB2_REMOTE_ID, SUB2_VLAN,
     Subscriber,
 };
-use vbng_cp::lab::{LabError, find_binary, netns, wait_until};
+use vbng_cp::lab::{LabError, ScratchDir, find_binary, netns, wait_until};
 use vbng_dataplane::wire::EtherType;
 use vbng_dataplane::wire::EthernetAddress;
 use vbng_dataplane::wire::frame::{L2Header, build_ipv4_udp};
@@ -166,7 +166,7 @@ fn ipoe_subscribers_end_to_end() {
         (Err(e), _) | (_, Err(e)) => panic!("{e}"),
     };
     let prefix = format!("vbt{}-", std::process::id());
-    let dir = std::env::temp_dir().join(format!("vbng-lab-{}", std::process::id()));
+    let dir = ScratchDir::new("lab");
     let mut lab = Lab::build(&prefix, &dir).expect("build the lab");
     // Everything the planes say to each other (PFCP, and GTP-U carrying
     // DHCP and ARP) is captured and must decode cleanly in tshark.
@@ -499,5 +499,4 @@ fn ipoe_subscribers_end_to_end() {
     assert!(adopted >= 1.0, "the user plane did not adopt the session");
 
     drop(lab);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -20,7 +20,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use vbng_cp::lab::topology::{Lab, POOL, Subscriber};
-use vbng_cp::lab::{find_binary, netns, tshark_verbose, wait_until};
+use vbng_cp::lab::{ScratchDir, find_binary, netns, tshark_verbose, wait_until};
 
 /// The NAT pool: eight outside addresses routed to the user plane.
 const NAT_POOL: &str = "192.0.2.64/29";
@@ -293,7 +293,7 @@ fn nat44_translates_tcp_and_udp_hairpins_and_logs_every_block() {
         (Err(e), _) | (_, Err(e)) => panic!("{e}"),
     };
     let prefix = format!("vbn{}-", std::process::id());
-    let dir = std::env::temp_dir().join(format!("vbng-nat-lab-{}", std::process::id()));
+    let dir = ScratchDir::new("nat-lab");
     let mut lab = Lab::build(&prefix, &dir).expect("build the lab");
     // The Internet host reaches the pool, not the inside addresses.
     let inside = format!("{}/{}", POOL.0, POOL.1);

@@ -23,7 +23,7 @@ use vbng_cp::lab::netns::which;
 use vbng_cp::lab::procs::Daemon;
 use vbng_cp::lab::topology::{INTERNET_HOST, Lab, PPP_PASSWORD, PPP_USER, Subscriber};
 use vbng_cp::lab::uml::{PppAuth, PppClient, PppdOptions, uml_unavailable};
-use vbng_cp::lab::{find_binary, netns, wait_until};
+use vbng_cp::lab::{ScratchDir, find_binary, netns, wait_until};
 
 /// Where to write the golden captures, when asked for.
 const CAPTURE_DIR_VAR: &str = "VBNG_PPPD_CAPTURE_DIR";
@@ -91,7 +91,7 @@ fn pppd_in_uml_gets_a_session_through_vbng_and_ends_it() {
     let up_bin = find_binary("vbng-up").expect("vbng-up binary");
     let cp_bin = find_binary("vbng-cp").expect("vbng-cp binary");
     let prefix = format!("vbp{}-", std::process::id());
-    let dir = std::env::temp_dir().join(format!("vbng-pppoe-lab-{}", std::process::id()));
+    let dir = ScratchDir::new("pppoe-lab");
     let mut lab = Lab::build(&prefix, &dir).expect("build the lab");
     lab.start_user_plane(&up_bin).expect("start vbng-up");
     lab.start_control_plane(&cp_bin).expect("start vbng-cp");
@@ -101,8 +101,7 @@ fn pppd_in_uml_gets_a_session_through_vbng_and_ends_it() {
     let capture_dir = std::env::var_os(CAPTURE_DIR_VAR).map(PathBuf::from);
 
     for (n, auth) in [PppAuth::Pap, PppAuth::Chap].into_iter().enumerate() {
-        let guest_dir = dir.join(format!("uml-{n}"));
-        std::fs::create_dir_all(&guest_dir).unwrap();
+        let guest_dir = dir.sub(&format!("uml-{n}"));
         let mut tcpdump = capture_dir.as_ref().map(|out| {
             let name = format!("pppd-{}.pcap", format!("{auth:?}").to_lowercase());
             capture_control_frames(
@@ -174,5 +173,4 @@ fn pppd_in_uml_gets_a_session_through_vbng_and_ends_it() {
         drop(client);
     }
     drop(lab);
-    let _ = std::fs::remove_dir_all(&dir);
 }

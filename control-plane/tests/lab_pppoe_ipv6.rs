@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use vbng_cp::lab::topology::{INTERNET_HOST6, Lab, PPP_PASSWORD, PPP_USER, Subscriber};
 use vbng_cp::lab::uml::{PppAuth, PppClient, PppdOptions, uml_unavailable};
-use vbng_cp::lab::{find_binary, netns};
+use vbng_cp::lab::{ScratchDir, find_binary, netns};
 
 /// A second IPv6 router on the core link (a macvlan of the Internet host's
 /// link, with its own MAC) and the prefix vbng-up routes to it.
@@ -65,7 +65,7 @@ fn pppd_gets_ipv6cp_slaac_and_dhcpv6_through_vbng() {
     let up_bin = find_binary("vbng-up").expect("vbng-up binary");
     let cp_bin = find_binary("vbng-cp").expect("vbng-cp binary");
     let prefix = format!("vb6{}-", std::process::id());
-    let dir = std::env::temp_dir().join(format!("vbng-pppoe6-lab-{}", std::process::id()));
+    let dir = ScratchDir::new("pppoe6-lab");
     let mut lab = Lab::build(&prefix, &dir).expect("build the lab");
     let config_path = dir.join("vbng-cp-ipv6.toml");
     std::fs::write(&config_path, config()).unwrap();
@@ -79,8 +79,7 @@ fn pppd_gets_ipv6cp_slaac_and_dhcpv6_through_vbng() {
         .expect("PFCP association");
 
     let ns = lab.ns(Subscriber::One).name().to_string();
-    let guest_dir = dir.join("uml");
-    std::fs::create_dir_all(&guest_dir).unwrap();
+    let guest_dir = dir.sub("uml");
     let mut opts = PppdOptions::new(PPP_USER, PPP_PASSWORD, PppAuth::Pap);
     opts.ipv6 = true;
     let started = Instant::now();
@@ -221,7 +220,6 @@ fn pppd_gets_ipv6cp_slaac_and_dhcpv6_through_vbng() {
     );
     drop(client);
     drop(lab);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Adds the second IPv6 router to the Internet namespace: macvlan `mv6` on

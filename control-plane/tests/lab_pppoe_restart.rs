@@ -15,10 +15,10 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use vbng_cp::lab::find_binary;
 use vbng_cp::lab::netns;
 use vbng_cp::lab::topology::{INTERNET_HOST, Lab, PPP_PASSWORD, PPP_USER, Subscriber};
 use vbng_cp::lab::uml::{PppAuth, PppClient, PppdOptions, uml_unavailable};
+use vbng_cp::lab::{ScratchDir, find_binary};
 
 /// Pings at pppd's 0.2 s interval: about 36 s, spanning the restart and
 /// more than three of pppd's 5 s echo intervals after it.
@@ -61,15 +61,14 @@ fn pppd_session_survives_a_control_plane_restart() {
     let up_bin = find_binary("vbng-up").expect("vbng-up binary");
     let cp_bin = find_binary("vbng-cp").expect("vbng-cp binary");
     let prefix = format!("vbr{}-", std::process::id());
-    let dir = std::env::temp_dir().join(format!("vbng-pppoe-restart-lab-{}", std::process::id()));
+    let dir = ScratchDir::new("pppoe-restart-lab");
     let mut lab = Lab::build(&prefix, &dir).expect("build the lab");
     lab.start_user_plane(&up_bin).expect("start vbng-up");
     lab.start_control_plane(&cp_bin).expect("start vbng-cp");
     lab.wait_associated(Duration::from_secs(15))
         .expect("PFCP association");
     let ns = lab.ns(Subscriber::One).name().to_string();
-    let guest_dir = dir.join("uml");
-    std::fs::create_dir_all(&guest_dir).unwrap();
+    let guest_dir = dir.sub("uml");
     let mut opts = PppdOptions::new(PPP_USER, PPP_PASSWORD, PppAuth::Chap);
     opts.ping = Some((INTERNET_HOST, PINGS));
     let mut client =
@@ -136,5 +135,4 @@ fn pppd_session_survives_a_control_plane_restart() {
     );
     drop(client);
     drop(lab);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -26,7 +26,7 @@ use vbng_cp::lab::topology::{
     CP_API, Lab, PPP_PASSWORD, PPP_USER, Subscriber, UP_METRICS, metric_value,
 };
 use vbng_cp::lab::uml::{PppAuth, PppClient, PppdOptions, uml_unavailable};
-use vbng_cp::lab::{find_binary, netns};
+use vbng_cp::lab::{ScratchDir, find_binary, netns};
 
 /// How long the storm lasts: over two of pppd's 5 s LCP echo intervals.
 const STORM: Duration = Duration::from_secs(12);
@@ -310,7 +310,7 @@ fn padi_storm_leaves_a_pppd_session_undisturbed() {
     let up_bin = find_binary("vbng-up").expect("vbng-up binary");
     let cp_bin = find_binary("vbng-cp").expect("vbng-cp binary");
     let prefix = format!("vbs{}-", std::process::id());
-    let dir = std::env::temp_dir().join(format!("vbng-pppoe-storm-{}", std::process::id()));
+    let dir = ScratchDir::new("pppoe-storm");
     let mut lab = Lab::build(&prefix, &dir).expect("build the lab");
     lab.start_user_plane(&up_bin).expect("start vbng-up");
     lab.start_control_plane(&cp_bin).expect("start vbng-cp");
@@ -319,8 +319,7 @@ fn padi_storm_leaves_a_pppd_session_undisturbed() {
     let sub1 = lab.ns(Subscriber::One).name().to_owned();
     let inet = lab.inet.name().to_owned();
 
-    let guest_dir = dir.join("uml-victim");
-    std::fs::create_dir_all(&guest_dir).unwrap();
+    let guest_dir = dir.sub("uml-victim");
     let opts = PppdOptions::new(PPP_USER, PPP_PASSWORD, PppAuth::Chap);
     let mut victim = PppClient::start(&sub1, Subscriber::One.iface(), &guest_dir, opts)
         .expect("boot pppd in UML");
@@ -442,8 +441,7 @@ fn padi_storm_leaves_a_pppd_session_undisturbed() {
 
     // The storm left nothing behind: a second pppd, on the other line, gets
     // its session next to the first.
-    let second_dir = dir.join("uml-second");
-    std::fs::create_dir_all(&second_dir).unwrap();
+    let second_dir = dir.sub("uml-second");
     let sub2 = lab.ns(Subscriber::Two).name().to_owned();
     let opts = PppdOptions::new(PPP_USER, PPP_PASSWORD, PppAuth::Pap);
     let mut second = PppClient::start(&sub2, Subscriber::Two.iface(), &second_dir, opts)
@@ -470,7 +468,6 @@ fn padi_storm_leaves_a_pppd_session_undisturbed() {
     lab.wait_sessions(0, Duration::from_secs(15))
         .unwrap_or_else(|e| panic!("{e}"));
     drop((second, victim, lab));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

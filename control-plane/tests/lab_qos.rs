@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use vbng_cp::lab::topology::{CP_API, Lab, Subscriber, UP_METRICS};
-use vbng_cp::lab::{find_binary, netns};
+use vbng_cp::lab::{ScratchDir, find_binary, netns};
 use vbng_dataplane::pipeline::POLICER_BURST_MS;
 
 fn skip(why: &str) {
@@ -111,7 +111,7 @@ fn shaped_subscriber_holds_its_rate_and_changes_live() {
     let up_bin = find_binary("vbng-up").expect("vbng-up binary");
     let cp_bin = find_binary("vbng-cp").expect("vbng-cp binary");
     let prefix = format!("vbq{}-", std::process::id());
-    let dir = std::env::temp_dir().join(format!("vbng-qos-lab-{}", std::process::id()));
+    let dir = ScratchDir::new("qos-lab");
     let mut lab = Lab::build(&prefix, &dir).expect("build the lab");
     lab.start_user_plane(&up_bin).expect("start vbng-up");
     lab.start_control_plane(&cp_bin).expect("start vbng-cp");
@@ -232,5 +232,4 @@ fn shaped_subscriber_holds_its_rate_and_changes_live() {
     );
 
     drop(lab);
-    let _ = std::fs::remove_dir_all(&dir);
 }

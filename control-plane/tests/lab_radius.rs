@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use vbng_aaa::lab::{DetailRecord, FreeRadius, FreeRadiusOptions};
 use vbng_cp::lab::topology::{Lab, SUB1_MAC, Subscriber};
-use vbng_cp::lab::{find_binary, netns};
+use vbng_cp::lab::{ScratchDir, find_binary, netns};
 
 const MBIT: f64 = 1e6;
 const COA_SECRET: &str = "lab-coa-secret";
@@ -100,7 +100,7 @@ fn radius_subscriber_rate_changes_by_coa_and_is_accounted_and_disconnected() {
     let up_bin = find_binary("vbng-up").expect("vbng-up binary");
     let cp_bin = find_binary("vbng-cp").expect("vbng-cp binary");
     let prefix = format!("vbr{}-", std::process::id());
-    let dir = std::env::temp_dir().join(format!("vbng-radius-lab-{}", std::process::id()));
+    let dir = ScratchDir::new("radius-lab");
     let mut lab = Lab::build(&prefix, &dir).expect("build the lab");
 
     // FreeRADIUS in the BNG namespace, on its loopback, next to vbng-cp.
@@ -240,5 +240,4 @@ fn radius_subscriber_rate_changes_by_coa_and_is_accounted_and_disconnected() {
     );
     drop(lab);
     drop(fr);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -14,6 +14,7 @@ use tokio::net::UdpSocket;
 use vbng_access::dhcproto::v4::{DhcpOption, MessageType as DhcpType};
 use vbng_cp::aaa::LocalSubscribers;
 use vbng_cp::config::Config;
+use vbng_cp::lab::ScratchDir;
 use vbng_cp::service::Running;
 use vbng_cups::pfcp::Message;
 
@@ -69,9 +70,7 @@ async fn bind(sock: &UdpSocket, cp: SocketAddr) -> Ipv4Addr {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leases_and_sessions_survive_a_restart() {
-    let dir = std::env::temp_dir().join(format!("vbng-lease-restore-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = ScratchDir::new("lease-restore");
     let leases = dir.join("leases.jsonl");
     let up = FakeUp::start(Ipv4Addr::LOCALHOST).await;
     let up_gtpu = UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -126,5 +125,4 @@ async fn leases_and_sessions_survive_a_restart() {
     assert_eq!(third.dhcp.lock().unwrap().leases().count(), 0);
     assert_eq!(establishments_for(&up, ip), 2);
     third.shutdown().await.unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
 }

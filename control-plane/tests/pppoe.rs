@@ -21,6 +21,7 @@ use vbng_access::ppp::proto;
 use vbng_access::pppoe::wire::{self as ow, Code};
 use vbng_cp::aaa::LocalSubscribers;
 use vbng_cp::config::Config;
+use vbng_cp::lab::ScratchDir;
 use vbng_cp::service::Running;
 use vbng_cups::pfcp::Message;
 use vbng_dataplane::wire::EtherType;
@@ -320,9 +321,7 @@ fn uplink_pdis(up: &FakeUp) -> Vec<vbng_cups::pfcp::ie::pdi::Pdi> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn established_session_survives_a_control_plane_restart() {
-    let dir = std::env::temp_dir().join(format!("vbng-pppoe-restart-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = ScratchDir::new("pppoe-restart");
     let leases = dir.join("leases.jsonl");
     let mut cfg = Config::default();
     cfg.dhcp.lease_file = Some(leases.clone());
@@ -440,14 +439,11 @@ async fn established_session_survives_a_control_plane_restart() {
     assert!(third.sessions.snapshot().is_empty());
     assert_eq!(uplink_pdis(&up).len(), 2);
     third.shutdown().await.unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incomplete_journalled_session_is_dropped_with_a_padt() {
-    let dir = std::env::temp_dir().join(format!("vbng-pppoe-incomplete-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = ScratchDir::new("pppoe-incomplete");
     let leases = dir.join("leases.jsonl");
     let up = FakeUp::start(Ipv4Addr::LOCALHOST).await;
     let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -485,5 +481,4 @@ async fn incomplete_journalled_session_is_dropped_with_a_padt() {
     })
     .await;
     running.shutdown().await.unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -33,6 +33,7 @@ use vbng_access::ppp::wire::emit_packet;
 use vbng_access::pppoe::wire::{self as pppoe_wire, Code};
 use vbng_cp::aaa::LocalSubscribers;
 use vbng_cp::config::Config;
+use vbng_cp::lab::ScratchDir;
 use vbng_cp::service::Running;
 use vbng_cups::pfcp::{
     CreatePdr, FramedIpv6Route, Interface, Message as Pfcp, SessionModificationRequest, UeIpAddress,
@@ -583,9 +584,7 @@ async fn shown_ipv6(running: &Running, session_id: u16) -> vbng_cp::api::model::
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dual_stack_session_keeps_its_ipv6_across_a_control_plane_restart() {
-    let dir = std::env::temp_dir().join(format!("vbng-pppoe-v6-restart-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = ScratchDir::new("pppoe-v6-restart");
     let leases = dir.join("leases.jsonl");
     let mut cfg = dual_stack_config();
     cfg.dhcp.lease_file = Some(leases.clone());
@@ -729,9 +728,7 @@ async fn dual_stack_session_keeps_its_ipv6_across_a_control_plane_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ipv6_that_cannot_be_restored_is_closed_and_ipv4_kept() {
-    let dir = std::env::temp_dir().join(format!("vbng-pppoe-v6-gone-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = ScratchDir::new("pppoe-v6-gone");
     let leases = dir.join("leases.jsonl");
     let mut cfg = dual_stack_config();
     cfg.dhcp.lease_file = Some(leases.clone());

@@ -9,7 +9,6 @@
 mod common;
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -21,6 +20,7 @@ use vbng_access::dhcproto::v4::{DhcpOption, Message as Dhcp, MessageType as Dhcp
 use vbng_cp::aaa::LocalSubscribers;
 use vbng_cp::api::SessionView;
 use vbng_cp::config::{AaaBackend, Config, RadiusServer};
+use vbng_cp::lab::ScratchDir;
 use vbng_cp::service::Running;
 use vbng_cups::pfcp::Message;
 use vbng_cups::pfcp::ipoe::acl_change_request;
@@ -72,15 +72,10 @@ fn freeradius() -> Option<FreeRadius> {
     Some(FreeRadius::start(opts).expect("start FreeRADIUS"))
 }
 
-fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "vbng-radius-{tag}-{}-{}",
-        std::process::id(),
-        Instant::now().elapsed().as_nanos() ^ u128::from(std::process::id())
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// The test's scratch directory, `vbng-radius-<tag>-<pid>`; the tests of
+/// this binary run at once, so each needs its own tag.
+fn scratch(tag: &str) -> ScratchDir {
+    ScratchDir::new(&format!("radius-{tag}"))
 }
 
 fn server(addr: SocketAddr, fr: &FreeRadius) -> RadiusServer {
@@ -268,7 +263,7 @@ async fn setup(cfg: Config) -> (FakeUp, Access, Running) {
 async fn ipoe_session_authorized_accounted_changed_and_disconnected() {
     let Some(mut fr) = freeradius() else { return };
     fr.wait_ready().await.expect("FreeRADIUS ready");
-    let dir = temp_dir("main");
+    let dir = scratch("main");
     let cfg = radius_config(
         vec![server(fr.auth_addr(), &fr)],
         vec![server(fr.acct_addr(), &fr)],
@@ -489,7 +484,6 @@ async fn ipoe_session_authorized_accounted_changed_and_disconnected() {
     assert!(stop.get("Acct-Session-Time").is_some());
 
     running.shutdown().await.unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -498,7 +492,7 @@ async fn accounting_survives_a_30s_outage_in_order_and_without_loss() {
     let Some(mut acct) = freeradius() else { return };
     auth.wait_ready().await.expect("auth FreeRADIUS ready");
     acct.wait_ready().await.expect("acct FreeRADIUS ready");
-    let dir = temp_dir("outage");
+    let dir = scratch("outage");
     let cfg = radius_config(
         vec![server(auth.auth_addr(), &auth)],
         vec![server(acct.acct_addr(), &acct)],
@@ -579,14 +573,13 @@ async fn accounting_survives_a_30s_outage_in_order_and_without_loss() {
         .unwrap();
     assert!(num(&delayed, "Acct-Delay-Time") >= 25, "{delayed:#?}");
     running.shutdown().await.unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ppp_users_authenticate_with_pap_and_chap() {
     let Some(mut fr) = freeradius() else { return };
     fr.wait_ready().await.expect("FreeRADIUS ready");
-    let dir = temp_dir("ppp");
+    let dir = scratch("ppp");
     let cfg = radius_config(
         vec![server(fr.auth_addr(), &fr)],
         vec![server(fr.acct_addr(), &fr)],
@@ -623,14 +616,13 @@ async fn ppp_users_authenticate_with_pap_and_chap() {
             .is_err()
     );
     running.shutdown().await.unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pppoe_session_authenticated_by_radius_and_accounted() {
     let Some(mut fr) = freeradius() else { return };
     fr.wait_ready().await.expect("FreeRADIUS ready");
-    let dir = temp_dir("pppoe");
+    let dir = scratch("pppoe");
     let cfg = radius_config(
         vec![server(fr.auth_addr(), &fr)],
         vec![server(fr.acct_addr(), &fr)],
@@ -694,7 +686,6 @@ async fn pppoe_session_authenticated_by_radius_and_accounted() {
             .any(|(_, _, m)| matches!(m, Message::SessionDeletionRequest(_)))
     );
     running.shutdown().await.unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -703,7 +694,7 @@ async fn accounting_survives_a_control_plane_restart_during_an_outage() {
     let Some(mut acct) = freeradius() else { return };
     auth.wait_ready().await.expect("auth FreeRADIUS ready");
     acct.wait_ready().await.expect("acct FreeRADIUS ready");
-    let dir = temp_dir("restart");
+    let dir = scratch("restart");
     let mut cfg = radius_config(
         vec![server(auth.auth_addr(), &auth)],
         vec![server(acct.acct_addr(), &acct)],
@@ -778,7 +769,6 @@ async fn accounting_survives_a_control_plane_restart_during_an_outage() {
         .collect();
     assert_eq!(records, ["Start", "Stop"], "each record once");
     running.shutdown().await.unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A "server" that answers every Access-Request with an Access-Accept
@@ -804,7 +794,7 @@ async fn forged_primary_is_ignored_and_the_secondary_answers_within_3s() {
     let Some(mut fr) = freeradius() else { return };
     fr.wait_ready().await.expect("FreeRADIUS ready");
     let (forger, task) = forging_server().await;
-    let dir = temp_dir("failover");
+    let dir = scratch("failover");
     let cfg = radius_config(
         vec![
             RadiusServer {
@@ -835,14 +825,13 @@ async fn forged_primary_is_ignored_and_the_secondary_answers_within_3s() {
     eprintln!("failover to the secondary: OFFER {took:?} after the DISCOVER");
     running.shutdown().await.unwrap();
     task.abort();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pppoe_session_is_accounted_on_across_a_control_plane_restart() {
     let Some(mut fr) = freeradius() else { return };
     fr.wait_ready().await.expect("FreeRADIUS ready");
-    let dir = temp_dir("pppoe-restart");
+    let dir = scratch("pppoe-restart");
     let mut cfg = radius_config(
         vec![server(fr.auth_addr(), &fr)],
         vec![server(fr.acct_addr(), &fr)],
@@ -924,5 +913,4 @@ async fn pppoe_session_is_accounted_on_across_a_control_plane_restart() {
         .collect();
     assert_eq!(records, ["Start", "Stop"], "each record once");
     running.shutdown().await.unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -15,6 +15,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use vbng_cp::lab::ScratchDir;
 use vbng_cp::lab::netns::{Netns, veth, which};
 use vbng_cp::lab::procs::Daemon;
 use vbng_cp::lab::uml::{
@@ -33,30 +34,6 @@ fn skip(test: &str, why: &str) {
 
 fn note(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
-}
-
-/// A scratch directory removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("vbng-uml-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create scratch dir");
-        Scratch(dir)
-    }
-
-    fn sub(&self, name: &str) -> PathBuf {
-        let d = self.0.join(name);
-        std::fs::create_dir_all(&d).expect("create scratch subdir");
-        d
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Two namespaces joined by a veth pair: `c` (client side) and `s`.
@@ -92,10 +69,10 @@ fn capture(ns: &Netns, iface: &str, pcap: &Path, log: PathBuf) -> Option<Daemon>
     Some(d)
 }
 
-fn session(auth: PppAuth, tag: &str, scratch: &Scratch) {
+fn session(auth: PppAuth, tag: &str, scratch: &ScratchDir) {
     let (c, s, ci, si) = pair(tag);
-    let pcap = scratch.0.join(format!("discovery-{tag}.pcap"));
-    let mut tcpdump = capture(&s, &si, &pcap, scratch.0.join(format!("tcpdump-{tag}.log")));
+    let pcap = scratch.join(format!("discovery-{tag}.pcap"));
+    let mut tcpdump = capture(&s, &si, &pcap, scratch.join(format!("tcpdump-{tag}.log")));
     let mut server = PppoeServer::start(
         s.name(),
         &si,
@@ -203,7 +180,7 @@ fn pppd_in_uml_against_pppoe_server() {
     if let Some(why) = pppoe_server_unavailable() {
         return skip("uml_pppd", &why);
     }
-    let scratch = Scratch::new("session");
+    let scratch = ScratchDir::new("uml-session");
     session(PppAuth::Pap, "p", &scratch);
     session(PppAuth::Chap, "c", &scratch);
 }
@@ -273,10 +250,10 @@ fn pppd_padi_on_the_wire() {
     let (Some(_), Some(_)) = (which("tcpdump"), which("tshark")) else {
         return skip("uml_pppd padi", "`tcpdump` or `tshark` is not installed");
     };
-    let scratch = Scratch::new("padi");
+    let scratch = ScratchDir::new("uml-padi");
     let (c, s, ci, si) = pair("d");
-    let pcap = scratch.0.join("padi.pcap");
-    let mut capture = capture(&s, &si, &pcap, scratch.0.join("tcpdump.log")).expect("tcpdump");
+    let pcap = scratch.join("padi.pcap");
+    let mut capture = capture(&s, &si, &pcap, scratch.join("tcpdump.log")).expect("tcpdump");
 
     let spawned = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -347,7 +324,7 @@ fn dropping_the_client_kills_the_guest() {
     if let Some(why) = uml_unavailable() {
         return skip("uml_pppd drop", &why);
     }
-    let scratch = Scratch::new("drop");
+    let scratch = ScratchDir::new("uml-drop");
     let (c, _s, ci, _si) = pair("k");
     let client = PppClient::start(
         c.name(),

@@ -680,12 +680,11 @@ fn writer(mut file: File, path: &Path, rx: &std_mpsc::Receiver<Job>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lab::ScratchDir;
 
-    fn dir(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("vbng-journal-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
+    /// The test's scratch directory, removed when the guard drops.
+    fn dir(name: &str) -> ScratchDir {
+        ScratchDir::new(&format!("journal-{name}"))
     }
 
     fn lease(mac_last: u8, expires_unix_ms: u64) -> StoredLease {
@@ -742,7 +741,8 @@ mod tests {
 
     #[tokio::test]
     async fn appended_records_replay_in_order() {
-        let path = dir("round").join("leases.jsonl");
+        let scratch = dir("round");
+        let path = scratch.join("leases.jsonl");
         let (store, state) = LeaseStore::open(&path, NOW).unwrap();
         assert_eq!(state, Replayed::default());
         let far = u64::MAX / 2;
@@ -767,7 +767,8 @@ mod tests {
 
     #[test]
     fn open_compacts_and_drops_expired() {
-        let path = dir("compact").join("leases.jsonl");
+        let scratch = dir("compact");
+        let path = scratch.join("leases.jsonl");
         let live = lease(1, NOW.unix_ms + 1);
         write_lines(
             &path,
@@ -791,7 +792,8 @@ mod tests {
 
     #[test]
     fn truncated_last_line_is_ignored() {
-        let path = dir("trunc").join("leases.jsonl");
+        let scratch = dir("trunc");
+        let path = scratch.join("leases.jsonl");
         let kept = lease(1, NOW.unix_ms + 60_000);
         write_lines(&path, &[Record::Put(kept.clone())]);
         let full = serde_json::to_string(&Record::Put(lease(2, NOW.unix_ms + 60_000))).unwrap();
@@ -806,7 +808,8 @@ mod tests {
 
     #[test]
     fn corrupt_line_names_file_and_line() {
-        let path = dir("corrupt").join("leases.jsonl");
+        let scratch = dir("corrupt");
+        let path = scratch.join("leases.jsonl");
         let good = serde_json::to_string(&Record::Put(lease(1, u64::MAX / 2))).unwrap();
         std::fs::write(&path, format!("{good}\nnot json\n{good}\n")).unwrap();
         let e = LeaseStore::open(&path, NOW).unwrap_err().to_string();
@@ -893,7 +896,8 @@ mod tests {
 
         // IPv4 first, then the same session with its IPv6: the second
         // record is the one restored, and compaction keeps it.
-        let path = dir("pppoe-ipv6").join("leases.jsonl");
+        let scratch = dir("pppoe-ipv6");
+        let path = scratch.join("leases.jsonl");
         write_lines(
             &path,
             &[Record::PppoePut(pppoe(9)), Record::PppoePut(p.clone())],
@@ -928,7 +932,8 @@ mod tests {
         let key = SessionKey::from(p.key);
         assert_eq!(StoredPppoeKey::from(key), p.key);
 
-        let path = dir("pppoe").join("leases.jsonl");
+        let scratch = dir("pppoe");
+        let path = scratch.join("leases.jsonl");
         let lease = lease(1, NOW.unix_ms + 60_000);
         write_lines(
             &path,

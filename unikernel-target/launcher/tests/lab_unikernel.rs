@@ -13,7 +13,7 @@ use vbng_cp::lab::netns::{
     Netns, http_get_in, http_patch_in, in_netns, lab_unavailable, tap_netns, which,
 };
 use vbng_cp::lab::procs::{Background, Daemon, Dhclient};
-use vbng_cp::lab::{find_binary, wait_until};
+use vbng_cp::lab::{ScratchDir, find_binary, wait_until};
 use vbng_vm::{Accel, NetBackend, Transport, Vm, VmSpec};
 
 const SUB_MAC: &str = "02:00:00:00:00:10";
@@ -388,8 +388,7 @@ fn unikernel_is_programmed_by_vbng_cp_over_pfcp() {
     }
     let cp_bin = find_binary("vbng-cp").expect("vbng-cp binary (cargo build --workspace --bins)");
     let pid = std::process::id();
-    let dir = std::env::temp_dir().join(format!("vbng-uk-pfcp-{pid}"));
-    std::fs::create_dir_all(&dir).expect("lab dir");
+    let dir = ScratchDir::new("uk-pfcp");
     let sub = tap_namespace(&format!("uk-psub-{pid}"), "uka", Some(SUB_MAC), None, &[]);
     let inet = tap_namespace(
         &format!("uk-pinet-{pid}"),
@@ -523,5 +522,4 @@ fn unikernel_is_programmed_by_vbng_cp_over_pfcp() {
     cp_daemon.check_running().expect("vbng-cp still running");
     cp_daemon.stop();
     vm.stop();
-    let _ = std::fs::remove_dir_all(&dir);
 }
