@@ -30,10 +30,13 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use vbng_cp::lab::dpdk::{
+    RuntimeDirs, libdpdk_unavailable, replace_once, up_config, up_config_with_queue_pairs,
+};
 use vbng_cp::lab::netns::{self, Netns, which};
 use vbng_cp::lab::procs::Dhclient;
 use vbng_cp::lab::topology::{INTERNET_HOST, Lab, POOL_RANGE, Subscriber, lab_subscribers};
-use vbng_cp::lab::{LabError, ScratchDir, find_binary, wait_until};
+use vbng_cp::lab::{LabError, ScratchDir, find_binary, metric_sum, wait_until};
 
 /// One DPDK lab at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -49,29 +52,13 @@ fn unavailable(need_testpmd: bool) -> Option<String> {
     if let Some(why) = netns::lab_unavailable() {
         return Some(why);
     }
-    let libdpdk = Command::new("pkg-config")
-        .args(["--exists", "libdpdk"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !libdpdk {
-        return Some("libdpdk is not installed (pkg-config libdpdk)".into());
+    if let Some(why) = libdpdk_unavailable() {
+        return Some(why);
     }
     if need_testpmd && which("dpdk-testpmd").is_none() {
         return Some("`dpdk-testpmd` is not installed".into());
     }
     None
-}
-
-/// Removes the DPDK runtime directories of the file prefixes used, once the
-/// processes are gone (declare it before the lab so that it drops after).
-struct RuntimeDirs(Vec<String>);
-
-impl Drop for RuntimeDirs {
-    fn drop(&mut self) {
-        for prefix in &self.0 {
-            let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{prefix}"));
-        }
-    }
 }
 
 /// The binaries and a lab named after `tag`, its files in `dir` (the
@@ -84,59 +71,6 @@ fn setup(tag: &str, dir: &Path) -> (PathBuf, PathBuf, Lab) {
     let pid = std::process::id();
     let lab = Lab::build(&format!("vd{tag}{pid}-"), dir).expect("build the lab");
     (up_bin, cp_bin, lab)
-}
-
-/// The example `configs/vbng-up-dpdk.toml` with its own EAL file prefix and
-/// the example ACL file by absolute path, with `edit` applied; written to
-/// `dir`, whose path is returned.
-fn up_config(dir: &Path, file_prefix: &str, edit: impl Fn(String) -> String) -> PathBuf {
-    let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
-    let example = std::fs::read_to_string(configs.join("vbng-up-dpdk.toml"))
-        .expect("read configs/vbng-up-dpdk.toml");
-    let text = replace_once(
-        &example,
-        "\"--file-prefix=vbng-up\"",
-        &format!("\"--file-prefix={file_prefix}\""),
-    );
-    let acl = configs.join("acl.toml");
-    let text = replace_once(
-        &text,
-        "acl_file = \"acl.toml\"",
-        &format!("acl_file = \"{}\"", acl.display()),
-    );
-    let path = dir.join("vbng-up-dpdk.toml");
-    std::fs::write(&path, edit(text)).expect("write the vbng-up config");
-    path
-}
-
-/// `text` with its one occurrence of `from` replaced (the example changed
-/// under the test if there is not exactly one).
-fn replace_once(text: &str, from: &str, to: &str) -> String {
-    assert_eq!(
-        text.matches(from).count(),
-        1,
-        "expected {from:?} once in the config"
-    );
-    text.replace(from, to)
-}
-
-/// Sum of every sample of metric `name` whose labels contain all of
-/// `labels` (for example `port="core"`), in Prometheus text `text`.
-fn metric_sum(text: &str, name: &str, labels: &[&str]) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            let rest = series.strip_prefix(name)?;
-            if !(rest.is_empty() || rest.starts_with('{')) {
-                return None;
-            }
-            labels
-                .iter()
-                .all(|want| rest.contains(want))
-                .then(|| value.parse::<f64>().ok())?
-        })
-        .sum()
 }
 
 /// The user plane's metrics text.
@@ -403,10 +337,7 @@ fn dpdk_af_packet_two_workers() {
     let (up_bin, cp_bin, mut lab) = setup("b", &dir);
     // A queue pair per worker on each device; the worker count comes from
     // the flag, over the file's 1.
-    let config = up_config(&dir, &file_prefix, |t| {
-        assert_eq!(t.matches(",qdisc_bypass=1\"").count(), 3);
-        t.replace(",qdisc_bypass=1\"", ",qdisc_bypass=1,qpairs=2\"")
-    });
+    let config = up_config_with_queue_pairs(&dir, &file_prefix, 2);
     let config = config.display().to_string();
     let mut subs = lab_subscribers();
     for mac in EXTRA_MACS {

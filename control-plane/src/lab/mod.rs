@@ -7,6 +7,7 @@
 
 pub mod access_node;
 pub mod demo;
+pub mod dpdk;
 pub mod netns;
 pub mod procs;
 pub mod rawpkt;
@@ -74,6 +75,25 @@ pub fn tshark_verbose(file: &std::path::Path, options: &[&str]) -> Result<String
         }
     }
     Ok(text)
+}
+
+/// Sum of every sample of metric `name` whose labels contain all of
+/// `labels` (for example `port="core"`), in Prometheus text `text`.
+pub fn metric_sum(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let rest = series.strip_prefix(name)?;
+            if !(rest.is_empty() || rest.starts_with('{')) {
+                return None;
+            }
+            labels
+                .iter()
+                .all(|want| rest.contains(want))
+                .then(|| value.parse::<f64>().ok())?
+        })
+        .sum()
 }
 
 /// Finds one of the project's binaries: `$VBNG_BIN_DIR`, then the directory
