@@ -10,15 +10,26 @@
 //! limit 1 is answered by vbng-up with time exceeded; a static IPv6 route
 //! (`--route6`) sends traffic for a prefix to a second router's MAC.
 //!
+//! `pppd_ipv6_through_two_dpdk_workers` runs the same on DPDK `net_af_packet`
+//! ports with two workers, each with a queue pair of every port: the kernel
+//! spreads the frames over the queues by flow hash, so IPv6 flows arrive at the
+//! worker that does not own the session and must be handed to the owner by
+//! prefix. The guest pings from eight more addresses of its delegated prefix
+//! (eight more flows), and every ping must come back.
+//!
 //! Needs root, network namespaces, `linux.uml` with its modules, `pppd`,
-//! `dhcpcd` and `iperf3`; prints a `SKIPPED:` line and passes without them.
+//! `dhcpcd` and `iperf3` (and `libdpdk` for the DPDK run); prints a `SKIPPED:`
+//! line and passes without them. The two tests run one at a time.
 
 use std::io::Write;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use vbng_cp::lab::dpdk::{RuntimeDirs, libdpdk_unavailable, up_config_with_queue_pairs};
 use vbng_cp::lab::topology::{INTERNET_HOST6, Lab, PPP_PASSWORD, PPP_USER, Subscriber};
+use vbng_cp::lab::topology::{UP_CORE_ADDR6, UP_METRICS};
 use vbng_cp::lab::uml::{PppAuth, PppClient, PppdOptions, uml_unavailable};
-use vbng_cp::lab::{ScratchDir, find_binary, netns};
+use vbng_cp::lab::{ScratchDir, find_binary, metric_sum, netns};
 
 /// A second IPv6 router on the core link (a macvlan of the Internet host's
 /// link, with its own MAC) and the prefix vbng-up routes to it.
@@ -31,8 +42,20 @@ const HOST_BEHIND_ROUTER2: &str = "2001:db8:e000::1";
 const IPV6_PREFIX: &str = "2001:db8:100::/48";
 const PD_PREFIX: &str = "2001:db8:8000::/40";
 
-fn skip(why: &str) {
-    let _ = writeln!(std::io::stderr(), "SKIPPED: lab_pppoe_ipv6: {why}");
+/// One lab (and one UML guest) at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn skip(test: &str, why: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIPPED: lab_pppoe_ipv6::{test}: {why}");
+}
+
+/// How vbng-up runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UserPlane {
+    /// Its own AF_PACKET rings, one worker.
+    AfPacket,
+    /// DPDK `net_af_packet` ports, two workers with a queue pair each.
+    DpdkTwoWorkers,
 }
 
 fn config() -> String {
@@ -46,33 +69,78 @@ fn config() -> String {
 
 #[test]
 fn pppd_gets_ipv6cp_slaac_and_dhcpv6_through_vbng() {
-    if let Some(why) = netns::lab_unavailable() {
-        skip(&why);
-        return;
-    }
-    if let Some(why) = uml_unavailable() {
-        skip(&why);
-        return;
-    }
-    if netns::which("dhcpcd").is_none() {
-        skip("dhcpcd (Debian package dhcpcd-base) is not installed");
-        return;
-    }
-    if netns::which("iperf3").is_none() {
-        skip("iperf3 is not installed");
+    run(
+        "pppd_gets_ipv6cp_slaac_and_dhcpv6_through_vbng",
+        UserPlane::AfPacket,
+    );
+}
+
+#[test]
+fn pppd_ipv6_through_two_dpdk_workers() {
+    run(
+        "pppd_ipv6_through_two_dpdk_workers",
+        UserPlane::DpdkTwoWorkers,
+    );
+}
+
+fn run(test: &str, plane: UserPlane) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let unavailable = netns::lab_unavailable()
+        .or_else(uml_unavailable)
+        .or_else(|| {
+            netns::which("dhcpcd")
+                .is_none()
+                .then(|| "dhcpcd (Debian package dhcpcd-base) is not installed".to_string())
+        })
+        .or_else(|| {
+            netns::which("iperf3")
+                .is_none()
+                .then(|| "iperf3 is not installed".to_string())
+        })
+        .or_else(|| match plane {
+            UserPlane::DpdkTwoWorkers => libdpdk_unavailable(),
+            UserPlane::AfPacket => None,
+        });
+    if let Some(why) = unavailable {
+        skip(test, &why);
         return;
     }
     let up_bin = find_binary("vbng-up").expect("vbng-up binary");
     let cp_bin = find_binary("vbng-cp").expect("vbng-cp binary");
-    let prefix = format!("vb6{}-", std::process::id());
-    let dir = ScratchDir::new("pppoe6-lab");
-    let mut lab = Lab::build(&prefix, &dir).expect("build the lab");
+    let pid = std::process::id();
+    let (tag, name) = match plane {
+        UserPlane::AfPacket => ("vb6", "pppoe6-lab"),
+        UserPlane::DpdkTwoWorkers => ("vb6w", "pppoe6-workers-lab"),
+    };
+    let file_prefix = format!("vbng-lab-pppoe6-{pid}");
+    let _runtime = RuntimeDirs(vec![file_prefix.clone()]);
+    let dir = ScratchDir::new(name);
+    let mut lab = Lab::build(&format!("{tag}{pid}-"), &dir).expect("build the lab");
     let config_path = dir.join("vbng-cp-ipv6.toml");
     std::fs::write(&config_path, config()).unwrap();
     second_router(&lab.inet);
     let route6 = format!("{BEHIND_ROUTER2},{ROUTER2}");
-    lab.start_user_plane_with(&up_bin, &["--route6", &route6])
-        .expect("start vbng-up");
+    match plane {
+        UserPlane::AfPacket => lab.start_user_plane_with(&up_bin, &["--route6", &route6]),
+        UserPlane::DpdkTwoWorkers => {
+            let up_config = up_config_with_queue_pairs(&dir, &file_prefix, 2);
+            let up_config = up_config.display().to_string();
+            let args = [
+                "--config",
+                &up_config,
+                "--workers",
+                "2",
+                "--core-ipv6",
+                UP_CORE_ADDR6,
+                "--next-hop6",
+                "2001:db8:ffff::1",
+                "--route6",
+                &route6,
+            ];
+            lab.start_user_plane_args(&up_bin, &args)
+        }
+    }
+    .expect("start vbng-up");
     lab.start_control_plane_with(&cp_bin, &["--config", &config_path.display().to_string()])
         .expect("start vbng-cp");
     lab.wait_associated(Duration::from_secs(15))
@@ -133,19 +201,28 @@ fn pppd_gets_ipv6cp_slaac_and_dhcpv6_through_vbng() {
         .and_then(|rest| rest.split('/').next())
         .and_then(|p| p.parse::<std::net::Ipv6Addr>().ok())
         .unwrap_or_else(|| panic!("no delegated prefix in:\n{}", v6.dhcpv6_log));
-    let pd_host = std::net::Ipv6Addr::from_bits(delegated.to_bits() | 1);
-    let script = format!(
-        "ping -6 -n -c 3 -i 0.3 -W 2 {INTERNET_HOST6}\n\
-         ip -6 addr add {pd_host}/128 dev lo\n\
-         ping -6 -n -c 3 -i 0.3 -W 2 -I {pd_host} {INTERNET_HOST6}\n"
-    );
+    let pd_host = |n: u128| std::net::Ipv6Addr::from_bits(delegated.to_bits() | n);
+    // With two workers, eight more sources of the delegated prefix: eight more flows for
+    // the kernel to spread over the queues.
+    let pd_sources = match plane {
+        UserPlane::AfPacket => 1,
+        UserPlane::DpdkTwoWorkers => 9,
+    };
+    let mut script = format!("ping -6 -n -c 3 -i 0.3 -W 2 {INTERNET_HOST6}\n");
+    for n in 1..=pd_sources {
+        let host = pd_host(n);
+        script.push_str(&format!(
+            "ip -6 addr add {host}/128 dev lo\n\
+             ping -6 -n -c 3 -i 0.2 -W 2 -I {host} {INTERNET_HOST6}\n"
+        ));
+    }
     let (status, out) = client
-        .run(&script, Duration::from_secs(30))
+        .run(&script, Duration::from_secs(30 + 5 * pd_sources as u64))
         .unwrap_or_else(|e| panic!("{e}\n{}", lab.logs()));
     let replies = out.matches("3 received").count();
     assert!(
-        status == 0 && replies == 2,
-        "IPv6 pings through vbng-up (SLAAC and delegated source) failed (status {status}):\n{out}\n{}",
+        status == 0 && replies == 1 + pd_sources as usize,
+        "IPv6 pings through vbng-up (SLAAC and delegated sources) failed (status {status}):\n{out}\n{}",
         lab.logs()
     );
     // Hop limit 1: vbng-up answers from its core address.
@@ -208,14 +285,44 @@ fn pppd_gets_ipv6cp_slaac_and_dhcpv6_through_vbng() {
     assert!(shown.contains("2001:db8:100:"), "{s}");
     assert!(shown.contains("2001:db8:80"), "{s}");
 
+    // With two workers: both received frames and handed some to the other, none lost.
+    let workers = if plane == UserPlane::DpdkTwoWorkers {
+        let text = lab
+            .http_get(UP_METRICS)
+            .unwrap_or_else(|e| panic!("GET the user plane's metrics: {e}\n{}", lab.logs()));
+        let per_worker = |name: &str, w: &str, more: &[&str]| {
+            let label = format!("worker=\"{w}\"");
+            metric_sum(&text, name, &[&[label.as_str()], more].concat())
+        };
+        let mut line = String::new();
+        for w in ["0", "1"] {
+            let rx = per_worker("vbng_up_worker_rx_packets_total", w, &[]);
+            let out = per_worker("vbng_up_worker_handoffs_total", w, &["direction=\"out\""]);
+            let sessions = per_worker("vbng_up_worker_sessions", w, &[]);
+            assert!(rx > 0.0, "worker {w} received nothing:\n{text}");
+            line.push_str(&format!(
+                "; worker {w}: rx {rx} sessions {sessions} handed out {out}"
+            ));
+        }
+        let dropped = metric_sum(
+            &text,
+            "vbng_up_worker_handoffs_total",
+            &["direction=\"dropped\""],
+        );
+        assert_eq!(dropped, 0.0, "handoffs dropped:\n{text}");
+        line
+    } else {
+        String::new()
+    };
+
     client
         .stop(Duration::from_secs(15))
         .unwrap_or_else(|e| panic!("{e}\n{}", client.log()));
     lab.wait_sessions(0, Duration::from_secs(15))
         .unwrap_or_else(|e| panic!("the session outlived pppd: {e}"));
     println!(
-        "lab_pppoe_ipv6: IPv6CP, SLAAC and DHCPv6 done {up_after:.1?} after boot: local {} remote {}; \
-         session ipv6 {shown}; iperf3 over IPv6: {rate}",
+        "lab_pppoe_ipv6::{test}: IPv6CP, SLAAC and DHCPv6 done {up_after:.1?} after boot: local {} \
+         remote {}; session ipv6 {shown}; iperf3 over IPv6: {rate}{workers}",
         v6.local_link_local, v6.remote_link_local
     );
     drop(client);

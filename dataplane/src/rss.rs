@@ -11,13 +11,22 @@
 //! only (core side) delivers every frame straight to its owner; on devices that cannot
 //! (software devices, PPPoE, other hash inputs) the receiving worker hands the frame to the
 //! owner ([`frame_owner`] tells it which).
+//!
+//! IPv6 frames name the subscriber by an address in one of its session's prefixes, which no
+//! hash of the IPv4 address can tell. Every worker keeps an [`Ipv6Owners`] table (prefix
+//! to owner, longest prefix winning), kept current by the control thread through each
+//! worker's own queue, and hands such frames over by it.
 
 use crate::wire::EtherType;
 use crate::wire::arp::{self, ArpOperation};
 use crate::wire::frame::L2Header;
-use crate::wire::ipv4;
 use crate::wire::pppoe::{self, PppProtocol};
+use crate::wire::{ipv4, ipv6};
+use alloc::vec::Vec;
+use core::hash::BuildHasher;
 use core::net::Ipv4Addr;
+use foldhash::fast::FixedState;
+use hashbrown::HashTable;
 
 /// The 40-byte RSS key most NIC drivers default to (the one in Microsoft's RSS
 /// specification); any key works as long as the NIC is given the same one.
@@ -133,20 +142,140 @@ impl WorkerMap {
     }
 }
 
+/// One change to an [`Ipv6Owners`] table: the session prefix `top`/`len` (its top 64 bits,
+/// host bits clear; `len` 1-64) is now owned by worker `owner`, or by none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipv6OwnerChange {
+    /// Top 64 bits of the prefix.
+    pub top: u64,
+    /// Prefix length, 1-64.
+    pub len: u8,
+    /// The worker owning the session that holds the prefix; None: the prefix is gone.
+    pub owner: Option<u8>,
+}
+
+/// The worker owning each session IPv6 prefix (a session's /64 and its delegated prefix),
+/// looked up by address with the longest prefix winning: one probe per prefix length in
+/// use. Each worker has its own copy, changed only between its bursts.
+#[derive(Debug, Clone)]
+pub struct Ipv6Owners {
+    /// Prefix (top 64 bits), length and owner: 16 bytes an entry.
+    owners: HashTable<(u64, u8, u8)>,
+    hasher: FixedState,
+    /// Prefixes per length (index 0 unused).
+    len_count: [u32; 65],
+    /// The lengths in use, longest first.
+    lens: Vec<u8>,
+}
+
+impl Default for Ipv6Owners {
+    fn default() -> Self {
+        Ipv6Owners {
+            owners: HashTable::new(),
+            hasher: FixedState::with_seed(0x6f77_6e65_7273),
+            len_count: [0; 65],
+            lens: Vec::new(),
+        }
+    }
+}
+
+impl Ipv6Owners {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Bytes this table holds on the heap.
+    pub fn heap_bytes(&self) -> usize {
+        crate::session::hash_table_bytes(self.owners.capacity(), size_of::<(u64, u8, u8)>())
+            + self.lens.capacity()
+    }
+
+    /// Prefixes held.
+    pub fn len(&self) -> usize {
+        self.owners.len()
+    }
+
+    /// True when no prefix is held.
+    pub fn is_empty(&self) -> bool {
+        self.owners.is_empty()
+    }
+
+    /// Applies `change`; a length outside 1-64 is ignored.
+    pub fn apply(&mut self, change: Ipv6OwnerChange) {
+        let Ipv6OwnerChange { top, len, owner } = change;
+        if !(1..=64).contains(&len) {
+            return;
+        }
+        let top = top & (!0u64 << (64 - u32::from(len)));
+        let before = self.len_count[usize::from(len)];
+        let hasher = &self.hasher;
+        let hash = hasher.hash_one((top, len));
+        let entry = self.owners.entry(
+            hash,
+            |e| e.0 == top && e.1 == len,
+            |e| hasher.hash_one((e.0, e.1)),
+        );
+        match (entry, owner) {
+            (hashbrown::hash_table::Entry::Occupied(mut e), Some(w)) => e.get_mut().2 = w,
+            (hashbrown::hash_table::Entry::Occupied(e), None) => {
+                e.remove();
+                self.len_count[usize::from(len)] -= 1;
+            }
+            (hashbrown::hash_table::Entry::Vacant(e), Some(w)) => {
+                e.insert((top, len, w));
+                self.len_count[usize::from(len)] += 1;
+            }
+            (hashbrown::hash_table::Entry::Vacant(_), None) => {}
+        }
+        if (before == 0) != (self.len_count[usize::from(len)] == 0) {
+            self.lens = (1..=64u8)
+                .rev()
+                .filter(|&l| self.len_count[usize::from(l)] != 0)
+                .collect();
+        }
+    }
+
+    /// The worker owning the session whose prefix holds `addr`, the longest prefix winning.
+    #[inline]
+    pub fn owner_of(&self, addr: u128) -> Option<usize> {
+        let top = (addr >> 64) as u64;
+        self.lens.iter().find_map(|&len| {
+            let top = top & (!0u64 << (64 - u32::from(len)));
+            self.owners
+                .find(self.hasher.hash_one((top, len)), |e| {
+                    e.0 == top && e.1 == len
+                })
+                .map(|e| usize::from(e.2))
+        })
+    }
+}
+
+/// ICMPv6 (IPv6 next header 58) and its neighbour advertisement type (RFC 4861).
+const ICMPV6: u8 = 58;
+const NEIGHBOR_ADVERTISEMENT: u8 = 136;
+
 /// Which worker must process `frame`, received on an access port (`from_access`) or on the
 /// core port. Upstream IPv4 (plain, VLAN-tagged or in a PPPoE session) belongs to the owner
-/// of its source address, downstream IPv4 to the owner of its destination; the next hop's ARP
-/// replies go to every worker; everything else (and anything unparsable, which the pipeline
-/// then drops and counts) stays where it arrived.
-pub fn frame_owner(map: &WorkerMap, frame: &[u8], from_access: bool) -> Owner {
+/// of its source address, downstream IPv4 to the owner of its destination; IPv6 likewise,
+/// to the owner `ipv6` gives for the address; the next hop's ARP replies and neighbour
+/// advertisements go to every worker; everything else (an IPv6 address in no session's
+/// prefix, such as a link-local source, and anything unparsable, which the pipeline then
+/// drops and counts) stays where it arrived.
+pub fn frame_owner(map: &WorkerMap, ipv6: &Ipv6Owners, frame: &[u8], from_access: bool) -> Owner {
     let Ok((l2, l3)) = L2Header::parse(frame) else {
         return Owner::Local;
     };
     let ip_at = match l2.ethertype {
         EtherType::Ipv4 => l3,
+        EtherType::Ipv6 => return ipv6_owner(ipv6, frame.get(l3..), from_access),
         EtherType::PppoeSession if from_access => {
             match frame.get(l3..).and_then(|b| pppoe::Header::parse(b).ok()) {
                 Some(h) if h.protocol() == PppProtocol::Ipv4 => l3 + pppoe::SESSION_HEADER_LEN,
+                Some(h) if h.protocol() == PppProtocol::Ipv6 => {
+                    let ip = frame.get(l3 + pppoe::SESSION_HEADER_LEN..);
+                    return ipv6_owner(ipv6, ip, from_access);
+                }
                 _ => return Owner::Local,
             }
         }
@@ -165,12 +294,32 @@ pub fn frame_owner(map: &WorkerMap, frame: &[u8], from_access: bool) -> Owner {
     Owner::Worker(map.owner_of_ipv4(subscriber))
 }
 
+/// [`frame_owner`] for the IPv6 packet `ip`.
+fn ipv6_owner(owners: &Ipv6Owners, ip: Option<&[u8]>, from_access: bool) -> Owner {
+    let Some(h) = ip.and_then(|b| ipv6::Header::parse(b).ok()) else {
+        return Owner::Local;
+    };
+    if !from_access
+        && h.next_header() == ICMPV6
+        && ip.and_then(|b| b.get(ipv6::HEADER_LEN)) == Some(&NEIGHBOR_ADVERTISEMENT)
+    {
+        // Each worker resolves the next hop on its own, as with ARP.
+        return Owner::All;
+    }
+    let subscriber = if from_access { h.src() } else { h.dst() };
+    match owners.owner_of(subscriber.to_bits()) {
+        Some(w) => Owner::Worker(w),
+        None => Owner::Local,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::wire::EthernetAddress;
     use crate::wire::frame::{L2Header, build_ipv4_udp};
-    use alloc::vec::Vec;
+    use alloc::vec;
+    use core::net::Ipv6Addr;
 
     #[test]
     fn toeplitz_matches_the_specification_vectors() {
@@ -219,6 +368,7 @@ mod tests {
     #[test]
     fn both_directions_of_a_session_have_one_owner() {
         let map = WorkerMap::new(&DEFAULT_RSS_KEY, 3);
+        let no_v6 = Ipv6Owners::new();
         let sub = Ipv4Addr::new(100, 64, 1, 77);
         let server = Ipv4Addr::new(203, 0, 113, 9);
         let mac = EthernetAddress([2, 0x10, 0, 0, 1, 77]);
@@ -243,8 +393,11 @@ mod tests {
         };
         let down = build_ipv4_udp(&down_l2, server, sub, 5201, 10000, 64, &[0; 18]);
         let owner = map.owner_of_ipv4(sub);
-        assert_eq!(frame_owner(&map, &up, true), Owner::Worker(owner));
-        assert_eq!(frame_owner(&map, &down, false), Owner::Worker(owner));
+        assert_eq!(frame_owner(&map, &no_v6, &up, true), Owner::Worker(owner));
+        assert_eq!(
+            frame_owner(&map, &no_v6, &down, false),
+            Owner::Worker(owner)
+        );
         // A PPPoE session frame: the inner source address decides.
         let plain_up = build_ipv4_udp(&plain, sub, server, 10000, 5201, 64, &[0; 18]);
         let mut ppp = Vec::new();
@@ -254,12 +407,13 @@ mod tests {
         ppp.extend_from_slice(&((ip.len() + 2) as u16).to_be_bytes());
         ppp.extend_from_slice(&[0x00, 0x21]);
         ppp.extend_from_slice(ip);
-        assert_eq!(frame_owner(&map, &ppp, true), Owner::Worker(owner));
+        assert_eq!(frame_owner(&map, &no_v6, &ppp, true), Owner::Worker(owner));
     }
 
     #[test]
     fn control_frames_stay_and_next_hop_replies_go_everywhere() {
         let map = WorkerMap::new(&DEFAULT_RSS_KEY, 2);
+        let no_v6 = Ipv6Owners::new();
         let mut arp_frame = Vec::new();
         arp_frame.extend_from_slice(&[0xff; 6]);
         arp_frame.extend_from_slice(&[2, 0, 0, 0, 0, 1]);
@@ -267,11 +421,168 @@ mod tests {
         arp_frame.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 2]);
         arp_frame.extend_from_slice(&[2, 0, 0, 0, 0, 1, 198, 51, 100, 1]);
         arp_frame.extend_from_slice(&[2, 0, 0, 0, 0, 2, 198, 51, 100, 2]);
-        assert_eq!(frame_owner(&map, &arp_frame, false), Owner::All);
-        assert_eq!(frame_owner(&map, &arp_frame, true), Owner::Local);
+        assert_eq!(frame_owner(&map, &no_v6, &arp_frame, false), Owner::All);
+        assert_eq!(frame_owner(&map, &no_v6, &arp_frame, true), Owner::Local);
         arp_frame[21] = 1; // a request
-        assert_eq!(frame_owner(&map, &arp_frame, false), Owner::Local);
-        assert_eq!(frame_owner(&map, &[0u8; 5], true), Owner::Local);
-        assert_eq!(frame_owner(&map, &arp_frame[..30], false), Owner::Local);
+        assert_eq!(frame_owner(&map, &no_v6, &arp_frame, false), Owner::Local);
+        assert_eq!(frame_owner(&map, &no_v6, &[0u8; 5], true), Owner::Local);
+        assert_eq!(
+            frame_owner(&map, &no_v6, &arp_frame[..30], false),
+            Owner::Local
+        );
+    }
+
+    fn change(prefix: Ipv6Addr, len: u8, owner: Option<u8>) -> Ipv6OwnerChange {
+        Ipv6OwnerChange {
+            top: (prefix.to_bits() >> 64) as u64,
+            len,
+            owner,
+        }
+    }
+
+    #[test]
+    fn ipv6_owners_take_the_longest_prefix_and_forget_removed_ones() {
+        let mut owners = Ipv6Owners::new();
+        let slash64 = Ipv6Addr::new(0x2001, 0xdb8, 0x100, 1, 0, 0, 0, 0);
+        let slash56 = Ipv6Addr::new(0x2001, 0xdb8, 0x100, 0, 0, 0, 0, 0);
+        owners.apply(change(slash56, 56, Some(1)));
+        owners.apply(change(slash64, 64, Some(2)));
+        let host = |a: Ipv6Addr| a.to_bits() | 0x1234;
+        assert_eq!(owners.owner_of(host(slash64)), Some(2));
+        let other64 = Ipv6Addr::new(0x2001, 0xdb8, 0x100, 0x7f, 0, 0, 0, 9);
+        assert_eq!(owners.owner_of(other64.to_bits()), Some(1));
+        assert_eq!(owners.owner_of(Ipv6Addr::LOCALHOST.to_bits()), None);
+        // Host bits in the change are ignored; a length outside 1-64 is refused.
+        owners.apply(change(Ipv6Addr::from_bits(host(slash64)), 64, Some(0)));
+        assert_eq!(owners.owner_of(host(slash64)), Some(0));
+        owners.apply(change(slash64, 65, Some(3)));
+        owners.apply(change(slash64, 0, Some(3)));
+        assert_eq!(owners.len(), 2);
+        owners.apply(change(slash64, 64, None));
+        assert_eq!(owners.owner_of(host(slash64)), Some(1));
+        owners.apply(change(slash56, 56, None));
+        owners.apply(change(slash56, 56, None));
+        assert!(owners.is_empty());
+        assert!(owners.lens.is_empty());
+        assert_eq!(owners.owner_of(host(slash64)), None);
+    }
+
+    /// An IPv6 UDP frame from `src` to `dst` behind `l2` (checksums are not needed here).
+    fn udp6_frame(l2: &L2Header, src: Ipv6Addr, dst: Ipv6Addr, next_header: u8) -> Vec<u8> {
+        let mut f = vec![0u8; l2.buffer_len()];
+        l2.emit(&mut f);
+        let mut ip = [0u8; 48];
+        ip[0] = 0x60;
+        ip[4..6].copy_from_slice(&8u16.to_be_bytes());
+        ip[6] = next_header;
+        ip[7] = 255;
+        ip[8..24].copy_from_slice(&src.octets());
+        ip[24..40].copy_from_slice(&dst.octets());
+        ip[40] = 136; // a neighbour advertisement when the next header is ICMPv6
+        f.extend_from_slice(&ip);
+        f
+    }
+
+    #[test]
+    fn ipv6_frames_go_to_the_owner_of_their_prefix() {
+        let map = WorkerMap::new(&DEFAULT_RSS_KEY, 3);
+        let mut owners = Ipv6Owners::new();
+        let prefix = Ipv6Addr::new(0x2001, 0xdb8, 0x200, 7, 0, 0, 0, 0);
+        let delegated = Ipv6Addr::new(0x2001, 0xdb8, 0x8000, 0x100, 0, 0, 0, 0);
+        owners.apply(change(prefix, 64, Some(2)));
+        owners.apply(change(delegated, 56, Some(1)));
+        let sub = Ipv6Addr::new(0x2001, 0xdb8, 0x200, 7, 0, 0, 0, 0x10);
+        let lan = Ipv6Addr::new(0x2001, 0xdb8, 0x8000, 0x142, 0, 0, 0, 0x20);
+        let server = Ipv6Addr::new(0x2001, 0xdb8, 0xeeee, 0, 0, 0, 0, 5);
+        let link_local = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0x10);
+        let gw = EthernetAddress([2, 0, 0x5e, 0, 1, 1]);
+        let mac = EthernetAddress([2, 0x10, 0, 0, 1, 77]);
+        let up_l2 = L2Header {
+            dst: gw,
+            src: mac,
+            svlan: Some(100),
+            cvlan: Some(7),
+            ethertype: EtherType::Ipv6,
+        };
+        let down_l2 = L2Header {
+            dst: gw,
+            src: mac,
+            svlan: None,
+            cvlan: None,
+            ethertype: EtherType::Ipv6,
+        };
+        let owner = |f: &[u8], up| frame_owner(&map, &owners, f, up);
+        assert_eq!(
+            owner(&udp6_frame(&up_l2, sub, server, 17), true),
+            Owner::Worker(2)
+        );
+        assert_eq!(
+            owner(&udp6_frame(&up_l2, lan, server, 17), true),
+            Owner::Worker(1)
+        );
+        assert_eq!(
+            owner(&udp6_frame(&down_l2, server, sub, 17), false),
+            Owner::Worker(2)
+        );
+        assert_eq!(
+            owner(&udp6_frame(&down_l2, server, lan, 17), false),
+            Owner::Worker(1)
+        );
+        // Router solicitations and DHCPv6 come from link-local addresses: where they arrive.
+        assert_eq!(
+            owner(&udp6_frame(&up_l2, link_local, server, 17), true),
+            Owner::Local
+        );
+        // The next hop's neighbour advertisements teach every worker; not from the access.
+        let na = udp6_frame(&down_l2, server, sub, 58);
+        assert_eq!(owner(&na, false), Owner::All);
+        assert_eq!(
+            owner(&udp6_frame(&up_l2, sub, server, 58), true),
+            Owner::Worker(2)
+        );
+        // Truncated: stays.
+        assert_eq!(owner(&na[..40], false), Owner::Local);
+        // In a PPPoE session (PPP protocol 0x0057), the inner source address decides.
+        let plain = udp6_frame(&down_l2, lan, server, 17);
+        let mut ppp = Vec::new();
+        ppp.extend_from_slice(&plain[..12]);
+        ppp.extend_from_slice(&[0x88, 0x64, 0x11, 0x00, 0x00, 0x05]);
+        let ip = &plain[14..];
+        ppp.extend_from_slice(&((ip.len() + 2) as u16).to_be_bytes());
+        ppp.extend_from_slice(&[0x00, 0x57]);
+        ppp.extend_from_slice(ip);
+        assert_eq!(owner(&ppp, true), Owner::Worker(1));
+        ppp[21] = 0x21; // now claims IPv4: unparsable, stays
+        assert_eq!(owner(&ppp, true), Owner::Local);
+    }
+
+    /// The table's memory per prefix stays within what the README says: 16-byte entries
+    /// and a control byte, at hashbrown's load factors.
+    #[test]
+    fn ipv6_owners_cost_at_most_40_bytes_a_prefix() {
+        let mut owners = Ipv6Owners::new();
+        let mut worst = 0.0f64;
+        let mut best = f64::MAX;
+        for n in 1..=200_000u64 {
+            owners.apply(Ipv6OwnerChange {
+                top: 0x2001_0db8_0000_0000 | n << 8,
+                len: 56,
+                owner: Some((n % 4) as u8),
+            });
+            if n >= 1000 && n % 997 == 0 {
+                let per = owners.heap_bytes() as f64 / n as f64;
+                worst = worst.max(per);
+                best = best.min(per);
+            }
+        }
+        assert_eq!(owners.len(), 200_000);
+        assert_eq!(
+            owners.owner_of(0x2001_0db8_0000_0500_u128 << 64 | 7),
+            Some(1)
+        );
+        assert!(
+            worst <= 40.0 && best >= 19.0,
+            "{best:.1}-{worst:.1} bytes a prefix"
+        );
     }
 }

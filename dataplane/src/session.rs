@@ -910,7 +910,7 @@ impl SessionTable {
 /// Bytes of a hashbrown table of `capacity` entries of `entry` bytes: one entry and one
 /// control byte per bucket, buckets = capacity * 8 / 7 (a power of two below 8), plus one
 /// group of trailing control bytes.
-fn hash_table_bytes(capacity: usize, entry: usize) -> usize {
+pub(crate) fn hash_table_bytes(capacity: usize, entry: usize) -> usize {
     let buckets = match capacity {
         0 => return 0,
         c if c < 8 => (c + 1).next_power_of_two(),

@@ -4,7 +4,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
-use vbng_dataplane::rss::{DEFAULT_RSS_KEY, Owner, WorkerMap, frame_owner};
+use vbng_dataplane::rss::{
+    DEFAULT_RSS_KEY, Ipv6OwnerChange, Ipv6Owners, Owner, WorkerMap, frame_owner,
+};
 use vbng_dataplane::wire::frame::L2Header;
 use vbng_dataplane::wire::{
     ArpRepr, EthernetRepr, GtpuRepr, Icmpv4Repr, Ipv4Repr, TcpRepr, UdpRepr, VlanRepr, arp,
@@ -12,12 +14,27 @@ use vbng_dataplane::wire::{
 };
 
 static WORKER_MAP: OnceLock<WorkerMap> = OnceLock::new();
+static IPV6_OWNERS: OnceLock<Ipv6Owners> = OnceLock::new();
+
+/// Two nested IPv6 prefixes with owners: 2000::/3 (worker 2) and 2001:db8::/32 (worker 1).
+fn ipv6_owners() -> Ipv6Owners {
+    let mut owners = Ipv6Owners::new();
+    for (top, len, owner) in [(0x2000_u64 << 48, 3, 2), (0x2001_0db8_u64 << 32, 32, 1)] {
+        owners.apply(Ipv6OwnerChange {
+            top,
+            len,
+            owner: Some(owner),
+        });
+    }
+    owners
+}
 
 fuzz_target!(|data: &[u8]| {
     // Worker ownership reads the same headers; any bytes give some owner in range.
     let map = WORKER_MAP.get_or_init(|| WorkerMap::new(&DEFAULT_RSS_KEY, 3));
+    let ipv6 = IPV6_OWNERS.get_or_init(ipv6_owners);
     for from_access in [true, false] {
-        if let Owner::Worker(w) = frame_owner(map, data, from_access) {
+        if let Owner::Worker(w) = frame_owner(map, ipv6, data, from_access) {
             assert!(w < 3);
         }
     }

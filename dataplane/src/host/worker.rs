@@ -63,8 +63,8 @@ use crate::pipeline::{
     BURST, Counters, DropReason, Pipeline, SessionCommand, SessionQosStats, Verdict,
 };
 use crate::port::{BufferPort, MemoryPort, PortError};
-use crate::rss::{Owner, WorkerMap, frame_owner};
-use crate::session::{SessionEntry, SessionId, UsageCounters};
+use crate::rss::{Ipv6OwnerChange, Ipv6Owners, Owner, WorkerMap, frame_owner};
+use crate::session::{SessionEntry, SessionId, SessionIpv6, UsageCounters};
 
 /// A port the worker can drive: a [`BufferPort`] that may be moved to the worker thread and
 /// may offer a file descriptor to sleep on.
@@ -324,6 +324,9 @@ pub struct WorkerShared {
     pub acls: ArrayQueue<Arc<AclSet>>,
     /// Control thread -> worker: session changes.
     pub commands: ArrayQueue<SessionCommand>,
+    /// Control thread -> worker: which worker owns each session IPv6 prefix (only with
+    /// several workers: [`Handoff`] steers IPv6 frames by it).
+    pub ipv6_owners: ArrayQueue<Ipv6OwnerChange>,
     /// Worker -> control thread: final counters of removed sessions.
     pub removed: ArrayQueue<(SessionId, Option<UsageCounters>)>,
     /// Control thread -> worker: counter reads of live sessions, each with a ticket that
@@ -359,6 +362,7 @@ impl WorkerShared {
             handoff_in: FrameQueue::new(handoff_len.max(1)),
             acls: ArrayQueue::new(1),
             commands: ArrayQueue::new(1024),
+            ipv6_owners: ArrayQueue::new(1024),
             removed: ArrayQueue::new(1024),
             queries: ArrayQueue::new(1024),
             queried: ArrayQueue::new(1024),
@@ -420,6 +424,8 @@ pub struct NatLogRecord {
 pub struct Handoff {
     index: usize,
     map: Arc<WorkerMap>,
+    /// This worker's copy of the IPv6 prefix owners.
+    ipv6: Ipv6Owners,
     peers: Vec<Arc<WorkerShared>>,
     /// Peers that were handed frames in this loop (woken once at its end).
     to_wake: Vec<bool>,
@@ -432,6 +438,7 @@ impl Handoff {
         Handoff {
             index,
             map,
+            ipv6: Ipv6Owners::new(),
             peers,
             to_wake,
         }
@@ -460,7 +467,7 @@ impl Handoff {
     ) -> usize {
         let mut kept = 0;
         for i in 0..n {
-            let keep = match frame_owner(&self.map, frames[i].data(), from_access) {
+            let keep = match frame_owner(&self.map, &self.ipv6, frames[i].data(), from_access) {
                 Owner::Local => true,
                 Owner::Worker(owner) if owner == self.index => true,
                 Owner::Worker(owner) => {
@@ -606,6 +613,13 @@ impl<P: WorkerPort> Worker<P> {
                 let _ = shared.removed.force_push((id, counters));
             } else {
                 pipeline.apply_at(now_ns, cmd);
+            }
+        }
+        // IPv6 prefix owners (queued only with several workers, where there is a handoff).
+        while let Some(change) = shared.ipv6_owners.pop() {
+            work += 1;
+            if let Some(h) = handoff.as_mut() {
+                h.ipv6.apply(change);
             }
         }
         // Counter reads, after the commands queued before them: the session is untouched.
@@ -875,16 +889,27 @@ impl WorkerHandle {
     }
 
     /// Queues a command, retrying briefly while the queue is full.
-    fn push(&self, mut cmd: SessionCommand) -> bool {
+    fn push(&self, cmd: SessionCommand) -> bool {
+        self.push_to(&self.shared.commands, cmd)
+    }
+
+    /// Queues an IPv6 prefix owner change, retrying briefly while the queue is full.
+    fn push_ipv6_owner(&self, change: Ipv6OwnerChange) -> bool {
+        self.push_to(&self.shared.ipv6_owners, change)
+    }
+
+    /// Pushes `item` to `queue` (one of the worker's), waking the worker, for at most 50 ms
+    /// while the queue is full.
+    fn push_to<T>(&self, queue: &ArrayQueue<T>, mut item: T) -> bool {
         let deadline = Instant::now() + Duration::from_millis(50);
         loop {
-            match self.shared.commands.push(cmd) {
+            match queue.push(item) {
                 Ok(()) => {
                     self.shared.waker.wake();
                     return true;
                 }
                 Err(back) if Instant::now() < deadline => {
-                    cmd = back;
+                    item = back;
                     self.shared.waker.wake();
                     std::thread::sleep(Duration::from_micros(200));
                 }
@@ -964,12 +989,19 @@ impl WorkerHandle {
 
 /// The control thread's handle on several workers: each session goes to the worker owning
 /// its IPv4 address ([`WorkerMap::owner_of_ipv4`]), and follows it there if a modification
-/// changes the address (its counters move with it); ACL sets go to every worker.
+/// changes the address (its counters move with it); ACL sets go to every worker. Every
+/// worker learns which worker owns each session IPv6 prefix, to hand IPv6 frames over.
 #[derive(Debug)]
 pub struct WorkerGroup {
     handles: Vec<WorkerHandle>,
     map: Arc<WorkerMap>,
     owners: std::collections::HashMap<SessionId, usize>,
+    /// The IPv6 prefixes of each session that has any.
+    session_prefixes: std::collections::HashMap<SessionId, SessionIpv6>,
+    /// Session and owner of each IPv6 prefix, as the workers were told.
+    prefix_owners: std::collections::HashMap<(u64, u8), (SessionId, usize)>,
+    /// IPv6 owner changes no worker queue took (full for 50 ms); counted for the operator.
+    ipv6_owner_changes_lost: u64,
 }
 
 impl WorkerGroup {
@@ -987,6 +1019,64 @@ impl WorkerGroup {
                 .collect(),
             map,
             owners: std::collections::HashMap::new(),
+            session_prefixes: std::collections::HashMap::new(),
+            prefix_owners: std::collections::HashMap::new(),
+            ipv6_owner_changes_lost: 0,
+        }
+    }
+
+    /// IPv6 prefix owner changes that a worker's queue did not take.
+    pub fn ipv6_owner_changes_lost(&self) -> u64 {
+        self.ipv6_owner_changes_lost
+    }
+
+    /// Tells every worker (with more than one) that prefix `key` is owned by `owner`.
+    fn announce_ipv6(&mut self, (top, len): (u64, u8), owner: Option<usize>) {
+        if self.handles.len() < 2 {
+            return;
+        }
+        let change = Ipv6OwnerChange {
+            top,
+            len,
+            owner: owner.map(|w| w as u8),
+        };
+        for (worker, handle) in self.handles.iter().enumerate() {
+            if !handle.push_ipv6_owner(change) {
+                self.ipv6_owner_changes_lost += 1;
+                crate::up_warn!(
+                    "worker {worker} took no IPv6 owner change for 50 ms: its IPv6 frames of \
+                     prefix {}/{len} stay where they arrive",
+                    core::net::Ipv6Addr::from_bits(u128::from(top) << 64)
+                );
+            }
+        }
+    }
+
+    /// Records that session `id` now holds the IPv6 prefixes of `ipv6` (none: `NONE`) at
+    /// worker `owner`, and tells the workers what changed.
+    fn track_ipv6(&mut self, id: SessionId, ipv6: SessionIpv6, owner: usize) {
+        let old = self
+            .session_prefixes
+            .get(&id)
+            .copied()
+            .unwrap_or(SessionIpv6::NONE);
+        for key in old.prefixes() {
+            let kept = ipv6.prefixes().any(|p| p == key);
+            if !kept && self.prefix_owners.get(&key).is_some_and(|&(s, _)| s == id) {
+                self.prefix_owners.remove(&key);
+                self.announce_ipv6(key, None);
+            }
+        }
+        for key in ipv6.prefixes() {
+            if self.prefix_owners.get(&key) != Some(&(id, owner)) {
+                self.prefix_owners.insert(key, (id, owner));
+                self.announce_ipv6(key, Some(owner));
+            }
+        }
+        if ipv6.prefixes().next().is_some() {
+            self.session_prefixes.insert(id, ipv6);
+        } else {
+            self.session_prefixes.remove(&id);
         }
     }
 
@@ -1017,15 +1107,23 @@ impl SessionBackend for WorkerGroup {
             }
             self.owners.remove(&entry.id);
         }
-        let id = entry.id;
+        let (id, ipv6) = (entry.id, entry.ipv6);
         let ok = self.handles[owner].upsert(entry);
         if ok {
             self.owners.insert(id, owner);
+            self.track_ipv6(id, ipv6, owner);
+        } else if let Some(&kept) = self.owners.get(&id) {
+            // The old entry stays where it was, with its prefixes.
+            let old = self.session_prefixes.get(&id).copied();
+            self.track_ipv6(id, old.unwrap_or(SessionIpv6::NONE), kept);
+        } else {
+            self.track_ipv6(id, SessionIpv6::NONE, owner);
         }
         ok
     }
 
     fn remove(&mut self, id: SessionId) -> Option<UsageCounters> {
+        self.track_ipv6(id, SessionIpv6::NONE, 0);
         let owner = self.owners.remove(&id)?;
         self.handles[owner].remove(id)
     }
@@ -1048,7 +1146,7 @@ impl SessionBackend for WorkerGroup {
 mod tests {
     use super::*;
     use crate::pipeline::{PipelineConfig, SchedulerConfig};
-    use crate::session::{AccessKey, SessionIpv6, SessionQos};
+    use crate::session::{AccessKey, SessionQos};
     use crate::wire::EtherType;
     use crate::wire::EthernetAddress;
     use crate::wire::frame::{L2Header, build_ipv4_udp};
@@ -1376,23 +1474,46 @@ mod tests {
         );
     }
 
-    /// Two workers; every frame arrives at worker 0 (a device that spreads nothing) or at the
-    /// wrong worker, and still each session's frames are processed by its owner, none lost,
-    /// each flow in order.
-    #[test]
-    fn two_workers_split_sessions_without_loss_or_reordering() {
-        use crate::rss::{DEFAULT_RSS_KEY, WorkerMap};
-        const NEXT_HOP_MAC: EthernetAddress = EthernetAddress([2, 0, 0x5e, 0, 2, 1]);
-        let map = Arc::new(WorkerMap::new(&DEFAULT_RSS_KEY, 2));
+    /// Installs `sessions` through `group` and lets `workers` take them; returns each
+    /// session's owner (both workers own some).
+    fn install(
+        map: &WorkerMap,
+        workers: &mut [Worker<MemoryPort>],
+        group: &mut WorkerGroup,
+        sessions: &[SessionEntry],
+    ) -> Vec<usize> {
+        for e in sessions {
+            assert!(group.upsert(*e));
+        }
+        let owners: Vec<usize> = sessions.iter().map(|e| map.owner_of_ipv4(e.ipv4)).collect();
+        assert!(owners.contains(&0) && owners.contains(&1));
+        for w in workers {
+            w.run_once(1);
+        }
+        owners
+    }
+
+    /// The next hop's MAC in the two-worker tests.
+    const NEXT_HOP_MAC: EthernetAddress = EthernetAddress([2, 0, 0x5e, 0, 2, 1]);
+
+    /// Two workers over memory ports, with handoff queues of `handoff_len` frames, each
+    /// pipeline knowing the next hop's MAC and then passed to `setup`; their session map and
+    /// the control thread's group over them.
+    fn two_workers(
+        handoff_len: usize,
+        setup: impl Fn(&mut Pipeline),
+    ) -> (Arc<WorkerMap>, Vec<Worker<MemoryPort>>, WorkerGroup) {
+        let map = Arc::new(WorkerMap::new(&crate::rss::DEFAULT_RSS_KEY, 2));
         let shared: Vec<Arc<WorkerShared>> = (0..2)
-            .map(|_| Arc::new(WorkerShared::with_handoff(8, 256).unwrap()))
+            .map(|_| Arc::new(WorkerShared::with_handoff(8, handoff_len).unwrap()))
             .collect();
-        let mut workers: Vec<Worker<MemoryPort>> =
+        let workers =
             (0..2)
                 .map(|i| {
                     let (w, _) = worker();
                     let mut pipeline = Pipeline::new(w.pipeline().config().clone(), 7);
                     pipeline.set_next_hop_mac(Some(NEXT_HOP_MAC));
+                    setup(&mut pipeline);
                     let ports = vec![
                         MemoryPort::new(0, EthernetAddress([2, 0, 0, 0, 0xa0, 0])),
                         MemoryPort::new(1, CORE_MAC),
@@ -1401,18 +1522,20 @@ mod tests {
                         .with_handoff(Handoff::new(i, map.clone(), shared.clone()))
                 })
                 .collect();
-        let mut group = WorkerGroup::new(&shared, map.clone(), Duration::from_millis(200));
+        let group = WorkerGroup::new(&shared, map.clone(), Duration::from_millis(200));
+        (map, workers, group)
+    }
+
+    /// Two workers; every frame arrives at worker 0 (a device that spreads nothing) or at the
+    /// wrong worker, and still each session's frames are processed by its owner, none lost,
+    /// each flow in order.
+    #[test]
+    fn two_workers_split_sessions_without_loss_or_reordering() {
+        let (map, mut workers, mut group) = two_workers(256, |_| {});
         let sessions: Vec<SessionEntry> = (0..20u8)
             .map(|i| sub_entry(SessionId::from(i) + 1, 100 + u16::from(i), 10 + i))
             .collect();
-        for e in &sessions {
-            assert!(group.upsert(*e));
-        }
-        let owners: Vec<usize> = sessions.iter().map(|e| map.owner_of_ipv4(e.ipv4)).collect();
-        assert!(owners.contains(&0) && owners.contains(&1));
-        for w in &mut workers {
-            w.run_once(1);
-        }
+        let owners = install(&map, &mut workers, &mut group, &sessions);
         assert_eq!(
             workers
                 .iter()
@@ -1498,5 +1621,184 @@ mod tests {
             t.join().unwrap()
         });
         assert_eq!(counters.map(|c| (c.ul_packets, c.dl_packets)), Some((5, 5)));
+    }
+
+    /// An IPv6 UDP packet from `src` port 7000 to `dst` port `dport`, checksums filled.
+    fn udp6(src: std::net::Ipv6Addr, dst: std::net::Ipv6Addr, dport: u16) -> Vec<u8> {
+        use crate::wire::checksum;
+        let mut p = vec![0u8; 40 + 16];
+        p[0] = 0x60;
+        p[4..6].copy_from_slice(&16u16.to_be_bytes());
+        p[6] = 17;
+        p[7] = 64;
+        p[8..24].copy_from_slice(&src.octets());
+        p[24..40].copy_from_slice(&dst.octets());
+        p[40..42].copy_from_slice(&7000u16.to_be_bytes());
+        p[42..44].copy_from_slice(&dport.to_be_bytes());
+        p[44..46].copy_from_slice(&16u16.to_be_bytes());
+        let ph = crate::wire::ipv6::pseudo_header(&src, &dst, 17, 16);
+        let c = !checksum::fold(checksum::combine(ph, checksum::sum(&p[40..])));
+        p[46..48].copy_from_slice(&c.to_be_bytes());
+        p
+    }
+
+    fn ipv6_frame(l2: &L2Header, ip: &[u8]) -> Vec<u8> {
+        let mut f = vec![0u8; l2.buffer_len()];
+        l2.emit(&mut f);
+        f.extend_from_slice(ip);
+        f.resize(f.len().max(60), 0);
+        f
+    }
+
+    /// With two workers, IPv6 frames (from a session's /64 and from its delegated prefix,
+    /// upstream all arriving at worker 0 and downstream all at worker 1) are processed by
+    /// the worker owning the session, none lost, each flow in order; the next hop's
+    /// neighbour advertisement reaches both workers; a removed session's prefixes leave
+    /// every worker's table.
+    #[test]
+    fn two_workers_steer_ipv6_to_the_session_owner() {
+        use std::net::Ipv6Addr;
+        const CORE6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 2);
+        const NH6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 1);
+        const SERVER6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xeeee, 0, 0, 0, 0, 5);
+        let (map, mut workers, mut group) = two_workers(512, |p| p.set_ipv6(CORE6, NH6));
+        // Session i: 2001:db8:100:i::/64 and the delegated 2001:db8:8000:i00::/56.
+        let slash64 = |i: u16| Ipv6Addr::new(0x2001, 0xdb8, 0x100, i, 0, 0, 0, 0);
+        let slash56 = |i: u16| Ipv6Addr::new(0x2001, 0xdb8, 0x8000, i << 8, 0, 0, 0, 0);
+        let sessions: Vec<SessionEntry> = (0..20u8)
+            .map(|i| {
+                let mut e = sub_entry(SessionId::from(i) + 1, 100 + u16::from(i), 10 + i);
+                let n = u16::from(i);
+                e.ipv6 = SessionIpv6::new(Some((slash64(n), 64)), Some((slash56(n), 56))).unwrap();
+                e
+            })
+            .collect();
+        let owners = install(&map, &mut workers, &mut group, &sessions);
+        for w in &workers {
+            assert_eq!(w.handoff.as_ref().unwrap().ipv6.len(), 40);
+        }
+
+        // The next hop's advertisement arrives at worker 1 only; both learn its MAC.
+        let mut na = vec![0u8; 40 + 32];
+        na[0] = 0x60;
+        na[4..6].copy_from_slice(&32u16.to_be_bytes());
+        na[6] = 58;
+        na[7] = 255;
+        na[8..24].copy_from_slice(&NH6.octets());
+        na[24..40].copy_from_slice(&CORE6.octets());
+        na[40] = 136;
+        na[44] = 0xe0;
+        na[48..64].copy_from_slice(&NH6.octets());
+        na[64] = 2;
+        na[65] = 1;
+        na[66..72].copy_from_slice(&NEXT_HOP_MAC.0);
+        let c = crate::wire::icmpv6::compute_checksum(&NH6, &CORE6, &na[40..]);
+        na[42..44].copy_from_slice(&c.to_be_bytes());
+        let core_l2 = L2Header {
+            dst: CORE_MAC,
+            src: NEXT_HOP_MAC,
+            svlan: None,
+            cvlan: None,
+            ethertype: EtherType::Ipv6,
+        };
+        workers[1].ports_mut()[1].inject(&ipv6_frame(&core_l2, &na));
+        for round in 0..3 {
+            for w in &mut workers {
+                w.run_once(2 + round);
+            }
+        }
+        for w in &workers {
+            assert_eq!(w.pipeline().ipv6_next_hop_mac(), Some(NEXT_HOP_MAC));
+        }
+
+        // Five frames per session and direction, numbered in the UDP destination port;
+        // even ones from (to) a host of the /64, odd ones of the delegated prefix.
+        let host = |i: usize, seq: u16| {
+            let base = if seq.is_multiple_of(2) {
+                slash64(i as u16)
+            } else {
+                slash56(i as u16)
+            };
+            Ipv6Addr::from_bits(base.to_bits() | 0x10)
+        };
+        for seq in 0..5u16 {
+            for (i, e) in sessions.iter().enumerate() {
+                let up_l2 = L2Header {
+                    dst: GW,
+                    src: SUB_MAC,
+                    svlan: None,
+                    cvlan: Some(e.access.cvlan),
+                    ethertype: EtherType::Ipv6,
+                };
+                let up = udp6(host(i, seq), SERVER6, 5000 + seq);
+                workers[0].ports_mut()[0].inject(&ipv6_frame(&up_l2, &up));
+                let down = udp6(SERVER6, host(i, seq), 5000 + seq);
+                workers[1].ports_mut()[1].inject(&ipv6_frame(&core_l2, &down));
+            }
+        }
+        for round in 0..20 {
+            for w in &mut workers {
+                w.run_once(10 + round);
+            }
+        }
+
+        // (worker, sequence numbers) per session index and direction.
+        let session_of = |addr: Ipv6Addr| {
+            (0..sessions.len()).find(|&i| host(i, 0) == addr || host(i, 1) == addr)
+        };
+        let mut seen: std::collections::HashMap<(bool, usize), (usize, Vec<u16>)> =
+            std::collections::HashMap::new();
+        for (index, w) in workers.iter_mut().enumerate() {
+            for (port, upstream) in [(1usize, true), (0usize, false)] {
+                while let Some(f) = w.ports_mut()[port].pop_sent() {
+                    let (l2, l3) = L2Header::parse(&f).unwrap();
+                    if l2.ethertype != EtherType::Ipv6 || f[l3 + 6] != 17 {
+                        continue; // neighbour discovery
+                    }
+                    let addr = |at: usize| {
+                        Ipv6Addr::from(<[u8; 16]>::try_from(&f[l3 + at..l3 + at + 16]).unwrap())
+                    };
+                    let sub = if upstream { addr(8) } else { addr(24) };
+                    let i = session_of(sub).expect("a session's address");
+                    let seq = u16::from_be_bytes([f[l3 + 42], f[l3 + 43]]) - 5000;
+                    let slot = seen.entry((upstream, i)).or_insert((index, Vec::new()));
+                    assert_eq!(slot.0, index, "session {i} forwarded by two workers");
+                    slot.1.push(seq);
+                }
+            }
+        }
+        for (i, &owner) in owners.iter().enumerate() {
+            for upstream in [true, false] {
+                let (by, seqs) = &seen[&(upstream, i)];
+                assert_eq!(*by, owner, "session {i} processed by its owner");
+                assert_eq!(seqs, &[0, 1, 2, 3, 4], "session {i} in order, none lost");
+            }
+        }
+        let handed_up = owners.iter().filter(|&&o| o == 1).count() as u64 * 5;
+        let handed_down = owners.iter().filter(|&&o| o == 0).count() as u64 * 5;
+        // Worker 1 also handed the advertisement to worker 0.
+        assert_eq!(workers[0].host.handoff_out, handed_up);
+        assert_eq!(workers[1].host.handoff_out, handed_down + 1);
+
+        // A removed session's prefixes leave both tables; its frames then stay where they
+        // arrive.
+        let id = sessions[3].id;
+        std::thread::scope(|scope| {
+            let t = scope.spawn(|| group.remove(id));
+            while !t.is_finished() {
+                for w in &mut workers {
+                    w.run_once(100);
+                }
+            }
+            t.join().unwrap()
+        });
+        for w in &mut workers {
+            w.run_once(101);
+            let h = w.handoff.as_ref().unwrap();
+            assert_eq!(h.ipv6.len(), 38);
+            assert_eq!(h.ipv6.owner_of(host(3, 0).to_bits()), None);
+            assert_eq!(h.ipv6.owner_of(host(4, 1).to_bits()), Some(owners[4]));
+        }
+        assert_eq!(group.ipv6_owner_changes_lost(), 0);
     }
 }
