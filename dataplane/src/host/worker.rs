@@ -1030,11 +1030,8 @@ impl WorkerGroup {
         self.ipv6_owner_changes_lost
     }
 
-    /// Tells every worker (with more than one) that prefix `key` is owned by `owner`.
+    /// Tells every worker that prefix `key` is owned by `owner`.
     fn announce_ipv6(&mut self, (top, len): (u64, u8), owner: Option<usize>) {
-        if self.handles.len() < 2 {
-            return;
-        }
         let change = Ipv6OwnerChange {
             top,
             len,
@@ -1055,6 +1052,10 @@ impl WorkerGroup {
     /// Records that session `id` now holds the IPv6 prefixes of `ipv6` (none: `NONE`) at
     /// worker `owner`, and tells the workers what changed.
     fn track_ipv6(&mut self, id: SessionId, ipv6: SessionIpv6, owner: usize) {
+        if self.handles.len() < 2 {
+            // One worker receives everything: nothing to steer, nothing to remember.
+            return;
+        }
         let old = self
             .session_prefixes
             .get(&id)
