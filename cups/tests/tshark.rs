@@ -525,9 +525,17 @@ fn tshark_decodes_every_message() {
     assert_eq!(parse_all(&bundle).expect("bundle parses").len(), 2);
     frames.push(frame(CP, UP, &bundle));
 
-    let dir = std::env::temp_dir().join(format!("vbng-cups-tshark-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("pfcp.pcap");
+    /// The capture's directory, removed when dropped (also when the test fails).
+    struct Scratch(std::path::PathBuf);
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let dir =
+        Scratch(std::env::temp_dir().join(format!("vbng-cups-tshark-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let path = dir.0.join("pfcp.pcap");
     std::fs::write(&path, pcap(&frames)).unwrap();
     // Keep a copy for inspection in Wireshark: VBNG_PCAP_OUT=/tmp/pfcp.pcap.
     if let Some(keep) = std::env::var_os("VBNG_PCAP_OUT") {
@@ -539,7 +547,7 @@ fn tshark_decodes_every_message() {
         .arg("-V")
         .output()
         .unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
