@@ -9,24 +9,112 @@
 //! The Internet host has no route to the subscribers' inside addresses, only
 //! to the pool: an answer can only come back through a translation.
 //!
+//! `nat44_hairpins_across_two_dpdk_workers` runs vbng-up on DPDK
+//! `net_af_packet` ports with two workers, each holding its share of the pool:
+//! the two subscribers belong to different workers, so the hairpinned
+//! datagram is translated by one and handed to the other, which delivers it
+//! (counted as `vbng_up_nat_hairpins_total{scope="across"}`).
+//!
 //! Needs root, network namespaces, veth, `dhclient`, `iperf3`, `python3` and
-//! `tshark`; prints a `SKIPPED:` line and passes without them. Without
+//! `tshark` (and `libdpdk` for the two workers); prints a `SKIPPED:` line and
+//! passes without them. The two tests run one at a time. Without
 //! `nfcapd` and `nfdump` a plain UDP sink collects, and the nfdump check
 //! prints its own `SKIPPED:` line.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::Ipv4Addr;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::Duration;
 
+use vbng_cp::lab::dpdk::{RuntimeDirs, libdpdk_unavailable, up_config_with_queue_pairs};
 use vbng_cp::lab::topology::{Lab, POOL, Subscriber};
 use vbng_cp::lab::{ScratchDir, find_binary, netns, tshark_verbose, wait_until};
+use vbng_dataplane::rss::{DEFAULT_RSS_KEY, WorkerMap};
+
+/// One lab at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
 
 /// The NAT pool: eight outside addresses routed to the user plane.
 const NAT_POOL: &str = "192.0.2.64/29";
 
-fn skip(why: &str) {
-    let _ = writeln!(std::io::stderr(), "SKIPPED: lab_nat: {why}");
+fn skip(test: &str, why: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIPPED: lab_nat::{test}: {why}");
+}
+
+/// Why the NAT lab cannot run here, if it cannot.
+fn unavailable() -> Option<String> {
+    netns::lab_unavailable().or_else(|| {
+        ["iperf3", "python3", "tshark"]
+            .into_iter()
+            .find(|tool| netns::which(tool).is_none())
+            .map(|tool| format!("{tool} is not installed"))
+    })
+}
+
+/// The binaries and a lab named after `tag` whose Internet host reaches the NAT pool
+/// through the user plane and not the inside addresses.
+fn nat_lab(tag: &str, dir: &ScratchDir) -> (PathBuf, PathBuf, Lab) {
+    let (up_bin, cp_bin) = match (find_binary("vbng-up"), find_binary("vbng-cp")) {
+        (Ok(up), Ok(cp)) => (up, cp),
+        (Err(e), _) | (_, Err(e)) => panic!("{e}"),
+    };
+    let lab = Lab::build(&format!("{tag}{}-", std::process::id()), dir).expect("build the lab");
+    let inside = format!("{}/{}", POOL.0, POOL.1);
+    lab.inet
+        .ip(&["route", "del", &inside])
+        .expect("drop the inside route");
+    lab.inet
+        .ip(&["route", "add", NAT_POOL, "via", "198.51.100.2"])
+        .expect("route the NAT pool");
+    (up_bin, cp_bin, lab)
+}
+
+/// Starts vbng-cp (vbng-up running), waits for the association, and binds both DHCP
+/// subscribers; returns their addresses.
+fn control_plane_and_subscribers(lab: &mut Lab, cp_bin: &std::path::Path) -> (Ipv4Addr, Ipv4Addr) {
+    lab.start_control_plane(cp_bin).expect("start vbng-cp");
+    lab.wait_associated(Duration::from_secs(15))
+        .expect("PFCP association");
+    let mut bind = |who| {
+        lab.dhcp(who)
+            .unwrap_or_else(|e| panic!("{e}\n{}", lab.logs()))
+    };
+    (bind(Subscriber::One), bind(Subscriber::Two))
+}
+
+/// UDP and hairpinning: subscriber 1 learns its outside endpoint from the Internet host,
+/// then subscriber 2 (at `addr2`) sends to that endpoint; subscriber 1 must receive it
+/// from subscriber 2's outside mapping. Returns subscriber 1's outside address.
+fn hairpin(lab: &Lab, addr1: Ipv4Addr, addr2: Ipv4Addr) -> Ipv4Addr {
+    let mut service = Killed(python(lab.inet.name(), WHO_AM_I));
+    let mut service_out = BufReader::new(service.0.stdout.take().expect("stdout"));
+    assert_eq!(line_of(&mut service_out), "ready");
+    let mut asker = Killed(python(lab.ns(Subscriber::One).name(), ASK_THEN_WAIT));
+    let mut asker_out = BufReader::new(asker.0.stdout.take().expect("stdout"));
+    let mapped = line_of(&mut asker_out);
+    let (out1, port1) = endpoint(&mapped);
+    assert!(in_nat_pool(out1), "UDP source {out1} is not in {NAT_POOL}");
+    assert_ne!(out1, addr1);
+    let hairpin = format!(
+        "import socket\nsocket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'hairpin', ('{out1}', {port1}))\n"
+    );
+    lab.ns(Subscriber::Two)
+        .exec("python3", &["-c", &hairpin])
+        .unwrap_or_else(|e| panic!("python3 in subscriber 2: {e}"));
+    let got = line_of(&mut asker_out);
+    assert!(
+        got.ends_with(" hairpin"),
+        "subscriber 1 got {got:?}\n{}",
+        lab.logs()
+    );
+    let (from, _) = endpoint(&got);
+    assert!(
+        in_nat_pool(from) && from != addr2,
+        "the hairpinned datagram came from {from}, not subscriber 2's outside mapping"
+    );
+    out1
 }
 
 fn in_nat_pool(a: Ipv4Addr) -> bool {
@@ -108,7 +196,10 @@ fn start_collector(ns: &str, dir: &std::path::Path) -> (Killed, bool) {
         );
         return (collector, true);
     }
-    skip("nfdump part: nfcapd or nfdump is not installed; a plain UDP sink collects");
+    skip(
+        "nat44_translates_tcp_and_udp_hairpins_and_logs_every_block",
+        "nfdump part: nfcapd or nfdump is not installed; a plain UDP sink collects",
+    );
     let mut sink = Killed(python(ns, COLLECTOR_SINK));
     let mut out = BufReader::new(sink.0.stdout.take().expect("stdout"));
     assert_eq!(line_of(&mut out), "ready");
@@ -278,31 +369,16 @@ fn endpoint(text: &str) -> (Ipv4Addr, u16) {
 
 #[test]
 fn nat44_translates_tcp_and_udp_hairpins_and_logs_every_block() {
-    if let Some(why) = netns::lab_unavailable() {
-        skip(&why);
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(why) = unavailable() {
+        skip(
+            "nat44_translates_tcp_and_udp_hairpins_and_logs_every_block",
+            &why,
+        );
         return;
     }
-    for tool in ["iperf3", "python3", "tshark"] {
-        if netns::which(tool).is_none() {
-            skip(&format!("{tool} is not installed"));
-            return;
-        }
-    }
-    let (up_bin, cp_bin) = match (find_binary("vbng-up"), find_binary("vbng-cp")) {
-        (Ok(up), Ok(cp)) => (up, cp),
-        (Err(e), _) | (_, Err(e)) => panic!("{e}"),
-    };
-    let prefix = format!("vbn{}-", std::process::id());
     let dir = ScratchDir::new("nat-lab");
-    let mut lab = Lab::build(&prefix, &dir).expect("build the lab");
-    // The Internet host reaches the pool, not the inside addresses.
-    let inside = format!("{}/{}", POOL.0, POOL.1);
-    lab.inet
-        .ip(&["route", "del", &inside])
-        .expect("drop the inside route");
-    lab.inet
-        .ip(&["route", "add", NAT_POOL, "via", "198.51.100.2"])
-        .expect("route the NAT pool");
+    let (up_bin, cp_bin, mut lab) = nat_lab("vbn", &dir);
     let log = dir.join("nat-blocks.jsonl");
     let log_s = log.display().to_string();
     let nfcapd_dir = dir.join("nfcapd");
@@ -325,15 +401,7 @@ fn nat44_translates_tcp_and_udp_hairpins_and_logs_every_block() {
         ],
     )
     .expect("start vbng-up");
-    lab.start_control_plane(&cp_bin).expect("start vbng-cp");
-    lab.wait_associated(Duration::from_secs(15))
-        .expect("PFCP association");
-    let addr1 = lab
-        .dhcp(Subscriber::One)
-        .unwrap_or_else(|e| panic!("{e}\n{}", lab.logs()));
-    let addr2 = lab
-        .dhcp(Subscriber::Two)
-        .unwrap_or_else(|e| panic!("{e}\n{}", lab.logs()));
+    let (addr1, addr2) = control_plane_and_subscribers(&mut lab, &cp_bin);
 
     // TCP: iperf3 through the NAT; the server sees a pool address.
     lab.start_iperf_server().expect("iperf3 server");
@@ -354,36 +422,16 @@ fn nat44_translates_tcp_and_udp_hairpins_and_logs_every_block() {
     );
     assert!(tcp_port >= 1024, "TCP source port {tcp_port}");
 
-    // UDP, and hairpinning: subscriber 1 learns its outside endpoint from the
-    // Internet host, then subscriber 2 sends to that endpoint.
-    let mut service = Killed(python(lab.inet.name(), WHO_AM_I));
-    let mut service_out = BufReader::new(service.0.stdout.take().expect("stdout"));
-    assert_eq!(line_of(&mut service_out), "ready");
-    let mut asker = Killed(python(lab.ns(Subscriber::One).name(), ASK_THEN_WAIT));
-    let mut asker_out = BufReader::new(asker.0.stdout.take().expect("stdout"));
-    let mapped = line_of(&mut asker_out);
-    let (out1, port1) = endpoint(&mapped);
-    assert!(in_nat_pool(out1), "UDP source {out1} is not in {NAT_POOL}");
-    assert_ne!(out1, addr1);
-    let hairpin = format!(
-        "import socket\nsocket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'hairpin', ('{out1}', {port1}))\n"
-    );
-    lab.ns(Subscriber::Two)
-        .exec("python3", &["-c", &hairpin])
-        .unwrap_or_else(|e| panic!("python3 in subscriber 2: {e}"));
-    let got = line_of(&mut asker_out);
-    let (from, _) = endpoint(&got);
+    // UDP, and hairpinning between the two subscribers (one worker: within it).
+    let out1 = hairpin(&lab, addr1, addr2);
     assert!(
-        got.ends_with(" hairpin"),
-        "subscriber 1 got {got:?}\n{}",
-        lab.logs()
+        wait_until(Duration::from_secs(3), || {
+            lab.up_metric("vbng_up_nat_hairpins_total{scope=\"worker\"}")
+                .unwrap_or(0.0)
+                >= 1.0
+        }),
+        "the hairpin is not counted"
     );
-    assert!(
-        in_nat_pool(from) && from != addr2,
-        "the hairpinned datagram came from {from}, not subscriber 2's outside mapping"
-    );
-    drop(asker);
-    drop(service);
 
     // A TTL-1 packet from the Internet host to subscriber 1's outside address
     // dies at the user plane, which answers it as it arrived.
@@ -467,4 +515,72 @@ fn nat44_translates_tcp_and_udp_hairpins_and_logs_every_block() {
         exported.len(),
         logged.len()
     );
+}
+
+#[test]
+fn nat44_hairpins_across_two_dpdk_workers() {
+    let test = "nat44_hairpins_across_two_dpdk_workers";
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(why) = unavailable().or_else(libdpdk_unavailable) {
+        skip(test, &why);
+        return;
+    }
+    let file_prefix = format!("vbng-lab-nat-{}", std::process::id());
+    let _runtime = RuntimeDirs(vec![file_prefix.clone()]);
+    let dir = ScratchDir::new("nat-workers-lab");
+    let (up_bin, cp_bin, mut lab) = nat_lab("vbw", &dir);
+    let config = up_config_with_queue_pairs(&dir, &file_prefix, 2);
+    let config = config.display().to_string();
+    let log = dir.join("nat-blocks.jsonl").display().to_string();
+    let args = [
+        "--config",
+        &config,
+        "--workers",
+        "2",
+        "--nat-pool",
+        NAT_POOL,
+        "--nat-log",
+        &log,
+    ];
+    lab.start_user_plane_args(&up_bin, &args)
+        .expect("start vbng-up");
+    let (addr1, addr2) = control_plane_and_subscribers(&mut lab, &cp_bin);
+    // Sessions (and their shares of the pool) belong to the worker of their address.
+    let map = WorkerMap::new(&DEFAULT_RSS_KEY, 2);
+    let (owner1, owner2) = (map.owner_of_ipv4(addr1), map.owner_of_ipv4(addr2));
+
+    let out1 = hairpin(&lab, addr1, addr2);
+    assert_eq!(
+        map.owner_of_ipv4(out1),
+        owner1,
+        "{out1} from the owner's share"
+    );
+    let series = |scope: &str| format!("vbng_up_nat_hairpins_total{{scope=\"{scope}\"}}");
+    // The workers publish their counters on their own clock.
+    let counts = || {
+        (
+            lab.up_metric(&series("worker")).unwrap_or(0.0),
+            lab.up_metric(&series("across")).unwrap_or(0.0),
+        )
+    };
+    wait_until(Duration::from_secs(3), || {
+        let (within, across) = counts();
+        within + across >= 1.0
+    });
+    let (within, across) = counts();
+    if owner1 == owner2 {
+        assert!(within >= 1.0, "no hairpin within the worker");
+    } else {
+        assert!(
+            across >= 1.0,
+            "subscribers on workers {owner1} and {owner2}: no hairpin across them\n{}",
+            lab.logs()
+        );
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "lab_nat::{test}: {addr1} on worker {owner1}, {addr2} on worker {owner2}; \
+         hairpins within a worker {within}, across workers {across}"
+    );
+    lab.check_daemons().expect("daemons still running");
 }

@@ -134,7 +134,7 @@ fuzz_target!(|data: &[u8]| {
                             )));
                             true
                         }
-                        Ok(Outbound::Hairpin { .. }) => true,
+                        Ok(Outbound::Hairpin { .. } | Outbound::HairpinElsewhere) => true,
                         Err(_) => false,
                     }
                 };

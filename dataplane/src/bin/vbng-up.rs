@@ -34,7 +34,7 @@ use vbng_dataplane::host::afpacket::{AfPacketPort, RingConfig};
 use vbng_dataplane::host::config::NatSettings;
 use vbng_dataplane::host::config::{Cli, Config, NodeIdConfig, PortBackend};
 use vbng_dataplane::host::metrics::{
-    self, AclMatchSample, DeviceSample, PortSample, Snapshot, WorkerSample,
+    self, AclMatchSample, DeviceSample, NAT_STATS, PortSample, Snapshot, WorkerSample,
 };
 use vbng_dataplane::host::nat_ipfix::{IpfixSender, IpfixStats};
 use vbng_dataplane::host::pfcp_agent::{self, AclReload, AgentConfig, AgentPublished, PfcpAgent};
@@ -43,7 +43,7 @@ use vbng_dataplane::host::signals;
 use vbng_dataplane::host::worker::{
     Handoff, NatLogRecord, Worker, WorkerGroup, WorkerPort, WorkerShared, WorkerTiming,
 };
-use vbng_dataplane::nat::{Nat, NatDrop};
+use vbng_dataplane::nat::Nat;
 use vbng_dataplane::packet::PortId;
 use vbng_dataplane::pipeline::Pipeline;
 use vbng_dataplane::rss::{DEFAULT_RSS_KEY, WorkerMap};
@@ -668,7 +668,7 @@ fn snapshot(
         nd_replies: total(9),
         nd_requests: total(10),
         nat: nat_on.then(|| {
-            let mut sum = [0u64; 3 + NatDrop::COUNT];
+            let mut sum = [0u64; NAT_STATS];
             for (t, v) in sum.iter_mut().zip(sum_array(&|w| w.stats.nat().to_vec())) {
                 *t = v;
             }

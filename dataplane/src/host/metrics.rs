@@ -14,6 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::nat::NatDrop;
+
+/// Length of [`Snapshot::nat`]: five gauges and counters, then the refusals.
+pub const NAT_STATS: usize = 5 + NatDrop::COUNT;
 use crate::pipeline::{DropReason, SessionQosStats};
 
 /// Per-port traffic counters (plain values).
@@ -58,9 +61,10 @@ pub struct Snapshot {
     pub icmp_errors_sent: u64,
     /// ICMP errors the rate limit suppressed.
     pub icmp_errors_rate_limited: u64,
-    /// NAT, when on: [mappings, port blocks in use, subscribers holding blocks], then
-    /// refusals by [`NatDrop`] index, summed over the workers.
-    pub nat: Option<[u64; 3 + NatDrop::COUNT]>,
+    /// NAT, when on: [mappings, port blocks in use, subscribers holding blocks, packets
+    /// hairpinned within a worker, packets hairpinned to another worker's share of the
+    /// pool], then refusals by [`NatDrop`] index, summed over the workers.
+    pub nat: Option<[u64; NAT_STATS]>,
     /// IPFIX export of the NAT's port-block events, when collectors are configured:
     /// [messages, records, send errors].
     pub nat_ipfix: Option<[u64; 3]>,
@@ -275,9 +279,20 @@ pub fn render(s: &Snapshot) -> String {
         for ((name, help), v) in gauges.into_iter().zip(nat) {
             family(name, "gauge", help, &[(None, *v)]);
         }
+        family(
+            "vbng_up_nat_hairpins_total",
+            "counter",
+            "Packets from a subscriber to another subscriber's outside mapping, delivered \
+             straight down (scope worker: within one worker; across: handed to the worker \
+             holding that share of the pool).",
+            &[
+                (Some(("scope", "worker")), nat[3]),
+                (Some(("scope", "across")), nat[4]),
+            ],
+        );
         let refused: Vec<_> = NatDrop::ALL
             .iter()
-            .zip(&nat[3..])
+            .zip(&nat[5..])
             .map(|(d, v)| (Some(("cause", d.name())), *v))
             .collect();
         family(
@@ -860,9 +875,10 @@ mod tests {
             },
             sessions: 2,
             nat: Some({
-                let mut n = [0; 3 + NatDrop::COUNT];
+                let mut n = [0; NAT_STATS];
                 n[0] = 5;
-                n[3 + NatDrop::PortExhausted as usize] = 2;
+                n[4] = 6;
+                n[5 + NatDrop::PortExhausted as usize] = 2;
                 n
             }),
             nat_ipfix: Some([4, 90, 1]),
@@ -932,6 +948,7 @@ mod tests {
         assert!(text.contains("vbng_up_drops_total{reason=\"anti_spoof\"} 7\n"));
         assert!(text.contains("# TYPE vbng_up_nat_mappings gauge\nvbng_up_nat_mappings 5\n"));
         assert!(text.contains("vbng_up_nat_refused_total{cause=\"port_exhausted\"} 2\n"));
+        assert!(text.contains("vbng_up_nat_hairpins_total{scope=\"across\"} 6\n"));
         assert!(text.contains("vbng_up_nat_ipfix_records_total 90\n"));
         assert!(text.contains("vbng_up_nat_ipfix_send_errors_total 1\n"));
         assert!(text.contains("vbng_up_worker_rx_packets_total{worker=\"1\"} 2\n"));

@@ -54,10 +54,10 @@ use crossbeam_queue::ArrayQueue;
 use crate::acl::AclSet;
 use crate::host::afpacket::AfPacketPort;
 use crate::host::channel::FrameQueue;
-use crate::host::metrics::PortSample;
+use crate::host::metrics::{NAT_STATS, PortSample};
 use crate::host::pfcp_agent::SessionBackend;
 use crate::host::wake::IdleWaker;
-use crate::nat::{NatDrop, NatLogEvent};
+use crate::nat::NatLogEvent;
 use crate::packet::{Frame, MAX_PORTS, PacketBuffer, PortId};
 use crate::pipeline::{
     BURST, Counters, DropReason, Pipeline, SessionCommand, SessionQosStats, Verdict,
@@ -114,9 +114,8 @@ pub struct PublishedStats {
     sleeps: AtomicU64,
     /// ICMP errors the pipeline sent, and those its rate limit suppressed.
     icmp_errors: [AtomicU64; 2],
-    /// NAT: [mappings, port blocks in use, subscribers holding blocks], then refusals by
-    /// [`NatDrop`] index.
-    nat: [AtomicU64; 3 + NatDrop::COUNT],
+    /// NAT: as [`crate::host::metrics::Snapshot::nat`], for this worker.
+    nat: [AtomicU64; NAT_STATS],
     /// Frames handed to other workers, taken from them, lost to a full queue.
     handoffs: [AtomicU64; 3],
     /// Shaper: [backlog packets, free pool frames, pool frames, unshaped sessions].
@@ -226,14 +225,15 @@ impl PublishedStats {
         self.nat[0].store(nat.mappings_active() as u64, r);
         self.nat[1].store(nat.blocks_in_use(), r);
         self.nat[2].store(nat.subscribers_active() as u64, r);
-        for (dst, &src) in self.nat[3..].iter().zip(nat.counters().drops.iter()) {
+        self.nat[3].store(nat.counters().hairpins, r);
+        self.nat[4].store(nat.counters().hairpins_elsewhere, r);
+        for (dst, &src) in self.nat[5..].iter().zip(nat.counters().drops.iter()) {
             dst.store(src, r);
         }
     }
 
-    /// NAT: [mappings, port blocks in use, subscribers holding blocks], then refusals by
-    /// [`NatDrop`] index.
-    pub fn nat(&self) -> [u64; 3 + NatDrop::COUNT] {
+    /// NAT: as [`crate::host::metrics::Snapshot::nat`], for this worker.
+    pub fn nat(&self) -> [u64; NAT_STATS] {
         self.nat.each_ref().map(|v| v.load(Ordering::Relaxed))
     }
 
@@ -445,8 +445,13 @@ impl Handoff {
     }
 
     fn give<B: PacketBuffer>(&mut self, owner: usize, frame: &B, host: &mut HostCounters) {
+        self.give_as(owner, frame.port(), frame.data(), host);
+    }
+
+    /// Hands `data` to worker `owner` as a frame received on `port`.
+    fn give_as(&mut self, owner: usize, port: PortId, data: &[u8], host: &mut HostCounters) {
         if let Some(peer) = self.peers.get(owner) {
-            if peer.handoff_in.push(frame.port(), frame.data()) {
+            if peer.handoff_in.push(port, data) {
                 host.handoff_out += 1;
                 self.to_wake[owner] = true;
             } else {
@@ -490,6 +495,24 @@ impl Handoff {
             }
         }
         kept
+    }
+
+    /// A frame the pipeline rewrote as received on `port` ([`Verdict::Handoff`]): to the
+    /// worker owning it. One that this worker would own itself is dropped as not for us (it
+    /// would come back here without end).
+    fn hand_over<B: PacketBuffer>(
+        &mut self,
+        port: PortId,
+        frame: &B,
+        pipeline: &mut Pipeline,
+        host: &mut HostCounters,
+    ) {
+        match frame_owner(&self.map, &self.ipv6, frame.data(), false) {
+            Owner::Worker(owner) if owner != self.index => {
+                self.give_as(owner, port, frame.data(), host);
+            }
+            _ => pipeline.counters_mut().count_drop(DropReason::NotForUs),
+        }
     }
 
     fn wake_peers(&mut self) {
@@ -651,6 +674,7 @@ impl<P: WorkerPort> Worker<P> {
                     &mut bufs[..n],
                     verdicts,
                     |port, buf| port.send_buffer(buf),
+                    (handoff.as_mut(), host),
                 );
             }
             ports[p].release(&mut bufs[..got]);
@@ -686,6 +710,7 @@ impl<P: WorkerPort> Worker<P> {
                     &mut frames[..n],
                     verdicts,
                     |port, frame| port.send(frame.data()),
+                    (Some(h), host),
                 );
             }
         }
@@ -802,9 +827,11 @@ impl<P: WorkerPort> Worker<P> {
 
 /// Runs the pipeline over `frames` at `now_ns` and acts on its verdicts: `Forward` -> the
 /// port's transmit queue through `send` (which may take the packet out of its buffer),
-/// `ToControlPlane` -> a copy toward the GTP-U sender. Returns whether anything was queued
+/// `ToControlPlane` -> a copy toward the GTP-U sender, `Handoff` -> a copy to the worker
+/// owning it through `handoff` (dropped without one). Returns whether anything was queued
 /// for the CP.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn process_and_dispatch<P: WorkerPort, B: PacketBuffer>(
     now_ns: u64,
     pipeline: &mut Pipeline,
@@ -813,6 +840,7 @@ fn process_and_dispatch<P: WorkerPort, B: PacketBuffer>(
     frames: &mut [B],
     verdicts: &mut [Verdict],
     mut send: impl FnMut(&mut P, &mut B) -> Result<(), PortError>,
+    (mut handoff, host): (Option<&mut Handoff>, &mut HostCounters),
 ) -> bool {
     let n = frames.len().min(verdicts.len());
     let (frames, verdicts) = (&mut frames[..n], &mut verdicts[..n]);
@@ -837,6 +865,10 @@ fn process_and_dispatch<P: WorkerPort, B: PacketBuffer>(
                 // A full queue is counted by the queue itself.
                 queued_for_cp |= to_cp.push(frame.port(), frame.data());
             }
+            Verdict::Handoff(port) => match handoff.as_deref_mut() {
+                Some(h) => h.hand_over(port, frame, pipeline, host),
+                None => pipeline.counters_mut().count_drop(DropReason::NotForUs),
+            },
             // In the shaper (moved out of the slot); released by the caller.
             Verdict::Queued | Verdict::Drop(_) => {}
         }
@@ -1801,5 +1833,106 @@ mod tests {
             assert_eq!(h.ipv6.owner_of(host(4, 1).to_bits()), Some(owners[4]));
         }
         assert_eq!(group.ipv6_owner_changes_lost(), 0);
+    }
+
+    /// The UDP endpoints (source, source port, destination, destination port) and TTL of
+    /// the untagged IPv4 frame `f`.
+    fn udp4_endpoints(f: &[u8]) -> ((Ipv4Addr, u16), (Ipv4Addr, u16), u8) {
+        let (_, l3) = L2Header::parse(f).unwrap();
+        let ip = crate::wire::ipv4::Header::parse(&f[l3..]).unwrap();
+        let port = |at: usize| u16::from_be_bytes([f[l3 + at], f[l3 + at + 1]]);
+        ((ip.src(), port(20)), (ip.dst(), port(22)), f[l3 + 8])
+    }
+
+    /// With two workers each holding part of the NAT pool (as vbng-up splits it), a packet
+    /// from one subscriber to another's outside mapping on the other worker is translated
+    /// by the sender's worker, handed to the worker holding the destination address, and
+    /// delivered to the receiving subscriber, both ways: hairpinning without a trip
+    /// through the next hop.
+    #[test]
+    fn two_workers_hairpin_between_their_nat_pools() {
+        use crate::nat::{Ipv4Prefix, Nat, NatConfig};
+        const INTERNET: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
+        let pool = Ipv4Prefix::new(Ipv4Addr::new(192, 0, 2, 0), 28);
+        let inside = Ipv4Prefix::new(Ipv4Addr::new(100, 64, 0, 0), 10);
+        let owner_map = WorkerMap::new(&crate::rss::DEFAULT_RSS_KEY, 2);
+        let worker_index = std::sync::atomic::AtomicUsize::new(0);
+        let (map, mut workers, mut group) = two_workers(64, |p| {
+            let me = worker_index.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let cfg = NatConfig {
+                block_size: 1024,
+                ..NatConfig::with_pool(vec![pool])
+            };
+            let nat =
+                Nat::with_address_filter(&cfg, 9, |a| owner_map.owner_of_ipv4(a) == me).unwrap();
+            assert!(nat.addresses() > 0);
+            p.set_nat(nat, vec![inside]);
+        });
+        let sessions: Vec<SessionEntry> = (0..20u8)
+            .map(|i| sub_entry(SessionId::from(i) + 1, 100 + u16::from(i), 10 + i))
+            .collect();
+        let owners = install(&map, &mut workers, &mut group, &sessions);
+        let on = |w: usize| sessions[owners.iter().position(|&o| o == w).unwrap()];
+        let (a, b) = (on(0), on(1));
+        let up = |s: &SessionEntry, dst: (Ipv4Addr, u16), sport: u16| {
+            let l2 = L2Header {
+                dst: GW,
+                src: SUB_MAC,
+                svlan: None,
+                cvlan: Some(s.access.cvlan),
+                ethertype: EtherType::Ipv4,
+            };
+            build_ipv4_udp(&l2, s.ipv4, dst.0, sport, dst.1, 64, b"hairpin")
+        };
+        let run = |workers: &mut [Worker<MemoryPort>]| {
+            for round in 0..6 {
+                for w in workers.iter_mut() {
+                    w.run_once(1_000_000_000 + round);
+                }
+            }
+        };
+        // Each subscriber opens a mapping toward the Internet; both frames arrive at worker
+        // 0 and leave through their owners' core ports.
+        workers[0].ports_mut()[0].inject(&up(&a, (INTERNET, 53), 40000));
+        workers[0].ports_mut()[0].inject(&up(&b, (INTERNET, 53), 41000));
+        run(&mut workers);
+        let a_out = udp4_endpoints(&workers[0].ports_mut()[1].pop_sent().unwrap()).0;
+        let b_out = udp4_endpoints(&workers[1].ports_mut()[1].pop_sent().unwrap()).0;
+        assert_eq!(owner_map.owner_of_ipv4(a_out.0), 0);
+        assert_eq!(owner_map.owner_of_ipv4(b_out.0), 1);
+
+        // B (worker 1) to A's outside endpoint: translated by worker 1, delivered by worker
+        // 0 to A's inside endpoint, from B's outside endpoint.
+        let handed = workers[1].host.handoff_out;
+        workers[1].ports_mut()[0].inject(&up(&b, a_out, 41000));
+        run(&mut workers);
+        assert_eq!(workers[1].host.handoff_out, handed + 1);
+        assert!(
+            workers[1].ports_mut()[1].pop_sent().is_none(),
+            "not to the next hop"
+        );
+        let f = workers[0].ports_mut()[0]
+            .pop_sent()
+            .expect("delivered to A");
+        let (l2, _) = L2Header::parse(&f).unwrap();
+        assert_eq!((l2.dst, l2.cvlan), (SUB_MAC, Some(a.access.cvlan)));
+        assert_eq!(udp4_endpoints(&f), (b_out, (a.ipv4, 40000), 63));
+        // And A answers to B's outside endpoint the other way round.
+        workers[0].ports_mut()[0].inject(&up(&a, b_out, 40000));
+        run(&mut workers);
+        assert!(
+            workers[0].ports_mut()[1].pop_sent().is_none(),
+            "not to the next hop"
+        );
+        let f = workers[1].ports_mut()[0]
+            .pop_sent()
+            .expect("delivered to B");
+        assert_eq!(udp4_endpoints(&f), (a_out, (b.ipv4, 41000), 63));
+        for w in &workers {
+            assert_eq!(
+                w.pipeline().counters().drop_count(DropReason::NatRefused),
+                0
+            );
+        }
     }
 }

@@ -97,6 +97,9 @@ pub struct Nat {
     pub(super) pool: AddressPool,
     /// The configured pool, every worker's share included.
     pool_prefixes: Vec<Ipv4Prefix>,
+    /// The lowest and highest address of `pool_prefixes`: one compare tells most
+    /// destinations apart from the pool.
+    pub(super) pool_bounds: (u32, u32),
     pub(super) blocks: PortBlocks,
     pub(super) maps: MappingTable,
     pub(super) subs: SubscriberTable,
@@ -149,6 +152,13 @@ impl Nat {
             block_idle_s: config.block_idle_s,
             pool: AddressPool::new(addrs, config.blocks_per_address()),
             pool_prefixes: config.pool.clone(),
+            pool_bounds: config
+                .pool
+                .iter()
+                .map(Ipv4Prefix::range)
+                .fold((u32::MAX, 0), |(lo, hi), (first, last)| {
+                    (lo.min(first), hi.max(last))
+                }),
             blocks: PortBlocks::new(config.max_subscribers as usize, per_sub),
             maps: MappingTable::new(config.max_mappings, seed),
             subs: SubscriberTable::new(config.max_subscribers, seed),
@@ -282,6 +292,16 @@ impl Nat {
     /// worker's NAT holds ([`Nat::with_address_filter`]).
     pub fn pool_prefixes(&self) -> &[Ipv4Prefix] {
         &self.pool_prefixes
+    }
+
+    /// True for an address of another worker's share of the pool: in the configured pool,
+    /// not among this NAT's addresses.
+    pub(super) fn is_elsewhere_in_pool(&self, addr: u32) -> bool {
+        self.pool.index_of(addr).is_none()
+            && self
+                .pool_prefixes
+                .iter()
+                .any(|p| p.contains(core::net::Ipv4Addr::from_bits(addr)))
     }
 
     /// Slots [`Nat::expire`] walks: the larger of the mapping slots and the block slots. A

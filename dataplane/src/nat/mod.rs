@@ -176,6 +176,11 @@ pub enum Outbound {
         /// The owner given with the receiver's packets ([`Inbound::owner`]).
         owner: u32,
     },
+    /// The destination is an address of the pool that another worker's NAT holds (this NAT
+    /// holds only part of the pool): the source is the sender's outside mapping now; the
+    /// worker holding the destination must translate it as an inbound packet and deliver it
+    /// (hairpinning across workers).
+    HairpinElsewhere,
 }
 
 /// Where a packet [`Nat::translate_inbound`] translated goes.
@@ -287,6 +292,9 @@ pub struct NatCounters {
     pub log_events: u64,
     /// Packets hairpinned between two subscribers.
     pub hairpins: u64,
+    /// Packets from a subscriber to another worker's share of the pool, translated and
+    /// handed to that worker ([`Outbound::HairpinElsewhere`]).
+    pub hairpins_elsewhere: u64,
     /// Non-first fragments translated.
     pub fragments_translated: u64,
     /// ICMP errors whose embedded packet was translated.

@@ -444,6 +444,52 @@ fn hairpin_between_two_subscribers() {
     );
 }
 
+/// A NAT holding half of the pool (one of two workers) sends a packet to the other half
+/// on with its source translated, for the other worker to hairpin; to an address of its
+/// own half it hairpins itself, and past the pool it forwards.
+#[test]
+fn hairpin_to_another_workers_share_of_the_pool() {
+    let pool: Vec<u32> = (0..4).map(|i| ip(198, 51, 100, i).to_bits()).collect();
+    let mut n = Nat::with_address_filter(&small_config(), 7, |a| a.to_bits() % 2 == 0).unwrap();
+    let mut m = Nat::with_address_filter(&small_config(), 7, |a| a.to_bits() % 2 == 1).unwrap();
+    // A behind `m` opens a mapping on an odd address.
+    let mut a = udp_pkt((sub(10), 5000), (remote(1), 3478), b"a");
+    assert_eq!(
+        m.translate_outbound(0, sub(10), 1, &mut a),
+        Ok(Outbound::Forward)
+    );
+    let (a_out, a_port) = src_of(&a);
+    assert!(pool.contains(&a_out.to_bits()) && a_out.to_bits() % 2 == 1);
+    // B behind `n` sends to it: translated, handed on, not hairpinned here.
+    let mut b = udp_pkt((sub(20), 6000), (a_out, a_port), b"hello A");
+    assert_eq!(
+        n.translate_outbound(SEC, sub(20), 2, &mut b),
+        Ok(Outbound::HairpinElsewhere)
+    );
+    let b_map = n.lookup_outbound(sub(20), NatProtocol::Udp, 6000).unwrap();
+    assert_eq!(src_of(&b), (b_map.outside, b_map.outside_port));
+    assert_eq!(b_map.outside.to_bits() % 2, 0);
+    assert_eq!(dst_of(&b), (a_out, a_port));
+    assert_checksums(&b);
+    assert_eq!(
+        (n.counters().hairpins, n.counters().hairpins_elsewhere),
+        (0, 1)
+    );
+    // The worker holding A's address translates it as an answer from the outside.
+    let to = m.translate_inbound(SEC, &mut b).unwrap();
+    assert_eq!(to.inside, sub(10));
+    assert_eq!(dst_of(&b), (sub(10), 5000));
+    assert_eq!(src_of(&b), (b_map.outside, b_map.outside_port));
+    assert_checksums(&b);
+    // Past the pool (the next address up): forwarded as usual.
+    let mut c = udp_pkt((sub(20), 6000), (ip(198, 51, 100, 4), 53), b"");
+    assert_eq!(
+        n.translate_outbound(SEC, sub(20), 2, &mut c),
+        Ok(Outbound::Forward)
+    );
+    assert_eq!(n.counters().hairpins_elsewhere, 1);
+}
+
 #[test]
 fn icmp_errors_inbound_translate_the_embedded_packet() {
     let mut n = nat();

@@ -367,17 +367,24 @@ impl Nat {
                 }
             }
         }
-        if self.pool.index_of(p.dst).is_some() {
-            // RFC 4787 REQ-9, RFC 5382 REQ-2: hairpinning. The source is already the
-            // sender's outside mapping; now translate the destination as if the packet had
-            // come from the outside.
-            let to = self.inbound(now_ns, ip, true)?;
-            self.counters.hairpins += 1;
-            return Ok(Outbound::Hairpin {
-                inside: to.inside,
-                session_tag: to.session_tag,
-                owner: to.owner,
-            });
+        let (lo, hi) = self.pool_bounds;
+        if p.dst.wrapping_sub(lo) <= hi.wrapping_sub(lo) {
+            if self.pool.index_of(p.dst).is_some() {
+                // RFC 4787 REQ-9, RFC 5382 REQ-2: hairpinning. The source is already the
+                // sender's outside mapping; now translate the destination as if the packet
+                // had come from the outside.
+                let to = self.inbound(now_ns, ip, true)?;
+                self.counters.hairpins += 1;
+                return Ok(Outbound::Hairpin {
+                    inside: to.inside,
+                    session_tag: to.session_tag,
+                    owner: to.owner,
+                });
+            }
+            if self.is_elsewhere_in_pool(p.dst) {
+                self.counters.hairpins_elsewhere += 1;
+                return Ok(Outbound::HairpinElsewhere);
+            }
         }
         Ok(Outbound::Forward)
     }

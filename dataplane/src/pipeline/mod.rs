@@ -149,6 +149,12 @@ pub enum Verdict {
     /// buffer from the shaper's pool (reused for the next receive); any other buffer was
     /// copied and still holds the bytes: free it, do not send it.
     Queued,
+    /// The frame now reads as if it had arrived on this port (the core port) and belongs to
+    /// another worker: an upstream packet whose source the NAT translated, addressed to an
+    /// outside address that another worker's NAT holds (hairpinning across workers). Hand
+    /// it to the worker owning its destination address, as received on this port. Only a
+    /// pipeline whose NAT holds part of the pool (one of several workers) returns it.
+    Handoff(PortId),
 }
 
 const _: () = assert!(core::mem::size_of::<Verdict>() == 2);

@@ -1449,6 +1449,7 @@ impl Pipeline {
         };
         match translated {
             Some(Outbound::Forward) => Ok(None),
+            Some(Outbound::HairpinElsewhere) => Err(self.hairpin_elsewhere(frame, l3)),
             Some(Outbound::Hairpin {
                 inside: to, owner, ..
             }) => {
@@ -1467,6 +1468,33 @@ impl Pipeline {
             }
             None => Err(self.drop(DropReason::NatRefused)),
         }
+    }
+
+    /// An upstream packet, its source translated, addressed to an outside mapping of
+    /// another worker's NAT ([`Outbound::HairpinElsewhere`]): rewritten as if it had come
+    /// from the next hop on the core port (untagged, to the core MAC), for the worker owning
+    /// that address to translate back and deliver ([`Verdict::Handoff`]). Its TTL is left
+    /// to that worker's downstream stage, so that a packet hairpinned across workers loses
+    /// one, as one hairpinned within a worker does.
+    #[cold]
+    #[inline(never)]
+    fn hairpin_elsewhere<B: PacketBuffer>(&mut self, frame: &mut B, l3: usize) -> Verdict {
+        let Some(h) = ipv4_fields(frame.data(), l3) else {
+            return self.drop(DropReason::Malformed);
+        };
+        frame.truncate(l3 + usize::from(h.total_len));
+        frame.pull_front(l3 - ethernet::HEADER_LEN);
+        let core_mac = self.cfg.core_mac;
+        let Some(eth) = frame
+            .data_mut()
+            .first_chunk_mut::<{ ethernet::HEADER_LEN }>()
+        else {
+            return self.drop(DropReason::Malformed);
+        };
+        eth[0..6].copy_from_slice(&core_mac.0);
+        eth[6..12].copy_from_slice(&core_mac.0);
+        eth[12..14].copy_from_slice(&u16::from(EtherType::Ipv4).to_be_bytes());
+        Verdict::Handoff(self.cfg.core_port)
     }
 
     /// [`Pipeline::icmp_error`] (or its IPv6 twin) for an upstream packet of the session in

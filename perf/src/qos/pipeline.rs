@@ -260,7 +260,9 @@ impl Workload for PipelineBench {
                         sent += 1;
                     }
                     Verdict::Queued => {}
-                    Verdict::Drop(_) | Verdict::ToControlPlane => dropped += 1,
+                    Verdict::Drop(_) | Verdict::ToControlPlane | Verdict::Handoff(_) => {
+                        dropped += 1
+                    }
                 }
             }
             if shaped {

@@ -206,7 +206,8 @@ impl Instance {
                             }
                         }
                     },
-                    Verdict::Queued | Verdict::Drop(_) => {}
+                    // One instance holds the whole NAT pool: never handed to another.
+                    Verdict::Queued | Verdict::Drop(_) | Verdict::Handoff(_) => {}
                 }
             }
         }
