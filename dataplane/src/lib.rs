@@ -52,6 +52,7 @@ pub mod pfcp_agent;
 pub mod pipeline;
 pub mod port;
 pub mod prefetch;
+mod prefix64;
 pub mod route;
 pub mod rss;
 pub mod session;

@@ -17,16 +17,13 @@
 //! to owner, longest prefix winning), kept current by the control thread through each
 //! worker's own queue, and hands such frames over by it.
 
+use crate::prefix64::{Prefix64Map, top_bits};
 use crate::wire::EtherType;
 use crate::wire::arp::{self, ArpOperation};
 use crate::wire::frame::L2Header;
 use crate::wire::pppoe::{self, PppProtocol};
 use crate::wire::{ipv4, ipv6};
-use alloc::vec::Vec;
-use core::hash::BuildHasher;
 use core::net::Ipv4Addr;
-use foldhash::fast::FixedState;
-use hashbrown::HashTable;
 
 /// The 40-byte RSS key most NIC drivers default to (the one in Microsoft's RSS
 /// specification); any key works as long as the NIC is given the same one.
@@ -160,21 +157,13 @@ pub struct Ipv6OwnerChange {
 #[derive(Debug, Clone)]
 pub struct Ipv6Owners {
     /// Prefix (top 64 bits), length and owner: 16 bytes an entry.
-    owners: HashTable<(u64, u8, u8)>,
-    hasher: FixedState,
-    /// Prefixes per length (index 0 unused).
-    len_count: [u32; 65],
-    /// The lengths in use, longest first.
-    lens: Vec<u8>,
+    owners: Prefix64Map<u8>,
 }
 
 impl Default for Ipv6Owners {
     fn default() -> Self {
         Ipv6Owners {
-            owners: HashTable::new(),
-            hasher: FixedState::with_seed(0x6f77_6e65_7273),
-            len_count: [0; 65],
-            lens: Vec::new(),
+            owners: Prefix64Map::new(0x6f77_6e65_7273),
         }
     }
 }
@@ -187,8 +176,7 @@ impl Ipv6Owners {
 
     /// Bytes this table holds on the heap.
     pub fn heap_bytes(&self) -> usize {
-        crate::session::hash_table_bytes(self.owners.capacity(), size_of::<(u64, u8, u8)>())
-            + self.lens.capacity()
+        self.owners.heap_bytes()
     }
 
     /// Prefixes held.
@@ -207,47 +195,19 @@ impl Ipv6Owners {
         if !(1..=64).contains(&len) {
             return;
         }
-        let top = top & (!0u64 << (64 - u32::from(len)));
-        let before = self.len_count[usize::from(len)];
-        let hasher = &self.hasher;
-        let hash = hasher.hash_one((top, len));
-        let entry = self.owners.entry(
-            hash,
-            |e| e.0 == top && e.1 == len,
-            |e| hasher.hash_one((e.0, e.1)),
-        );
-        match (entry, owner) {
-            (hashbrown::hash_table::Entry::Occupied(mut e), Some(w)) => e.get_mut().2 = w,
-            (hashbrown::hash_table::Entry::Occupied(e), None) => {
-                e.remove();
-                self.len_count[usize::from(len)] -= 1;
+        let top = top & top_bits(len);
+        match owner {
+            Some(w) => self.owners.set(top, len, w),
+            None => {
+                self.owners.remove_if(top, len, |_| true);
             }
-            (hashbrown::hash_table::Entry::Vacant(e), Some(w)) => {
-                e.insert((top, len, w));
-                self.len_count[usize::from(len)] += 1;
-            }
-            (hashbrown::hash_table::Entry::Vacant(_), None) => {}
-        }
-        if (before == 0) != (self.len_count[usize::from(len)] == 0) {
-            self.lens = (1..=64u8)
-                .rev()
-                .filter(|&l| self.len_count[usize::from(l)] != 0)
-                .collect();
         }
     }
 
     /// The worker owning the session whose prefix holds `addr`, the longest prefix winning.
     #[inline]
     pub fn owner_of(&self, addr: u128) -> Option<usize> {
-        let top = (addr >> 64) as u64;
-        self.lens.iter().find_map(|&len| {
-            let top = top & (!0u64 << (64 - u32::from(len)));
-            self.owners
-                .find(self.hasher.hash_one((top, len)), |e| {
-                    e.0 == top && e.1 == len
-                })
-                .map(|e| usize::from(e.2))
-        })
+        self.owners.longest((addr >> 64) as u64).map(usize::from)
     }
 }
 
@@ -319,6 +279,7 @@ mod tests {
     use crate::wire::EthernetAddress;
     use crate::wire::frame::{L2Header, build_ipv4_udp};
     use alloc::vec;
+    use alloc::vec::Vec;
     use core::net::Ipv6Addr;
 
     #[test]
@@ -463,7 +424,7 @@ mod tests {
         owners.apply(change(slash56, 56, None));
         owners.apply(change(slash56, 56, None));
         assert!(owners.is_empty());
-        assert!(owners.lens.is_empty());
+        assert!(owners.owners.lens().is_empty());
         assert_eq!(owners.owner_of(host(slash64)), None);
     }
 

@@ -22,6 +22,7 @@ use foldhash::fast::FixedState;
 use hashbrown::HashTable;
 
 use crate::packet::PortId;
+use crate::prefix64::{Prefix64Map, top_bits};
 use crate::wire::EthernetAddress;
 use crate::wire::frame::L2Header;
 
@@ -222,12 +223,6 @@ pub struct SessionIpv6 {
     pub delegated_len: u8,
 }
 
-/// The mask of the top `len` bits of a 64-bit word (`len` 1-64).
-#[inline(always)]
-const fn top_bits(len: u8) -> u64 {
-    !0u64 << (64 - len as u32)
-}
-
 impl SessionIpv6 {
     /// No IPv6.
     pub const NONE: SessionIpv6 = SessionIpv6 {
@@ -356,12 +351,8 @@ pub struct SessionTable {
     /// Slots by session id, compared with the id in the entry: 5 bytes a bucket where
     /// the id beside the slot took 17.
     by_id: HashTable<Slot>,
-    /// IPv6 prefixes: (top 64 bits, length, slot), probed per length in use.
-    by_ipv6: HashTable<(u64, u8, Slot)>,
-    /// Prefixes in `by_ipv6` per length (index 0 unused).
-    ipv6_len_count: [u32; 65],
-    /// The lengths with a count, longest first: the probes of an IPv6 lookup.
-    ipv6_lens: Vec<u8>,
+    /// IPv6 prefixes and their sessions' slots, probed per length in use.
+    by_ipv6: Prefix64Map<Slot>,
     hasher: FixedState,
 }
 
@@ -385,9 +376,7 @@ impl SessionTable {
             by_access: TagIndex::with_capacity(0),
             by_ipv4: TagIndex::with_capacity(0),
             by_id: HashTable::new(),
-            by_ipv6: HashTable::new(),
-            ipv6_len_count: [0; 65],
-            ipv6_lens: Vec::new(),
+            by_ipv6: Prefix64Map::new(seed),
             hasher: FixedState::with_seed(seed),
         }
     }
@@ -497,26 +486,12 @@ impl SessionTable {
         self.by_ipv4.find(hash, ip, |_| true)
     }
 
-    #[inline]
-    fn hash_ipv6(&self, top: u64, len: u8) -> u64 {
-        self.hasher.hash_one((top, len))
-    }
-
-    /// The exact entry of IPv6 prefix `top`/`len` (top 64 bits, host bits clear).
-    fn find_ipv6_prefix(&self, top: u64, len: u8) -> Option<Slot> {
-        self.by_ipv6
-            .find(self.hash_ipv6(top, len), |e| e.0 == top && e.1 == len)
-            .map(|e| e.2)
-    }
-
     /// Slot of the session whose IPv6 prefix holds an address with top 64 bits `top`, the
     /// longest prefix winning: one probe per prefix length in use (two with /64s and one
     /// delegated length).
     #[inline]
     pub fn find_ipv6(&self, top: u64) -> Option<Slot> {
-        self.ipv6_lens
-            .iter()
-            .find_map(|&len| self.find_ipv6_prefix(top & top_bits(len), len))
+        self.by_ipv6.longest(top)
     }
 
     /// Slot of the session owning IPv6 address `ip` ([`SessionTable::find_ipv6`]).
@@ -526,44 +501,17 @@ impl SessionTable {
 
     fn index_ipv6(&mut self, v6: &SessionIpv6, slot: Slot) {
         for (top, len) in v6.prefixes() {
-            if self.find_ipv6_prefix(top, len).is_some() {
+            if self.by_ipv6.get(top, len).is_some() {
                 // Prefix and delegated prefix equal: one entry serves both.
                 continue;
             }
-            let hasher = &self.hasher;
-            self.by_ipv6
-                .insert_unique(hasher.hash_one((top, len)), (top, len, slot), |e| {
-                    hasher.hash_one((e.0, e.1))
-                });
-            self.ipv6_len_count[usize::from(len)] += 1;
-            if self.ipv6_len_count[usize::from(len)] == 1 {
-                self.refresh_ipv6_lens();
-            }
+            self.by_ipv6.set(top, len, slot);
         }
     }
 
     fn unindex_ipv6(&mut self, v6: &SessionIpv6, slot: Slot) {
         for (top, len) in v6.prefixes() {
-            let h = self.hash_ipv6(top, len);
-            if let Ok(e) = self
-                .by_ipv6
-                .find_entry(h, |e| e.0 == top && e.1 == len && e.2 == slot)
-            {
-                e.remove();
-                self.ipv6_len_count[usize::from(len)] -= 1;
-                if self.ipv6_len_count[usize::from(len)] == 0 {
-                    self.refresh_ipv6_lens();
-                }
-            }
-        }
-    }
-
-    fn refresh_ipv6_lens(&mut self) {
-        self.ipv6_lens.clear();
-        for len in (1..=64u8).rev() {
-            if self.ipv6_len_count[usize::from(len)] != 0 {
-                self.ipv6_lens.push(len);
-            }
+            self.by_ipv6.remove_if(top, len, |s| s == slot);
         }
     }
 
@@ -688,7 +636,7 @@ impl SessionTable {
             }
         }
         for (top, len) in entry.ipv6.prefixes() {
-            if let Some(s) = self.find_ipv6_prefix(top, len) {
+            if let Some(s) = self.by_ipv6.get(top, len) {
                 let owner = self.entry(s).map_or(0, |e| e.id);
                 if owner != entry.id {
                     return Err(SessionError::Ipv6InUse {
@@ -855,7 +803,7 @@ impl SessionTable {
     /// capacity, the two fast-path indexes, and the id and IPv6 indexes.
     pub fn memory_bytes(&self) -> usize {
         let id_bytes = hash_table_bytes(self.by_id.capacity(), size_of::<Slot>());
-        let v6_bytes = hash_table_bytes(self.by_ipv6.capacity(), size_of::<(u64, u8, Slot)>());
+        let v6_bytes = self.by_ipv6.table_bytes();
         self.slab.capacity() * size_of::<SessionEntry>()
             + self.live.capacity() * size_of::<u64>()
             + self.free.capacity() * size_of::<Slot>()
@@ -902,8 +850,6 @@ impl SessionTable {
         self.by_ipv4.clear();
         self.by_id.clear();
         self.by_ipv6.clear();
-        self.ipv6_len_count = [0; 65];
-        self.ipv6_lens.clear();
     }
 }
 
@@ -1084,7 +1030,7 @@ mod tests {
         }
         t.remove(1);
         assert_eq!(t.lookup_ipv6("2001:db8:80:ffff::1".parse().unwrap()), None);
-        assert!(t.ipv6_lens.is_empty());
+        assert!(t.by_ipv6.lens().is_empty());
         assert!(t.by_ipv6.is_empty());
     }
 
