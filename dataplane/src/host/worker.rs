@@ -1145,11 +1145,9 @@ impl SessionBackend for WorkerGroup {
         if ok {
             self.owners.insert(id, owner);
             self.track_ipv6(id, ipv6, owner);
-        } else if let Some(&kept) = self.owners.get(&id) {
-            // The old entry stays where it was, with its prefixes.
-            let old = self.session_prefixes.get(&id).copied();
-            self.track_ipv6(id, old.unwrap_or(SessionIpv6::NONE), kept);
-        } else {
+        } else if !self.owners.contains_key(&id) {
+            // Gone from its old worker and refused by the new one: no prefixes either. A
+            // session still where it was keeps its prefixes as they are.
             self.track_ipv6(id, SessionIpv6::NONE, owner);
         }
         ok
