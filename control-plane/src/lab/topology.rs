@@ -44,6 +44,15 @@ pub const INTERNET_HOST6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 
 /// The user plane's core-side IPv6 address: the Internet host routes subscriber
 /// prefixes to it ([`Lab::route6_to_user_plane`]).
 pub const UP_CORE_ADDR6: &str = "2001:db8:ffff::2/64";
+
+/// vbng-up's flags for IPv6 on the lab's core link: its address and the Internet host as
+/// the next hop (also for a configuration file that names the ports itself).
+pub const UP_CORE_IPV6_FLAGS: [&str; 4] = [
+    "--core-ipv6",
+    UP_CORE_ADDR6,
+    "--next-hop6",
+    "2001:db8:ffff::1",
+];
 /// The subscriber pool the control plane hands out (embedded default).
 pub const POOL: (Ipv4Addr, u8) = (Ipv4Addr::new(100, 64, 0, 0), 24);
 /// First and last address of the pool's range (embedded default).
@@ -200,13 +209,9 @@ impl Lab {
             UP_CORE_ADDR,
             "--next-hop",
             "198.51.100.1",
-            "--core-ipv6",
-            UP_CORE_ADDR6,
-            "--next-hop6",
-            "2001:db8:ffff::1",
         ];
         let log = self.dir.join("vbng-up.log");
-        let args = [&ports[..], extra].concat();
+        let args = [&ports[..], &UP_CORE_IPV6_FLAGS[..], extra].concat();
         let daemon = Daemon::start("vbng-up", self.bng.name(), bin, &args, log)?;
         self.daemons.push(daemon);
         Ok(())
