@@ -1926,6 +1926,13 @@ mod tests {
             .pop_sent()
             .expect("delivered to B");
         assert_eq!(udp4_endpoints(&f), (a_out, (b.ipv4, 41000), 63));
+        // Each sender's upload counts its packet to the Internet and its hairpinned one,
+        // each receiver's download the hairpinned one, in the owner's usage counters.
+        let usage = |w: usize, s: &SessionEntry| {
+            let c = workers[w].pipeline().session_counters(s.id).unwrap();
+            (c.ul_packets, c.dl_packets)
+        };
+        assert_eq!((usage(0, &a), usage(1, &b)), ((2, 1), (2, 1)));
         for w in &workers {
             assert_eq!(
                 w.pipeline().counters().drop_count(DropReason::NatRefused),

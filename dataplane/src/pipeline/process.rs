@@ -1156,7 +1156,9 @@ impl Pipeline {
         if self.nat.is_some() {
             match self.nat_outbound(now_ns, frame, l3, slot, sess_ip) {
                 Ok(None) => {}
-                Ok(Some(hairpin)) => return self.hairpin(now_ns, frame, &hairpin),
+                Ok(Some(hairpin)) => {
+                    return self.hairpin(now_ns, frame, &hairpin, slot, h.total_len);
+                }
                 Err(v) => return v,
             }
         }
@@ -1408,10 +1410,45 @@ impl Pipeline {
         Verdict::Forward(access.port)
     }
 
-    /// A hairpinned packet ([`Pipeline::nat_outbound`]) takes the downstream path. Out of
-    /// line, so that the upstream path does not carry a second copy of the downstream one.
+    /// A hairpinned packet (`total` bytes of IP) as its sender's upload, in `slot`: it
+    /// passes the sender's policer, as it would on its way to the core, and counts in the
+    /// sender's upload usage; its receiver's download counts it on the downstream path.
+    /// False if the policer drops it.
+    #[cold]
+    fn sender_upload(&mut self, now_ns: u64, slot: Slot, total: usize) -> bool {
+        let policed = self
+            .sessions
+            .entry(slot)
+            .is_some_and(|e| e.qos.ul_rate_bps.is_some());
+        if policed
+            && let Some(q) = self.qos.as_mut()
+            && !q.police(now_ns, slot, total as u32)
+        {
+            return false;
+        }
+        self.sessions.count_usage(slot, |c| {
+            c.ul_packets += 1;
+            c.ul_bytes += total as u64;
+        });
+        true
+    }
+
+    /// A hairpinned packet ([`Pipeline::nat_outbound`]) of `total` bytes of IP, from the
+    /// session in `sender`, takes the downstream path once it passed as the sender's
+    /// upload. Out of line, so that the upstream path does not carry a second copy of the
+    /// downstream one.
     #[inline(never)]
-    fn hairpin<B: PacketBuffer>(&mut self, now_ns: u64, frame: &mut B, m: &Meta) -> Verdict {
+    fn hairpin<B: PacketBuffer>(
+        &mut self,
+        now_ns: u64,
+        frame: &mut B,
+        m: &Meta,
+        sender: Slot,
+        total: u16,
+    ) -> Verdict {
+        if !self.sender_upload(now_ns, sender, usize::from(total)) {
+            return self.drop(DropReason::Policed);
+        }
         self.downstream(now_ns, frame, m)
     }
 
@@ -1449,7 +1486,9 @@ impl Pipeline {
         };
         match translated {
             Some(Outbound::Forward) => Ok(None),
-            Some(Outbound::HairpinElsewhere) => Err(self.hairpin_elsewhere(frame, l3)),
+            Some(Outbound::HairpinElsewhere) => {
+                Err(self.hairpin_elsewhere(now_ns, frame, l3, slot))
+            }
             Some(Outbound::Hairpin {
                 inside: to, owner, ..
             }) => {
@@ -1478,10 +1517,19 @@ impl Pipeline {
     /// one, as one hairpinned within a worker does.
     #[cold]
     #[inline(never)]
-    fn hairpin_elsewhere<B: PacketBuffer>(&mut self, frame: &mut B, l3: usize) -> Verdict {
+    fn hairpin_elsewhere<B: PacketBuffer>(
+        &mut self,
+        now_ns: u64,
+        frame: &mut B,
+        l3: usize,
+        slot: Slot,
+    ) -> Verdict {
         let Some(h) = ipv4_fields(frame.data(), l3) else {
             return self.drop(DropReason::Malformed);
         };
+        if !self.sender_upload(now_ns, slot, usize::from(h.total_len)) {
+            return self.drop(DropReason::Policed);
+        }
         frame.truncate(l3 + usize::from(h.total_len));
         frame.pull_front(l3 - ethernet::HEADER_LEN);
         let core_mac = self.cfg.core_mac;

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::nat::{Ipv4Prefix, Nat, NatConfig, NatLogKind};
+use crate::session::SessionQos;
 
 const OUTSIDE: Ipv4Prefix = Ipv4Prefix::new(Ipv4Addr::new(192, 0, 2, 0), 30);
 const INSIDE: Ipv4Prefix = Ipv4Prefix::new(Ipv4Addr::new(100, 64, 0, 0), 10);
@@ -127,6 +128,89 @@ fn hairpinned_packets_go_down_to_the_other_subscriber() {
     assert_ne!(src, b.ipv4);
     assert_ne!((src, sport), (a_out, a_port));
     assert_eq!(out[l3 + 8], 63, "TTL decremented once");
+}
+
+/// B's packet to A's outside mapping (A's mapping opened first), as B sends it.
+fn hairpin_b_to_a(p: &mut Pipeline) -> Vec<u8> {
+    let [a, _, b] = sessions();
+    let (v, out) = run1(p, SEC, ACCESS0, &upstream_udp(&a, a.ipv4, b"hello"));
+    assert_eq!(v, Verdict::Forward(CORE));
+    let (a_out, _, a_port, _) = udp_endpoints(&out[14..]);
+    build_ipv4_udp(
+        &l2_of(&b, GW_MAC),
+        b.ipv4,
+        a_out,
+        5555,
+        a_port,
+        64,
+        &[7; 100],
+    )
+}
+
+#[test]
+fn a_hairpinned_packet_counts_as_the_senders_upload() {
+    let mut p = nat_pipeline();
+    let [a, _, b] = sessions();
+    let to_a = hairpin_b_to_a(&mut p);
+    let ip_len = (to_a.len() - L2Header::parse(&to_a).unwrap().1) as u64;
+    let (a_before, b_before) = (
+        p.session_counters(a.id).unwrap(),
+        p.session_counters(b.id).unwrap(),
+    );
+    let (v, _) = run1(&mut p, SEC, ACCESS1, &to_a);
+    assert_eq!(v, Verdict::Forward(ACCESS0));
+    let (a_after, b_after) = (
+        p.session_counters(a.id).unwrap(),
+        p.session_counters(b.id).unwrap(),
+    );
+    assert_eq!(b_after.ul_packets - b_before.ul_packets, 1, "B sent it");
+    assert_eq!(b_after.ul_bytes - b_before.ul_bytes, ip_len);
+    assert_eq!(b_after.dl_packets, b_before.dl_packets);
+    assert_eq!(a_after.dl_packets - a_before.dl_packets, 1, "A received it");
+    assert_eq!(a_after.dl_bytes - a_before.dl_bytes, ip_len);
+    assert_eq!(a_after.ul_packets, a_before.ul_packets);
+}
+
+#[test]
+fn a_hairpinned_packet_passes_the_senders_policer() {
+    let sched = SchedulerConfig {
+        max_subscribers: 4,
+        max_packets: 64,
+        class_queue_limit: [64, 64, 64, 64],
+        drr_quantum: [0, 4 * 1514, 2 * 1514, 1514],
+        port_rate_bps: None,
+    };
+    let mut p = Pipeline::with_qos(cfg(), 9, sched);
+    p.set_next_hop_mac(Some(NH_MAC));
+    let [a, _, mut b] = sessions();
+    let rate = 80_000;
+    b.qos = SessionQos {
+        dl_rate_bps: None,
+        ul_rate_bps: Some(rate),
+    };
+    for s in [a, b] {
+        p.apply(SessionCommand::Upsert(s));
+    }
+    let cfg = NatConfig {
+        block_size: 1024,
+        ..NatConfig::with_pool(vec![OUTSIDE])
+    };
+    p.set_nat(Nat::new(&cfg, 9).unwrap(), vec![INSIDE]);
+    let to_a = hairpin_b_to_a(&mut p);
+    let burst: Vec<(PortId, &[u8])> = (0..100).map(|_| (ACCESS1, &to_a[..])).collect();
+    let out = run(&mut p, SEC, &burst);
+    let passed = out
+        .iter()
+        .filter(|(v, _)| *v == Verdict::Forward(ACCESS0))
+        .count() as u64;
+    let policed = p.counters().drop_count(DropReason::Policed);
+    assert_eq!(passed + policed, 100);
+    // At one instant the policer lets through what each of its two buckets holds in whole
+    // packets of 128 bytes.
+    let bucket = u64::from(crate::pipeline::qos::policer_burst_bytes(rate));
+    assert_eq!(passed, 2 * (bucket / 128));
+    assert_eq!(p.session_counters(b.id).unwrap().ul_packets, passed);
+    assert_eq!(p.session_counters(a.id).unwrap().dl_packets, passed);
 }
 
 #[test]
