@@ -1933,6 +1933,23 @@ mod tests {
             (c.ul_packets, c.dl_packets)
         };
         assert_eq!((usage(0, &a), usage(1, &b)), ((2, 1), (2, 1)));
+        // A datagram from B to A in two fragments: both handed over and delivered, the
+        // second found through the first's passage in worker 0's NAT.
+        let whole = up(&b, a_out, 41000);
+        let (first, second) = crate::wire::frame::split_ipv4(&whole, 18, 8);
+        let handed = workers[1].host.handoff_out;
+        workers[1].ports_mut()[0].inject(&first);
+        workers[1].ports_mut()[0].inject(&second);
+        run(&mut workers);
+        assert_eq!(workers[1].host.handoff_out, handed + 2);
+        for _ in 0..2 {
+            let f = workers[0].ports_mut()[0]
+                .pop_sent()
+                .expect("a fragment delivered to A");
+            let (_, l3) = L2Header::parse(&f).unwrap();
+            let ip = crate::wire::ipv4::Header::parse(&f[l3..]).unwrap();
+            assert_eq!((ip.src(), ip.dst()), (b_out.0, a.ipv4));
+        }
         for w in &workers {
             assert_eq!(
                 w.pipeline().counters().drop_count(DropReason::NatRefused),

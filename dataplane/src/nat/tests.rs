@@ -617,20 +617,9 @@ fn malformed_and_unsupported() {
 
 // ---- fragments ---------------------------------------------------------------------------
 
-/// Splits the UDP datagram `pkt` (no options) into two fragments at payload byte 16.
+/// Splits the UDP datagram `pkt` into two fragments at payload byte 16.
 fn fragments(pkt: &[u8]) -> (Vec<u8>, Vec<u8>) {
-    let payload = &pkt[20..];
-    let mut first = pkt[..20].to_vec();
-    first.extend_from_slice(&payload[..16]);
-    first[2..4].copy_from_slice(&36u16.to_be_bytes());
-    first[6..8].copy_from_slice(&0x2000u16.to_be_bytes());
-    crate::wire::ipv4::fill_checksum(&mut first);
-    let mut second = pkt[..20].to_vec();
-    second.extend_from_slice(&payload[16..]);
-    second[2..4].copy_from_slice(&((20 + payload.len() - 16) as u16).to_be_bytes());
-    second[6..8].copy_from_slice(&2u16.to_be_bytes());
-    crate::wire::ipv4::fill_checksum(&mut second);
-    (first, second)
+    crate::wire::frame::split_ipv4(pkt, 0, 16)
 }
 
 #[test]
@@ -677,6 +666,71 @@ fn fragments_both_directions() {
     );
     assert_eq!(n.counters().fragments_translated, 2);
     assert_eq!(n.counters().drop_count(NatDrop::Fragment), 3);
+}
+
+/// A fragmented datagram from one subscriber to another's outside mapping: its first
+/// fragment is hairpinned and opens the way for the rest, whether the mapping is in this
+/// NAT's share of the pool or in another worker's (the fragments handed on, translated
+/// there as if they came from the outside).
+#[test]
+fn fragments_are_hairpinned_like_their_first() {
+    // Within one NAT.
+    let mut n = nat();
+    let mut a = udp_pkt((sub(10), 5000), (remote(1), 3478), b"a");
+    n.translate_outbound(0, sub(10), 1, &mut a).unwrap();
+    let (a_out, a_port) = src_of(&a);
+    let whole = udp_pkt((sub(20), 6000), (a_out, a_port), &[3; 40]);
+    let (mut f1, mut f2) = fragments(&whole);
+    let mut early = f2.clone();
+    assert_eq!(
+        n.translate_outbound(SEC, sub(20), 2, &mut early),
+        Err(NatDrop::Fragment),
+        "no first fragment passed yet"
+    );
+    for f in [&mut f1, &mut f2] {
+        assert!(matches!(
+            n.translate_outbound(SEC, sub(20), 2, f),
+            Ok(Outbound::Hairpin { inside, .. }) if inside == sub(10)
+        ));
+    }
+    let b_out = n.lookup_outbound(sub(20), NatProtocol::Udp, 6000).unwrap();
+    assert_eq!(src_of(&f1), (b_out.outside, b_out.outside_port));
+    assert_eq!(dst_of(&f1), (sub(10), 5000));
+    assert_eq!(
+        (src_of(&f2).0, dst_of(&f2).0),
+        (b_out.outside, sub(10)),
+        "the second fragment follows the first"
+    );
+    assert_checksums(&f1);
+    assert!(crate::wire::ipv4::verify_checksum(&f2));
+    assert_eq!(n.counters().hairpins, 2);
+
+    // Across two workers' shares of the pool: `m` holds A's address, `w` sends.
+    let mut w = Nat::with_address_filter(&small_config(), 7, |a| a.to_bits() % 2 == 0).unwrap();
+    let mut m = Nat::with_address_filter(&small_config(), 7, |a| a.to_bits() % 2 == 1).unwrap();
+    let mut a = udp_pkt((sub(10), 5000), (remote(1), 3478), b"a");
+    m.translate_outbound(0, sub(10), 1, &mut a).unwrap();
+    let (a_out, a_port) = src_of(&a);
+    let whole = udp_pkt((sub(20), 6000), (a_out, a_port), &[4; 40]);
+    let (mut f1, mut f2) = fragments(&whole);
+    for f in [&mut f1, &mut f2] {
+        assert_eq!(
+            w.translate_outbound(SEC, sub(20), 2, f),
+            Ok(Outbound::HairpinElsewhere)
+        );
+    }
+    assert_eq!(w.counters().hairpins_elsewhere, 2);
+    let b_out = w.lookup_outbound(sub(20), NatProtocol::Udp, 6000).unwrap();
+    assert_eq!(
+        src_of(&f2).0,
+        b_out.outside,
+        "the source translated by the sender"
+    );
+    for f in [&mut f1, &mut f2] {
+        assert_eq!(m.translate_inbound(SEC, f).unwrap().inside, sub(10));
+    }
+    assert_eq!(dst_of(&f1), (sub(10), 5000));
+    assert_eq!(dst_of(&f2).0, sub(10));
 }
 
 // ---- timeouts ----------------------------------------------------------------------------

@@ -293,7 +293,7 @@ impl Nat {
     /// subscriber sent (RFC 5508), or the destination of a non-first fragment whose first
     /// fragment passed shortly before. Every refusal is counted.
     pub fn translate_inbound(&mut self, now_ns: u64, ip: &mut [u8]) -> Result<Inbound, NatDrop> {
-        let r = self.inbound(now_ns, ip, false);
+        let r = self.inbound(now_ns, ip);
         if let Err(d) = r {
             self.counters.drops[d.index()] += 1;
         }
@@ -312,7 +312,7 @@ impl Nat {
         let proto = NatProtocol::from_ip_protocol(p.proto).ok_or(NatDrop::UnsupportedProtocol)?;
         let now_s = secs(now_ns);
         if p.frag_offset != 0 {
-            return self.outbound_fragment(sub_key, tag, &p, ip);
+            return self.outbound_fragment(now_ns, sub_key, tag, &p, ip);
         }
         let (l4, end) = (p.hl, p.total);
         let ip = &mut ip[..end];
@@ -367,13 +367,24 @@ impl Nat {
                 }
             }
         }
+        self.hairpin_or_forward(now_ns, p.dst, ip)
+    }
+
+    /// The end of an outbound translation of `ip`, to `dst`: RFC 4787 REQ-9, RFC 5382
+    /// REQ-2, hairpinning. To an address of our share of the pool, the source is already the
+    /// sender's outside mapping; the destination is translated as if the packet had come
+    /// from the outside. To another worker's share, it goes there as it is.
+    #[inline(always)]
+    fn hairpin_or_forward(
+        &mut self,
+        now_ns: u64,
+        dst: u32,
+        ip: &mut [u8],
+    ) -> Result<Outbound, NatDrop> {
         let (lo, hi) = self.pool_bounds;
-        if p.dst.wrapping_sub(lo) <= hi.wrapping_sub(lo) {
-            if self.pool.index_of(p.dst).is_some() {
-                // RFC 4787 REQ-9, RFC 5382 REQ-2: hairpinning. The source is already the
-                // sender's outside mapping; now translate the destination as if the packet
-                // had come from the outside.
-                let to = self.inbound(now_ns, ip, true)?;
+        if dst.wrapping_sub(lo) <= hi.wrapping_sub(lo) {
+            if self.pool.index_of(dst).is_some() {
+                let to = self.inbound(now_ns, ip)?;
                 self.counters.hairpins += 1;
                 return Ok(Outbound::Hairpin {
                     inside: to.inside,
@@ -381,7 +392,7 @@ impl Nat {
                     owner: to.owner,
                 });
             }
-            if self.is_elsewhere_in_pool(p.dst) {
+            if self.is_elsewhere_in_pool(dst) {
                 self.counters.hairpins_elsewhere += 1;
                 return Ok(Outbound::HairpinElsewhere);
             }
@@ -390,17 +401,20 @@ impl Nat {
     }
 
     /// A non-first fragment from a subscriber: the ports are in the first fragment, and the
-    /// subscriber's paired address is all the source needs.
+    /// subscriber's paired address is all the source needs. One to the pool is hairpinned
+    /// like its first fragment: here if its destination is ours (found through the first
+    /// fragment's passage, as one from the outside would be), by the worker holding it
+    /// otherwise.
+    #[cold]
+    #[inline(never)]
     fn outbound_fragment(
         &mut self,
+        now_ns: u64,
         sub_key: u32,
         tag: u64,
         p: &IpInfo,
         ip: &mut [u8],
     ) -> Result<Outbound, NatDrop> {
-        if self.pool.index_of(p.dst).is_some() {
-            return Err(NatDrop::Fragment);
-        }
         let s = self.subs.find(sub_key).ok_or(NatDrop::Fragment)?;
         let sub = self.subs.get(s);
         if sub.session_tag != tag {
@@ -409,7 +423,7 @@ impl Nat {
         let a = self.pool.address(sub.addr);
         set_addr(ip, Side::Src, a);
         self.counters.fragments_translated += 1;
-        Ok(Outbound::Forward)
+        self.hairpin_or_forward(now_ns, p.dst, ip)
     }
 
     /// An ICMP error from a subscriber about a packet it received (remote -> inside
@@ -441,16 +455,13 @@ impl Nat {
         Ok(())
     }
 
-    /// Inbound translation; `hairpin` when called on a packet `outbound` just translated.
-    /// Refusals are counted by the caller.
-    fn inbound(&mut self, now_ns: u64, ip: &mut [u8], hairpin: bool) -> Result<Inbound, NatDrop> {
+    /// Inbound translation, of a packet from the outside or one `outbound` just translated
+    /// (hairpinned). Refusals are counted by the caller.
+    fn inbound(&mut self, now_ns: u64, ip: &mut [u8]) -> Result<Inbound, NatDrop> {
         let p = parse_ip(ip)?;
         let proto = NatProtocol::from_ip_protocol(p.proto).ok_or(NatDrop::UnsupportedProtocol)?;
         let now_s = secs(now_ns);
         if p.frag_offset != 0 {
-            if hairpin {
-                return Err(NatDrop::Fragment);
-            }
             let (slot, tag) = self
                 .frags
                 .lookup(p.src, p.dst, p.proto, p.ident, now_s)
@@ -522,7 +533,7 @@ impl Nat {
             session_tag: m.session_tag,
             owner: m.owner,
         };
-        if p.more_frags && !hairpin {
+        if p.more_frags {
             let tag = u64::from(m.session_tag);
             self.frags
                 .record(p.src, p.dst, p.proto, p.ident, slot, tag, now_s);

@@ -206,6 +206,31 @@ pub fn write_arp(buf: &mut [u8], l2: &L2Header, repr: &ArpRepr) -> Result<usize>
     Ok(len)
 }
 
+/// The IPv4 packet at `l3` of `frame` split in two as a router would, after `at` bytes of
+/// its payload (a multiple of 8): each part behind a copy of the link header and the IPv4
+/// header (options included), the first with More Fragments, the second at offset `at`,
+/// Don't Fragment cleared in both. Test traffic: frames are not padded.
+#[cfg(test)]
+pub fn split_ipv4(frame: &[u8], l3: usize, at: usize) -> (Vec<u8>, Vec<u8>) {
+    assert_eq!(at % 8, 0, "fragment offsets count 8-byte units");
+    let hl = usize::from(frame[l3] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([frame[l3 + 2], frame[l3 + 3]]));
+    let payload = &frame[l3 + hl..l3 + total];
+    let part = |data: &[u8], flags_and_offset: u16| {
+        let mut f = frame[..l3 + hl].to_vec();
+        f.extend_from_slice(data);
+        let len = (hl + data.len()) as u16;
+        f[l3 + 2..l3 + 4].copy_from_slice(&len.to_be_bytes());
+        f[l3 + 6..l3 + 8].copy_from_slice(&flags_and_offset.to_be_bytes());
+        super::ipv4::fill_checksum(&mut f[l3..]);
+        f
+    };
+    (
+        part(&payload[..at], 0x2000),
+        part(&payload[at..], (at / 8) as u16),
+    )
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

@@ -172,6 +172,31 @@ fn a_hairpinned_packet_counts_as_the_senders_upload() {
 }
 
 #[test]
+fn a_fragmented_hairpinned_datagram_reaches_the_other_subscriber_whole() {
+    let mut p = nat_pipeline();
+    let [a, _, b] = sessions();
+    let to_a = hairpin_b_to_a(&mut p);
+    let l3 = L2Header::parse(&to_a).unwrap().1;
+    let (first, second) = crate::wire::frame::split_ipv4(&to_a, l3, 64);
+    let out = run(
+        &mut p,
+        SEC,
+        &[(ACCESS1, &first[..]), (ACCESS1, &second[..])],
+    );
+    for (v, f) in &out {
+        assert_eq!(*v, Verdict::Forward(ACCESS0));
+        let (l2, l3) = L2Header::parse(f).unwrap();
+        assert_eq!(l2.dst, a.access.mac);
+        let h = ipv4::Header::parse(&f[l3..]).unwrap();
+        assert_eq!(h.dst(), a.ipv4);
+        assert!(OUTSIDE.contains(h.src()), "B as its outside address");
+        assert!(ipv4::verify_checksum(&f[l3..]));
+    }
+    assert_eq!(p.session_counters(b.id).unwrap().ul_packets, 2);
+    assert_eq!(p.counters().drop_count(DropReason::NatRefused), 0);
+}
+
+#[test]
 fn a_hairpinned_packet_passes_the_senders_policer() {
     let sched = SchedulerConfig {
         max_subscribers: 4,
