@@ -4,13 +4,15 @@
 //! (0x8863), PPP control protocols in PPPoE sessions (LCP, PAP, CHAP, IPCP, IPv6CP, any
 //! protocol >= 0x8000) and DHCP (UDP port 67) go to the control plane; an IPoE frame from
 //! an unknown access key goes to the control plane too; redirects pass a token bucket of
-//! [`PipelineConfig::redirect_pps`] (PPP control of the PPPoE sessions the user plane
-//! holds has its own, so that a PADI or DHCP storm cannot starve their LCP echoes). PPP data in a PPPoE session (0x8864, code 0, protocol
+//! [`PipelineConfig::redirect_pps`] (the control frames of the sessions the user plane
+//! holds, PPP control of PPPoE sessions and ARP, DHCP and IPv6 control of IPoE
+//! subscribers, have their own, so that a PADI or DHCP storm cannot starve their LCP
+//! echoes, lease renewals or gateway ARP). PPP data in a PPPoE session (0x8864, code 0, protocol
 //! 0x0021) is looked up by access key + PPPoE session id; it is dropped as
 //! [`DropReason::NoSession`] if the session is unknown, and otherwise stripped of its
 //! PPPoE and PPP headers and takes the IPoE path below. IPv6 (PPP 0x0057, or EtherType
 //! 0x86dd for IPoE) carrying an ICMPv6 Router or Neighbor Solicitation or DHCPv6 (UDP port
-//! 547) goes to the control plane (under the same redirect limit); other IPv6 is forwarded
+//! 547) goes to the control plane (under the same redirect limits); other IPv6 is forwarded
 //! as `process::ipv6` describes once [`Pipeline::set_ipv6`] turned IPv6 on, and dropped
 //! otherwise. Other PPP data protocols are dropped as [`DropReason::UnsupportedPppProtocol`].
 //! A known session's frame must be addressed to the gateway MAC, carry the session's IPv4
@@ -115,9 +117,11 @@ pub struct PipelineConfig {
     /// Virtual gateway MAC on the access side, lab default 02:00:5e:00:01:01.
     pub gateway_mac: EthernetAddress,
     /// Token bucket rate (frames per second, burst of the same size) for frames sent to the
-    /// control plane. 0 disables redirects entirely. PPP control frames (and IPv6 set-up)
-    /// of the PPPoE sessions the user plane holds have a second bucket of the same rate,
-    /// so a storm of new subscribers cannot starve established sessions' LCP echoes.
+    /// control plane. 0 disables redirects entirely. The control frames of the sessions
+    /// the user plane holds (PPP control and IPv6 set-up of PPPoE sessions; ARP, DHCP and
+    /// IPv6 control of IPoE subscribers, by their access key) have a second bucket of the
+    /// same rate, so a storm of new subscribers cannot starve established sessions' LCP
+    /// echoes, lease renewals or gateway ARP.
     pub redirect_pps: u32,
     /// Interval between next-hop ARP requests while the next hop is unresolved, in ns.
     pub arp_retry_ns: u64,

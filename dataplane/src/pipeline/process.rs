@@ -806,6 +806,24 @@ impl Pipeline {
     ) -> Verdict {
         let key = AccessKey::from_l2(port, l2).with_pppoe_session(session_id);
         let established = session_id != 0 && self.sessions.lookup_access(&key).is_some();
+        self.redirect_control(now_ns, established)
+    }
+
+    /// Redirects an IPoE subscriber's control frame (ARP, DHCP, an IPv6 solicitation or
+    /// DHCPv6): one from the access key of a session the user plane holds spends the
+    /// established sessions' budget, so that a DHCP or ARP flood from unknown clients
+    /// cannot starve a subscriber's lease renewals and gateway resolution; any other the
+    /// shared one.
+    #[cold]
+    fn redirect_ipoe_control(&mut self, now_ns: u64, port: PortId, l2: &L2Header) -> Verdict {
+        let key = AccessKey::from_l2(port, l2);
+        let established = self.sessions.lookup_access(&key).is_some();
+        self.redirect_control(now_ns, established)
+    }
+
+    /// A control frame to the control plane, through the established sessions' budget or
+    /// (for anything else) the shared one.
+    fn redirect_control(&mut self, now_ns: u64, established: bool) -> Verdict {
         if !established {
             return self.redirect(now_ns);
         }
@@ -1014,9 +1032,8 @@ impl Pipeline {
             }
         } else if self.is_access_port(port) {
             match l2.ethertype {
-                EtherType::Arp | EtherType::PppoeDiscovery => {
-                    *out = self.redirect(now_ns);
-                }
+                EtherType::Arp => *out = self.redirect_ipoe_control(now_ns, port, &l2),
+                EtherType::PppoeDiscovery => *out = self.redirect(now_ns),
                 EtherType::PppoeSession => {
                     if let Some((ip, key, ppp_len)) = ipv6_in_pppoe(frame.data(), port, &l2, l3) {
                         *out = self.access_ipv6(now_ns, frame, ip, key, Some(ppp_len));
@@ -1028,7 +1045,7 @@ impl Pipeline {
                 }
                 EtherType::Ipv4 => match valid_ipv4(frame.data(), l3) {
                     Some(_) if is_dhcp_to_server(&frame.data()[l3..]) => {
-                        *out = self.redirect(now_ns);
+                        *out = self.redirect_ipoe_control(now_ns, port, &l2);
                     }
                     Some(_) => {
                         m.stage = Stage::Upstream;
@@ -1040,7 +1057,7 @@ impl Pipeline {
                 EtherType::Ipv6 => {
                     if is_ipv6_control(frame.data().get(l3..).unwrap_or(&[])) {
                         // Router and neighbour solicitations, DHCPv6: the control plane's.
-                        *out = self.redirect(now_ns);
+                        *out = self.redirect_ipoe_control(now_ns, port, &l2);
                     } else {
                         let key = AccessKey::from_l2(port, &l2).pack();
                         *out = self.access_ipv6(now_ns, frame, l3, key, None);

@@ -402,6 +402,55 @@ fn redirect_rate_limit() {
     assert_eq!(p.counters().redirected, 150);
 }
 
+/// A DHCP flood from unknown clients spends the shared redirect budget; a subscriber the
+/// user plane holds still gets its lease renewals and ARP requests to the control plane,
+/// through the established sessions' budget.
+#[test]
+fn a_dhcp_flood_leaves_established_subscribers_their_budget() {
+    let mut p = resolved();
+    let discover = crate::wire::frame::tests::dhcp_discover();
+    let flood: Vec<(PortId, &[u8])> = (0..250).map(|_| (ACCESS0, &discover[..])).collect();
+    let t0 = 10 * SEC;
+    let r = run(&mut p, t0, &flood);
+    let to_cp = |r: &[(Verdict, Vec<u8>)]| {
+        r.iter()
+            .filter(|(v, _)| *v == Verdict::ToControlPlane)
+            .count()
+    };
+    assert_eq!(to_cp(&r), 100, "the shared budget");
+    let s = sessions()[1];
+    let renew = build_ipv4_udp(
+        &l2_of(&s, GW_MAC),
+        s.ipv4,
+        Ipv4Addr::new(100, 64, 0, 1),
+        68,
+        67,
+        64,
+        b"dhcp",
+    );
+    let arp = build_arp(
+        &L2Header {
+            dst: EthernetAddress::BROADCAST,
+            ..l2_of(&s, GW_MAC)
+        },
+        &ArpRepr {
+            operation: ArpOperation::Request,
+            source_hardware_addr: s.access.mac,
+            source_protocol_addr: s.ipv4,
+            target_hardware_addr: EthernetAddress::ZERO,
+            target_protocol_addr: Ipv4Addr::new(100, 64, 0, 1),
+        },
+    );
+    for f in [&renew, &arp] {
+        assert_eq!(run1(&mut p, t0, ACCESS0, f).0, Verdict::ToControlPlane);
+    }
+    // The flood itself stays limited.
+    assert_eq!(to_cp(&run(&mut p, t0, &flood)), 0);
+    // A subscriber's own storm is limited too, by the established sessions' budget.
+    let storm: Vec<(PortId, &[u8])> = (0..250).map(|_| (ACCESS0, &renew[..])).collect();
+    assert_eq!(to_cp(&run(&mut p, t0, &storm)), 98);
+}
+
 #[test]
 fn arp_reply_for_core_address() {
     let mut p = pipeline();

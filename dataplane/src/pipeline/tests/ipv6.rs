@@ -278,6 +278,19 @@ fn ipoe_ipv6_goes_both_ways_with_the_session_tag() {
         run1(&mut p, 0, ACCESS0, &ipoe_frame(&s, &rs)).0,
         Verdict::ToControlPlane
     );
+    // Unknown hosts' solicitations spend the shared budget; the session's still pass.
+    let stranger = sub(77, ACCESS0, 0, 0);
+    let theirs = ipoe_frame(&stranger, &rs);
+    let flood: Vec<(PortId, &[u8])> = (0..250).map(|_| (ACCESS0, &theirs[..])).collect();
+    let limited = run(&mut p, 0, &flood)
+        .iter()
+        .filter(|(v, _)| *v == Verdict::Drop(DropReason::RedirectRateLimited))
+        .count();
+    assert!(limited >= 150, "{limited}");
+    assert_eq!(
+        run1(&mut p, 0, ACCESS0, &ipoe_frame(&s, &rs)).0,
+        Verdict::ToControlPlane
+    );
 }
 
 #[test]
