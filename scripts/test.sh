@@ -11,6 +11,7 @@ section() { printf '\n==== %s\n' "$*"; }
 
 section "format"
 cargo fmt --all --check
+(cd fuzz && cargo fmt --check)
 
 section "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings

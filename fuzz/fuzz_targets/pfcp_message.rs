@@ -24,7 +24,9 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(all) = parse_all(data) {
         let items: Vec<_> = all.iter().map(|(h, m)| (m, h.sequence, h.seid)).collect();
-        let Ok(bytes) = encode_bundle(&items) else { return };
+        let Ok(bytes) = encode_bundle(&items) else {
+            return;
+        };
         let again = parse_all(&bytes).expect("re-parse bundle");
         assert_eq!(again.len(), all.len());
         for ((_, a), (_, b)) in again.iter().zip(&all) {
