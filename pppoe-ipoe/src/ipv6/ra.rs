@@ -12,7 +12,11 @@
 //! DHCPv6 for its address, delegated prefix and DNS), the session MTU, and
 //! the session's /64 with the on-link flag and the autonomous flag as
 //! configured. A PPP link has no link-layer addresses, so no
-//! Source/Target Link-Layer Address option is sent. The first
+//! Source/Target Link-Layer Address option is sent there; on an Ethernet
+//! link ([`RaConfig::link_layer`], IPoE) advertisements carry the Source
+//! Link-Layer Address and neighbour advertisements the Target Link-Layer
+//! Address with the Override flag (RFC 4861 sections 4.2 and 4.4), without
+//! which a host cannot resolve the router. The first
 //! [`INITIAL_ADVERTISEMENTS`] unsolicited advertisements are at most
 //! [`INITIAL_INTERVAL_MS`] apart (RFC 4861 section 6.2.4), the following
 //! ones `interval_ms` apart; every valid Router Solicitation is answered
@@ -36,6 +40,8 @@ pub const INITIAL_ADVERTISEMENTS: u32 = 3;
 /// RFC 4861 MAX_INITIAL_RTR_ADVERT_INTERVAL, in milliseconds.
 pub const INITIAL_INTERVAL_MS: u64 = 16_000;
 
+const OPT_SOURCE_LINK_LAYER: u8 = 1;
+const OPT_TARGET_LINK_LAYER: u8 = 2;
 const OPT_PREFIX_INFORMATION: u8 = 3;
 const OPT_MTU: u8 = 5;
 const FLAG_MANAGED: u8 = 0x80;
@@ -44,6 +50,7 @@ const PREFIX_FLAG_ON_LINK: u8 = 0x80;
 const PREFIX_FLAG_AUTONOMOUS: u8 = 0x40;
 const NA_FLAG_ROUTER: u8 = 0x80;
 const NA_FLAG_SOLICITED: u8 = 0x40;
+const NA_FLAG_OVERRIDE: u8 = 0x20;
 
 /// What the advertisements say and how often they go out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +70,11 @@ pub struct RaConfig {
     pub autonomous: bool,
     /// MTU option value: the session MTU. Default 1492.
     pub mtu: u16,
+    /// The router's link-layer address on an Ethernet link (IPoE): sent as
+    /// the Source Link-Layer Address option of advertisements and the
+    /// Target Link-Layer Address option of neighbour advertisements.
+    /// Default none (PPP).
+    pub link_layer: Option<[u8; 6]>,
     /// Valid lifetime of the advertised prefix, seconds. Default 86 400.
     pub prefix_valid_s: u32,
     /// Preferred lifetime of the advertised prefix, seconds. Default 14 400.
@@ -78,6 +90,7 @@ impl Default for RaConfig {
             other: true,
             autonomous: false,
             mtu: 1492,
+            link_layer: None,
             prefix_valid_s: 86_400,
             prefix_preferred_s: 14_400,
         }
@@ -197,13 +210,20 @@ impl RouterAdvertiser {
                 }
                 // A solicitation from the unspecified address is duplicate
                 // address detection: answered to all nodes, unsolicited.
-                let (dst, flags) = if pkt.src.is_unspecified() {
+                let (dst, mut flags) = if pkt.src.is_unspecified() {
                     (ALL_NODES, NA_FLAG_ROUTER)
                 } else {
                     (pkt.src, NA_FLAG_ROUTER | NA_FLAG_SOLICITED)
                 };
+                if self.cfg.link_layer.is_some() {
+                    flags |= NA_FLAG_OVERRIDE;
+                }
                 let mut body = vec![flags, 0, 0, 0];
                 body.extend_from_slice(&target);
+                if let Some(mac) = self.cfg.link_layer {
+                    body.extend_from_slice(&[OPT_TARGET_LINK_LAYER, 1]);
+                    body.extend_from_slice(&mac);
+                }
                 self.counters.neighbor_advertisements_sent += 1;
                 Some(emit_icmpv6(
                     self.address,
@@ -243,6 +263,10 @@ impl RouterAdvertiser {
         let mut body = vec![64, flags];
         body.extend_from_slice(&self.cfg.router_lifetime_s.to_be_bytes());
         body.extend_from_slice(&[0; 8]);
+        if let Some(mac) = self.cfg.link_layer {
+            body.extend_from_slice(&[OPT_SOURCE_LINK_LAYER, 1]);
+            body.extend_from_slice(&mac);
+        }
         body.extend_from_slice(&[OPT_MTU, 1, 0, 0]);
         body.extend_from_slice(&u32::from(self.cfg.mtu).to_be_bytes());
         if let Some(p) = self.prefix {
@@ -295,6 +319,8 @@ pub struct Advertisement {
     pub router_lifetime_s: u16,
     /// MTU option, if present.
     pub mtu: Option<u32>,
+    /// Source Link-Layer Address option (an Ethernet MAC), if present.
+    pub source_link_layer: Option<[u8; 6]>,
     /// Prefix Information options: (prefix, on-link, autonomous, valid
     /// lifetime, preferred lifetime).
     pub prefixes: Vec<(Ipv6Prefix, bool, bool, u32, u32)>,
@@ -311,6 +337,7 @@ pub fn parse_advertisement(body: &[u8]) -> Option<Advertisement> {
         other: body[1] & FLAG_OTHER != 0,
         router_lifetime_s: u16::from_be_bytes([body[2], body[3]]),
         mtu: None,
+        source_link_layer: None,
         prefixes: Vec::new(),
     };
     let mut opts = &body[12..];
@@ -319,6 +346,9 @@ pub fn parse_advertisement(body: &[u8]) -> Option<Advertisement> {
         let opt = &opts[..len];
         match (opt[0], len) {
             (OPT_MTU, 8) => ad.mtu = Some(u32::from_be_bytes([opt[4], opt[5], opt[6], opt[7]])),
+            (OPT_SOURCE_LINK_LAYER, 8) => {
+                ad.source_link_layer = Some([opt[2], opt[3], opt[4], opt[5], opt[6], opt[7]]);
+            }
             (OPT_PREFIX_INFORMATION, 32) => {
                 let mut a = [0u8; 16];
                 a.copy_from_slice(&opt[16..32]);
@@ -419,6 +449,37 @@ mod tests {
         }
         assert_eq!(ra.counters().solicitations_received, 1);
         assert_eq!(ra.counters().dropped, 3);
+    }
+
+    /// On an Ethernet link the router names its MAC: Source Link-Layer
+    /// Address in advertisements, Target Link-Layer Address and Override in
+    /// neighbour advertisements. On PPP neither option is sent.
+    #[test]
+    fn ethernet_links_carry_the_link_layer_address() {
+        const MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x00, 0x01, 0x01];
+        let cfg = RaConfig {
+            link_layer: Some(MAC),
+            mtu: 1500,
+            ..RaConfig::default()
+        };
+        let mut ra = RouterAdvertiser::new(cfg, IID, Some("2001:db8:0:7::/64".parse().unwrap()));
+        let rs = emit_icmpv6(PEER, ALL_ROUTERS, 255, ROUTER_SOLICITATION, 0, &[0; 4]);
+        let ad = decode_ra(&ra.input(&parse(&rs).unwrap()).unwrap()).2;
+        assert_eq!((ad.source_link_layer, ad.mtu), (Some(MAC), Some(1500)));
+        assert_eq!(ad.prefixes.len(), 1);
+        let mut body = vec![0; 4];
+        body.extend_from_slice(&ra.address().octets());
+        let ns = emit_icmpv6(PEER, ra.address(), 255, NEIGHBOR_SOLICITATION, 0, &body);
+        let na = ra.input(&parse(&ns).unwrap()).expect("an NA");
+        let p = parse(&na).unwrap();
+        let m = parse_icmpv6(&p).unwrap();
+        assert_eq!(m.body[0], 0xe0, "router, solicited, override");
+        assert_eq!(&m.body[20..22], &[OPT_TARGET_LINK_LAYER, 1]);
+        assert_eq!(&m.body[22..28], &MAC);
+        assert!(valid_options(&m.body[20..]));
+        // PPP: no link-layer options.
+        let ppp = decode_ra(&advertiser(false).start(0)[0]).2;
+        assert_eq!(ppp.source_link_layer, None);
     }
 
     #[test]
