@@ -33,6 +33,7 @@ pub mod api;
 pub mod config;
 pub mod ctl;
 pub mod cups;
+pub mod ipv6;
 #[allow(unsafe_code)]
 pub mod lab;
 pub mod metrics;

@@ -15,6 +15,7 @@ use crate::aaa::{Aaa, LocalSubscribers};
 use crate::api::{self, ApiState};
 use crate::config::AaaBackend;
 use crate::config::{Config, ConfigError};
+use crate::ipv6::SharedDhcpv6;
 use crate::metrics::Metrics;
 use crate::redirect::{Redirector, RedirectorConfig, run_redirect};
 use crate::session::journal::Record;
@@ -125,6 +126,7 @@ pub async fn start(cfg: Config, subs: LocalSubscribers) -> anyhow::Result<Runnin
         gtpu.clone(),
     );
     let dhcp_shared = dhcp.clone();
+    let dhcpv6 = SharedDhcpv6::new(cfg.gateway_mac, cfg.ipv6_pools.clone());
     let radius = match aaa.radius() {
         Some(auth) => {
             Some(start_radius(&cfg, auth.clone(), &sessions, &metrics, shutdown_rx.clone()).await?)
@@ -141,7 +143,7 @@ pub async fn start(cfg: Config, subs: LocalSubscribers) -> anyhow::Result<Runnin
 
     let pppoe_tx = if cfg.pppoe.enabled {
         let (mut svc, tx, rx) = crate::pppoe::PppoeService::new(
-            pppoe_settings(&cfg),
+            pppoe_settings(&cfg, &dhcpv6),
             gtpu.clone(),
             dhcp.clone(),
             sessions.aaa().clone(),
@@ -183,10 +185,20 @@ pub async fn start(cfg: Config, subs: LocalSubscribers) -> anyhow::Result<Runnin
             per_mac_burst: cfg.dhcp.per_mac_burst,
             max_tracked_macs: cfg.dhcp.max_tracked_macs,
         },
-        dhcp,
+        dhcp.clone(),
         aaa,
         metrics.clone(),
-    );
+    )
+    .with_ipv6(crate::redirect::ipv6::Ipoe6::new(
+        cfg.gateway_mac,
+        dhcpv6,
+        dhcp,
+        sessions.clone(),
+        vbng_access::ipv6::ra::RaConfig {
+            mtu: 1500,
+            ..Default::default()
+        },
+    ));
     tokio::spawn(run_redirect(
         gtpu,
         redirector,
@@ -220,7 +232,7 @@ pub async fn start(cfg: Config, subs: LocalSubscribers) -> anyhow::Result<Runnin
 /// The PPPoE service's settings from `[pppoe]` (a fresh random cookie
 /// secret per start: cookies of PADOs sent before a restart are refused,
 /// and clients simply rediscover).
-fn pppoe_settings(cfg: &Config) -> crate::pppoe::PppoeSettings {
+fn pppoe_settings(cfg: &Config, dhcpv6: &SharedDhcpv6) -> crate::pppoe::PppoeSettings {
     use crate::config::pppoe::PppAuth;
     use vbng_access::ppp::AuthMethod;
     let p = &cfg.pppoe;
@@ -249,7 +261,7 @@ fn pppoe_settings(cfg: &Config) -> crate::pppoe::PppoeSettings {
         },
         gateway_mac: cfg.gateway_mac,
         mtu: p.mtu,
-        ipv6_pools: cfg.ipv6_pools.clone(),
+        dhcpv6: dhcpv6.clone(),
         ra: vbng_access::ipv6::ra::RaConfig {
             mtu: p.mtu,
             ..Default::default()

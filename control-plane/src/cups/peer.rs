@@ -118,6 +118,12 @@ impl UpHandle {
             .clone()
     }
 
+    /// The user plane's configured GTP-U address: where control frames
+    /// the control plane originates (unsolicited Router Advertisements) go.
+    pub fn gtpu_address(&self) -> SocketAddr {
+        self.info.gtpu
+    }
+
     /// Whether a GTP-U datagram from `src` comes from this user plane:
     /// the configured GTP-U address, or the advertised GTP-U IPv4 / the
     /// PFCP IP on the GTP-U port.

@@ -152,6 +152,8 @@ impl Drop for Background {
 pub struct Dhclient {
     ns: String,
     iface: String,
+    /// `-4` or `-6`.
+    family: &'static str,
     pid_file: PathBuf,
     lease_file: PathBuf,
     conf_file: PathBuf,
@@ -172,14 +174,31 @@ impl Dhclient {
         Ok(Dhclient {
             ns: ns.to_owned(),
             iface: iface.to_owned(),
+            family: "-4",
             pid_file: dir.join(format!("dhclient-{tag}.pid")),
             lease_file: dir.join(format!("dhclient-{tag}.leases")),
             conf_file,
         })
     }
 
+    /// A DHCPv6 client (`dhclient -6`) named `tag` in `dir`, like
+    /// [`Dhclient::new`].
+    pub fn new_ipv6(ns: &str, iface: &str, dir: &Path, tag: &str) -> Result<Self, LabError> {
+        let conf_file = dir.join(format!("dhclient6-{tag}.conf"));
+        std::fs::write(&conf_file, "timeout 20;\nretry 5;\n")
+            .map_err(|e| LabError::Command(format!("write {}: {e}", conf_file.display())))?;
+        Ok(Dhclient {
+            ns: ns.to_owned(),
+            iface: iface.to_owned(),
+            family: "-6",
+            pid_file: dir.join(format!("dhclient6-{tag}.pid")),
+            lease_file: dir.join(format!("dhclient6-{tag}.leases")),
+            conf_file,
+        })
+    }
+
     fn args<'a>(&'a self, extra: &[&'a str]) -> Vec<&'a str> {
-        let mut args = vec!["dhclient", "-4", "-v"];
+        let mut args = vec!["dhclient", self.family, "-v"];
         args.extend_from_slice(extra);
         args.extend_from_slice(&[
             "-pf",
@@ -199,6 +218,20 @@ impl Dhclient {
         let args = self.args(&["-1"]);
         let out = super::netns::exec_in(&self.ns, args[0], &args[1..])?;
         Ok(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    /// DHCPv6 (a client made by [`Dhclient::new_ipv6`]): asks once for an
+    /// address (IA_NA) and a delegated prefix (IA_PD); returns when both
+    /// are bound, with dhclient's log (it then renews in the background).
+    pub fn obtain_address_and_prefix(&self) -> Result<String, LabError> {
+        let args = self.args(&["-1", "-N", "-P"]);
+        let out = super::netns::exec_in(&self.ns, args[0], &args[1..])?;
+        Ok(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    /// The client's lease file as dhclient wrote it (empty if none yet).
+    pub fn lease_text(&self) -> String {
+        std::fs::read_to_string(&self.lease_file).unwrap_or_default()
     }
 
     /// Sends DHCPRELEASE and stops the background client (`dhclient -r`).

@@ -37,10 +37,10 @@ use std::collections::HashMap;
 
 use tracing::{debug, info, warn};
 use vbng_access::dhcpv6::server::LinkRequest;
-use vbng_access::dhcpv6::{self, Dhcpv6Server, Ipv6PoolConfig, LinkId};
+use vbng_access::dhcpv6::{self, LinkId};
 use vbng_access::ipv6::packet::{self, NEXT_HEADER_ICMPV6, NEXT_HEADER_UDP};
 use vbng_access::ipv6::ra::{RaConfig, RouterAdvertiser};
-use vbng_access::ipv6::{Ipv6Prefix, eui64_interface_id, link_local};
+use vbng_access::ipv6::{eui64_interface_id, link_local};
 use vbng_access::ppp;
 use vbng_access::pppoe::discovery::SessionKey;
 use vbng_access::pppoe::wire::{self as pppoe_wire, Code};
@@ -49,6 +49,7 @@ use vbng_dataplane::wire::{EtherType, EthernetAddress};
 use super::PppoeService;
 use crate::api::model::Ipv6View;
 use crate::cups::Ipv6Prefixes;
+use crate::ipv6::SharedDhcpv6;
 use crate::session::journal::{Record, StoredIpv6, StoredPppoe};
 
 /// Hop limit of our DHCPv6 replies (link-local, any value works).
@@ -57,7 +58,7 @@ const DHCPV6_HOP_LIMIT: u8 = 64;
 /// The IPv6 side of the PPPoE service.
 #[derive(Debug)]
 pub(super) struct Ipv6Service {
-    server: Dhcpv6Server,
+    server: SharedDhcpv6,
     ra: RaConfig,
     interface_id: u64,
     next_link: LinkId,
@@ -77,48 +78,22 @@ struct Ipv6Link {
 }
 
 impl Ipv6Service {
-    /// The IPv6 service of a gateway with MAC `gateway_mac` (its DUID-LL
-    /// and, as modified EUI-64, our interface identifier) serving
-    /// `pools`, advertising with `ra`.
-    pub(super) fn new(
-        gateway_mac: EthernetAddress,
-        pools: Vec<Ipv6PoolConfig>,
-        ra: RaConfig,
-    ) -> Self {
-        let server = Dhcpv6Server::new(dhcpv6::duid_ll(gateway_mac.0), pools.clone(), true)
-            .unwrap_or_else(|e| {
-                // The config loader checked the pools; a bad set built in
-                // code leaves IPv6 off rather than the service down.
-                warn!(error = %e, "IPv6 pools refused; IPv6 is off for PPPoE");
-                Dhcpv6Server::new(dhcpv6::duid_ll(gateway_mac.0), Vec::new(), true)
-                    .expect("no pools is a valid set")
-            });
+    /// The IPv6 service of a gateway with MAC `gateway_mac` (as modified
+    /// EUI-64, our interface identifier) serving from `server`, advertising
+    /// with `ra`.
+    pub(super) fn new(gateway_mac: EthernetAddress, server: SharedDhcpv6, ra: RaConfig) -> Self {
         Ipv6Service {
             server,
             ra,
             interface_id: eui64_interface_id(gateway_mac.0),
-            next_link: 1,
+            next_link: crate::ipv6::PPPOE_FIRST_LINK,
             offered: HashMap::new(),
             links: HashMap::new(),
         }
     }
 }
 
-/// The prefix lengths the user plane takes for a session's prefix or
-/// delegated prefix.
-const FORWARDED_PREFIX_LENS: std::ops::RangeInclusive<u8> = 1..=64;
-
-/// An AAA prefix attribute (`addr/len` text), if it parses.
-fn aaa_prefix(text: Option<&String>) -> Option<Ipv6Prefix> {
-    let text = text?;
-    match text.parse::<Ipv6Prefix>() {
-        Ok(p) => Some(p),
-        Err(e) => {
-            warn!(prefix = %text, error = %e, "IPv6 prefix from AAA ignored");
-            None
-        }
-    }
-}
+use crate::ipv6::aaa_prefix;
 
 impl PppoeService {
     /// AAA accepted session `key`: offer it IPv6CP if its pool has IPv6 or
@@ -134,7 +109,7 @@ impl PppoeService {
         let framed_prefix = aaa_prefix(session.attrs.framed_ipv6_prefix.as_ref());
         let delegated_prefix = aaa_prefix(session.attrs.delegated_ipv6_prefix.as_ref());
         let v6 = &mut self.ipv6;
-        if !v6.server.serves(
+        if !v6.server.lock().serves(
             &profile.pool,
             framed_prefix.is_some() || delegated_prefix.is_some(),
         ) {
@@ -184,7 +159,7 @@ impl PppoeService {
                 };
                 req.peer_interface_id = peer;
                 let id = v6.next_link;
-                let state = match v6.server.open_link(id, req) {
+                let state = match v6.server.lock().open_link(id, req) {
                     Ok(s) => s.clone(),
                     Err(e) => {
                         warn!(session_id = key.session_id, error = %e, "no IPv6 for the session");
@@ -243,8 +218,13 @@ impl PppoeService {
         };
         let v6 = &mut self.ipv6;
         let id = v6.next_link;
-        let state = match v6.server.restore_link(id, req.clone(), &stored.bindings()) {
-            Ok(s) => s.clone(),
+        let restored = v6
+            .server
+            .lock()
+            .restore_link(id, req.clone(), &stored.bindings())
+            .cloned();
+        let state = match restored {
+            Ok(s) => s,
             Err(e) => {
                 warn!(session_id = key.session_id, error = %e,
                     "IPv6 of the restored PPPoE session not restored; closing IPv6CP, IPv4 stays");
@@ -279,7 +259,8 @@ impl PppoeService {
     /// IPv6CP is Opened. Only bound addresses and prefixes are kept.
     pub(super) fn stored_ipv6(&self, key: &SessionKey) -> Option<StoredIpv6> {
         let link = self.ipv6.links.get(key).filter(|l| l.active)?;
-        let s = self.ipv6.server.link(link.id)?;
+        let server = self.ipv6.server.lock();
+        let s = server.link(link.id)?;
         let (interface_id, peer_interface_id) = self.sessions.get(key)?.ppp.ipv6_interface_ids()?;
         Some(StoredIpv6 {
             interface_id,
@@ -328,7 +309,7 @@ impl PppoeService {
             NEXT_HEADER_ICMPV6 => link.router.input(&pkt),
             NEXT_HEADER_UDP => match packet::parse_udp(&pkt) {
                 Ok(udp) if udp.dst_port == dhcpv6::SERVER_PORT => {
-                    let h = self.ipv6.server.handle(link.id, udp.payload);
+                    let h = self.ipv6.server.lock().handle(link.id, udp.payload);
                     changed = h.bindings_changed;
                     h.reply.map(|r| {
                         packet::emit_udp(
@@ -362,14 +343,12 @@ impl PppoeService {
             }
         }
         if changed {
-            if let Some(s) = self
-                .ipv6
-                .links
-                .get(key)
-                .and_then(|l| self.ipv6.server.link(l.id))
             {
-                info!(session_id = key.session_id, address = ?s.address, delegated = ?s.delegated_prefix,
-                    "DHCPv6 bindings changed");
+                let server = self.ipv6.server.lock();
+                if let Some(s) = self.ipv6.links.get(key).and_then(|l| server.link(l.id)) {
+                    info!(session_id = key.session_id, address = ?s.address, delegated = ?s.delegated_prefix,
+                        "DHCPv6 bindings changed");
+                }
             }
             self.push_ipv6(key).await;
         }
@@ -394,24 +373,16 @@ impl PppoeService {
     pub(super) fn close_ipv6(&mut self, key: &SessionKey) {
         self.ipv6.offered.remove(key);
         if let Some(link) = self.ipv6.links.remove(key) {
-            self.ipv6.server.close_link(link.id);
+            self.ipv6.server.lock().close_link(link.id);
         }
     }
 
     /// What session `key` has of IPv6, for the API.
     pub(super) fn ipv6_view(&self, key: &SessionKey) -> Option<Ipv6View> {
         let link = self.ipv6.links.get(key)?;
-        let s = self.ipv6.server.link(link.id)?;
-        Some(Ipv6View {
-            link_local: link.router.address(),
-            peer_link_local: link.peer,
-            prefix: s.link_prefix.map(|p| p.to_string()),
-            address: s.address.filter(|_| s.address_bound),
-            delegated_prefix: s
-                .delegated_prefix
-                .filter(|_| s.delegated_bound)
-                .map(|p| p.to_string()),
-        })
+        let server = self.ipv6.server.lock();
+        let s = server.link(link.id)?;
+        Some(crate::ipv6::link_view(link.router.address(), link.peer, s))
     }
 
     /// What session `key`'s user plane is to forward of IPv6: with IPv6CP
@@ -419,24 +390,9 @@ impl PppoeService {
     /// /1 to /64); `None` if neither.
     pub(super) fn ipv6_prefixes(&self, key: &SessionKey) -> Option<Ipv6Prefixes> {
         let link = self.ipv6.links.get(key).filter(|l| l.active)?;
-        let s = self.ipv6.server.link(link.id)?;
-        let forwarded = |p: Ipv6Prefix, what: &str| {
-            if FORWARDED_PREFIX_LENS.contains(&p.len()) {
-                Some((p.addr(), p.len()))
-            } else {
-                warn!(session_id = key.session_id, prefix = %p, what,
-                    "prefix not /1 to /64: not given to the user plane, not forwarded");
-                None
-            }
-        };
-        let v6 = Ipv6Prefixes {
-            prefix: s.link_prefix.and_then(|p| forwarded(p, "link prefix")),
-            delegated: s
-                .delegated_prefix
-                .filter(|_| s.delegated_bound)
-                .and_then(|p| forwarded(p, "delegated prefix")),
-        };
-        (v6 != Ipv6Prefixes::default()).then_some(v6)
+        let server = self.ipv6.server.lock();
+        let s = server.link(link.id)?;
+        crate::ipv6::link_prefixes(u64::from(key.session_id), s)
     }
 
     /// Show session `key`'s IPv6 in its registry session, once programmed,

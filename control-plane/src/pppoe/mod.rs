@@ -84,10 +84,10 @@ pub struct PppoeSettings {
     pub gateway_mac: EthernetAddress,
     /// MTU of PPPoE sessions' IPv4 packets.
     pub mtu: u16,
-    /// The IPv6 parts of the pools (IPv6CP, RAs and DHCPv6 for their
-    /// sessions); empty: IPv6CP is Protocol-Rejected, unless AAA gives a
-    /// session an IPv6 prefix.
-    pub ipv6_pools: Vec<vbng_access::dhcpv6::Ipv6PoolConfig>,
+    /// The DHCPv6 server of the IPv6 parts of the pools (IPv6CP, RAs and
+    /// DHCPv6 for their sessions), shared with IPoE; without pools IPv6CP
+    /// is Protocol-Rejected, unless AAA gives a session an IPv6 prefix.
+    pub dhcpv6: crate::ipv6::SharedDhcpv6,
     /// Router Advertisement settings (the MTU option is `mtu`).
     pub ra: vbng_access::ipv6::ra::RaConfig,
 }
@@ -206,7 +206,7 @@ impl PppoeService {
         let svc = PppoeService {
             ipv6: ipv6::Ipv6Service::new(
                 settings.gateway_mac,
-                settings.ipv6_pools.clone(),
+                settings.dhcpv6.clone(),
                 settings.ra,
             ),
             discovery: DiscoveryServer::new(settings.discovery.clone()),

@@ -48,6 +48,8 @@ pub struct Redirector {
     auth_pending: Vec<ClientKey>,
     /// PPPoE frames for the PPPoE task: (port, L2 header, payload after it).
     pppoe: Vec<(u8, L2Header, Vec<u8>)>,
+    /// IPv6 of IPoE subscribers, if on.
+    ipv6: Option<super::ipv6::Ipoe6>,
 }
 
 impl Redirector {
@@ -62,7 +64,32 @@ impl Redirector {
             metrics,
             auth_pending: Vec::new(),
             pppoe: Vec::new(),
+            ipv6: None,
         }
+    }
+
+    /// Serve IPv6 to IPoE subscribers with `ipv6`.
+    pub fn with_ipv6(mut self, ipv6: super::ipv6::Ipoe6) -> Self {
+        self.ipv6 = Some(ipv6);
+        self
+    }
+
+    /// IPv6 housekeeping at `now_ms` (see [`super::ipv6::Ipoe6::tick`]):
+    /// the unsolicited Router Advertisements due, as (user plane index,
+    /// GTP-U datagram to it).
+    pub fn tick_ipv6(&mut self, now_ms: u64) -> Vec<(u32, Vec<u8>)> {
+        let Some(v6) = self.ipv6.as_mut() else {
+            return Vec::new();
+        };
+        v6.tick(now_ms)
+            .into_iter()
+            .filter_map(|(up, port, frame)| {
+                GtpuRepr::g_pdu(u32::from(port))
+                    .encapsulate(&frame)
+                    .ok()
+                    .map(|d| (up, d))
+            })
+            .collect()
     }
 
     /// PPPoE discovery and session frames of the datagrams handled so far:
@@ -143,6 +170,17 @@ impl Redirector {
             EtherType::PppoeDiscovery | EtherType::PppoeSession => {
                 self.pppoe.push((port, l2, payload.to_vec()));
                 return Err(DropReason::HandedToPppoe);
+            }
+            EtherType::Ipv6 => {
+                let key = ClientKey {
+                    up,
+                    port,
+                    svlan: l2.svlan.unwrap_or(0),
+                    cvlan: l2.cvlan.unwrap_or(0),
+                    mac: l2.src.0,
+                };
+                let v6 = self.ipv6.as_mut().ok_or(DropReason::Ipv6NoSession)?;
+                v6.handle(now_ms, key, &l2, payload)?
             }
             _ => return Err(DropReason::UnsupportedEthertype),
         };
@@ -413,14 +451,19 @@ mod tests {
         let big = GtpuRepr::g_pdu(300).encapsulate(&[0u8; 60]).unwrap();
         assert!(r.handle(0, 0, &big, &mut ev).is_none());
         assert!(dropped(&m, DropReason::BadPort));
-        // IPv6 frame.
-        let mut v6 = vec![0u8; 60];
-        v6[..6].copy_from_slice(&[0xff; 6]);
-        v6[6..12].copy_from_slice(&MAC);
-        v6[12..14].copy_from_slice(&[0x86, 0xdd]);
-        let v6 = GtpuRepr::g_pdu(0).encapsulate(&v6).unwrap();
-        assert!(r.handle(0, 0, &v6, &mut ev).is_none());
-        assert!(dropped(&m, DropReason::UnsupportedEthertype));
+        // LLDP, and IPv6 while IPoE has no IPv6 service.
+        for (ethertype, reason) in [
+            ([0x88, 0xcc], DropReason::UnsupportedEthertype),
+            ([0x86, 0xdd], DropReason::Ipv6NoSession),
+        ] {
+            let mut f = vec![0u8; 60];
+            f[..6].copy_from_slice(&[0xff; 6]);
+            f[6..12].copy_from_slice(&MAC);
+            f[12..14].copy_from_slice(&ethertype);
+            let f = GtpuRepr::g_pdu(0).encapsulate(&f).unwrap();
+            assert!(r.handle(0, 0, &f, &mut ev).is_none());
+            assert!(dropped(&m, reason), "{reason:?}");
+        }
         // ARP for an address that is not a pool gateway.
         let l2 = L2Header {
             dst: EthernetAddress::BROADCAST,

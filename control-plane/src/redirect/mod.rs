@@ -1,6 +1,7 @@
 //! The GTP-U control-packet redirect (TS 29.244 section 5.3, TR-459 CPR).
 //!
-//! User planes send the control frames of subscribers (ARP, DHCP) to the
+//! User planes send the control frames of subscribers (ARP, DHCP, IPv6
+//! Router and Neighbor Solicitations, DHCPv6) to the
 //! control plane as GTP-U G-PDUs whose TEID is the access port index and
 //! whose payload is the complete Ethernet frame as received (VLAN tags
 //! included). Replies go back the same way to the datagram's source.
@@ -13,11 +14,15 @@
 //!
 //! - [`handler`]: [`Redirector`], the sans-IO frame handler (ARP responder
 //!   for pool gateways, DHCP glue to [`vbng_access::dhcpv4::DhcpServer`]).
+//! - [`ipv6`]: [`ipv6::Ipoe6`], IPv6 for IPoE subscribers (router
+//!   advertisements, neighbour advertisements, DHCPv6 through the shared
+//!   server).
 //! - [`ratelimit`]: [`MacLimiter`], per-client-MAC token buckets.
 //! - [`socket`]: the tokio task around the UDP socket, which pairs each
 //!   lease-binding ACK with its event ([`crate::session::LeaseUpdate`]).
 
 pub mod handler;
+pub mod ipv6;
 pub mod ratelimit;
 pub mod socket;
 
@@ -67,6 +72,15 @@ pub enum DropReason {
     /// Not dropped: a PPPoE frame handed to the PPPoE task (see
     /// [`Redirector::take_pppoe`]).
     HandedToPppoe,
+    /// A malformed IPv6 packet.
+    Ipv6Malformed,
+    /// IPv6 from a subscriber without an IPoE session (or with IPv6 off).
+    Ipv6NoSession,
+    /// IPv6 from a subscriber whose pool (and AAA profile) has no IPv6, or
+    /// whose pool is exhausted.
+    Ipv6NotServed,
+    /// IPv6 we do not answer (not a solicitation for us, not DHCPv6).
+    Ipv6Unanswered,
 }
 
 impl DropReason {
@@ -88,6 +102,10 @@ impl DropReason {
             DropReason::DhcpNoReply => "dhcp_no_reply",
             DropReason::RateLimited => "rate_limited",
             DropReason::HandedToPppoe => "handed_to_pppoe",
+            DropReason::Ipv6Malformed => "ipv6_malformed",
+            DropReason::Ipv6NoSession => "ipv6_no_session",
+            DropReason::Ipv6NotServed => "ipv6_not_served",
+            DropReason::Ipv6Unanswered => "ipv6_unanswered",
         }
     }
 }

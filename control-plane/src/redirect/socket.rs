@@ -40,6 +40,7 @@ pub async fn run_redirect(
 ) {
     let mut buf = vec![0u8; 65_535];
     let mut prune = tokio::time::interval(Duration::from_secs(10));
+    let mut ipv6_tick = tokio::time::interval(Duration::from_secs(1));
     let mut ctx = Handling {
         socket: &socket,
         metrics: &metrics,
@@ -72,6 +73,19 @@ pub async fn run_redirect(
                 redirector.prune(now);
                 if let Some(r) = redirector.aaa().radius() {
                     r.prune(now);
+                }
+            }
+            _ = ipv6_tick.tick() => {
+                for (up, datagram) in redirector.tick_ipv6(crate::monotonic_ms()) {
+                    let Some(handle) = ups.iter().find(|u| u.index() == up) else {
+                        continue;
+                    };
+                    match socket.send_to(&datagram, handle.gtpu_address()).await {
+                        Ok(_) => {
+                            metrics.redirect_out.inc();
+                        }
+                        Err(e) => debug!(error = %e, "GTP-U send failed"),
+                    }
                 }
             }
             _ = shutdown.changed() => break,

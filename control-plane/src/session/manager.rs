@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{Instrument, debug, info, info_span, warn};
-use vbng_access::dhcpv4::{Lease, LeaseEvent};
+use vbng_access::dhcpv4::{ClientKey, Lease, LeaseEvent};
 
 use super::journal::{LeaseStore, Record};
 use super::{DeferredReply, LeaseUpdate, Registry, Session, SessionState};
@@ -226,7 +226,23 @@ impl Sessions {
         Some(id)
     }
 
-    /// Show `ipv6` as PPPoE session `id`'s IPv6 side (`None`: none).
+    /// The IPoE session of the subscriber `key` (not one being deleted):
+    /// its id and the IPv6 prefixes AAA gave it (Framed-IPv6-Prefix,
+    /// Delegated-IPv6-Prefix, as text).
+    pub fn ipoe_session(&self, key: &ClientKey) -> Option<(u64, Option<String>, Option<String>)> {
+        let reg = self.registry();
+        let s = reg.get(reg.id_of(key)?)?;
+        if s.pppoe.is_some() || s.state == SessionState::Deleting {
+            return None;
+        }
+        Some((
+            s.id,
+            s.attrs.framed_ipv6_prefix.clone(),
+            s.attrs.delegated_ipv6_prefix.clone(),
+        ))
+    }
+
+    /// Show `ipv6` as session `id`'s IPv6 side (`None`: none).
     pub fn set_ipv6(&self, id: u64, ipv6: Option<crate::api::model::Ipv6View>) {
         if let Some(s) = self.registry().get_mut(id) {
             s.ipv6 = ipv6;
