@@ -14,6 +14,8 @@ use tracing::warn;
 use vbng_access::dhcpv6::server::LinkState;
 use vbng_access::dhcpv6::{self, Dhcpv6Server, Ipv6PoolConfig, LinkId};
 use vbng_access::ipv6::Ipv6Prefix;
+use vbng_access::ipv6::packet::{self, Ipv6Packet, NEXT_HEADER_ICMPV6, NEXT_HEADER_UDP};
+use vbng_access::ipv6::ra::RouterAdvertiser;
 use vbng_dataplane::wire::EthernetAddress;
 
 use crate::api::model::Ipv6View;
@@ -100,4 +102,41 @@ pub fn link_prefixes(session: u64, s: &LinkState) -> Option<Ipv6Prefixes> {
             .and_then(|p| forwarded(p, "delegated prefix")),
     };
     (v6 != Ipv6Prefixes::default()).then_some(v6)
+}
+
+/// Hop limit of our DHCPv6 replies (link-local, any value works).
+const DHCPV6_HOP_LIMIT: u8 = 64;
+
+/// The answer of a subscriber's IPv6 link (DHCPv6 link `link` of
+/// `server`, router `router`) to the IPv6 packet `pkt` the subscriber sent:
+/// a Router or Neighbor Advertisement for a solicitation, the DHCPv6
+/// server's reply to a message to port 547, or nothing; and whether the
+/// DHCPv6 bindings changed.
+pub fn answer(
+    server: &SharedDhcpv6,
+    link: LinkId,
+    router: &mut RouterAdvertiser,
+    pkt: &Ipv6Packet<'_>,
+) -> (Option<Vec<u8>>, bool) {
+    match pkt.next_header {
+        NEXT_HEADER_ICMPV6 => (router.input(pkt), false),
+        NEXT_HEADER_UDP => match packet::parse_udp(pkt) {
+            Ok(udp) if udp.dst_port == dhcpv6::SERVER_PORT => {
+                let h = server.lock().handle(link, udp.payload);
+                let reply = h.reply.map(|r| {
+                    packet::emit_udp(
+                        router.address(),
+                        pkt.src,
+                        dhcpv6::SERVER_PORT,
+                        udp.src_port,
+                        DHCPV6_HOP_LIMIT,
+                        &r,
+                    )
+                });
+                (reply, h.bindings_changed)
+            }
+            _ => (None, false),
+        },
+        _ => (None, false),
+    }
 }

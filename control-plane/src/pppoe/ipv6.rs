@@ -36,9 +36,9 @@
 use std::collections::HashMap;
 
 use tracing::{debug, info, warn};
+use vbng_access::dhcpv6::LinkId;
 use vbng_access::dhcpv6::server::LinkRequest;
-use vbng_access::dhcpv6::{self, LinkId};
-use vbng_access::ipv6::packet::{self, NEXT_HEADER_ICMPV6, NEXT_HEADER_UDP};
+use vbng_access::ipv6::packet;
 use vbng_access::ipv6::ra::{RaConfig, RouterAdvertiser};
 use vbng_access::ipv6::{eui64_interface_id, link_local};
 use vbng_access::ppp;
@@ -51,9 +51,6 @@ use crate::api::model::Ipv6View;
 use crate::cups::Ipv6Prefixes;
 use crate::ipv6::SharedDhcpv6;
 use crate::session::journal::{Record, StoredIpv6, StoredPppoe};
-
-/// Hop limit of our DHCPv6 replies (link-local, any value works).
-const DHCPV6_HOP_LIMIT: u8 = 64;
 
 /// The IPv6 side of the PPPoE service.
 #[derive(Debug)]
@@ -304,28 +301,8 @@ impl PppoeService {
             self.metrics.pppoe_drop("ipv6_malformed");
             return true;
         };
-        let mut changed = false;
-        let reply = match pkt.next_header {
-            NEXT_HEADER_ICMPV6 => link.router.input(&pkt),
-            NEXT_HEADER_UDP => match packet::parse_udp(&pkt) {
-                Ok(udp) if udp.dst_port == dhcpv6::SERVER_PORT => {
-                    let h = self.ipv6.server.lock().handle(link.id, udp.payload);
-                    changed = h.bindings_changed;
-                    h.reply.map(|r| {
-                        packet::emit_udp(
-                            link.router.address(),
-                            pkt.src,
-                            dhcpv6::SERVER_PORT,
-                            udp.src_port,
-                            DHCPV6_HOP_LIMIT,
-                            &r,
-                        )
-                    })
-                }
-                _ => None,
-            },
-            _ => None,
-        };
+        let (reply, changed) =
+            crate::ipv6::answer(&self.ipv6.server, link.id, &mut link.router, &pkt);
         if changed {
             // Queued before the Reply leaves, so that a binding the client
             // holds is in the file as soon as the journal writes it.

@@ -172,13 +172,7 @@ impl Redirector {
                 return Err(DropReason::HandedToPppoe);
             }
             EtherType::Ipv6 => {
-                let key = ClientKey {
-                    up,
-                    port,
-                    svlan: l2.svlan.unwrap_or(0),
-                    cvlan: l2.cvlan.unwrap_or(0),
-                    mac: l2.src.0,
-                };
+                let key = client_key(up, port, &l2);
                 let v6 = self.ipv6.as_mut().ok_or(DropReason::Ipv6NoSession)?;
                 v6.handle(now_ms, key, &l2, payload)?
             }
@@ -251,13 +245,7 @@ impl Redirector {
         };
         self.metrics
             .dhcp(msg_type_name(msg.opts().msg_type()), "rx");
-        let key = ClientKey {
-            up,
-            port,
-            svlan: l2.svlan.unwrap_or(0),
-            cvlan: l2.cvlan.unwrap_or(0),
-            mac: l2.src.0,
-        };
+        let key = client_key(up, port, l2);
         let ctx = ClientContext::from_message(key, &msg);
         let aaa = &self.aaa;
         let handled = {
@@ -337,6 +325,18 @@ pub fn msg_type_name(t: Option<MessageType>) -> &'static str {
         Some(MessageType::Inform) => "inform",
         Some(_) => "other",
         None => "none",
+    }
+}
+
+/// The access line and MAC of a frame from user plane `up`, access port
+/// `port`, with header `l2`.
+fn client_key(up: u32, port: u8, l2: &L2Header) -> ClientKey {
+    ClientKey {
+        up,
+        port,
+        svlan: l2.svlan.unwrap_or(0),
+        cvlan: l2.cvlan.unwrap_or(0),
+        mac: l2.src.0,
     }
 }
 

@@ -33,9 +33,9 @@ use std::collections::HashMap;
 
 use tracing::{debug, info};
 use vbng_access::dhcpv4::ClientKey;
+use vbng_access::dhcpv6::LinkId;
 use vbng_access::dhcpv6::server::LinkRequest;
-use vbng_access::dhcpv6::{self, LinkId};
-use vbng_access::ipv6::packet::{self, NEXT_HEADER_ICMPV6, NEXT_HEADER_UDP};
+use vbng_access::ipv6::packet;
 use vbng_access::ipv6::ra::{RaConfig, RouterAdvertiser};
 use vbng_access::ipv6::{eui64_interface_id, link_local};
 use vbng_dataplane::wire::{EtherType, EthernetAddress, L2Header};
@@ -43,9 +43,6 @@ use vbng_dataplane::wire::{EtherType, EthernetAddress, L2Header};
 use super::{DropReason, SharedDhcp};
 use crate::ipv6::{SharedDhcpv6, aaa_prefix};
 use crate::session::Sessions;
-
-/// Hop limit of our DHCPv6 replies (link-local, any value works).
-const DHCPV6_HOP_LIMIT: u8 = 64;
 
 /// The IPv6 side of IPoE subscribers.
 #[derive(Debug)]
@@ -111,28 +108,8 @@ impl Ipoe6 {
         let pkt = packet::parse(payload).map_err(|_| DropReason::Ipv6Malformed)?;
         let opened = self.open(now_ms, &key)?;
         let link = self.links.get_mut(&key).ok_or(DropReason::Ipv6NoSession)?;
-        let mut changed = opened;
-        let reply = match pkt.next_header {
-            NEXT_HEADER_ICMPV6 => link.router.input(&pkt),
-            NEXT_HEADER_UDP => match packet::parse_udp(&pkt) {
-                Ok(udp) if udp.dst_port == dhcpv6::SERVER_PORT => {
-                    let h = self.server.lock().handle(link.id, udp.payload);
-                    changed |= h.bindings_changed;
-                    h.reply.map(|r| {
-                        packet::emit_udp(
-                            link.router.address(),
-                            pkt.src,
-                            dhcpv6::SERVER_PORT,
-                            udp.src_port,
-                            DHCPV6_HOP_LIMIT,
-                            &r,
-                        )
-                    })
-                }
-                _ => None,
-            },
-            _ => None,
-        };
+        let (reply, changed) = crate::ipv6::answer(&self.server, link.id, &mut link.router, &pkt);
+        let changed = changed || opened;
         if changed {
             self.push(&key);
         }

@@ -318,6 +318,40 @@ fn unknown_subscriber_redirected_unchanged() {
     assert_eq!(p.counters().redirected, 3);
 }
 
+/// A DHCP renewal from the bound subscriber `s`, unicast to the gateway.
+fn dhcp_renewal(s: &SessionEntry) -> Vec<u8> {
+    let gateway = Ipv4Addr::new(100, 64, 0, 1);
+    build_ipv4_udp(&l2_of(s, GW_MAC), s.ipv4, gateway, 68, 67, 64, b"dhcp")
+}
+
+/// The subscriber `s` asking ARP for its gateway.
+fn arp_for_gateway(s: &SessionEntry) -> Vec<u8> {
+    build_arp(
+        &L2Header {
+            dst: EthernetAddress::BROADCAST,
+            ..l2_of(s, GW_MAC)
+        },
+        &ArpRepr {
+            operation: ArpOperation::Request,
+            source_hardware_addr: s.access.mac,
+            source_protocol_addr: s.ipv4,
+            target_hardware_addr: EthernetAddress::ZERO,
+            target_protocol_addr: Ipv4Addr::new(100, 64, 0, 1),
+        },
+    )
+}
+
+/// A shaper for a few subscribers: 64 buffers, 64 per class queue.
+fn small_scheduler() -> SchedulerConfig {
+    SchedulerConfig {
+        max_subscribers: 4,
+        max_packets: 64,
+        class_queue_limit: [64, 64, 64, 64],
+        drr_quantum: [0, 4 * 1514, 2 * 1514, 1514],
+        port_rate_bps: None,
+    }
+}
+
 #[test]
 fn dhcp_and_arp_redirected_even_for_known_sessions() {
     let mut p = resolved();
@@ -328,30 +362,10 @@ fn dhcp_and_arp_redirected_even_for_known_sessions() {
     assert_eq!(out, discover);
     // A renewal from a bound subscriber, unicast to the gateway.
     let s = sessions()[1];
-    let renew = build_ipv4_udp(
-        &l2_of(&s, GW_MAC),
-        s.ipv4,
-        Ipv4Addr::new(100, 64, 0, 1),
-        68,
-        67,
-        64,
-        b"dhcp",
-    );
+    let renew = dhcp_renewal(&s);
     assert_eq!(run1(&mut p, 0, ACCESS0, &renew).0, Verdict::ToControlPlane);
     // ARP for the gateway from a known subscriber.
-    let arp = build_arp(
-        &L2Header {
-            dst: EthernetAddress::BROADCAST,
-            ..l2_of(&s, GW_MAC)
-        },
-        &ArpRepr {
-            operation: ArpOperation::Request,
-            source_hardware_addr: s.access.mac,
-            source_protocol_addr: s.ipv4,
-            target_hardware_addr: EthernetAddress::ZERO,
-            target_protocol_addr: Ipv4Addr::new(100, 64, 0, 1),
-        },
-    );
+    let arp = arp_for_gateway(&s);
     assert_eq!(run1(&mut p, 0, ACCESS0, &arp).0, Verdict::ToControlPlane);
     // PPPoE PADI.
     let mut padi = vec![0u8; 60];
@@ -419,28 +433,8 @@ fn a_dhcp_flood_leaves_established_subscribers_their_budget() {
     };
     assert_eq!(to_cp(&r), 100, "the shared budget");
     let s = sessions()[1];
-    let renew = build_ipv4_udp(
-        &l2_of(&s, GW_MAC),
-        s.ipv4,
-        Ipv4Addr::new(100, 64, 0, 1),
-        68,
-        67,
-        64,
-        b"dhcp",
-    );
-    let arp = build_arp(
-        &L2Header {
-            dst: EthernetAddress::BROADCAST,
-            ..l2_of(&s, GW_MAC)
-        },
-        &ArpRepr {
-            operation: ArpOperation::Request,
-            source_hardware_addr: s.access.mac,
-            source_protocol_addr: s.ipv4,
-            target_hardware_addr: EthernetAddress::ZERO,
-            target_protocol_addr: Ipv4Addr::new(100, 64, 0, 1),
-        },
-    );
+    let renew = dhcp_renewal(&s);
+    let arp = arp_for_gateway(&s);
     for f in [&renew, &arp] {
         assert_eq!(run1(&mut p, t0, ACCESS0, f).0, Verdict::ToControlPlane);
     }

@@ -451,6 +451,15 @@ mod tests {
         assert_eq!(ra.counters().dropped, 3);
     }
 
+    /// The router's Neighbor Advertisement answering a solicitation from
+    /// [`PEER`] for its own address.
+    fn solicit_router(ra: &mut RouterAdvertiser) -> Vec<u8> {
+        let mut body = vec![0; 4];
+        body.extend_from_slice(&ra.address().octets());
+        let ns = emit_icmpv6(PEER, ra.address(), 255, NEIGHBOR_SOLICITATION, 0, &body);
+        ra.input(&parse(&ns).unwrap()).expect("an NA")
+    }
+
     /// On an Ethernet link the router names its MAC: Source Link-Layer
     /// Address in advertisements, Target Link-Layer Address and Override in
     /// neighbour advertisements. On PPP neither option is sent.
@@ -467,10 +476,7 @@ mod tests {
         let ad = decode_ra(&ra.input(&parse(&rs).unwrap()).unwrap()).2;
         assert_eq!((ad.source_link_layer, ad.mtu), (Some(MAC), Some(1500)));
         assert_eq!(ad.prefixes.len(), 1);
-        let mut body = vec![0; 4];
-        body.extend_from_slice(&ra.address().octets());
-        let ns = emit_icmpv6(PEER, ra.address(), 255, NEIGHBOR_SOLICITATION, 0, &body);
-        let na = ra.input(&parse(&ns).unwrap()).expect("an NA");
+        let na = solicit_router(&mut ra);
         let p = parse(&na).unwrap();
         let m = parse_icmpv6(&p).unwrap();
         assert_eq!(m.body[0], 0xe0, "router, solicited, override");
@@ -485,10 +491,7 @@ mod tests {
     #[test]
     fn neighbor_solicitation_for_our_address_only() {
         let mut ra = advertiser(false);
-        let mut body = vec![0; 4];
-        body.extend_from_slice(&ra.address().octets());
-        let ns = emit_icmpv6(PEER, ra.address(), 255, NEIGHBOR_SOLICITATION, 0, &body);
-        let na = ra.input(&parse(&ns).unwrap()).expect("an NA");
+        let na = solicit_router(&mut ra);
         let p = parse(&na).unwrap();
         let m = parse_icmpv6(&p).unwrap();
         assert_eq!(

@@ -198,13 +198,7 @@ fn a_fragmented_hairpinned_datagram_reaches_the_other_subscriber_whole() {
 
 #[test]
 fn a_hairpinned_packet_passes_the_senders_policer() {
-    let sched = SchedulerConfig {
-        max_subscribers: 4,
-        max_packets: 64,
-        class_queue_limit: [64, 64, 64, 64],
-        drr_quantum: [0, 4 * 1514, 2 * 1514, 1514],
-        port_rate_bps: None,
-    };
+    let sched = small_scheduler();
     let mut p = Pipeline::with_qos(cfg(), 9, sched);
     p.set_next_hop_mac(Some(NH_MAC));
     let [a, _, mut b] = sessions();

@@ -438,13 +438,7 @@ fn ipoe_and_pppoe_sessions_share_a_mac() {
 
 #[test]
 fn pppoe_sessions_are_shaped_like_ipoe() {
-    let sched = SchedulerConfig {
-        max_subscribers: 4,
-        max_packets: 64,
-        class_queue_limit: [64, 64, 64, 64],
-        drr_quantum: [0, 4 * 1514, 2 * 1514, 1514],
-        port_rate_bps: None,
-    };
+    let sched = small_scheduler();
     let mut p = Pipeline::with_qos(cfg(), 3, sched);
     p.set_next_hop_mac(Some(NH_MAC));
     let mut s = pppoe_sub();
