@@ -1226,10 +1226,7 @@ impl Pipeline {
             mss_clamp,
             ipv6,
         } = d;
-        if policed
-            && let Some(q) = self.qos.as_mut()
-            && !q.police(now_ns, slot, total as u32)
-        {
+        if policed && !self.passes_upload_policer(now_ns, slot, total) {
             return self.drop(DropReason::Policed);
         }
         frame.truncate(l3 + total);
@@ -1250,10 +1247,7 @@ impl Pipeline {
         eth[0..6].copy_from_slice(&nh_mac.0);
         eth[6..12].copy_from_slice(&self.cfg.core_mac.0);
         eth[12..14].copy_from_slice(&u16::from(ethertype).to_be_bytes());
-        self.sessions.count_usage(slot, |c| {
-            c.ul_packets += 1;
-            c.ul_bytes += total as u64;
-        });
+        self.count_upload(slot, total);
         self.counters.ul_forwarded += 1;
         Verdict::Forward(self.cfg.core_port)
     }
@@ -1437,17 +1431,30 @@ impl Pipeline {
             .sessions
             .entry(slot)
             .is_some_and(|e| e.qos.ul_rate_bps.is_some());
-        if policed
-            && let Some(q) = self.qos.as_mut()
-            && !q.police(now_ns, slot, total as u32)
-        {
+        if policed && !self.passes_upload_policer(now_ns, slot, total) {
             return false;
         }
+        self.count_upload(slot, total);
+        true
+    }
+
+    /// The upstream policer of the session in `slot` (one with an upload rate) for a
+    /// packet of `total` bytes of IP: false if it drops the packet.
+    #[inline(always)]
+    fn passes_upload_policer(&mut self, now_ns: u64, slot: Slot, total: usize) -> bool {
+        match self.qos.as_mut() {
+            Some(q) => q.police(now_ns, slot, total as u32),
+            None => true,
+        }
+    }
+
+    /// A packet of `total` bytes of IP in the upload usage of the session in `slot`.
+    #[inline(always)]
+    fn count_upload(&mut self, slot: Slot, total: usize) {
         self.sessions.count_usage(slot, |c| {
             c.ul_packets += 1;
             c.ul_bytes += total as u64;
         });
-        true
     }
 
     /// A hairpinned packet ([`Pipeline::nat_outbound`]) of `total` bytes of IP, from the
