@@ -162,37 +162,39 @@ pub struct Dhclient {
 impl Dhclient {
     /// Prepares the files for a client named `tag` in `dir`.
     pub fn new(ns: &str, iface: &str, dir: &Path, tag: &str) -> Result<Self, LabError> {
-        let conf_file = dir.join(format!("dhclient-{tag}.conf"));
         // Give up within 20 s rather than dhclient's default 60 s, so a
         // broken path fails the step quickly.
-        std::fs::write(
-            &conf_file,
-            "timeout 20;\nretry 5;\nrequest subnet-mask, broadcast-address, routers, \
-             domain-name-servers;\n",
-        )
-        .map_err(|e| LabError::Command(format!("write {}: {e}", conf_file.display())))?;
-        Ok(Dhclient {
-            ns: ns.to_owned(),
-            iface: iface.to_owned(),
-            family: "-4",
-            pid_file: dir.join(format!("dhclient-{tag}.pid")),
-            lease_file: dir.join(format!("dhclient-{tag}.leases")),
-            conf_file,
-        })
+        let conf = "timeout 20;\nretry 5;\nrequest subnet-mask, broadcast-address, routers, \
+                    domain-name-servers;\n";
+        Self::with_family(ns, iface, dir, &format!("dhclient-{tag}"), "-4", conf)
     }
 
     /// A DHCPv6 client (`dhclient -6`) named `tag` in `dir`, like
     /// [`Dhclient::new`].
     pub fn new_ipv6(ns: &str, iface: &str, dir: &Path, tag: &str) -> Result<Self, LabError> {
-        let conf_file = dir.join(format!("dhclient6-{tag}.conf"));
-        std::fs::write(&conf_file, "timeout 20;\nretry 5;\n")
+        let conf = "timeout 20;\nretry 5;\n";
+        Self::with_family(ns, iface, dir, &format!("dhclient6-{tag}"), "-6", conf)
+    }
+
+    /// A client of `family` (`-4` or `-6`) whose files in `dir` are named
+    /// after `stem`, with `conf` as its configuration.
+    fn with_family(
+        ns: &str,
+        iface: &str,
+        dir: &Path,
+        stem: &str,
+        family: &'static str,
+        conf: &str,
+    ) -> Result<Self, LabError> {
+        let conf_file = dir.join(format!("{stem}.conf"));
+        std::fs::write(&conf_file, conf)
             .map_err(|e| LabError::Command(format!("write {}: {e}", conf_file.display())))?;
         Ok(Dhclient {
             ns: ns.to_owned(),
             iface: iface.to_owned(),
-            family: "-6",
-            pid_file: dir.join(format!("dhclient6-{tag}.pid")),
-            lease_file: dir.join(format!("dhclient6-{tag}.leases")),
+            family,
+            pid_file: dir.join(format!("{stem}.pid")),
+            lease_file: dir.join(format!("{stem}.leases")),
             conf_file,
         })
     }
